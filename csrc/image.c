@@ -1,0 +1,97 @@
+/*
+ * image.c - the context image: a 40-byte little-endian header and the payload
+ * (the register file in its layout).  The CRC32C covers the header, with its
+ * crc field zero, and the payload.  Checks run structure first, then the CRC,
+ * then meaning, so a damaged image reads as damaged, not as foreign.
+ */
+#include "vsw_internal.h"
+#include "image.h"
+#include <string.h>
+
+enum { OFF_MAGIC = 0, OFF_LAYOUT = 4, OFF_VERSION = 6, OFF_PAYLOAD = 8, OFF_VALID = 12, OFF_GEN = 16,
+       OFF_OWNER = 24, OFF_HSIZE = 32, OFF_CRC = 36 };
+
+static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint16_t rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+int vsw_image_size(uint32_t layout)
+{
+    const struct vsw_layout_def *L = vsw_layout_get(layout);
+    return L ? (int)(VSW_IMAGE_HEADER_SIZE + L->size) : -ENOENT;
+}
+
+void vsw_image_header(const struct vsw_layout_def *L, uint8_t *out, uint32_t valid, uint64_t gen,
+                      uint64_t owner)
+{
+    uint32_t magic = VSW_IMAGE_MAGIC, size = L->size, hsize = VSW_IMAGE_HEADER_SIZE, zero = 0;
+    uint16_t id = (uint16_t)L->id, ver = (uint16_t)L->version;
+    memcpy(out + OFF_MAGIC, &magic, 4);
+    memcpy(out + OFF_LAYOUT, &id, 2);
+    memcpy(out + OFF_VERSION, &ver, 2);
+    memcpy(out + OFF_PAYLOAD, &size, 4);
+    memcpy(out + OFF_VALID, &valid, 4);
+    memcpy(out + OFF_GEN, &gen, 8);
+    memcpy(out + OFF_OWNER, &owner, 8);
+    memcpy(out + OFF_HSIZE, &hsize, 4);
+    memcpy(out + OFF_CRC, &zero, 4);
+}
+
+/* Seals an image whose header and payload are written: stores the CRC. */
+void vsw_image_seal(uint8_t *img, uint32_t payload_size)
+{
+    uint32_t crc = vsw_crc32c(0, img, VSW_IMAGE_HEADER_SIZE + (size_t)payload_size);
+    memcpy(img + OFF_CRC, &crc, 4);
+}
+
+int vsw_image_check(const struct vsw_layout_def *L, const void *img, size_t len, struct vsw_image_info *info)
+{
+    const uint8_t *p = img;
+    struct vsw_image_info i = {0};
+    int r = 0;
+    i.length = len;
+    if (!p || len < VSW_IMAGE_HEADER_SIZE) {
+        r = -ENODATA;
+        goto out;
+    }
+    i.magic = rd32(p + OFF_MAGIC);
+    i.layout = rd16(p + OFF_LAYOUT);
+    i.version = rd16(p + OFF_VERSION);
+    i.payload_size = rd32(p + OFF_PAYLOAD);
+    i.valid_mask = rd32(p + OFF_VALID);
+    i.generation = rd64(p + OFF_GEN);
+    i.owner = rd64(p + OFF_OWNER);
+    i.header_size = rd32(p + OFF_HSIZE);
+    i.crc_stored = rd32(p + OFF_CRC);
+    if (i.magic != VSW_IMAGE_MAGIC || i.header_size != VSW_IMAGE_HEADER_SIZE) {
+        r = -ENOEXEC;
+        goto out;
+    }
+    uint64_t want = (uint64_t)VSW_IMAGE_HEADER_SIZE + i.payload_size;
+    if (len < want) {
+        r = -ENODATA;
+        goto out;
+    }
+    if (len > want) {
+        r = -EMSGSIZE;
+        goto out;
+    }
+    uint32_t zero = 0;
+    uint32_t crc = vsw_crc32c(0, p, OFF_CRC);
+    crc = vsw_crc32c(crc, &zero, 4);
+    i.crc_computed = vsw_crc32c(crc, p + VSW_IMAGE_HEADER_SIZE, i.payload_size);
+    if (i.crc_computed != i.crc_stored)
+        r = -EBADMSG;
+    else if (i.layout != L->id)
+        r = -EXDEV;
+    else if (i.version != L->version)
+        r = -EPROTONOSUPPORT;
+    else if (i.payload_size != L->size)
+        r = -EMSGSIZE;
+    else if (i.valid_mask & ~vsw_layout_all(L))
+        r = -EINVAL;
+out:
+    if (info)
+        *info = i;
+    return r;
+}

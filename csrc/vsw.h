@@ -1,0 +1,270 @@
+/*
+ * vsw.h - the whole ABI of the pyvswitch C core.
+ *
+ * Models the hardware of patent CN105718300B: a PCPU register file, a dedicated
+ * context store on a private storage bus, a burst mover, the shared memory bus
+ * of the prior art, and the two switch paths that move register state over them.
+ *
+ * Conventions: opaque handles with explicit create/destroy; every call returns
+ * >= 0 on success or -errno; no printing, no global mutable state, and no
+ * allocation on the switch path.  Model time is kept in picoseconds.
+ * Threads: a PCPU refuses a second concurrent caller with -EAGAIN (it is never
+ * torn); buses and stores may be shared by PCPUs; a trace belongs to one PCPU;
+ * slot allocation and release must not race with switches of that slot.
+ *
+ * The block between the CDEF markers is fed verbatim to cffi's cdef(), so it
+ * holds only plain declarations.
+ */
+#ifndef VSW_H
+#define VSW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* CDEF-BEGIN */
+#define VSW_MAX_GROUPS 32
+#define VSW_IMAGE_MAGIC 0x49575356
+#define VSW_IMAGE_HEADER_SIZE 40
+
+enum vsw_layout_id { VSW_LAYOUT_X86_64 = 1, VSW_LAYOUT_AARCH64 = 2 };
+
+/* Group flags: how the prior-art PCPU path stores a group to memory. */
+enum vsw_group_flags { VSW_GROUP_SCALAR = 0, VSW_GROUP_VECTOR = 1 };
+
+enum vsw_bus_kind { VSW_BUS_STORAGE = 0, VSW_BUS_MEMORY = 1 };
+enum vsw_dir { VSW_DIR_SAVE = 0, VSW_DIR_LOAD = 1 };
+enum vsw_path_kind { VSW_PATH_STORE = 0, VSW_PATH_MEMORY = 1 };
+enum vsw_trace_kind { VSW_TRACE_SWITCH = 0, VSW_TRACE_EXIT_ENTRY = 1, VSW_TRACE_BURST = 2 };
+enum vsw_fault_kind { VSW_FAULT_NONE = 0, VSW_FAULT_SAVE = 1, VSW_FAULT_LOAD = 2 };
+
+struct vsw_layout_info {
+    const char *name;
+    uint32_t id;
+    uint32_t version;
+    uint32_t size;          /* bytes of register state (sum of the groups) */
+    uint32_t ngroups;
+    uint32_t nfields;
+    uint32_t uapi_checked;  /* 1 when offsets were checked against <linux/kvm.h> at build time */
+};
+
+/* A group spans `size` bytes (a multiple of 64) from `offset`; its registers
+ * (one KVM struct or XSAVE component) fill the first `used` bytes. */
+struct vsw_group_info {
+    const char *name;
+    uint32_t offset;
+    uint32_t size;
+    uint32_t flags;
+    uint32_t used;
+};
+
+struct vsw_field_info {
+    const char *name;
+    uint32_t group;
+    uint32_t offset;        /* from the start of the register file */
+    uint32_t size;
+};
+
+int vsw_layout_by_name(const char *name);
+int vsw_layout_info(uint32_t layout, struct vsw_layout_info *out);
+int vsw_layout_group(uint32_t layout, uint32_t index, struct vsw_group_info *out);
+int vsw_layout_field(uint32_t layout, uint32_t index, struct vsw_field_info *out);
+/* Writes the layout's structural constants (MSR indices, XCR numbers) into buf. */
+int vsw_layout_reset(uint32_t layout, void *buf, size_t len);
+
+uint32_t vsw_crc32c(uint32_t crc, const void *buf, size_t len);
+int vsw_crc32c_hw(void);
+
+/* ---- context image ---- */
+struct vsw_image_info {
+    uint32_t magic;
+    uint32_t layout;
+    uint32_t version;
+    uint32_t payload_size;
+    uint32_t valid_mask;
+    uint32_t header_size;
+    uint64_t generation;
+    uint64_t owner;
+    uint32_t crc_stored;
+    uint32_t crc_computed;
+    uint64_t length;        /* bytes handed in */
+};
+/* Bytes an image of the layout takes. */
+int vsw_image_size(uint32_t layout);
+
+/* ---- buses: transaction-level cost model ---- */
+struct vsw_bus_params {
+    uint32_t kind;              /* enum vsw_bus_kind */
+    uint32_t width_bytes;       /* bytes per beat */
+    uint32_t clock_mhz;         /* beats per microsecond */
+    uint32_t setup_cycles;      /* per transaction */
+    uint32_t shared;            /* 1: other masters contend for it */
+    double utilisation;         /* background load from other masters, 0 <= u < 1 */
+    uint32_t other_bytes;       /* size of another master's transaction */
+    uint64_t seed;
+};
+struct vsw_bus_counters {
+    uint64_t transactions;
+    uint64_t bytes;
+    uint64_t busy_cycles;
+    uint64_t wait_cycles;
+};
+struct vsw_bus;
+int vsw_bus_create(const struct vsw_bus_params *params, struct vsw_bus **out);
+void vsw_bus_destroy(struct vsw_bus *bus);
+int vsw_bus_configure(struct vsw_bus *bus, const struct vsw_bus_params *params);
+int vsw_bus_get_params(const struct vsw_bus *bus, struct vsw_bus_params *out);
+int vsw_bus_counters(const struct vsw_bus *bus, struct vsw_bus_counters *out);
+int vsw_bus_reset(struct vsw_bus *bus);
+/* Issues one modelled transaction: returns its cost in picoseconds through *ps,
+ * arbitration wait included, and counts it. */
+int vsw_bus_transact(struct vsw_bus *bus, uint32_t bytes, uint64_t *wait_ps, uint64_t *ps);
+
+/* ---- trace ring ---- */
+struct vsw_trace_record {
+    uint64_t seq;           /* switch number */
+    uint64_t start_ps;
+    uint64_t end_ps;
+    uint64_t from_owner;
+    uint64_t to_owner;
+    uint32_t bytes;
+    uint32_t count;         /* transactions this record stands for */
+    uint8_t kind;           /* enum vsw_trace_kind */
+    uint8_t bus;            /* enum vsw_bus_kind */
+    uint8_t dir;            /* enum vsw_dir */
+    uint8_t group;          /* first layout group the record covers */
+    uint32_t reserved;
+};
+struct vsw_trace;
+int vsw_trace_create(uint32_t capacity, struct vsw_trace **out);
+void vsw_trace_destroy(struct vsw_trace *t);
+/* Copies up to max records, oldest first; returns the number copied. */
+int vsw_trace_read(const struct vsw_trace *t, struct vsw_trace_record *out, uint32_t max);
+int vsw_trace_clear(struct vsw_trace *t);
+/* Records lost to wrap-around since the last clear. */
+int64_t vsw_trace_dropped(const struct vsw_trace *t);
+
+/* ---- context store (SRAM model; also used for the MEM region of the prior art) ---- */
+struct vsw_slot_info {
+    uint64_t owner;
+    uint64_t generation;
+    uint32_t valid_mask;
+    uint32_t bank_mask;     /* bit g: which bank holds group g */
+    uint32_t resident;      /* 1 while loaded on a PCPU */
+};
+struct vsw_store;
+int vsw_store_create(uint32_t layout, uint64_t capacity_bytes, struct vsw_store **out);
+void vsw_store_destroy(struct vsw_store *s);
+/* Bytes one slot occupies (two banks plus metadata), and slots that fit. */
+int64_t vsw_store_slot_bytes(const struct vsw_store *s);
+int vsw_store_capacity_slots(const struct vsw_store *s);
+int vsw_store_used_slots(const struct vsw_store *s);
+/* Returns the slot number; the slot starts as the layout's reset state. */
+int vsw_store_alloc(struct vsw_store *s, uint64_t owner);
+int vsw_store_free(struct vsw_store *s, uint32_t slot, uint64_t owner);
+int vsw_store_slot_info(const struct vsw_store *s, uint32_t slot, uint64_t owner, struct vsw_slot_info *out);
+/* Reads the committed context of a slot that is not loaded anywhere. */
+int vsw_store_read(const struct vsw_store *s, uint32_t slot, uint64_t owner,
+                   uint32_t offset, void *buf, uint32_t len);
+/* Writes part of a saved context; atomic (shadow banks, one commit). */
+int vsw_store_write(struct vsw_store *s, uint32_t slot, uint64_t owner,
+                    uint32_t offset, const void *buf, uint32_t len);
+int vsw_store_export(const struct vsw_store *s, uint32_t slot, uint64_t owner, void *out, size_t len);
+/* Validates the whole image first; on any error the slot is untouched and *info says what was found. */
+int vsw_store_import(struct vsw_store *s, uint32_t slot, uint64_t owner, const void *img, size_t len,
+                     struct vsw_image_info *info);
+/* Fault injection: flips a byte of the committed bank of group `group`. */
+int vsw_store_corrupt(struct vsw_store *s, uint32_t slot, uint32_t group, uint32_t byte);
+
+/* ---- paths: how contexts move between the register file and a store ----
+ * VSW_PATH_STORE: the mover carries groups over the storage bus in bursts of at
+ * most max_burst bytes, one run of adjacent groups per descriptor chain.
+ * VSW_PATH_MEMORY: the prior art - the PCPU itself stores each register over the
+ * shared memory bus into a MEM region (8 B per scalar store, 64 B per vector line). */
+struct vsw_mover_params {
+    uint32_t max_burst;         /* bytes per burst; a non-zero multiple of 8 */
+    uint32_t write_threshold;   /* every save needs N < write_threshold bursts */
+    uint32_t read_threshold;    /* every load needs M < read_threshold bursts */
+};
+struct vsw_path_limits {
+    uint32_t full_units;        /* bursts (or transactions) for the whole context */
+    uint32_t worst_save_units;  /* the most any set of dirty groups can need */
+    uint32_t worst_load_units;
+};
+struct vsw_path;
+/* params: required for VSW_PATH_STORE, ignored (may be NULL) for VSW_PATH_MEMORY.
+ * A mover configuration that cannot meet its thresholds is refused with -E2BIG. */
+int vsw_path_create(uint32_t kind, struct vsw_store *store, struct vsw_bus *bus,
+                    const struct vsw_mover_params *params, struct vsw_path **out);
+void vsw_path_destroy(struct vsw_path *path);
+int vsw_path_configure(struct vsw_path *path, const struct vsw_mover_params *params);
+/* The memory bus that prices the prior-art path in every switch's stats (NULL: none). */
+int vsw_path_set_baseline(struct vsw_path *path, struct vsw_bus *membus);
+int vsw_path_limits(const struct vsw_path *path, struct vsw_path_limits *out);
+/* Bursts (or transactions) needed to move the groups in mask. */
+int vsw_path_units(const struct vsw_path *path, uint32_t mask);
+/* Fails unit `unit` of the next save or load transfer with -EIO (VSW_FAULT_NONE disarms). */
+int vsw_path_inject(struct vsw_path *path, uint32_t kind, uint32_t unit);
+
+/* ---- PCPU ---- */
+struct vsw_pcpu_params {
+    uint32_t layout;
+    uint32_t cpu_mhz;
+    uint32_t exit_entry_cycles; /* VM exit + entry, paid on both paths */
+};
+struct vsw_pcpu_state {
+    uint64_t owner;             /* running machine; 0 while idle */
+    uint32_t slot;
+    uint32_t dirty_mask;
+    uint64_t now_ps;            /* model time */
+    uint64_t switches;
+};
+struct vsw_pcpu;
+int vsw_pcpu_create(const struct vsw_pcpu_params *p, struct vsw_pcpu **out);
+void vsw_pcpu_destroy(struct vsw_pcpu *p);
+int vsw_pcpu_configure(struct vsw_pcpu *p, uint32_t cpu_mhz, uint32_t exit_entry_cycles);
+int vsw_pcpu_state(const struct vsw_pcpu *p, struct vsw_pcpu_state *out);
+/* The register file: layout size bytes, 64-byte aligned, owned by the PCPU.
+ * Write it only through vsw_pcpu_write so the dirty groups are known. */
+void *vsw_pcpu_regs(struct vsw_pcpu *p);
+int vsw_pcpu_write(struct vsw_pcpu *p, uint32_t offset, const void *buf, uint32_t len);
+int vsw_pcpu_mark_dirty(struct vsw_pcpu *p, uint32_t mask);
+/* Deterministic workload: the state after `steps` depends only on the state before. */
+int vsw_pcpu_run(struct vsw_pcpu *p, uint64_t steps);
+int vsw_pcpu_set_trace(struct vsw_pcpu *p, struct vsw_trace *t);
+int vsw_pcpu_export(const struct vsw_pcpu *p, uint64_t generation, void *out, size_t len);
+
+/* ---- the switch ----
+ * Saves the running machine's dirty groups into its slot and loads machine `to`
+ * from its slot.  Atomic: on any error the register file and both slots are as
+ * before.  from_owner 0 with an idle PCPU only loads; to_owner 0 only saves and
+ * leaves the PCPU idle.  The path's baseline bus, if set, prices the prior art. */
+struct vsw_switch_stats {
+    uint32_t path;              /* enum vsw_path_kind */
+    uint32_t save_units;        /* N bursts (store path) or stores (memory path) */
+    uint32_t load_units;        /* M bursts (store path) or loads (memory path) */
+    uint32_t save_mask;         /* groups saved */
+    uint64_t bytes_saved;
+    uint64_t bytes_loaded;
+    uint64_t data_ps;           /* data movement on this path */
+    uint64_t exit_entry_ps;     /* fixed VM exit + entry, the same on both paths */
+    uint64_t modeled_ps;        /* data_ps + exit_entry_ps */
+    uint64_t baseline_ps;       /* the prior-art path for the same groups, exit/entry included */
+    uint64_t generation;        /* of the outgoing machine's slot after the save */
+};
+int vsw_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_owner, uint32_t to_slot,
+               uint64_t to_owner, struct vsw_switch_stats *st);
+/* ---- benchmark support: the switch loop timed in C, beside memcpy of the same bytes ---- */
+struct vsw_bench_result {
+    uint64_t switches;
+    uint64_t bytes;             /* moved by the switches (saved + loaded) */
+    uint64_t switch_ns;         /* wall time of the switch loop */
+    uint64_t memcpy_ns;         /* wall time of memcpy moving the same bytes in the same chunks */
+};
+/* Round-robin over the machines (slots[i] owned by owners[i]; the PCPU must run
+ * owners[0]), marking dirty_mask before each switch, for `switches` switches. */
+int vsw_bench_switch_loop(struct vsw_pcpu *p, struct vsw_path *path, const uint32_t *slots,
+                          const uint64_t *owners, uint32_t machines, uint64_t switches, uint32_t dirty_mask,
+                          struct vsw_bench_result *out);
+/* CDEF-END */
+
+#endif

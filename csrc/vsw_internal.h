@@ -1,0 +1,188 @@
+/* vsw_internal.h - object layouts shared by the C core's files; not ABI. */
+#ifndef VSW_INTERNAL_H
+#define VSW_INTERNAL_H
+
+#include "vsw.h"
+#include <errno.h>
+#include <stdbool.h>
+
+#define VSW_ALIGN 64
+#define VSW_PS_PER_US 1000000ull
+
+struct vsw_workload_def {
+    const char *const *gprs;    /* general registers, NULL-terminated */
+    const char *pc;
+    const char *flags;
+    uint64_t flag_zero, flag_sign, flag_carry, flag_fixed;
+    const char *const *vectors; /* vector registers, NULL-terminated */
+    const char *const *sysregs; /* touched now and then, NULL-terminated */
+};
+
+struct vsw_layout_def {
+    const char *name;
+    uint32_t id;
+    uint32_t version;
+    uint32_t size;
+    uint32_t ngroups;
+    uint32_t nfields;
+    uint32_t uapi_checked;
+    const struct vsw_group_info *groups;
+    const struct vsw_field_info *fields;
+    void (*reset)(uint8_t *regs);
+    const struct vsw_workload_def *workload;
+};
+
+extern const struct vsw_layout_def vsw_layout_def_x86_64;
+extern const struct vsw_layout_def vsw_layout_def_aarch64;
+const struct vsw_layout_def *vsw_layout_get(uint32_t id);
+int vsw_layout_field_index(const struct vsw_layout_def *l, const char *name);
+static inline uint32_t vsw_layout_all(const struct vsw_layout_def *l)
+{
+    return l->ngroups == 32 ? 0xffffffffu : (1u << l->ngroups) - 1;
+}
+
+/* Integrity check of a bank group, computed over the bytes as they move (copy_sum.h). */
+struct vsw_check {
+    uint64_t lane[8];
+};
+/* Copies groups first..last (adjacent) and records each one's check in rec[g]. */
+void vsw_copy_groups(uint8_t *dst, const uint8_t *src, const struct vsw_group_info *groups, uint32_t first,
+                     uint32_t last, struct vsw_check *rec);
+
+static inline void vsw_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* A tiny spinlock for state shared by several PCPUs (bus counters, slot claims). */
+static inline void vsw_lock(int *l)
+{
+    while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(l, __ATOMIC_RELAXED))
+            vsw_cpu_relax();
+}
+static inline void vsw_unlock(int *l) { __atomic_store_n(l, 0, __ATOMIC_RELEASE); }
+
+struct vsw_bus {
+    struct vsw_bus_params p;
+    struct vsw_bus_counters c;
+    uint64_t rng;
+    double log_u;               /* ln(utilisation), for the geometric wait */
+    uint64_t other_cycles;      /* cycles one transaction of another master holds the bus */
+    double mean_wait_cycles;    /* expected arbitration wait per transaction */
+    double ps_per_cycle;
+    uint32_t version;           /* bumped by every configure */
+    int lock;
+};
+/* Costs of n transactions of `bytes` each, under the bus lock; counted. */
+uint64_t vsw_bus_charge(struct vsw_bus *bus, uint32_t n, uint32_t bytes, uint64_t *wait_ps);
+/* Cycles of one transaction without waiting (setup + beats), and counting
+ * transactions whose cost was computed so (point-to-point buses). */
+uint64_t vsw_bus_cycles(const struct vsw_bus *bus, uint32_t bytes);
+void vsw_bus_count(struct vsw_bus *bus, uint32_t transactions, uint64_t bytes, uint64_t busy_cycles);
+/* Expected cost of n such transactions, not counted (prices the path not taken). */
+uint64_t vsw_bus_expect(const struct vsw_bus *bus, uint32_t n, uint32_t bytes);
+uint64_t vsw_bus_cycles_to_ps(const struct vsw_bus *bus, uint64_t cycles);
+
+struct vsw_slot {
+    uint64_t owner;
+    uint64_t generation;
+    uint32_t valid_mask;
+    uint32_t bank_mask;
+    uint32_t resident;
+    uint8_t *bank[2];
+    struct vsw_check *sum[2];   /* per bank, per group */
+    void *mem;
+};
+
+struct vsw_store {
+    const struct vsw_layout_def *L;
+    uint64_t capacity;
+    uint32_t nslots;            /* slots that fit */
+    uint32_t used;
+    struct vsw_slot **slots;    /* nslots entries, NULL when free */
+    int lock;                   /* claims slots for switches */
+};
+/* Looks a slot up and checks its owner: -ERANGE, -ENOENT, -EACCES. */
+int vsw_store_slot(const struct vsw_store *s, uint32_t slot, uint64_t owner, struct vsw_slot **out);
+/* Claims a slot for loading onto a PCPU: -EBUSY when it is resident elsewhere. */
+int vsw_store_claim(struct vsw_store *s, struct vsw_slot *slot);
+void vsw_store_release(struct vsw_store *s, struct vsw_slot *slot);
+void vsw_slot_commit(struct vsw_slot *slot, uint32_t mask);
+
+struct vsw_trace {
+    uint32_t capacity;
+    uint64_t head;
+    uint64_t dropped;
+    struct vsw_trace_record *rec;
+};
+void vsw_trace_put(struct vsw_trace *t, const struct vsw_trace_record *r);
+
+struct vsw_path {
+    uint32_t kind;
+    struct vsw_store *store;
+    struct vsw_bus *bus;
+    struct vsw_bus *baseline;   /* memory bus that prices the prior art; may be NULL */
+    uint32_t baseline_version;  /* of the bus when baseline_ps was computed */
+    uint64_t baseline_ps[VSW_MAX_GROUPS]; /* expected prior-art cost per group */
+    struct vsw_mover_params mp;
+    struct vsw_path_limits lim;
+    uint32_t fault_kind;
+    uint32_t fault_unit;
+};
+/* One transfer: moves the groups of mask between the register file and a slot.
+ * Returns 0 or -EIO (injected fault) / -EBADMSG (corrupt bank); a save commits
+ * nothing here.  Costs are charged separately, once the whole switch succeeded. */
+struct vsw_transfer {
+    uint64_t bytes;
+    uint32_t failed_group;      /* on error: the last group the transfer touched */
+};
+int vsw_path_save(struct vsw_path *path, uint8_t *regs, struct vsw_slot *slot, uint32_t mask,
+                  struct vsw_transfer *x);
+int vsw_path_load(struct vsw_path *path, uint8_t *regs, struct vsw_slot *slot, struct vsw_transfer *x);
+/* Transactions a switch owes a point-to-point bus, counted once at its end. */
+struct vsw_tally {
+    uint32_t transactions;
+    uint64_t bytes;
+    uint64_t cycles;
+};
+/* Charges a completed transfer to the path's bus and traces it from start_ps;
+ * returns its modelled duration and the units it took. */
+uint64_t vsw_path_charge(struct vsw_path *path, struct vsw_trace *t, uint32_t dir, uint32_t mask,
+                         uint64_t start_ps, const struct vsw_trace_record *proto, uint32_t *units,
+                         struct vsw_tally *tally);
+/* Prior-art cost of moving mask over the path's baseline bus, at its expected contention. */
+uint64_t vsw_path_baseline_ps(struct vsw_path *path, uint32_t mask);
+
+struct vsw_pcpu {
+    const struct vsw_layout_def *L;
+    uint32_t cpu_mhz;
+    uint32_t exit_entry_cycles;
+    uint8_t *regs;
+    uint64_t owner;
+    uint32_t slot;
+    uint32_t dirty;
+    uint64_t now_ps;
+    uint64_t switches;
+    struct vsw_store *resident_store; /* where the running machine's slot lives */
+    struct vsw_trace *trace;
+    int busy;
+    /* the workload's registers, resolved from the layout by name */
+    uint32_t ngpr, nvec, nsys;
+    uint32_t gpr[32], vec[32], sys[4];
+    uint32_t gpr_group, vec_group[32], sys_group[4];
+    uint32_t pc, flags;
+};
+/* -EAGAIN when another thread is inside a call on this PCPU. */
+static inline int vsw_pcpu_enter(struct vsw_pcpu *p)
+{
+    return __atomic_exchange_n(&p->busy, 1, __ATOMIC_ACQUIRE) ? -EAGAIN : 0;
+}
+static inline void vsw_pcpu_leave(struct vsw_pcpu *p) { __atomic_store_n(&p->busy, 0, __ATOMIC_RELEASE); }
+uint32_t vsw_group_mask_of(const struct vsw_layout_def *L, uint32_t offset, uint32_t len);
+
+#endif

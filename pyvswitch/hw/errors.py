@@ -1,0 +1,44 @@
+"""Errors of the C core, as OSError subclasses carrying the kernel's errno."""
+from __future__ import annotations
+
+import errno as _errno
+import os
+
+
+class VswError(OSError):
+    """An operation of the emulated hardware failed.
+
+    ``errno`` is what a kernel would return; the message says what was wrong
+    and what was expected.
+    """
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(code, message)
+
+    def __str__(self) -> str:
+        return f"[{_errno.errorcode.get(self.errno, self.errno)}] {self.strerror}"
+
+
+class UnknownName(VswError, KeyError):
+    """A register, group, layout or device name that does not exist (ENOENT).
+
+    Also a KeyError, so mapping idioms (``in``, ``.get``) keep working.
+    """
+
+    def __init__(self, message: str) -> None:
+        VswError.__init__(self, _errno.ENOENT, message)
+
+    __str__ = VswError.__str__
+
+
+def check(ret: int, what: str, explain: dict[int, str] | None = None) -> int:
+    """Returns ``ret`` when it is >= 0; raises VswError for a -errno.
+
+    ``explain`` maps errnos to the sentence that says, for this call, what was
+    wrong and what was expected; others get the C library's text.
+    """
+    if ret >= 0:
+        return ret
+    code = -ret
+    detail = (explain or {}).get(code) or os.strerror(code)
+    raise VswError(code, f"{what}: {detail}")

@@ -1,0 +1,121 @@
+"""Switch paths: the mover over the storage bus, or the PCPU over the memory bus."""
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+
+from ._ffi import ffi, lib
+from .bus import Bus
+from .errors import VswError, check
+from .store import Store
+
+PATH_NAMES = {lib.VSW_PATH_STORE: "store", lib.VSW_PATH_MEMORY: "memory"}
+FAULTS = {"none": lib.VSW_FAULT_NONE, "save": lib.VSW_FAULT_SAVE, "load": lib.VSW_FAULT_LOAD}
+
+
+@dataclass(frozen=True)
+class MoverParams:
+    """The mover: bursts of at most max_burst bytes; every save needs N < write_threshold
+    bursts and every load M < read_threshold (the patent's first and second thresholds)."""
+
+    max_burst: int = 4096
+    write_threshold: int = 16
+    read_threshold: int = 16
+
+    def to_c(self) -> object:
+        for name in ("max_burst", "write_threshold", "read_threshold"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << 32:
+                raise VswError(errno.EINVAL, f"mover {name} must be a 32-bit unsigned integer, got {v!r}")
+        if self.max_burst == 0 or self.max_burst % 8:
+            raise VswError(errno.EINVAL, f"mover max_burst must be a positive multiple of 8 bytes, got {self.max_burst}")
+        p = ffi.new("struct vsw_mover_params *")
+        p.max_burst, p.write_threshold, p.read_threshold = self.max_burst, self.write_threshold, self.read_threshold
+        return p
+
+
+@dataclass(frozen=True)
+class PathLimits:
+    full_units: int
+    worst_save_units: int
+    worst_load_units: int
+
+
+class Path:
+    """How contexts move between a PCPU and a store; create with :meth:`mover` or :meth:`memory`."""
+
+    def __init__(self, kind: int, store: Store, bus: Bus, params: MoverParams | None) -> None:
+        self.kind, self.store, self.bus = kind, store, bus
+        self.params = params
+        self.baseline: Bus | None = None
+        out = ffi.new("struct vsw_path **")
+        check(lib.vsw_path_create(kind, store.handle, bus.handle, params.to_c() if params else ffi.NULL, out),
+              "path create", self._config_errors(params))
+        self._h = ffi.gc(out[0], lib.vsw_path_destroy)
+
+    @classmethod
+    def mover(cls, store: Store, storage_bus: Bus, params: MoverParams | None = None) -> "Path":
+        """The patented path; refused with E2BIG when a transfer could break a threshold."""
+        if storage_bus.params.kind != "storage":
+            raise VswError(errno.EINVAL, "the mover moves over the storage bus, not the memory bus")
+        return cls(lib.VSW_PATH_STORE, store, storage_bus, params or MoverParams())
+
+    @classmethod
+    def memory(cls, mem: Store, memory_bus: Bus) -> "Path":
+        """The prior-art path: the PCPU stores registers over the memory bus into MEM."""
+        if memory_bus.params.kind != "memory":
+            raise VswError(errno.EINVAL, "the prior-art path stores over the memory bus, not the storage bus")
+        return cls(lib.VSW_PATH_MEMORY, mem, memory_bus, None)
+
+    @property
+    def name(self) -> str:
+        return PATH_NAMES[self.kind]
+
+    @property
+    def handle(self) -> object:
+        if self._h is None:
+            raise VswError(errno.EBADF, "this path is closed")
+        return self._h
+
+    def _config_errors(self, params: MoverParams | None) -> dict[int, str]:
+        if params is None:
+            return {}
+        lay = self.store.layout
+        full = -(-lay.size // params.max_burst) if params.max_burst else 0
+        return {errno.E2BIG: (
+            f"max_burst {params.max_burst} cannot keep every transfer of the {lay.size}-byte {lay.name} context "
+            f"below the thresholds (write {params.write_threshold}, read {params.read_threshold}): a full "
+            f"transfer takes {full} bursts and a save of scattered groups more; raise max_burst or the thresholds")}
+
+    def set_baseline(self, memory_bus: "Bus | None") -> None:
+        """The memory bus that prices the prior-art path in every switch's stats."""
+        if memory_bus is not None and memory_bus.params.kind != "memory":
+            raise VswError(errno.EINVAL, "the prior art is priced on the memory bus, not the storage bus")
+        check(lib.vsw_path_set_baseline(self.handle, memory_bus.handle if memory_bus else ffi.NULL), "set baseline")
+        self.baseline = memory_bus
+
+    def configure(self, params: MoverParams) -> None:
+        """New mover parameters, checked against the thresholds before they take effect."""
+        check(lib.vsw_path_configure(self.handle, params.to_c()), "mover configure", self._config_errors(params))
+        self.params = params
+
+    def limits(self) -> PathLimits:
+        lim = ffi.new("struct vsw_path_limits *")
+        check(lib.vsw_path_limits(self.handle, lim), "path limits")
+        return PathLimits(lim.full_units, lim.worst_save_units, lim.worst_load_units)
+
+    def units(self, mask: int) -> int:
+        """Bursts (store path) or register stores (memory path) needed to move the groups in mask."""
+        return check(lib.vsw_path_units(self.handle, mask), "path units",
+                     {errno.EINVAL: f"mask {mask:#x} names groups beyond the layout's {len(self.store.layout.groups)}"})
+
+    def inject(self, direction: str, unit: int) -> None:
+        """Fault injection: unit ``unit`` of the next ``direction`` ("save"/"load") transfer fails with EIO."""
+        if direction not in FAULTS:
+            raise VswError(errno.EINVAL, f"fault direction {direction!r} is not one of {', '.join(FAULTS)}")
+        check(lib.vsw_path_inject(self.handle, FAULTS[direction], unit), "inject")
+
+    def close(self) -> None:
+        if self._h is not None:
+            ffi.release(self._h)
+            self._h = None

@@ -1,0 +1,161 @@
+"""The PCPU model and the switch: one C call per switch."""
+from __future__ import annotations
+
+import errno
+import threading
+from dataclasses import dataclass
+
+from ._ffi import ffi, lib
+from .errors import VswError, check
+from .layout import Layout, RegisterView
+from .path import Path
+from .stats import StatsRing, SwitchStats
+from .store import Slot
+from .trace import Trace
+
+_switch = lib.vsw_switch
+
+
+@dataclass(frozen=True)
+class PcpuState:
+    owner: int
+    slot: int
+    dirty_mask: int
+    now_ns: float
+    switches: int
+
+
+class Pcpu:
+    """A physical CPU: a register file in a layout, the machine running on it.
+
+    Calls on one PCPU from several threads are safe: the C side refuses a second
+    caller with EAGAIN and this wrapper then retries in turn, so callers are
+    serialised and the state is never torn.  Different PCPUs switch in parallel.
+    """
+
+    def __init__(self, layout: "str | Layout", cpu_mhz: int = 3000, exit_entry_cycles: int = 1500) -> None:
+        self.layout = Layout.get(layout)
+        for name, v in (("cpu_mhz", cpu_mhz), ("exit_entry_cycles", exit_entry_cycles)):
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << 32 or (name == "cpu_mhz" and v == 0):
+                raise VswError(errno.EINVAL, f"PCPU {name} must be a {'positive' if name == 'cpu_mhz' else 'non-negative'} 32-bit integer, got {v!r}")
+        p = ffi.new("struct vsw_pcpu_params *")
+        p.layout, p.cpu_mhz, p.exit_entry_cycles = self.layout.id, cpu_mhz, exit_entry_cycles
+        out = ffi.new("struct vsw_pcpu **")
+        check(lib.vsw_pcpu_create(p, out), "pcpu create")
+        self._h = ffi.gc(out[0], lib.vsw_pcpu_destroy)
+        self._lock = threading.Lock()
+        self._stats = StatsRing()
+        self._regs = ffi.buffer(lib.vsw_pcpu_regs(self._h), self.layout.size)
+        self.trace: Trace | None = None
+
+    @property
+    def handle(self) -> object:
+        if self._h is None:
+            raise VswError(errno.EBADF, "this PCPU is closed")
+        return self._h
+
+    def state(self) -> PcpuState:
+        s = ffi.new("struct vsw_pcpu_state *")
+        check(lib.vsw_pcpu_state(self.handle, s), "pcpu state")
+        return PcpuState(s.owner, s.slot, s.dirty_mask, s.now_ps / 1000.0, s.switches)
+
+    @property
+    def owner(self) -> int:
+        return self.state().owner
+
+    def raw(self) -> memoryview:
+        """A read-only, zero-copy view of the register file."""
+        return memoryview(self._regs).toreadonly()
+
+    def read(self, offset: int, size: int) -> bytes:
+        if not 0 <= offset <= offset + size <= self.layout.size:
+            raise VswError(errno.EINVAL, f"bytes {offset}..{offset + size} are outside the {self.layout.size}-byte register file")
+        return self._regs[offset:offset + size]
+
+    def _call(self, fn: object, *args: object) -> int:
+        """Calls fn(handle, *args) in turn with other callers on this PCPU."""
+        with self._lock:
+            while (r := fn(self.handle, *args)) == -errno.EAGAIN:  # type: ignore[operator]
+                pass                        # a fast-path switch is inside; it is brief
+        return r
+
+    def write(self, offset: int, data: bytes) -> None:
+        """Writes the register file of the running machine and marks the groups dirty."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise VswError(errno.EINVAL, f"register data is bytes, not {type(data).__name__}")
+        check(self._call(lib.vsw_pcpu_write, offset, bytes(data), len(data)), "register write", {
+            errno.ESRCH: "no machine is running on this PCPU",
+            errno.EINVAL: f"bytes {offset}..{offset + len(data)} are outside the {self.layout.size}-byte register file"})
+
+    @property
+    def regs(self) -> RegisterView:
+        """The running machine's registers by name."""
+        return RegisterView(self.layout, self.read, self.write)
+
+    def mark_dirty(self, mask: int) -> None:
+        check(lib.vsw_pcpu_mark_dirty(self.handle, mask), "mark dirty",
+              {errno.ESRCH: "no machine is running on this PCPU", errno.EINVAL: f"mask {mask:#x} is not a set of this layout's groups"})
+
+    def run(self, steps: int) -> None:
+        """Runs the deterministic workload for ``steps`` steps on the running machine."""
+        if not isinstance(steps, int) or steps < 0:
+            raise VswError(errno.EINVAL, f"steps must be a non-negative integer, got {steps!r}")
+        check(self._call(lib.vsw_pcpu_run, steps), "run", {errno.ESRCH: "no machine is running on this PCPU"})
+
+    def export(self, generation: int = 0) -> bytes:
+        """The running machine's context as an image."""
+        buf = bytearray(self.layout.image_size)
+        n = check(lib.vsw_pcpu_export(self.handle, generation, ffi.from_buffer(buf), len(buf)), "export",
+                  {errno.ESRCH: "no machine is running on this PCPU"})
+        return bytes(buf[:n])
+
+    def set_trace(self, trace: Trace | None) -> None:
+        check(self._call(lib.vsw_pcpu_set_trace, trace.handle if trace else ffi.NULL), "set trace")
+        self.trace = trace
+
+    def switch(self, path: Path, frm: int, to: Slot | None) -> SwitchStats:
+        """Saves machine ``frm`` (0: the PCPU is idle), loads ``to`` (None: leave idle); all or nothing.
+
+        One C call.  Another thread inside the same PCPU makes C refuse with
+        EAGAIN; this wrapper then waits its turn, so callers are serialised.
+        """
+        stats = self._stats.take()
+        try:
+            r = _switch(self._h, path._h, frm, to.index if to else 0, to.owner if to else 0, stats._s)
+        except TypeError:
+            r = -errno.EBADF                # a closed PCPU or path (its handle is None)
+        if r < 0:
+            self._switch_slow(r, path, frm, to, stats._s)
+        return stats
+
+    def _switch_slow(self, r: int, path: Path, frm: int, to: Slot | None, st: object) -> None:
+        if r == -errno.EBADF:
+            self.handle, path.handle        # says which one is closed  # noqa: B018
+            raise VswError(errno.EINVAL, f"switch: bad machine or slot arguments (frm={frm!r}, to={to!r})")
+        while r == -errno.EAGAIN:
+            with self._lock:
+                r = _switch(self._h, path._h, frm, to.index if to else 0, to.owner if to else 0, st)
+        if r < 0:
+            raise_switch_error(r, frm, to, path)
+
+    def close(self) -> None:
+        if self._h is not None:
+            ffi.release(self._h)
+            self._h = None
+
+
+def raise_switch_error(r: int, frm: int, to: Slot | None, path: Path) -> None:
+    """Says why a switch was refused; nothing changed in any case."""
+    tgt = f"machine {to.owner}" if to else "idle"
+    check(r, f"switch {frm or 'idle'} -> {tgt} refused, nothing changed", {
+        errno.ESRCH: f"machine {frm} is not the one running on this PCPU",
+        errno.EBUSY: f"{tgt} is loaded on another PCPU, or another thread is switching this PCPU",
+        errno.EACCES: f"slot {to.index if to else '-'} does not belong to {tgt}",
+        errno.ENOENT: f"{tgt} has no slot (it was freed)",
+        errno.ERANGE: "slot number beyond the store",
+        errno.EALREADY: f"{tgt} is already running here",
+        errno.EXDEV: "the running machine's context lives behind the other switch path (or another layout)",
+        errno.EIO: f"the {path.name} path failed a transfer (injected fault)",
+        errno.EBADMSG: f"{tgt}'s saved context failed its integrity check: its bank is corrupt",
+        errno.EINVAL: "nothing to do: no machine running and none to load",
+    })

@@ -1,0 +1,170 @@
+"""The switch: what it reports, both paths, misuse, threads, trace."""
+import errno
+import threading
+
+import pytest
+
+import pyvswitch.hw as hw
+
+from conftest import make_rig
+
+
+def test_stats_split_data_movement_from_exit_entry(x86):
+    a, b = x86.slot(1), x86.slot(2)
+    x86.pcpu.switch(x86.mover, 0, a)
+    x86.pcpu.run(100)
+    s = x86.pcpu.switch(x86.mover, 1, b)
+    assert s.path == "store" and s.save_bursts >= 1 and s.load_bursts == 1
+    assert s.exit_entry_ns == pytest.approx(1500 / 3.0, abs=0.01)   # 1500 cycles at 3 GHz
+    assert s.modeled_ns == pytest.approx(s.data_ns + s.exit_entry_ns)
+    assert s.baseline_ns > s.modeled_ns > s.exit_entry_ns
+    # the mover's data movement on the hand-computed storage bus: bursts of setup + beats at 2 GHz
+    lay = x86.layout
+    assert s.data_ns == pytest.approx(sum((4 + -(-n // 64)) / 2.0 for n in (s.bytes_saved, s.bytes_loaded)), rel=0.2)
+
+
+def test_memory_path_says_so_and_costs_what_it_models(x86):
+    a, b = x86.memory.store.alloc(1), x86.memory.store.alloc(2)
+    x86.pcpu.switch(x86.memory, 0, a)
+    x86.pcpu.mark_dirty(x86.layout.all_groups)
+    s = x86.pcpu.switch(x86.memory, 1, b)
+    assert s.path == "memory" and s.baseline_ns == s.modeled_ns
+    stores = sum(-(-g.used // (64 if g.vector else 8)) for g in x86.layout.groups)
+    assert s.save_bursts == s.load_bursts == stores
+    # idle memory bus: every store is 44 + beats cycles at 3.2 GHz
+    lines = sum(-(-g.used // 64) for g in x86.layout.groups if g.vector)
+    words = sum(g.used // 8 for g in x86.layout.groups if not g.vector)
+    one_way = (lines * (44 + 8) + words * (44 + 1)) / 3.2
+    assert s.data_ns == pytest.approx(2 * one_way, abs=0.01)
+
+
+def test_a_context_cannot_cross_paths_without_migration(x86):
+    a = x86.slot(1)
+    m = x86.memory.store.alloc(2)
+    x86.pcpu.switch(x86.mover, 0, a)
+    with pytest.raises(hw.VswError) as e:
+        x86.pcpu.switch(x86.memory, 1, m)
+    assert e.value.errno == errno.EXDEV
+
+
+@pytest.mark.parametrize("case", ["wrong from", "same machine", "idle to idle", "other layout"])
+def test_misuse_is_refused_and_changes_nothing(x86, case):
+    a, b = x86.slot(1), x86.slot(2)
+    x86.pcpu.switch(x86.mover, 0, a)
+    before = bytes(x86.pcpu.raw()), x86.pcpu.state()
+    with pytest.raises(hw.VswError) as e:
+        if case == "wrong from":
+            x86.pcpu.switch(x86.mover, 2, b)
+        elif case == "same machine":
+            x86.pcpu.switch(x86.mover, 1, a)
+        elif case == "idle to idle":
+            x86.pcpu.switch(x86.mover, 1, None)
+            x86.pcpu.switch(x86.mover, 0, None)
+        else:
+            arm = make_rig("aarch64")
+            x86.pcpu.switch(arm.mover, 1, arm.slot(1))
+    assert e.value.errno in (errno.ESRCH, errno.EALREADY, errno.EINVAL, errno.EXDEV)
+    if case != "idle to idle":
+        assert (bytes(x86.pcpu.raw()), x86.pcpu.state()) == before
+
+
+def test_idle_pcpu_holds_no_state(x86):
+    a = x86.slot(1)
+    x86.pcpu.switch(x86.mover, 0, a)
+    x86.pcpu.run(10)
+    x86.pcpu.switch(x86.mover, 1, None)
+    assert bytes(x86.pcpu.raw()) == bytes(4096) and x86.pcpu.owner == 0
+    for op in (lambda: x86.pcpu.run(1), lambda: x86.pcpu.write(0, b"x" * 8), lambda: x86.pcpu.export()):
+        with pytest.raises(hw.VswError) as e:
+            op()
+        assert e.value.errno == errno.ESRCH
+
+
+def test_a_machine_runs_on_one_pcpu_at_a_time(x86):
+    other = hw.Pcpu(x86.layout)
+    a, b = x86.slot(1), x86.slot(2)
+    x86.pcpu.switch(x86.mover, 0, a)
+    with pytest.raises(hw.VswError) as e:
+        other.switch(x86.mover, 0, a)
+    assert e.value.errno == errno.EBUSY
+    other.switch(x86.mover, 0, b)
+
+
+def test_two_threads_on_one_pcpu_never_tear_it():
+    rig = make_rig("x86_64")
+    slots = [rig.slot(i) for i in range(1, 5)]
+    rig.pcpu.switch(rig.mover, 0, slots[0])
+    errors = []
+
+    def worker(seed):
+        for i in range(2000):
+            cur = rig.pcpu.owner
+            nxt = slots[(cur + seed + i) % 4]
+            try:
+                if nxt.owner != cur:
+                    rig.pcpu.switch(rig.mover, cur, nxt)
+                rig.pcpu.run(3)
+            except hw.VswError as e:   # the other thread switched first: frm no longer runs
+                if e.errno not in (errno.ESRCH, errno.EALREADY):
+                    errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    # every machine's saved context is intact (its checks pass on the way back in)
+    cur = rig.pcpu.owner
+    for s in slots:
+        if s.owner != cur:
+            rig.pcpu.switch(rig.mover, cur, s)
+            cur = s.owner
+
+
+def test_pcpus_switch_in_parallel_on_a_shared_store():
+    rig = make_rig("x86_64")
+    pcpus = [rig.pcpu, hw.Pcpu(rig.layout)]
+    pairs = [(rig.slot(1), rig.slot(2)), (rig.slot(3), rig.slot(4))]
+
+    def worker(p, pair):
+        p.switch(rig.mover, 0, pair[0])
+        for i in range(3000):
+            p.run(1)
+            p.switch(rig.mover, pair[i % 2].owner, pair[(i + 1) % 2])
+
+    threads = [threading.Thread(target=worker, args=a) for a in zip(pcpus, pairs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert rig.sbus.counters().transactions >= 2 * 3000 * 2
+
+
+def test_trace_records_nest_and_add_up(x86):
+    trace = hw.Trace(4096)
+    x86.pcpu.set_trace(trace)
+    a, b = x86.slot(1), x86.slot(2)
+    stats = [x86.pcpu.switch(x86.mover, 0, a)]
+    for i in range(5):
+        x86.pcpu.run(100)
+        stats.append(x86.pcpu.switch(x86.mover, *((1, b) if i % 2 == 0 else (2, a))))
+    recs = trace.records()
+    for seq, s in enumerate(stats):
+        mine = [r for r in recs if r.seq == seq]
+        (sw,) = [r for r in mine if r.kind == "switch"]
+        bursts = [r for r in mine if r.kind == "burst"]
+        assert all(sw.start_ns <= r.start_ns <= r.end_ns <= sw.end_ns for r in mine)
+        assert sum(r.bytes for r in bursts if r.dir == "save") == s.bytes_saved
+        assert sum(r.bytes for r in bursts if r.dir == "load") == s.bytes_loaded
+        assert len([r for r in bursts if r.dir == "save"]) == s.save_bursts
+        assert sw.end_ns - sw.start_ns == pytest.approx(s.modeled_ns)
+    x86.pcpu.set_trace(None)
+
+
+def test_closed_objects_say_so(x86):
+    a = x86.slot(1)
+    x86.pcpu.close()
+    with pytest.raises(hw.VswError) as e:
+        x86.pcpu.switch(x86.mover, 0, a)
+    assert e.value.errno == errno.EBADF
