@@ -144,6 +144,7 @@ int vsw_path_configure(struct vsw_path *path, const struct vsw_mover_params *par
         return r;
     path->mp = *params;
     path->lim = lim;
+    path->version++;
     return 0;
 }
 

@@ -9,6 +9,7 @@
  * now holds exactly the outgoing state.  Costs are charged after success.
  */
 #include "vsw_internal.h"
+#include <stdlib.h>
 #include <string.h>
 
 static uint64_t cpu_ps(const struct vsw_pcpu *p, uint64_t cycles)
@@ -43,6 +44,37 @@ static void trace_mark(struct vsw_trace *t, const struct vsw_trace_record *proto
     r.bytes = bytes;
     r.count = 1;
     vsw_trace_put(t, &r);
+}
+
+/* One direction's cost: charged to the bus and traced, or - on the store path,
+ * untraced - taken from the PCPU's memo when the same groups moved last time. */
+static struct vsw_charge_memo charge(struct vsw_pcpu *p, struct vsw_path *path, uint32_t dir, uint32_t mask,
+                                     uint64_t start_ps, const struct vsw_trace_record *proto,
+                                     struct vsw_tally *tally)
+{
+    struct vsw_charge_memo *m = &p->memo[dir];
+    uint32_t bver = path->baseline ? __atomic_load_n(&path->baseline->version, __ATOMIC_RELAXED) : 0;
+    bool memo = path->kind == VSW_PATH_STORE && !p->trace;
+    if (memo && m->path == path && m->mask == mask && m->path_version == path->version &&
+        m->baseline_version == bver) {
+        tally->transactions += m->units;
+        tally->bytes += m->bytes;
+        tally->cycles += m->cycles;
+        return *m;
+    }
+    struct vsw_tally mine = {0, 0, 0};
+    struct vsw_charge_memo out = {path, path->version, bver, mask, 0, 0, 0, 0, 0};
+    out.ps = vsw_path_charge(path, p->trace, dir, mask, start_ps, proto, &out.units, &mine);
+    out.bytes = mine.bytes;
+    out.cycles = mine.cycles;
+    if (path->kind == VSW_PATH_STORE && path->baseline)
+        out.baseline_ps = vsw_path_baseline_ps(path, mask);
+    tally->transactions += mine.transactions;
+    tally->bytes += mine.bytes;
+    tally->cycles += mine.cycles;
+    if (memo)
+        *m = out;
+    return out;
 }
 
 static int do_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_owner, uint32_t to_slot, uint64_t to_owner, struct vsw_switch_stats *st)
@@ -90,20 +122,19 @@ static int do_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_ow
     /* the point of no return: commit the save, hand the PCPU over */
     uint64_t t0 = p->now_ps;
     struct vsw_trace_record proto = {.seq = p->switches, .from_owner = from_owner, .to_owner = to_owner};
-    uint64_t half = cpu_ps(p, p->exit_entry_cycles) / 2, exit_entry = 2 * half, save_ps = 0, load_ps = 0;
+    uint64_t half = cpu_ps(p, p->exit_entry_cycles) / 2, exit_entry = 2 * half;
     struct vsw_tally tally = {0, 0, 0};
+    struct vsw_charge_memo save = {0}, load = {0};
     trace_mark(p->trace, &proto, VSW_TRACE_EXIT_ENTRY, VSW_DIR_SAVE, t0, t0 + half, 0);
     *st = (struct vsw_switch_stats){.path = path->kind, .save_mask = save_mask};
     if (from) {
         vsw_slot_commit(from, save_mask);
         vsw_store_release(path->store, from);
-        save_ps = vsw_path_charge(path, p->trace, VSW_DIR_SAVE, save_mask, t0 + half, &proto, &st->save_units,
-                                  &tally);
+        save = charge(p, path, VSW_DIR_SAVE, save_mask, t0 + half, &proto, &tally);
         st->generation = from->generation;
     }
     if (to) {
-        load_ps = vsw_path_charge(path, p->trace, VSW_DIR_LOAD, to->valid_mask, t0 + half + save_ps, &proto,
-                                  &st->load_units, &tally);
+        load = charge(p, path, VSW_DIR_LOAD, to->valid_mask, t0 + half + save.ps, &proto, &tally);
         p->owner = to_owner;
         p->slot = to_slot;
         p->resident_store = path->store;
@@ -115,16 +146,17 @@ static int do_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_ow
     if (tally.transactions)
         vsw_bus_count(path->bus, tally.transactions, tally.bytes, tally.cycles);
     p->dirty = 0;
+    st->save_units = save.units;
+    st->load_units = load.units;
     st->bytes_saved = xs.bytes;
     st->bytes_loaded = xl.bytes;
-    st->data_ps = save_ps + load_ps;
+    st->data_ps = save.ps + load.ps;
     st->exit_entry_ps = exit_entry;
     st->modeled_ps = st->data_ps + exit_entry;
     if (path->kind == VSW_PATH_MEMORY)
         st->baseline_ps = st->modeled_ps;
     else if (path->baseline)
-        st->baseline_ps = exit_entry + vsw_path_baseline_ps(path, save_mask) +
-                          (to ? vsw_path_baseline_ps(path, to->valid_mask) : 0);
+        st->baseline_ps = exit_entry + save.baseline_ps + load.baseline_ps;
     uint64_t t1 = t0 + st->modeled_ps;
     trace_mark(p->trace, &proto, VSW_TRACE_EXIT_ENTRY, VSW_DIR_LOAD, t1 - half, t1, 0);
     trace_mark(p->trace, &proto, VSW_TRACE_SWITCH, VSW_DIR_SAVE, t0, t1, (uint32_t)(xs.bytes + xl.bytes));
@@ -151,4 +183,44 @@ int vsw_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_owner, u
     r = do_switch(p, path, from_owner, to_slot, to_owner, st);
     vsw_pcpu_leave(p);
     return r;
+}
+
+struct vsw_ctx {
+    struct vsw_path *path;
+    uint32_t slot;
+    uint64_t owner;
+};
+
+int vsw_ctx_create(struct vsw_path *path, uint32_t slot, uint64_t owner, struct vsw_ctx **out)
+{
+    struct vsw_slot *sl;
+    if (!path || !out)
+        return -EINVAL;
+    int r = vsw_store_slot(path->store, slot, owner, &sl);
+    if (r < 0)
+        return r;
+    struct vsw_ctx *c = malloc(sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    *c = (struct vsw_ctx){path, slot, owner};
+    *out = c;
+    return 0;
+}
+
+void vsw_ctx_destroy(struct vsw_ctx *c) { free(c); }
+
+int vsw_switch_ctx(struct vsw_pcpu *p, const struct vsw_ctx *frm, const struct vsw_ctx *to,
+                   struct vsw_switch_stats *st)
+{
+    if (!frm && !to)
+        return -EINVAL;
+    struct vsw_path *path = to ? to->path : frm->path;
+    if (frm && to && frm->path != to->path)
+        return -EXDEV;
+    return vsw_switch(p, path, frm ? frm->owner : 0, to ? to->slot : 0, to ? to->owner : 0, st);
+}
+
+int vsw_switch_desc(struct vsw_switch_desc *d, const struct vsw_ctx *frm, const struct vsw_ctx *to)
+{
+    return d ? vsw_switch_ctx(d->pcpu, frm, to, &d->stats) : -EINVAL;
 }

@@ -253,6 +253,24 @@ struct vsw_switch_stats {
 };
 int vsw_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_owner, uint32_t to_slot,
                uint64_t to_owner, struct vsw_switch_stats *st);
+
+/* A machine's context as the fast path names it: a slot of the path's store and
+ * its owner, bound once so each switch passes two handles instead of five values.
+ * Destroy it before the path or the slot goes away. */
+struct vsw_ctx;
+int vsw_ctx_create(struct vsw_path *path, uint32_t slot, uint64_t owner, struct vsw_ctx **out);
+void vsw_ctx_destroy(struct vsw_ctx *c);
+/* vsw_switch() between two contexts on one path; frm NULL: the PCPU is idle;
+ * to NULL: save and leave it idle.  -EXDEV when they live behind different paths. */
+int vsw_switch_ctx(struct vsw_pcpu *p, const struct vsw_ctx *frm, const struct vsw_ctx *to,
+                   struct vsw_switch_stats *st);
+/* A switch descriptor: bound to a PCPU, it receives the stats of the switch it
+ * carries out - one handle fewer per call on the hottest path. */
+struct vsw_switch_desc {
+    struct vsw_pcpu *pcpu;
+    struct vsw_switch_stats stats;
+};
+int vsw_switch_desc(struct vsw_switch_desc *d, const struct vsw_ctx *frm, const struct vsw_ctx *to);
 /* ---- benchmark support: the switch loop timed in C, beside memcpy of the same bytes ---- */
 struct vsw_bench_result {
     uint64_t switches;

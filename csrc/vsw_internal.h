@@ -124,6 +124,7 @@ void vsw_trace_put(struct vsw_trace *t, const struct vsw_trace_record *r);
 
 struct vsw_path {
     uint32_t kind;
+    uint32_t version;           /* bumped by every configure: invalidates PCPUs' memos */
     struct vsw_store *store;
     struct vsw_bus *bus;
     struct vsw_bus *baseline;   /* memory bus that prices the prior art; may be NULL */
@@ -158,8 +159,18 @@ uint64_t vsw_path_charge(struct vsw_path *path, struct vsw_trace *t, uint32_t di
 /* Prior-art cost of moving mask over the path's baseline bus, at its expected contention. */
 uint64_t vsw_path_baseline_ps(struct vsw_path *path, uint32_t mask);
 
+/* What one direction of the last switch cost on a point-to-point path: the
+ * same groups over the same path cost the same, so a PCPU reuses it. */
+struct vsw_charge_memo {
+    const struct vsw_path *path;
+    uint32_t path_version, baseline_version;
+    uint32_t mask, units;
+    uint64_t bytes, cycles, ps, baseline_ps;
+};
+
 struct vsw_pcpu {
     const struct vsw_layout_def *L;
+    struct vsw_charge_memo memo[2];     /* per direction */
     uint32_t cpu_mhz;
     uint32_t exit_entry_cycles;
     uint8_t *regs;

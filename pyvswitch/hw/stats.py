@@ -15,17 +15,23 @@ import sys
 from ._ffi import ffi
 from .path import PATH_NAMES
 
-_STATS = ffi.typeof("struct vsw_switch_stats *")
-_RING = 64
+_DESC = ffi.typeof("struct vsw_switch_desc *")
+RING = 64
+RING_MASK = RING - 1
 
 
 class SwitchStats:
-    """What one switch did and what it would cost (model nanoseconds)."""
+    """What one switch did and what it would cost (model nanoseconds).
 
-    __slots__ = ("_s",)
+    Owns a switch descriptor (``_d``): bound to a PCPU, it carries one switch
+    and receives its stats (``_s``)."""
 
-    def __init__(self) -> None:
-        self._s = ffi.new(_STATS)
+    __slots__ = ("_d", "_s")
+
+    def __init__(self, pcpu: object = None) -> None:
+        self._d = ffi.new(_DESC)
+        self._d.pcpu = pcpu if pcpu is not None else ffi.NULL
+        self._s = ffi.addressof(self._d, "stats")
 
     path = property(lambda self: PATH_NAMES[self._s.path], doc='"store" (the mover) or "memory" (prior art)')
     save_bursts = property(lambda self: int(self._s.save_units), doc="N: bursts (memory path: stores) of the save")
@@ -52,10 +58,10 @@ class SwitchStats:
                 f"baseline_ns={self.baseline_ns:.1f})")
 
 
-def _held_elsewhere_threshold() -> int | None:
-    """The reference count of a ring entry nobody else holds, as take() sees it;
-    None where counts cannot tell (then every switch gets a fresh object)."""
-    ring = [SwitchStats()]
+def _free_refcount() -> int:
+    """The reference count of a ring entry nobody else holds, as seen by code
+    shaped like take(); -1 where counts cannot tell (every take is then fresh)."""
+    ring = [SwitchStats(None)]
 
     def probe() -> int:
         s = ring[0]
@@ -65,22 +71,27 @@ def _held_elsewhere_threshold() -> int | None:
     keep = ring[0]
     held = probe()
     del keep
-    return free if held > free else None
+    return free if held > free else -1
 
 
 class StatsRing:
-    """The free list of one PCPU; take() is safe under concurrent callers."""
+    """The free list of one PCPU; take() is safe under concurrent callers.
 
-    __slots__ = ("_items", "_seq", "_free")
+    ``items``, ``seq`` and ``free`` are public so the hottest caller
+    (Hypervisor.switch_context) can inline take() - same steps, no call.
+    """
 
-    def __init__(self) -> None:
-        self._items = [SwitchStats() for _ in range(_RING)]
-        self._seq = itertools.count()
-        self._free = _held_elsewhere_threshold()
+    __slots__ = ("items", "seq", "free", "pcpu")
+
+    def __init__(self, pcpu: object = None) -> None:
+        self.pcpu = pcpu                    # the C PCPU the descriptors are bound to
+        self.items = [SwitchStats(pcpu) for _ in range(RING)]
+        self.seq = itertools.count()
+        self.free = _free_refcount()
 
     def take(self) -> SwitchStats:
-        i = next(self._seq) % _RING        # distinct for concurrent callers (atomic under the GIL)
-        s = self._items[i]
-        if self._free is None or sys.getrefcount(s) > self._free:
-            s = self._items[i] = SwitchStats()
+        i = next(self.seq) & RING_MASK       # distinct for concurrent callers (atomic under the GIL)
+        s = self.items[i]
+        if sys.getrefcount(s) > self.free:
+            s = self.items[i] = SwitchStats(self.pcpu)
         return s
