@@ -1,0 +1,274 @@
+"""The driver core: buses, devices and drivers of one kernel instance, with
+Linux's semantics (drivers/base).  No global state: build as many as you like.
+
+Not thread-safe by itself; every public method takes the kernel's lock.
+"""
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, TypeVar
+
+from . import dd, links
+from .bus import Bus, PlatformBus
+from .device import Device
+from .dmaengine import DmaEngine
+from .driver import Driver
+from .errors import KernelError, UnknownName
+from .module import Module, ModuleRegistry
+from .sysfs import Sysfs
+from .uevent import UEvent, UEventBus
+
+log = logging.getLogger("pyvswitch.kernel")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def locked(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(self: "Kernel", *args: Any, **kw: Any) -> Any:
+        with self.lock:
+            return fn(self, *args, **kw)
+    return wrapper  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class LogLine:
+    level: str
+    message: str
+
+
+class Kernel:
+    """One emulated kernel: a platform bus to start with, modules from the
+    ``pyvswitch.drivers`` entry points (plus ``modules``), sysfs and uevents."""
+
+    def __init__(self, modules: Iterable[ModuleType] = (), use_entry_points: bool = True) -> None:
+        self.lock = threading.RLock()
+        self.buses: dict[str, Bus] = {}
+        self.deferred: dict[Device, str] = {}
+        self.deferred_pending = False
+        self._in_deferred = False
+        self.probe_errors: dict[str, str] = {}
+        self._notifiers: list[Callable[[str, Device], None]] = []
+        self.waiting_drivers: list[Driver] = []    # registered for a bus type not (yet) there
+        self.dmesg: list[LogLine] = []
+        self._uevents = UEventBus()
+        self.sysfs = Sysfs(self)
+        self.dma = DmaEngine()
+        self.bus_register(PlatformBus())
+        self.modules = ModuleRegistry(self, modules, use_entry_points)
+
+    # --- bus notifiers: in-kernel listeners, called synchronously ---------------
+    def notifier_register(self, callback: Callable[[str, Device], None]) -> Callable[[], None]:
+        """Calls ``callback(event, dev)`` for "add_device", "del_device",
+        "bound_driver", "unbind_driver" (before remove() and devres run) and
+        "unbound_driver"; returns the unregister function."""
+        self._notifiers.append(callback)
+
+        def unregister() -> None:
+            if callback in self._notifiers:
+                self._notifiers.remove(callback)
+        return unregister
+
+    def notify(self, event: str, dev: Device) -> None:
+        for cb in list(self._notifiers):
+            cb(event, dev)
+
+    # --- logging and uevents -------------------------------------------------
+    def printk(self, level: str, message: str) -> None:
+        self.dmesg.append(LogLine(level, message))
+        getattr(log, level if level != "warning" else "warning", log.info)(message)
+
+    @property
+    def uevents(self) -> list[UEvent]:
+        return self._uevents.history
+
+    def subscribe(self, callback: Callable[[UEvent], None]) -> Callable[[], None]:
+        """Calls ``callback`` for every later uevent; returns the unsubscribe function."""
+        return self._uevents.subscribe(callback)
+
+    def uevents_emit(self, action: str, dev: Device, **env: str) -> UEvent:
+        assert dev.bus is not None
+        base = dev.bus.uevent_env(dev) if action in ("add", "remove", "bind", "unbind", "change") else {}
+        return self._uevents.emit(action, dev.devpath, dev.bus.name, **{**base, **env})
+
+    # --- buses --------------------------------------------------------------
+    @locked
+    def bus_register(self, bus: Bus) -> Bus:
+        """Registers a bus type; drivers of loaded modules waiting for it join it."""
+        if bus.name in self.buses:
+            raise KernelError(errno.EEXIST, f"bus {bus.name} is already registered")
+        self.buses[bus.name] = bus
+        for drv in [d for d in self.waiting_drivers if d.bus == bus.name]:
+            self.waiting_drivers.remove(drv)
+            self.driver_register(drv)
+        return bus
+
+    @locked
+    def bus_unregister(self, name: str) -> None:
+        """Removes a bus type with its devices; its drivers wait for it to come back."""
+        bus = self.bus(name)
+        for dev in reversed(list(bus.devices.values())):
+            self.device_del(dev)
+        for drv in reversed(list(bus.drivers.values())):
+            self.driver_unregister(drv)
+            self.waiting_drivers.insert(0, drv)
+        del self.buses[name]
+
+    def bus(self, name: str) -> Bus:
+        try:
+            return self.buses[name]
+        except KeyError:
+            raise UnknownName(f"no bus {name!r} (buses: {', '.join(self.buses)})") from None
+
+    # --- devices ------------------------------------------------------------
+    @locked
+    def device_add(self, dev: Device) -> Device:
+        """Registers the device, sends its "add" uevent, then probes it."""
+        if dev.registered:
+            raise KernelError(errno.EEXIST, f"device {dev.name} is already registered")
+        bus = self.bus(dev.bus_name)
+        if dev.name in bus.devices:
+            raise KernelError(errno.EEXIST, f"bus {bus.name} already has a device named {dev.name}")
+        if dev.parent is not None and not dev.parent.registered:
+            raise KernelError(errno.ENODEV, f"parent {dev.parent.name} of {dev.name} is not registered")
+        dev.bus, dev.kernel = bus, self
+        bus.devices[dev.name] = dev
+        if dev.parent is not None:
+            dev.parent.children.append(dev)
+        self.notify("add_device", dev)
+        self.uevents_emit("add", dev)
+        if bus.drivers_autoprobe:
+            dd.device_attach(self, dev)
+        return dev
+
+    @locked
+    def device_del(self, dev: Device) -> None:
+        """Unbinds and removes a device (children first), with its "remove" uevent."""
+        if not dev.registered:
+            return
+        for child in reversed(list(dev.children)):
+            self.device_del(child)
+        dd.device_release_driver(self, dev)
+        for consumer in list(dev.consumers):
+            links.link_del(consumer, dev)
+        for supplier in list(dev.suppliers):
+            links.link_del(dev, supplier)
+        self.notify("del_device", dev)
+        self.uevents_emit("remove", dev)
+        assert dev.bus is not None
+        del dev.bus.devices[dev.name]
+        if dev.parent is not None and dev in dev.parent.children:
+            dev.parent.children.remove(dev)
+        self.deferred.pop(dev, None)
+        self.probe_errors.pop(dev.name, None)
+        dev.kernel = None
+        if self.deferred:
+            self.trigger_deferred()     # its consumers no longer wait for it
+
+    def device(self, name: str, bus: str | None = None) -> Device:
+        for b in ([self.bus(bus)] if bus else self.buses.values()):
+            if name in b.devices:
+                return b.devices[name]
+        raise UnknownName(f"no device {name!r}" + (f" on bus {bus}" if bus else ""))
+
+    @property
+    def devices(self) -> list[Device]:
+        return [d for b in self.buses.values() for d in b.devices.values()]
+
+    @locked
+    def device_link_add(self, consumer: Device, supplier: Device) -> None:
+        """The consumer probes only once the supplier is bound, and unbinds first."""
+        links.link_add(consumer, supplier)
+        if consumer.driver is not None and supplier.driver is None:
+            dd.device_release_driver(self, consumer, reason=f"waiting for supplier {supplier.name}")
+
+    # --- drivers ------------------------------------------------------------
+    @locked
+    def driver_register(self, drv: Driver) -> Driver:
+        """Registers the driver and attaches it to the bus's unbound devices (or,
+        for a bus type a controller has not registered yet, waits for it)."""
+        if drv.bus not in self.buses:
+            if drv not in self.waiting_drivers:
+                self.waiting_drivers.append(drv)
+            return drv
+        bus = self.bus(drv.bus)
+        if drv.name in bus.drivers:
+            raise KernelError(errno.EEXIST, f"bus {bus.name} already has a driver named {drv.name}")
+        drv.kernel = self
+        bus.drivers[drv.name] = drv
+        if bus.drivers_autoprobe:
+            dd.driver_attach(self, drv)
+        return drv
+
+    @locked
+    def driver_unregister(self, drv: Driver) -> None:
+        """Unbinds every device of the driver, then forgets it."""
+        if drv in self.waiting_drivers:
+            self.waiting_drivers.remove(drv)
+            return
+        bus = self.buses.get(drv.bus)
+        if bus is None or bus.drivers.get(drv.name) is not drv:
+            return
+        for dev in drv.devices:
+            dd.device_release_driver(self, dev)     # as in Linux: unbound, not re-probed by itself
+        del bus.drivers[drv.name]
+        drv.kernel = None
+
+    def driver(self, name: str, bus: str = "platform") -> Driver:
+        try:
+            return self.bus(bus).drivers[name]
+        except KeyError:
+            raise UnknownName(f"no driver {name!r} on bus {bus}") from None
+
+    # --- binding ------------------------------------------------------------
+    @locked
+    def bind(self, dev: Device, drv: Driver) -> None:
+        dd.device_bind(self, dev, drv)
+
+    @locked
+    def unbind(self, dev: Device) -> None:
+        if dev.driver is None:
+            raise KernelError(errno.ENODEV, f"{dev.name} is not bound to a driver")
+        dd.device_release_driver(self, dev)
+
+    @locked
+    def probe(self, dev: Device) -> bool:
+        """drivers_probe: tries the drivers now; returns whether it bound."""
+        return dd.device_attach(self, dev)
+
+    def trigger_deferred(self) -> None:
+        """After a bind: retry the deferred devices (not re-entrantly)."""
+        self.deferred_pending = True
+        if self._in_deferred:
+            return
+        self._in_deferred = True
+        try:
+            dd.deferred_probe(self)
+        finally:
+            self._in_deferred = False
+
+    # --- modules ------------------------------------------------------------
+    @locked
+    def modprobe(self, modalias: str) -> list[str]:
+        """Loads every registered module whose alias matches (fnmatch, as kmod)."""
+        return self.modules.modprobe(modalias)
+
+    @locked
+    def insmod(self, name: str) -> list[str]:
+        return self.modules.load(name)
+
+    @locked
+    def rmmod(self, name: str) -> None:
+        """Refused with EBUSY while the module is pinned or needed; unbinds its devices."""
+        self.modules.unload(name)
+
+    def module(self, name: str) -> Module:
+        return self.modules.get(name)
+
+    def lsmod(self) -> list[Module]:
+        return [m for m in self.modules.modules.values() if m.loaded]

@@ -1,0 +1,71 @@
+"""struct device, in Python: a name on a bus, a parent, identifiers, resources."""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .devres import DevresList
+
+if TYPE_CHECKING:
+    from .bus import Bus
+    from .core import Kernel
+    from .driver import Driver
+
+
+class Device:
+    """A device: identified DT-style (``compatible``, most specific first) and/or
+    by numeric ``vendor``/``device`` ids; ``resources`` are its parameters.
+
+    Set by the driver core: ``bus``, ``kernel``, ``driver``; by the bound
+    driver: ``driver_data``.
+    """
+
+    def __init__(self, name: str, bus: str = "platform", *, parent: "Device | None" = None,
+                 compatible: tuple[str, ...] | list[str] = (), vendor: int | None = None,
+                 device: int | None = None, resources: Mapping[str, Any] | None = None,
+                 of_type: str | None = None) -> None:
+        self.name = name
+        self.bus_name = bus
+        self.parent = parent
+        self.compatible = tuple(compatible)
+        self.vendor = vendor
+        self.device_id = device
+        self.resources: dict[str, Any] = dict(resources or {})
+        self.of_type = of_type
+        self.bus: Bus | None = None
+        self.kernel: Kernel | None = None
+        self.driver: Driver | None = None
+        self.driver_data: Any = None
+        self.driver_override: str | None = None
+        self.devres = DevresList()
+        self.suppliers: list[Device] = []
+        self.consumers: list[Device] = []
+        self.children: list[Device] = []
+
+    @property
+    def registered(self) -> bool:
+        return self.kernel is not None
+
+    @property
+    def devpath(self) -> str:
+        """Like the kernel's: /devices/<bus root>/<parents...>/<name>."""
+        chain = []
+        dev: Device | None = self
+        while dev is not None:
+            chain.append(dev.name)
+            dev = dev.parent
+        root = "platform" if self.bus_name == "platform" else self.bus_name
+        return "/devices/" + "/".join([root] + chain[::-1]) if self.parent is None else \
+            self.parent.devpath + "/" + self.name
+
+    @property
+    def modalias(self) -> str:
+        return self.bus.modalias(self) if self.bus else ""
+
+    def devm_add_action(self, release: Callable[[], None], name: str = "action") -> None:
+        """Registers ``release`` to run when the driver unbinds (or its probe fails), newest first."""
+        self.devres.add(name, release)
+
+    def __repr__(self) -> str:
+        drv = f" driver={self.driver.name}" if self.driver else ""
+        return f"<Device {self.bus_name}:{self.name}{drv}>"

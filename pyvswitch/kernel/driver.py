@@ -1,0 +1,59 @@
+"""struct device_driver, in Python: a name on a bus, an ID table, probe and remove."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from .core import Kernel
+    from .device import Device
+    from .module import Module
+
+ANY_ID = None
+
+
+@dataclass(frozen=True)
+class DeviceId:
+    """A numeric ID-table entry; None matches any value (the kernel's *_ANY_ID)."""
+
+    vendor: int | None = ANY_ID
+    device: int | None = ANY_ID
+
+    def matches(self, dev: "Device") -> bool:
+        return ((self.vendor is None or self.vendor == dev.vendor) and
+                (self.device is None or self.device == dev.device_id))
+
+
+class Driver:
+    """Subclass, set ``name``, ``bus`` and an ID table, and implement probe/remove.
+
+    ``probe`` binds by returning; it refuses with ``no_device`` (ENODEV/ENXIO:
+    "not mine"), asks to be tried again with ``ProbeDefer``, or fails with any
+    other error.  Resources taken with ``dev.devm_add_action`` are released for
+    it.  One instance serves one kernel.
+    """
+
+    name: ClassVar[str] = "driver"
+    bus: ClassVar[str] = "platform"
+    of_match_table: ClassVar[tuple[str, ...]] = ()
+    id_table: ClassVar[tuple[DeviceId, ...]] = ()
+
+    def __init__(self) -> None:
+        self.kernel: Kernel | None = None
+        self.module: Module | None = None
+
+    def probe(self, dev: "Device") -> None:
+        raise NotImplementedError
+
+    def remove(self, dev: "Device") -> None:
+        """Undoes what probe did beyond its devres (default: nothing)."""
+
+    @property
+    def devices(self) -> list["Device"]:
+        if self.kernel is None:
+            return []
+        bus = self.kernel.buses.get(self.bus)
+        return [d for d in bus.devices.values() if d.driver is self] if bus else []
+
+    def __repr__(self) -> str:
+        return f"<Driver {self.bus}:{self.name}>"

@@ -1,0 +1,167 @@
+"""A read/write view of the driver core with the kernel's sysfs paths:
+
+    bus/<bus>/devices/<dev>/{driver,modalias,uevent,driver_override}
+    bus/<bus>/drivers/<drv>/{bind,unbind,module}
+    bus/<bus>/{drivers_autoprobe,drivers_probe}
+    module/<name>/{refcnt,initstate}
+    devices/<devpath>/...            (the same device attributes)
+    kernel/debug/devices_deferred
+"""
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .errors import KernelError
+
+if TYPE_CHECKING:
+    from .core import Kernel
+    from .device import Device
+
+Reader = Callable[[], str]
+Writer = Callable[[str], None]
+
+
+def _no_such(path: str) -> KernelError:
+    return KernelError(errno.ENOENT, f"sysfs: no such file or directory: {path}")
+
+
+class Sysfs:
+    def __init__(self, kernel: "Kernel") -> None:
+        self.k = kernel
+
+    # --- the attribute table, built from the kernel's current state ---------
+    def _device_attrs(self, dev: "Device") -> dict[str, tuple[Reader | None, Writer | None]]:
+        k = self.k
+
+        def override_w(v: str) -> None:
+            dev.driver_override = v.strip() or None
+
+        def uevent_w(v: str) -> None:
+            action = v.strip() or "change"
+            if action not in ("add", "change", "remove", "online", "offline", "move"):
+                raise KernelError(errno.EINVAL, f"uevent: {action!r} is not a uevent action")
+            with k.lock:
+                k.uevents_emit(action, dev)
+
+        attrs: dict[str, tuple[Reader | None, Writer | None]] = {
+            "modalias": (lambda: dev.modalias, None),
+            "uevent": (lambda: self._uevent_text(dev), uevent_w),
+            "driver_override": (lambda: dev.driver_override or "(null)", override_w),
+        }
+        if dev.driver is not None:
+            attrs["driver"] = (lambda: dev.driver.name if dev.driver else "", None)
+        if dev.vendor is not None:
+            attrs["vendor"] = (lambda: f"0x{dev.vendor:08x}", None)
+            attrs["device"] = (lambda: f"0x{dev.device_id or 0:08x}", None)
+        if dev.compatible:
+            attrs["of_node/compatible"] = (lambda: "\n".join(dev.compatible), None)
+        return attrs
+
+    def _uevent_text(self, dev: "Device") -> str:
+        assert dev.bus is not None
+        env = dict(dev.bus.uevent_env(dev))
+        if dev.driver is not None:
+            env = {"DRIVER": dev.driver.name, **env}
+        return "".join(f"{k}={v}\n" for k, v in env.items())
+
+    def _table(self) -> dict[str, tuple[Reader | None, Writer | None]]:
+        k = self.k
+        t: dict[str, tuple[Reader | None, Writer | None]] = {}
+        for bus in k.buses.values():
+            base = f"bus/{bus.name}"
+
+            def autoprobe_w(v: str, bus=bus) -> None:
+                if v.strip() not in ("0", "1"):
+                    raise KernelError(errno.EINVAL, f"drivers_autoprobe takes 0 or 1, got {v.strip()!r}")
+                bus.drivers_autoprobe = v.strip() == "1"
+
+            def probe_w(v: str, bus=bus) -> None:
+                name = v.strip()
+                if name not in bus.devices:
+                    raise KernelError(errno.ENODEV, f"drivers_probe: no device {name!r} on bus {bus.name}")
+                k.probe(bus.devices[name])
+
+            t[f"{base}/drivers_autoprobe"] = (lambda bus=bus: "1" if bus.drivers_autoprobe else "0", autoprobe_w)
+            t[f"{base}/drivers_probe"] = (None, probe_w)
+            for dev in bus.devices.values():
+                for name, rw in self._device_attrs(dev).items():
+                    t[f"{base}/devices/{dev.name}/{name}"] = rw
+                    t[f"devices{dev.devpath[len('/devices'):]}/{name}"] = rw
+            for drv in bus.drivers.values():
+                def bind_w(v: str, bus=bus, drv=drv) -> None:
+                    name = v.strip()
+                    if name not in bus.devices:
+                        raise KernelError(errno.ENODEV, f"bind: no device {name!r} on bus {bus.name}")
+                    k.bind(bus.devices[name], drv)
+
+                def unbind_w(v: str, bus=bus, drv=drv) -> None:
+                    name = v.strip()
+                    dev = bus.devices.get(name)
+                    if dev is None or dev.driver is not drv:
+                        raise KernelError(errno.ENODEV, f"unbind: {name!r} is not bound to {drv.name}")
+                    k.unbind(dev)
+
+                d = f"{base}/drivers/{drv.name}"
+                t[f"{d}/bind"] = (None, bind_w)
+                t[f"{d}/unbind"] = (None, unbind_w)
+                if drv.module is not None:
+                    t[f"{d}/module"] = (lambda drv=drv: drv.module.name if drv.module else "", None)
+        for mod in k.modules.modules.values():
+            if mod.loaded:
+                t[f"module/{mod.name}/refcnt"] = (lambda mod=mod: str(mod.refcnt), None)
+                t[f"module/{mod.name}/initstate"] = (lambda: "live", None)
+        t["kernel/debug/devices_deferred"] = (
+            lambda: "".join(f"{d.name}\t{r}\n" for d, r in k.deferred.items()), None)
+        return t
+
+    # --- the file operations ------------------------------------------------
+    @staticmethod
+    def _norm(path: str) -> str:
+        p = path.strip()
+        if p.startswith("/sys/"):
+            p = p[len("/sys/"):]
+        return p.strip("/")
+
+    def read(self, path: str) -> str:
+        """The attribute's value (without a trailing newline)."""
+        p = self._norm(path)
+        with self.k.lock:
+            t = self._table()
+            if p not in t:
+                if any(key.startswith(p + "/") for key in t):
+                    raise KernelError(errno.EISDIR, f"sysfs: {path} is a directory")
+                raise _no_such(path)
+            reader = t[p][0]
+            if reader is None:
+                raise KernelError(errno.EACCES, f"sysfs: {path} is write-only")
+            return reader().rstrip("\n")
+
+    def write(self, path: str, value: str) -> None:
+        p = self._norm(path)
+        with self.k.lock:
+            t = self._table()
+            if p not in t:
+                raise _no_such(path)
+            writer = t[p][1]
+            if writer is None:
+                raise KernelError(errno.EACCES, f"sysfs: {path} is read-only")
+            if not isinstance(value, str):
+                raise KernelError(errno.EINVAL, f"sysfs: write a string to {path}, not {type(value).__name__}")
+            writer(value)
+
+    def ls(self, path: str = "") -> list[str]:
+        """The entries of a directory."""
+        p = self._norm(path)
+        prefix = p + "/" if p else ""
+        with self.k.lock:
+            names = {key[len(prefix):].split("/", 1)[0] for key in self._table() if key.startswith(prefix)}
+        if not names:
+            raise _no_such(path)
+        return sorted(names)
+
+    def tree(self) -> dict[str, str]:
+        """Every attribute path with its mode ("r", "w" or "rw")."""
+        with self.k.lock:
+            return {p: ("r" if r else "") + ("w" if w else "") for p, (r, w) in sorted(self._table().items())}

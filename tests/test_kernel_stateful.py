@@ -1,0 +1,151 @@
+"""A hypothesis state machine drives the driver core at random; its invariants
+are the kernel's own (drivers/base)."""
+import errno
+
+from hypothesis import settings, strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from pyvswitch.kernel import Device, Driver, Kernel, KernelError, ProbeDefer
+
+from kernel_fakes import make_module
+
+NAMES = [f"d{i}" for i in range(6)] + ["gate"]
+KINDS = ["vsw,x", "vsw,y", "vsw,w", "vsw,gate"]
+
+
+class X(Driver):
+    name, of_match_table = "dx", ("vsw,x",)
+
+    def probe(self, dev):
+        dev.devm_add_action(lambda: None, "x-res")
+
+
+class Y(Driver):
+    name, of_match_table = "dy", ("vsw,y",)
+
+    def probe(self, dev):
+        dev.devm_add_action(lambda: None, "y-res-1")
+        dev.devm_add_action(lambda: None, "y-res-2")
+
+
+class W(Driver):
+    """Waits for the gate device to be bound, as a driver waits for a resource."""
+    name, of_match_table = "dw", ("vsw,w",)
+
+    def probe(self, dev):
+        dev.devm_add_action(lambda: None, "w-res")
+        gate = self.kernel.buses["platform"].devices.get("gate")
+        if gate is None or gate.driver is None:
+            raise ProbeDefer("waiting for the gate")
+
+
+class Gate(Driver):
+    name, of_match_table = "dgate", ("vsw,gate",)
+
+    def probe(self, dev):
+        pass
+
+
+MODULES = {"mx": make_module("mx", X), "my": make_module("my", Y), "mw": make_module("mw", W),
+           "mgate": make_module("mgate", Gate)}
+
+
+class DriverCore(RuleBasedStateMachine):
+    def __init__(self):
+        super().__init__()
+        self.k = Kernel(modules=MODULES.values(), use_entry_points=False)
+        self.explicitly_unbound = set()
+
+    def devices(self):
+        return self.k.buses["platform"].devices
+
+    @rule(name=st.sampled_from(NAMES), kind=st.sampled_from(KINDS), supplier=st.sampled_from([None] + NAMES))
+    def add_device(self, name, kind, supplier):
+        if name in self.devices():
+            return
+        if name == "gate":
+            kind = "vsw,gate"
+        dev = self.k.device_add(Device(name, compatible=[kind]))
+        if supplier and supplier in self.devices() and supplier != name:
+            try:
+                self.k.device_link_add(dev, self.devices()[supplier])
+            except KernelError as e:
+                assert e.errno == errno.ELOOP
+
+    @rule(name=st.sampled_from(NAMES))
+    def remove_device(self, name):
+        if name in self.devices():
+            self.k.device_del(self.devices()[name])
+            self.explicitly_unbound.discard(name)
+
+    @rule(mod=st.sampled_from(sorted(MODULES)))
+    def insmod(self, mod):
+        self.k.insmod(mod)
+
+    @rule(mod=st.sampled_from(sorted(MODULES)))
+    def rmmod(self, mod):
+        try:
+            self.k.rmmod(mod)
+        except KernelError as e:
+            assert e.errno == errno.ENOENT       # not loaded; nothing pins these
+
+    @rule(name=st.sampled_from(NAMES))
+    def modprobe_device(self, name):
+        if name in self.devices():
+            try:
+                self.k.modprobe(self.devices()[name].modalias)
+            except KernelError as e:
+                assert e.errno == errno.ENOENT
+
+    @rule(name=st.sampled_from(NAMES), drv=st.sampled_from(["dx", "dy", "dw", "dgate"]))
+    def sysfs_bind(self, name, drv):
+        if drv not in self.k.buses["platform"].drivers:
+            return
+        try:
+            self.k.sysfs.write(f"bus/platform/drivers/{drv}/bind", name)
+            self.explicitly_unbound.discard(name)
+        except OSError as e:
+            assert e.errno in (errno.ENODEV, errno.EBUSY, 517)
+
+    @rule(name=st.sampled_from(NAMES))
+    def sysfs_unbind(self, name):
+        dev = self.devices().get(name)
+        if dev is not None and dev.driver is not None:
+            self.k.sysfs.write(f"bus/platform/drivers/{dev.driver.name}/unbind", name)
+            self.explicitly_unbound.add(name)
+
+    @invariant()
+    def at_most_one_driver_and_it_matches(self):
+        bus = self.k.buses["platform"]
+        for dev in bus.devices.values():
+            owners = [d for d in bus.drivers.values() if dev in d.devices]
+            assert len(owners) == (1 if dev.driver else 0)
+            if dev.driver:
+                assert bus.match(dev, dev.driver)
+                assert all(s.driver is not None for s in dev.suppliers), f"{dev.name} bound before a supplier"
+
+    @invariant()
+    def no_devres_left_after_unbind(self):
+        for dev in self.devices().values():
+            if dev.driver is None:
+                assert len(dev.devres) == 0
+
+    @invariant()
+    def seqnum_strictly_increases(self):
+        seq = [e.seqnum for e in self.k.uevents]
+        assert all(a < b for a, b in zip(seq, seq[1:]))
+
+    @invariant()
+    def nothing_stays_deferred_once_what_it_waits_for_is_bound(self):
+        drivers = self.k.buses["platform"].drivers
+        gate = self.devices().get("gate")
+        for dev in self.k.deferred:
+            suppliers_ok = all(s.driver is not None for s in dev.suppliers)
+            kind = dev.compatible[0]
+            drv = {"vsw,x": "dx", "vsw,y": "dy", "vsw,w": "dw", "vsw,gate": "dgate"}[kind]
+            ready = kind != "vsw,w" or (gate is not None and gate.driver is not None)
+            assert not (suppliers_ok and drv in drivers and ready), f"{dev.name} left deferred: {self.k.deferred[dev]}"
+
+
+TestDriverCore = DriverCore.TestCase
+TestDriverCore.settings = settings(max_examples=200, stateful_step_count=50)
