@@ -1,10 +1,24 @@
 """pyvswitch - a reference emulator of hardware-assisted VM context switching.
 
 Models patent CN105718300B: a context store on a private storage bus and a
-burst mover that save and load a PCPU's register state in a few large
-transfers, against the prior art of the PCPU storing registers to DRAM.
+burst mover save and load a PCPU's register state in a few large transfers,
+against the prior art of the PCPU storing registers to DRAM.
+
+    import pyvswitch
+    with pyvswitch.open() as hv:            # the built-in reference platform
+        vm = hv.create_vm("vm1")
+        stats = hv.switch_context(hv.host, vm)
+        stats.path, stats.save_bursts, stats.modeled_ns, stats.baseline_ns
 """
-from .hw import VswError
+from .api import Hypervisor, Machine, open, switch_context
+from .controller import Controller, ControllerReport, DeviceReport
+from .hw import Layout, RegisterView, SwitchStats, UnknownName, VswError
+from .kernel import Kernel, KernelError, ProbeDefer
+from .platform import Platform
 
 __version__ = "0.1.0"
-__all__ = ["VswError", "__version__"]
+__all__ = [
+    "Controller", "ControllerReport", "DeviceReport", "Hypervisor", "Kernel", "KernelError", "Layout", "Machine",
+    "Platform", "ProbeDefer", "RegisterView", "SwitchStats", "UnknownName", "VswError", "__version__", "open",
+    "switch_context",
+]

@@ -1,0 +1,161 @@
+"""The patent's controller: scan the platform for the identifiers of the
+context store, the storage bus and the mover; find the driver modules that
+match them; load them, bind, and so enable the fast switch path - then report
+what it found, device by device.
+"""
+from __future__ import annotations
+
+import errno
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .drivers.mover import CAP_CONTEXT
+from .kernel import Kernel, KernelError, ProbeDefer, UnknownName, VswError
+from .kernel.dmaengine import Channel
+from .kernel.modalias import id_modalias, of_modalias
+from .platform import STORAGE_BUS_TYPE, Platform, DeviceSpec
+
+#: Bring-up order: what the rest needs comes first.
+ORDER = ("pcpu", "mem", "memory-bus", "storage-bus", "context-store", "mover")
+
+
+@dataclass
+class DeviceReport:
+    """What the controller knows of one device of the platform."""
+
+    name: str
+    kind: str | None
+    identifier: str                 # compatible strings, or vendor:device on the storage bus
+    modalias: str
+    present: bool                   # registered in the kernel (storage-bus devices: once enumerated)
+    invention: bool
+    modules: list[str] = field(default_factory=list)   # registered modules whose aliases match
+    driver: str | None = None
+    state: str = "absent"           # absent | no driver | bound | deferred | failed
+    deferred: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ControllerReport:
+    platform: str
+    devices: list[DeviceReport]
+    fast_path: bool
+    reason: str                     # why the fast path is (not) usable
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"platform": self.platform, "fast_path": self.fast_path, "reason": self.reason,
+                "devices": [d.as_dict() for d in self.devices]}
+
+
+class Controller:
+    """Enables the fast path of one kernel built from one platform."""
+
+    def __init__(self, kernel: Kernel, platform: Platform, client: str = "vsw-switch") -> None:
+        self.kernel, self.platform, self.client = kernel, platform, client
+        self.channel: Channel | None = None
+        self.channel_error: str | None = None
+
+    # --- the scan -----------------------------------------------------------
+    def modalias_of(self, s: DeviceSpec) -> str:
+        try:
+            return self.kernel.device(s.name).modalias
+        except UnknownName:     # not enumerated yet: what it will announce
+            return id_modalias(s.vendor, s.device) if s.bus else of_modalias(s.name, None, s.compatible)
+
+    def scan(self) -> list[DeviceReport]:
+        """Every device of the platform, the invention's marked, in bring-up order."""
+        reports = []
+        for s in sorted(self.platform.devices, key=lambda s: ORDER.index(s.kind) if s.kind in ORDER else len(ORDER)):
+            ident = ", ".join(s.compatible)
+            if s.vendor is not None:
+                ident = (ident + "; " if ident else "") + f"{s.vendor:04x}:{s.device or 0:04x}"
+            alias = self.modalias_of(s)
+            r = DeviceReport(s.name, s.kind, ident, alias, present=False, invention=s.invention,
+                             modules=[m.name for m in self.kernel.modules.lookup(alias)])
+            try:
+                dev = self.kernel.device(s.name)
+            except UnknownName:
+                r.state = "absent"
+                if s.bus:
+                    r.deferred = f"on storage bus {s.bus}, not enumerated (its driver is not bound)"
+                reports.append(r)
+                continue
+            r.present = True
+            r.driver = dev.driver.name if dev.driver else None
+            r.deferred = self.kernel.deferred.get(dev)
+            r.error = self.kernel.probe_errors.get(dev.name)
+            r.state = ("bound" if r.driver else "deferred" if r.deferred else "failed" if r.error
+                       else "unbound" if r.modules else "no driver")
+            reports.append(r)
+        return reports
+
+    # --- enabling -----------------------------------------------------------
+    def enable(self) -> ControllerReport:
+        """Loads the matching modules of every device (the invention's after the
+        parts they need), binds, and takes a mover channel for the switch."""
+        for kind in ORDER:
+            for s in self.platform.of_kind(kind):
+                self._load_for(s)
+        for s in self.platform.devices:
+            if s.kind is None:
+                self._load_for(s)
+        self.acquire_channel()
+        return self.report()
+
+    def _load_for(self, s: DeviceSpec) -> None:
+        try:
+            self.kernel.device(s.name)
+        except UnknownName:
+            return              # a storage-bus device before its bus: loaded when it appears
+        try:
+            self.kernel.modprobe(self.modalias_of(s))
+        except KernelError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+
+    def acquire_channel(self) -> Channel | None:
+        """Takes a channel of the mover if there is one; the reason otherwise."""
+        if self.channel is not None and self.channel.client is not None:
+            return self.channel
+        self.channel = None
+        try:
+            self.channel = self.kernel.dma.request_channel(CAP_CONTEXT, self.client, self._revoked)
+            self.channel_error = None
+        except ProbeDefer as exc:
+            self.channel_error = exc.reason
+        except VswError as exc:
+            self.channel_error = str(exc)
+        return self.channel
+
+    def _revoked(self, chan: Channel) -> None:
+        self.channel = None
+        self.channel_error = f"mover {chan.provider.name} went away"
+
+    def release(self) -> None:
+        if self.channel is not None:
+            self.channel.release()
+            self.channel = None
+
+    def report(self) -> ControllerReport:
+        devices = self.scan()
+        missing = [k for k in ("storage-bus", "context-store", "mover") if not self.platform.of_kind(k)]
+        if missing:
+            reason = "the platform has no " + ", ".join(f"vsw,{k}" for k in missing)
+        else:
+            unbound = [d for d in devices if d.invention and d.state != "bound"]
+            if unbound:
+                d = unbound[0]
+                why = d.deferred or d.error or ("no matching driver module" if not d.modules else d.state)
+                reason = f"{d.name} ({d.kind}) is {d.state}: {why}"
+            elif self.channel is None:
+                reason = f"no mover channel: {self.channel_error}"
+            else:
+                reason = f"mover {self.channel.provider.name} channel {self.channel.index} held by {self.client}"
+        return ControllerReport(self.platform.name, devices, self.channel is not None, reason)
+
+
+__all__ = ["Controller", "ControllerReport", "DeviceReport", "STORAGE_BUS_TYPE"]

@@ -1,0 +1,35 @@
+"""Helpers the drivers share: supplier lookup and managed hardware objects."""
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from ..kernel import Device, ProbeDefer, VswError
+
+T = TypeVar("T")
+
+
+def require_suppliers(dev: Device, names: list[str] | tuple[str, ...]) -> list[Device]:
+    """The named supplier devices, bound, each linked to ``dev`` (so they
+    unbind after it); ProbeDefer while one is absent or unbound."""
+    assert dev.kernel is not None
+    found = []
+    for name in names:
+        try:
+            sup = dev.kernel.device(name)
+        except VswError:
+            raise ProbeDefer(f"waiting for {name} to appear") from None
+        if sup.driver is None:
+            raise ProbeDefer(f"waiting for supplier {name}")
+        dev.kernel.device_link_add(dev, sup)
+        found.append(sup)
+    return found
+
+
+def devm_hw(dev: Device, obj: T, what: str) -> T:
+    """Hands a hardware model's lifetime to the device: closed when the driver unbinds."""
+    dev.devm_add_action(getattr(obj, "close"), f"{what} {dev.name}")
+    return obj
+
+
+def param(dev: Device, key: str) -> Any:
+    return dev.resources[key]

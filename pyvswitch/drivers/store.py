@@ -1,0 +1,22 @@
+"""vsw_store: the context store - SRAM slots, one per machine, on the storage bus."""
+from __future__ import annotations
+
+from ..hw import Store
+from ..kernel import DeviceId, Device, Driver
+from ..platform import DEVICE_CONTEXT_STORE, STORAGE_BUS_TYPE, VENDOR_VSW
+from .common import devm_hw, param
+
+MODULE_NAME = "vsw_store"
+MODULE_DESCRIPTION = "context store (storage device of the invention)"
+
+
+class ContextStoreDriver(Driver):
+    name = "vsw-store"
+    bus = STORAGE_BUS_TYPE
+    id_table = (DeviceId(VENDOR_VSW, DEVICE_CONTEXT_STORE),)
+
+    def probe(self, dev: Device) -> None:
+        dev.driver_data = devm_hw(dev, Store(param(dev, "layout"), param(dev, "capacity_bytes")), "store")
+
+
+DRIVERS = (ContextStoreDriver,)

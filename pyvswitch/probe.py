@@ -1,0 +1,61 @@
+"""pyvswitch probe: lspci -k for the invention - which of its devices exist,
+which driver is bound, whether the fast switch path is usable - and what the
+host offers.  Exit status: 0 fast path usable, 1 only the fallback path, 2 error.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .controller import Controller, ControllerReport
+from .host import HostReport, host_report
+from .kernel import Kernel
+from .platform import Platform
+
+
+def probe(platform: "str | None" = None, host: bool = True) -> tuple[ControllerReport, HostReport | None]:
+    plat = Platform.load(platform)
+    kernel = Kernel()
+    plat.populate(kernel)
+    ctl = Controller(kernel, plat)
+    report = ctl.enable()
+    ctl.release()
+    return report, (host_report() if host else None)
+
+
+def as_json(report: ControllerReport, host: HostReport | None, source: str) -> dict[str, Any]:
+    doc = report.as_dict()
+    doc["source"] = source
+    doc["host"] = host.as_dict() if host else None
+    doc["exit_status"] = 0 if report.fast_path else 1
+    return doc
+
+
+def as_text(report: ControllerReport, host: HostReport | None, source: str) -> str:
+    lines = [f"platform {report.platform} ({source})", ""]
+    for d in report.devices:
+        mark = "*" if d.invention else " "
+        lines.append(f"{d.name:10} {mark} {d.kind or '?':14} {d.identifier:34} {d.modalias}")
+        if d.driver:
+            lines.append(f"{'':13}Kernel driver in use: {d.driver}")
+        lines.append(f"{'':13}Kernel modules: {', '.join(d.modules) or '(none match)'}")
+        if d.state != "bound":
+            lines.append(f"{'':13}State: {d.state}" + (f" ({d.deferred})" if d.deferred else "")
+                         + (f" - {d.error}" if d.error else ""))
+    lines += ["", "* the invention's devices (storage bus, context store, mover)",
+              f"Fast switch path: {'usable' if report.fast_path else 'NOT usable, switches take the memory path'}"
+              f" - {report.reason}"]
+    if host is not None:
+        k = host.kvm
+        kvm = (f"present, {'accessible' if k.accessible else 'not accessible'}"
+               + (f", API version {k.api_version}" if k.api_version is not None else "")
+               if k.present else "absent")
+        caps = ", ".join(f"{n} {'yes' if v else 'no'}" for n, v in k.capabilities.items())
+        lines += ["", f"Host (via {host.udev}):",
+                  f"  KVM {k.path}: {kvm}" + (f"; {caps}" if caps else "") + (f"; nested {k.nested}" if k.nested else ""),
+                  *( [f"  KVM not usable: {k.reason}"] if k.reason else []),
+                  f"  DMA engines (dma, dsa): " + (", ".join(f"{d.name} [{d.driver or 'no driver'}]" for d in host.dma)
+                                                   or "none"),
+                  f"  PCI devices: {len(host.pci)}"]
+        for d in host.pci:
+            lines.append(f"    {d.name} {d.ident or '?':9} {d.driver or '(no driver)'}")
+    return "\n".join(lines)

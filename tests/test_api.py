@@ -1,0 +1,227 @@
+"""pyvswitch.open(), machines, switch_context, and the fallback path."""
+import errno
+import threading
+
+import pytest
+
+import pyvswitch
+from pyvswitch import VswError
+
+
+@pytest.fixture
+def hv():
+    with pyvswitch.open() as h:
+        yield h
+
+
+def test_open_enables_the_fast_path(hv):
+    rep = hv.report()
+    assert rep.fast_path and hv.path == "store"
+    assert {d.name: d.state for d in rep.devices if d.invention} == {"sbus0": "bound", "store0": "bound",
+                                                                   "mover0": "bound"}
+    assert hv.host.pcpu == 0 and hv.running(0) is hv.host
+
+
+def test_host_vm_and_vm_vm_switches_keep_every_state(hv):
+    vms = [hv.create_vm(f"vm{i}") for i in range(3)]
+    hv.run(100)
+    s = hv.switch_context(hv.host, vms[0])
+    assert s.path == "store" and s.save_bursts >= 1 and s.load_bursts == 1
+    assert s.bytes_saved > 0 and s.bytes_loaded == hv.layout.size
+    assert s.baseline_ns > s.modeled_ns
+    hv.run(50)
+    snap = {m.name: m.snapshot() for m in [hv.host] + vms}
+    hv.switch_context(vms[0], vms[1])     # VM to VM directly
+    hv.switch_context(vms[1], vms[2])
+    hv.switch_context(vms[2], hv.host)
+    assert vms[0].snapshot()[40:] == snap["vm0"][40:]
+    assert hv.host.snapshot()[40:] == snap["host"][40:]
+
+
+def test_regs_readable_and_writable_running_or_saved(hv):
+    vm = hv.create_vm("vm")
+    vm.regs["rax"] = 0xDEAD              # saved: goes to its slot
+    hv.host.regs["rbx"] = 0xBEEF         # running: goes to the PCPU
+    hv.switch_context(hv.host, vm)
+    assert vm.regs["rax"] == 0xDEAD and hv.host.regs["rbx"] == 0xBEEF
+    assert vm.pcpu == 0 and hv.host.pcpu is None
+
+
+def test_snapshot_restore_both_ways(hv):
+    vm = hv.create_vm("vm")
+    hv.run(77)
+    img = hv.host.snapshot()
+    vm.restore(img)                          # into a saved machine
+    hv.switch_context(hv.host, vm)
+    assert vm.snapshot()[40:] == img[40:]
+    hv.run(5)
+    vm.restore(img)                          # into the running one
+    assert vm.snapshot()[40:] == img[40:]
+    bad = img[:-1]
+    with pytest.raises(VswError) as e:
+        vm.restore(bad)
+    assert e.value.errno == errno.ENODATA and vm.snapshot()[40:] == img[40:]
+
+
+def test_fallback_when_the_mover_unbinds_and_back_when_it_rebinds(hv):
+    vm = hv.create_vm("vm")
+    hv.run(10)
+    hv.switch_context(hv.host, vm)
+    hv.run(20)
+    before = {m.name: m.snapshot()[40:] for m in hv.machines}
+    hv.kernel.sysfs.write("bus/platform/drivers/vsw-mover/unbind", "mover0")
+    assert hv.path == "memory" and not hv.report().fast_path
+    assert {m.name: m.snapshot()[40:] for m in hv.machines} == before     # nothing lost in the move
+    s = hv.switch_context(vm, hv.host)
+    assert s.path == "memory" and s.modeled_ns == s.baseline_ns
+    hv.kernel.sysfs.write("bus/platform/drivers/vsw-mover/bind", "mover0")
+    assert hv.path == "store" and hv.report().fast_path
+    assert hv.switch_context(hv.host, vm).path == "store"
+
+
+@pytest.mark.parametrize("device,driver", [("store0", "vsw-store"), ("sbus0", "vsw-sbus")])
+def test_losing_the_store_or_the_bus_falls_back_too(hv, device, driver):
+    vm = hv.create_vm("vm")
+    bus = "vsw-storage" if device == "store0" else "platform"
+    hv.kernel.sysfs.write(f"bus/{bus}/drivers/{driver}/unbind", device)
+    assert hv.path == "memory"
+    assert hv.switch_context(hv.host, vm).path == "memory"
+    hv.kernel.sysfs.write(f"bus/{bus}/drivers/{driver}/bind", device)
+    assert hv.path == "store" and hv.switch_context(vm, hv.host).path == "store"
+
+
+def test_rmmod_of_a_held_mover_is_refused(hv):
+    with pytest.raises(VswError) as e:
+        hv.kernel.rmmod("vsw_mover")
+    assert e.value.errno == errno.EBUSY
+    assert hv.kernel.sysfs.read("module/vsw_mover/refcnt") == "1"
+
+
+def test_without_a_mover_switching_works_and_says_so():
+    with pyvswitch.open("no-mover") as hv:
+        vm = hv.create_vm("vm")
+        s = hv.switch_context(hv.host, vm)
+        assert s.path == "memory" and not hv.report().fast_path
+        assert "no vsw,mover" in hv.report().reason
+
+
+def test_bad_mover_parameters_fail_the_probe_and_fall_back():
+    text = open(pyvswitch.__path__[0] + "/platforms/reference.toml").read().replace(
+        "max_burst = 4096", "max_burst = 64")
+    with pyvswitch.open(text) as hv:
+        mover = next(d for d in hv.report().devices if d.name == "mover0")
+        assert mover.state == "failed" and "threshold" in mover.error
+        assert hv.switch_context(hv.host, hv.create_vm("vm")).path == "memory"
+
+
+def test_aarch64_platform_with_two_pcpus():
+    with pyvswitch.open("aarch64") as hv:
+        vm1, vm2 = hv.create_vm("a"), hv.create_vm("b")
+        hv.switch_context(vm2, vm1, pcpu=1) if vm2.pcpu == 1 else None
+        hv.kernel  # both PCPUs are usable
+        s = hv.switch_context(hv.host, vm1)
+        assert s.path == "store" and s.load_bursts == -(-hv.layout.size // 256)
+        assert pyvswitch.switch_context(vm1, vm2).path == "store"
+
+
+def test_module_level_switch_context(hv):
+    vm = hv.create_vm("vm")
+    assert pyvswitch.switch_context(hv.host, vm).path == "store"
+    with pytest.raises(VswError) as e:
+        pyvswitch.switch_context(hv.host, vm)
+    assert e.value.errno == errno.ESRCH
+
+
+def test_misuse_gets_clear_errors(hv):
+    vm = hv.create_vm("vm")
+    cases = [
+        (lambda: hv.create_vm("vm"), errno.EEXIST),
+        (lambda: hv.create_vm(""), errno.EINVAL),
+        (lambda: hv.create_vm("arm", layout="aarch64"), errno.EINVAL),
+        (lambda: hv.switch_context(vm, hv.host), errno.ESRCH),
+        (lambda: hv.switch_context(hv.host, hv.host), errno.EALREADY),
+        (lambda: hv.switch_context(hv.host, vm, pcpu=3), errno.EINVAL),
+        (lambda: hv.switch_context("host", vm), errno.EINVAL),
+        (lambda: hv.destroy_vm(hv.host), errno.EPERM),
+        (lambda: vm.regs.__setitem__("nope", 1), errno.ENOENT),
+    ]
+    for fn, code in cases:
+        with pytest.raises(VswError) as e:
+            fn()
+        assert e.value.errno == code, (fn, e.value)
+    hv.switch_context(hv.host, vm)
+    with pytest.raises(VswError) as e:
+        hv.destroy_vm(vm)
+    assert e.value.errno == errno.EBUSY
+    hv.switch_context(vm, hv.host)
+    hv.destroy_vm(vm)
+    with pytest.raises(VswError) as e:
+        hv.switch_context(hv.host, vm)
+    assert e.value.errno == errno.ENOENT
+
+
+def test_closed_hypervisor_refuses(hv):
+    vm = hv.create_vm("vm")
+    hv.close()
+    with pytest.raises(VswError) as e:
+        hv.switch_context(hv.host, vm)
+    assert e.value.errno in (errno.EBADF, errno.EINVAL)
+
+
+def test_threads_switching_one_pcpu_are_serialised(hv):
+    vms = [hv.create_vm(f"vm{i}") for i in range(4)]
+    errors = []
+
+    def worker():
+        for _ in range(500):
+            cur = hv.running(0)
+            nxt = vms[(vms.index(cur) + 1) % 4] if cur in vms else vms[0]
+            try:
+                hv.switch_context(cur, nxt)
+            except VswError as e:
+                if e.errno not in (errno.ESRCH, errno.EALREADY, errno.EBUSY):
+                    errors.append(e)
+
+    ts = [threading.Thread(target=worker) for _ in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors
+    for m in hv.machines:
+        m.snapshot()        # every context still passes its checks
+
+
+@pytest.mark.parametrize("device,driver", [("pcpu0", "vsw-pcpu"), ("mem0", "vsw-mem"), ("membus0", "vsw-membus")])
+def test_losing_a_part_every_switch_needs_parks_the_contexts_until_it_returns(hv, device, driver):
+    vm = hv.create_vm("vm")
+    hv.run(33)
+    hv.switch_context(hv.host, vm)
+    hv.run(44)
+    before = {m.name: m.snapshot()[40:] for m in hv.machines}
+    hv.kernel.sysfs.write(f"bus/platform/drivers/{driver}/unbind", device)
+    assert hv.path == "none"
+    with pytest.raises(VswError) as e:
+        hv.switch_context(vm, hv.host)
+    assert e.value.errno == errno.ENODEV and device in str(e.value)
+    hv.kernel.sysfs.write(f"bus/platform/drivers/{driver}/bind", device)
+    assert hv.path == "store" and vm.pcpu == 0
+    assert {m.name: m.snapshot()[40:] for m in hv.machines} == before
+    assert hv.switch_context(vm, hv.host).path == "store"
+
+
+def test_a_store_too_small_for_every_context_keeps_the_memory_path():
+    text = open(pyvswitch.__path__[0] + "/platforms/reference.toml").read().replace(
+        "capacity_bytes = 8388608", "capacity_bytes = 31000")
+    with pyvswitch.open(text) as hv:
+        vms = [hv.create_vm(f"vm{i}") for i in range(2)]
+        with pytest.raises(VswError) as e:
+            hv.create_vm("one too many")
+        assert e.value.errno == errno.ENOSPC
+        hv.kernel.sysfs.write("bus/platform/drivers/vsw-mover/unbind", "mover0")
+        more = [hv.create_vm(f"more{i}") for i in range(3)]      # MEM has room
+        hv.kernel.sysfs.write("bus/platform/drivers/vsw-mover/bind", "mover0")
+        assert hv.path == "none" and "do not fit" in str(hv._parked_why)
+        hv.kernel.sysfs.write("bus/platform/drivers/vsw-mover/unbind", "mover0")
+        assert hv.path == "memory" and hv.switch_context(hv.host, more[0]).path == "memory"
+        assert vms
