@@ -123,6 +123,52 @@ def python_switch(layout: str = "x86_64", machines: int = 2, calls: int = 20000,
     }
 
 
+def api_switch(platform: str | None = None, calls: int = 20000, rounds: int = 7, dirty: str = "all",
+               vms: int = 1) -> dict:
+    """Hypervisor.switch_context against one ffi.memmove of the bytes each switch moves."""
+    from . import api
+    with api.open(platform) as hv:
+        machines = [hv.host] + [hv.create_vm(f"vm{i}") for i in range(vms)]
+        h, mark = hv._pcpus[0].handle, lib.vsw_pcpu_mark_dirty
+        mask = hv.layout.all_groups if dirty == "all" else 0
+        mark(h, mask)
+        s = hv.switch_context(machines[0], machines[1])
+        moved = s.bytes_saved + s.bytes_loaded
+        path = s.path
+        hv.switch_context(machines[1], machines[0])
+        src, dst = fastest_copy_pair(moved)
+        memmove = ffi.memmove
+        k = len(machines)
+
+        def floor(n: int) -> None:
+            for _ in range(n):
+                memmove(dst, src, moved)
+
+        def marks(n: int) -> None:
+            for _ in range(n):
+                mark(h, mask)
+
+        def switches(n: int) -> None:
+            sw = hv.switch_context
+            cur = 0
+            for _ in range(n):
+                nxt = cur + 1 if cur + 1 < k else 0
+                mark(h, mask)
+                sw(machines[cur], machines[nxt])
+                cur = nxt
+            if cur:
+                sw(machines[cur], machines[0])
+
+        rows = []
+        for _ in range(rounds):
+            f, m = _per_call_ns(floor, calls), _per_call_ns(marks, calls)
+            rows.append((f, _per_call_ns(switches, calls) - m))
+    return {"platform": platform or "reference", "path": path, "machines": k, "dirty": dirty,
+            "bytes_per_switch": moved, "floor_ns": statistics.median(r[0] for r in rows),
+            "switch_ns": statistics.median(r[1] for r in rows),
+            "switch_ratio": statistics.median(r[1] / r[0] for r in rows)}
+
+
 def c_switch(layout: str = "x86_64", machines: int = 2, switches: int = 200000, rounds: int = 5,
              dirty: str = "all", active: int | None = None) -> dict:
     """The switch loop in C against memcpy of the same bytes; speed = memcpy time / switch time."""
@@ -153,6 +199,8 @@ def report(quick: bool = False) -> dict:
     scale = 0.2 if quick else 1.0
     py_calls, c_calls = int(20000 * scale), int(200000 * scale)
     return {
+        "api": [api_switch(None, py_calls, dirty=d) for d in ("all", "none")] +
+               [api_switch("aarch64", py_calls, dirty="all")],
         "python": [python_switch(lay, 2, py_calls, dirty=d) for lay in ("x86_64", "aarch64") for d in ("all", "none")],
         "c": [c_switch(lay, 2, c_calls, dirty=d) for lay in ("x86_64", "aarch64") for d in ("all", "none")],
         # 2 busy machines among 2 or 10,000 (lookups must not grow), then a cold
@@ -165,7 +213,12 @@ def report(quick: bool = False) -> dict:
 
 
 def format_report(rep: dict) -> str:
-    lines = ["Python: Pcpu.switch vs one ffi.memmove of the same bytes (medians of interleaved rounds)",
+    lines = ["API: Hypervisor.switch_context vs one ffi.memmove of the same bytes (medians of interleaved rounds)",
+             f"  {'platform':10} {'path':6} {'dirty':5} {'bytes':>6} {'floor ns':>9} {'switch ns':>10} {'ratio':>6}"]
+    for r in rep["api"]:
+        lines.append(f"  {r['platform']:10} {r['path']:6} {r['dirty']:5} {r['bytes_per_switch']:6} {r['floor_ns']:9.0f} "
+                     f"{r['switch_ns']:10.0f} {r['switch_ratio']:6.2f}")
+    lines += ["Python: Pcpu.switch vs one ffi.memmove of the same bytes (medians of interleaved rounds)",
              f"  {'layout':8} {'dirty':5} {'bytes':>6} {'floor ns':>9} {'switch ns':>10} {'ratio':>6} "
              f"{'bare call':>9} {'ratio':>6}"]
     for r in rep["python"]:
