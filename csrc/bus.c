@@ -117,16 +117,23 @@ static uint64_t draw_wait(struct vsw_bus *bus)
 
 uint64_t vsw_bus_charge(struct vsw_bus *bus, uint32_t n, uint32_t bytes, uint64_t *wait_ps)
 {
+    return vsw_bus_cost(bus, n, bytes, wait_ps, true);
+}
+
+uint64_t vsw_bus_cost(struct vsw_bus *bus, uint32_t n, uint32_t bytes, uint64_t *wait_ps, bool count)
+{
     uint64_t work = (uint64_t)n * (bus->p.setup_cycles + beats(&bus->p, bytes));
     uint64_t wait = 0;
     vsw_lock(&bus->lock);
     if (bus->p.shared && bus->p.utilisation > 0.0)
         for (uint32_t i = 0; i < n; i++)
             wait += draw_wait(bus);
-    bus->c.transactions += n;
-    bus->c.bytes += (uint64_t)n * bytes;
-    bus->c.busy_cycles += work;
-    bus->c.wait_cycles += wait;
+    if (count) {
+        bus->c.transactions += n;
+        bus->c.bytes += (uint64_t)n * bytes;
+        bus->c.busy_cycles += work;
+        bus->c.wait_cycles += wait;
+    }
     vsw_unlock(&bus->lock);
     if (wait_ps)
         *wait_ps = vsw_bus_cycles_to_ps(bus, wait);

@@ -296,9 +296,32 @@ static void put(struct vsw_trace *t, const struct vsw_trace_record *proto, uint3
 /* Charges a completed transfer to the path's bus and traces it from start_ps.
  * The storage bus never waits, so its cost is plain arithmetic, tallied for the
  * caller to count once per switch; the memory bus draws its waits under its lock. */
+static uint64_t transfer_cost(struct vsw_path *path, struct vsw_trace *t, uint32_t dir, uint32_t mask,
+                              uint64_t start_ps, const struct vsw_trace_record *proto, uint32_t *units,
+                              struct vsw_tally *tally, bool count);
+
 uint64_t vsw_path_charge(struct vsw_path *path, struct vsw_trace *t, uint32_t dir, uint32_t mask,
                          uint64_t start_ps, const struct vsw_trace_record *proto, uint32_t *units,
                          struct vsw_tally *tally)
+{
+    return transfer_cost(path, t, dir, mask, start_ps, proto, units, tally, true);
+}
+
+int vsw_path_price(struct vsw_path *path, uint32_t mask, uint32_t *units, uint64_t *ps)
+{
+    if (!path || !units || !ps)
+        return -EINVAL;
+    if (mask & ~vsw_layout_all(layout(path)))
+        return -EINVAL;
+    struct vsw_tally tally = {0, 0, 0};
+    struct vsw_trace_record proto = {0};
+    *ps = transfer_cost(path, NULL, VSW_DIR_SAVE, mask, 0, &proto, units, &tally, false);
+    return 0;
+}
+
+static uint64_t transfer_cost(struct vsw_path *path, struct vsw_trace *t, uint32_t dir, uint32_t mask,
+                              uint64_t start_ps, const struct vsw_trace_record *proto, uint32_t *units,
+                              struct vsw_tally *tally, bool count)
 {
     const struct vsw_layout_def *L = layout(path);
     uint32_t n = 0;
@@ -339,7 +362,7 @@ uint64_t vsw_path_charge(struct vsw_path *path, struct vsw_trace *t, uint32_t di
                 continue;
             const struct vsw_group_info *gi = &L->groups[g];
             uint32_t stores = pcpu_stores(gi), gran = store_granule(gi);
-            uint64_t cost = stores ? vsw_bus_charge(path->bus, stores, gran, NULL) : 0;
+            uint64_t cost = stores ? vsw_bus_cost(path->bus, stores, gran, NULL, count) : 0;
             put(t, proto, dir, g, start_ps + ps, cost, stores * gran, stores, VSW_BUS_MEMORY);
             ps += cost;
             n += stores;

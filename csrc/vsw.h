@@ -202,6 +202,10 @@ int vsw_path_set_baseline(struct vsw_path *path, struct vsw_bus *membus);
 int vsw_path_limits(const struct vsw_path *path, struct vsw_path_limits *out);
 /* Bursts (or transactions) needed to move the groups in mask. */
 int vsw_path_units(const struct vsw_path *path, uint32_t mask);
+/* Prices moving the groups of mask over the path as one transfer, without moving
+ * data or counting it: the switch's own cost model (the memory bus draws its waits
+ * from its seeded sequence).  For the architect's model. */
+int vsw_path_price(struct vsw_path *path, uint32_t mask, uint32_t *units, uint64_t *ps);
 /* Fails unit `unit` of the next save or load transfer with -EIO (VSW_FAULT_NONE disarms). */
 int vsw_path_inject(struct vsw_path *path, uint32_t kind, uint32_t unit);
 

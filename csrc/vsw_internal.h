@@ -78,8 +78,10 @@ struct vsw_bus {
     uint32_t version;           /* bumped by every configure */
     int lock;
 };
-/* Costs of n transactions of `bytes` each, under the bus lock; counted. */
+/* Costs of n transactions of `bytes` each, waits drawn under the bus lock; counted
+ * (vsw_bus_charge) or only priced (count false). */
 uint64_t vsw_bus_charge(struct vsw_bus *bus, uint32_t n, uint32_t bytes, uint64_t *wait_ps);
+uint64_t vsw_bus_cost(struct vsw_bus *bus, uint32_t n, uint32_t bytes, uint64_t *wait_ps, bool count);
 /* Cycles of one transaction without waiting (setup + beats), and counting
  * transactions whose cost was computed so (point-to-point buses). */
 uint64_t vsw_bus_cycles(const struct vsw_bus *bus, uint32_t bytes);

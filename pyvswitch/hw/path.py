@@ -109,6 +109,14 @@ class Path:
         return check(lib.vsw_path_units(self.handle, mask), "path units",
                      {errno.EINVAL: f"mask {mask:#x} names groups beyond the layout's {len(self.store.layout.groups)}"})
 
+    def price(self, mask: int) -> tuple[int, float]:
+        """(units, ns) of moving the groups of mask as one transfer - the switch's own
+        cost model, without moving data or counting it (the memory bus draws its waits)."""
+        units, ps = ffi.new("uint32_t *"), ffi.new("uint64_t *")
+        check(lib.vsw_path_price(self.handle, mask, units, ps), "price",
+              {errno.EINVAL: f"mask {mask:#x} names groups beyond the layout's {len(self.store.layout.groups)}"})
+        return int(units[0]), ps[0] / 1000.0
+
     def inject(self, direction: str, unit: int) -> None:
         """Fault injection: unit ``unit`` of the next ``direction`` ("save"/"load") transfer fails with EIO."""
         if direction not in FAULTS:
