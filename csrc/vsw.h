@@ -275,6 +275,56 @@ struct vsw_switch_desc {
     struct vsw_switch_stats stats;
 };
 int vsw_switch_desc(struct vsw_switch_desc *d, const struct vsw_ctx *frm, const struct vsw_ctx *to);
+/* ---- a PCPU backed by a KVM vCPU (Linux x86_64 with /dev/kvm; -ENOSYS elsewhere) ----
+ * One VM with one vCPU and one block of guest memory.  pull copies the vCPU's
+ * whole state into the PCPU register file (KVM_GET_REGS, SREGS, XSAVE, XCRS,
+ * DEBUGREGS, VCPU_EVENTS and the layout's MSRs the host has), marking dirty the
+ * groups that changed; push is the reverse; run enters the guest for at most a
+ * slice, preempting it with a timer signal. */
+enum vsw_kvm_exit_reason {
+    VSW_KVM_EXIT_PREEMPTED = 0, VSW_KVM_EXIT_IO = 1, VSW_KVM_EXIT_HLT = 2, VSW_KVM_EXIT_SHUTDOWN = 3,
+    VSW_KVM_EXIT_OTHER = 4
+};
+struct vsw_kvm_info {
+    int32_t api_version;
+    uint32_t xsave_size;        /* bytes KVM_GET_XSAVE moves */
+    uint32_t msr_present;       /* bit i: the layout's i-th MSR exists on this host */
+    uint32_t host_msrs;         /* MSRs in KVM_GET_MSR_INDEX_LIST */
+    uint64_t supported_xcr0;
+    uint64_t mem_bytes;
+};
+struct vsw_kvm_exit {
+    uint32_t reason;            /* enum vsw_kvm_exit_reason */
+    uint32_t kvm_reason;        /* KVM's exit_reason */
+    uint16_t port;              /* I/O port, or MMIO device register ((address - 0xc0000000) / 4) */
+    uint8_t size;
+    uint8_t write;
+    uint32_t data;
+    uint64_t run_ns;            /* wall time inside KVM_RUN */
+};
+struct vsw_kvm_bench {
+    uint64_t iterations;
+    uint64_t get_ns[7];         /* per iteration: REGS, SREGS, XSAVE, XCRS, DEBUGREGS, VCPU_EVENTS, MSRS */
+    uint64_t set_ns[7];
+};
+struct vsw_kvm;
+int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, struct vsw_kvm_info *info);
+void vsw_kvm_close(struct vsw_kvm *k);
+void *vsw_kvm_memory(struct vsw_kvm *k);
+int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p);
+int vsw_kvm_push(struct vsw_kvm *k, struct vsw_pcpu *p);
+int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *exit);
+/* The same GET (then SET) ioctls as pull (push), issued straight from C and timed. */
+int vsw_kvm_bench_ioctls(struct vsw_kvm *k, uint64_t iterations, struct vsw_kvm_bench *out);
+
+/* ---- guest programs, assembled from source with the C core (csrc/guests.c) ---- */
+struct vsw_guest_program {
+    const char *name;
+    const uint8_t *code;
+    uint32_t size;
+};
+int vsw_guest_program(uint32_t index, struct vsw_guest_program *out);
+
 /* ---- benchmark support: the switch loop timed in C, beside memcpy of the same bytes ---- */
 struct vsw_bench_result {
     uint64_t switches;

@@ -96,6 +96,13 @@ class Machine:
         with self._hv._lock:
             self._where().write(offset, data)
 
+    def set_state(self, raw: bytes) -> None:
+        """Replaces the whole register file of the machine (``layout.size`` bytes), running or saved."""
+        if not isinstance(raw, (bytes, bytearray, memoryview)) or len(raw) != self.layout.size:
+            raise VswError(errno.EINVAL, f"a {self.layout.name} register file is {self.layout.size} bytes, "
+                                         f"got {len(raw) if isinstance(raw, (bytes, bytearray, memoryview)) else type(raw).__name__}")
+        self._write(0, bytes(raw))
+
     def snapshot(self) -> bytes:
         """The machine's whole register context as a self-checking image."""
         with self._hv._lock:
@@ -330,6 +337,10 @@ class Hypervisor:
                 return i
         return None
 
+    def pcpu(self, index: int = 0) -> Pcpu:
+        """The PCPU model behind ``index`` (on a KVM platform, a ``KvmPcpu`` with its ``vcpu``)."""
+        return self._pcpu(index)
+
     def _pcpu(self, i: int) -> Pcpu:
         self._check_open()
         if not isinstance(i, int) or not 0 <= i < len(self._pcpus):
@@ -368,22 +379,24 @@ class Hypervisor:
                 stats = ring.items[i] = SwitchStats(ring.pcpu)
             r = _switch_desc(stats._d, frm._c, to._c)
         except (TypeError, AttributeError, IndexError, ValueError):
-            return self._switch_slow(frm, to, pcpu)
+            return self._switch_slow(None, frm, to, pcpu)     # bad arguments, or handles a migration dropped
         if r < 0:
-            return self._switch_slow(frm, to, pcpu)
+            return self._switch_slow(r, frm, to, pcpu)
         return stats
 
-    def _switch_slow(self, frm: Machine, to: Machine, pcpu: int) -> SwitchStats:
-        """Says why a switch failed - or retries when a migration or another thread was in the way."""
+    def _switch_slow(self, r: int | None, frm: Machine, to: Machine, pcpu: int) -> SwitchStats:
+        """Retries what a migration or another thread got in the way of (no handles,
+        EAGAIN); says why anything else failed - then nothing changed."""
         with self._lock:
             self._check_alive(frm)
             self._check_alive(to)
             self._pcpu(pcpu)
             stats = self._rings[pcpu].take()
-            while True:
-                r = _switch(self._pcpu_h[pcpu], frm._c, to._c, stats._s)
-                if r != -errno.EAGAIN:
-                    break
+            while r is None or r == -errno.EAGAIN:
+                try:
+                    r = _switch_desc(stats._d, frm._c, to._c)
+                except (TypeError, ValueError):
+                    raise VswError(errno.EINVAL, f"switch {frm.name} -> {to.name}: no context handle") from None
         if r < 0:
             if r == -errno.ESRCH:
                 on = frm.pcpu

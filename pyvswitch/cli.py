@@ -23,8 +23,12 @@ def _probe(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
-    report = run_demo(platform=args.platform, vms=args.vms, switches=args.switches)
+    if args.kvm:
+        from .kvm.demo import run_kvm_demo
+        report = run_kvm_demo(platform=args.platform, slice_us=args.slice_us)
+    else:
+        from .demo import run_demo
+        report = run_demo(platform=args.platform, vms=args.vms, switches=args.switches)
     text = report.pop("text")
     print(json.dumps(report, indent=2) if args.json else text)
     return 0 if report["ok"] else 1
@@ -65,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     d.add_argument("--platform", metavar="FILE", help="platform TOML file or built-in name (default: reference)")
     d.add_argument("--vms", type=int, default=3, help="VMs besides the host (default 3)")
     d.add_argument("--switches", type=int, default=10000, help="switches per path (default 10000)")
+    d.add_argument("--kvm", action="store_true", help="real guests preempted on a KVM vCPU (needs /dev/kvm; "
+                   "platform default reference-kvm)")
+    d.add_argument("--slice-us", type=float, default=50.0, help="KVM time slice in microseconds (default 50)")
     d.add_argument("--json", action="store_true", help="one JSON document")
     d.set_defaults(run=_demo)
     b = sub.add_parser("bench", help="the model (patented path vs prior art) and the emulator's own speed")

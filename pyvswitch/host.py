@@ -49,6 +49,8 @@ class HostReport:
     kvm: KvmInfo
     dma: list[HostDevice]
     pci: list[HostDevice]
+    kvm_backend: str = ""           # "usable" or why pyvswitch's KVM backend cannot run here
+    kvm_absent_msrs: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -129,4 +131,12 @@ def host_report() -> HostReport:
     except Exception as exc:  # no pyudev, or no libudev.so
         source = f"sysfs (pyudev unavailable: {exc})"
         devices = _sysfs_devices
-    return HostReport(source, udevd, kvm_info(), devices("dma") + devices("dsa"), devices("pci"))
+    rep = HostReport(source, udevd, kvm_info(), devices("dma") + devices("dsa"), devices("pci"))
+    from .kvm.vcpu import KvmVcpu, why_unusable
+    why = why_unusable(rep.kvm.path)
+    rep.kvm_backend = why or "usable"
+    if why is None:
+        vcpu = KvmVcpu(rep.kvm.path, 2 << 20)
+        rep.kvm_absent_msrs = vcpu.absent_msrs
+        vcpu.close()
+    return rep

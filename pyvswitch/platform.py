@@ -38,7 +38,9 @@ def _param_schema() -> dict[str, dict[str, tuple[str, Any]]]:
     sb, mb, mv = defaults.STORAGE_BUS, defaults.MEMORY_BUS, defaults.MOVER
     return {
         "pcpu": {"layout": (_STR, "x86_64"), "cpu_mhz": (_INT, defaults.CPU_MHZ),
-                 "exit_entry_cycles": (_INT, defaults.EXIT_ENTRY_CYCLES)},
+                 "exit_entry_cycles": (_INT, defaults.EXIT_ENTRY_CYCLES),
+                 # for a vsw,pcpu-kvm: the KVM device and the guest memory (2 MiB per machine)
+                 "kvm_device": (_STR, "/dev/kvm"), "guest_memory_bytes": (_INT, 64 << 20)},
         "mem": {"capacity_bytes": (_INT, defaults.MEM_BYTES)},
         "memory-bus": {"width_bytes": (_INT, mb.width_bytes), "clock_mhz": (_INT, mb.clock_mhz),
                        "setup_cycles": (_INT, mb.setup_cycles), "utilisation": (_FLOAT, mb.utilisation),
@@ -52,17 +54,24 @@ def _param_schema() -> dict[str, dict[str, tuple[str, Any]]]:
 
 
 SCHEMA = _param_schema()
-_POSITIVE = {"cpu_mhz", "capacity_bytes", "width_bytes", "clock_mhz", "max_burst", "write_threshold",
+_POSITIVE = {"guest_memory_bytes", "cpu_mhz", "capacity_bytes", "width_bytes", "clock_mhz", "max_burst", "write_threshold",
              "read_threshold", "channels", "other_bytes"}
 _DEVICE_KEYS = {"name", "compatible", "vendor", "device", "bus", "parent", "suppliers", "params"}
 
 
+#: Variants of a kind: vsw,pcpu-kvm is a PCPU that is a real KVM vCPU.
+VARIANTS = {"pcpu-kvm": "pcpu"}
+
+
 def kind_of(compatible: tuple[str, ...]) -> str | None:
-    """The device kind of the first compatible string we know: vsw,<kind> or vsw,<kind>-v<N>."""
+    """The device kind of the first compatible string we know: vsw,<kind>,
+    vsw,<kind>-v<N> or a variant such as vsw,pcpu-kvm."""
     for c in compatible:
         m = re.fullmatch(r"vsw,([a-z-]+?)(?:-v\d+)?", c)
-        if m and m.group(1) in KINDS:
-            return m.group(1)
+        if m:
+            kind = VARIANTS.get(m.group(1), m.group(1))
+            if kind in KINDS:
+                return kind
     return None
 
 
@@ -200,6 +209,8 @@ class Platform:
             out[key] = value
         if kind == "pcpu" and out["layout"] not in layout_names():
             raise bad(f"{where}, key 'layout'", f"expected one of {', '.join(layout_names())}, got {out['layout']!r}")
+        if kind == "pcpu" and out["guest_memory_bytes"] % (2 << 20):
+            raise bad(f"{where}, key 'guest_memory_bytes'", f"expected a multiple of 2 MiB, got {out['guest_memory_bytes']}")
         if kind == "memory-bus" and not 0.0 <= out["utilisation"] < 1.0:
             raise bad(f"{where}, key 'utilisation'", f"expected a fraction in [0, 1), got {out['utilisation']!r}")
         if kind == "mover" and out["max_burst"] % 8:

@@ -53,6 +53,9 @@ def as_text(report: ControllerReport, host: HostReport | None, source: str) -> s
         lines += ["", f"Host (via {host.udev}):",
                   f"  KVM {k.path}: {kvm}" + (f"; {caps}" if caps else "") + (f"; nested {k.nested}" if k.nested else ""),
                   *( [f"  KVM not usable: {k.reason}"] if k.reason else []),
+                  f"  pyvswitch KVM backend (platform reference-kvm): {host.kvm_backend}"
+                  + (f"; layout MSRs this host lacks: {', '.join(host.kvm_absent_msrs)}"
+                     if host.kvm_absent_msrs else ""),
                   f"  DMA engines (dma, dsa): " + (", ".join(f"{d.name} [{d.driver or 'no driver'}]" for d in host.dma)
                                                    or "none"),
                   f"  PCI devices: {len(host.pci)}"]

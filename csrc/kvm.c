@@ -1,0 +1,483 @@
+/*
+ * kvm.c - a PCPU backed by a real KVM vCPU.
+ *
+ * The x86_64 layout is byte-compatible with KVM's userspace structs group by
+ * group, so pull and push are the KVM ioctls plus plain copies: no per-register
+ * code.  MSRs the host lacks (KVM_GET_MSR_INDEX_LIST) are marked absent and
+ * never sent; their words stay as they are in the register file.
+ * Preemption: a per-vCPU POSIX timer sends a real-time signal to the thread in
+ * KVM_RUN, which makes KVM_RUN return (EINTR); its handler does nothing.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "vsw_internal.h"
+#include <string.h>
+
+#if defined(__linux__) && defined(__x86_64__) && defined(__has_include)
+#if __has_include(<linux/kvm.h>)
+#define HAVE_KVM 1
+#endif
+#endif
+
+#ifdef HAVE_KVM
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NMSRS 11
+#define MMIO_BASE 0xc0000000ull    /* guest programs' device registers (guests.c) */
+#define KICK_SIGNAL (SIGRTMAX - 3)
+
+struct vsw_kvm {
+    int sys_fd, vm_fd, vcpu_fd;
+    struct kvm_run *run;
+    size_t run_size;
+    uint8_t *mem;
+    uint64_t mem_bytes;
+    struct vsw_kvm_info info;
+    /* offsets of the groups in the x86_64 register file */
+    uint32_t g_regs, g_sregs, g_xsave, g_xcrs, g_debugregs, g_events, g_msrs;
+    uint32_t xsave_used;        /* bytes of the XSAVE area the layout keeps */
+    struct kvm_xsave xsave;     /* scratch, keeps what lies beyond the layout's bytes */
+    struct {
+        struct kvm_msrs hdr;
+        struct kvm_msr_entry e[NMSRS];
+    } msrs;
+    uint8_t scratch[4096];      /* a pulled group before it is compared */
+    timer_t timer;
+    pid_t timer_tid;
+    int have_timer;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static int err(void) { return -(errno ? errno : EIO); }
+
+static void kick_handler(int sig) { (void)sig; }
+
+static int group_offset(const struct vsw_layout_def *L, const char *name, uint32_t *off)
+{
+    for (uint32_t g = 0; g < L->ngroups; g++)
+        if (!strcmp(L->groups[g].name, name)) {
+            *off = L->groups[g].offset;
+            return 0;
+        }
+    return -ENOENT;
+}
+
+static int set_cpuid(struct vsw_kvm *k)
+{
+    int n = 128;
+    struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(struct kvm_cpuid_entry2));
+    if (!c)
+        return -ENOMEM;
+    c->nent = n;
+    int r = ioctl(k->sys_fd, KVM_GET_SUPPORTED_CPUID, c);
+    if (r == 0) {
+        for (uint32_t i = 0; i < c->nent; i++)
+            if (c->entries[i].function == 0xd && c->entries[i].index == 0)
+                k->info.supported_xcr0 = c->entries[i].eax | ((uint64_t)c->entries[i].edx << 32);
+        r = ioctl(k->vcpu_fd, KVM_SET_CPUID2, c);
+    }
+    r = r < 0 ? err() : 0;
+    free(c);
+    return r;
+}
+
+static int msr_list(struct vsw_kvm *k)
+{
+    const struct vsw_layout_def *L = vsw_layout_get(VSW_LAYOUT_X86_64);
+    uint8_t reset[4096];
+    memset(reset, 0, sizeof(reset));
+    L->reset(reset);
+    struct kvm_msr_list probe = {.nmsrs = 0};
+    ioctl(k->sys_fd, KVM_GET_MSR_INDEX_LIST, &probe);     /* E2BIG, with the count */
+    struct kvm_msr_list *list = calloc(1, sizeof(*list) + probe.nmsrs * sizeof(uint32_t));
+    if (!list)
+        return -ENOMEM;
+    list->nmsrs = probe.nmsrs;
+    if (ioctl(k->sys_fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
+        free(list);
+        return err();
+    }
+    k->info.host_msrs = list->nmsrs;
+    for (int i = 0; i < NMSRS; i++) {
+        uint32_t index;
+        memcpy(&index, reset + k->g_msrs + 16 * i, 4);
+        for (uint32_t j = 0; j < list->nmsrs; j++)
+            if (list->indices[j] == index)
+                k->info.msr_present |= 1u << i;
+    }
+    free(list);
+    return 0;
+}
+
+int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, struct vsw_kvm_info *info)
+{
+    if (!out || mem_bytes == 0 || mem_bytes % (2u << 20))
+        return -EINVAL;
+    const struct vsw_layout_def *L = vsw_layout_get(VSW_LAYOUT_X86_64);
+    struct vsw_kvm *k = calloc(1, sizeof(*k));
+    if (!k)
+        return -ENOMEM;
+    k->sys_fd = k->vm_fd = k->vcpu_fd = -1;
+    int r;
+    group_offset(L, "regs", &k->g_regs);
+    group_offset(L, "sregs", &k->g_sregs);
+    group_offset(L, "fpu_sse", &k->g_xsave);
+    group_offset(L, "xcrs", &k->g_xcrs);
+    group_offset(L, "debugregs", &k->g_debugregs);
+    group_offset(L, "events", &k->g_events);
+    group_offset(L, "msrs", &k->g_msrs);
+    k->xsave_used = 2696;
+    k->sys_fd = open(path ? path : "/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (k->sys_fd < 0)
+        goto fail_errno;
+    k->info.api_version = ioctl(k->sys_fd, KVM_GET_API_VERSION, 0);
+    if (k->info.api_version != KVM_API_VERSION) {
+        r = -EPROTONOSUPPORT;
+        goto fail;
+    }
+    k->vm_fd = ioctl(k->sys_fd, KVM_CREATE_VM, 0);
+    if (k->vm_fd < 0)
+        goto fail_errno;
+    k->mem = mmap(NULL, mem_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (k->mem == MAP_FAILED) {
+        k->mem = NULL;
+        goto fail_errno;
+    }
+    k->mem_bytes = mem_bytes;
+    struct kvm_userspace_memory_region region = {
+        .slot = 0, .guest_phys_addr = 0, .memory_size = mem_bytes, .userspace_addr = (uint64_t)(uintptr_t)k->mem};
+    if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+        goto fail_errno;
+    k->vcpu_fd = ioctl(k->vm_fd, KVM_CREATE_VCPU, 0);
+    if (k->vcpu_fd < 0)
+        goto fail_errno;
+    int run_size = ioctl(k->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (run_size < 0)
+        goto fail_errno;
+    k->run = mmap(NULL, (size_t)run_size, PROT_READ | PROT_WRITE, MAP_SHARED, k->vcpu_fd, 0);
+    if (k->run == MAP_FAILED) {
+        k->run = NULL;
+        goto fail_errno;
+    }
+    k->run_size = (size_t)run_size;
+    if ((r = set_cpuid(k)) < 0 || (r = msr_list(k)) < 0)
+        goto fail;
+    if (ioctl(k->vcpu_fd, KVM_GET_XSAVE, &k->xsave) < 0)
+        goto fail_errno;
+    k->info.xsave_size = sizeof(k->xsave);
+    /* MTRRs: default type write-back, as firmware would leave it (KVM starts at uncached) */
+    struct {
+        struct kvm_msrs hdr;
+        struct kvm_msr_entry e[1];
+    } mtrr = {.hdr = {.nmsrs = 1}, .e = {{.index = 0x2ff, .data = 0xc06}}};
+    if (ioctl(k->vcpu_fd, KVM_SET_MSRS, &mtrr) != 1) {
+        r = -EIO;
+        goto fail;
+    }
+    k->info.mem_bytes = mem_bytes;
+    /* the kick: a no-op handler, so the timer's signal interrupts KVM_RUN and nothing else */
+    struct sigaction sa = {.sa_handler = kick_handler};
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(KICK_SIGNAL, &sa, NULL) < 0)
+        goto fail_errno;
+    if (info)
+        *info = k->info;
+    *out = k;
+    return 0;
+fail_errno:
+    r = err();
+fail:
+    if (info)
+        *info = k->info;
+    vsw_kvm_close(k);
+    return r;
+}
+
+void vsw_kvm_close(struct vsw_kvm *k)
+{
+    if (!k)
+        return;
+    if (k->have_timer)
+        timer_delete(k->timer);
+    if (k->run)
+        munmap(k->run, k->run_size);
+    if (k->vcpu_fd >= 0)
+        close(k->vcpu_fd);
+    if (k->vm_fd >= 0)
+        close(k->vm_fd);
+    if (k->mem)
+        munmap(k->mem, k->mem_bytes);
+    if (k->sys_fd >= 0)
+        close(k->sys_fd);
+    free(k);
+}
+
+void *vsw_kvm_memory(struct vsw_kvm *k) { return k ? k->mem : NULL; }
+
+/* The MSR request: the layout's records for the MSRs this host has. */
+static uint32_t msr_request(struct vsw_kvm *k, const uint8_t *regs)
+{
+    uint32_t n = 0;
+    for (int i = 0; i < NMSRS; i++)
+        if (k->info.msr_present & (1u << i))
+            memcpy(&k->msrs.e[n++], regs + k->g_msrs + 16 * i, 16);
+    k->msrs.hdr.nmsrs = n;
+    return n;
+}
+
+/* Copies a pulled group into the register file if it changed, marking it dirty. */
+static void take(struct vsw_pcpu *p, uint32_t off, const void *src, uint32_t len)
+{
+    if (memcmp(p->regs + off, src, len)) {
+        memcpy(p->regs + off, src, len);
+        p->dirty |= vsw_group_mask_of(p->L, off, len);
+    }
+}
+
+int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p)
+{
+    if (!k || !p || p->L->id != VSW_LAYOUT_X86_64)
+        return -EINVAL;
+    int r = vsw_pcpu_enter(p);
+    if (r < 0)
+        return r;
+    if (!p->owner) {
+        r = -ESRCH;
+        goto out;
+    }
+    uint8_t *s = k->scratch;
+    if (ioctl(k->vcpu_fd, KVM_GET_REGS, s) < 0)
+        goto fail;
+    take(p, k->g_regs, s, sizeof(struct kvm_regs));
+    if (ioctl(k->vcpu_fd, KVM_GET_SREGS, s) < 0)
+        goto fail;
+    take(p, k->g_sregs, s, sizeof(struct kvm_sregs));
+    if (ioctl(k->vcpu_fd, KVM_GET_XSAVE, &k->xsave) < 0)
+        goto fail;
+    /* component by component, so only the ones that changed are dirty */
+    for (uint32_t g = 0; g < p->L->ngroups; g++) {
+        const struct vsw_group_info *gi = &p->L->groups[g];
+        if (gi->offset >= k->g_xsave && gi->offset < k->g_xsave + k->xsave_used && gi->used)
+            take(p, gi->offset, (uint8_t *)k->xsave.region + (gi->offset - k->g_xsave), gi->used);
+    }
+    if (ioctl(k->vcpu_fd, KVM_GET_XCRS, s) < 0)
+        goto fail;
+    take(p, k->g_xcrs, s, sizeof(struct kvm_xcrs));
+    if (ioctl(k->vcpu_fd, KVM_GET_DEBUGREGS, s) < 0)
+        goto fail;
+    take(p, k->g_debugregs, s, sizeof(struct kvm_debugregs));
+    if (ioctl(k->vcpu_fd, KVM_GET_VCPU_EVENTS, s) < 0)
+        goto fail;
+    take(p, k->g_events, s, sizeof(struct kvm_vcpu_events));
+    uint32_t n = msr_request(k, p->regs);
+    if (n && ioctl(k->vcpu_fd, KVM_GET_MSRS, &k->msrs) != (int)n)
+        goto fail;
+    for (uint32_t i = 0, j = 0; i < NMSRS; i++)
+        if (k->info.msr_present & (1u << i))
+            take(p, k->g_msrs + 16 * i, &k->msrs.e[j++], 16);
+    r = 0;
+    goto out;
+fail:
+    r = err();
+out:
+    vsw_pcpu_leave(p);
+    return r;
+}
+
+int vsw_kvm_push(struct vsw_kvm *k, struct vsw_pcpu *p)
+{
+    if (!k || !p || p->L->id != VSW_LAYOUT_X86_64)
+        return -EINVAL;
+    int r = vsw_pcpu_enter(p);
+    if (r < 0)
+        return r;
+    if (!p->owner) {
+        r = -ESRCH;
+        goto out;
+    }
+    const uint8_t *R = p->regs;
+    /* sregs first: the mode the other registers are interpreted in */
+    if (ioctl(k->vcpu_fd, KVM_SET_SREGS, R + k->g_sregs) < 0)
+        goto fail;
+    if (ioctl(k->vcpu_fd, KVM_SET_XCRS, R + k->g_xcrs) < 0)
+        goto fail;
+    memcpy(k->xsave.region, R + k->g_xsave, k->xsave_used);
+    if (ioctl(k->vcpu_fd, KVM_SET_XSAVE, &k->xsave) < 0)
+        goto fail;
+    if (ioctl(k->vcpu_fd, KVM_SET_REGS, R + k->g_regs) < 0)
+        goto fail;
+    if (ioctl(k->vcpu_fd, KVM_SET_DEBUGREGS, R + k->g_debugregs) < 0)
+        goto fail;
+    if (ioctl(k->vcpu_fd, KVM_SET_VCPU_EVENTS, R + k->g_events) < 0)
+        goto fail;
+    uint32_t n = msr_request(k, R);
+    if (n && ioctl(k->vcpu_fd, KVM_SET_MSRS, &k->msrs) != (int)n) {
+        r = -EINVAL;            /* an MSR value the host refused */
+        goto out;
+    }
+    r = 0;
+    goto out;
+fail:
+    r = err();
+out:
+    vsw_pcpu_leave(p);
+    return r;
+}
+
+static int arm(struct vsw_kvm *k, uint64_t ns)
+{
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    if (!k->have_timer || k->timer_tid != tid) {
+        if (k->have_timer)
+            timer_delete(k->timer);
+        struct sigevent ev = {.sigev_notify = SIGEV_THREAD_ID, .sigev_signo = KICK_SIGNAL};
+        ev._sigev_un._tid = tid;
+        if (timer_create(CLOCK_MONOTONIC, &ev, &k->timer) < 0)
+            return err();
+        k->have_timer = 1;
+        k->timer_tid = tid;
+    }
+    struct itimerspec its = {.it_value = {.tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull)}};
+    return timer_settime(k->timer, 0, &its, NULL) < 0 ? err() : 0;
+}
+
+int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *x)
+{
+    if (!k || !x || slice_ns == 0)
+        return -EINVAL;
+    int r = arm(k, slice_ns);
+    if (r < 0)
+        return r;
+    *x = (struct vsw_kvm_exit){0};
+    uint64_t t0 = now_ns();
+    int rc = ioctl(k->vcpu_fd, KVM_RUN, 0);
+    int saved = errno;
+    x->run_ns = now_ns() - t0;
+    struct itimerspec off = {{0, 0}, {0, 0}};
+    timer_settime(k->timer, 0, &off, NULL);
+    if (rc < 0) {
+        if (saved == EINTR || saved == EAGAIN) {
+            x->reason = VSW_KVM_EXIT_PREEMPTED;
+            return 0;
+        }
+        return -saved;
+    }
+    x->kvm_reason = k->run->exit_reason;
+    switch (k->run->exit_reason) {
+    case KVM_EXIT_IO: {
+        x->reason = VSW_KVM_EXIT_IO;
+        x->port = k->run->io.port;
+        x->size = k->run->io.size;
+        x->write = k->run->io.direction == KVM_EXIT_IO_OUT;
+        uint32_t v = 0;
+        memcpy(&v, (uint8_t *)k->run + k->run->io.data_offset, k->run->io.size <= 4 ? k->run->io.size : 4);
+        x->data = v;
+        break;
+    }
+    case KVM_EXIT_MMIO:
+        x->reason = VSW_KVM_EXIT_IO;
+        x->port = (uint16_t)((k->run->mmio.phys_addr - MMIO_BASE) / 4);
+        x->size = (uint8_t)k->run->mmio.len;
+        x->write = k->run->mmio.is_write;
+        memcpy(&x->data, k->run->mmio.data, k->run->mmio.len <= 4 ? k->run->mmio.len : 4);
+        if (!x->write)
+            memset(k->run->mmio.data, 0, sizeof(k->run->mmio.data));     /* reads return 0 */
+        break;
+    case KVM_EXIT_HLT:
+        x->reason = VSW_KVM_EXIT_HLT;
+        break;
+    case KVM_EXIT_INTR:
+        x->reason = VSW_KVM_EXIT_PREEMPTED;
+        break;
+    case KVM_EXIT_SHUTDOWN:
+        x->reason = VSW_KVM_EXIT_SHUTDOWN;
+        break;
+    case KVM_EXIT_INTERNAL_ERROR:
+        x->reason = VSW_KVM_EXIT_OTHER;
+        x->data = k->run->internal.suberror;
+        break;
+    default:
+        x->reason = VSW_KVM_EXIT_OTHER;
+    }
+    return 0;
+}
+
+int vsw_kvm_bench_ioctls(struct vsw_kvm *k, uint64_t iterations, struct vsw_kvm_bench *out)
+{
+    if (!k || !out || iterations == 0)
+        return -EINVAL;
+    static const unsigned long get[7] = {KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_XSAVE, KVM_GET_XCRS,
+                                         KVM_GET_DEBUGREGS, KVM_GET_VCPU_EVENTS, KVM_GET_MSRS};
+    static const unsigned long set[7] = {KVM_SET_REGS, KVM_SET_SREGS, KVM_SET_XSAVE, KVM_SET_XCRS,
+                                         KVM_SET_DEBUGREGS, KVM_SET_VCPU_EVENTS, KVM_SET_MSRS};
+    uint8_t *b[7];
+    uint8_t *mem = aligned_alloc(64, 7 * 4096);
+    if (!mem)
+        return -ENOMEM;
+    for (int i = 0; i < 7; i++)
+        b[i] = mem + 4096 * i;
+    memset(mem, 0, 7 * 4096);
+    *out = (struct vsw_kvm_bench){.iterations = iterations};
+    /* the MSR request, as pull builds it */
+    uint8_t reset[4096] = {0};
+    vsw_layout_get(VSW_LAYOUT_X86_64)->reset(reset);
+    msr_request(k, reset);
+    memcpy(b[6], &k->msrs, sizeof(k->msrs));
+    int r = 0;
+    for (uint64_t it = 0; it < iterations && !r; it++)
+        for (int i = 0; i < 7; i++) {
+            uint64_t t = now_ns();
+            if (ioctl(k->vcpu_fd, get[i], b[i]) < 0)
+                r = err();
+            out->get_ns[i] += now_ns() - t;
+        }
+    for (uint64_t it = 0; it < iterations && !r; it++)
+        for (int i = 0; i < 7; i++) {
+            uint64_t t = now_ns();
+            if (ioctl(k->vcpu_fd, set[i], b[i]) < 0)
+                r = err();
+            out->set_ns[i] += now_ns() - t;
+        }
+    free(mem);
+    return r;
+}
+
+#else /* no KVM on this build host */
+
+int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, struct vsw_kvm_info *info)
+{
+    (void)path, (void)mem_bytes, (void)out;
+    if (info)
+        memset(info, 0, sizeof(*info));
+    return -ENOSYS;
+}
+void vsw_kvm_close(struct vsw_kvm *k) { (void)k; }
+void *vsw_kvm_memory(struct vsw_kvm *k) { (void)k; return NULL; }
+int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p) { (void)k, (void)p; return -ENOSYS; }
+int vsw_kvm_push(struct vsw_kvm *k, struct vsw_pcpu *p) { (void)k, (void)p; return -ENOSYS; }
+int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *exit)
+{
+    (void)k, (void)slice_ns, (void)exit;
+    return -ENOSYS;
+}
+int vsw_kvm_bench_ioctls(struct vsw_kvm *k, uint64_t iterations, struct vsw_kvm_bench *out)
+{
+    (void)k, (void)iterations, (void)out;
+    return -ENOSYS;
+}
+#endif

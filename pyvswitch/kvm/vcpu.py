@@ -1,0 +1,135 @@
+"""The hardware model: one KVM VM with one vCPU and its guest memory, whose
+whole state moves to and from a PCPU register file (C: csrc/kvm.c)."""
+from __future__ import annotations
+
+import errno
+import os
+import time
+from dataclasses import dataclass
+
+from ..hw import Pcpu, VswError, ffi, lib
+from ..hw.errors import check
+
+EXIT_NAMES = {lib.VSW_KVM_EXIT_PREEMPTED: "preempted", lib.VSW_KVM_EXIT_IO: "io", lib.VSW_KVM_EXIT_HLT: "hlt",
+              lib.VSW_KVM_EXIT_SHUTDOWN: "shutdown", lib.VSW_KVM_EXIT_OTHER: "other"}
+#: The x86_64 layout's MSRs, in order (their presence is per host).
+LAYOUT_MSRS = ("sysenter_cs", "sysenter_esp", "sysenter_eip", "pat", "star", "lstar", "cstar", "fmask",
+               "kernel_gs_base", "tsc_aux", "spec_ctrl")
+IOCTLS = ("REGS", "SREGS", "XSAVE", "XCRS", "DEBUGREGS", "VCPU_EVENTS", "MSRS")
+
+
+@dataclass(frozen=True)
+class KvmExit:
+    reason: str                 # preempted | io | hlt | shutdown | other
+    kvm_reason: int
+    port: int
+    size: int
+    write: bool
+    data: int
+    run_ns: int
+
+
+#: What pull and push need of KVM.
+REQUIRED_CAPS = ("XSAVE", "XCRS", "DEBUGREGS", "VCPU_EVENTS")
+
+
+def why_unusable(path: str = "/dev/kvm") -> str | None:
+    """None when the backend can run here; otherwise why not, in a sentence
+    (no /dev/kvm, no permission, API version, missing capabilities)."""
+    from ..host import kvm_info
+    if not os.path.exists(path):
+        return f"{path} does not exist (no KVM module loaded, or a guest without nested virtualisation)"
+    if not os.access(path, os.R_OK | os.W_OK):
+        return f"no permission to open {path} (join the kvm group)"
+    info = kvm_info(path)
+    if info.reason:
+        return info.reason
+    missing = [c for c in REQUIRED_CAPS if not info.capabilities.get(c)]
+    if missing:
+        return f"KVM lacks capabilities the backend needs: {', '.join(missing)}"
+    try:
+        KvmVcpu(path, 2 << 20).close()
+    except VswError as exc:
+        return str(exc)
+    return None
+
+
+class KvmVcpu:
+    """A KVM vCPU with ``mem_bytes`` of guest memory (a multiple of 2 MiB)."""
+
+    def __init__(self, path: str = "/dev/kvm", mem_bytes: int = 64 << 20) -> None:
+        out, info = ffi.new("struct vsw_kvm **"), ffi.new("struct vsw_kvm_info *")
+        r = lib.vsw_kvm_open(path.encode(), mem_bytes, out, info)
+        check(r, f"KVM vCPU on {path}", {
+            errno.ENOENT: f"{path} does not exist (no KVM module loaded, or no nested virtualisation)",
+            errno.EACCES: f"no permission to open {path} (join the kvm group)",
+            errno.EPROTONOSUPPORT: f"KVM API version {info.api_version}, this backend speaks version 12",
+            errno.ENOSYS: "this build of pyvswitch has no KVM backend (not Linux x86_64, or no linux/kvm.h)",
+            errno.EINVAL: f"guest memory must be a positive multiple of 2 MiB, got {mem_bytes}",
+        })
+        self._h = ffi.gc(out[0], lib.vsw_kvm_close)
+        self.info = {"api_version": info.api_version, "xsave_size": info.xsave_size,
+                     "supported_xcr0": info.supported_xcr0, "host_msrs": info.host_msrs,
+                     "mem_bytes": info.mem_bytes}
+        self.msr_present = info.msr_present
+        self.memory = ffi.buffer(lib.vsw_kvm_memory(self._h), mem_bytes)
+        self._exit = ffi.new("struct vsw_kvm_exit *")
+
+    @property
+    def absent_msrs(self) -> list[str]:
+        """The layout's MSRs this host does not have: never sent to KVM, kept as they are."""
+        return [n for i, n in enumerate(LAYOUT_MSRS) if not self.msr_present & (1 << i)]
+
+    @property
+    def handle(self) -> object:
+        if self._h is None:
+            raise VswError(errno.EBADF, "this vCPU is closed")
+        return self._h
+
+    def pull(self, pcpu: Pcpu) -> None:
+        """The vCPU's state into the PCPU's register file (changed groups become dirty)."""
+        check(lib.vsw_kvm_pull(self.handle, pcpu.handle), "KVM pull", {errno.ESRCH: "no machine is running on the PCPU"})
+
+    def push(self, pcpu: Pcpu) -> None:
+        """The PCPU's register file into the vCPU."""
+        check(lib.vsw_kvm_push(self.handle, pcpu.handle), "KVM push", {
+            errno.ESRCH: "no machine is running on the PCPU",
+            errno.EINVAL: "KVM refused a register value (an MSR, or an inconsistent mode)"})
+
+    def run(self, slice_ns: int) -> KvmExit:
+        """Enters the guest until it exits or the slice ends (preempted)."""
+        check(lib.vsw_kvm_run(self.handle, slice_ns, self._exit), "KVM_RUN")
+        x = self._exit
+        return KvmExit(EXIT_NAMES[x.reason], x.kvm_reason, x.port, x.size, bool(x.write), x.data, x.run_ns)
+
+    def bench_ioctls(self, iterations: int = 1000) -> dict[str, dict[str, float]]:
+        """Per-ioctl ns of the GET and SET sequences pull and push issue, straight from C."""
+        out = ffi.new("struct vsw_kvm_bench *")
+        check(lib.vsw_kvm_bench_ioctls(self.handle, iterations, out), "KVM ioctl benchmark")
+        return {"get": {n: out.get_ns[i] / iterations for i, n in enumerate(IOCTLS)},
+                "set": {n: out.set_ns[i] / iterations for i, n in enumerate(IOCTLS)}}
+
+    def close(self) -> None:
+        if self._h is not None:
+            self.memory = None  # type: ignore[assignment]
+            ffi.release(self._h)
+            self._h = None
+
+
+def timed(fn, *args):  # type: ignore[no-untyped-def]
+    t = time.perf_counter_ns()
+    fn(*args)
+    return time.perf_counter_ns() - t
+
+
+class KvmPcpu(Pcpu):
+    """A PCPU whose register file is the state of a real KVM vCPU (``vcpu``):
+    push before the guest runs, pull before its context is switched out."""
+
+    def __init__(self, vcpu: KvmVcpu, cpu_mhz: int = 3000, exit_entry_cycles: int = 1500) -> None:
+        super().__init__("x86_64", cpu_mhz, exit_entry_cycles)
+        self.vcpu = vcpu
+
+    def close(self) -> None:
+        super().close()
+        self.vcpu.close()
