@@ -253,13 +253,9 @@ int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p)
 {
     if (!k || !p || p->L->id != VSW_LAYOUT_X86_64)
         return -EINVAL;
-    int r = vsw_pcpu_enter(p);
+    int r = vsw_pcpu_enter_running(p);
     if (r < 0)
         return r;
-    if (!p->owner) {
-        r = -ESRCH;
-        goto out;
-    }
     uint8_t *s = k->scratch;
     if (ioctl(k->vcpu_fd, KVM_GET_REGS, s) < 0)
         goto fail;
@@ -303,13 +299,9 @@ int vsw_kvm_push(struct vsw_kvm *k, struct vsw_pcpu *p)
 {
     if (!k || !p || p->L->id != VSW_LAYOUT_X86_64)
         return -EINVAL;
-    int r = vsw_pcpu_enter(p);
+    int r = vsw_pcpu_enter_running(p);
     if (r < 0)
         return r;
-    if (!p->owner) {
-        r = -ESRCH;
-        goto out;
-    }
     const uint8_t *R = p->regs;
     /* sregs first: the mode the other registers are interpreted in */
     if (ioctl(k->vcpu_fd, KVM_SET_SREGS, R + k->g_sregs) < 0)

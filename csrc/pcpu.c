@@ -70,18 +70,13 @@ int vsw_pcpu_write(struct vsw_pcpu *p, uint32_t offset, const void *buf, uint32_
 {
     if (!p || !buf || len == 0 || offset > p->L->size || len > p->L->size - offset)
         return -EINVAL;
-    int r = vsw_pcpu_enter(p);
+    int r = vsw_pcpu_enter_running(p);
     if (r < 0)
         return r;
-    if (!p->owner) {
-        r = -ESRCH;
-    } else {
-        memcpy(p->regs + offset, buf, len);
-        p->dirty |= vsw_group_mask_of(p->L, offset, len);
-        r = (int)len;
-    }
+    memcpy(p->regs + offset, buf, len);
+    p->dirty |= vsw_group_mask_of(p->L, offset, len);
     vsw_pcpu_leave(p);
-    return r;
+    return (int)len;
 }
 
 int vsw_pcpu_mark_dirty(struct vsw_pcpu *p, uint32_t mask)

@@ -134,19 +134,23 @@ int vsw_store_alloc(struct vsw_store *s, uint64_t owner)
     return (int)free_slot;
 }
 
-int vsw_store_slot(const struct vsw_store *s, uint32_t slot, uint64_t owner, struct vsw_slot **out)
+/* A slot by number, whoever owns it: -EINVAL, -ERANGE, -ENOENT. */
+static int lookup(const struct vsw_store *s, uint32_t slot, struct vsw_slot **out)
 {
     if (!s)
         return -EINVAL;
     if (slot >= s->nslots)
         return -ERANGE;
-    struct vsw_slot *sl = s->slots[slot];
-    if (!sl)
-        return -ENOENT;
-    if (sl->owner != owner)
-        return -EACCES;
-    *out = sl;
-    return 0;
+    *out = s->slots[slot];
+    return *out ? 0 : -ENOENT;
+}
+
+int vsw_store_slot(const struct vsw_store *s, uint32_t slot, uint64_t owner, struct vsw_slot **out)
+{
+    int r = lookup(s, slot, out);
+    if (r == 0 && (*out)->owner != owner)
+        r = -EACCES;
+    return r;
 }
 
 int vsw_store_claim(struct vsw_store *s, struct vsw_slot *slot)
@@ -303,13 +307,10 @@ int vsw_store_import(struct vsw_store *s, uint32_t slot, uint64_t owner, const v
 
 int vsw_store_corrupt(struct vsw_store *s, uint32_t slot, uint32_t group, uint32_t byte)
 {
-    if (!s)
-        return -EINVAL;
-    if (slot >= s->nslots)
-        return -ERANGE;
-    struct vsw_slot *sl = s->slots[slot];
-    if (!sl)
-        return -ENOENT;
+    struct vsw_slot *sl;
+    int r = lookup(s, slot, &sl);
+    if (r < 0)
+        return r;
     if (group >= s->L->ngroups || byte >= s->L->groups[group].size)
         return -ERANGE;
     sl->bank[(sl->bank_mask >> group) & 1][s->L->groups[group].offset + byte] ^= 0x5a;

@@ -196,6 +196,16 @@ static inline int vsw_pcpu_enter(struct vsw_pcpu *p)
     return __atomic_exchange_n(&p->busy, 1, __ATOMIC_ACQUIRE) ? -EAGAIN : 0;
 }
 static inline void vsw_pcpu_leave(struct vsw_pcpu *p) { __atomic_store_n(&p->busy, 0, __ATOMIC_RELEASE); }
+/* vsw_pcpu_enter() for calls that need a running machine: -ESRCH (not entered) while idle. */
+static inline int vsw_pcpu_enter_running(struct vsw_pcpu *p)
+{
+    int r = vsw_pcpu_enter(p);
+    if (r == 0 && !p->owner) {
+        vsw_pcpu_leave(p);
+        r = -ESRCH;
+    }
+    return r;
+}
 uint32_t vsw_group_mask_of(const struct vsw_layout_def *L, uint32_t offset, uint32_t len);
 
 #endif

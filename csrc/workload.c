@@ -46,13 +46,9 @@ int vsw_pcpu_run(struct vsw_pcpu *p, uint64_t steps)
 {
     if (!p)
         return -EINVAL;
-    int r = vsw_pcpu_enter(p);
+    int r = vsw_pcpu_enter_running(p);
     if (r < 0)
         return r;
-    if (!p->owner) {
-        vsw_pcpu_leave(p);
-        return -ESRCH;
-    }
     const struct vsw_workload_def *w = p->L->workload;
     uint8_t *R = p->regs;
     uint32_t dirty = 1u << p->gpr_group;

@@ -53,64 +53,7 @@ class Progress:
             print("\r" + " " * 72 + "\r", end="", file=sys.stderr, flush=True)
 
 
-def _pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))]
-
-
-def _batches(fn: Callable[[int], None], batch: int, batches: int) -> list[float]:
-    """Per-call ns of each batch (timing single calls would mostly time the timer)."""
-    out = []
-    for _ in range(batches):
-        t = time.perf_counter_ns()
-        fn(batch)
-        out.append((time.perf_counter_ns() - t) / batch)
-    return out
-
-
 # --- emulator speed ---------------------------------------------------------------
-def _api_speed(plat: str, vms: int, batch: int, batches: int) -> dict[str, Any]:
-    with api.open(plat) as hv:
-        machines = [hv.host] + [hv.create_vm(f"vm{i}") for i in range(vms)]
-        a, b = machines[0], machines[-1]          # two busy machines among all of them
-        h, mark, full = hv._pcpus[0].handle, lib.vsw_pcpu_mark_dirty, hv.layout.all_groups
-        mark(h, full)
-        s = hv.switch_context(a, b)
-        moved = s.bytes_saved + s.bytes_loaded
-        hv.switch_context(b, a)
-        src, dst = speed.fastest_copy_pair(moved)
-
-        def floor(n: int) -> None:
-            for _ in range(n):
-                ffi.memmove(dst, src, moved)
-
-        def marks(n: int) -> None:
-            for _ in range(n):
-                mark(h, full)
-
-        def switches(n: int) -> None:
-            x, y, sw = a, b, hv.switch_context
-            for _ in range(n):
-                mark(h, full)
-                sw(x, y)
-                x, y = y, x
-            if x is b:
-                sw(b, a)
-
-        f, m, w = [], [], []
-        for _ in range(batches):             # interleaved, so drift hits all alike
-            f += _batches(floor, batch, 1)
-            m += _batches(marks, batch, 1)
-            w += _batches(switches, batch, 1)
-        mark_ns = statistics.median(m)
-        w = [x - mark_ns for x in w]
-        ratios = [x / y for x, y in zip(w, f)]
-        return {"platform": plat, "layout": hv.layout.name, "vms": vms, "bytes": moved, "path": s.path,
-                "switch_ns_p50": statistics.median(w), "switch_ns_p99": _pct(w, 0.99),
-                "floor_ns_p50": statistics.median(f), "floor_ns_p99": _pct(f, 0.99),
-                "ratio_p50": statistics.median(ratios), "ratio_p99": _pct(ratios, 0.99)}
-
-
 def _purepy_speed(layout: str, calls: int) -> dict[str, Any]:
     lay = Layout.get(layout)
     p, a, b = PyPcpu(lay), PySlot(lay, 1), PySlot(lay, 2)
@@ -127,7 +70,7 @@ def emulator(quick: bool, prog: Progress) -> dict[str, Any]:
     out: dict[str, Any] = {"api": [], "c": [], "pure_python": [], "flat": []}
     for plat in ("reference", "aarch64"):
         prog.step(f"emulator: switch_context on {plat}")
-        out["api"].append(_api_speed(plat, 1, batch, batches))
+        out["api"].append(speed.api_switch(plat, batch, batches))
     for layout in ("x86_64", "aarch64"):
         prog.step(f"emulator: C switch loop, {layout}")
         out["c"].append(speed.c_switch(layout, 2, 20000 if quick else 200000, 3 if quick else 5))
@@ -135,12 +78,12 @@ def emulator(quick: bool, prog: Progress) -> dict[str, Any]:
         out["pure_python"].append(_purepy_speed(layout, 100 if quick else 1000))
     for vms in (2, 100, 10000):
         prog.step(f"emulator: {vms} VMs")
-        r = _api_speed("datacenter", vms, batch, max(5, batches // 3))
+        r = speed.api_switch("datacenter", batch, max(5, batches // 3), vms=vms)
         r["c_round_robin"] = speed.c_switch("x86_64", vms, 20000 if quick else 100000, 3, active=vms)
         out["flat"].append(r)
     for r in out["pure_python"]:
         fast = next(a for a in out["api"] if a["layout"] == r["layout"])
-        r["times_switch_context"] = r["switch_ns"] / fast["switch_ns_p50"]
+        r["times_switch_context"] = r["switch_ns"] / fast["switch_ns"]
     return out
 
 
@@ -219,8 +162,8 @@ def model(plat: Platform, quick: bool, prog: Progress) -> dict[str, Any]:
                 path = mdl.memory_path(u, seed=12345)
                 lat = [mdl.switch(path, typical, state)["total_ns"] for _ in range(samples)]
                 out["load"].append({"scenario": label, "utilisation": u, "samples": samples,
-                                    "memory_p50": _pct(lat, 0.5), "memory_p99": _pct(lat, 0.99),
-                                    "memory_p999": _pct(lat, 0.999), "store": st["total_ns"]})
+                                    "memory_p50": speed._percentile(lat, 0.5), "memory_p99": speed._percentile(lat, 0.99),
+                                    "memory_p999": speed._percentile(lat, 0.999), "store": st["total_ns"]})
     out["stops_paying"] = _stops_paying(plat)
     return out
 
@@ -324,8 +267,8 @@ def format_text(doc: dict[str, Any]) -> str:
               f"  {'platform':11} {'bytes':>6} {'switch_context p50':>18} {'p99':>7} {'floor p50':>9} "
               f"{'ratio p50':>9} {'p99':>6}"]
         for r in e["api"]:
-            L.append(f"  {r['platform']:11} {r['bytes']:6} {r['switch_ns_p50']:18.0f} {r['switch_ns_p99']:7.0f} "
-                     f"{r['floor_ns_p50']:9.0f} {r['ratio_p50']:9.2f} {r['ratio_p99']:6.2f}")
+            L.append(f"  {r['platform']:11} {r['bytes_per_switch']:6} {r['switch_ns']:18.0f} {r['switch_ns_p99']:7.0f} "
+                     f"{r['floor_ns']:9.0f} {r['switch_ratio']:9.2f} {r['switch_ratio_p99']:6.2f}")
         for r in e["c"]:
             L.append(f"  C loop {r['layout']:8} {r['bytes_per_switch']:6.0f} B: {r['switch_ns']:.1f} ns vs memcpy "
                      f"{r['memcpy_ns']:.1f} ns = {r['memcpy_speed_fraction']:.2f} of memcpy speed")
@@ -334,7 +277,7 @@ def format_text(doc: dict[str, Any]) -> str:
                      f"{r['times_switch_context']:.0f}x switch_context")
         for r in e["flat"]:
             c = r["c_round_robin"]
-            L.append(f"  {r['vms']:6} VMs: switch_context {r['switch_ns_p50']:.0f} ns ({r['ratio_p50']:.2f}x floor); "
+            L.append(f"  {r['vms']:6} VMs: switch_context {r['switch_ns']:.0f} ns ({r['switch_ratio']:.2f}x floor); "
                      f"C round robin over all {c['switch_ns']:.0f} ns vs a same-footprint copy {c['memcpy_ns']:.0f} ns")
     L += ["", f"({doc['seconds']:.1f} s)"]
     return "\n".join(L)

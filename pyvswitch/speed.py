@@ -58,20 +58,17 @@ def fastest_copy_pair(size: int) -> tuple[memoryview, memoryview]:
     return best[1], best[2]
 
 
-def python_switch(layout: str = "x86_64", machines: int = 2, calls: int = 20000, rounds: int = 7,
-                  dirty: str = "all", active: int | None = None) -> dict:
-    """Pcpu.switch from Python against one ffi.memmove of the bytes each switch moves."""
-    rig = Rig(layout, machines, active)
-    pcpu, path, slots = rig.pcpu, rig.path, rig.slots
-    mask = rig.layout.all_groups if dirty == "all" else 0
-    h, mark = pcpu.handle, lib.vsw_pcpu_mark_dirty
-    k = len(slots)
-    probe = pcpu.switch(path, 1, slots[1 % k]) if k > 1 else None
-    pcpu.switch(path, probe and slots[1 % k].owner or 1, slots[0])
-    mark(h, mask)
-    s = pcpu.switch(path, 1, slots[1])
-    moved = s.bytes_saved + s.bytes_loaded
-    pcpu.switch(path, 2, slots[0])
+def _percentile(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def against_floor(switches: Callable[[int], None], marks: Callable[[int], None], moved: int, calls: int,
+                  rounds: int, **others: Callable[[int], None]) -> dict[str, float]:
+    """Per-call ns of ``switches`` (minus the dirty ``marks`` it does besides) and of
+    one ffi.memmove of ``moved`` bytes, in interleaved rounds so drift hits all
+    alike: medians, p99 over rounds, and the ratios.  ``others`` are timed the
+    same way (e.g. the bare cffi call)."""
     src, dst = fastest_copy_pair(moved)
     memmove = ffi.memmove
 
@@ -79,94 +76,91 @@ def python_switch(layout: str = "x86_64", machines: int = 2, calls: int = 20000,
         for _ in range(n):
             memmove(dst, src, moved)
 
-    def marks(n: int) -> None:          # the dirty marking the loop does besides switching
-        for _ in range(n):
-            mark(h, mask)
+    rows: dict[str, list[float]] = {"floor": [], "switch": [], **{k: [] for k in others}}
+    for _ in range(rounds):
+        rows["floor"].append(_per_call_ns(floor, calls))
+        m = _per_call_ns(marks, calls)
+        rows["switch"].append(_per_call_ns(switches, calls) - m)
+        for k, fn in others.items():
+            rows[k].append(_per_call_ns(fn, calls) - m)
+    out = {"bytes_per_switch": moved, "floor_ns": statistics.median(rows["floor"]),
+           "floor_ns_p99": _percentile(rows["floor"], 0.99)}
+    for k in ["switch", *others]:
+        ratios = [x / f for x, f in zip(rows[k], rows["floor"])]
+        out.update({f"{k}_ns": statistics.median(rows[k]), f"{k}_ns_p99": _percentile(rows[k], 0.99),
+                    f"{k}_ratio": statistics.median(ratios), f"{k}_ratio_p99": _percentile(ratios, 0.99)})
+    return out
 
-    def switches(n: int) -> None:
+
+def python_switch(layout: str = "x86_64", machines: int = 2, calls: int = 20000, rounds: int = 7,
+                  dirty: str = "all", active: int | None = None) -> dict:
+    """Pcpu.switch, and the bare cffi call, against one ffi.memmove of the bytes each switch moves."""
+    rig = Rig(layout, machines, active)
+    pcpu, path, slots = rig.pcpu, rig.path, rig.slots
+    mask = rig.layout.all_groups if dirty == "all" else 0
+    h, mark = pcpu.handle, lib.vsw_pcpu_mark_dirty
+    mark(h, mask)
+    s = pcpu.switch(path, 1, slots[1])
+    moved = s.bytes_saved + s.bytes_loaded
+    pcpu.switch(path, 2, slots[0])
+    # (from owner, to slot) for each step of the round robin, ending where it began
+    steps = [(slots[i].owner, slots[(i + 1) % len(slots)]) for i in range(len(slots))]
+    bare_steps = [(a, b.index, b.owner) for a, b in steps]
+    stats, ph, bare_switch = ffi.new("struct vsw_switch_stats *"), path.handle, lib.vsw_switch
+
+    def wrapped(n: int) -> None:
         sw = pcpu.switch
-        cur = 0
+        for i in range(n // len(steps)):
+            for frm, to in steps:
+                mark(h, mask)
+                sw(path, frm, to)
+
+    def bare(n: int) -> None:
+        for i in range(n // len(steps)):
+            for frm, idx, owner in bare_steps:
+                mark(h, mask)
+                bare_switch(h, ph, frm, idx, owner, stats)
+
+    def marks(n: int) -> None:
         for _ in range(n):
-            nxt = cur + 1 if cur + 1 < k else 0
             mark(h, mask)
-            sw(path, cur + 1, slots[nxt])
-            cur = nxt
-        sw(path, cur + 1, slots[0]) if cur else None
 
-    raw_stats = ffi.new("struct vsw_switch_stats *")
-    sw_c, ph = lib.vsw_switch, path.handle
-
-    def raw(n: int) -> None:
-        cur = 0
-        for _ in range(n):
-            nxt = cur + 1 if cur + 1 < k else 0
-            mark(h, mask)
-            sw_c(h, ph, cur + 1, slots[nxt].index, nxt + 1, raw_stats)
-            cur = nxt
-        if cur:
-            sw_c(h, ph, cur + 1, slots[0].index, 1, raw_stats)
-
-    rows = []
-    for _ in range(rounds):               # interleaved, so drift hits all alike
-        f, m = _per_call_ns(floor, calls), _per_call_ns(marks, calls)
-        w, r = _per_call_ns(switches, calls) - m, _per_call_ns(raw, calls) - m
-        rows.append((f, w, r))
+    calls -= calls % len(steps)
+    out = against_floor(wrapped, marks, moved, calls, rounds, raw_call=bare)
     rig.close()
-    floor_ns = statistics.median(r[0] for r in rows)
-    return {
-        "layout": layout, "machines": machines, "active": k, "dirty": dirty, "bytes_per_switch": moved,
-        "floor_ns": floor_ns,
-        "switch_ns": statistics.median(r[1] for r in rows),
-        "raw_call_ns": statistics.median(r[2] for r in rows),
-        "switch_ratio": statistics.median(r[1] / r[0] for r in rows),
-        "raw_call_ratio": statistics.median(r[2] / r[0] for r in rows),
-    }
+    return {"layout": layout, "machines": machines, "active": len(slots), "dirty": dirty, **out}
 
 
 def api_switch(platform: str | None = None, calls: int = 20000, rounds: int = 7, dirty: str = "all",
                vms: int = 1) -> dict:
-    """Hypervisor.switch_context against one ffi.memmove of the bytes each switch moves."""
+    """Hypervisor.switch_context against one ffi.memmove of the bytes each switch moves,
+    switching between the host and the last of ``vms`` VMs."""
     from . import api
     with api.open(platform) as hv:
         machines = [hv.host] + [hv.create_vm(f"vm{i}") for i in range(vms)]
-        h, mark = hv._pcpus[0].handle, lib.vsw_pcpu_mark_dirty
+        a, b = machines[0], machines[-1]
+        h, mark = hv.pcpu(0).handle, lib.vsw_pcpu_mark_dirty
         mask = hv.layout.all_groups if dirty == "all" else 0
         mark(h, mask)
-        s = hv.switch_context(machines[0], machines[1])
-        moved = s.bytes_saved + s.bytes_loaded
-        path = s.path
-        hv.switch_context(machines[1], machines[0])
-        src, dst = fastest_copy_pair(moved)
-        memmove = ffi.memmove
-        k = len(machines)
+        s = hv.switch_context(a, b)
+        moved, path = s.bytes_saved + s.bytes_loaded, s.path
+        hv.switch_context(b, a)
 
-        def floor(n: int) -> None:
-            for _ in range(n):
-                memmove(dst, src, moved)
+        def switches(n: int) -> None:
+            sw = hv.switch_context
+            for _ in range(n // 2):
+                mark(h, mask)
+                sw(a, b)
+                mark(h, mask)
+                sw(b, a)
 
         def marks(n: int) -> None:
             for _ in range(n):
                 mark(h, mask)
 
-        def switches(n: int) -> None:
-            sw = hv.switch_context
-            cur = 0
-            for _ in range(n):
-                nxt = cur + 1 if cur + 1 < k else 0
-                mark(h, mask)
-                sw(machines[cur], machines[nxt])
-                cur = nxt
-            if cur:
-                sw(machines[cur], machines[0])
-
-        rows = []
-        for _ in range(rounds):
-            f, m = _per_call_ns(floor, calls), _per_call_ns(marks, calls)
-            rows.append((f, _per_call_ns(switches, calls) - m))
-    return {"platform": platform or "reference", "path": path, "machines": k, "dirty": dirty,
-            "bytes_per_switch": moved, "floor_ns": statistics.median(r[0] for r in rows),
-            "switch_ns": statistics.median(r[1] for r in rows),
-            "switch_ratio": statistics.median(r[1] / r[0] for r in rows)}
+        out = against_floor(switches, marks, moved, calls - calls % 2, rounds)
+    return {"platform": platform or "reference", "path": path, "layout": hv.layout.name, "vms": vms,
+            "dirty": dirty, **out}
 
 
 def c_switch(layout: str = "x86_64", machines: int = 2, switches: int = 200000, rounds: int = 5,
