@@ -45,7 +45,8 @@ struct vsw_kvm {
     /* offsets of the groups in the x86_64 register file */
     uint32_t g_regs, g_sregs, g_xsave, g_xcrs, g_debugregs, g_events, g_msrs;
     uint32_t xsave_used;        /* bytes of the XSAVE area the layout keeps */
-    struct kvm_xsave xsave;     /* scratch, keeps what lies beyond the layout's bytes */
+    struct kvm_xsave *xsave;    /* scratch, keeps what lies beyond the layout's bytes */
+    unsigned long get_xsave;    /* KVM_GET_XSAVE2 where the area is larger than 4 KiB, else KVM_GET_XSAVE */
     struct {
         struct kvm_msrs hdr;
         struct kvm_msr_entry e[NMSRS];
@@ -177,9 +178,17 @@ int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, str
     k->run_size = (size_t)run_size;
     if ((r = set_cpuid(k)) < 0 || (r = msr_list(k)) < 0)
         goto fail;
-    if (ioctl(k->vcpu_fd, KVM_GET_XSAVE, &k->xsave) < 0)
+    /* XSAVE2 where the host's area is larger (dynamic features): the same layout, more tail */
+    int xsize = ioctl(k->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+    k->info.xsave_size = xsize > (int)sizeof(struct kvm_xsave) ? (uint32_t)xsize : sizeof(struct kvm_xsave);
+    k->get_xsave = xsize > (int)sizeof(struct kvm_xsave) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE;
+    k->xsave = calloc(1, k->info.xsave_size);
+    if (!k->xsave) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    if (ioctl(k->vcpu_fd, k->get_xsave, k->xsave) < 0)
         goto fail_errno;
-    k->info.xsave_size = sizeof(k->xsave);
     /* MTRRs: default type write-back, as firmware would leave it (KVM starts at uncached) */
     struct {
         struct kvm_msrs hdr;
@@ -224,6 +233,7 @@ void vsw_kvm_close(struct vsw_kvm *k)
         munmap(k->mem, k->mem_bytes);
     if (k->sys_fd >= 0)
         close(k->sys_fd);
+    free(k->xsave);
     free(k);
 }
 
@@ -263,13 +273,13 @@ int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p)
     if (ioctl(k->vcpu_fd, KVM_GET_SREGS, s) < 0)
         goto fail;
     take(p, k->g_sregs, s, sizeof(struct kvm_sregs));
-    if (ioctl(k->vcpu_fd, KVM_GET_XSAVE, &k->xsave) < 0)
+    if (ioctl(k->vcpu_fd, k->get_xsave, k->xsave) < 0)
         goto fail;
     /* component by component, so only the ones that changed are dirty */
     for (uint32_t g = 0; g < p->L->ngroups; g++) {
         const struct vsw_group_info *gi = &p->L->groups[g];
         if (gi->offset >= k->g_xsave && gi->offset < k->g_xsave + k->xsave_used && gi->used)
-            take(p, gi->offset, (uint8_t *)k->xsave.region + (gi->offset - k->g_xsave), gi->used);
+            take(p, gi->offset, (uint8_t *)k->xsave->region + (gi->offset - k->g_xsave), gi->used);
     }
     if (ioctl(k->vcpu_fd, KVM_GET_XCRS, s) < 0)
         goto fail;
@@ -308,8 +318,8 @@ int vsw_kvm_push(struct vsw_kvm *k, struct vsw_pcpu *p)
         goto fail;
     if (ioctl(k->vcpu_fd, KVM_SET_XCRS, R + k->g_xcrs) < 0)
         goto fail;
-    memcpy(k->xsave.region, R + k->g_xsave, k->xsave_used);
-    if (ioctl(k->vcpu_fd, KVM_SET_XSAVE, &k->xsave) < 0)
+    memcpy(k->xsave->region, R + k->g_xsave, k->xsave_used);
+    if (ioctl(k->vcpu_fd, KVM_SET_XSAVE, k->xsave) < 0)
         goto fail;
     if (ioctl(k->vcpu_fd, KVM_SET_REGS, R + k->g_regs) < 0)
         goto fail;
@@ -413,17 +423,18 @@ int vsw_kvm_bench_ioctls(struct vsw_kvm *k, uint64_t iterations, struct vsw_kvm_
 {
     if (!k || !out || iterations == 0)
         return -EINVAL;
-    static const unsigned long get[7] = {KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_XSAVE, KVM_GET_XCRS,
-                                         KVM_GET_DEBUGREGS, KVM_GET_VCPU_EVENTS, KVM_GET_MSRS};
+    const unsigned long get[7] = {KVM_GET_REGS, KVM_GET_SREGS, k->get_xsave, KVM_GET_XCRS,
+                                  KVM_GET_DEBUGREGS, KVM_GET_VCPU_EVENTS, KVM_GET_MSRS};
     static const unsigned long set[7] = {KVM_SET_REGS, KVM_SET_SREGS, KVM_SET_XSAVE, KVM_SET_XCRS,
                                          KVM_SET_DEBUGREGS, KVM_SET_VCPU_EVENTS, KVM_SET_MSRS};
     uint8_t *b[7];
-    uint8_t *mem = aligned_alloc(64, 7 * 4096);
+    size_t each = (k->info.xsave_size + 4095) / 4096 * 4096;
+    uint8_t *mem = aligned_alloc(64, 7 * each);
     if (!mem)
         return -ENOMEM;
     for (int i = 0; i < 7; i++)
-        b[i] = mem + 4096 * i;
-    memset(mem, 0, 7 * 4096);
+        b[i] = mem + each * i;
+    memset(mem, 0, 7 * each);
     *out = (struct vsw_kvm_bench){.iterations = iterations};
     /* the MSR request, as pull builds it */
     uint8_t reset[4096] = {0};
