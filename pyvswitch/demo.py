@@ -51,7 +51,7 @@ def _phase(hv: api.Hypervisor, machines: list[api.Machine], twins: list[Twin], s
         path = s.path
         cur = nxt
     wall = time.perf_counter() - t0
-    out = {k: v / switches for k, v in sums.items()}
+    out: dict[str, Any] = {k: v / switches for k, v in sums.items()}
     out.update(path=path, exit_entry_ns=s.exit_entry_ns, emulator_us_per_switch=wall / switches * 1e6,
                state_ok=all(m.snapshot()[40:] == t.state() for m, t in zip(machines, twins)))
     return out

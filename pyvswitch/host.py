@@ -130,7 +130,9 @@ def host_report() -> HostReport:
             return _udev_devices(ctx, s)
     except Exception as exc:  # no pyudev, or no libudev.so
         source = f"sysfs (pyudev unavailable: {exc})"
-        devices = _sysfs_devices
+
+        def devices(s: str) -> list[HostDevice]:
+            return _sysfs_devices(s)
     rep = HostReport(source, udevd, kvm_info(), devices("dma") + devices("dsa"), devices("pci"))
     from .kvm.vcpu import KvmVcpu, why_unusable
     why = why_unusable(rep.kvm.path)

@@ -284,7 +284,7 @@ class Platform:
     def populate(self, kernel: Kernel) -> None:
         """Adds the platform bus's devices (the storage bus's own come when its
         driver enumerates them), then the device links the suppliers name."""
-        added = {}
+        added: dict[str, Device] = {}
         for s in self.devices:
             if s.bus is None:
                 parent = added.get(s.parent) if s.parent else None

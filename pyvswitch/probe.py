@@ -59,6 +59,6 @@ def as_text(report: ControllerReport, host: HostReport | None, source: str) -> s
                   f"  DMA engines (dma, dsa): " + (", ".join(f"{d.name} [{d.driver or 'no driver'}]" for d in host.dma)
                                                    or "none"),
                   f"  PCI devices: {len(host.pci)}"]
-        for d in host.pci:
-            lines.append(f"    {d.name} {d.ident or '?':9} {d.driver or '(no driver)'}")
+        for hd in host.pci:
+            lines.append(f"    {hd.name} {hd.ident or '?':9} {hd.driver or '(no driver)'}")
     return "\n".join(lines)

@@ -16,7 +16,8 @@ class VswError(OSError):
         super().__init__(code, message)
 
     def __str__(self) -> str:
-        return f"[{_errno.errorcode.get(self.errno, self.errno)}] {self.strerror}"
+        code = self.errno or 0
+        return f"[{_errno.errorcode.get(code, code)}] {self.strerror}"
 
 
 class UnknownName(VswError, KeyError):

@@ -16,11 +16,20 @@ from typing import TYPE_CHECKING
 from .errors import KernelError
 
 if TYPE_CHECKING:
+    from .bus import Bus
     from .core import Kernel
     from .device import Device
 
 Reader = Callable[[], str]
 Writer = Callable[[str], None]
+
+
+def _const(value: str) -> Reader:
+    return lambda: value
+
+
+def _getter(obj: object, attr: str) -> Reader:
+    return lambda: str(getattr(obj, attr))
 
 
 def _no_such(path: str) -> KernelError:
@@ -83,7 +92,10 @@ class Sysfs:
                     raise KernelError(errno.ENODEV, f"drivers_probe: no device {name!r} on bus {bus.name}")
                 k.probe(bus.devices[name])
 
-            t[f"{base}/drivers_autoprobe"] = (lambda bus=bus: "1" if bus.drivers_autoprobe else "0", autoprobe_w)
+            def autoprobe_r(bus: "Bus" = bus) -> str:
+                return "1" if bus.drivers_autoprobe else "0"
+
+            t[f"{base}/drivers_autoprobe"] = (autoprobe_r, autoprobe_w)
             t[f"{base}/drivers_probe"] = (None, probe_w)
             for dev in bus.devices.values():
                 for name, rw in self._device_attrs(dev).items():
@@ -107,11 +119,11 @@ class Sysfs:
                 t[f"{d}/bind"] = (None, bind_w)
                 t[f"{d}/unbind"] = (None, unbind_w)
                 if drv.module is not None:
-                    t[f"{d}/module"] = (lambda drv=drv: drv.module.name if drv.module else "", None)
+                    t[f"{d}/module"] = (_const(drv.module.name), None)
         for mod in k.modules.modules.values():
             if mod.loaded:
-                t[f"module/{mod.name}/refcnt"] = (lambda mod=mod: str(mod.refcnt), None)
-                t[f"module/{mod.name}/initstate"] = (lambda: "live", None)
+                t[f"module/{mod.name}/refcnt"] = (_getter(mod, "refcnt"), None)
+                t[f"module/{mod.name}/initstate"] = (_const("live"), None)
         t["kernel/debug/devices_deferred"] = (
             lambda: "".join(f"{d.name}\t{r}\n" for d, r in k.deferred.items()), None)
         return t

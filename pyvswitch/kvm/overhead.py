@@ -16,11 +16,13 @@ def measure(hv: Hypervisor, iterations: int = 300, rounds: int = 5) -> dict[str,
     a, b = hv.create_vm("overhead-a"), hv.create_vm("overhead-b")
     sched.add(a, "hash", 1, 1)
     sched.add(b, "prng", 1, 2)
-    hv.switch_context(hv.running(0), a)
+    running = hv.running(0)
+    assert running is not None
+    hv.switch_context(running, a)
     pcpu, vcpu = sched.pcpu, sched.vcpu
     vcpu.push(pcpu)
     pairs = []
-    split = {"pull": [], "switch": [], "push": []}
+    split: dict[str, list[int]] = {"pull": [], "switch": [], "push": []}
     for _ in range(rounds):
         direct = vcpu.bench_ioctls(iterations)
         direct_ns = sum(direct["get"].values()) + sum(direct["set"].values())

@@ -122,6 +122,8 @@ class Scheduler:
                     vcpu.pull(pcpu)
                     rep.pull_ns += time.perf_counter_ns() - t
                 cur = hv.running(self.index)
+                if cur is None:
+                    raise VswError(errno.ENODEV, f"pcpu{self.index} runs no machine (its contexts are parked)")
                 t = time.perf_counter_ns()
                 try:
                     s = hv.switch_context(cur, job.machine, self.index)
