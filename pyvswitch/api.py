@@ -21,7 +21,7 @@ from .controller import Controller, ControllerReport
 from .hw import Layout, Path, Pcpu, RegisterView, Slot, Store, SwitchStats, VswError, ffi, lib
 from .hw.errors import check
 from .hw.pcpu import raise_switch_error
-from .hw.stats import RING_MASK, StatsRing
+from .hw.stats import StatsPool
 from .kernel import Kernel
 from .platform import Platform
 
@@ -33,6 +33,8 @@ HOST_ID = 1
 
 class Machine:
     """The host or a VM: a register context that runs on a PCPU or rests in a slot."""
+
+    __slots__ = ("_hv", "name", "_id", "_slot", "_c", "destroyed")
 
     def __init__(self, hv: "Hypervisor", name: str, mid: int) -> None:
         self._hv = hv
@@ -166,7 +168,7 @@ class Hypervisor:
         """Forgets every C handle (the fast path then finds none and takes the slow path)."""
         self._pcpus: list[Pcpu] = []
         self._pcpu_h: list[Any] = []
-        self._rings: list[StatsRing] = []
+        self._pools: list[StatsPool] = []
         self._memory: Path | None = None
         self._path: Path | None = None
 
@@ -188,7 +190,7 @@ class Hypervisor:
                 return False
         self._pcpus = [d.driver_data for d in pcpus]
         self._pcpu_h = [p.handle for p in self._pcpus]
-        self._rings = [StatsRing(h) for h in self._pcpu_h]
+        self._pools = [StatsPool(h) for h in self._pcpu_h]
         self._memory = Path.memory(mem.driver_data, membus.driver_data)
         self._path = self._memory
         chan = self.controller.acquire_channel()
@@ -372,11 +374,12 @@ class Hypervisor:
         over the prior-art memory path otherwise (``SwitchStats.path`` says which).
         """
         try:
-            ring = self._rings[pcpu]
-            i = next(ring.seq) & RING_MASK      # StatsRing.take(), inlined: this is the hot path
-            stats = ring.items[i]
-            if _refcount(stats) > ring.free:
-                stats = ring.items[i] = SwitchStats(ring.pcpu)
+            pool = self._pools[pcpu]
+            stats = pool.spare                  # StatsPool.take(), inlined: this is the hot path
+            if _refcount(stats) > pool.free:
+                stats = SwitchStats(pool.pcpu)
+            pool.spare = pool.last
+            pool.last = stats
             r = _switch_desc(stats._d, frm._c, to._c)
         except (TypeError, AttributeError, IndexError, ValueError):
             return self._switch_slow(None, frm, to, pcpu)     # bad arguments, or handles a migration dropped
@@ -391,7 +394,7 @@ class Hypervisor:
             self._check_alive(frm)
             self._check_alive(to)
             self._pcpu(pcpu)
-            stats = self._rings[pcpu].take()
+            stats = self._pools[pcpu].take()
             while r is None or r == -errno.EAGAIN:
                 try:
                     r = _switch_desc(stats._d, frm._c, to._c)

@@ -225,3 +225,23 @@ def test_a_store_too_small_for_every_context_keeps_the_memory_path():
         hv.kernel.sysfs.write("bus/platform/drivers/vsw-mover/unbind", "mover0")
         assert hv.path == "memory" and hv.switch_context(hv.host, more[0]).path == "memory"
         assert vms
+
+
+def test_stats_a_caller_keeps_keep_their_values(hv):
+    vm = hv.create_vm("vm")
+    kept = [hv.switch_context(hv.host, vm), hv.switch_context(vm, hv.host)]
+    snap = [s.as_dict() for s in kept]
+    hv.run(500)                                 # later switches move other byte counts
+    for _ in range(20):
+        hv.switch_context(hv.host, vm)
+        hv.run(3)
+        hv.switch_context(vm, hv.host)
+    assert [s.as_dict() for s in kept] == snap
+    first = hv.switch_context(hv.host, vm)     # held in a variable across the next switch
+    values = first.as_dict()
+    second = hv.switch_context(vm, hv.host)
+    third = hv.switch_context(hv.host, vm)
+    assert first.as_dict() == values and len({id(first), id(second), id(third)}) == 3
+    del first, second, third
+    a = hv.switch_context(vm, hv.host).as_dict()
+    assert a["path"] == "store"                # dropped stats are reused, and still right

@@ -9,7 +9,7 @@ from ._ffi import ffi, lib
 from .errors import VswError, check
 from .layout import Layout, RegisterView
 from .path import Path
-from .stats import StatsRing, SwitchStats
+from .stats import StatsPool, SwitchStats
 from .store import Slot
 from .trace import Trace
 
@@ -44,7 +44,7 @@ class Pcpu:
         check(lib.vsw_pcpu_create(p, out), "pcpu create")
         self._h = ffi.gc(out[0], lib.vsw_pcpu_destroy)
         self._lock = threading.Lock()
-        self._stats = StatsRing(self._h)
+        self._stats = StatsPool(self._h)
         self._regs = ffi.buffer(lib.vsw_pcpu_regs(self._h), self.layout.size)
         self.trace: Trace | None = None
 

@@ -1,23 +1,23 @@
-"""Per-switch statistics, handed out from a free list so a switch allocates nothing.
+"""Per-switch statistics, handed out so that a switch usually allocates nothing.
 
 A hypervisor prototype switches thousands of times a second and mostly drops
-the stats; allocating a C struct and a Python object per switch would cost more
-than the switch itself.  So each PCPU keeps a small ring of SwitchStats objects
-and reuses one only when nobody else holds it (CPython's reference count says
-so, as CPython's own free lists do).  A caller that keeps a SwitchStats keeps
-its values: the ring then takes a fresh object in its place.
+the stats - or keeps the last one in a variable while it makes the next
+switch.  Allocating a C struct and a Python object per switch would cost more
+than the switch itself, so each PCPU keeps two SwitchStats and alternates:
+the one handed out the time before last is reused only when nobody else
+holds it, which CPython's reference count tells (as its own free lists do).
+A caller that keeps its SwitchStats keeps its values: a fresh object takes
+its turn instead.  Thread-safe without a lock: whoever is using an object
+holds a reference to it, so nobody else can see it as free.
 """
 from __future__ import annotations
 
-import itertools
 import sys
 
 from ._ffi import ffi
 from .path import PATH_NAMES
 
 _DESC = ffi.typeof("struct vsw_switch_desc *")
-RING = 64
-RING_MASK = RING - 1
 
 
 class SwitchStats:
@@ -59,39 +59,41 @@ class SwitchStats:
 
 
 def _free_refcount() -> int:
-    """The reference count of a ring entry nobody else holds, as seen by code
-    shaped like take(); -1 where counts cannot tell (every take is then fresh)."""
-    ring = [SwitchStats(None)]
+    """The reference count of the spare object when nobody else holds it, as seen
+    by code shaped like take(); -1 where counts cannot tell (every take is then fresh)."""
+    pool = StatsPool.__new__(StatsPool)
+    pool.spare = SwitchStats(None)
 
     def probe() -> int:
-        s = ring[0]
+        s = pool.spare
         return sys.getrefcount(s)
 
     free = probe()
-    keep = ring[0]
+    keep = pool.spare
     held = probe()
     del keep
     return free if held > free else -1
 
 
-class StatsRing:
-    """The free list of one PCPU; take() is safe under concurrent callers.
+class StatsPool:
+    """The two alternating SwitchStats of one PCPU.
 
-    ``items``, ``seq`` and ``free`` are public so the hottest caller
-    (Hypervisor.switch_context) can inline take() - same steps, no call.
+    Its fields are public so the hottest caller (Hypervisor.switch_context)
+    can inline take() - the same steps, without the call.
     """
 
-    __slots__ = ("items", "seq", "free", "pcpu")
+    __slots__ = ("spare", "last", "free", "pcpu")
 
     def __init__(self, pcpu: object = None) -> None:
         self.pcpu = pcpu                    # the C PCPU the descriptors are bound to
-        self.items = [SwitchStats(pcpu) for _ in range(RING)]
-        self.seq = itertools.count()
+        self.spare = SwitchStats(pcpu)
+        self.last = SwitchStats(pcpu)
         self.free = _free_refcount()
 
     def take(self) -> SwitchStats:
-        i = next(self.seq) & RING_MASK       # distinct for concurrent callers (atomic under the GIL)
-        s = self.items[i]
-        if sys.getrefcount(s) > self.free:
-            s = self.items[i] = SwitchStats(self.pcpu)
+        s = self.spare
+        if sys.getrefcount(s) > self.free:  # somebody holds it: its values are theirs
+            s = SwitchStats(self.pcpu)
+        self.spare = self.last
+        self.last = s
         return s
