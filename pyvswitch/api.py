@@ -367,11 +367,12 @@ class Hypervisor:
         return Store(self.layout, self._memory.store.slot_bytes).alloc(1 << 63)
 
     # --- the switch -----------------------------------------------------------
-    def switch_context(self, frm: Machine, to: Machine, pcpu: int = 0) -> SwitchStats:
+    def switch_context(self, frm: Machine | None, to: Machine | None, pcpu: int = 0) -> SwitchStats:
         """Saves ``frm`` (running on ``pcpu``) and loads ``to``; all or nothing.
 
         One C call over the fast path when the invention's devices are bound,
         over the prior-art memory path otherwise (``SwitchStats.path`` says which).
+        ``frm`` None starts ``to`` on an idle PCPU; ``to`` None leaves it idle.
         """
         try:
             pool = self._pools[pcpu]
@@ -380,38 +381,46 @@ class Hypervisor:
                 stats = SwitchStats(pool.pcpu)
             pool.spare = pool.last
             pool.last = stats
-            r = _switch_desc(stats._d, frm._c, to._c)
+            r = _switch_desc(stats._d, frm._c, to._c)  # type: ignore[union-attr]  # None: the slow path
         except (TypeError, AttributeError, IndexError, ValueError):
-            return self._switch_slow(None, frm, to, pcpu)     # bad arguments, or handles a migration dropped
+            return self._switch_slow(None, frm, to, pcpu)     # None, bad arguments, or dropped handles
         if r < 0:
             return self._switch_slow(r, frm, to, pcpu)
         return stats
 
-    def _switch_slow(self, r: int | None, frm: Machine, to: Machine, pcpu: int) -> SwitchStats:
+    def _switch_slow(self, r: int | None, frm: Machine | None, to: Machine | None, pcpu: int) -> SwitchStats:
         """Retries what a migration or another thread got in the way of (no handles,
-        EAGAIN); says why anything else failed - then nothing changed."""
+        EAGAIN); starts or stops a PCPU (None); says why anything else failed -
+        then nothing changed."""
         with self._lock:
-            self._check_alive(frm)
-            self._check_alive(to)
+            for m in (frm, to):
+                if m is not None:
+                    self._check_alive(m)
+            if frm is None and to is None:
+                raise VswError(errno.EINVAL, "switch_context needs a machine to save or to load")
             self._pcpu(pcpu)
             stats = self._pools[pcpu].take()
             while r is None or r == -errno.EAGAIN:
                 try:
-                    r = _switch_desc(stats._d, frm._c, to._c)
+                    r = _switch_desc(stats._d, frm._c if frm else ffi.NULL, to._c if to else ffi.NULL)
                 except (TypeError, ValueError):
-                    raise VswError(errno.EINVAL, f"switch {frm.name} -> {to.name}: no context handle") from None
+                    raise VswError(errno.EINVAL, f"switch {_name(frm)} -> {_name(to)}: no context handle") from None
         if r < 0:
+            what = f"switch {_name(frm)} -> {_name(to)}"
             if r == -errno.ESRCH:
+                if frm is None:
+                    raise VswError(errno.ESRCH, f"{what} refused, nothing changed: pcpu{pcpu} is not idle "
+                                                f"(it runs {_name(self.running(pcpu))})")
                 on = frm.pcpu
-                raise VswError(errno.ESRCH, f"switch {frm.name} -> {to.name} refused, nothing changed: "
-                                            f"{frm.name} is not running on pcpu{pcpu}"
-                                            + (f" (it runs on pcpu{on})" if on is not None else " (it is saved)"))
-            if r == -errno.EBUSY:
-                raise VswError(errno.EBUSY, f"switch {frm.name} -> {to.name} refused, nothing changed: "
-                                            f"{to.name} is running on pcpu{to.pcpu}")
-            if r == -errno.EALREADY:
-                raise VswError(errno.EALREADY, f"switch {frm.name} -> {to.name}: {to.name} is already running")
-            raise_switch_error(r, frm._id, to._slot, self._path)  # type: ignore[arg-type]
+                raise VswError(errno.ESRCH, f"{what} refused, nothing changed: {frm.name} is not running on "
+                                            f"pcpu{pcpu}" + (f" (it runs on pcpu{on})" if on is not None else
+                                                             " (it is saved)"))
+            if r == -errno.EBUSY and to is not None:
+                raise VswError(errno.EBUSY, f"{what} refused, nothing changed: {to.name} is running on "
+                                            f"pcpu{to.pcpu}")
+            if r == -errno.EALREADY and to is not None:
+                raise VswError(errno.EALREADY, f"{what}: {to.name} is already running")
+            raise_switch_error(r, frm._id if frm else 0, to._slot if to else None, self._path)  # type: ignore[arg-type]
         return stats
 
     def run(self, steps: int, pcpu: int = 0) -> None:
@@ -444,6 +453,10 @@ class Hypervisor:
 
     def __iter__(self) -> Iterator[Machine]:
         return iter(self.machines)
+
+
+def _name(m: Machine | None) -> str:
+    return m.name if m is not None else "idle"
 
 
 def open(platform: "str | os.PathLike[str] | Platform | None" = None) -> Hypervisor:  # noqa: A001

@@ -17,15 +17,13 @@ from __future__ import annotations
 import errno
 import os
 import platform as pyplatform
-import statistics
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import Any
 
-from . import api, speed
-from .hw import Bus, BusParams, Layout, MoverParams, Path, Store, VswError, ffi, lib
+from . import speed
+from .hw import Bus, BusParams, Layout, MoverParams, Path, Store, VswError, lib
 from .platform import Platform
 from .purepy import PyPcpu, PySlot
 

@@ -56,7 +56,7 @@ def as_text(report: ControllerReport, host: HostReport | None, source: str) -> s
                   f"  pyvswitch KVM backend (platform reference-kvm): {host.kvm_backend}"
                   + (f"; layout MSRs this host lacks: {', '.join(host.kvm_absent_msrs)}"
                      if host.kvm_absent_msrs else ""),
-                  f"  DMA engines (dma, dsa): " + (", ".join(f"{d.name} [{d.driver or 'no driver'}]" for d in host.dma)
+                  "  DMA engines (dma, dsa): " + (", ".join(f"{d.name} [{d.driver or 'no driver'}]" for d in host.dma)
                                                    or "none"),
                   f"  PCI devices: {len(host.pci)}"]
         for hd in host.pci:

@@ -114,13 +114,13 @@ def python_switch(layout: str = "x86_64", machines: int = 2, calls: int = 20000,
 
     def wrapped(n: int) -> None:
         sw = pcpu.switch
-        for i in range(n // len(steps)):
+        for _ in range(n // len(steps)):
             for frm, to in steps:
                 mark(h, mask)
                 sw(path, frm, to)
 
     def bare(n: int) -> None:
-        for i in range(n // len(steps)):
+        for _ in range(n // len(steps)):
             for frm, idx, owner in bare_steps:
                 mark(h, mask)
                 bare_switch(h, ph, frm, idx, owner, stats)

@@ -116,12 +116,22 @@ def test_bad_mover_parameters_fail_the_probe_and_fall_back():
 
 def test_aarch64_platform_with_two_pcpus():
     with pyvswitch.open("aarch64") as hv:
-        vm1, vm2 = hv.create_vm("a"), hv.create_vm("b")
-        hv.switch_context(vm2, vm1, pcpu=1) if vm2.pcpu == 1 else None
-        hv.kernel  # both PCPUs are usable
+        vm1, vm2, vm3 = hv.create_vm("a"), hv.create_vm("b"), hv.create_vm("c")
+        assert hv.running(1) is None
+        hv.switch_context(None, vm2, pcpu=1)                   # start the idle second PCPU
+        assert vm2.pcpu == 1 and hv.host.pcpu == 0
         s = hv.switch_context(hv.host, vm1)
         assert s.path == "store" and s.load_bursts == -(-hv.layout.size // 256)
-        assert pyvswitch.switch_context(vm1, vm2).path == "store"
+        with pytest.raises(VswError) as e:
+            hv.switch_context(vm1, vm2)                        # vm2 runs on the other PCPU
+        assert e.value.errno == errno.EBUSY and "pcpu1" in str(e.value)
+        hv.run(100, pcpu=1)
+        assert pyvswitch.switch_context(vm2, vm3).path == "store" and vm3.pcpu == 1
+        with pytest.raises(VswError) as e:
+            hv.switch_context(None, vm2, pcpu=1)               # pcpu1 is not idle
+        assert e.value.errno == errno.ESRCH
+        hv.switch_context(vm3, None, pcpu=1)                   # and idle again
+        assert hv.running(1) is None and vm3.pcpu is None
 
 
 def test_module_level_switch_context(hv):
@@ -142,6 +152,7 @@ def test_misuse_gets_clear_errors(hv):
         (lambda: hv.switch_context(hv.host, hv.host), errno.EALREADY),
         (lambda: hv.switch_context(hv.host, vm, pcpu=3), errno.EINVAL),
         (lambda: hv.switch_context("host", vm), errno.EINVAL),
+        (lambda: hv.switch_context(None, None), errno.EINVAL),
         (lambda: hv.destroy_vm(hv.host), errno.EPERM),
         (lambda: vm.regs.__setitem__("nope", 1), errno.ENOENT),
     ]

@@ -3,7 +3,7 @@ are the kernel's own (drivers/base)."""
 import errno
 
 from hypothesis import settings, strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from pyvswitch.kernel import Device, Driver, Kernel, KernelError, ProbeDefer
 

@@ -102,7 +102,7 @@ def test_every_switch_keeps_n_and_m_below_the_thresholds():
     slots = [rig.slot(i) for i in range(1, 5)]
     rig.pcpu.switch(rig.mover, 0, slots[0])
     cur = 1
-    for step, mask in zip(range(200), itertools.cycle([0x5555, 0x2AAA, 0x7FFF, 0x1, 0x4001])):
+    for _, mask in zip(range(200), itertools.cycle([0x5555, 0x2AAA, 0x7FFF, 0x1, 0x4001])):
         rig.pcpu.mark_dirty(mask)
         nxt = (cur % 4) + 1
         s = rig.pcpu.switch(rig.mover, cur, slots[nxt - 1])

@@ -19,7 +19,6 @@ def test_stats_split_data_movement_from_exit_entry(x86):
     assert s.modeled_ns == pytest.approx(s.data_ns + s.exit_entry_ns)
     assert s.baseline_ns > s.modeled_ns > s.exit_entry_ns
     # the mover's data movement on the hand-computed storage bus: bursts of setup + beats at 2 GHz
-    lay = x86.layout
     assert s.data_ns == pytest.approx(sum((4 + -(-n // 64)) / 2.0 for n in (s.bytes_saved, s.bytes_loaded)), rel=0.2)
 
 

@@ -2,7 +2,6 @@
 from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-import pyvswitch.hw as hw
 
 from conftest import make_rig
 

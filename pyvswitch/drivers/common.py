@@ -1,11 +1,16 @@
 """Helpers the drivers share: supplier lookup and managed hardware objects."""
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ..kernel import Device, ProbeDefer, VswError
 
-T = TypeVar("T")
+
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+T = TypeVar("T", bound=Closable)
 
 
 def require_suppliers(dev: Device, names: list[str] | tuple[str, ...]) -> list[Device]:
@@ -27,7 +32,7 @@ def require_suppliers(dev: Device, names: list[str] | tuple[str, ...]) -> list[D
 
 def devm_hw(dev: Device, obj: T, what: str) -> T:
     """Hands a hardware model's lifetime to the device: closed when the driver unbinds."""
-    dev.devm_add_action(getattr(obj, "close"), f"{what} {dev.name}")
+    dev.devm_add_action(obj.close, f"{what} {dev.name}")
     return obj
 
 
