@@ -35,6 +35,23 @@
 #define MMIO_BASE 0xc0000000ull    /* guest programs' device registers (guests.c) */
 #define KICK_SIGNAL (SIGRTMAX - 3)
 
+/* The groups that are one KVM struct each, in push order (the mode - SREGS,
+ * XCRS - before what is read in it).  XSAVE and the MSRs need more than one
+ * copy and are handled beside the table. */
+static const struct part {
+    const char *group;
+    unsigned long get, set;
+    uint32_t size;
+} parts[] = {
+    {"sregs", KVM_GET_SREGS, KVM_SET_SREGS, sizeof(struct kvm_sregs)},
+    {"xcrs", KVM_GET_XCRS, KVM_SET_XCRS, sizeof(struct kvm_xcrs)},
+    {"regs", KVM_GET_REGS, KVM_SET_REGS, sizeof(struct kvm_regs)},
+    {"debugregs", KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, sizeof(struct kvm_debugregs)},
+    {"events", KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, sizeof(struct kvm_vcpu_events)},
+};
+#define NPARTS (sizeof(parts) / sizeof(parts[0]))
+#define MODE_PARTS 2        /* sregs and xcrs go before XSAVE */
+
 struct vsw_kvm {
     int sys_fd, vm_fd, vcpu_fd;
     struct kvm_run *run;
@@ -42,8 +59,8 @@ struct vsw_kvm {
     uint8_t *mem;
     uint64_t mem_bytes;
     struct vsw_kvm_info info;
-    /* offsets of the groups in the x86_64 register file */
-    uint32_t g_regs, g_sregs, g_xsave, g_xcrs, g_debugregs, g_events, g_msrs;
+    /* offsets in the x86_64 register file: of parts[i], of the XSAVE area, of the MSRs */
+    uint32_t part_off[NPARTS], g_xsave, g_msrs;
     uint32_t xsave_used;        /* bytes of the XSAVE area the layout keeps */
     struct kvm_xsave *xsave;    /* scratch, keeps what lies beyond the layout's bytes */
     unsigned long get_xsave;    /* KVM_GET_XSAVE2 where the area is larger than 4 KiB, else KVM_GET_XSAVE */
@@ -135,12 +152,9 @@ int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, str
         return -ENOMEM;
     k->sys_fd = k->vm_fd = k->vcpu_fd = -1;
     int r;
-    group_offset(L, "regs", &k->g_regs);
-    group_offset(L, "sregs", &k->g_sregs);
+    for (size_t i = 0; i < NPARTS; i++)
+        group_offset(L, parts[i].group, &k->part_off[i]);
     group_offset(L, "fpu_sse", &k->g_xsave);
-    group_offset(L, "xcrs", &k->g_xcrs);
-    group_offset(L, "debugregs", &k->g_debugregs);
-    group_offset(L, "events", &k->g_events);
     group_offset(L, "msrs", &k->g_msrs);
     k->xsave_used = 2696;
     k->sys_fd = open(path ? path : "/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -266,13 +280,11 @@ int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p)
     int r = vsw_pcpu_enter_running(p);
     if (r < 0)
         return r;
-    uint8_t *s = k->scratch;
-    if (ioctl(k->vcpu_fd, KVM_GET_REGS, s) < 0)
-        goto fail;
-    take(p, k->g_regs, s, sizeof(struct kvm_regs));
-    if (ioctl(k->vcpu_fd, KVM_GET_SREGS, s) < 0)
-        goto fail;
-    take(p, k->g_sregs, s, sizeof(struct kvm_sregs));
+    for (size_t i = 0; i < NPARTS; i++) {
+        if (ioctl(k->vcpu_fd, parts[i].get, k->scratch) < 0)
+            goto fail;
+        take(p, k->part_off[i], k->scratch, parts[i].size);
+    }
     if (ioctl(k->vcpu_fd, k->get_xsave, k->xsave) < 0)
         goto fail;
     /* component by component, so only the ones that changed are dirty */
@@ -281,22 +293,12 @@ int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p)
         if (gi->offset >= k->g_xsave && gi->offset < k->g_xsave + k->xsave_used && gi->used)
             take(p, gi->offset, (uint8_t *)k->xsave->region + (gi->offset - k->g_xsave), gi->used);
     }
-    if (ioctl(k->vcpu_fd, KVM_GET_XCRS, s) < 0)
-        goto fail;
-    take(p, k->g_xcrs, s, sizeof(struct kvm_xcrs));
-    if (ioctl(k->vcpu_fd, KVM_GET_DEBUGREGS, s) < 0)
-        goto fail;
-    take(p, k->g_debugregs, s, sizeof(struct kvm_debugregs));
-    if (ioctl(k->vcpu_fd, KVM_GET_VCPU_EVENTS, s) < 0)
-        goto fail;
-    take(p, k->g_events, s, sizeof(struct kvm_vcpu_events));
     uint32_t n = msr_request(k, p->regs);
     if (n && ioctl(k->vcpu_fd, KVM_GET_MSRS, &k->msrs) != (int)n)
         goto fail;
     for (uint32_t i = 0, j = 0; i < NMSRS; i++)
         if (k->info.msr_present & (1u << i))
             take(p, k->g_msrs + 16 * i, &k->msrs.e[j++], 16);
-    r = 0;
     goto out;
 fail:
     r = err();
@@ -313,26 +315,20 @@ int vsw_kvm_push(struct vsw_kvm *k, struct vsw_pcpu *p)
     if (r < 0)
         return r;
     const uint8_t *R = p->regs;
-    /* sregs first: the mode the other registers are interpreted in */
-    if (ioctl(k->vcpu_fd, KVM_SET_SREGS, R + k->g_sregs) < 0)
-        goto fail;
-    if (ioctl(k->vcpu_fd, KVM_SET_XCRS, R + k->g_xcrs) < 0)
-        goto fail;
-    memcpy(k->xsave->region, R + k->g_xsave, k->xsave_used);
-    if (ioctl(k->vcpu_fd, KVM_SET_XSAVE, k->xsave) < 0)
-        goto fail;
-    if (ioctl(k->vcpu_fd, KVM_SET_REGS, R + k->g_regs) < 0)
-        goto fail;
-    if (ioctl(k->vcpu_fd, KVM_SET_DEBUGREGS, R + k->g_debugregs) < 0)
-        goto fail;
-    if (ioctl(k->vcpu_fd, KVM_SET_VCPU_EVENTS, R + k->g_events) < 0)
-        goto fail;
+    for (size_t i = 0; i < NPARTS; i++) {
+        if (i == MODE_PARTS) {
+            memcpy(k->xsave->region, R + k->g_xsave, k->xsave_used);
+            if (ioctl(k->vcpu_fd, KVM_SET_XSAVE, k->xsave) < 0)
+                goto fail;
+        }
+        if (ioctl(k->vcpu_fd, parts[i].set, R + k->part_off[i]) < 0)
+            goto fail;
+    }
     uint32_t n = msr_request(k, R);
     if (n && ioctl(k->vcpu_fd, KVM_SET_MSRS, &k->msrs) != (int)n) {
         r = -EINVAL;            /* an MSR value the host refused */
         goto out;
     }
-    r = 0;
     goto out;
 fail:
     r = err();
@@ -423,39 +419,32 @@ int vsw_kvm_bench_ioctls(struct vsw_kvm *k, uint64_t iterations, struct vsw_kvm_
 {
     if (!k || !out || iterations == 0)
         return -EINVAL;
-    const unsigned long get[7] = {KVM_GET_REGS, KVM_GET_SREGS, k->get_xsave, KVM_GET_XCRS,
-                                  KVM_GET_DEBUGREGS, KVM_GET_VCPU_EVENTS, KVM_GET_MSRS};
-    static const unsigned long set[7] = {KVM_SET_REGS, KVM_SET_SREGS, KVM_SET_XSAVE, KVM_SET_XCRS,
-                                         KVM_SET_DEBUGREGS, KVM_SET_VCPU_EVENTS, KVM_SET_MSRS};
-    uint8_t *b[7];
+    /* the same ioctls pull and push make: the table's parts, then XSAVE, then the MSRs */
+    enum { N = NPARTS + 2 };
+    unsigned long get[N], set[N];
+    for (size_t i = 0; i < NPARTS; i++)
+        get[i] = parts[i].get, set[i] = parts[i].set;
+    get[NPARTS] = k->get_xsave, set[NPARTS] = KVM_SET_XSAVE;
+    get[NPARTS + 1] = KVM_GET_MSRS, set[NPARTS + 1] = KVM_SET_MSRS;
     size_t each = (k->info.xsave_size + 4095) / 4096 * 4096;
-    uint8_t *mem = aligned_alloc(64, 7 * each);
+    uint8_t *mem = aligned_alloc(64, N * each);
     if (!mem)
         return -ENOMEM;
-    for (int i = 0; i < 7; i++)
-        b[i] = mem + each * i;
-    memset(mem, 0, 7 * each);
-    *out = (struct vsw_kvm_bench){.iterations = iterations};
-    /* the MSR request, as pull builds it */
+    memset(mem, 0, N * each);
     uint8_t reset[4096] = {0};
     vsw_layout_get(VSW_LAYOUT_X86_64)->reset(reset);
-    msr_request(k, reset);
-    memcpy(b[6], &k->msrs, sizeof(k->msrs));
+    msr_request(k, reset);      /* the MSR request, as pull builds it */
+    memcpy(mem + (NPARTS + 1) * each, &k->msrs, sizeof(k->msrs));
+    *out = (struct vsw_kvm_bench){.iterations = iterations};
     int r = 0;
-    for (uint64_t it = 0; it < iterations && !r; it++)
-        for (int i = 0; i < 7; i++) {
-            uint64_t t = now_ns();
-            if (ioctl(k->vcpu_fd, get[i], b[i]) < 0)
-                r = err();
-            out->get_ns[i] += now_ns() - t;
-        }
-    for (uint64_t it = 0; it < iterations && !r; it++)
-        for (int i = 0; i < 7; i++) {
-            uint64_t t = now_ns();
-            if (ioctl(k->vcpu_fd, set[i], b[i]) < 0)
-                r = err();
-            out->set_ns[i] += now_ns() - t;
-        }
+    for (int phase = 0; phase < 2; phase++)
+        for (uint64_t it = 0; it < iterations && !r; it++)
+            for (int i = 0; i < N; i++) {
+                uint64_t t = now_ns();
+                if (ioctl(k->vcpu_fd, phase ? set[i] : get[i], mem + i * each) < 0)
+                    r = err();
+                (phase ? out->set_ns : out->get_ns)[i] += now_ns() - t;
+            }
     free(mem);
     return r;
 }

@@ -304,7 +304,7 @@ struct vsw_kvm_exit {
 };
 struct vsw_kvm_bench {
     uint64_t iterations;
-    uint64_t get_ns[7];         /* per iteration: REGS, SREGS, XSAVE, XCRS, DEBUGREGS, VCPU_EVENTS, MSRS */
+    uint64_t get_ns[7];         /* totals: SREGS, XCRS, REGS, DEBUGREGS, VCPU_EVENTS, XSAVE, MSRS */
     uint64_t set_ns[7];
 };
 struct vsw_kvm;

@@ -15,7 +15,7 @@ EXIT_NAMES = {lib.VSW_KVM_EXIT_PREEMPTED: "preempted", lib.VSW_KVM_EXIT_IO: "io"
 #: The x86_64 layout's MSRs, in order (their presence is per host).
 LAYOUT_MSRS = ("sysenter_cs", "sysenter_esp", "sysenter_eip", "pat", "star", "lstar", "cstar", "fmask",
                "kernel_gs_base", "tsc_aux", "spec_ctrl")
-IOCTLS = ("REGS", "SREGS", "XSAVE", "XCRS", "DEBUGREGS", "VCPU_EVENTS", "MSRS")
+IOCTLS = ("SREGS", "XCRS", "REGS", "DEBUGREGS", "VCPU_EVENTS", "XSAVE", "MSRS")   # as csrc/kvm.c issues them
 
 
 @dataclass(frozen=True)
