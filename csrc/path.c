@@ -87,8 +87,7 @@ static int compute_limits(const struct vsw_path *path, const struct vsw_mover_pa
 {
     const struct vsw_layout_def *L = layout(path);
     if (path->kind == VSW_PATH_MEMORY) {
-        struct vsw_path tmp = *path;
-        lim->full_units = (uint32_t)vsw_path_units(&tmp, vsw_layout_all(L));
+        lim->full_units = (uint32_t)vsw_path_units(path, vsw_layout_all(L));
         lim->worst_save_units = lim->worst_load_units = lim->full_units;
         return 0;
     }

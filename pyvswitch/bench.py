@@ -19,7 +19,7 @@ import os
 import platform as pyplatform
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
 from . import speed
@@ -317,4 +317,4 @@ def plot(doc: dict[str, Any], path: str) -> None:
     plt.close(fig)
 
 
-__all__ = ["Model", "format_text", "machine_info", "plot", "run", "asdict"]
+__all__ = ["Model", "format_text", "machine_info", "plot", "run"]

@@ -13,7 +13,7 @@ from .drivers.mover import CAP_CONTEXT
 from .kernel import Kernel, KernelError, ProbeDefer, UnknownName, VswError
 from .kernel.dmaengine import Channel
 from .kernel.modalias import id_modalias, of_modalias
-from .platform import STORAGE_BUS_TYPE, Platform, DeviceSpec
+from .platform import DeviceSpec, Platform
 
 #: Bring-up order: what the rest needs comes first.
 ORDER = ("pcpu", "mem", "memory-bus", "storage-bus", "context-store", "mover")
@@ -158,4 +158,4 @@ class Controller:
         return ControllerReport(self.platform.name, devices, self.channel is not None, reason)
 
 
-__all__ = ["Controller", "ControllerReport", "DeviceReport", "STORAGE_BUS_TYPE"]
+__all__ = ["Controller", "ControllerReport", "DeviceReport"]

@@ -33,7 +33,8 @@ class BusParams:
                 raise VswError(errno.EINVAL, f"bus {name} must be a positive integer, got {v!r}")
         for name in ("setup_cycles", "other_bytes", "seed"):
             v = getattr(self, name)
-            if not isinstance(v, int) or v < 0 or v >= 1 << 32 + (32 if name == "seed" else 0):
+            limit = 1 << 64 if name == "seed" else 1 << 32
+            if not isinstance(v, int) or v < 0 or v >= limit:
                 raise VswError(errno.EINVAL, f"bus {name} must be a non-negative integer, got {v!r}")
         if not isinstance(self.utilisation, (int, float)) or not 0.0 <= self.utilisation < 1.0:
             raise VswError(errno.EDOM, f"bus utilisation must be in [0, 1), got {self.utilisation!r}")

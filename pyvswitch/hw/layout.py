@@ -163,8 +163,7 @@ class RegisterView(Mapping[str, int]):
 
     def update(self, values: Mapping[str, "int | bytes"]) -> None:
         """Writes several registers; every value is checked before any is written."""
-        encoded = [(self._layout.field(n), v) for n, v in values.items()]
-        data = [(f, encode(f, v)) for f, v in encoded]
+        data = [(f, encode(f, v)) for f, v in ((self._layout.field(n), v) for n, v in values.items())]
         for f, d in data:
             self._write(f.offset, d)
 

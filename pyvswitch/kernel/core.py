@@ -81,7 +81,7 @@ class Kernel:
     # --- logging and uevents -------------------------------------------------
     def printk(self, level: str, message: str) -> None:
         self.dmesg.append(LogLine(level, message))
-        getattr(log, level if level != "warning" else "warning", log.info)(message)
+        getattr(log, level, log.info)(message)
 
     @property
     def uevents(self) -> list[UEvent]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import time
 from dataclasses import dataclass
 
 from ..hw import Pcpu, VswError, ffi, lib
@@ -115,11 +114,6 @@ class KvmVcpu:
             ffi.release(self._h)
             self._h = None
 
-
-def timed(fn, *args):  # type: ignore[no-untyped-def]
-    t = time.perf_counter_ns()
-    fn(*args)
-    return time.perf_counter_ns() - t
 
 
 class KvmPcpu(Pcpu):
