@@ -66,11 +66,39 @@ int vsw_pcpu_state(const struct vsw_pcpu *p, struct vsw_pcpu_state *out)
 
 void *vsw_pcpu_regs(struct vsw_pcpu *p) { return p ? p->regs : NULL; }
 
-int vsw_pcpu_write(struct vsw_pcpu *p, uint32_t offset, const void *buf, uint32_t len)
+/* Enters for an access to machine `owner` (0: whichever runs): -ESRCH, not entered, otherwise. */
+static int enter_owner(struct vsw_pcpu *p, uint64_t owner)
 {
-    if (!p || !buf || len == 0 || offset > p->L->size || len > p->L->size - offset)
-        return -EINVAL;
     int r = vsw_pcpu_enter_running(p);
+    if (r == 0 && owner && p->owner != owner) {
+        vsw_pcpu_leave(p);
+        r = -ESRCH;
+    }
+    return r;
+}
+
+static bool in_file(const struct vsw_pcpu *p, uint32_t offset, uint32_t len)
+{
+    return len != 0 && offset <= p->L->size && len <= p->L->size - offset;
+}
+
+int vsw_pcpu_read(struct vsw_pcpu *p, uint64_t owner, uint32_t offset, void *buf, uint32_t len)
+{
+    if (!p || !buf || !in_file(p, offset, len))
+        return -EINVAL;
+    int r = enter_owner(p, owner);
+    if (r < 0)
+        return r;
+    memcpy(buf, p->regs + offset, len);
+    vsw_pcpu_leave(p);
+    return (int)len;
+}
+
+int vsw_pcpu_write(struct vsw_pcpu *p, uint64_t owner, uint32_t offset, const void *buf, uint32_t len)
+{
+    if (!p || !buf || !in_file(p, offset, len))
+        return -EINVAL;
+    int r = enter_owner(p, owner);
     if (r < 0)
         return r;
     memcpy(p->regs + offset, buf, len);
@@ -101,17 +129,19 @@ int vsw_pcpu_set_trace(struct vsw_pcpu *p, struct vsw_trace *t)
     return 0;
 }
 
-int vsw_pcpu_export(const struct vsw_pcpu *p, uint64_t generation, void *out, size_t len)
+int vsw_pcpu_export(struct vsw_pcpu *p, uint64_t owner, uint64_t generation, void *out, size_t len)
 {
     if (!p || !out)
         return -EINVAL;
     if (len < VSW_IMAGE_HEADER_SIZE + (size_t)p->L->size)
         return -ENOBUFS;
-    if (!p->owner)
-        return -ESRCH;
+    int r = enter_owner(p, owner);
+    if (r < 0)
+        return r;
     uint8_t *img = out;
     vsw_image_header(p->L, img, vsw_layout_all(p->L), generation, p->owner);
     memcpy(img + VSW_IMAGE_HEADER_SIZE, p->regs, p->L->size);
+    vsw_pcpu_leave(p);
     vsw_image_seal(img, p->L->size);
     return (int)(VSW_IMAGE_HEADER_SIZE + p->L->size);
 }

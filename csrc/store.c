@@ -153,18 +153,30 @@ int vsw_store_slot(const struct vsw_store *s, uint32_t slot, uint64_t owner, str
     return r;
 }
 
+/* Moves a slot from SAVED to `to`; waits out an accessor (it copies at most one
+ * context and leaves), -EBUSY while it is loaded on a PCPU. */
+static int claim_as(struct vsw_slot *slot, uint32_t to)
+{
+    for (;;) {
+        uint32_t seen = VSW_SLOT_SAVED;
+        if (__atomic_compare_exchange_n(&slot->resident, &seen, to, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            return 0;
+        if (seen == VSW_SLOT_LOADED)
+            return -EBUSY;
+        vsw_cpu_relax();
+    }
+}
+
 int vsw_store_claim(struct vsw_store *s, struct vsw_slot *slot)
 {
     (void)s;
-    uint32_t expected = 0;
-    return __atomic_compare_exchange_n(&slot->resident, &expected, 1, false, __ATOMIC_ACQUIRE,
-                                       __ATOMIC_RELAXED) ? 0 : -EBUSY;
+    return claim_as(slot, VSW_SLOT_LOADED);
 }
 
 void vsw_store_release(struct vsw_store *s, struct vsw_slot *slot)
 {
     (void)s;
-    __atomic_store_n(&slot->resident, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&slot->resident, VSW_SLOT_SAVED, __ATOMIC_RELEASE);
 }
 
 int vsw_store_free(struct vsw_store *s, uint32_t slot, uint64_t owner)
@@ -173,7 +185,7 @@ int vsw_store_free(struct vsw_store *s, uint32_t slot, uint64_t owner)
     int r = vsw_store_slot(s, slot, owner, &sl);
     if (r < 0)
         return r;
-    if (vsw_store_claim(s, sl) < 0)
+    if (claim_as(sl, VSW_SLOT_HELD) < 0)
         return -EBUSY;
     s->slots[slot] = NULL;
     s->used--;
@@ -189,17 +201,20 @@ int vsw_store_slot_info(const struct vsw_store *s, uint32_t slot, uint64_t owner
         return r;
     if (!out)
         return -EINVAL;
-    *out = (struct vsw_slot_info){sl->owner, sl->generation, sl->valid_mask, sl->bank_mask, sl->resident};
+    *out = (struct vsw_slot_info){sl->owner, sl->generation, sl->valid_mask, sl->bank_mask,
+                                  __atomic_load_n(&sl->resident, __ATOMIC_ACQUIRE) == VSW_SLOT_LOADED};
     return 0;
 }
 
-/* Claims a saved (not resident) slot for a read or a write from outside the switch path. */
+/* Holds a saved (not loaded) slot for a read or a write from outside the switch
+ * path; a switch that wants it meanwhile waits for the copy, it is not refused. */
 static int claim_saved(struct vsw_store *s, uint32_t slot, uint64_t owner, struct vsw_slot **out)
 {
+    (void)s;
     int r = vsw_store_slot(s, slot, owner, out);
     if (r < 0)
         return r;
-    return vsw_store_claim(s, *out);
+    return claim_as(*out, VSW_SLOT_HELD);
 }
 
 int vsw_store_read(const struct vsw_store *s, uint32_t slot, uint64_t owner, uint32_t offset, void *buf,

@@ -189,12 +189,15 @@ struct vsw_ctx {
     struct vsw_path *path;
     uint32_t slot;
     uint64_t owner;
+    uint64_t epoch;
 };
 
-int vsw_ctx_create(struct vsw_path *path, uint32_t slot, uint64_t owner, struct vsw_ctx **out)
+#define VSW_EPOCH_RETIRED UINT64_MAX
+
+int vsw_ctx_create(struct vsw_path *path, uint32_t slot, uint64_t owner, uint64_t epoch, struct vsw_ctx **out)
 {
     struct vsw_slot *sl;
-    if (!path || !out)
+    if (!path || !out || epoch == VSW_EPOCH_RETIRED)
         return -EINVAL;
     int r = vsw_store_slot(path->store, slot, owner, &sl);
     if (r < 0)
@@ -202,22 +205,56 @@ int vsw_ctx_create(struct vsw_path *path, uint32_t slot, uint64_t owner, struct 
     struct vsw_ctx *c = malloc(sizeof(*c));
     if (!c)
         return -ENOMEM;
-    *c = (struct vsw_ctx){path, slot, owner};
+    *c = (struct vsw_ctx){path, slot, owner, epoch};
     *out = c;
     return 0;
 }
 
 void vsw_ctx_destroy(struct vsw_ctx *c) { free(c); }
 
-int vsw_switch_ctx(struct vsw_pcpu *p, const struct vsw_ctx *frm, const struct vsw_ctx *to,
-                   struct vsw_switch_stats *st)
+int vsw_ctx_retire(struct vsw_ctx *c, struct vsw_pcpu *const *pcpus, uint32_t n)
 {
-    if (!frm && !to)
+    if (!c || (n && !pcpus))
         return -EINVAL;
+    __atomic_store_n(&c->epoch, VSW_EPOCH_RETIRED, __ATOMIC_SEQ_CST);
+    /* a switch that read the old epoch is inside its PCPU: wait for it to leave */
+    for (uint32_t i = 0; i < n; i++) {
+        if (!pcpus[i])
+            continue;
+        while (__atomic_exchange_n(&pcpus[i]->busy, 1, __ATOMIC_ACQUIRE))
+            vsw_cpu_relax();
+        vsw_pcpu_leave(pcpus[i]);
+    }
+    return 0;
+}
+
+/* The PCPU is entered: only now may the handles' paths be touched. */
+static int switch_entered(struct vsw_pcpu *p, const struct vsw_ctx *frm, const struct vsw_ctx *to,
+                          struct vsw_switch_stats *st)
+{
+    uint64_t epoch = p->epoch;
+    if ((frm && __atomic_load_n(&frm->epoch, __ATOMIC_ACQUIRE) != epoch) ||
+        (to && __atomic_load_n(&to->epoch, __ATOMIC_ACQUIRE) != epoch))
+        return -ESTALE;
     struct vsw_path *path = to ? to->path : frm->path;
     if (frm && to && frm->path != to->path)
         return -EXDEV;
-    return vsw_switch(p, path, frm ? frm->owner : 0, to ? to->slot : 0, to ? to->owner : 0, st);
+    if (path->store->L != p->L)
+        return -EXDEV;
+    return do_switch(p, path, frm ? frm->owner : 0, to ? to->slot : 0, to ? to->owner : 0, st);
+}
+
+int vsw_switch_ctx(struct vsw_pcpu *p, const struct vsw_ctx *frm, const struct vsw_ctx *to,
+                   struct vsw_switch_stats *st)
+{
+    if (!p || !st || (!frm && !to))
+        return -EINVAL;
+    int r = vsw_pcpu_enter(p);
+    if (r < 0)
+        return r;
+    r = switch_entered(p, frm, to, st);
+    vsw_pcpu_leave(p);
+    return r;
 }
 
 int vsw_switch_desc(struct vsw_switch_desc *d, const struct vsw_ctx *frm, const struct vsw_ctx *to)

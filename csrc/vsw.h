@@ -9,8 +9,9 @@
  * >= 0 on success or -errno; no printing, no global mutable state, and no
  * allocation on the switch path.  Model time is kept in picoseconds.
  * Threads: a PCPU refuses a second concurrent caller with -EAGAIN (it is never
- * torn); buses and stores may be shared by PCPUs; a trace belongs to one PCPU;
- * slot allocation and release must not race with switches of that slot.
+ * torn), and so does a PCPU a migration has frozen (gate.c); buses and stores
+ * may be shared by PCPUs; a trace belongs to one PCPU; a slot is released only
+ * after vsw_ctx_retire() has taken its context handle away from every PCPU.
  *
  * The block between the CDEF markers is fed verbatim to cffi's cdef(), so it
  * holds only plain declarations.
@@ -227,15 +228,29 @@ int vsw_pcpu_create(const struct vsw_pcpu_params *p, struct vsw_pcpu **out);
 void vsw_pcpu_destroy(struct vsw_pcpu *p);
 int vsw_pcpu_configure(struct vsw_pcpu *p, uint32_t cpu_mhz, uint32_t exit_entry_cycles);
 int vsw_pcpu_state(const struct vsw_pcpu *p, struct vsw_pcpu_state *out);
+/* The machine running (0: idle), read without entering. */
+uint64_t vsw_pcpu_owner(const struct vsw_pcpu *p);
+/* The quiesce point (gate.c).  freeze waits for the call inside to leave and
+ * then refuses every other thread with -EAGAIN (a PCPU another thread froze is
+ * taken over: migrations are serialised by the caller); thaw opens it again and
+ * sets the epoch context handles must carry;
+ * retire refuses everyone with -ENODEV for good (the memory stays valid until
+ * destroy, so a late caller is refused, never let into freed hardware). */
+int vsw_pcpu_freeze(struct vsw_pcpu *p);
+int vsw_pcpu_thaw(struct vsw_pcpu *p, uint64_t epoch);
+int vsw_pcpu_retire(struct vsw_pcpu *p);
 /* The register file: layout size bytes, 64-byte aligned, owned by the PCPU.
  * Write it only through vsw_pcpu_write so the dirty groups are known. */
 void *vsw_pcpu_regs(struct vsw_pcpu *p);
-int vsw_pcpu_write(struct vsw_pcpu *p, uint32_t offset, const void *buf, uint32_t len);
+/* Register access of machine `owner` (0: whichever runs), atomic against
+ * switches: -ESRCH (nothing done) when another machine runs or none. */
+int vsw_pcpu_read(struct vsw_pcpu *p, uint64_t owner, uint32_t offset, void *buf, uint32_t len);
+int vsw_pcpu_write(struct vsw_pcpu *p, uint64_t owner, uint32_t offset, const void *buf, uint32_t len);
 int vsw_pcpu_mark_dirty(struct vsw_pcpu *p, uint32_t mask);
 /* Deterministic workload: the state after `steps` depends only on the state before. */
 int vsw_pcpu_run(struct vsw_pcpu *p, uint64_t steps);
 int vsw_pcpu_set_trace(struct vsw_pcpu *p, struct vsw_trace *t);
-int vsw_pcpu_export(const struct vsw_pcpu *p, uint64_t generation, void *out, size_t len);
+int vsw_pcpu_export(struct vsw_pcpu *p, uint64_t owner, uint64_t generation, void *out, size_t len);
 
 /* ---- the switch ----
  * Saves the running machine's dirty groups into its slot and loads machine `to`
@@ -260,12 +275,18 @@ int vsw_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_owner, u
 
 /* A machine's context as the fast path names it: a slot of the path's store and
  * its owner, bound once so each switch passes two handles instead of five values.
- * Destroy it before the path or the slot goes away. */
+ * It carries the epoch of the PCPUs' last thaw: a PCPU refuses a handle of
+ * another epoch with -ESTALE before it touches the path, so a handle a thread
+ * still holds after a migration can never reach a path that is gone. */
 struct vsw_ctx;
-int vsw_ctx_create(struct vsw_path *path, uint32_t slot, uint64_t owner, struct vsw_ctx **out);
+int vsw_ctx_create(struct vsw_path *path, uint32_t slot, uint64_t owner, uint64_t epoch, struct vsw_ctx **out);
 void vsw_ctx_destroy(struct vsw_ctx *c);
+/* Takes the handle away from every PCPU (waiting for switches in flight on
+ * them): afterwards each refuses it with -ESTALE, and its slot may be freed. */
+int vsw_ctx_retire(struct vsw_ctx *c, struct vsw_pcpu *const *pcpus, uint32_t n);
 /* vsw_switch() between two contexts on one path; frm NULL: the PCPU is idle;
- * to NULL: save and leave it idle.  -EXDEV when they live behind different paths. */
+ * to NULL: save and leave it idle.  -EXDEV when they live behind different paths;
+ * -ESTALE for a handle of another epoch (or retired). */
 int vsw_switch_ctx(struct vsw_pcpu *p, const struct vsw_ctx *frm, const struct vsw_ctx *to,
                    struct vsw_switch_stats *st);
 /* A switch descriptor: bound to a PCPU, it receives the stats of the switch it

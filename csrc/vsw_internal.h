@@ -95,7 +95,7 @@ struct vsw_slot {
     uint64_t generation;
     uint32_t valid_mask;
     uint32_t bank_mask;
-    uint32_t resident;
+    uint32_t resident;          /* VSW_SLOT_SAVED, LOADED (on a PCPU) or HELD (by an accessor) */
     uint8_t *bank[2];
     struct vsw_check *sum[2];   /* per bank, per group */
     void *mem;
@@ -109,9 +109,11 @@ struct vsw_store {
     struct vsw_slot **slots;    /* nslots entries, NULL when free */
     int lock;                   /* claims slots for switches */
 };
+enum { VSW_SLOT_SAVED = 0, VSW_SLOT_LOADED = 1, VSW_SLOT_HELD = 2 };
 /* Looks a slot up and checks its owner: -ERANGE, -ENOENT, -EACCES. */
 int vsw_store_slot(const struct vsw_store *s, uint32_t slot, uint64_t owner, struct vsw_slot **out);
-/* Claims a slot for loading onto a PCPU: -EBUSY when it is resident elsewhere. */
+/* Claims a slot for loading onto a PCPU: -EBUSY when it is loaded elsewhere; waits
+ * out an accessor (a bounded copy) rather than failing because one read it. */
 int vsw_store_claim(struct vsw_store *s, struct vsw_slot *slot);
 void vsw_store_release(struct vsw_store *s, struct vsw_slot *slot);
 void vsw_slot_commit(struct vsw_slot *slot, uint32_t mask);
@@ -184,18 +186,30 @@ struct vsw_pcpu {
     struct vsw_store *resident_store; /* where the running machine's slot lives */
     struct vsw_trace *trace;
     int busy;
+    /* the quiesce gate (gate.c): VSW_GATE_OPEN, FROZEN (only `freezer` enters)
+     * or RETIRED (nobody); `epoch` is what context handles must carry */
+    int gate;
+    uint64_t freezer;
+    uint64_t epoch;
     /* the workload's registers, resolved from the layout by name */
     uint32_t ngpr, nvec, nsys;
     uint32_t gpr[32], vec[32], sys[4];
     uint32_t gpr_group, vec_group[32], sys_group[4];
     uint32_t pc, flags;
 };
-/* -EAGAIN when another thread is inside a call on this PCPU. */
+enum { VSW_GATE_OPEN = 0, VSW_GATE_FROZEN = 1, VSW_GATE_RETIRED = 2 };
+static inline void vsw_pcpu_leave(struct vsw_pcpu *p) { __atomic_store_n(&p->busy, 0, __ATOMIC_RELEASE); }
+/* Entered past a closed gate: the freezer may go on; -EAGAIN (frozen) or -ENODEV (retired). */
+int vsw_pcpu_gate_closed(struct vsw_pcpu *p);
+/* -EAGAIN when another thread is inside a call on this PCPU or a migration has it frozen. */
 static inline int vsw_pcpu_enter(struct vsw_pcpu *p)
 {
-    return __atomic_exchange_n(&p->busy, 1, __ATOMIC_ACQUIRE) ? -EAGAIN : 0;
+    if (__atomic_exchange_n(&p->busy, 1, __ATOMIC_ACQUIRE))
+        return -EAGAIN;
+    if (__builtin_expect(__atomic_load_n(&p->gate, __ATOMIC_RELAXED) != VSW_GATE_OPEN, 0))
+        return vsw_pcpu_gate_closed(p);
+    return 0;
 }
-static inline void vsw_pcpu_leave(struct vsw_pcpu *p) { __atomic_store_n(&p->busy, 0, __ATOMIC_RELEASE); }
 /* vsw_pcpu_enter() for calls that need a running machine: -ESRCH (not entered) while idle. */
 static inline int vsw_pcpu_enter_running(struct vsw_pcpu *p)
 {

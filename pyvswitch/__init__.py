@@ -10,15 +10,17 @@ against the prior art of the PCPU storing registers to DRAM.
         stats = hv.switch_context(hv.host, vm)
         stats.path, stats.save_bursts, stats.modeled_ns, stats.baseline_ns
 """
-from .api import Hypervisor, Machine, open, switch_context
+from .api import FallbackWarning, Hypervisor, Machine, open, switch_context
+from .migration import MigrationStats
 from .controller import Controller, ControllerReport, DeviceReport
 from .hw import Layout, RegisterView, SwitchStats, UnknownName, VswError
 from .kernel import Kernel, KernelError, ProbeDefer
 from .platform import Platform
+from .replay import replay
 
 __version__ = "0.1.0"
 __all__ = [
-    "Controller", "ControllerReport", "DeviceReport", "Hypervisor", "Kernel", "KernelError", "Layout", "Machine",
-    "Platform", "ProbeDefer", "RegisterView", "SwitchStats", "UnknownName", "VswError", "__version__", "open",
-    "switch_context",
+    "Controller", "ControllerReport", "DeviceReport", "FallbackWarning", "Hypervisor", "Kernel", "KernelError", "Layout", "Machine",
+    "MigrationStats", "Platform", "ProbeDefer", "RegisterView", "SwitchStats", "UnknownName", "VswError", "__version__", "open",
+    "replay", "switch_context",
 ]

@@ -6,7 +6,13 @@ each ``switch_context`` is one C call on handles the bound drivers expose.
 When the mover, the context store or the storage bus goes away (its driver
 unbinds, its module unloads), every context moves to MEM and switching goes
 on over the prior-art memory path - and says so in ``SwitchStats.path``;
-when they come back, the contexts move back to the store.
+when they come back, the contexts move back to the store (``migration.py``).
+
+Threads: every call is safe while other threads switch, run, read registers
+or unbind and bind devices.  A switch or run is one C call that needs no
+Python lock; a migration freezes the PCPUs in C and holds the hypervisor's
+lock, and whatever it refused waits at the gate (``_wait_gate``) and then
+goes on over the new path.
 """
 from __future__ import annotations
 
@@ -14,21 +20,31 @@ import errno
 import os
 import sys
 import threading
-from collections.abc import Iterator
+import time
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from .controller import Controller, ControllerReport
+from .controller import Controller, ControllerReport, DeviceReport
 from .hw import Layout, Path, Pcpu, RegisterView, Slot, Store, SwitchStats, VswError, ffi, lib
 from .hw.errors import check
-from .hw.pcpu import raise_switch_error
+from .hw.pcpu import check_count, raise_switch_error
 from .hw.stats import StatsPool
+from .hw.store import IMAGE_ERRORS, describe_image_error
 from .kernel import Kernel
+from .migration import Migration, MigrationStats
 from .platform import Platform
 
-_switch = lib.vsw_switch_ctx
 _switch_desc = lib.vsw_switch_desc
+_owner = lib.vsw_pcpu_owner
 _refcount = sys.getrefcount
 HOST_ID = 1
+_RETRY = (-errno.EAGAIN, -errno.ESTALE, -errno.ENODEV)   # a migration (or another thread) got in the way
+
+
+class FallbackWarning(UserWarning):
+    """A platform that declares the invention's devices came up on the prior-art
+    memory path; the message names each device that did not bind and why."""
 
 
 class Machine:
@@ -47,12 +63,12 @@ class Machine:
     def _place(self, slot: Slot, path: Path) -> None:
         """Binds the machine to its slot on a path (the C handle the switch takes)."""
         out = ffi.new("struct vsw_ctx **")
-        check(lib.vsw_ctx_create(path.handle, slot.index, slot.owner, out), "context handle")
+        check(lib.vsw_ctx_create(path.handle, slot.index, slot.owner, self._hv._epoch, out), "context handle")
         self._slot, self._c = slot, ffi.gc(out[0], lib.vsw_ctx_destroy)
 
     def _unplace(self) -> None:
-        if self._c is not None:
-            ffi.release(self._c)
+        # never freed here: a thread may be passing the handle to C right now;
+        # it goes with its last reference, and C refuses it as stale meanwhile
         self._slot, self._c = None, None
 
     @property
@@ -79,55 +95,94 @@ class Machine:
     @property
     def regs(self) -> RegisterView:
         """Registers by name; reads and writes reach the PCPU while the machine
-        runs and its saved context otherwise."""
+        runs and its saved context otherwise - never another machine's."""
         return RegisterView(self.layout, self._read, self._write)
 
-    def _where(self) -> "Pcpu | Slot":
-        self._hv._check_alive(self)
-        i = self.pcpu
-        if i is not None:
-            return self._hv._pcpus[i]
-        assert self._slot is not None
-        return self._slot
+    def _access(self, on_pcpu: Callable[[Pcpu], int], on_slot: Callable[[Slot], int], what: str,
+                explain: dict[int, str] | None = None) -> int:
+        """Runs ``on_pcpu`` while the machine runs or ``on_slot`` while it is saved,
+        each a C call that refuses (ESRCH, EBUSY) when it moved meanwhile: then
+        it is asked again, so the access reaches this machine and no other."""
+        hv = self._hv
+        with hv._lock:
+            while True:
+                hv._wait_gate()
+                hv._check_alive(self)
+                i = hv._running_on(self)
+                if i is not None:
+                    r = on_pcpu(hv._pcpus[i])
+                    if r in (-errno.ESRCH, -errno.EAGAIN):
+                        time.sleep(0)       # it was switched out (or a switch is inside): again
+                        continue
+                else:
+                    assert self._slot is not None
+                    r = on_slot(self._slot)
+                    if r == -errno.EBUSY:
+                        continue            # it was switched in meanwhile
+                return check(r, f"{what} of {self.name}", explain or {})
 
     def _read(self, offset: int, size: int) -> bytes:
-        with self._hv._lock:
-            return self._where().read(offset, size)
+        buf = ffi.new("char[]", size)
+        self._access(lambda p: lib.vsw_pcpu_read(p.handle, self._id, offset, buf, size),
+                     lambda s: lib.vsw_store_read(s.store.handle, s.index, s.owner, offset, buf, size),
+                     "register read", {errno.EINVAL: f"bytes {offset}+{size} are outside the "
+                                                     f"{self.layout.size}-byte register file"})
+        return ffi.buffer(buf)[:]
 
     def _write(self, offset: int, data: bytes) -> None:
-        with self._hv._lock:
-            self._where().write(offset, data)
+        self._access(lambda p: lib.vsw_pcpu_write(p.handle, self._id, offset, data, len(data)),
+                     lambda s: lib.vsw_store_write(s.store.handle, s.index, s.owner, offset, data, len(data)),
+                     "register write", {errno.EINVAL: f"bytes {offset}+{len(data)} are outside the "
+                                                      f"{self.layout.size}-byte register file"})
 
-    def set_state(self, raw: bytes) -> None:
+    def state(self) -> bytes:
+        """The whole register file of the machine (``layout.size`` bytes), running or
+        saved - what ``set_state`` takes and ``pyvswitch.replay`` gives."""
+        return self._read(0, self.layout.size)
+
+    def set_state(self, raw: "bytes | bytearray | memoryview") -> None:
         """Replaces the whole register file of the machine (``layout.size`` bytes), running or saved."""
-        if not isinstance(raw, (bytes, bytearray, memoryview)) or len(raw) != self.layout.size:
+        if not isinstance(raw, (bytes, bytearray, memoryview)):
+            raise VswError(errno.EINVAL, f"a register file is bytes, not {type(raw).__name__}")
+        data = memoryview(raw).cast("B").tobytes()
+        if len(data) != self.layout.size:
             raise VswError(errno.EINVAL, f"a {self.layout.name} register file is {self.layout.size} bytes, "
-                                         f"got {len(raw) if isinstance(raw, (bytes, bytearray, memoryview)) else type(raw).__name__}")
-        self._write(0, bytes(raw))
+                                         f"got {len(data)}")
+        self._write(0, data)
 
     def snapshot(self) -> bytes:
         """The machine's whole register context as a self-checking image."""
-        with self._hv._lock:
-            where = self._where()
-            if isinstance(where, Pcpu):
-                assert self._slot is not None
-                return where.export(self._slot.info().generation)
-            return where.export()
+        buf = bytearray(self.layout.image_size)
+        cbuf = ffi.from_buffer(buf)
 
-    def restore(self, image: bytes) -> None:
+        def on_pcpu(p: Pcpu) -> int:
+            assert self._slot is not None
+            gen = self._slot.info().generation
+            return lib.vsw_pcpu_export(p.handle, self._id, gen, cbuf, len(buf))
+
+        n = self._access(on_pcpu, lambda s: lib.vsw_store_export(s.store.handle, s.index, s.owner, cbuf, len(buf)),
+                         "snapshot")
+        return bytes(buf[:n])
+
+    def restore(self, image: "bytes | bytearray | memoryview") -> None:
         """Replaces the context with an image (validated whole first: a bad image changes nothing)."""
-        with self._hv._lock:
-            where = self._where()
-            if isinstance(where, Slot):
-                where.import_(image)
-                return
-            # running: check the image against a scratch slot, then write the register file
-            scratch = self._hv._scratch_slot()
-            try:
-                scratch.import_(image)
-                where.write(0, scratch.read(0, self.layout.size))
-            finally:
-                scratch.free()
+        if not isinstance(image, (bytes, bytearray, memoryview)):
+            raise VswError(errno.EINVAL, f"an image is bytes, not {type(image).__name__}")
+        data = memoryview(image).cast("B").tobytes()
+        info = ffi.new("struct vsw_image_info *")
+        # validated (and decoded, groups it lacks reset) in a scratch slot first
+        scratch = self._hv._scratch_slot()
+        try:
+            r = lib.vsw_store_import(scratch.store.handle, scratch.index, scratch.owner, data, len(data), info)
+            if r < 0 and -r in IMAGE_ERRORS:
+                raise VswError(-r, "image import: " + describe_image_error(-r, info, self.layout, len(data)))
+            check(r, "image import")
+            regs = scratch.read(0, self.layout.size)
+        finally:
+            scratch.free()
+        self._access(lambda p: lib.vsw_pcpu_write(p.handle, self._id, 0, regs, len(regs)),
+                     lambda s: lib.vsw_store_import(s.store.handle, s.index, s.owner, data, len(data), info),
+                     "restore")
 
     def __repr__(self) -> str:
         where = f"pcpu{self.pcpu}" if self.pcpu is not None else "saved"
@@ -138,29 +193,46 @@ class Hypervisor:
     """A platform brought up: its kernel, the controller's report, the host and VMs.
 
     Thread-safe: switches on different PCPUs run in parallel; callers on one
-    PCPU are serialised.
+    PCPU are serialised; unbinding or binding any device meanwhile migrates
+    every context without losing any (``migration.py``).
     """
 
-    def __init__(self, platform: Platform) -> None:
+    def __init__(self, platform: Platform, strict: bool = False) -> None:
         self.platform = platform
         self.layout = platform.layout
+        self.npcpus = len(platform.of_kind("pcpu"))
         self._lock = threading.RLock()
+        self._gate = threading.Condition(self._lock)
+        self._migrator: int | None = None       # the thread migrating, if one is
+        self._frozen: list[Pcpu] = []           # PCPUs it froze, thawed when it ends
+        # unique to this hypervisor, so a handle of another one is refused as stale
+        self._epoch = int.from_bytes(os.urandom(7), "little") + 1
         self._machines: dict[int, Machine] = {}
+        self._names: dict[str, Machine] = {}
         self._next_id = HOST_ID
         self._closed = False
-        self._parked: tuple[dict[int, bytes], dict[int, int]] | None = None
-        self._parked_why = ""
+        self._unsubscribe: Callable[[], None] = lambda: None
         self._drop_handles()
+        self.migration = Migration(self)
         self.kernel = Kernel()
-        platform.populate(self.kernel)
-        self.controller = Controller(self.kernel, platform)
-        self.controller.enable()
-        if not self._bring_up():
-            raise VswError(errno.ENODEV, f"platform {platform.name}: {self._parked_why}")
-        assert self._path is not None
-        self.host = self._new_machine("host")
-        assert self.host._slot is not None
-        self._pcpus[0].switch(self._path, 0, self.host._slot)
+        try:
+            platform.populate(self.kernel)
+            self.controller = Controller(self.kernel, platform)
+            self.controller.enable()
+            ok, why = self._bring_up()
+            if not ok:
+                raise VswError(errno.ENODEV, f"platform {platform.name}: {why}")
+            self._check_fallback(strict)
+            assert self._path is not None
+            for p in self._pcpus:
+                p.thaw(self._epoch)
+            self._slot_bytes = self._memory.store.slot_bytes if self._memory else 0
+            self.host = self._new_machine("host")
+            assert self.host._slot is not None
+            self._pcpus[0].switch(self._path, 0, self.host._slot)
+        except BaseException:
+            self._teardown()
+            raise
         self._unsubscribe = self.kernel.notifier_register(self._on_driver_event)
 
     # --- the hardware the bound drivers expose ------------------------------------
@@ -172,114 +244,129 @@ class Hypervisor:
         self._memory: Path | None = None
         self._path: Path | None = None
 
-    def _bring_up(self) -> bool:
+    def _bring_up(self, fast: bool = True) -> tuple[bool, str]:
         """Takes the PCPUs, the prior art's MEM path and, when the controller holds
-        a mover channel, the fast path from the bound drivers; False (and why)
-        when a part the switch needs has no driver."""
+        a mover channel (and ``fast``), the fast path from the bound drivers;
+        False and why when a part the switch needs has no driver."""
         k = self.kernel
         try:
             pcpus = [k.device(s.name) for s in self.platform.of_kind("pcpu")]
             mem, membus = (k.device(self.platform.of_kind(kind)[0].name) for kind in ("mem", "memory-bus"))
         except VswError as exc:
-            self._parked_why = str(exc)
-            return False
+            return False, str(exc)
         for d in pcpus + [mem, membus]:
             if d.driver is None:
                 why = k.deferred.get(d) or k.probe_errors.get(d.name) or "unbound"
-                self._parked_why = f"{d.name} has no driver ({why})"
-                return False
+                return False, f"{d.name} has no driver ({why})"
         self._pcpus = [d.driver_data for d in pcpus]
         self._pcpu_h = [p.handle for p in self._pcpus]
-        self._pools = [StatsPool(h) for h in self._pcpu_h]
+        self._pools = [StatsPool(h, i) for i, h in enumerate(self._pcpu_h)]
         self._memory = Path.memory(mem.driver_data, membus.driver_data)
         self._path = self._memory
-        chan = self.controller.acquire_channel()
+        chan = self.controller.acquire_channel() if fast else None
         if chan is not None:
             self._path = chan.context
             self._path.set_baseline(membus.driver_data)
-        return True
+        return True, ""
+
+    def _check_fallback(self, strict: bool) -> None:
+        """A platform that declares the invention's devices but came up on the memory
+        path says so: FallbackWarning, or (strict) ENODEV - naming each device and why."""
+        if self.path == "store" or not self.platform.declares_fast_path:
+            return
+        why = "; ".join(self.fallback_reasons()) or self.report().reason
+        msg = f"platform {self.platform.name} declares the invention's devices but switches over the memory path: {why}"
+        if strict:
+            raise VswError(errno.ENODEV, msg)
+        warnings.warn(msg, FallbackWarning, stacklevel=4)
+
+    def fallback_reasons(self) -> list[str]:
+        """Why the fast path is not in use: one sentence per invention device that
+        did not bind (empty on the fast path, or when the platform has none)."""
+        self._check_closed()
+        if self.path == "store":
+            return []
+        report = self.controller.report()
+        out = [_why_unbound(d) for d in report.devices if d.invention and d.state != "bound"]
+        return out or ([report.reason] if self.platform.declares_fast_path else [])
 
     @property
     def path(self) -> str:
         """"store" while the fast path is in use, "memory" on the prior-art path,
         "none" while a part every switch needs (a PCPU, MEM, the memory bus) has no driver."""
+        self._check_closed()
         return self._path.name if self._path else "none"
 
     def report(self) -> ControllerReport:
+        self._check_closed()
         return self.controller.report()
 
-    # --- following the drivers: park the contexts, come back on what is bound ----
+    @property
+    def migrations(self) -> list[MigrationStats]:
+        """Every move of the contexts between paths so far: what moved, from where to where."""
+        return list(self.migration.history)
+
+    # --- following the drivers: quiesce, park, come back on what is bound ---------
     def _in_use(self, dev: Any) -> bool:
-        spec = next((s for s in self.platform.devices if s.name == dev.name), None)
+        spec = self.platform.spec(dev.name)
         if spec is None:
             return False
-        return not spec.invention or self.path == "store"
+        return not spec.invention or self._path is not None and self._path.name == "store"
 
     def _on_driver_event(self, event: str, dev: Any) -> None:
         """A bus notifier.  Before a device the switch uses unbinds (its hardware
         is still there), every context is saved out of it; once the unbind is
         done, or a device binds, the switch comes back on the best path bound."""
-        if self._closed:
-            return
         with self._lock:
-            if event == "unbind_driver" and self._in_use(dev):
-                self._park(f"{dev.name} unbound")
-            elif event in ("unbound_driver", "bound_driver"):
-                if event == "bound_driver" and self._parked is None and self.path == "memory":
-                    if self.controller.acquire_channel() is not None:
-                        self._park("moving to the fast path")
-                if self._parked is not None:
-                    self._unpark()
+            if self._closed:
+                return
+            try:
+                if event == "unbind_driver" and self._in_use(dev):
+                    self._begin_migration()
+                    self.migration.park(f"{dev.name} unbound")
+                elif event in ("unbound_driver", "bound_driver"):
+                    if (event == "bound_driver" and self.migration.parked is None and self._path is not None
+                            and self._path.name == "memory" and self.controller.acquire_channel() is not None):
+                        self._begin_migration()
+                        self.migration.park("moving to the fast path")
+                    if self.migration.parked is not None:
+                        self._begin_migration()
+                        self.migration.unpark()
+                    self._end_migration()
+            except BaseException:
+                self._end_migration()
+                raise
 
-    def _park(self, why: str) -> None:
-        """Every context out of the hardware into images; all handles dropped."""
-        if self._parked is not None:
-            return
-        assert self._path is not None
-        running = {i: p.owner for i, p in enumerate(self._pcpus) if p.owner}
-        for i, owner in running.items():
-            self._pcpus[i].switch(self._path, owner, None)
-        images = {mid: m._slot.export() for mid, m in self._machines.items() if m._slot}
-        for m in self._machines.values():
-            if m._slot is not None:
-                m._slot.free()
-            m._unplace()
-        if self.path == "store":
-            self.controller.release()
-        self._parked, self._parked_why = (images, running), why
-        self._drop_handles()
+    def _begin_migration(self) -> None:
+        me = threading.get_ident()
+        while self._migrator is not None and self._migrator != me:
+            self._gate.wait()
+        self._migrator = me
 
-    def _unpark(self) -> None:
-        """Back on the best path the bound drivers allow, every context restored."""
-        assert self._parked is not None
-        if not self._bring_up():
+    def _end_migration(self) -> None:
+        """Thaws every PCPU the migration froze (with the new epoch) unless the contexts
+        stay parked, and lets the waiting threads on."""
+        if self._migrator != threading.get_ident():
             return
-        assert self._path is not None
-        images, running = self._parked
-        placed: list[Slot] = []
-        try:
-            for mid, img in images.items():
-                slot = self._path.store.alloc(mid)
-                placed.append(slot)
-                slot.import_(img)
-        except VswError as exc:     # e.g. the store is too small: stay parked, say why
-            for slot in placed:
-                slot.free()
-            self.controller.release()
-            self._parked_why = f"contexts do not fit the {self._path.name} path: {exc}"
-            self._drop_handles()
-            self.kernel.printk("error", self._parked_why)
-            return
-        for slot in placed:
-            self._machines[slot.owner]._place(slot, self._path)
-        for i, owner in running.items():
-            self._pcpus[min(i, len(self._pcpus) - 1)].switch(self._path, 0, self._machines[owner]._slot)
-        self._parked = None
-        self.kernel.printk("info", f"switching over the {self.path} path ({len(images)} contexts)")
+        if self.migration.parked is None:       # still parked: they stay frozen (idle, no handles)
+            for p in self._frozen:
+                if p._h is not None:            # a retired PCPU stays shut
+                    p.thaw(self._epoch)
+            self._frozen.clear()
+        self._migrator = None
+        self._gate.notify_all()
+
+    def _wait_gate(self) -> None:
+        """Under the lock: waits while another thread migrates, then EBADF once
+        closed and ENODEV while parked (no switch path)."""
+        me = threading.get_ident()
+        while self._migrator is not None and self._migrator != me:
+            self._gate.wait()
+        self._check_open()
 
     # --- machines -----------------------------------------------------------
     def _new_machine(self, name: str) -> Machine:
-        if any(m.name == name for m in self._machines.values()):
+        if name in self._names:
             raise VswError(errno.EEXIST, f"a machine named {name!r} exists already")
         assert self._path is not None
         mid = self._next_id
@@ -287,75 +374,96 @@ class Hypervisor:
         self._next_id += 1
         m = Machine(self, name, mid)
         m._place(slot, self._path)
-        self._machines[mid] = m
+        self._machines[mid] = self._names[name] = m
         return m
 
     def create_vm(self, name: str, layout: "str | Layout | None" = None) -> Machine:
         """A new VM in the layout's reset state, saved (not running)."""
         if not isinstance(name, str) or not name:
             raise VswError(errno.EINVAL, f"a VM needs a non-empty name, got {name!r}")
-        if layout is not None and Layout.get(layout) is not self.layout:
-            raise VswError(errno.EINVAL, f"this platform's PCPUs run {self.layout.name} contexts, "
-                                         f"not {Layout.get(layout).name}")
+        if layout is not None:
+            if not isinstance(layout, (str, Layout)):
+                raise VswError(errno.EINVAL, f"layout is a name or a Layout, not {type(layout).__name__}")
+            if Layout.get(layout) is not self.layout:
+                raise VswError(errno.EINVAL, f"this platform's PCPUs run {self.layout.name} contexts, "
+                                             f"not {Layout.get(layout).name}")
         with self._lock:
-            self._check_open()
+            self._wait_gate()
             return self._new_machine(name)
 
     def destroy_vm(self, vm: Machine) -> None:
+        """Removes a saved VM and frees its slot (EBUSY while it runs)."""
         with self._lock:
+            self._wait_gate()
             self._check_alive(vm)
             if vm.is_host:
                 raise VswError(errno.EPERM, "the host cannot be destroyed")
-            if vm.pcpu is not None:
-                raise VswError(errno.EBUSY, f"{vm.name} is running on pcpu{vm.pcpu}; switch away first")
+            # take its handle from every PCPU first: no switch can load it from here on
+            lib.vsw_ctx_retire(vm._c, self._pcpu_h, len(self._pcpu_h))
+            on = self._running_on(vm)
+            if on is not None:
+                assert vm._slot is not None and self._path is not None
+                vm._place(vm._slot, self._path)         # still in use: a fresh handle
+                raise VswError(errno.EBUSY, f"{vm.name} is running on pcpu{on}; switch away first")
             assert vm._slot is not None
             vm._slot.free()
             vm._unplace()
             vm.destroyed = True
-            del self._machines[vm._id]
+            del self._machines[vm._id], self._names[vm.name]
 
     @property
     def machines(self) -> list[Machine]:
+        self._check_closed()
         return list(self._machines.values())
 
     @property
     def vms(self) -> list[Machine]:
-        return [m for m in self._machines.values() if not m.is_host]
+        return [m for m in self.machines if not m.is_host]
 
     def machine(self, name: str) -> Machine:
-        for m in self._machines.values():
-            if m.name == name:
-                return m
-        raise VswError(errno.ENOENT, f"no machine named {name!r}")
+        self._check_closed()
+        m = self._names.get(name) if isinstance(name, str) else None
+        if m is None:
+            raise VswError(errno.ENOENT, f"no machine named {name!r}")
+        return m
 
     def running(self, pcpu: int = 0) -> Machine | None:
         """The machine on a PCPU, or None."""
-        owner = self._pcpu(pcpu).owner
-        return self._machines.get(owner)
+        self._check_pcpu(pcpu)
+        with self._lock:
+            self._wait_gate()
+            return self._machines.get(_owner(self._pcpu_h[pcpu]))
 
     def _running_on(self, m: Machine) -> int | None:
-        for i, p in enumerate(self._pcpus):
-            if p.owner == m._id:
+        for i, h in enumerate(self._pcpu_h):
+            if _owner(h) == m._id:
                 return i
         return None
 
     def pcpu(self, index: int = 0) -> Pcpu:
         """The PCPU model behind ``index`` (on a KVM platform, a ``KvmPcpu`` with its ``vcpu``)."""
-        return self._pcpu(index)
+        self._check_pcpu(index)
+        with self._lock:
+            self._wait_gate()
+            return self._pcpus[index]
 
-    def _pcpu(self, i: int) -> Pcpu:
-        self._check_open()
-        if not isinstance(i, int) or not 0 <= i < len(self._pcpus):
-            raise VswError(errno.EINVAL, f"pcpu must be 0..{len(self._pcpus) - 1}, got {i!r}")
-        return self._pcpus[i]
+    def _check_pcpu(self, i: object) -> None:
+        """One check of a PCPU index for every entry point (``bool`` is not an index)."""
+        self._check_closed()
+        if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < self.npcpus:
+            raise VswError(errno.EINVAL, f"pcpu must be an integer 0..{self.npcpus - 1} on platform "
+                                         f"{self.platform.name}, got {i!r}")
 
-    def _check_open(self) -> None:
+    def _check_closed(self) -> None:
         if self._closed:
             raise VswError(errno.EBADF, "this hypervisor is closed")
-        if self._parked is not None:
-            raise VswError(errno.ENODEV, f"no switch path: {self._parked_why}")
 
-    def _check_alive(self, m: Machine) -> None:
+    def _check_open(self) -> None:
+        self._check_closed()
+        if self.migration.parked is not None:
+            raise VswError(errno.ENODEV, f"no switch path: {self.migration.why}")
+
+    def _check_alive(self, m: object) -> None:
         self._check_open()
         if not isinstance(m, Machine) or m._hv is not self:
             raise VswError(errno.EINVAL, f"{m!r} is not a machine of this hypervisor")
@@ -363,8 +471,7 @@ class Hypervisor:
             raise VswError(errno.ENOENT, f"{m.name} was destroyed")
 
     def _scratch_slot(self) -> Slot:
-        assert self._memory is not None
-        return Store(self.layout, self._memory.store.slot_bytes).alloc(1 << 63)
+        return Store(self.layout, self._slot_bytes).alloc(1 << 63)
 
     # --- the switch -----------------------------------------------------------
     def switch_context(self, frm: Machine | None, to: Machine | None, pcpu: int = 0) -> SwitchStats:
@@ -376,6 +483,8 @@ class Hypervisor:
         """
         try:
             pool = self._pools[pcpu]
+            if pool.index is not pcpu:          # -1, True, 1.0: not this PCPU's index
+                raise TypeError
             stats = pool.spare                  # StatsPool.take(), inlined: this is the hot path
             if _refcount(stats) > pool.free:
                 stats = SwitchStats(pool.pcpu)
@@ -383,50 +492,64 @@ class Hypervisor:
             pool.last = stats
             r = _switch_desc(stats._d, frm._c, to._c)  # type: ignore[union-attr]  # None: the slow path
         except (TypeError, AttributeError, IndexError, ValueError):
-            return self._switch_slow(None, frm, to, pcpu)     # None, bad arguments, or dropped handles
+            return self._switch_slow(frm, to, pcpu)     # None, bad arguments, or dropped handles
         if r < 0:
-            return self._switch_slow(r, frm, to, pcpu)
+            return self._switch_slow(frm, to, pcpu, r)
         return stats
 
-    def _switch_slow(self, r: int | None, frm: Machine | None, to: Machine | None, pcpu: int) -> SwitchStats:
-        """Retries what a migration or another thread got in the way of (no handles,
-        EAGAIN); starts or stops a PCPU (None); says why anything else failed -
-        then nothing changed."""
-        with self._lock:
-            for m in (frm, to):
-                if m is not None:
-                    self._check_alive(m)
-            if frm is None and to is None:
-                raise VswError(errno.EINVAL, "switch_context needs a machine to save or to load")
-            self._pcpu(pcpu)
-            stats = self._pools[pcpu].take()
-            while r is None or r == -errno.EAGAIN:
-                try:
-                    r = _switch_desc(stats._d, frm._c if frm else ffi.NULL, to._c if to else ffi.NULL)
-                except (TypeError, ValueError):
-                    raise VswError(errno.EINVAL, f"switch {_name(frm)} -> {_name(to)}: no context handle") from None
+    def _switch_slow(self, frm: Machine | None, to: Machine | None, pcpu: int, r: int | None = None) -> SwitchStats:
+        """Waits out a migration or another thread (no handles, EAGAIN, ESTALE) and
+        tries again; starts or stops a PCPU (None); says why anything else
+        failed - then nothing changed."""
+        self._check_pcpu(pcpu)
+        if frm is None and to is None:
+            raise VswError(errno.EINVAL, "switch_context needs a machine to save or to load")
+        if r is not None and r not in _RETRY:
+            self._raise_switch_error(r, frm, to, pcpu)     # the switch was tried and refused
+        while True:
+            with self._lock:
+                self._wait_gate()
+                for m in (frm, to):
+                    if m is not None:
+                        self._check_alive(m)
+                stats = self._pools[pcpu].take()
+                r = _switch_desc(stats._d, frm._c if frm else ffi.NULL, to._c if to else ffi.NULL)  # type: ignore[union-attr]
+                if r not in _RETRY:
+                    break
+            time.sleep(0)                       # another thread is inside this PCPU
         if r < 0:
-            what = f"switch {_name(frm)} -> {_name(to)}"
-            if r == -errno.ESRCH:
-                if frm is None:
-                    raise VswError(errno.ESRCH, f"{what} refused, nothing changed: pcpu{pcpu} is not idle "
-                                                f"(it runs {_name(self.running(pcpu))})")
-                on = frm.pcpu
-                raise VswError(errno.ESRCH, f"{what} refused, nothing changed: {frm.name} is not running on "
-                                            f"pcpu{pcpu}" + (f" (it runs on pcpu{on})" if on is not None else
-                                                             " (it is saved)"))
-            if r == -errno.EBUSY and to is not None:
-                raise VswError(errno.EBUSY, f"{what} refused, nothing changed: {to.name} is running on "
-                                            f"pcpu{to.pcpu}")
-            if r == -errno.EALREADY and to is not None:
-                raise VswError(errno.EALREADY, f"{what}: {to.name} is already running")
-            raise_switch_error(r, frm._id if frm else 0, to._slot if to else None, self._path)  # type: ignore[arg-type]
+            self._raise_switch_error(r, frm, to, pcpu)
         return stats
+
+    def _raise_switch_error(self, r: int, frm: Machine | None, to: Machine | None, pcpu: int) -> None:
+        what = f"switch {_name(frm)} -> {_name(to)} on pcpu{pcpu} refused, nothing changed"
+        if r == -errno.ESRCH:
+            if frm is None:
+                raise VswError(errno.ESRCH, f"{what}: pcpu{pcpu} was not idle")
+            raise VswError(errno.ESRCH, f"{what}: {frm.name} was not running on pcpu{pcpu}")
+        if r == -errno.EBUSY and to is not None:
+            raise VswError(errno.EBUSY, f"{what}: {to.name} is running on another PCPU")
+        if r == -errno.EALREADY and to is not None:
+            raise VswError(errno.EALREADY, f"{what}: {to.name} is already running there")
+        raise_switch_error(r, frm._id if frm else 0, to._slot if to else None, self._path)  # type: ignore[arg-type]
 
     def run(self, steps: int, pcpu: int = 0) -> None:
         """Runs the deterministic workload on whatever machine runs on ``pcpu``."""
-        self._check_open()
-        self._pcpu(pcpu).run(steps)
+        check_count(steps, "steps")
+        self._check_pcpu(pcpu)
+        while True:
+            try:
+                r = lib.vsw_pcpu_run(self._pcpu_h[pcpu], steps)
+            except IndexError:
+                r = -errno.EAGAIN               # handles dropped: a migration, or parked
+            if r not in _RETRY:
+                break
+            if r == -errno.EAGAIN and self._migrator is None and self._pcpu_h:
+                time.sleep(0)                   # another thread is inside this PCPU
+                continue
+            with self._lock:
+                self._wait_gate()
+        check(r, f"run on pcpu{pcpu}", {errno.ESRCH: f"pcpu{pcpu} is idle: no machine runs on it"})
 
     # --- teardown -----------------------------------------------------------------
     def close(self) -> None:
@@ -438,14 +561,22 @@ class Hypervisor:
             for m in self._machines.values():
                 m._unplace()
             self._drop_handles()
+            self._gate.notify_all()             # waiters see EBADF
         # outside our lock: the kernel calls back into us under its own
+        self._teardown()
+
+    def _teardown(self) -> None:
+        self._closed = True
         self._unsubscribe()
-        self.controller.release()
+        controller = getattr(self, "controller", None)
+        if controller is not None:
+            controller.release()
         for dev in reversed(self.kernel.devices):
             if dev.parent is None:
                 self.kernel.device_del(dev)
 
     def __enter__(self) -> "Hypervisor":
+        self._check_closed()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -454,18 +585,44 @@ class Hypervisor:
     def __iter__(self) -> Iterator[Machine]:
         return iter(self.machines)
 
+    def __repr__(self) -> str:
+        if self._closed:
+            return f"<Hypervisor {self.platform.name} closed>"
+        path = self._path.name if self._path else "no"
+        return (f"<Hypervisor {self.platform.name}: {len(self._machines)} machines, {self.npcpus} PCPU"
+                f"{'s' if self.npcpus != 1 else ''}, {self.layout.name}, {path} path>")
+
 
 def _name(m: Machine | None) -> str:
     return m.name if m is not None else "idle"
 
 
-def open(platform: "str | os.PathLike[str] | Platform | None" = None) -> Hypervisor:  # noqa: A001
+def _why_unbound(d: DeviceReport) -> str:
+    """One sentence: why an invention device did not bind."""
+    if d.state == "absent":
+        return f"{d.name} ({d.kind}) is absent" + (f": {d.deferred}" if d.deferred else "")
+    if not d.modules:
+        hint = f" (did you mean {d.closest!r}?)" if d.closest else ""
+        return f"{d.name} ({d.kind}): no matching module for {d.identifier}{hint}"
+    if d.state == "deferred":
+        return f"{d.name} ({d.kind}): probe deferred: {d.deferred}"
+    if d.error:
+        return f"{d.name} ({d.kind}): probe refused: {d.error}"
+    return f"{d.name} ({d.kind}) is {d.state}"
+
+
+def open(platform: "str | os.PathLike[str] | Platform | None" = None, strict: bool = False) -> Hypervisor:  # noqa: A001
     """Brings a platform up: None is the built-in reference platform; or a
-    built-in name, a TOML file, or TOML text."""
-    return Hypervisor(platform if isinstance(platform, Platform) else Platform.load(platform))
+    built-in name, a TOML file, or TOML text.
+
+    A platform that declares the invention's devices but comes up on the memory
+    path warns (:class:`FallbackWarning`) with each device's reason; with
+    ``strict=True`` it is refused instead (``VswError`` ENODEV).
+    """
+    return Hypervisor(platform if isinstance(platform, Platform) else Platform.load(platform), strict=strict)
 
 
-def switch_context(frm: Machine, to: Machine) -> SwitchStats:
+def switch_context(frm: Machine, to: Machine | None) -> SwitchStats:
     """Switches the PCPU that runs ``frm`` over to ``to``."""
     if not isinstance(frm, Machine):
         raise VswError(errno.EINVAL, f"switch_context takes machines, not {type(frm).__name__}")
@@ -473,4 +630,3 @@ def switch_context(frm: Machine, to: Machine) -> SwitchStats:
     if pcpu is None:
         raise VswError(errno.ESRCH, f"{frm.name} is not running on any PCPU")
     return frm.hypervisor.switch_context(frm, to, pcpu)
-

@@ -5,6 +5,7 @@ what it found, device by device.
 """
 from __future__ import annotations
 
+import difflib
 import errno
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ class DeviceReport:
     state: str = "absent"           # absent | no driver | bound | deferred | failed
     deferred: str | None = None
     error: str | None = None
+    closest: str | None = None      # with no matching module: the nearest identifier a module knows
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,8 +76,11 @@ class Controller:
             if s.vendor is not None:
                 ident = (ident + "; " if ident else "") + f"{s.vendor:04x}:{s.device or 0:04x}"
             alias = self.modalias_of(s)
-            r = DeviceReport(s.name, s.kind, ident, alias, present=False, invention=s.invention,
+            r = DeviceReport(s.name, s.kind, ident, alias, present=False, invention=s.invention or (
+                                 s.kind is None and any(c.startswith("vsw,") for c in s.compatible)),
                              modules=[m.name for m in self.kernel.modules.lookup(alias)])
+            if not r.modules:
+                r.closest = self._closest(s)
             try:
                 dev = self.kernel.device(s.name)
             except UnknownName:
@@ -89,9 +94,24 @@ class Controller:
             r.deferred = self.kernel.deferred.get(dev)
             r.error = self.kernel.probe_errors.get(dev.name)
             r.state = ("bound" if r.driver else "deferred" if r.deferred else "failed" if r.error
-                       else "unbound" if r.modules else "no driver")
+                       else "unbound" if r.modules else "no matching module")
             reports.append(r)
         return reports
+
+    def _closest(self, s: DeviceSpec) -> str | None:
+        """The identifier a registered module knows that is nearest to the device's."""
+        compatibles, ids = set(), set()
+        for m in self.kernel.modules.modules.values():
+            for cls in m.driver_classes:
+                compatibles.update(getattr(cls, "of_match_table", ()) or ())
+                ids.update(f"{i.vendor:04x}:{i.device:04x}" for i in (getattr(cls, "id_table", ()) or ())
+                           if i.vendor is not None and i.device is not None)
+        for want, known in [(c, compatibles) for c in s.compatible] + (
+                [(f"{s.vendor:04x}:{s.device or 0:04x}", ids)] if s.vendor is not None else []):
+            near = difflib.get_close_matches(want, sorted(known), n=1, cutoff=0.6)
+            if near:
+                return near[0]
+        return None
 
     # --- enabling -----------------------------------------------------------
     def enable(self) -> ControllerReport:
@@ -149,7 +169,9 @@ class Controller:
             unbound = [d for d in devices if d.invention and d.state != "bound"]
             if unbound:
                 d = unbound[0]
-                why = d.deferred or d.error or ("no matching driver module" if not d.modules else d.state)
+                why = d.deferred or d.error or ("no matching module" + (f" (did you mean {d.closest!r}?)"
+                                                                       if d.closest else "")
+                                                if not d.modules else d.state)
                 reason = f"{d.name} ({d.kind}) is {d.state}: {why}"
             elif self.channel is None:
                 reason = f"no mover channel: {self.channel_error}"

@@ -54,6 +54,13 @@ def _param_schema() -> dict[str, dict[str, tuple[str, Any]]]:
 
 
 SCHEMA = _param_schema()
+#: Upper bounds (inclusive) of parameters: what the C models take (32-bit
+#: fields), or what a sane allocation is (channels, capacities, guest memory).
+_U32 = (1 << 32) - 1
+MAXIMUM = {"cpu_mhz": _U32, "exit_entry_cycles": _U32, "width_bytes": _U32, "clock_mhz": _U32,
+           "setup_cycles": _U32, "other_bytes": _U32, "seed": (1 << 64) - 1, "max_burst": _U32,
+           "write_threshold": _U32, "read_threshold": _U32, "channels": 64,
+           "capacity_bytes": 1 << 40, "guest_memory_bytes": 1 << 36}
 _POSITIVE = {"guest_memory_bytes", "cpu_mhz", "capacity_bytes", "width_bytes", "clock_mhz", "max_burst", "write_threshold",
              "read_threshold", "channels", "other_bytes"}
 _DEVICE_KEYS = {"name", "compatible", "vendor", "device", "bus", "parent", "suppliers", "params"}
@@ -94,11 +101,26 @@ class DeviceSpec:
         return self.kind in INVENTION
 
 
+def _read_text(path: str) -> str:
+    """A platform file's text, or a VswError that says why it cannot be read."""
+    try:
+        data = Path(path).read_bytes()
+    except IsADirectoryError:
+        raise VswError(errno.EISDIR, f"{path}: is a directory; expected a platform TOML file") from None
+    except OSError as exc:
+        raise VswError(exc.errno or errno.EIO, f"{path}: cannot read the platform file: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise VswError(errno.EINVAL, f"{path}: not UTF-8 text (byte {exc.start}); expected a platform TOML file") from None
+
+
 class Platform:
     """A parsed, validated machine description."""
 
     def __init__(self, name: str, description: str, source: str, devices: list[DeviceSpec]) -> None:
         self.name, self.description, self.source, self.devices = name, description, source, devices
+        self._by_name = {s.name: s for s in devices}
 
     # --- loading --------------------------------------------------------------
     @staticmethod
@@ -115,7 +137,7 @@ class Platform:
         if isinstance(spec, os.PathLike) or (isinstance(spec, str) and "\n" not in spec and "=" not in spec):
             text_spec = os.fspath(spec)
             if os.path.exists(text_spec):
-                return cls.from_text(Path(text_spec).read_text(), text_spec)
+                return cls.from_text(_read_text(text_spec), text_spec)
             if text_spec in cls.builtin_names():
                 res = resources.files("pyvswitch.platforms") / f"{text_spec}.toml"
                 return cls.from_text(res.read_text(), f"<built-in {text_spec}>")
@@ -198,14 +220,18 @@ class Platform:
                                                    f"{', '.join(schema)}")
             want = schema[key][0]
             if want == _INT:
-                ok = isinstance(value, int) and not isinstance(value, bool) and value >= (1 if key in _POSITIVE else 0)
+                top = MAXIMUM.get(key)
+                ok = (isinstance(value, int) and not isinstance(value, bool) and value >= (1 if key in _POSITIVE else 0)
+                      and (top is None or value <= top))
                 want = "a positive integer" if key in _POSITIVE else want
             elif want == _FLOAT:
                 ok = isinstance(value, (int, float)) and not isinstance(value, bool)
             else:
                 ok = isinstance(value, str)
             if not ok:
-                raise bad(f"{where}, key {key!r}", f"expected {want}, got {value!r}")
+                top = MAXIMUM.get(key)
+                limit = f" (at most {top:#x})" if top and top >= 1 << 20 else f" (at most {top})" if top else ""
+                raise bad(f"{where}, key {key!r}", f"expected {want}, got {value!r}{limit if want != _STR else ''}")
             out[key] = value
         if kind == "pcpu" and out["layout"] not in layout_names():
             raise bad(f"{where}, key 'layout'", f"expected one of {', '.join(layout_names())}, got {out['layout']!r}")
@@ -230,6 +256,10 @@ class Platform:
                     raise bad(f"device {s.name!r}, key {key!r}", f"no device named {ref!r}")
             if s.bus is not None and names[s.bus].kind != "storage-bus":
                 raise bad(f"device {s.name!r}, key 'bus'", f"{s.bus!r} is not a storage bus (vsw,storage-bus)")
+            if s.bus is not None and s.kind != "context-store":
+                raise bad(f"device {s.name!r}, key 'bus'", f"the storage bus connects only the context store and "
+                                                           f"the PCPU; a {s.kind or 'device of unknown kind'} "
+                                                           f"cannot sit on it")
             if s.kind == "context-store":
                 if s.bus is None:
                     raise bad(f"device {s.name!r}, key 'bus'", "a context store sits on a storage bus: name it")
@@ -257,10 +287,21 @@ class Platform:
         return [s for s in self.devices if s.kind == kind]
 
     def spec(self, name: str) -> DeviceSpec:
-        for s in self.devices:
-            if s.name == name:
-                return s
-        raise VswError(errno.ENOENT, f"platform {self.name} has no device {name!r}")
+        s = self.find(name)
+        if s is None:
+            raise VswError(errno.ENOENT, f"platform {self.name} has no device {name!r}")
+        return s
+
+    def find(self, name: str) -> DeviceSpec | None:
+        return self._by_name.get(name)
+
+    @property
+    def declares_fast_path(self) -> bool:
+        """Whether the description means the fast path to work: it has a mover, or a
+        device with a vsw, compatible we do not know (a typo must not pass unseen).
+        A platform without a mover (``no-mover``) declares the prior-art path."""
+        return any(s.kind == "mover" or (s.kind is None and any(c.startswith("vsw,") for c in s.compatible))
+                   for s in self.devices)
 
     def children_of(self, bus_device: str) -> list[DeviceSpec]:
         """The devices that sit on a storage bus (its driver enumerates them)."""

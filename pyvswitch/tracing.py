@@ -72,7 +72,7 @@ def run_trace(switches: int, out: str | None, platform: str | None = None, fallb
                     hv.kernel.sysfs.write(f"bus/platform/drivers/{dev.driver.name}/unbind", spec.name)
         machines = [hv.host] + [hv.create_vm(f"vm{i + 1}") for i in range(vms)]
         trace = Trace(capacity=max(1024, switches * 48))
-        pcpu = hv._pcpus[0]
+        pcpu = hv.pcpu(0)
         pcpu.set_trace(trace)
         stats: list[SwitchStats] = []
         try:

@@ -124,7 +124,7 @@ def test_aarch64_platform_with_two_pcpus():
         assert s.path == "store" and s.load_bursts == -(-hv.layout.size // 256)
         with pytest.raises(VswError) as e:
             hv.switch_context(vm1, vm2)                        # vm2 runs on the other PCPU
-        assert e.value.errno == errno.EBUSY and "pcpu1" in str(e.value)
+        assert e.value.errno == errno.EBUSY and "b is running on another PCPU" in str(e.value)
         hv.run(100, pcpu=1)
         assert pyvswitch.switch_context(vm2, vm3).path == "store" and vm3.pcpu == 1
         with pytest.raises(VswError) as e:
@@ -221,7 +221,7 @@ def test_losing_a_part_every_switch_needs_parks_the_contexts_until_it_returns(hv
     assert hv.switch_context(vm, hv.host).path == "store"
 
 
-def test_a_store_too_small_for_every_context_keeps_the_memory_path():
+def test_a_store_too_small_for_every_context_stays_on_the_memory_path():
     text = open(pyvswitch.__path__[0] + "/platforms/reference.toml").read().replace(
         "capacity_bytes = 8388608", "capacity_bytes = 31000")
     with pyvswitch.open(text) as hv:
@@ -232,7 +232,9 @@ def test_a_store_too_small_for_every_context_keeps_the_memory_path():
         hv.kernel.sysfs.write("bus/platform/drivers/vsw-mover/unbind", "mover0")
         more = [hv.create_vm(f"more{i}") for i in range(3)]      # MEM has room
         hv.kernel.sysfs.write("bus/platform/drivers/vsw-mover/bind", "mover0")
-        assert hv.path == "none" and "do not fit" in str(hv._parked_why)
+        assert hv.path == "memory" and "do not fit" in hv.migration.why
+        assert hv.switch_context(hv.host, more[1]).path == "memory"    # still switching, nothing lost
+        hv.switch_context(more[1], hv.host)
         hv.kernel.sysfs.write("bus/platform/drivers/vsw-mover/unbind", "mover0")
         assert hv.path == "memory" and hv.switch_context(hv.host, more[0]).path == "memory"
         assert vms

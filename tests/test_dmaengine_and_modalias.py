@@ -27,7 +27,7 @@ def test_prep_submit_issue_status_through_the_mover():
             hv.kernel.dma.request_channel(CAP_CONTEXT, "greedy")
         assert e.value.errno == errno.EBUSY
         vm = hv.create_vm("vm")
-        pcpu = hv._pcpus[0]
+        pcpu = hv.pcpu(0)
         path = chan.context
         desc = chan.prep(lambda: pcpu.switch(path, hv.host.id, vm._slot))
         cookie = chan.submit(desc)

@@ -79,4 +79,4 @@ def test_a_platform_file_can_never_import_code(tmp_path):
     with pyvswitch.open(text) as hv:
         rep = hv.report()
         mover = next(d for d in rep.devices if d.name == "mover0")
-        assert mover.modules == [] and mover.state == "no driver" and not rep.fast_path
+        assert mover.modules == [] and mover.state == "no matching module" and not rep.fast_path

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import errno
-import threading
+import time
 from dataclasses import dataclass
 
 from ._ffi import ffi, lib
@@ -29,8 +29,8 @@ class Pcpu:
     """A physical CPU: a register file in a layout, the machine running on it.
 
     Calls on one PCPU from several threads are safe: the C side refuses a second
-    caller with EAGAIN and this wrapper then retries in turn, so callers are
-    serialised and the state is never torn.  Different PCPUs switch in parallel.
+    caller with EAGAIN and this wrapper then retries, so calls are serialised and
+    the state is never torn.  Different PCPUs switch in parallel.
     """
 
     def __init__(self, layout: "str | Layout", cpu_mhz: int = 3000, exit_entry_cycles: int = 1500) -> None:
@@ -43,7 +43,6 @@ class Pcpu:
         out = ffi.new("struct vsw_pcpu **")
         check(lib.vsw_pcpu_create(p, out), "pcpu create")
         self._h = ffi.gc(out[0], lib.vsw_pcpu_destroy)
-        self._lock = threading.Lock()
         self._stats = StatsPool(self._h)
         self._regs = ffi.buffer(lib.vsw_pcpu_regs(self._h), self.layout.size)
         self.trace: Trace | None = None
@@ -61,31 +60,52 @@ class Pcpu:
 
     @property
     def owner(self) -> int:
-        return self.state().owner
+        """The machine running (0: idle); no allocation, safe while others switch."""
+        return int(lib.vsw_pcpu_owner(self.handle))
 
     def raw(self) -> memoryview:
-        """A read-only, zero-copy view of the register file."""
+        """A read-only, zero-copy view of the register file (not synchronised with
+        switches: for a caller that owns this PCPU, e.g. the KVM scheduler)."""
         return memoryview(self._regs).toreadonly()
 
-    def read(self, offset: int, size: int) -> bytes:
-        if not 0 <= offset <= offset + size <= self.layout.size:
-            raise VswError(errno.EINVAL, f"bytes {offset}..{offset + size} are outside the {self.layout.size}-byte register file")
-        return self._regs[offset:offset + size]
+    def _span(self, offset: int, size: int) -> None:
+        if not (_is_int(offset) and _is_int(size) and size > 0 and 0 <= offset <= offset + size <= self.layout.size):
+            raise VswError(errno.EINVAL, f"bytes {offset!r}+{size!r} are outside the {self.layout.size}-byte register file")
+
+    def read(self, offset: int, size: int, owner: int = 0) -> bytes:
+        """Reads the register file of the running machine (of ``owner``, when given:
+        ESRCH if another machine runs), atomically against switches."""
+        self._span(offset, size)
+        buf = ffi.new("char[]", size)
+        check(self._call(lib.vsw_pcpu_read, owner, offset, buf, size), "register read", _ACCESS_ERRORS)
+        return ffi.buffer(buf)[:]
+
+    # --- the quiesce point a migration uses (csrc/gate.c) ---------------------------
+    def freeze(self) -> None:
+        """Waits for the call inside to leave, then refuses other threads (EAGAIN);
+        the calling thread becomes the only one let in (callers serialise freezes)."""
+        check(lib.vsw_pcpu_freeze(self.handle), "pcpu freeze", {errno.ENODEV: "this PCPU is retired"})
+
+    def thaw(self, epoch: int) -> None:
+        """Opens the gate; context handles must carry ``epoch`` from now on."""
+        check(lib.vsw_pcpu_thaw(self.handle, epoch), "pcpu thaw",
+              {errno.EPERM: "another thread's migration has this PCPU frozen", errno.ENODEV: "this PCPU is retired"})
 
     def _call(self, fn: object, *args: object) -> int:
-        """Calls fn(handle, *args) in turn with other callers on this PCPU."""
-        with self._lock:
-            while (r := fn(self.handle, *args)) == -errno.EAGAIN:  # type: ignore[operator]
-                pass                        # a fast-path switch is inside; it is brief
+        """Calls fn(handle, *args), again while another thread is inside (EAGAIN):
+        calls are brief, and a migration's freeze ends with its thaw."""
+        while (r := fn(self.handle, *args)) == -errno.EAGAIN:  # type: ignore[operator]
+            time.sleep(0)                   # let the thread inside finish
         return r
 
-    def write(self, offset: int, data: bytes) -> None:
-        """Writes the register file of the running machine and marks the groups dirty."""
+    def write(self, offset: int, data: bytes, owner: int = 0) -> None:
+        """Writes the register file of the running machine (of ``owner``, when given)
+        and marks the groups dirty; atomic against switches."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise VswError(errno.EINVAL, f"register data is bytes, not {type(data).__name__}")
-        check(self._call(lib.vsw_pcpu_write, offset, bytes(data), len(data)), "register write", {
-            errno.ESRCH: "no machine is running on this PCPU",
-            errno.EINVAL: f"bytes {offset}..{offset + len(data)} are outside the {self.layout.size}-byte register file"})
+        raw = memoryview(data).cast("B").tobytes()
+        self._span(offset, len(raw))
+        check(self._call(lib.vsw_pcpu_write, owner, offset, raw, len(raw)), "register write", _ACCESS_ERRORS)
 
     @property
     def regs(self) -> RegisterView:
@@ -98,15 +118,14 @@ class Pcpu:
 
     def run(self, steps: int) -> None:
         """Runs the deterministic workload for ``steps`` steps on the running machine."""
-        if not isinstance(steps, int) or steps < 0:
-            raise VswError(errno.EINVAL, f"steps must be a non-negative integer, got {steps!r}")
-        check(self._call(lib.vsw_pcpu_run, steps), "run", {errno.ESRCH: "no machine is running on this PCPU"})
+        check_count(steps, "steps")
+        check(self._call(lib.vsw_pcpu_run, steps), "run", _ACCESS_ERRORS)
 
-    def export(self, generation: int = 0) -> bytes:
-        """The running machine's context as an image."""
+    def export(self, generation: int = 0, owner: int = 0) -> bytes:
+        """The running machine's context (of ``owner``, when given) as an image."""
         buf = bytearray(self.layout.image_size)
-        n = check(lib.vsw_pcpu_export(self.handle, generation, ffi.from_buffer(buf), len(buf)), "export",
-                  {errno.ESRCH: "no machine is running on this PCPU"})
+        n = check(self._call(lib.vsw_pcpu_export, owner, generation, ffi.from_buffer(buf), len(buf)), "export",
+                  _ACCESS_ERRORS)
         return bytes(buf[:n])
 
     def set_trace(self, trace: Trace | None) -> None:
@@ -133,15 +152,36 @@ class Pcpu:
             self.handle, path.handle        # says which one is closed  # noqa: B018
             raise VswError(errno.EINVAL, f"switch: bad machine or slot arguments (frm={frm!r}, to={to!r})")
         while r == -errno.EAGAIN:
-            with self._lock:
-                r = _switch(self._h, path._h, frm, to.index if to else 0, to.owner if to else 0, st)
+            time.sleep(0)
+            r = _switch(self.handle, path.handle, frm, to.index if to else 0, to.owner if to else 0, st)
         if r < 0:
             raise_switch_error(r, frm, to, path)
 
     def close(self) -> None:
+        """Retires the PCPU: every later call, from any thread still holding its
+        handle, is refused (ENODEV); the memory goes when the last handle does."""
         if self._h is not None:
-            ffi.release(self._h)
+            lib.vsw_pcpu_retire(self._h)
             self._h = None
+
+
+_ACCESS_ERRORS = {errno.ESRCH: "no machine is running on this PCPU, or not that one",
+                  errno.ENODEV: "this PCPU is retired (its driver unbound)"}
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_count(v: object, what: str) -> int:
+    """A non-negative 64-bit count (``bool`` is not a count): EINVAL or ERANGE otherwise."""
+    if not _is_int(v):
+        raise VswError(errno.EINVAL, f"{what} must be an integer, got {type(v).__name__} {v!r}")
+    if v < 0:  # type: ignore[operator]
+        raise VswError(errno.EINVAL, f"{what} must be >= 0, got {v}")
+    if v >= 1 << 64:  # type: ignore[operator]
+        raise VswError(errno.ERANGE, f"{what} must be below 2**64, got {v}")
+    return v  # type: ignore[return-value]
 
 
 def raise_switch_error(r: int, frm: int, to: Slot | None, path: Path) -> None:

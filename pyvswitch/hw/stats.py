@@ -82,10 +82,11 @@ class StatsPool:
     can inline take() - the same steps, without the call.
     """
 
-    __slots__ = ("spare", "last", "free", "pcpu")
+    __slots__ = ("spare", "last", "free", "pcpu", "index")
 
-    def __init__(self, pcpu: object = None) -> None:
+    def __init__(self, pcpu: object = None, index: int | None = None) -> None:
         self.pcpu = pcpu                    # the C PCPU the descriptors are bound to
+        self.index = index                  # its number on the platform, if it has one
         self.spare = SwitchStats(pcpu)
         self.last = SwitchStats(pcpu)
         self.free = _free_refcount()

@@ -71,7 +71,7 @@ class Scheduler:
     """Runs guest programs preemptively on the KVM vCPU behind ``pcpu``."""
 
     def __init__(self, hv: Hypervisor, pcpu: int = 0) -> None:
-        p = hv._pcpu(pcpu)
+        p = hv.pcpu(pcpu)
         if not isinstance(p, KvmPcpu):
             raise VswError(errno.ENODEV, f"pcpu{pcpu} of platform {hv.platform.name} is not a KVM vCPU "
                                          "(use a platform with a vsw,pcpu-kvm device, e.g. reference-kvm)")
