@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .controller import Controller, ControllerReport, DeviceReport
+from .controller import Controller, ControllerReport
 from .hw import Layout, Path, Pcpu, RegisterView, Slot, Store, SwitchStats, VswError, ffi, lib
 from .hw.errors import check
 from .hw.pcpu import check_count, raise_switch_error
@@ -270,25 +270,22 @@ class Hypervisor:
         return True, ""
 
     def _check_fallback(self, strict: bool) -> None:
-        """A platform that declares the invention's devices but came up on the memory
-        path says so: FallbackWarning, or (strict) ENODEV - naming each device and why."""
-        if self.path == "store" or not self.platform.declares_fast_path:
+        """A platform that declares the fast path but came up on the memory path says
+        so: FallbackWarning, or (strict) ENODEV - naming each device and why."""
+        report = self.controller.report()
+        if self.path == "store" or not report.declared:
             return
-        why = "; ".join(self.fallback_reasons()) or self.report().reason
-        msg = f"platform {self.platform.name} declares the invention's devices but switches over the memory path: {why}"
+        msg = (f"platform {self.platform.name} declares the invention's devices but switches over the memory "
+               f"path: {'; '.join(report.problems)}")
         if strict:
             raise VswError(errno.ENODEV, msg)
         warnings.warn(msg, FallbackWarning, stacklevel=4)
 
     def fallback_reasons(self) -> list[str]:
         """Why the fast path is not in use: one sentence per invention device that
-        did not bind (empty on the fast path, or when the platform has none)."""
+        did not bind (empty on the fast path)."""
         self._check_closed()
-        if self.path == "store":
-            return []
-        report = self.controller.report()
-        out = [_why_unbound(d) for d in report.devices if d.invention and d.state != "bound"]
-        return out or ([report.reason] if self.platform.declares_fast_path else [])
+        return [] if self.path == "store" else self.controller.report().problems
 
     @property
     def path(self) -> str:
@@ -595,20 +592,6 @@ class Hypervisor:
 
 def _name(m: Machine | None) -> str:
     return m.name if m is not None else "idle"
-
-
-def _why_unbound(d: DeviceReport) -> str:
-    """One sentence: why an invention device did not bind."""
-    if d.state == "absent":
-        return f"{d.name} ({d.kind}) is absent" + (f": {d.deferred}" if d.deferred else "")
-    if not d.modules:
-        hint = f" (did you mean {d.closest!r}?)" if d.closest else ""
-        return f"{d.name} ({d.kind}): no matching module for {d.identifier}{hint}"
-    if d.state == "deferred":
-        return f"{d.name} ({d.kind}): probe deferred: {d.deferred}"
-    if d.error:
-        return f"{d.name} ({d.kind}): probe refused: {d.error}"
-    return f"{d.name} ({d.kind}) is {d.state}"
 
 
 def open(platform: "str | os.PathLike[str] | Platform | None" = None, strict: bool = False) -> Hypervisor:  # noqa: A001

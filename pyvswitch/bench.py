@@ -217,6 +217,8 @@ def run(platform: str | None = None, quick: bool = False, model_only: bool = Fal
     plat = Platform.load(platform)
     if not plat.of_kind("pcpu"):
         raise VswError(errno.EINVAL, "the platform has no PCPU")
+    if plat.of_kind("mover"):       # refused as the mover's probe refuses it (E2BIG), same words
+        Model(plat, plat.layout.name).store_path().close()
     prog = Progress((0 if model_only else 10) + 3)
     t0 = time.perf_counter()
     doc: dict[str, Any] = {

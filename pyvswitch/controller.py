@@ -40,6 +40,20 @@ class DeviceReport:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def why_unbound(self) -> str:
+        """One sentence: why this device has no driver."""
+        what = f"{self.name} ({self.kind or 'unknown kind'})"
+        if self.state == "absent":
+            return f"{what} is absent" + (f": {self.deferred}" if self.deferred else "")
+        if not self.modules:
+            hint = f" (did you mean {self.closest!r}?)" if self.closest else ""
+            return f"{what}: no matching module for {self.identifier}{hint}"
+        if self.state == "deferred":
+            return f"{what}: probe deferred: {self.deferred}"
+        if self.error:
+            return f"{what}: probe refused: {self.error}"
+        return f"{what} is {self.state}"
+
 
 @dataclass
 class ControllerReport:
@@ -47,9 +61,23 @@ class ControllerReport:
     devices: list[DeviceReport]
     fast_path: bool
     reason: str                     # why the fast path is (not) usable
+    declared: bool = False          # the platform means the fast path to work (it has a mover)
+
+    @property
+    def fallback(self) -> bool:
+        """A platform that declares the fast path came up without it."""
+        return self.declared and not self.fast_path
+
+    @property
+    def problems(self) -> list[str]:
+        """Why the fast path is not in use: a sentence per invention device that did not bind."""
+        if self.fast_path:
+            return []
+        return [d.why_unbound() for d in self.devices if d.invention and d.state != "bound"] or [self.reason]
 
     def as_dict(self) -> dict[str, Any]:
         return {"platform": self.platform, "fast_path": self.fast_path, "reason": self.reason,
+                "declared": self.declared, "fallback": self.fallback, "problems": self.problems,
                 "devices": [d.as_dict() for d in self.devices]}
 
 
@@ -177,7 +205,8 @@ class Controller:
                 reason = f"no mover channel: {self.channel_error}"
             else:
                 reason = f"mover {self.channel.provider.name} channel {self.channel.index} held by {self.client}"
-        return ControllerReport(self.platform.name, devices, self.channel is not None, reason)
+        return ControllerReport(self.platform.name, devices, self.channel is not None, reason,
+                                self.platform.declares_fast_path)
 
 
 __all__ = ["Controller", "ControllerReport", "DeviceReport"]

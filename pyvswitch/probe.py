@@ -44,6 +44,9 @@ def as_text(report: ControllerReport, host: HostReport | None, source: str) -> s
     lines += ["", "* the invention's devices (storage bus, context store, mover)",
               f"Fast switch path: {'usable' if report.fast_path else 'NOT usable, switches take the memory path'}"
               f" - {report.reason}"]
+    if report.fallback:
+        lines += ["The platform declares the fast path, and it did not come up:",
+                  *(f"  - {why}" for why in report.problems)]
     if host is not None:
         k = host.kvm
         kvm = (f"present, {'accessible' if k.accessible else 'not accessible'}"

@@ -21,13 +21,14 @@ class VswError(OSError):
 
 
 class UnknownName(VswError, KeyError):
-    """A register, group, layout or device name that does not exist (ENOENT).
+    """A register, group, layout or device name that does not exist (ENOENT), or
+    that is not a name at all (EINVAL: not a string).
 
     Also a KeyError, so mapping idioms (``in``, ``.get``) keep working.
     """
 
-    def __init__(self, message: str) -> None:
-        VswError.__init__(self, _errno.ENOENT, message)
+    def __init__(self, message: str, code: int = _errno.ENOENT) -> None:
+        VswError.__init__(self, code, message)
 
     __str__ = VswError.__str__
 

@@ -58,13 +58,19 @@ class Layout:
         """The layout called ``name``; UnknownName lists the ones that exist."""
         if isinstance(name, Layout):
             return name
+        if not isinstance(name, str):
+            raise VswError(errno.EINVAL, f"a layout is named by a string, not {type(name).__name__} {name!r}")
         return _load(name)
 
     @property
     def all_groups(self) -> int:
         return (1 << len(self.groups)) - 1
 
+    def __repr__(self) -> str:
+        return f"<Layout {self.name} v{self.version}: {self.size} bytes, {len(self.groups)} groups, {len(self.fields)} registers>"
+
     def group(self, name: str) -> Group:
+        _check_name(name, "group")
         for g in self.groups:
             if g.name == name:
                 return g
@@ -78,6 +84,7 @@ class Layout:
         return m
 
     def field(self, name: str) -> Field:
+        _check_name(name, "register")
         try:
             return self.fields[name]
         except KeyError:
@@ -104,6 +111,11 @@ def layout_names() -> list[str]:
         if lib.vsw_layout_info(lid, info) == 0:
             names.append(ffi.string(info.name).decode())
     return names
+
+
+def _check_name(name: object, what: str) -> None:
+    if not isinstance(name, str):
+        raise UnknownName(f"a {what} is named by a string, not {type(name).__name__} {name!r}", errno.EINVAL)
 
 
 @cache
@@ -178,6 +190,15 @@ class RegisterView(Mapping[str, int]):
             raise AttributeError(name)
         try:
             return self[name]
+        except UnknownName as exc:
+            raise AttributeError(str(exc)) from None
+
+    def __setattr__(self, name: str, value: "int | bytes | bytearray | memoryview") -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+            return
+        try:
+            self[name] = value
         except UnknownName as exc:
             raise AttributeError(str(exc)) from None
 

@@ -131,6 +131,9 @@ class Sysfs:
     # --- the file operations ------------------------------------------------
     @staticmethod
     def _norm(path: str) -> str:
+        if not isinstance(path, str):
+            raise KernelError(errno.EINVAL, f"sysfs: a path is a string such as 'bus/platform/devices', "
+                                            f"not {type(path).__name__} {path!r}")
         p = path.strip()
         if p.startswith("/sys/"):
             p = p[len("/sys/"):]
