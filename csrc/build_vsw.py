@@ -1,8 +1,10 @@
 """cffi build script for pyvswitch._vsw (API mode, out of line).
 
 The cdef is the block of csrc/vsw.h between the CDEF markers, so the header
-stays the single statement of the ABI.
+stays the single statement of the ABI.  VSW_SANITIZE=1 in the environment
+builds it with AddressSanitizer and UndefinedBehaviorSanitizer (scripts/sanitize).
 """
+import os
 from pathlib import Path
 
 from cffi import FFI
@@ -16,6 +18,13 @@ def _cdef() -> str:
     return text.split("/* CDEF-BEGIN */", 1)[1].split("/* CDEF-END */", 1)[0]
 
 
+FLAGS = ["-std=c11", "-O3", "-Wall", "-Wextra", "-Wno-psabi", "-fno-strict-aliasing", "-D_GNU_SOURCE"]
+LINK: list[str] = []
+if os.environ.get("VSW_SANITIZE"):
+    SAN = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g"]
+    FLAGS = [f for f in FLAGS if f != "-O3"] + ["-O1"] + SAN
+    LINK = SAN
+
 ffibuilder = FFI()
 ffibuilder.cdef(_cdef())
 ffibuilder.set_source(
@@ -24,7 +33,8 @@ ffibuilder.set_source(
     # relative to the project root, where setup.py runs the build
     sources=[f"csrc/{name}" for name in SOURCES],
     include_dirs=["csrc"],
-    extra_compile_args=["-std=c11", "-O3", "-Wall", "-Wextra", "-Wno-psabi", "-fno-strict-aliasing", "-D_GNU_SOURCE"],
+    extra_compile_args=FLAGS,
+    extra_link_args=LINK,
     libraries=["m"],
 )
 

@@ -10,6 +10,8 @@ against the prior art of the PCPU storing registers to DRAM.
         stats = hv.switch_context(hv.host, vm)
         stats.path, stats.save_bursts, stats.modeled_ns, stats.baseline_ns
 """
+import logging as _logging
+
 from .api import FallbackWarning, Hypervisor, Machine, open, switch_context
 from .migration import MigrationStats
 from .controller import Controller, ControllerReport, DeviceReport
@@ -17,6 +19,9 @@ from .hw import Layout, RegisterView, SwitchStats, UnknownName, VswError
 from .kernel import Kernel, KernelError, ProbeDefer
 from .platform import Platform
 from .replay import replay
+
+# a library logs only where its user asks (the kernel's printk goes to dmesg and here)
+_logging.getLogger("pyvswitch").addHandler(_logging.NullHandler())
 
 __version__ = "0.1.0"
 __all__ = [

@@ -471,17 +471,20 @@ class Hypervisor:
         return Store(self.layout, self._slot_bytes).alloc(1 << 63)
 
     # --- the switch -----------------------------------------------------------
-    def switch_context(self, frm: Machine | None, to: Machine | None, pcpu: int = 0) -> SwitchStats:
-        """Saves ``frm`` (running on ``pcpu``) and loads ``to``; all or nothing.
+    def switch_context(self, frm: Machine | None, to: Machine | None, pcpu: int | None = None) -> SwitchStats:
+        """Saves ``frm`` (running on ``pcpu``, default 0) and loads ``to``; all or nothing.
 
         One C call over the fast path when the invention's devices are bound,
         over the prior-art memory path otherwise (``SwitchStats.path`` says which).
         ``frm`` None starts ``to`` on an idle PCPU; ``to`` None leaves it idle.
         """
         try:
-            pool = self._pools[pcpu]
-            if pool.index is not pcpu:          # -1, True, 1.0: not this PCPU's index
-                raise TypeError
+            if pcpu is None:
+                pool = self._pools[0]
+            else:
+                pool = self._pools[pcpu]
+                if pool.index is not pcpu:      # -1, True, 1.0: not this PCPU's index
+                    raise TypeError
             stats = pool.spare                  # StatsPool.take(), inlined: this is the hot path
             if _refcount(stats) > pool.free:
                 stats = SwitchStats(pool.pcpu)
@@ -494,10 +497,12 @@ class Hypervisor:
             return self._switch_slow(frm, to, pcpu, r)
         return stats
 
-    def _switch_slow(self, frm: Machine | None, to: Machine | None, pcpu: int, r: int | None = None) -> SwitchStats:
+    def _switch_slow(self, frm: Machine | None, to: Machine | None, pcpu: int | None,
+                     r: int | None = None) -> SwitchStats:
         """Waits out a migration or another thread (no handles, EAGAIN, ESTALE) and
         tries again; starts or stops a PCPU (None); says why anything else
         failed - then nothing changed."""
+        pcpu = 0 if pcpu is None else pcpu
         self._check_pcpu(pcpu)
         if frm is None and to is None:
             raise VswError(errno.EINVAL, "switch_context needs a machine to save or to load")

