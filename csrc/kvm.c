@@ -61,8 +61,9 @@ struct vsw_kvm {
     struct vsw_kvm_info info;
     /* offsets in the x86_64 register file: of parts[i], of the XSAVE area, of the MSRs */
     uint32_t part_off[NPARTS], g_xsave, g_msrs;
-    uint32_t xsave_used;        /* bytes of the XSAVE area the layout keeps */
-    struct kvm_xsave *xsave;    /* scratch, keeps what lies beyond the layout's bytes */
+    uint32_t xsave_span;        /* bytes of the layout's XSAVE region (up to the XCRS group) */
+    struct kvm_xsave *xsave;    /* KVM's buffer, in the host's layout (info.xsave) */
+    uint8_t canon[4096];        /* a pulled XSAVE region in the layout's canonical offsets */
     unsigned long get_xsave;    /* KVM_GET_XSAVE2 where the area is larger than 4 KiB, else KVM_GET_XSAVE */
     struct {
         struct kvm_msrs hdr;
@@ -104,9 +105,23 @@ static int set_cpuid(struct vsw_kvm *k)
     c->nent = n;
     int r = ioctl(k->sys_fd, KVM_GET_SUPPORTED_CPUID, c);
     if (r == 0) {
-        for (uint32_t i = 0; i < c->nent; i++)
-            if (c->entries[i].function == 0xd && c->entries[i].index == 0)
-                k->info.supported_xcr0 = c->entries[i].eax | ((uint64_t)c->entries[i].edx << 32);
+        /* leaf 0xD: which XSAVE components exist here, and where this host puts them */
+        struct vsw_xsave_map *m = &k->info.xsave;
+        for (uint32_t i = 0; i < c->nent; i++) {
+            const struct kvm_cpuid_entry2 *e = &c->entries[i];
+            if (e->function != 0xd)
+                continue;
+            if (e->index == 0) {
+                k->info.supported_xcr0 = e->eax | ((uint64_t)e->edx << 32);
+                m->size = e->ecx;
+            } else if (e->index >= 2 && e->index < VSW_XSAVE_COMPONENTS) {
+                m->offset[e->index] = e->ebx;
+                m->csize[e->index] = e->eax;
+            }
+        }
+        m->xcr0 = k->info.supported_xcr0 & vsw_xsave_known();
+        if ((m->xcr0 & 0x18) != 0x18)
+            m->xcr0 &= ~0x18ull;        /* MPX is both components or neither */
         r = ioctl(k->vcpu_fd, KVM_SET_CPUID2, c);
     }
     r = r < 0 ? err() : 0;
@@ -156,7 +171,10 @@ int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, str
         group_offset(L, parts[i].group, &k->part_off[i]);
     group_offset(L, "fpu_sse", &k->g_xsave);
     group_offset(L, "msrs", &k->g_msrs);
-    k->xsave_used = 2696;
+    uint32_t g_xcrs = 0;
+    group_offset(L, "xcrs", &g_xcrs);
+    k->xsave_span = g_xcrs - k->g_xsave;
+    _Static_assert(sizeof(k->canon) >= 2752, "the layout's XSAVE region fits the scratch area");
     k->sys_fd = open(path ? path : "/dev/kvm", O_RDWR | O_CLOEXEC);
     if (k->sys_fd < 0)
         goto fail_errno;
@@ -191,6 +209,8 @@ int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, str
     }
     k->run_size = (size_t)run_size;
     if ((r = set_cpuid(k)) < 0 || (r = msr_list(k)) < 0)
+        goto fail;
+    if ((r = vsw_xsave_map_check(&k->info.xsave)) < 0)
         goto fail;
     /* XSAVE2 where the host's area is larger (dynamic features): the same layout, more tail */
     int xsize = ioctl(k->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
@@ -287,11 +307,14 @@ int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p)
     }
     if (ioctl(k->vcpu_fd, k->get_xsave, k->xsave) < 0)
         goto fail;
+    r = vsw_xsave_pull(&k->info.xsave, k->xsave->region, k->info.xsave_size, k->canon);
+    if (r < 0)
+        goto out;
     /* component by component, so only the ones that changed are dirty */
     for (uint32_t g = 0; g < p->L->ngroups; g++) {
         const struct vsw_group_info *gi = &p->L->groups[g];
-        if (gi->offset >= k->g_xsave && gi->offset < k->g_xsave + k->xsave_used && gi->used)
-            take(p, gi->offset, (uint8_t *)k->xsave->region + (gi->offset - k->g_xsave), gi->used);
+        if (gi->offset >= k->g_xsave && gi->offset < k->g_xsave + k->xsave_span && gi->used)
+            take(p, gi->offset, k->canon + (gi->offset - k->g_xsave), gi->used);
     }
     uint32_t n = msr_request(k, p->regs);
     if (n && ioctl(k->vcpu_fd, KVM_GET_MSRS, &k->msrs) != (int)n)
@@ -315,12 +338,13 @@ int vsw_kvm_push(struct vsw_kvm *k, struct vsw_pcpu *p)
     if (r < 0)
         return r;
     const uint8_t *R = p->regs;
+    /* translated before anything is set: a context this host cannot hold changes nothing */
+    r = vsw_xsave_push(&k->info.xsave, R + k->g_xsave, k->xsave->region, k->info.xsave_size);
+    if (r < 0)
+        goto out;
     for (size_t i = 0; i < NPARTS; i++) {
-        if (i == MODE_PARTS) {
-            memcpy(k->xsave->region, R + k->g_xsave, k->xsave_used);
-            if (ioctl(k->vcpu_fd, KVM_SET_XSAVE, k->xsave) < 0)
-                goto fail;
-        }
+        if (i == MODE_PARTS && ioctl(k->vcpu_fd, KVM_SET_XSAVE, k->xsave) < 0)
+            goto fail;
         if (ioctl(k->vcpu_fd, parts[i].set, R + k->part_off[i]) < 0)
             goto fail;
     }

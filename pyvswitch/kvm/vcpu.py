@@ -67,9 +67,14 @@ class KvmVcpu:
             errno.EINVAL: f"guest memory must be a positive multiple of 2 MiB, got {mem_bytes}",
         })
         self._h = ffi.gc(out[0], lib.vsw_kvm_close)
+        m = info.xsave
         self.info = {"api_version": info.api_version, "xsave_size": info.xsave_size,
                      "supported_xcr0": info.supported_xcr0, "host_msrs": info.host_msrs,
-                     "mem_bytes": info.mem_bytes}
+                     "mem_bytes": info.mem_bytes,
+                     # the XSAVE components this host has and the layout keeps, and where the host puts them
+                     "xsave_components": m.xcr0,
+                     "xsave_offsets": {i: (m.offset[i], m.csize[i]) for i in range(2, lib.VSW_XSAVE_COMPONENTS)
+                                       if m.xcr0 >> i & 1}}
         self.msr_present = info.msr_present
         self.memory = ffi.buffer(lib.vsw_kvm_memory(self._h), mem_bytes)
         self._exit = ffi.new("struct vsw_kvm_exit *")
@@ -90,10 +95,16 @@ class KvmVcpu:
         check(lib.vsw_kvm_pull(self.handle, pcpu.handle), "KVM pull", {errno.ESRCH: "no machine is running on the PCPU"})
 
     def push(self, pcpu: Pcpu) -> None:
-        """The PCPU's register file into the vCPU."""
+        """The PCPU's register file into the vCPU (nothing is set when it cannot all be)."""
         check(lib.vsw_kvm_push(self.handle, pcpu.handle), "KVM push", {
             errno.ESRCH: "no machine is running on the PCPU",
+            errno.EOPNOTSUPP: f"the context uses XSAVE components this host lacks: its XSTATE_BV has bits "
+                              f"{self._missing(pcpu):#x}, this host has {self.info['xsave_components']:#x}",
             errno.EINVAL: "KVM refused a register value (an MSR, or an inconsistent mode)"})
+
+    def _missing(self, pcpu: Pcpu) -> int:
+        bv = int.from_bytes(pcpu.read(pcpu.layout.field("xstate_bv").offset, 8), "little")
+        return bv & ~self.info["xsave_components"]
 
     def run(self, slice_ns: int) -> KvmExit:
         """Enters the guest until it exits or the slice ends (preempted)."""
