@@ -73,6 +73,7 @@ struct vsw_kvm {
     timer_t timer;
     pid_t timer_tid;
     int have_timer;
+    int read_pending;           /* an MMIO read exited: its value goes in before the next KVM_RUN */
 };
 
 static uint64_t now_ns(void)
@@ -273,6 +274,14 @@ void vsw_kvm_close(struct vsw_kvm *k)
 
 void *vsw_kvm_memory(struct vsw_kvm *k) { return k ? k->mem : NULL; }
 
+int vsw_kvm_clear(struct vsw_kvm *k, uint64_t offset, uint64_t len)
+{
+    if (!k || offset % 4096 || len % 4096 || offset > k->mem_bytes || len > k->mem_bytes - offset)
+        return -EINVAL;
+    /* private anonymous memory reads back as zeros; KVM drops its mappings through its MMU notifier */
+    return madvise(k->mem + offset, len, MADV_DONTNEED) < 0 ? err() : 0;
+}
+
 /* The MSR request: the layout's records for the MSRs this host has. */
 static uint32_t msr_request(struct vsw_kvm *k, const uint8_t *regs)
 {
@@ -400,6 +409,7 @@ int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *x)
         return -saved;
     }
     x->kvm_reason = k->run->exit_reason;
+    k->read_pending = 0;
     switch (k->run->exit_reason) {
     case KVM_EXIT_IO: {
         x->reason = VSW_KVM_EXIT_IO;
@@ -409,6 +419,7 @@ int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *x)
         uint32_t v = 0;
         memcpy(&v, (uint8_t *)k->run + k->run->io.data_offset, k->run->io.size <= 4 ? k->run->io.size : 4);
         x->data = v;
+        k->read_pending = 0;
         break;
     }
     case KVM_EXIT_MMIO:
@@ -416,9 +427,10 @@ int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *x)
         x->port = (uint16_t)((k->run->mmio.phys_addr - MMIO_BASE) / 4);
         x->size = (uint8_t)k->run->mmio.len;
         x->write = k->run->mmio.is_write;
-        memcpy(&x->data, k->run->mmio.data, k->run->mmio.len <= 4 ? k->run->mmio.len : 4);
+        memcpy(&x->data, k->run->mmio.data, k->run->mmio.len <= 8 ? k->run->mmio.len : 8);
         if (!x->write)
-            memset(k->run->mmio.data, 0, sizeof(k->run->mmio.data));     /* reads return 0 */
+            memset(k->run->mmio.data, 0, sizeof(k->run->mmio.data));     /* reads return 0 unless completed */
+        k->read_pending = !x->write;
         break;
     case KVM_EXIT_HLT:
         x->reason = VSW_KVM_EXIT_HLT;
@@ -436,6 +448,15 @@ int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *x)
     default:
         x->reason = VSW_KVM_EXIT_OTHER;
     }
+    return 0;
+}
+
+int vsw_kvm_complete_read(struct vsw_kvm *k, uint64_t value)
+{
+    if (!k || !k->read_pending)
+        return -EINVAL;
+    uint32_t len = k->run->mmio.len <= 8 ? k->run->mmio.len : 8;
+    memcpy(k->run->mmio.data, &value, len);
     return 0;
 }
 
@@ -484,6 +505,11 @@ int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, str
 }
 void vsw_kvm_close(struct vsw_kvm *k) { (void)k; }
 void *vsw_kvm_memory(struct vsw_kvm *k) { (void)k; return NULL; }
+int vsw_kvm_clear(struct vsw_kvm *k, uint64_t offset, uint64_t len)
+{
+    (void)k, (void)offset, (void)len;
+    return -ENOSYS;
+}
 int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p) { (void)k, (void)p; return -ENOSYS; }
 int vsw_kvm_push(struct vsw_kvm *k, struct vsw_pcpu *p) { (void)k, (void)p; return -ENOSYS; }
 int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *exit)
@@ -494,6 +520,11 @@ int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *exit)
 int vsw_kvm_bench_ioctls(struct vsw_kvm *k, uint64_t iterations, struct vsw_kvm_bench *out)
 {
     (void)k, (void)iterations, (void)out;
+    return -ENOSYS;
+}
+int vsw_kvm_complete_read(struct vsw_kvm *k, uint64_t value)
+{
+    (void)k, (void)value;
     return -ENOSYS;
 }
 #endif

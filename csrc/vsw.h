@@ -342,7 +342,8 @@ struct vsw_kvm_exit {
     uint16_t port;              /* I/O port, or MMIO device register ((address - 0xc0000000) / 4) */
     uint8_t size;
     uint8_t write;
-    uint32_t data;
+    uint32_t reserved;
+    uint64_t data;              /* what was written (up to 8 bytes) */
     uint64_t run_ns;            /* wall time inside KVM_RUN */
 };
 struct vsw_kvm_bench {
@@ -354,9 +355,14 @@ struct vsw_kvm;
 int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, struct vsw_kvm_info *info);
 void vsw_kvm_close(struct vsw_kvm *k);
 void *vsw_kvm_memory(struct vsw_kvm *k);
+/* Gives bytes [offset, offset + len) of guest memory back as zeros without touching them (page aligned). */
+int vsw_kvm_clear(struct vsw_kvm *k, uint64_t offset, uint64_t len);
 int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p);
 int vsw_kvm_push(struct vsw_kvm *k, struct vsw_pcpu *p);
 int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *exit);
+/* The value an MMIO read that just exited returns to the guest; it completes at
+ * the next vsw_kvm_run, which must come before any pull (-EINVAL: no read pending). */
+int vsw_kvm_complete_read(struct vsw_kvm *k, uint64_t value);
 /* The same GET (then SET) ioctls as pull (push), issued straight from C and timed. */
 int vsw_kvm_bench_ioctls(struct vsw_kvm *k, uint64_t iterations, struct vsw_kvm_bench *out);
 

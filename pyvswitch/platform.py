@@ -39,8 +39,9 @@ def _param_schema() -> dict[str, dict[str, tuple[str, Any]]]:
     return {
         "pcpu": {"layout": (_STR, "x86_64"), "cpu_mhz": (_INT, defaults.CPU_MHZ),
                  "exit_entry_cycles": (_INT, defaults.EXIT_ENTRY_CYCLES),
-                 # for a vsw,pcpu-kvm: the KVM device and the guest memory (2 MiB per machine)
-                 "kvm_device": (_STR, "/dev/kvm"), "guest_memory_bytes": (_INT, 64 << 20)},
+                 # for a vsw,pcpu-kvm: the KVM device and the guest memory all its machines share
+                 # (reserved, not committed: each guest touches what it uses)
+                 "kvm_device": (_STR, "/dev/kvm"), "guest_memory_bytes": (_INT, 2 << 30)},
         "mem": {"capacity_bytes": (_INT, defaults.MEM_BYTES)},
         "memory-bus": {"width_bytes": (_INT, mb.width_bytes), "clock_mhz": (_INT, mb.clock_mhz),
                        "setup_cycles": (_INT, mb.setup_cycles), "utilisation": (_FLOAT, mb.utilisation),
@@ -60,7 +61,8 @@ _U32 = (1 << 32) - 1
 MAXIMUM = {"cpu_mhz": _U32, "exit_entry_cycles": _U32, "width_bytes": _U32, "clock_mhz": _U32,
            "setup_cycles": _U32, "other_bytes": _U32, "seed": (1 << 64) - 1, "max_burst": _U32,
            "write_threshold": _U32, "read_threshold": _U32, "channels": 64,
-           "capacity_bytes": 1 << 40, "guest_memory_bytes": 1 << 36}
+           "capacity_bytes": 1 << 40,
+           "guest_memory_bytes": 3 << 30}       # guest-physical memory stays below the device registers at 3 GiB
 _POSITIVE = {"guest_memory_bytes", "cpu_mhz", "capacity_bytes", "width_bytes", "clock_mhz", "max_burst", "write_threshold",
              "read_threshold", "channels", "other_bytes"}
 _DEVICE_KEYS = {"name", "compatible", "vendor", "device", "bus", "parent", "suppliers", "params"}

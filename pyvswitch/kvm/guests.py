@@ -1,21 +1,39 @@
 """Guest programs and their address spaces.
 
-Machine m owns guest-physical memory [m * 2 MiB, (m + 1) * 2 MiB) and its own
-page tables in it, mapping virtual [0, 2 MiB) onto that region with one large
-page; CR3 points at them.  So each machine sees only its own memory, at the
-same virtual addresses, and a switch that restores CR3 changes address space.
+Each machine owns a region of the vCPU's guest-physical memory (``Regions``)
+with its own page tables at its start, and CR3 points at them; so each machine
+sees only its own memory, at the same virtual addresses, and a switch that
+restores CR3 changes address space.
+
+Two kinds of program:
+- the built-in assembly programs of the C core (``hash``, ``vecsum``, ``prng``):
+  a 2 MiB region mapped at virtual 0, device registers at virtual 2 MiB;
+- any freestanding C program built with ``pyvswitch guest build`` (an ELF
+  image): a region of ``mem_bytes`` (64 MiB by default) mapped at virtual
+  [2 MiB, size) - the first 2 MiB unmapped, so a null pointer faults - and the
+  device registers at virtual 0xC0000000 (``vsw_guest.h``).
 """
 from __future__ import annotations
 
 import errno
 import struct
+from collections.abc import Callable
 
+from ..guest import GuestImage
 from ..hw import Layout, VswError, ffi, lib
 
-REGION = 2 << 20
-MMIO = 0xC0000000               # guest-physical; no memslot: writes exit to the VMM
+PAGE_2M = 2 << 20
+MMIO = 0xC0000000               # guest-physical (and, for ELF guests, virtual); no memslot: accesses exit
 CODE, BUFFER, STACK_TOP = 0x10000, 0x100000, 0x1FF000
+# device registers, as (byte offset from MMIO) / 4
 PORT_RESULT_LO, PORT_RESULT_HI, PORT_PROGRESS, PORT_DONE = 0x10, 0x11, 0x12, 0x13
+PORT_CONSOLE_ADDR, PORT_CONSOLE_LEN, PORT_EXIT, PORT_CLOCK = 0x20, 0x22, 0x24, 0x26   # vsw_guest.h
+DEFAULT_MEM = 64 << 20
+MAX_MEM = 1 << 30               # one page directory of 2 MiB pages
+#: XCR0 components a guest gets by default, where the host has them: x87, SSE,
+#: AVX, opmask, ZMM_Hi256, Hi16_ZMM, PKRU.
+GUEST_XCR0 = 0x2E7
+CR4 = 0x10620 | 1 << 18         # PAE, OSFXSR, OSXMMEXCPT, FSGSBASE, OSXSAVE
 
 
 def programs() -> dict[str, bytes]:
@@ -27,16 +45,51 @@ def programs() -> dict[str, bytes]:
     return out
 
 
-def load(memory: object, slot: int, program: str) -> None:
-    """Writes page tables and the program into region ``slot`` of guest memory."""
+class Regions:
+    """Hands out 2 MiB-aligned regions of a vCPU's guest memory, one per machine."""
+
+    def __init__(self, memory_bytes: int) -> None:
+        self.memory_bytes = memory_bytes
+        self._next = 0
+        self._by_machine: dict[int, tuple[int, int]] = {}
+        self._free: list[tuple[int, int]] = []
+
+    def get(self, machine_id: int, size: int) -> int:
+        """The base of machine ``machine_id``'s region of ``size`` bytes."""
+        if not isinstance(size, int) or isinstance(size, bool) or size < PAGE_2M or size % PAGE_2M or size > MAX_MEM:
+            raise VswError(errno.EINVAL, f"guest memory is a multiple of 2 MiB from 2 MiB to {MAX_MEM >> 20} MiB, "
+                                         f"got {size!r}")
+        have = self._by_machine.get(machine_id)
+        if have is not None and have[1] == size:
+            return have[0]
+        if have is not None:
+            self._free.append(have)
+        base = next((b for b, s in self._free if s == size), None)
+        if base is not None:
+            self._free.remove((base, size))
+        else:
+            if self._next + size > self.memory_bytes:
+                raise VswError(errno.ENOSPC, f"guest memory is full: {self.memory_bytes >> 20} MiB, "
+                                             f"{self._next >> 20} MiB given out, {size >> 20} MiB more asked "
+                                             "(raise the platform's guest_memory_bytes)")
+            base, self._next = self._next, self._next + size
+        self._by_machine[machine_id] = (base, size)
+        return base
+
+
+def _check_room(memory: object, base: int, size: int) -> memoryview:
+    mem = memoryview(memory)  # type: ignore[arg-type]
+    if base + size > len(mem):
+        raise VswError(errno.ENOSPC, f"region {base:#x}+{size:#x} is beyond the {len(mem):#x} bytes of guest memory")
+    return mem
+
+
+def load(memory: object, base: int, program: str) -> None:
+    """Writes page tables and a built-in program into the 2 MiB region at ``base``."""
     progs = programs()
     if program not in progs:
         raise VswError(errno.ENOENT, f"no guest program {program!r}; there are {', '.join(progs)}")
-    base = slot * REGION
-    if base + REGION > len(memory):  # type: ignore[arg-type]
-        raise VswError(errno.ENOSPC, f"guest memory holds {len(memory) // REGION - 1} machines; "  # type: ignore[arg-type]
-                                     f"region {slot} is beyond it")
-    mem = memoryview(memory)  # type: ignore[arg-type]
+    mem = _check_room(memory, base, PAGE_2M)
     mem[base:base + 0x3000] = bytes(0x3000)
     struct.pack_into("<Q", mem, base + 0x0000, (base + 0x1000) | 0x7)        # PML4[0] -> PDPT, user
     struct.pack_into("<Q", mem, base + 0x1000, (base + 0x2000) | 0x7)        # PDPT[0] -> PD, user
@@ -46,8 +99,27 @@ def load(memory: object, slot: int, program: str) -> None:
     mem[base + CODE:base + CODE + len(code)] = code
 
 
-def initial_state(slot: int, rounds: int, seed: int) -> bytes:
-    """A register file entering the program in 64-bit mode at CODE with its own CR3."""
+def load_image(memory: object, clear: "Callable[[int, int], None]", base: int, size: int,
+               image: GuestImage) -> None:
+    """Clears the region (``clear(base, size)``), maps virtual [2 MiB, size) onto it and
+    0xC0000000 onto the device registers, and copies the image's segments in."""
+    if image.end > size - (1 << 20):
+        raise VswError(errno.EFBIG, f"guest image {image.name} reaches {image.end:#x}; a {size >> 20} MiB "
+                                    "address space leaves it no stack (give it more guest memory)")
+    mem = _check_room(memory, base, size)
+    clear(base, size)
+    struct.pack_into("<Q", mem, base + 0x0000, (base + 0x1000) | 0x7)        # PML4[0] -> PDPT
+    struct.pack_into("<Q", mem, base + 0x1000, (base + 0x2000) | 0x7)        # PDPT[0] -> PD: [0, 1 GiB)
+    struct.pack_into("<Q", mem, base + 0x1018, (base + 0x3000) | 0x7)        # PDPT[3] -> PD: [3 GiB, 4 GiB)
+    for i in range(1, size // PAGE_2M):                                        # PD[0] stays unmapped
+        struct.pack_into("<Q", mem, base + 0x2000 + 8 * i, (base + i * PAGE_2M) | 0x87)
+    struct.pack_into("<Q", mem, base + 0x3000, MMIO | 0x87)                   # the device registers
+    for seg in image.segments:
+        mem[base + seg.vaddr:base + seg.vaddr + len(seg.data)] = seg.data
+
+
+def _state(values: dict[str, int]) -> bytes:
+    """A register file in 64-bit mode at CPL 3 with the given registers set."""
     lay = Layout.get("x86_64")
     raw = bytearray(lay.reset_state())
     f = lay.fields
@@ -56,10 +128,9 @@ def initial_state(slot: int, rounds: int, seed: int) -> bytes:
         fld = f[name]
         raw[fld.offset:fld.offset + fld.size] = value.to_bytes(fld.size, "little")
 
-    for name, value in {"rip": CODE, "rsp": STACK_TOP, "rflags": 0x2, "rdi": rounds, "rsi": seed or 1,
-                        "cr0": 0x80050033, "cr3": slot * REGION, "cr4": 0x10620, "efer": 0x500,
-                        "fcw": 0x37F, "mxcsr": 0x1F80, "xstate_bv": 0x3, "xcr0": 0x3,
-                        "dr6": 0xFFFF0FF0, "dr7": 0x400, "msr.pat": 0x0007040600070406}.items():
+    base = {"rflags": 0x2, "cr0": 0x80050033, "cr4": CR4, "efer": 0x500, "fcw": 0x37F, "mxcsr": 0x1F80,
+            "xstate_bv": 0x3, "xcr0": 0x3, "dr6": 0xFFFF0FF0, "dr7": 0x400, "msr.pat": 0x0007040600070406}
+    for name, value in {**base, **values}.items():
         put(name, value)
     for seg in ("ds", "es", "fs", "gs", "ss"):
         for k, v in {"selector": 0x23, "limit": 0xFFFFFFFF, "type": 3, "present": 1, "s": 1, "db": 1, "g": 1,
@@ -74,3 +145,15 @@ def initial_state(slot: int, rounds: int, seed: int) -> bytes:
     put("ldt.type", 2)
     put("ldt.present", 1)
     return bytes(raw)
+
+
+def initial_state(base: int, rounds: int, seed: int, xcr0: int = 0x3, cr4: int = CR4) -> bytes:
+    """A built-in program's entry: rdi = rounds, rsi = seed, its own CR3."""
+    return _state({"rip": CODE, "rsp": STACK_TOP, "rdi": rounds, "rsi": seed or 1, "cr3": base, "xcr0": xcr0,
+                   "cr4": cr4})
+
+
+def image_state(base: int, size: int, image: GuestImage, xcr0: int = 0x3, cr4: int = CR4) -> bytes:
+    """An ELF guest's entry (crt0's _start): rdi = the size of its address space,
+    the stack at its top, its own CR3."""
+    return _state({"rip": image.entry, "rsp": size, "rdi": size, "cr3": base, "xcr0": xcr0, "cr4": cr4})

@@ -1,41 +1,69 @@
 """Preemptive time slicing of real guests on one KVM vCPU.
 
 Each slice: the timer preempts the running guest (or it exits on a device
-register write); before another machine runs, the vCPU's state is pulled into
+register access); before another machine runs, the vCPU's state is pulled into
 the PCPU register file, ``switch_context`` saves it through the context store
 (or the fallback path) and loads the next machine, and the result is pushed
-into the vCPU.  A guest never notices: its result equals its solo run's.
+into the vCPU.  A guest never notices: its output and exit status equal its
+solo run's.
+
+Guests are the C core's built-in programs (by name) or any freestanding C
+program built with ``pyvswitch guest build`` (an ELF path, or its bytes).
 """
 from __future__ import annotations
 
 import errno
+import os
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
 
 from ..api import Hypervisor, Machine
+from ..guest import GuestImage
 from ..hw import VswError
 from . import guests
-from .vcpu import KvmPcpu, KvmVcpu
+from .vcpu import KvmExit, KvmPcpu, KvmVcpu
+
+MAX_OUTPUT = 1 << 20            # console bytes a guest may print
 
 
 @dataclass
 class Job:
     machine: Machine
     program: str
-    rounds: int
-    seed: int
-    result: int | None = None
+    rounds: int = 0
+    seed: int = 0
+    image: GuestImage | None = None     # None: a built-in program
+    base: int = 0                       # its region of guest memory
+    mem_bytes: int = 0
+    result: int | None = None           # built-in programs: their 64-bit result
+    exit_status: int | None = None      # C guests: main()'s return value or vsw_exit()'s
+    output: bytearray = field(default_factory=bytearray)
     progress: list[int] = field(default_factory=list)
     slices: int = 0
+    clock_ns: int = 0                   # time inside KVM_RUN: the guest's own virtual clock
     error: str | None = None
     _lo: int = 0
     _hi: int = 0
+    _console: int = 0
 
     @property
     def done(self) -> bool:
-        return self.result is not None or self.error is not None
+        return self.result is not None or self.exit_status is not None or self.error is not None
+
+    @property
+    def text(self) -> str:
+        return self.output.decode("utf-8", errors="replace")
+
+    def outcome(self) -> tuple[Any, ...]:
+        """What must equal the solo run's: output, exit status, result, error."""
+        return bytes(self.output), self.exit_status, self.result, self.error
+
+
+#: A scheduling policy: the runnable jobs and the one that ran last -> the next.
+Policy = Callable[[Sequence[Job], Union[Job, None]], Job]
 
 
 @dataclass
@@ -63,8 +91,26 @@ class RunReport:
                 "paths": self.paths,
                 "guest_ms": self.guest_ns / 1e6, "per_switch": self.per_switch(),
                 "jobs": [{"machine": j.machine.name, "program": j.program, "rounds": j.rounds, "seed": j.seed,
-                          "result": j.result, "progress": len(j.progress), "slices": j.slices, "error": j.error}
+                          "result": j.result, "exit_status": j.exit_status, "output": j.text,
+                          "progress": len(j.progress), "slices": j.slices, "error": j.error}
                          for j in self.jobs]}
+
+
+def policy_of(order: "str | Policy", rng_seed: int) -> Policy:
+    """``"round-robin"``, ``"random"`` (seeded) or a callable of one's own."""
+    if callable(order):
+        return order
+    if order == "random":
+        rng = random.Random(rng_seed)
+        return lambda runnable, last: rng.choice(runnable)
+    if order == "round-robin":
+        turn = [0]
+
+        def round_robin(runnable: Sequence[Job], last: Job | None) -> Job:
+            turn[0] += 1
+            return runnable[(turn[0] - 1) % len(runnable)]
+        return round_robin
+    raise VswError(errno.EINVAL, f"order is round-robin, random or a callable, not {order!r}")
 
 
 class Scheduler:
@@ -78,106 +124,159 @@ class Scheduler:
         self.hv, self.index, self.pcpu, self.vcpu = hv, pcpu, p, p.vcpu
         self.jobs: list[Job] = []
 
-    def add(self, machine: Machine, program: str, rounds: int = 20, seed: int = 1) -> Job:
-        """Loads ``program`` into the machine's own memory and sets it at its entry point."""
+    def add(self, machine: Machine, program: "str | os.PathLike[str] | bytes | GuestImage", rounds: int = 20,
+            seed: int = 1, *, mem_bytes: int | None = None, xcr0: int | None = None,
+            cr4: int | None = None) -> Job:
+        """Loads a program into the machine's own memory and sets it at its entry point:
+        a built-in program by name (``rounds``, ``seed``), or an ELF guest (a path, its
+        bytes or a GuestImage; ``mem_bytes`` of address space, 64 MiB by default).
+        ``xcr0`` and ``cr4`` override what the guest gets (default: the host's x87, SSE,
+        AVX, AVX-512 and PKRU state, with OSXSAVE)."""
         if any(j.machine is machine for j in self.jobs):
             raise VswError(errno.EEXIST, f"{machine.name} already has a program")
-        if not isinstance(rounds, int) or rounds < 1:
-            raise VswError(errno.EINVAL, f"rounds must be a positive integer, got {rounds!r}")
-        load_program(self.vcpu, machine, program, rounds, seed)
-        job = Job(machine, program, rounds, seed)
+        job = load_program(self.vcpu, machine, program, rounds, seed, mem_bytes=mem_bytes, xcr0=xcr0, cr4=cr4)
         self.jobs.append(job)
         return job
 
-    def run(self, slice_us: float = 100.0, order: str = "round-robin", rng_seed: int = 0,
+    def run(self, slice_us: float = 100.0, order: "str | Policy" = "round-robin", rng_seed: int = 0,
             max_slices: int = 1_000_000) -> RunReport:
-        """Until every job is done: slices of ``slice_us`` microseconds (``order``
-        round-robin or random), switching through pyvswitch between machines."""
-        if slice_us <= 0:
-            raise VswError(errno.EINVAL, f"slice_us must be positive, got {slice_us!r}")
-        if order not in ("round-robin", "random"):
-            raise VswError(errno.EINVAL, f"order is round-robin or random, not {order!r}")
-        rng = random.Random(rng_seed)
+        """Until every job is done: slices of ``slice_us`` microseconds, the next job
+        chosen by ``order`` (round-robin, random or a callable), switching through
+        pyvswitch between machines."""
+        if not isinstance(slice_us, (int, float)) or isinstance(slice_us, bool) or not slice_us > 0:
+            raise VswError(errno.EINVAL, f"slice_us must be a positive number, got {slice_us!r}")
+        pick = policy_of(order, rng_seed)
         rep = RunReport(self.jobs)
-        hv, vcpu, pcpu = self.hv, self.vcpu, self.pcpu
         slice_ns = int(slice_us * 1000)
         # whose state the vCPU holds: the machine on the PCPU, if it is a job (pushed
         # afresh, in case its registers were written since the last run)
-        running = hv.running(self.index)
+        running = self.hv.running(self.index)
         on_vcpu: Job | None = next((j for j in self.jobs if j.machine is running), None)
         if on_vcpu is not None:
-            vcpu.push(pcpu)
-        turn = 0
-        s: Any = None
+            self.vcpu.push(self.pcpu)
         for _ in range(max_slices):
             runnable = [j for j in self.jobs if not j.done]
             if not runnable:
                 break
-            job = rng.choice(runnable) if order == "random" else runnable[turn % len(runnable)]
-            turn += 1
-            s = None
+            job = pick(runnable, on_vcpu)
+            if job not in runnable:
+                raise VswError(errno.EINVAL, f"the policy chose {job!r}, which is not runnable")
             if job is not on_vcpu:
-                if on_vcpu is not None:
-                    t = time.perf_counter_ns()
-                    vcpu.pull(pcpu)
-                    rep.pull_ns += time.perf_counter_ns() - t
-                cur = hv.running(self.index)
-                if cur is None:
-                    raise VswError(errno.ENODEV, f"pcpu{self.index} runs no machine (its contexts are parked)")
-                t = time.perf_counter_ns()
-                try:
-                    s = hv.switch_context(cur, job.machine, self.index)
-                except VswError as exc:
-                    if exc.errno != errno.EIO:
-                        raise
-                    rep.faults += 1         # nothing changed: the vCPU still holds on_vcpu
-                    if on_vcpu is None:
-                        rep.switch_ns += time.perf_counter_ns() - t
-                        continue            # nothing ran yet: try again
-                    job, s = on_vcpu, None  # run the same guest on
-                rep.switch_ns += time.perf_counter_ns() - t
-            if job is not on_vcpu and s is not None:
-                rep.switches += 1
-                rep.save_bursts += s.save_bursts
-                rep.load_bursts += s.load_bursts
-                rep.paths[s.path] = rep.paths.get(s.path, 0) + 1
-                t = time.perf_counter_ns()
-                vcpu.push(pcpu)
-                rep.push_ns += time.perf_counter_ns() - t
-                on_vcpu = job
-            x = vcpu.run(slice_ns)
-            rep.slices += 1
-            job.slices += 1
-            rep.guest_ns += x.run_ns
-            rep.exits[x.reason] = rep.exits.get(x.reason, 0) + 1
-            if x.reason == "io" and x.write:
-                if x.port == guests.PORT_PROGRESS:
-                    job.progress.append(x.data)
-                elif x.port == guests.PORT_RESULT_LO:
-                    job._lo = x.data
-                elif x.port == guests.PORT_RESULT_HI:
-                    job._hi = x.data
-                elif x.port == guests.PORT_DONE:
-                    job.result = job._hi << 32 | job._lo
-            elif x.reason in ("shutdown", "other", "hlt"):
-                job.error = f"guest stopped: {x.reason} (KVM exit {x.kvm_reason})"
+                owner = self._switch(on_vcpu, job, rep)
+                if owner is None:
+                    continue                # refused before anything ran: try again
+                job = on_vcpu = owner
+            self._slice(job, slice_ns, rep)
         if on_vcpu is not None:             # leave the register file holding the truth
-            vcpu.pull(pcpu)
+            self.vcpu.pull(self.pcpu)
         return rep
 
+    def _switch(self, on_vcpu: Job | None, job: Job, rep: RunReport) -> Job | None:
+        """Pull, switch_context, push; the job that now owns the vCPU (the old one -
+        None before any ran - when an injected mover fault refused the switch:
+        nothing changed)."""
+        if on_vcpu is not None:
+            t = time.perf_counter_ns()
+            self.vcpu.pull(self.pcpu)
+            rep.pull_ns += time.perf_counter_ns() - t
+        cur = self.hv.running(self.index)
+        if cur is None:
+            raise VswError(errno.ENODEV, f"pcpu{self.index} runs no machine (its contexts are parked)")
+        t = time.perf_counter_ns()
+        try:
+            s = self.hv.switch_context(cur, job.machine, self.index)
+        except VswError as exc:
+            rep.switch_ns += time.perf_counter_ns() - t
+            if exc.errno != errno.EIO:
+                raise
+            rep.faults += 1
+            return on_vcpu
+        rep.switch_ns += time.perf_counter_ns() - t
+        rep.switches += 1
+        rep.save_bursts += s.save_bursts
+        rep.load_bursts += s.load_bursts
+        rep.paths[s.path] = rep.paths.get(s.path, 0) + 1
+        t = time.perf_counter_ns()
+        self.vcpu.push(self.pcpu)
+        rep.push_ns += time.perf_counter_ns() - t
+        return job
 
-def load_program(vcpu: KvmVcpu, machine: Machine, program: str, rounds: int = 20, seed: int = 1) -> None:
+    def _slice(self, job: Job, slice_ns: int, rep: RunReport) -> None:
+        """Runs ``job`` for a slice; a device-register read is answered and the guest
+        goes on at once (a read completes only when the guest is entered again)."""
+        left = slice_ns
+        while True:
+            x = self.vcpu.run(max(left, 1000))
+            rep.guest_ns += x.run_ns
+            job.clock_ns += x.run_ns
+            left -= x.run_ns
+            rep.exits[x.reason] = rep.exits.get(x.reason, 0) + 1
+            if not (x.reason == "io" and not x.write):
+                break
+            self.vcpu.complete_read(job.clock_ns if x.port == guests.PORT_CLOCK else 0)
+        rep.slices += 1
+        job.slices += 1
+        self._device(job, x)
+
+    def _device(self, job: Job, x: KvmExit) -> None:
+        """What a guest's device-register write or stop means for its job."""
+        if x.reason in ("shutdown", "other", "hlt"):
+            job.error = f"guest stopped: {x.reason} (KVM exit {x.kvm_reason}); a fault, or a jump to nowhere"
+        if x.reason != "io" or not x.write:
+            return
+        port, data = x.port, x.data
+        if port == guests.PORT_PROGRESS:
+            job.progress.append(data & 0xFFFFFFFF)
+        elif port == guests.PORT_RESULT_LO:
+            job._lo = data & 0xFFFFFFFF
+        elif port == guests.PORT_RESULT_HI:
+            job._hi = data & 0xFFFFFFFF
+        elif port == guests.PORT_DONE:
+            job.result = job._hi << 32 | job._lo
+        elif port == guests.PORT_CONSOLE_ADDR:
+            job._console = data
+        elif port == guests.PORT_CONSOLE_LEN:
+            n, addr = data & 0xFFFFFFFF, job._console
+            if not (guests.PAGE_2M <= addr and addr + n <= job.mem_bytes) or len(job.output) + n > MAX_OUTPUT:
+                job.error = f"console write of {n} bytes at {addr:#x} is outside the guest or over {MAX_OUTPUT} bytes"
+            else:
+                job.output += self.vcpu.memory[job.base + addr:job.base + addr + n]
+        elif port == guests.PORT_EXIT:
+            job.exit_status = (data & 0xFFFFFFFF) - (1 << 32 if data & 0x80000000 else 0)
+
+
+def load_program(vcpu: KvmVcpu, machine: Machine, program: "str | os.PathLike[str] | bytes | GuestImage",
+                 rounds: int = 20, seed: int = 1, *, mem_bytes: int | None = None, xcr0: int | None = None,
+                 cr4: int | None = None) -> Job:
     """Puts a guest program into the machine's own guest memory and sets the
     machine (saved, not running) at its entry point, in its own address space."""
     if machine.pcpu is not None:
         raise VswError(errno.EBUSY, f"{machine.name} is running; load programs into saved machines")
-    guests.load(vcpu.memory, machine.id, program)
-    machine.set_state(guests.initial_state(machine.id, rounds, seed))
+    have = vcpu.info["xsave_components"]
+    xcr0 = have & guests.GUEST_XCR0 if xcr0 is None else xcr0
+    if not isinstance(xcr0, int) or xcr0 & 0x3 != 0x3 or xcr0 & ~have:
+        raise VswError(errno.EINVAL, f"xcr0 {xcr0!r} must hold x87 and SSE (0x3) and only components this host "
+                                     f"has ({have:#x})")
+    cr4 = guests.CR4 if cr4 is None else cr4
+    if isinstance(program, str) and program in guests.programs():
+        if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
+            raise VswError(errno.EINVAL, f"rounds must be a positive integer, got {rounds!r}")
+        base = vcpu.regions.get(machine.id, guests.PAGE_2M)
+        guests.load(vcpu.memory, base, program)
+        machine.set_state(guests.initial_state(base, rounds, seed, xcr0, cr4))
+        return Job(machine, program, rounds, seed, base=base, mem_bytes=guests.PAGE_2M)
+    image = program if isinstance(program, GuestImage) else GuestImage.read(program)
+    size = guests.DEFAULT_MEM if mem_bytes is None else mem_bytes
+    base = vcpu.regions.get(machine.id, size)
+    guests.load_image(vcpu.memory, vcpu.clear, base, size, image)
+    machine.set_state(guests.image_state(base, size, image, xcr0, cr4))
+    return Job(machine, image.name, image=image, base=base, mem_bytes=size)
 
 
-def solo(hv: Hypervisor, machine: Machine, program: str, rounds: int, seed: int) -> Job:
+def solo(hv: Hypervisor, machine: Machine, program: "str | os.PathLike[str] | bytes | GuestImage", rounds: int = 20,
+         seed: int = 1, **kw: Any) -> Job:
     """The reference: the program alone, never preempted."""
     sched = Scheduler(hv)
-    job = sched.add(machine, program, rounds, seed)
+    job = sched.add(machine, program, rounds, seed, **kw)
     sched.run(slice_us=10_000_000)
     return job

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ..hw import Pcpu, VswError, ffi, lib
 from ..hw.errors import check
+from .guests import Regions
 
 EXIT_NAMES = {lib.VSW_KVM_EXIT_PREEMPTED: "preempted", lib.VSW_KVM_EXIT_IO: "io", lib.VSW_KVM_EXIT_HLT: "hlt",
               lib.VSW_KVM_EXIT_SHUTDOWN: "shutdown", lib.VSW_KVM_EXIT_OTHER: "other"}
@@ -77,7 +78,17 @@ class KvmVcpu:
                                        if m.xcr0 >> i & 1}}
         self.msr_present = info.msr_present
         self.memory = ffi.buffer(lib.vsw_kvm_memory(self._h), mem_bytes)
+        self.regions = Regions(mem_bytes)
         self._exit = ffi.new("struct vsw_kvm_exit *")
+
+    def clear(self, offset: int, length: int) -> None:
+        """Guest memory [offset, offset + length) back to zeros, without touching it."""
+        check(lib.vsw_kvm_clear(self.handle, offset, length), "guest memory clear",
+              {errno.EINVAL: f"{offset:#x}+{length:#x} is not a page-aligned range of guest memory"})
+
+    def complete_read(self, value: int) -> None:
+        """The value the device-register read that just exited returns (before the next run)."""
+        check(lib.vsw_kvm_complete_read(self.handle, value), "MMIO read", {errno.EINVAL: "no read is pending"})
 
     @property
     def absent_msrs(self) -> list[str]:
