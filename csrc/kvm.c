@@ -74,6 +74,8 @@ struct vsw_kvm {
     pid_t timer_tid;
     int have_timer;
     int read_pending;           /* an MMIO read exited: its value goes in before the next KVM_RUN */
+    int next_vcpu_id;           /* KVM frees a vCPU only with its VM: a reset takes the next id */
+    uint32_t events_flags;      /* VCPU_EVENTS state this VM carries (payload, triple fault): always set */
 };
 
 static uint64_t now_ns(void)
@@ -158,6 +160,68 @@ static int msr_list(struct vsw_kvm *k)
     return 0;
 }
 
+static const struct {
+    uint32_t cap, flag;
+} event_caps[] = {
+    {KVM_CAP_EXCEPTION_PAYLOAD, KVM_VCPUEVENT_VALID_PAYLOAD},
+#ifdef KVM_CAP_X86_TRIPLE_FAULT_EVENT
+    {KVM_CAP_X86_TRIPLE_FAULT_EVENT, KVM_VCPUEVENT_VALID_TRIPLE_FAULT},
+#endif
+};
+
+/* A vCPU (the next id) with its run area, the host's CPUID, write-back MTRRs. */
+static int vcpu_create(struct vsw_kvm *k)
+{
+    int r;
+    k->vcpu_fd = ioctl(k->vm_fd, KVM_CREATE_VCPU, k->next_vcpu_id++);
+    if (k->vcpu_fd < 0)
+        return err();
+    int run_size = ioctl(k->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (run_size < 0)
+        return err();
+    k->run = mmap(NULL, (size_t)run_size, PROT_READ | PROT_WRITE, MAP_SHARED, k->vcpu_fd, 0);
+    if (k->run == MAP_FAILED) {
+        k->run = NULL;
+        return err();
+    }
+    k->run_size = (size_t)run_size;
+    if ((r = set_cpuid(k)) < 0 || (!k->xsave && (r = msr_list(k)) < 0))
+        return r;
+    if ((r = vsw_xsave_map_check(&k->info.xsave)) < 0)
+        return r;
+    if (!k->xsave) {
+        /* XSAVE2 where the host's area is larger (dynamic features): the same layout, more tail */
+        int xsize = ioctl(k->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+        k->info.xsave_size = xsize > (int)sizeof(struct kvm_xsave) ? (uint32_t)xsize : sizeof(struct kvm_xsave);
+        k->get_xsave = xsize > (int)sizeof(struct kvm_xsave) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE;
+        k->xsave = calloc(1, k->info.xsave_size);
+        if (!k->xsave)
+            return -ENOMEM;
+    }
+    if (ioctl(k->vcpu_fd, k->get_xsave, k->xsave) < 0)
+        return err();
+    /* MTRRs: default type write-back, as firmware would leave it (KVM starts at uncached) */
+    struct {
+        struct kvm_msrs hdr;
+        struct kvm_msr_entry e[1];
+    } mtrr = {.hdr = {.nmsrs = 1}, .e = {{.index = 0x2ff, .data = 0xc06}}};
+    return ioctl(k->vcpu_fd, KVM_SET_MSRS, &mtrr) == 1 ? 0 : -EIO;
+}
+
+/* After a triple fault the vCPU is undefined (SVM resets its VMCB, VMX leaves
+ * it in shutdown): a fresh one takes its place; the next push gives it a state. */
+int vsw_kvm_reset(struct vsw_kvm *k)
+{
+    if (!k)
+        return -EINVAL;
+    munmap(k->run, k->run_size);
+    close(k->vcpu_fd);
+    k->run = NULL;
+    k->vcpu_fd = -1;
+    k->read_pending = 0;
+    return vcpu_create(k);
+}
+
 int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, struct vsw_kvm_info *info)
 {
     if (!out || mem_bytes == 0 || mem_bytes % (2u << 20))
@@ -197,42 +261,17 @@ int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, str
         .slot = 0, .guest_phys_addr = 0, .memory_size = mem_bytes, .userspace_addr = (uint64_t)(uintptr_t)k->mem};
     if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
         goto fail_errno;
-    k->vcpu_fd = ioctl(k->vm_fd, KVM_CREATE_VCPU, 0);
-    if (k->vcpu_fd < 0)
-        goto fail_errno;
-    int run_size = ioctl(k->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-    if (run_size < 0)
-        goto fail_errno;
-    k->run = mmap(NULL, (size_t)run_size, PROT_READ | PROT_WRITE, MAP_SHARED, k->vcpu_fd, 0);
-    if (k->run == MAP_FAILED) {
-        k->run = NULL;
-        goto fail_errno;
+    /* make every pending event part of VCPU_EVENTS, so it belongs to one machine's
+     * context: an exception not yet delivered (with its payload), and a triple
+     * fault a guest raised just before it was preempted - without this, that
+     * request stays in the vCPU and shuts the next guest down */
+    for (size_t i = 0; i < sizeof(event_caps) / sizeof(event_caps[0]); i++) {
+        struct kvm_enable_cap cap = {.cap = event_caps[i].cap, .args = {1}};
+        if (ioctl(k->vm_fd, KVM_CHECK_EXTENSION, event_caps[i].cap) > 0 && ioctl(k->vm_fd, KVM_ENABLE_CAP, &cap) == 0)
+            k->events_flags |= event_caps[i].flag;
     }
-    k->run_size = (size_t)run_size;
-    if ((r = set_cpuid(k)) < 0 || (r = msr_list(k)) < 0)
+    if ((r = vcpu_create(k)) < 0)
         goto fail;
-    if ((r = vsw_xsave_map_check(&k->info.xsave)) < 0)
-        goto fail;
-    /* XSAVE2 where the host's area is larger (dynamic features): the same layout, more tail */
-    int xsize = ioctl(k->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
-    k->info.xsave_size = xsize > (int)sizeof(struct kvm_xsave) ? (uint32_t)xsize : sizeof(struct kvm_xsave);
-    k->get_xsave = xsize > (int)sizeof(struct kvm_xsave) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE;
-    k->xsave = calloc(1, k->info.xsave_size);
-    if (!k->xsave) {
-        r = -ENOMEM;
-        goto fail;
-    }
-    if (ioctl(k->vcpu_fd, k->get_xsave, k->xsave) < 0)
-        goto fail_errno;
-    /* MTRRs: default type write-back, as firmware would leave it (KVM starts at uncached) */
-    struct {
-        struct kvm_msrs hdr;
-        struct kvm_msr_entry e[1];
-    } mtrr = {.hdr = {.nmsrs = 1}, .e = {{.index = 0x2ff, .data = 0xc06}}};
-    if (ioctl(k->vcpu_fd, KVM_SET_MSRS, &mtrr) != 1) {
-        r = -EIO;
-        goto fail;
-    }
     k->info.mem_bytes = mem_bytes;
     /* the kick: a no-op handler, so the timer's signal interrupts KVM_RUN and nothing else */
     struct sigaction sa = {.sa_handler = kick_handler};
@@ -354,7 +393,15 @@ int vsw_kvm_push(struct vsw_kvm *k, struct vsw_pcpu *p)
     for (size_t i = 0; i < NPARTS; i++) {
         if (i == MODE_PARTS && ioctl(k->vcpu_fd, KVM_SET_XSAVE, k->xsave) < 0)
             goto fail;
-        if (ioctl(k->vcpu_fd, parts[i].set, R + k->part_off[i]) < 0)
+        const void *src = R + k->part_off[i];
+        if (parts[i].set == KVM_SET_VCPU_EVENTS) {
+            /* a context from before (or a reset state) sets these too: nothing pending stays behind */
+            struct kvm_vcpu_events *ev = (struct kvm_vcpu_events *)k->scratch;
+            memcpy(ev, src, sizeof(*ev));
+            ev->flags |= k->events_flags;
+            src = ev;
+        }
+        if (ioctl(k->vcpu_fd, parts[i].set, src) < 0)
             goto fail;
     }
     uint32_t n = msr_request(k, R);
@@ -525,6 +572,11 @@ int vsw_kvm_bench_ioctls(struct vsw_kvm *k, uint64_t iterations, struct vsw_kvm_
 int vsw_kvm_complete_read(struct vsw_kvm *k, uint64_t value)
 {
     (void)k, (void)value;
+    return -ENOSYS;
+}
+int vsw_kvm_reset(struct vsw_kvm *k)
+{
+    (void)k;
     return -ENOSYS;
 }
 #endif

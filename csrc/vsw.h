@@ -363,6 +363,8 @@ int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *exit)
 /* The value an MMIO read that just exited returns to the guest; it completes at
  * the next vsw_kvm_run, which must come before any pull (-EINVAL: no read pending). */
 int vsw_kvm_complete_read(struct vsw_kvm *k, uint64_t value);
+/* A fresh vCPU in place of one a guest's triple fault left undefined (push a state before running it). */
+int vsw_kvm_reset(struct vsw_kvm *k);
 /* The same GET (then SET) ioctls as pull (push), issued straight from C and timed. */
 int vsw_kvm_bench_ioctls(struct vsw_kvm *k, uint64_t iterations, struct vsw_kvm_bench *out);
 

@@ -1,12 +1,15 @@
 """pyvswitch <verb> (also python -m pyvswitch <verb>).
 
 Exit status: probe - 0 the fast switch path is usable, 1 only the fallback
-path, 2 an error; demo - 0 every machine's state checked out, 1 a mismatch,
-2 an error; bench, trace - 0 done, 2 an error.  Every verb takes --json.
+path, 2 an error; demo - 0 every machine's state checked out, 1 a mismatch or
+a declared fast path that did not come up, 2 an error; run - 0 every guest
+finished (and, with --check-solo, matched its solo run), 1 otherwise, 2 an
+error; bench, trace, guest - 0 done, 2 an error.  Every verb takes --json.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from collections.abc import Sequence
@@ -56,6 +59,27 @@ def _trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from .kvm.run import run_guests
+    doc = run_guests(args.images, slice_us=args.slice_us, order=args.order, check_solo=args.check_solo,
+                     seed=args.seed, mem_mib=args.mem_mib, platform=args.platform)
+    text = doc.pop("text")
+    print(json.dumps(doc, indent=2) if args.json else text)
+    return 0 if doc["ok"] else 1
+
+
+def _guest(args: argparse.Namespace) -> int:
+    from .guest import build, runtime_dir
+    if args.action == "build":
+        if not args.output:
+            raise VswError(errno.EINVAL, "guest build needs -o OUT.elf")
+        out = build(args.sources, args.output, args.cflags)
+        print(json.dumps({"out": str(out)}) if args.json else f"built {out}")
+    else:
+        print(json.dumps({"runtime": str(runtime_dir())}) if args.json else runtime_dir())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pyvswitch", description="emulator of hardware-assisted VM switching "
                                      "(patent CN105718300B)")
@@ -88,7 +112,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     t.add_argument("--fallback", action="store_true", help="unbind the mover first: trace the prior-art path")
     t.add_argument("--json", action="store_true", help="print a JSON summary with each switch's stats")
     t.set_defaults(run=_trace)
-    args = parser.parse_args(argv)
+    r = sub.add_parser("run", help="C guests (ELF images) preempted on one KVM vCPU through the context store")
+    r.add_argument("images", nargs="+", metavar="GUEST.elf", help="images built with `pyvswitch guest build`")
+    r.add_argument("--slice-us", type=float, default=50.0, help="time slice in microseconds (default 50)")
+    r.add_argument("--order", choices=("round-robin", "random"), default="round-robin", help="who runs next")
+    r.add_argument("--seed", type=int, default=0, help="seed of the random order (default 0)")
+    r.add_argument("--check-solo", action="store_true", help="run each alone first; exit 1 if any differs")
+    r.add_argument("--mem-mib", type=int, default=64, help="address space of each guest in MiB (default 64)")
+    r.add_argument("--platform", metavar="FILE", help="a platform with a vsw,pcpu-kvm (default reference-kvm)")
+    r.add_argument("--json", action="store_true", help="one JSON document")
+    r.set_defaults(run=_run)
+    g = sub.add_parser("guest", help="build freestanding C programs into guest images")
+    g.add_argument("action", choices=("build", "runtime"), help="build: compile; runtime: where the header is")
+    g.add_argument("sources", nargs="*", metavar="SOURCE.c", help="C sources (with build)")
+    g.add_argument("-o", "--output", metavar="OUT.elf", help="the image to write")
+    g.add_argument("--json", action="store_true", help="print JSON")
+    g.set_defaults(run=_guest, cflags=[])
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if getattr(args, "verb", None) == "guest" and args.action == "build":
+            args.cflags = extra          # gcc flags such as -O3 -march=native pass through
+        else:
+            parser.parse_args(argv)      # says which argument is unknown, and exits 2
     try:
         return int(args.run(args))
     except VswError as exc:

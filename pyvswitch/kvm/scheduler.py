@@ -222,6 +222,8 @@ class Scheduler:
         """What a guest's device-register write or stop means for its job."""
         if x.reason in ("shutdown", "other", "hlt"):
             job.error = f"guest stopped: {x.reason} (KVM exit {x.kvm_reason}); a fault, or a jump to nowhere"
+            if x.reason == "shutdown":
+                self.vcpu.reset()       # a triple fault leaves the vCPU undefined; the others go on
         if x.reason != "io" or not x.write:
             return
         port, data = x.port, x.data

@@ -86,6 +86,10 @@ class KvmVcpu:
         check(lib.vsw_kvm_clear(self.handle, offset, length), "guest memory clear",
               {errno.EINVAL: f"{offset:#x}+{length:#x} is not a page-aligned range of guest memory"})
 
+    def reset(self) -> None:
+        """A fresh vCPU in place of one a guest's triple fault left undefined."""
+        check(lib.vsw_kvm_reset(self.handle), "KVM vCPU reset")
+
     def complete_read(self, value: int) -> None:
         """The value the device-register read that just exited returns (before the next run)."""
         check(lib.vsw_kvm_complete_read(self.handle, value), "MMIO read", {errno.EINVAL: "no read is pending"})
