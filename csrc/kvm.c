@@ -37,20 +37,30 @@
 
 /* The groups that are one KVM struct each, in push order (the mode - SREGS,
  * XCRS - before what is read in it).  XSAVE and the MSRs need more than one
- * copy and are handled beside the table. */
+ * copy and are handled beside the table.  `sync`: carried in kvm_run by
+ * KVM_CAP_SYNC_REGS where the host has it (no ioctl).  `cpl3_fixed`: guest
+ * code at CPL 3 cannot change it - XSETBV, MOV DR and WRMSR are privileged (#GP)
+ * and DR6 changes only as a #DB is delivered, which a guest without an IDT does
+ * not survive - so after such a guest ran, KVM still holds what was pushed. */
 static const struct part {
     const char *group;
     unsigned long get, set;
     uint32_t size;
+    uint32_t sync;
+    int cpl3_fixed;
 } parts[] = {
-    {"sregs", KVM_GET_SREGS, KVM_SET_SREGS, sizeof(struct kvm_sregs)},
-    {"xcrs", KVM_GET_XCRS, KVM_SET_XCRS, sizeof(struct kvm_xcrs)},
-    {"regs", KVM_GET_REGS, KVM_SET_REGS, sizeof(struct kvm_regs)},
-    {"debugregs", KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, sizeof(struct kvm_debugregs)},
-    {"events", KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, sizeof(struct kvm_vcpu_events)},
+    {"sregs", KVM_GET_SREGS, KVM_SET_SREGS, sizeof(struct kvm_sregs), KVM_SYNC_X86_SREGS, 0},
+    {"xcrs", KVM_GET_XCRS, KVM_SET_XCRS, sizeof(struct kvm_xcrs), 0, 1},
+    {"regs", KVM_GET_REGS, KVM_SET_REGS, sizeof(struct kvm_regs), KVM_SYNC_X86_REGS, 0},
+    {"debugregs", KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, sizeof(struct kvm_debugregs), 0, 1},
+    {"events", KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, sizeof(struct kvm_vcpu_events), KVM_SYNC_X86_EVENTS, 0},
 };
 #define NPARTS (sizeof(parts) / sizeof(parts[0]))
 #define MODE_PARTS 2        /* sregs and xcrs go before XSAVE */
+/* bits of `held`: the parts by index, then the XSAVE area (any guest changes it)
+ * and the MSRs (WRMSR is privileged: fixed at CPL 3) */
+#define HELD_XSAVE (1u << NPARTS)
+#define HELD_MSRS (1u << (NPARTS + 1))
 
 struct vsw_kvm {
     int sys_fd, vm_fd, vcpu_fd;
@@ -70,6 +80,13 @@ struct vsw_kvm {
         struct kvm_msr_entry e[NMSRS];
     } msrs;
     uint8_t scratch[4096];      /* a pulled group before it is compared */
+    /* what KVM holds, in the layout's form, for the groups whose bit is set in
+     * `held`: a push skips what is already there, a pull what cannot have changed */
+    uint8_t shadow[4096];
+    uint32_t held;
+    uint32_t sync;              /* KVM_SYNC_X86_* this host carries in kvm_run */
+    int sync_fresh;             /* kvm_run's sync regs are what KVM holds (after an exit, or a push) */
+    int cpl3;                   /* the state pushed last runs at CPL 3 */
     timer_t timer;
     pid_t timer_tid;
     int have_timer;
@@ -185,6 +202,12 @@ static int vcpu_create(struct vsw_kvm *k)
         return err();
     }
     k->run_size = (size_t)run_size;
+    /* regs, sregs and events travel in kvm_run where the host can (no ioctl on a switch) */
+    int sync = ioctl(k->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+    k->sync = sync > 0 ? (uint32_t)sync & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS) : 0;
+    k->run->kvm_valid_regs = k->sync;
+    k->held = 0;
+    k->sync_fresh = 0;
     if ((r = set_cpuid(k)) < 0 || (!k->xsave && (r = msr_list(k)) < 0))
         return r;
     if ((r = vsw_xsave_map_check(&k->info.xsave)) < 0)
@@ -341,6 +364,31 @@ static void take(struct vsw_pcpu *p, uint32_t off, const void *src, uint32_t len
     }
 }
 
+static void *sync_area(struct vsw_kvm *k, uint32_t sync)
+{
+    return sync == KVM_SYNC_X86_REGS ? (void *)&k->run->s.regs.regs
+         : sync == KVM_SYNC_X86_SREGS ? (void *)&k->run->s.regs.sregs : (void *)&k->run->s.regs.events;
+}
+
+/* After KVM_RUN: what the guest may have changed is no longer known to be held. */
+static void ran(struct vsw_kvm *k)
+{
+    uint32_t fixed = HELD_MSRS;
+    for (size_t i = 0; i < NPARTS; i++)
+        if (parts[i].cpl3_fixed)
+            fixed |= 1u << i;
+    k->held &= k->cpl3 ? fixed : 0;
+    k->sync_fresh = k->sync != 0;
+}
+
+/* Takes what KVM holds as known: its copy in the shadow, its bit in `held`. */
+static void hold(struct vsw_kvm *k, uint32_t bit, uint32_t off, const void *src, uint32_t len)
+{
+    if (k->shadow + off != src)
+        memcpy(k->shadow + off, src, len);
+    k->held |= bit;
+}
+
 int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p)
 {
     if (!k || !p || p->L->id != VSW_LAYOUT_X86_64)
@@ -349,33 +397,55 @@ int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p)
     if (r < 0)
         return r;
     for (size_t i = 0; i < NPARTS; i++) {
-        if (ioctl(k->vcpu_fd, parts[i].get, k->scratch) < 0)
-            goto fail;
-        take(p, k->part_off[i], k->scratch, parts[i].size);
+        const void *src = k->shadow + k->part_off[i];
+        if (k->sync_fresh && (k->sync & parts[i].sync))
+            src = sync_area(k, parts[i].sync);
+        else if (!(k->held & (1u << i))) {
+            if (ioctl(k->vcpu_fd, parts[i].get, k->scratch) < 0)
+                goto fail;
+            src = k->scratch;
+        }
+        take(p, k->part_off[i], src, parts[i].size);
+        hold(k, 1u << i, k->part_off[i], src, parts[i].size);
     }
-    if (ioctl(k->vcpu_fd, k->get_xsave, k->xsave) < 0)
-        goto fail;
-    r = vsw_xsave_pull(&k->info.xsave, k->xsave->region, k->info.xsave_size, k->canon);
-    if (r < 0)
-        goto out;
+    if (!(k->held & HELD_XSAVE)) {
+        if (ioctl(k->vcpu_fd, k->get_xsave, k->xsave) < 0)
+            goto fail;
+        r = vsw_xsave_pull(&k->info.xsave, k->xsave->region, k->info.xsave_size, k->shadow + k->g_xsave);
+        if (r < 0)
+            goto out;
+        k->held |= HELD_XSAVE;
+    }
     /* component by component, so only the ones that changed are dirty */
     for (uint32_t g = 0; g < p->L->ngroups; g++) {
         const struct vsw_group_info *gi = &p->L->groups[g];
         if (gi->offset >= k->g_xsave && gi->offset < k->g_xsave + k->xsave_span && gi->used)
-            take(p, gi->offset, k->canon + (gi->offset - k->g_xsave), gi->used);
+            take(p, gi->offset, k->shadow + gi->offset, gi->used);
     }
-    uint32_t n = msr_request(k, p->regs);
-    if (n && ioctl(k->vcpu_fd, KVM_GET_MSRS, &k->msrs) != (int)n)
-        goto fail;
-    for (uint32_t i = 0, j = 0; i < NMSRS; i++)
+    if (!(k->held & HELD_MSRS)) {
+        uint32_t n = msr_request(k, p->regs);
+        if (n && ioctl(k->vcpu_fd, KVM_GET_MSRS, &k->msrs) != (int)n)
+            goto fail;
+        for (uint32_t i = 0, j = 0; i < NMSRS; i++)
+            if (k->info.msr_present & (1u << i))
+                memcpy(k->shadow + k->g_msrs + 16 * i, &k->msrs.e[j++], 16);
+        k->held |= HELD_MSRS;
+    }
+    for (uint32_t i = 0; i < NMSRS; i++)
         if (k->info.msr_present & (1u << i))
-            take(p, k->g_msrs + 16 * i, &k->msrs.e[j++], 16);
+            take(p, k->g_msrs + 16 * i, k->shadow + k->g_msrs + 16 * i, 16);
     goto out;
 fail:
     r = err();
 out:
     vsw_pcpu_leave(p);
     return r;
+}
+
+/* Whether KVM already holds these bytes of the register file. */
+static int held_same(const struct vsw_kvm *k, uint32_t bit, const uint8_t *R, uint32_t off, uint32_t len)
+{
+    return (k->held & bit) && !memcmp(R + off, k->shadow + off, len);
 }
 
 int vsw_kvm_push(struct vsw_kvm *k, struct vsw_pcpu *p)
@@ -387,12 +457,17 @@ int vsw_kvm_push(struct vsw_kvm *k, struct vsw_pcpu *p)
         return r;
     const uint8_t *R = p->regs;
     /* translated before anything is set: a context this host cannot hold changes nothing */
-    r = vsw_xsave_push(&k->info.xsave, R + k->g_xsave, k->xsave->region, k->info.xsave_size);
-    if (r < 0)
+    int xsave = !held_same(k, HELD_XSAVE, R, k->g_xsave, k->xsave_span);
+    if (xsave && (r = vsw_xsave_push(&k->info.xsave, R + k->g_xsave, k->xsave->region, k->info.xsave_size)) < 0)
         goto out;
+    const struct kvm_sregs *sr = (const struct kvm_sregs *)(R + k->part_off[0]);
+    k->cpl3 = sr->cs.dpl == 3 && sr->ss.dpl == 3;
     for (size_t i = 0; i < NPARTS; i++) {
-        if (i == MODE_PARTS && ioctl(k->vcpu_fd, KVM_SET_XSAVE, k->xsave) < 0)
-            goto fail;
+        if (i == MODE_PARTS && xsave) {
+            if (ioctl(k->vcpu_fd, KVM_SET_XSAVE, k->xsave) < 0)
+                goto fail;
+            hold(k, HELD_XSAVE, k->g_xsave, R + k->g_xsave, k->xsave_span);
+        }
         const void *src = R + k->part_off[i];
         if (parts[i].set == KVM_SET_VCPU_EVENTS) {
             /* a context from before (or a reset state) sets these too: nothing pending stays behind */
@@ -401,17 +476,31 @@ int vsw_kvm_push(struct vsw_kvm *k, struct vsw_pcpu *p)
             ev->flags |= k->events_flags;
             src = ev;
         }
-        if (ioctl(k->vcpu_fd, parts[i].set, src) < 0)
+        int in_run = (k->sync & parts[i].sync) != 0;
+        if ((k->held & (1u << i)) && !memcmp(src, k->shadow + k->part_off[i], parts[i].size) &&
+            (!in_run || k->sync_fresh))
+            continue;           /* KVM holds exactly this (and kvm_run shows it) */
+        if (in_run) {
+            memcpy(sync_area(k, parts[i].sync), src, parts[i].size);   /* applied as KVM_RUN enters */
+            k->run->kvm_dirty_regs |= parts[i].sync;
+        } else if (ioctl(k->vcpu_fd, parts[i].set, src) < 0) {
             goto fail;
+        }
+        hold(k, 1u << i, k->part_off[i], src, parts[i].size);
     }
-    uint32_t n = msr_request(k, R);
-    if (n && ioctl(k->vcpu_fd, KVM_SET_MSRS, &k->msrs) != (int)n) {
-        r = -EINVAL;            /* an MSR value the host refused */
-        goto out;
+    if (!held_same(k, HELD_MSRS, R, k->g_msrs, 16 * NMSRS)) {
+        uint32_t n = msr_request(k, R);
+        if (n && ioctl(k->vcpu_fd, KVM_SET_MSRS, &k->msrs) != (int)n) {
+            r = -EINVAL;        /* an MSR value the host refused */
+            goto out;
+        }
+        hold(k, HELD_MSRS, k->g_msrs, R + k->g_msrs, 16 * NMSRS);
     }
+    k->sync_fresh = k->sync != 0;
     goto out;
 fail:
     r = err();
+    k->held = 0;                /* partly set: nothing is known to be held */
 out:
     vsw_pcpu_leave(p);
     return r;
@@ -446,6 +535,7 @@ int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *x)
     int rc = ioctl(k->vcpu_fd, KVM_RUN, 0);
     int saved = errno;
     x->run_ns = now_ns() - t0;
+    ran(k);
     struct itimerspec off = {{0, 0}, {0, 0}};
     timer_settime(k->timer, 0, &off, NULL);
     if (rc < 0) {
@@ -538,6 +628,9 @@ int vsw_kvm_bench_ioctls(struct vsw_kvm *k, uint64_t iterations, struct vsw_kvm_
                 (phase ? out->set_ns : out->get_ns)[i] += now_ns() - t;
             }
     free(mem);
+    k->held = 0;                /* the benchmark set the vCPU to its own values */
+    k->sync_fresh = 0;
+    k->run->kvm_dirty_regs = 0;
     return r;
 }
 
