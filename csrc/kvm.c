@@ -31,7 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NMSRS 11
+#define MAX_MSRS 64          /* records the layout's MSR group may hold (its size says how many) */
 #define MMIO_BASE 0xc0000000ull    /* guest programs' device registers (guests.c) */
 #define KICK_SIGNAL (SIGRTMAX - 3)
 
@@ -48,12 +48,15 @@ static const struct part {
     uint32_t size;
     uint32_t sync;
     int cpl3_fixed;
+    int lapic;              /* only with an in-kernel local APIC */
 } parts[] = {
-    {"sregs", KVM_GET_SREGS, KVM_SET_SREGS, sizeof(struct kvm_sregs), KVM_SYNC_X86_SREGS, 0},
-    {"xcrs", KVM_GET_XCRS, KVM_SET_XCRS, sizeof(struct kvm_xcrs), 0, 1},
-    {"regs", KVM_GET_REGS, KVM_SET_REGS, sizeof(struct kvm_regs), KVM_SYNC_X86_REGS, 0},
-    {"debugregs", KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, sizeof(struct kvm_debugregs), 0, 1},
-    {"events", KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, sizeof(struct kvm_vcpu_events), KVM_SYNC_X86_EVENTS, 0},
+    {"sregs", KVM_GET_SREGS, KVM_SET_SREGS, sizeof(struct kvm_sregs), KVM_SYNC_X86_SREGS, 0, 0},
+    {"xcrs", KVM_GET_XCRS, KVM_SET_XCRS, sizeof(struct kvm_xcrs), 0, 1, 0},
+    {"regs", KVM_GET_REGS, KVM_SET_REGS, sizeof(struct kvm_regs), KVM_SYNC_X86_REGS, 0, 0},
+    {"debugregs", KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, sizeof(struct kvm_debugregs), 0, 1, 0},
+    {"events", KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, sizeof(struct kvm_vcpu_events), KVM_SYNC_X86_EVENTS, 0, 0},
+    /* CPL 3 code reaches the LAPIC neither through MMIO (its page tables do not map it) nor x2APIC MSRs */
+    {"lapic", KVM_GET_LAPIC, KVM_SET_LAPIC, sizeof(struct kvm_lapic_state), 0, 1, 1},
 };
 #define NPARTS (sizeof(parts) / sizeof(parts[0]))
 #define MODE_PARTS 2        /* sregs and xcrs go before XSAVE */
@@ -77,12 +80,15 @@ struct vsw_kvm {
     unsigned long get_xsave;    /* KVM_GET_XSAVE2 where the area is larger than 4 KiB, else KVM_GET_XSAVE */
     struct {
         struct kvm_msrs hdr;
-        struct kvm_msr_entry e[NMSRS];
+        struct kvm_msr_entry e[MAX_MSRS];
     } msrs;
+    uint32_t nmsrs;             /* records in the layout's MSR group */
+    int lapic;                  /* an in-kernel local APIC (split irqchip) */
+    struct kvm_lapic_state lapic_reset;     /* a fresh vCPU's, for a context that holds none yet */
     uint8_t scratch[4096];      /* a pulled group before it is compared */
     /* what KVM holds, in the layout's form, for the groups whose bit is set in
      * `held`: a push skips what is already there, a pull what cannot have changed */
-    uint8_t shadow[4096];
+    uint8_t shadow[8192];
     uint32_t held;
     uint32_t sync;              /* KVM_SYNC_X86_* this host carries in kvm_run */
     int sync_fresh;             /* kvm_run's sync regs are what KVM holds (after an exit, or a push) */
@@ -93,6 +99,7 @@ struct vsw_kvm {
     int read_pending;           /* an MMIO read exited: its value goes in before the next KVM_RUN */
     int next_vcpu_id;           /* KVM frees a vCPU only with its VM: a reset takes the next id */
     uint32_t events_flags;      /* VCPU_EVENTS state this VM carries (payload, triple fault): always set */
+    uint32_t refused_msr;       /* the index of the MSR the last push could not set */
 };
 
 static uint64_t now_ns(void)
@@ -152,7 +159,7 @@ static int set_cpuid(struct vsw_kvm *k)
 static int msr_list(struct vsw_kvm *k)
 {
     const struct vsw_layout_def *L = vsw_layout_get(VSW_LAYOUT_X86_64);
-    uint8_t reset[4096];
+    uint8_t reset[8192];
     memset(reset, 0, sizeof(reset));
     L->reset(reset);
     struct kvm_msr_list probe = {.nmsrs = 0};
@@ -166,12 +173,12 @@ static int msr_list(struct vsw_kvm *k)
         return err();
     }
     k->info.host_msrs = list->nmsrs;
-    for (int i = 0; i < NMSRS; i++) {
+    for (uint32_t i = 0; i < k->nmsrs; i++) {
         uint32_t index;
         memcpy(&index, reset + k->g_msrs + 16 * i, 4);
         for (uint32_t j = 0; j < list->nmsrs; j++)
             if (list->indices[j] == index)
-                k->info.msr_present |= 1u << i;
+                k->info.msr_present |= 1ull << i;
     }
     free(list);
     return 0;
@@ -223,6 +230,12 @@ static int vcpu_create(struct vsw_kvm *k)
     }
     if (ioctl(k->vcpu_fd, k->get_xsave, k->xsave) < 0)
         return err();
+    if (k->lapic && ioctl(k->vcpu_fd, KVM_GET_LAPIC, &k->lapic_reset) < 0)
+        return err();
+    /* with an in-kernel LAPIC only vCPU 0 starts runnable; a replacement would wait for a SIPI */
+    struct kvm_mp_state mp = {.mp_state = KVM_MP_STATE_RUNNABLE};
+    if (k->lapic && ioctl(k->vcpu_fd, KVM_SET_MP_STATE, &mp) < 0)
+        return err();
     /* MTRRs: default type write-back, as firmware would leave it (KVM starts at uncached) */
     struct {
         struct kvm_msrs hdr;
@@ -259,6 +272,10 @@ int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, str
         group_offset(L, parts[i].group, &k->part_off[i]);
     group_offset(L, "fpu_sse", &k->g_xsave);
     group_offset(L, "msrs", &k->g_msrs);
+    for (uint32_t g = 0; g < L->ngroups; g++)
+        if (!strcmp(L->groups[g].name, "msrs"))
+            k->nmsrs = L->groups[g].used / 16;
+    _Static_assert(sizeof(k->shadow) >= 5696, "the shadow holds a whole context");
     uint32_t g_xcrs = 0;
     group_offset(L, "xcrs", &g_xcrs);
     k->xsave_span = g_xcrs - k->g_xsave;
@@ -288,10 +305,20 @@ int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, str
      * context: an exception not yet delivered (with its payload), and a triple
      * fault a guest raised just before it was preempted - without this, that
      * request stays in the vCPU and shuts the next guest down */
+    /* an in-kernel local APIC (the PIC and IOAPIC stay out: no guest has interrupts)
+     * makes the LAPIC state a group of each machine's context */
+    struct kvm_enable_cap split = {.cap = KVM_CAP_SPLIT_IRQCHIP, .args = {24}};
+    k->lapic = ioctl(k->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SPLIT_IRQCHIP) > 0 &&
+               ioctl(k->vm_fd, KVM_ENABLE_CAP, &split) == 0;
+    k->info.lapic = (uint32_t)k->lapic;
     for (size_t i = 0; i < sizeof(event_caps) / sizeof(event_caps[0]); i++) {
         struct kvm_enable_cap cap = {.cap = event_caps[i].cap, .args = {1}};
         if (ioctl(k->vm_fd, KVM_CHECK_EXTENSION, event_caps[i].cap) > 0 && ioctl(k->vm_fd, KVM_ENABLE_CAP, &cap) == 0)
             k->events_flags |= event_caps[i].flag;
+    }
+    if (k->nmsrs > MAX_MSRS) {
+        r = -E2BIG;
+        goto fail;
     }
     if ((r = vcpu_create(k)) < 0)
         goto fail;
@@ -348,8 +375,8 @@ int vsw_kvm_clear(struct vsw_kvm *k, uint64_t offset, uint64_t len)
 static uint32_t msr_request(struct vsw_kvm *k, const uint8_t *regs)
 {
     uint32_t n = 0;
-    for (int i = 0; i < NMSRS; i++)
-        if (k->info.msr_present & (1u << i))
+    for (uint32_t i = 0; i < k->nmsrs; i++)
+        if (k->info.msr_present & (1ull << i))
             memcpy(&k->msrs.e[n++], regs + k->g_msrs + 16 * i, 16);
     k->msrs.hdr.nmsrs = n;
     return n;
@@ -397,6 +424,8 @@ int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p)
     if (r < 0)
         return r;
     for (size_t i = 0; i < NPARTS; i++) {
+        if (parts[i].lapic && !k->lapic)
+            continue;           /* absent on this host: kept as it is */
         const void *src = k->shadow + k->part_off[i];
         if (k->sync_fresh && (k->sync & parts[i].sync))
             src = sync_area(k, parts[i].sync);
@@ -426,13 +455,13 @@ int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p)
         uint32_t n = msr_request(k, p->regs);
         if (n && ioctl(k->vcpu_fd, KVM_GET_MSRS, &k->msrs) != (int)n)
             goto fail;
-        for (uint32_t i = 0, j = 0; i < NMSRS; i++)
-            if (k->info.msr_present & (1u << i))
+        for (uint32_t i = 0, j = 0; i < k->nmsrs; i++)
+            if (k->info.msr_present & (1ull << i))
                 memcpy(k->shadow + k->g_msrs + 16 * i, &k->msrs.e[j++], 16);
         k->held |= HELD_MSRS;
     }
-    for (uint32_t i = 0; i < NMSRS; i++)
-        if (k->info.msr_present & (1u << i))
+    for (uint32_t i = 0; i < k->nmsrs; i++)
+        if (k->info.msr_present & (1ull << i))
             take(p, k->g_msrs + 16 * i, k->shadow + k->g_msrs + 16 * i, 16);
     goto out;
 fail:
@@ -440,6 +469,15 @@ fail:
 out:
     vsw_pcpu_leave(p);
     return r;
+}
+
+static int is_zero(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i])
+            return 0;
+    return 1;
 }
 
 /* Whether KVM already holds these bytes of the register file. */
@@ -468,7 +506,11 @@ int vsw_kvm_push(struct vsw_kvm *k, struct vsw_pcpu *p)
                 goto fail;
             hold(k, HELD_XSAVE, k->g_xsave, R + k->g_xsave, k->xsave_span);
         }
+        if (parts[i].lapic && !k->lapic)
+            continue;
         const void *src = R + k->part_off[i];
+        if (parts[i].lapic && is_zero(src, parts[i].size))
+            src = &k->lapic_reset;  /* a context that never ran on a LAPIC starts from the reset state */
         if (parts[i].set == KVM_SET_VCPU_EVENTS) {
             /* a context from before (or a reset state) sets these too: nothing pending stays behind */
             struct kvm_vcpu_events *ev = (struct kvm_vcpu_events *)k->scratch;
@@ -488,13 +530,17 @@ int vsw_kvm_push(struct vsw_kvm *k, struct vsw_pcpu *p)
         }
         hold(k, 1u << i, k->part_off[i], src, parts[i].size);
     }
-    if (!held_same(k, HELD_MSRS, R, k->g_msrs, 16 * NMSRS)) {
+    if (!held_same(k, HELD_MSRS, R, k->g_msrs, 16 * k->nmsrs)) {
         uint32_t n = msr_request(k, R);
-        if (n && ioctl(k->vcpu_fd, KVM_SET_MSRS, &k->msrs) != (int)n) {
-            r = -EINVAL;        /* an MSR value the host refused */
+        int done = n ? ioctl(k->vcpu_fd, KVM_SET_MSRS, &k->msrs) : 0;
+        if (done != (int)n) {
+            /* KVM sets them in order and stops at the one it refuses */
+            k->refused_msr = done >= 0 && (uint32_t)done < n ? k->msrs.e[done].index : 0;
+            r = -EINVAL;
+            k->held = 0;
             goto out;
         }
-        hold(k, HELD_MSRS, k->g_msrs, R + k->g_msrs, 16 * NMSRS);
+        hold(k, HELD_MSRS, k->g_msrs, R + k->g_msrs, 16 * k->nmsrs);
     }
     k->sync_fresh = k->sync != 0;
     goto out;
@@ -588,6 +634,26 @@ int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *x)
     return 0;
 }
 
+uint32_t vsw_kvm_refused_msr(const struct vsw_kvm *k) { return k ? k->refused_msr : 0; }
+
+int vsw_kvm_flush(struct vsw_kvm *k)
+{
+    if (!k)
+        return -EINVAL;
+    if (k->run->kvm_dirty_regs) {
+        /* enter and leave at once: KVM applies the sync regs on the way in */
+        k->run->immediate_exit = 1;
+        int rc = ioctl(k->vcpu_fd, KVM_RUN, 0);
+        int saved = errno;
+        k->run->immediate_exit = 0;
+        if (rc < 0 && saved != EINTR)
+            return -saved;
+    }
+    k->held = 0;
+    k->sync_fresh = 0;
+    return 0;
+}
+
 int vsw_kvm_complete_read(struct vsw_kvm *k, uint64_t value)
 {
     if (!k || !k->read_pending)
@@ -613,7 +679,7 @@ int vsw_kvm_bench_ioctls(struct vsw_kvm *k, uint64_t iterations, struct vsw_kvm_
     if (!mem)
         return -ENOMEM;
     memset(mem, 0, N * each);
-    uint8_t reset[4096] = {0};
+    uint8_t reset[8192] = {0};
     vsw_layout_get(VSW_LAYOUT_X86_64)->reset(reset);
     msr_request(k, reset);      /* the MSR request, as pull builds it */
     memcpy(mem + (NPARTS + 1) * each, &k->msrs, sizeof(k->msrs));
@@ -622,6 +688,8 @@ int vsw_kvm_bench_ioctls(struct vsw_kvm *k, uint64_t iterations, struct vsw_kvm_
     for (int phase = 0; phase < 2; phase++)
         for (uint64_t it = 0; it < iterations && !r; it++)
             for (int i = 0; i < N; i++) {
+                if (i < (int)NPARTS && parts[i].lapic && !k->lapic)
+                    continue;
                 uint64_t t = now_ns();
                 if (ioctl(k->vcpu_fd, phase ? set[i] : get[i], mem + i * each) < 0)
                     r = err();
@@ -671,5 +739,15 @@ int vsw_kvm_reset(struct vsw_kvm *k)
 {
     (void)k;
     return -ENOSYS;
+}
+int vsw_kvm_flush(struct vsw_kvm *k)
+{
+    (void)k;
+    return -ENOSYS;
+}
+uint32_t vsw_kvm_refused_msr(const struct vsw_kvm *k)
+{
+    (void)k;
+    return 0;
 }
 #endif

@@ -1,8 +1,14 @@
 /*
  * layout_x86_64.c - the x86_64 register context, byte-compatible with KVM's
  * userspace ABI: kvm_regs, kvm_sregs, the standard-format XSAVE area split at
- * component granularity, kvm_xcrs, kvm_debugregs, kvm_vcpu_events and the MSRs
- * a hypervisor swaps on every switch (as kvm_msr_entry records).
+ * component granularity, kvm_xcrs, kvm_debugregs, kvm_vcpu_events, the MSRs a
+ * guest can change (as kvm_msr_entry records) and the local APIC (kvm_lapic_state).
+ *
+ * Version 2 (version 1 had 11 MSRs and no LAPIC): every MSR KVM lists that a
+ * guest can write belongs to one machine.  Deliberately shared, so not here:
+ * the TSC (0x10; one time base for every machine, as on one core) and what
+ * the host provides and no guest can change (ARCH_CAPABILITIES,
+ * PERF_CAPABILITIES, PLATFORM_INFO, UCODE_REV, SMI_COUNT, the MTRRs KVM emulates).
  */
 #include "vsw_internal.h"
 #include <string.h>
@@ -13,7 +19,7 @@
  * keeps the standard format's offsets. */
 enum {
     G_REGS, G_SREGS, G_FPU_SSE, G_XHDR, G_AVX, G_XGAP, G_MPX, G_OPMASK, G_ZMM_HI256, G_HI16_ZMM, G_PKRU,
-    G_XCRS, G_DEBUGREGS, G_EVENTS, G_MSRS, NGROUPS
+    G_XCRS, G_DEBUGREGS, G_EVENTS, G_MSRS, G_LAPIC, NGROUPS
 };
 enum {
     REGS = 0, REGS_SZ = 144, REGS_SPAN = 192,
@@ -24,10 +30,11 @@ enum {
     XCRS = XSAVE + XSAVE_SPAN, XCRS_SZ = 392, XCRS_SPAN = 448,
     DEBUGREGS = XCRS + XCRS_SPAN, DEBUGREGS_SZ = 128,
     EVENTS = DEBUGREGS + DEBUGREGS_SZ, EVENTS_SZ = 64,
-    MSRS = EVENTS + EVENTS_SZ, NMSRS = 11, MSRS_SZ = NMSRS * 16, MSRS_SPAN = 192,
-    SIZE = MSRS + MSRS_SPAN
+    MSRS = EVENTS + EVENTS_SZ, NMSRS = 48, MSRS_SZ = NMSRS * 16, MSRS_SPAN = 768,
+    LAPIC = MSRS + MSRS_SPAN, LAPIC_SZ = 1024,
+    SIZE = LAPIC + LAPIC_SZ
 };
-_Static_assert(SIZE == 4096, "the x86_64 context is one page");
+_Static_assert(SIZE == 5696, "the x86_64 context");
 
 static const struct vsw_group_info groups[NGROUPS] = {
     [G_REGS] = {"regs", REGS, REGS_SPAN, VSW_GROUP_SCALAR, REGS_SZ},
@@ -46,6 +53,7 @@ static const struct vsw_group_info groups[NGROUPS] = {
     [G_DEBUGREGS] = {"debugregs", DEBUGREGS, DEBUGREGS_SZ, VSW_GROUP_SCALAR, DEBUGREGS_SZ},
     [G_EVENTS] = {"events", EVENTS, EVENTS_SZ, VSW_GROUP_SCALAR, EVENTS_SZ},
     [G_MSRS] = {"msrs", MSRS, MSRS_SPAN, VSW_GROUP_SCALAR, MSRS_SZ},
+    [G_LAPIC] = {"lapic", LAPIC, LAPIC_SZ, VSW_GROUP_SCALAR, LAPIC_SZ},
 };
 
 #define F(name, g, off, size) {name, g, off, size}
@@ -69,9 +77,28 @@ static const struct vsw_group_info groups[NGROUPS] = {
 #define Z(i) F("zmm" #i, G_HI16_ZMM, XSAVE + 1664 + 64 * ((i) - 16), 64)
 #define MSR(n, i) F("msr." n, G_MSRS, MSRS + 16 * (i) + 8, 8)
 
-static const uint32_t msr_index[NMSRS] = {
-    0x174, 0x175, 0x176, 0x277, 0xc0000081, 0xc0000082, 0xc0000083, 0xc0000084, 0xc0000102,
-    0xc0000103, 0x48,
+/* The MSRs a guest can write, Intel's and AMD's, KVM's paravirtual ones among
+ * them; which of them a host has, KVM_GET_MSR_INDEX_LIST says at run time. */
+#define MSR_LIST(X)                                                                                          \
+    X(sysenter_cs, 0x174) X(sysenter_esp, 0x175) X(sysenter_eip, 0x176) X(pat, 0x277)                        \
+    X(star, 0xc0000081) X(lstar, 0xc0000082) X(cstar, 0xc0000083) X(fmask, 0xc0000084)                      \
+    X(kernel_gs_base, 0xc0000102) X(tsc_aux, 0xc0000103) X(spec_ctrl, 0x48) X(tsc_adjust, 0x3b)              \
+    X(misc_enable, 0x1a0) X(debugctl, 0x1d9) X(lastbranch_from_ip, 0x1db) X(lastbranch_to_ip, 0x1dc)         \
+    X(lastint_from_ip, 0x1dd) X(lastint_to_ip, 0x1de) X(mcg_status, 0x17a) X(mcg_ctl, 0x17b)                 \
+    X(misc_features_enables, 0x140) X(tsc_deadline, 0x6e0) X(power_ctl, 0x1fc) X(vm_hsave_pa, 0xc0010117)    \
+    X(virt_spec_ctrl, 0xc001011f) X(hwcr, 0xc0010015) X(kvm_wall_clock, 0x4b564d00)                         \
+    X(kvm_system_time, 0x4b564d01) X(kvm_async_pf_en, 0x4b564d02) X(kvm_steal_time, 0x4b564d03)              \
+    X(kvm_pv_eoi_en, 0x4b564d04) X(kvm_poll_control, 0x4b564d05) X(kvm_async_pf_int, 0x4b564d06)             \
+    X(kvm_async_pf_ack, 0x4b564d07) X(kvm_wall_clock_old, 0x11) X(kvm_system_time_old, 0x12) X(xss, 0xda0)   \
+    X(umwait_control, 0xe1) X(u_cet, 0x6a0) X(s_cet, 0x6a2) X(pl0_ssp, 0x6a4) X(pl1_ssp, 0x6a5)             \
+    X(pl2_ssp, 0x6a6) X(pl3_ssp, 0x6a7) X(int_ssp_table, 0x6a8) X(xfd, 0x1c4) X(xfd_err, 0x1c5)              \
+    X(feature_control, 0x3a)
+#define MSR_INDEX(name, index) index,
+static const uint32_t msr_index[NMSRS] = {MSR_LIST(MSR_INDEX)};
+_Static_assert(sizeof(msr_index) / sizeof(msr_index[0]) == NMSRS, "one record per listed MSR");
+enum {
+#define MSR_SLOT(name, index) MSR_SLOT_##name,
+    MSR_LIST(MSR_SLOT)
 };
 
 static const struct vsw_field_info fields[] = {
@@ -125,9 +152,12 @@ static const struct vsw_field_info fields[] = {
     F("smi.latched_init", G_EVENTS, EVENTS + 27, 1), F("triple_fault.pending", G_EVENTS, EVENTS + 28, 1),
     F("exception_has_payload", G_EVENTS, EVENTS + 55, 1), F("exception_payload", G_EVENTS, EVENTS + 56, 8),
 
-    MSR("sysenter_cs", 0), MSR("sysenter_esp", 1), MSR("sysenter_eip", 2), MSR("pat", 3), MSR("star", 4),
-    MSR("lstar", 5), MSR("cstar", 6), MSR("fmask", 7), MSR("kernel_gs_base", 8), MSR("tsc_aux", 9),
-    MSR("spec_ctrl", 10),
+#define MSR_FIELD(name, index) MSR(#name, MSR_SLOT_##name),
+    MSR_LIST(MSR_FIELD)
+    F("lapic.id", G_LAPIC, LAPIC + 0x20, 4), F("lapic.version", G_LAPIC, LAPIC + 0x30, 4),
+    F("lapic.tpr", G_LAPIC, LAPIC + 0x80, 4), F("lapic.ldr", G_LAPIC, LAPIC + 0xd0, 4),
+    F("lapic.svr", G_LAPIC, LAPIC + 0xf0, 4), F("lapic.lvt_timer", G_LAPIC, LAPIC + 0x320, 4),
+    F("lapic.timer_initial", G_LAPIC, LAPIC + 0x380, 4), F("lapic.timer_divide", G_LAPIC, LAPIC + 0x3e0, 4),
 };
 
 /* Structural constants: the MSR index of each kvm_msr_entry, one XCR (XCR0). */
@@ -152,6 +182,7 @@ _Static_assert(sizeof(struct kvm_xcrs) == XCRS_SZ, "kvm_xcrs");
 _Static_assert(sizeof(struct kvm_debugregs) == DEBUGREGS_SZ, "kvm_debugregs");
 _Static_assert(sizeof(struct kvm_vcpu_events) == EVENTS_SZ, "kvm_vcpu_events");
 _Static_assert(sizeof(struct kvm_msr_entry) == 16, "kvm_msr_entry");
+_Static_assert(sizeof(struct kvm_lapic_state) == LAPIC_SZ, "kvm_lapic_state");
 _Static_assert(sizeof(struct kvm_segment) == 24, "kvm_segment");
 AT(kvm_regs, rip, 128); AT(kvm_regs, rflags, 136); AT(kvm_regs, r8, 64);
 AT(kvm_sregs, ds, 24); AT(kvm_sregs, ldt, 168); AT(kvm_sregs, gdt, 192); AT(kvm_sregs, idt, 208);
@@ -184,7 +215,7 @@ static const struct vsw_workload_def workload = {
 };
 
 const struct vsw_layout_def vsw_layout_def_x86_64 = {
-    .name = "x86_64", .id = VSW_LAYOUT_X86_64, .version = 1, .size = SIZE,
+    .name = "x86_64", .id = VSW_LAYOUT_X86_64, .version = 2, .size = SIZE,
     .ngroups = NGROUPS, .nfields = sizeof(fields) / sizeof(fields[0]), .uapi_checked = UAPI_CHECKED,
     .groups = groups, .fields = fields, .reset = reset, .workload = &workload,
 };

@@ -331,8 +331,9 @@ struct vsw_kvm_info {
     int32_t api_version;
     uint32_t xsave_size;        /* bytes KVM_GET_XSAVE moves */
     struct vsw_xsave_map xsave; /* how this host lays the XSAVE area out (CPUID leaf 0xD) */
-    uint32_t msr_present;       /* bit i: the layout's i-th MSR exists on this host */
+    uint64_t msr_present;       /* bit i: the layout's i-th MSR exists on this host */
     uint32_t host_msrs;         /* MSRs in KVM_GET_MSR_INDEX_LIST */
+    uint32_t lapic;             /* 1: an in-kernel local APIC, whose state is the context's lapic group */
     uint64_t supported_xcr0;
     uint64_t mem_bytes;
 };
@@ -348,8 +349,8 @@ struct vsw_kvm_exit {
 };
 struct vsw_kvm_bench {
     uint64_t iterations;
-    uint64_t get_ns[7];         /* totals: SREGS, XCRS, REGS, DEBUGREGS, VCPU_EVENTS, XSAVE, MSRS */
-    uint64_t set_ns[7];
+    uint64_t get_ns[8];         /* totals: SREGS, XCRS, REGS, DEBUGREGS, VCPU_EVENTS, LAPIC, XSAVE, MSRS */
+    uint64_t set_ns[8];
 };
 struct vsw_kvm;
 int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, struct vsw_kvm_info *info);
@@ -365,6 +366,11 @@ int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *exit)
 int vsw_kvm_complete_read(struct vsw_kvm *k, uint64_t value);
 /* A fresh vCPU in place of one a guest's triple fault left undefined (push a state before running it). */
 int vsw_kvm_reset(struct vsw_kvm *k);
+/* Applies what a push left in kvm_run and forgets what pull and push know KVM
+ * holds: the next pull GETs every group from KVM (for tests and tools). */
+int vsw_kvm_flush(struct vsw_kvm *k);
+/* After a push refused with -EINVAL for an MSR: that MSR's index (0: it was another group). */
+uint32_t vsw_kvm_refused_msr(const struct vsw_kvm *k);
 /* The same GET (then SET) ioctls as pull (push), issued straight from C and timed. */
 int vsw_kvm_bench_ioctls(struct vsw_kvm *k, uint64_t iterations, struct vsw_kvm_bench *out);
 

@@ -97,7 +97,7 @@ class Model:
                                                 ("width_bytes", "clock_mhz", "setup_cycles")})
         self.mbus = BusParams(kind="memory", shared=True, **{k: mb[k] for k in (
             "width_bytes", "clock_mhz", "setup_cycles", "utilisation", "other_bytes", "seed")})
-        self.mover = MoverParams(mv.get("max_burst", 4096), mv.get("write_threshold", 16), mv.get("read_threshold", 16))
+        self.mover = MoverParams(mv.get("max_burst", 8192), mv.get("write_threshold", 16), mv.get("read_threshold", 16))
         self.exit_entry_ns = cpu["exit_entry_cycles"] * 1000.0 / cpu["cpu_mhz"]
         self.cpu_mhz = cpu["cpu_mhz"]
         self.store, self.mem = Store(self.lay, 1 << 16), Store(self.lay, 1 << 16)

@@ -35,7 +35,7 @@ class Rig:
         return (path or self.mover).store.alloc(owner)
 
 
-def make_rig(layout: str = "x86_64", max_burst: int = 4096, threshold: int = 64, capacity: int = 1 << 20,
+def make_rig(layout: str = "x86_64", max_burst: int = 8192, threshold: int = 64, capacity: int = 1 << 20,
              utilisation: float = 0.0) -> Rig:
     lay = hw.Layout.get(layout)
     store, mem = hw.Store(lay, capacity), hw.Store(lay, capacity)

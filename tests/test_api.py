@@ -107,7 +107,7 @@ def test_without_a_mover_switching_works_and_says_so():
 
 def test_bad_mover_parameters_fail_the_probe_and_fall_back():
     text = open(pyvswitch.__path__[0] + "/platforms/reference.toml").read().replace(
-        "max_burst = 4096", "max_burst = 64")
+        "max_burst = 8192", "max_burst = 64")
     with pyvswitch.open(text) as hv:
         mover = next(d for d in hv.report().devices if d.name == "mover0")
         assert mover.state == "failed" and "threshold" in mover.error
@@ -221,9 +221,12 @@ def test_losing_a_part_every_switch_needs_parks_the_contexts_until_it_returns(hv
     assert hv.switch_context(vm, hv.host).path == "store"
 
 
+SLOT_BYTES = pyvswitch.hw.Store("x86_64", 1 << 20).slot_bytes
+
+
 def test_a_store_too_small_for_every_context_stays_on_the_memory_path():
     text = open(pyvswitch.__path__[0] + "/platforms/reference.toml").read().replace(
-        "capacity_bytes = 8388608", "capacity_bytes = 31000")
+        "capacity_bytes = 8388608", f"capacity_bytes = {3 * SLOT_BYTES + 100}")   # host + 2 VMs
     with pyvswitch.open(text) as hv:
         vms = [hv.create_vm(f"vm{i}") for i in range(2)]
         with pytest.raises(VswError) as e:

@@ -69,7 +69,7 @@ def test_open_refuses_what_is_not_a_platform(tmp_path):
 
 @pytest.mark.parametrize("old,new,match", [
     ("capacity_bytes = 8388608", "capacity_bytes = 4611686018427387904", "at most"),
-    ("max_burst = 4096", "max_burst = 1099511627776", "at most"),
+    ("max_burst = 8192", "max_burst = 1099511627776", "at most"),
     ("width_bytes = 64", "width_bytes = 1099511627776", "at most"),
     ("clock_mhz = 3200", "clock_mhz = 8589934592", "at most"),
     ("read_threshold = 16 }", "read_threshold = 16, channels = 1000000 }", "at most 64"),

@@ -138,8 +138,8 @@ def test_a_crashing_guest_is_reported_and_others_go_on(images):
 
 
 def test_machine_state_stays_with_its_machine_in_kvm(images):
-    """XCR0 and an MSR set per machine through Machine.regs: KVM's own GET after
-    each push shows that machine's values, never the other's."""
+    """XCR0, MSRs and the LAPIC set per machine through Machine.regs: KVM's own
+    GET after each push shows that machine's values, never the other's."""
     with pyvswitch.open("reference-kvm") as hv:
         sched = Scheduler(hv)
         vcpu, pcpu = sched.vcpu, sched.pcpu
@@ -147,16 +147,25 @@ def test_machine_state_stays_with_its_machine_in_kvm(images):
         a, b = hv.create_vm("a"), hv.create_vm("b")
         sched.add(a, images["float"], xcr0=0x3)
         sched.add(b, images["float"], xcr0=have & 0x2E7)
-        a.regs.update({"msr.star": 0x0023001000000000, "fs.base": 0x1111000})
-        b.regs.update({"msr.star": 0x001B000800000000, "fs.base": 0x2222000})
+        present = [n for n in ("star", "misc_enable", "tsc_adjust", "kernel_gs_base", "sysenter_esp")
+                   if n not in vcpu.absent_msrs]
+        own = {a: {"fs.base": 0x1111000, "xcr0": 0x3}, b: {"fs.base": 0x2222000, "xcr0": have & 0x2E7}}
+        for i, n in enumerate(present):
+            own[a][f"msr.{n}"], own[b][f"msr.{n}"] = (0x0023001000000000, 0x001B000800000000) if n == "star" \
+                else (0x1000 * i, 0x2000 * i + 8) if n != "misc_enable" else (0x1, 0x801)
         cur = hv.host
         for m in (a, b, a, b):
             hv.switch_context(cur, m)
+            if vcpu.info["lapic"] and m is b:
+                m.regs["lapic.timer_divide"] = 0xb
+            m.regs.update(own[m])
             vcpu.push(pcpu)
-            m.regs["rax"] = 0                       # forget in the register file ...
-            vcpu.pull(pcpu)                         # ... and take what KVM holds
-            want = (0x3, 0x0023001000000000, 0x1111000) if m is a else (have & 0x2E7, 0x001B000800000000, 0x2222000)
-            assert (m.regs["xcr0"], m.regs["msr.star"], m.regs["fs.base"]) == want
+            vcpu.flush()                            # KVM's own word from here
+            m.regs.update({k: 0 for k in own[m] if k not in ("xcr0",)})
+            vcpu.pull(pcpu)
+            assert {k: m.regs[k] for k in own[m]} == own[m], m.name
+            if vcpu.info["lapic"]:
+                assert m.regs["lapic.timer_divide"] & 0xb == (0xb if m is b else 0), m.name
             cur = m
 
 

@@ -39,13 +39,15 @@ def test_crc32c_is_the_castagnoli_crc():
     assert hw.crc32c(b"123456789") == 0xE3069283
 
 
+LAYOUT_VERSION = hw.Layout.get("x86_64").version
 CASES = {
     "truncated": (lambda img: img[:-1], errno.ENODATA),
     "header only": (lambda img: img[:20], errno.ENODATA),
     "trailing bytes": (lambda img: img + b"\0", errno.EMSGSIZE),
     "bad magic": (lambda img: b"XXXX" + img[4:], errno.ENOEXEC),
     "bad crc": (lambda img: img[:100] + bytes([img[100] ^ 1]) + img[101:], errno.EBADMSG),
-    "newer version": (lambda img: sealed(img[:6] + struct.pack("<H", 2) + img[8:]), errno.EPROTONOSUPPORT),
+    "newer version": (lambda img: sealed(img[:6] + struct.pack("<H", LAYOUT_VERSION + 1) + img[8:]), errno.EPROTONOSUPPORT),
+    "older version": (lambda img: sealed(img[:6] + struct.pack("<H", LAYOUT_VERSION - 1) + img[8:]), errno.EPROTONOSUPPORT),
     "size mismatch": (lambda img: sealed(img[:8] + struct.pack("<I", len(img) - 48) + img[12:-8]), errno.EMSGSIZE),
     "unknown groups": (lambda img: sealed(img[:12] + struct.pack("<I", 1 << 20) + img[16:]), errno.EINVAL),
 }
@@ -71,7 +73,7 @@ def test_foreign_layout_is_refused(saved):
     assert e.value.errno == errno.EXDEV and "layout" in str(e.value)
 
 
-@given(pos=st.integers(0, 4096 + 39), bit=st.integers(0, 7))
+@given(pos=st.integers(0, hw.Layout.get("x86_64").image_size - 1), bit=st.integers(0, 7))
 def test_any_single_bit_flip_is_refused(pos, bit):
     rig = make_rig("x86_64")
     a = rig.slot(1)

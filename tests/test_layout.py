@@ -7,7 +7,8 @@ import pytest
 
 import pyvswitch.hw as hw
 
-KVM_STRUCTS = {"regs": 144, "sregs": 312, "xcrs": 392, "debugregs": 128, "events": 64, "msrs": 11 * 16}
+KVM_STRUCTS = {"regs": 144, "sregs": 312, "xcrs": 392, "debugregs": 128, "events": 64, "msrs": 48 * 16,
+               "lapic": 1024}
 XSAVE_COMPONENTS = {  # standard-format offsets from the XSAVE area's start, and sizes
     "fpu_sse": (0, 512), "xsave_header": (512, 64), "avx": (576, 256), "mpx": (960, 128),
     "opmask": (1088, 64), "zmm_hi256": (1152, 512), "hi16_zmm": (1664, 1024), "pkru": (2688, 8),

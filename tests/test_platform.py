@@ -40,9 +40,9 @@ def edit(old, new):
 
 BAD = {
     "syntax": ("name = \"pcpu0\"", "name = pcpu0", "not valid TOML"),
-    "unknown param": ("max_burst = 4096", "max_bursts = 4096", "key 'max_bursts'"),
-    "wrong type": ("max_burst = 4096", "max_burst = \"big\"", "expected a positive integer, got 'big'"),
-    "ragged burst": ("max_burst = 4096", "max_burst = 100", "multiple of 8"),
+    "unknown param": ("max_burst = 8192", "max_bursts = 8192", "key 'max_bursts'"),
+    "wrong type": ("max_burst = 8192", "max_burst = \"big\"", "expected a positive integer, got 'big'"),
+    "ragged burst": ("max_burst = 8192", "max_burst = 100", "multiple of 8"),
     "bad layout": ("layout = \"x86_64\"", "layout = \"sparc\"", "expected one of x86_64, aarch64"),
     "load out of range": ("utilisation = 0.0", "utilisation = 1.5", "fraction in [0, 1)"),
     "unknown supplier": ("suppliers = [\"store0\", \"sbus0\"]", "suppliers = [\"store9\"]", "no device named 'store9'"),

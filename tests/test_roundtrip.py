@@ -44,11 +44,14 @@ def test_aarch64_registers_survive(values, fast):
     round_trip(rig, rig.mover if fast else rig.memory, values, (21, 22))
 
 
-@given(seed=st.integers(0, 2**64), patch=st.binary(max_size=64), at=st.integers(0, 4096))
+SIZE = hw.Layout.get("x86_64").size
+
+
+@given(seed=st.integers(0, 2**64), patch=st.binary(max_size=64), at=st.integers(0, SIZE))
 def test_every_byte_of_the_register_file_survives(seed, patch, at):
     rig = RIGS["x86_64"]
-    raw = bytearray(random.Random(seed).randbytes(4096))
-    raw[at:at + len(patch)] = patch[:4096 - at]
+    raw = bytearray(random.Random(seed).randbytes(SIZE))
+    raw[at:at + len(patch)] = patch[:SIZE - at]
     raw = bytes(raw)
     a, b = rig.store.alloc(31), rig.store.alloc(32)
     try:
@@ -60,7 +63,7 @@ def test_every_byte_of_the_register_file_survives(seed, patch, at):
         img = rig.pcpu.export()
         rig.pcpu.switch(rig.mover, 31, None)
         b.import_(img)
-        assert b.read(0, 4096) == raw
+        assert b.read(0, SIZE) == raw
     finally:
         a.free()
         b.free()

@@ -72,7 +72,7 @@ def test_idle_pcpu_holds_no_state(x86):
     x86.pcpu.switch(x86.mover, 0, a)
     x86.pcpu.run(10)
     x86.pcpu.switch(x86.mover, 1, None)
-    assert bytes(x86.pcpu.raw()) == bytes(4096) and x86.pcpu.owner == 0
+    assert bytes(x86.pcpu.raw()) == bytes(x86.layout.size) and x86.pcpu.owner == 0
     for op in (lambda: x86.pcpu.run(1), lambda: x86.pcpu.write(0, b"x" * 8), lambda: x86.pcpu.export()):
         with pytest.raises(hw.VswError) as e:
             op()

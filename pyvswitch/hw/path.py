@@ -18,7 +18,7 @@ class MoverParams:
     """The mover: bursts of at most max_burst bytes; every save needs N < write_threshold
     bursts and every load M < read_threshold (the patent's first and second thresholds)."""
 
-    max_burst: int = 4096
+    max_burst: int = 8192
     write_threshold: int = 16
     read_threshold: int = 16
 

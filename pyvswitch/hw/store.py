@@ -20,6 +20,10 @@ IMAGE_ERRORS = {
 }
 
 
+#: What each layout version changed, for the message that refuses an older image.
+LAYOUT_CHANGES = {("x86_64", 2): "version 2 holds every MSR KVM lists that a guest can write, and the local APIC"}
+
+
 def describe_image_error(code: int, info: object, layout: Layout, length: int) -> str:
     """What was wrong with an image and what was expected, from the C check's findings."""
     want = layout.image_size
@@ -36,7 +40,11 @@ def describe_image_error(code: int, info: object, layout: Layout, length: int) -
     if code == errno.EXDEV:
         return f"the image holds layout id {info.layout}, expected {layout.id} ({layout.name})"  # type: ignore[attr-defined]
     if code == errno.EPROTONOSUPPORT:
-        return f"the image is layout version {info.version}; this build reads version {layout.version}"  # type: ignore[attr-defined]
+        v = info.version  # type: ignore[attr-defined]
+        why = (f"written by a newer pyvswitch" if v > layout.version else
+               f"from before version {layout.version} of the layout ({LAYOUT_CHANGES.get((layout.name, layout.version), 'its groups changed')}); "
+               "take it again with this build")
+        return f"the image is layout {layout.name} version {v}, this build reads version {layout.version}: {why}"
     return IMAGE_ERRORS.get(code, "invalid image")
 
 

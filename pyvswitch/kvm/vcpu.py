@@ -6,16 +6,22 @@ import errno
 import os
 from dataclasses import dataclass
 
-from ..hw import Pcpu, VswError, ffi, lib
+from ..hw import Layout, Pcpu, VswError, ffi, lib
 from ..hw.errors import check
 from .guests import Regions
 
 EXIT_NAMES = {lib.VSW_KVM_EXIT_PREEMPTED: "preempted", lib.VSW_KVM_EXIT_IO: "io", lib.VSW_KVM_EXIT_HLT: "hlt",
               lib.VSW_KVM_EXIT_SHUTDOWN: "shutdown", lib.VSW_KVM_EXIT_OTHER: "other"}
-#: The x86_64 layout's MSRs, in order (their presence is per host).
-LAYOUT_MSRS = ("sysenter_cs", "sysenter_esp", "sysenter_eip", "pat", "star", "lstar", "cstar", "fmask",
-               "kernel_gs_base", "tsc_aux", "spec_ctrl")
-IOCTLS = ("SREGS", "XCRS", "REGS", "DEBUGREGS", "VCPU_EVENTS", "XSAVE", "MSRS")   # as csrc/kvm.c issues them
+IOCTLS = ("SREGS", "XCRS", "REGS", "DEBUGREGS", "VCPU_EVENTS", "LAPIC", "XSAVE", "MSRS")   # as csrc/kvm.c issues them
+
+
+def layout_msrs() -> list[str]:
+    """The x86_64 layout's MSRs in record order, as the C layout table names them
+    (their presence is per host)."""
+    lay = Layout.get("x86_64")
+    group = lay.group("msrs").index
+    return [f.name[4:] for f in sorted(lay.fields.values(), key=lambda f: f.offset)
+            if f.group == group and f.name.startswith("msr.")]
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,17 @@ def why_unusable(path: str = "/dev/kvm") -> str | None:
     return None
 
 
+def msr_name(index: int) -> str | None:
+    """The layout's name of the MSR with this index, if it has one."""
+    lay = Layout.get("x86_64")
+    reset = lay.reset_state()
+    base = lay.group("msrs").offset
+    for i, name in enumerate(layout_msrs()):
+        if int.from_bytes(reset[base + 16 * i:base + 16 * i + 4], "little") == index:
+            return name
+    return None
+
+
 class KvmVcpu:
     """A KVM vCPU with ``mem_bytes`` of guest memory (a multiple of 2 MiB)."""
 
@@ -71,7 +88,7 @@ class KvmVcpu:
         m = info.xsave
         self.info = {"api_version": info.api_version, "xsave_size": info.xsave_size,
                      "supported_xcr0": info.supported_xcr0, "host_msrs": info.host_msrs,
-                     "mem_bytes": info.mem_bytes,
+                     "mem_bytes": info.mem_bytes, "lapic": bool(info.lapic),
                      # the XSAVE components this host has and the layout keeps, and where the host puts them
                      "xsave_components": m.xcr0,
                      "xsave_offsets": {i: (m.offset[i], m.csize[i]) for i in range(2, lib.VSW_XSAVE_COMPONENTS)
@@ -86,6 +103,11 @@ class KvmVcpu:
         check(lib.vsw_kvm_clear(self.handle, offset, length), "guest memory clear",
               {errno.EINVAL: f"{offset:#x}+{length:#x} is not a page-aligned range of guest memory"})
 
+    def flush(self) -> None:
+        """Applies everything pushed and forgets what is known to be held, so the next
+        pull asks KVM for every group (KVM's own word, as its selftests read it)."""
+        check(lib.vsw_kvm_flush(self.handle), "KVM flush")
+
     def reset(self) -> None:
         """A fresh vCPU in place of one a guest's triple fault left undefined."""
         check(lib.vsw_kvm_reset(self.handle), "KVM vCPU reset")
@@ -97,7 +119,7 @@ class KvmVcpu:
     @property
     def absent_msrs(self) -> list[str]:
         """The layout's MSRs this host does not have: never sent to KVM, kept as they are."""
-        return [n for i, n in enumerate(LAYOUT_MSRS) if not self.msr_present & (1 << i)]
+        return [n for i, n in enumerate(layout_msrs()) if not self.msr_present & (1 << i)]
 
     @property
     def handle(self) -> object:
@@ -111,11 +133,15 @@ class KvmVcpu:
 
     def push(self, pcpu: Pcpu) -> None:
         """The PCPU's register file into the vCPU (nothing is set when it cannot all be)."""
-        check(lib.vsw_kvm_push(self.handle, pcpu.handle), "KVM push", {
+        r = lib.vsw_kvm_push(self.handle, pcpu.handle)
+        refused = lib.vsw_kvm_refused_msr(self.handle) if r == -errno.EINVAL else 0
+        check(r, "KVM push", {
             errno.ESRCH: "no machine is running on the PCPU",
             errno.EOPNOTSUPP: f"the context uses XSAVE components this host lacks: its XSTATE_BV has bits "
                               f"{self._missing(pcpu):#x}, this host has {self.info['xsave_components']:#x}",
-            errno.EINVAL: "KVM refused a register value (an MSR, or an inconsistent mode)"})
+            errno.EINVAL: (f"KVM refused the value of MSR {msr_name(refused)} ({refused:#x}): "
+                           f"{pcpu.regs[f'msr.{msr_name(refused)}']:#x}" if refused and msr_name(refused) else
+                           "KVM refused a register value (an inconsistent mode, or an MSR value)")})
 
     def _missing(self, pcpu: Pcpu) -> int:
         bv = int.from_bytes(pcpu.read(pcpu.layout.field("xstate_bv").offset, 8), "little")
@@ -131,8 +157,9 @@ class KvmVcpu:
         """Per-ioctl ns of the GET and SET sequences pull and push issue, straight from C."""
         out = ffi.new("struct vsw_kvm_bench *")
         check(lib.vsw_kvm_bench_ioctls(self.handle, iterations, out), "KVM ioctl benchmark")
-        return {"get": {n: out.get_ns[i] / iterations for i, n in enumerate(IOCTLS)},
-                "set": {n: out.set_ns[i] / iterations for i, n in enumerate(IOCTLS)}}
+        skip = set() if self.info["lapic"] else {"LAPIC"}
+        return {"get": {n: out.get_ns[i] / iterations for i, n in enumerate(IOCTLS) if n not in skip},
+                "set": {n: out.set_ns[i] / iterations for i, n in enumerate(IOCTLS) if n not in skip}}
 
     def close(self) -> None:
         if self._h is not None:
