@@ -182,7 +182,7 @@ def _stops_paying(plat: Platform) -> list[dict[str, Any]]:
         "prior art, idle bus", mdl.switch(mdl.memory_path(0.0), regs, regs)["total_ns"],
         "the fixed exit/entry dominates both paths")
     small = mdl.switch(mdl.store_path(64, unchecked=True), lay.all_groups, lay.all_groups)
-    row("thresholds forcing 64-byte bursts", small, "the same mover with 4 KiB bursts",
+    row("thresholds forcing 64-byte bursts", small, f"the same mover with its {mdl.mover.max_burst}-byte bursts",
         mdl.switch(mdl.store_path(unchecked=True), lay.all_groups, lay.all_groups)["total_ns"],
         f"{small['N']} + {small['M']} bursts, each paying its setup")
     frag = lay.mask([g.name for g in lay.groups][::2])
