@@ -152,3 +152,16 @@ def test_bench_refuses_a_mover_the_mover_would_refuse(tmp_path):
     with pytest.warns(pyvswitch.FallbackWarning) as w:
         pyvswitch.open(str(f)).close()
     assert r.stderr.split("[E2BIG] ", 1)[1].strip() in str(w[0].message)     # the same message
+
+
+def test_hardware_owners_refuse_integers_c_cannot_take(hv):
+    import pyvswitch.hw as hw
+    pcpu, path = hv.pcpu(0), hv.controller.channel.context
+    for call in (lambda: pcpu.mark_dirty(2 ** 70), lambda: hw.Store("x86_64", 2 ** 70), lambda: hw.Trace(2 ** 40),
+                 lambda: hv.host._slot.corrupt(2 ** 40), lambda: path.inject("save", 2 ** 40),
+                 lambda: hw.Bus(kind="memory", width_bytes=2 ** 40), lambda: pcpu.run(2 ** 64)):
+        raises(errno.ERANGE, call, match="must be below 2**")
+    for call in (lambda: pcpu.mark_dirty(True), lambda: hw.Store("x86_64", 0), lambda: hw.Trace(-1),
+                 lambda: path.inject("save", 1.0), lambda: hw.Bus(kind="memory", width_bytes=0)):
+        raises(errno.EINVAL, call)
+    assert hv.switch_context(hv.host, hv.create_vm("still-works")).path == "store"

@@ -6,7 +6,7 @@ import threading
 from dataclasses import asdict, dataclass, replace
 
 from ._ffi import ffi, lib
-from .errors import VswError, check
+from .errors import VswError, check, check_uint
 
 KINDS = {"storage": lib.VSW_BUS_STORAGE, "memory": lib.VSW_BUS_MEMORY}
 
@@ -28,14 +28,9 @@ class BusParams:
         if self.kind not in KINDS:
             raise VswError(errno.EINVAL, f"bus kind {self.kind!r} is not one of {', '.join(KINDS)}")
         for name in ("width_bytes", "clock_mhz"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v <= 0:
-                raise VswError(errno.EINVAL, f"bus {name} must be a positive integer, got {v!r}")
+            check_uint(getattr(self, name), f"bus {name}", 32, minimum=1)
         for name in ("setup_cycles", "other_bytes", "seed"):
-            v = getattr(self, name)
-            limit = 1 << 64 if name == "seed" else 1 << 32
-            if not isinstance(v, int) or v < 0 or v >= limit:
-                raise VswError(errno.EINVAL, f"bus {name} must be a non-negative integer, got {v!r}")
+            check_uint(getattr(self, name), f"bus {name}", 64 if name == "seed" else 32)
         if not isinstance(self.utilisation, (int, float)) or not 0.0 <= self.utilisation < 1.0:
             raise VswError(errno.EDOM, f"bus utilisation must be in [0, 1), got {self.utilisation!r}")
         if self.utilisation and not self.shared:

@@ -33,6 +33,18 @@ class UnknownName(VswError, KeyError):
     __str__ = VswError.__str__
 
 
+def check_uint(v: object, what: str, bits: int = 32, minimum: int = 0) -> int:
+    """An integer argument C takes as an unsigned ``bits``-bit value: EINVAL for
+    anything else (``bool`` too) or below ``minimum``, ERANGE when it does not fit."""
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise VswError(_errno.EINVAL, f"{what} must be an integer, got {type(v).__name__} {v!r}")
+    if v < minimum:
+        raise VswError(_errno.EINVAL, f"{what} must be >= {minimum}, got {v}")
+    if v >= 1 << bits:
+        raise VswError(_errno.ERANGE, f"{what} must be below 2**{bits}, got {v}")
+    return v
+
+
 def check(ret: int, what: str, explain: dict[int, str] | None = None) -> int:
     """Returns ``ret`` when it is >= 0; raises VswError for a -errno.
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ._ffi import ffi, lib
 from .bus import Bus
-from .errors import VswError, check
+from .errors import VswError, check, check_uint
 from .store import Store
 
 PATH_NAMES = {lib.VSW_PATH_STORE: "store", lib.VSW_PATH_MEMORY: "memory"}
@@ -121,6 +121,7 @@ class Path:
         """Fault injection: unit ``unit`` of the next ``direction`` ("save"/"load") transfer fails with EIO."""
         if direction not in FAULTS:
             raise VswError(errno.EINVAL, f"fault direction {direction!r} is not one of {', '.join(FAULTS)}")
+        check_uint(unit, "fault unit")
         check(lib.vsw_path_inject(self.handle, FAULTS[direction], unit), "inject")
 
     def close(self) -> None:

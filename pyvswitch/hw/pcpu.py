@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from ._ffi import ffi, lib
-from .errors import VswError, check
+from .errors import VswError, check, check_uint
 from .layout import Layout, RegisterView
 from .path import Path
 from .stats import StatsPool, SwitchStats
@@ -113,6 +113,7 @@ class Pcpu:
         return RegisterView(self.layout, self.read, self.write)
 
     def mark_dirty(self, mask: int) -> None:
+        check_uint(mask, "dirty mask")
         check(lib.vsw_pcpu_mark_dirty(self.handle, mask), "mark dirty",
               {errno.ESRCH: "no machine is running on this PCPU", errno.EINVAL: f"mask {mask:#x} is not a set of this layout's groups"})
 
@@ -175,13 +176,7 @@ def _is_int(v: object) -> bool:
 
 def check_count(v: object, what: str) -> int:
     """A non-negative 64-bit count (``bool`` is not a count): EINVAL or ERANGE otherwise."""
-    if not _is_int(v):
-        raise VswError(errno.EINVAL, f"{what} must be an integer, got {type(v).__name__} {v!r}")
-    if v < 0:  # type: ignore[operator]
-        raise VswError(errno.EINVAL, f"{what} must be >= 0, got {v}")
-    if v >= 1 << 64:  # type: ignore[operator]
-        raise VswError(errno.ERANGE, f"{what} must be below 2**64, got {v}")
-    return v  # type: ignore[return-value]
+    return check_uint(v, what, 64)
 
 
 def raise_switch_error(r: int, frm: int, to: Slot | None, path: Path) -> None:

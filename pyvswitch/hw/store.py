@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass
 
 from ._ffi import ffi, lib
-from .errors import VswError, check
+from .errors import VswError, check, check_uint
 from .layout import Layout, RegisterView
 
 IMAGE_ERRORS = {
@@ -62,8 +62,7 @@ class Store:
 
     def __init__(self, layout: "str | Layout", capacity_bytes: int) -> None:
         self.layout = Layout.get(layout)
-        if not isinstance(capacity_bytes, int) or capacity_bytes <= 0:
-            raise VswError(errno.EINVAL, f"store capacity must be a positive number of bytes, got {capacity_bytes!r}")
+        check_uint(capacity_bytes, "store capacity in bytes", 64, minimum=1)
         out = ffi.new("struct vsw_store **")
         check(lib.vsw_store_create(self.layout.id, capacity_bytes, out), "store create", {
             errno.ENOSPC: f"{capacity_bytes} bytes cannot hold one slot of layout {self.layout.name}",
@@ -167,6 +166,8 @@ class Slot:
 
     def corrupt(self, group: int, byte: int = 0) -> None:
         """Fault injection: damages the committed bank of ``group``; the next load must refuse it."""
+        check_uint(group, "group")
+        check_uint(byte, "byte")
         check(lib.vsw_store_corrupt(self.store.handle, self.index, group, byte), "corrupt",
               {errno.ERANGE: f"group {group} byte {byte} is outside the layout"})
 

@@ -5,7 +5,7 @@ import errno
 from dataclasses import dataclass
 
 from ._ffi import ffi, lib
-from .errors import VswError, check
+from .errors import VswError, check, check_uint
 
 KIND_NAMES = {lib.VSW_TRACE_SWITCH: "switch", lib.VSW_TRACE_EXIT_ENTRY: "exit_entry", lib.VSW_TRACE_BURST: "burst"}
 BUS_NAMES = {lib.VSW_BUS_STORAGE: "storage", lib.VSW_BUS_MEMORY: "memory"}
@@ -33,8 +33,7 @@ class Trace:
     """A fixed-capacity ring; attach it to one PCPU (it is that PCPU's timeline)."""
 
     def __init__(self, capacity: int = 65536) -> None:
-        if not isinstance(capacity, int) or capacity <= 0:
-            raise VswError(errno.EINVAL, f"trace capacity must be a positive integer, got {capacity!r}")
+        check_uint(capacity, "trace capacity", 32, minimum=1)
         out = ffi.new("struct vsw_trace **")
         check(lib.vsw_trace_create(capacity, out), "trace create")
         self._h = ffi.gc(out[0], lib.vsw_trace_destroy)
