@@ -23,6 +23,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from .controller import Controller, ControllerReport
@@ -40,6 +41,17 @@ _owner = lib.vsw_pcpu_owner
 _refcount = sys.getrefcount
 HOST_ID = 1
 _RETRY = (-errno.EAGAIN, -errno.ESTALE, -errno.ENODEV)   # a migration (or another thread) got in the way
+
+
+@dataclass(frozen=True)
+class PcpuStatus:
+    """One PCPU as ``Hypervisor.pcpus`` lists it."""
+
+    index: int
+    running: "Machine | None"
+    switches: int
+    now_ns: float                   # its model time
+    dirty_mask: int                 # groups written since the running machine was loaded
 
 
 class FallbackWarning(UserWarning):
@@ -140,6 +152,18 @@ class Machine:
         saved - what ``set_state`` takes and ``pyvswitch.replay`` gives."""
         return self._read(0, self.layout.size)
 
+    def compare(self, other: "Machine | bytes | bytearray | memoryview") -> list[str]:
+        """The names of the groups whose registers differ from ``other`` (a machine or
+        a register file, e.g. ``pyvswitch.replay(n)``); empty when they are the same."""
+        mine = self.state()
+        theirs = other.state() if isinstance(other, Machine) else other
+        if not isinstance(theirs, (bytes, bytearray, memoryview)) or len(theirs) != len(mine):
+            raise VswError(errno.EINVAL, f"compare takes a machine or a {self.layout.size}-byte register file, "
+                                         f"got {type(other).__name__}")
+        theirs = bytes(theirs)
+        return [g.name for g in self.layout.groups
+                if mine[g.offset:g.offset + g.size] != theirs[g.offset:g.offset + g.size]]
+
     def set_state(self, raw: "bytes | bytearray | memoryview") -> None:
         """Replaces the whole register file of the machine (``layout.size`` bytes), running or saved."""
         if not isinstance(raw, (bytes, bytearray, memoryview)):
@@ -165,7 +189,11 @@ class Machine:
         return bytes(buf[:n])
 
     def restore(self, image: "bytes | bytearray | memoryview") -> None:
-        """Replaces the context with an image (validated whole first: a bad image changes nothing)."""
+        """Replaces the context with an image (validated whole first: a bad image changes nothing).
+
+        Any machine's image restores into any machine of the same layout - cloning a
+        context is a feature; the image header's owner and generation say where it came
+        from and are not checked against this machine."""
         if not isinstance(image, (bytes, bytearray, memoryview)):
             raise VswError(errno.EINVAL, f"an image is bytes, not {type(image).__name__}")
         data = memoryview(image).cast("B").tobytes()
@@ -430,6 +458,18 @@ class Hypervisor:
         with self._lock:
             self._wait_gate()
             return self._machines.get(_owner(self._pcpu_h[pcpu]))
+
+    @property
+    def pcpus(self) -> list["PcpuStatus"]:
+        """Every PCPU of the platform: its index, the machine it runs, its switches."""
+        self._check_closed()
+        with self._lock:
+            self._wait_gate()
+            out = []
+            for i, p in enumerate(self._pcpus):
+                st = p.state()
+                out.append(PcpuStatus(i, self._machines.get(st.owner), st.switches, st.now_ns, st.dirty_mask))
+            return out
 
     def _running_on(self, m: Machine) -> int | None:
         for i, h in enumerate(self._pcpu_h):

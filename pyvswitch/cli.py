@@ -21,7 +21,8 @@ def _probe(args: argparse.Namespace) -> int:
     from .probe import as_json, as_text, probe
     report, host = probe(args.platform, host=not args.no_host)
     source = args.platform or "built-in reference"
-    print(json.dumps(as_json(report, host, source), indent=2) if args.json else as_text(report, host, source))
+    print(json.dumps(as_json(report, host, source), indent=2) if args.json
+          else as_text(report, host, source, modalias=args.verbose))
     return 0 if report.fast_path else 1
 
 
@@ -80,16 +81,34 @@ def _guest(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What each verb's exit status means (shown in every --help).
+EXIT_CODES = {
+    "probe": "0 the fast switch path is usable, 1 only the fallback path, 2 an error",
+    "demo": "0 every machine's state checked out, 1 a mismatch or a declared fast path that did not come up, "
+            "2 an error",
+    "run": "0 every guest finished (and, with --check-solo, matched its solo run), 1 otherwise, 2 an error",
+    "bench": "0 done, 2 an error", "trace": "0 done, 2 an error", "guest": "0 done, 2 an error",
+}
+
+
+def _verb(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str, help_: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help_, epilog=f"exit status: {EXIT_CODES[name]}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pyvswitch", description="emulator of hardware-assisted VM switching "
-                                     "(patent CN105718300B)")
+    from . import __version__
+    parser = argparse.ArgumentParser(
+        prog="pyvswitch", description="emulator of hardware-assisted VM switching (patent CN105718300B)",
+        epilog="exit status: " + "; ".join(f"{v}: {c}" for v, c in EXIT_CODES.items()))
+    parser.add_argument("--version", action="version", version=f"pyvswitch {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    p = sub.add_parser("probe", help="the invention's devices, their drivers, the fast path; and the host")
+    p = _verb(sub, "probe", "the invention's devices, their drivers, the fast path; and the host")
     p.add_argument("--platform", metavar="FILE", help="platform TOML file or built-in name (default: reference)")
     p.add_argument("--no-host", action="store_true", help="skip the host section")
-    p.add_argument("--json", action="store_true", help="one JSON document")
+    p.add_argument("--json", action="store_true", help="one JSON document (modaliases included)")
+    p.add_argument("-v", "--verbose", action="store_true", help="the modalias column too")
     p.set_defaults(run=_probe)
-    d = sub.add_parser("demo", help="host and VMs switched many times over both paths, state checked")
+    d = _verb(sub, "demo", "host and VMs switched many times over both paths, state checked")
     d.add_argument("--platform", metavar="FILE", help="platform TOML file or built-in name (default: reference)")
     d.add_argument("--vms", type=int, default=3, help="VMs besides the host (default 3)")
     d.add_argument("--switches", type=int, default=10000, help="switches per path (default 10000)")
@@ -98,21 +117,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     d.add_argument("--slice-us", type=float, default=50.0, help="KVM time slice in microseconds (default 50)")
     d.add_argument("--json", action="store_true", help="one JSON document")
     d.set_defaults(run=_demo)
-    b = sub.add_parser("bench", help="the model (patented path vs prior art) and the emulator's own speed")
+    b = _verb(sub, "bench", "the model (patented path vs prior art) and the emulator's own speed")
     b.add_argument("--platform", metavar="FILE", help="platform TOML file or built-in name (default: reference)")
     b.add_argument("--quick", action="store_true", help="a first look in a few seconds")
     b.add_argument("--plot", metavar="FILE.png", help="latency vs memory-bus load and bursts vs max burst "
                    "(needs the 'plot' extra: matplotlib)")
     b.add_argument("--json", action="store_true", help="one JSON document, with the platform and the machine")
     b.set_defaults(run=_bench)
-    t = sub.add_parser("trace", help="bus transactions of a run of switches as Chrome trace-event JSON")
+    t = _verb(sub, "trace", "bus transactions of a run of switches as Chrome trace-event JSON")
     t.add_argument("--switches", type=int, default=10, help="switches to trace (default 10)")
     t.add_argument("--out", default="trace.json", help="output file (default trace.json)")
     t.add_argument("--platform", metavar="FILE", help="platform TOML file or built-in name (default: reference)")
     t.add_argument("--fallback", action="store_true", help="unbind the mover first: trace the prior-art path")
     t.add_argument("--json", action="store_true", help="print a JSON summary with each switch's stats")
     t.set_defaults(run=_trace)
-    r = sub.add_parser("run", help="C guests (ELF images) preempted on one KVM vCPU through the context store")
+    r = _verb(sub, "run", "C guests (ELF images) preempted on one KVM vCPU through the context store")
     r.add_argument("images", nargs="+", metavar="GUEST.elf", help="images built with `pyvswitch guest build`")
     r.add_argument("--slice-us", type=float, default=50.0, help="time slice in microseconds (default 50)")
     r.add_argument("--order", choices=("round-robin", "random"), default="round-robin", help="who runs next")
@@ -122,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--platform", metavar="FILE", help="a platform with a vsw,pcpu-kvm (default reference-kvm)")
     r.add_argument("--json", action="store_true", help="one JSON document")
     r.set_defaults(run=_run)
-    g = sub.add_parser("guest", help="build freestanding C programs into guest images")
+    g = _verb(sub, "guest", "build freestanding C programs into guest images")
     g.add_argument("action", choices=("build", "runtime"), help="build: compile; runtime: where the header is")
     g.add_argument("sources", nargs="*", metavar="SOURCE.c", help="C sources (with build)")
     g.add_argument("-o", "--output", metavar="OUT.elf", help="the image to write")
@@ -130,10 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.set_defaults(run=_guest, cflags=[])
     args, extra = parser.parse_known_args(argv)
     if extra:
-        if getattr(args, "verb", None) == "guest" and args.action == "build":
+        if args.verb == "guest" and args.action == "build":
             args.cflags = extra          # gcc flags such as -O3 -march=native pass through
-        else:
-            parser.parse_args(argv)      # says which argument is unknown, and exits 2
+        else:                            # the verb's own usage, and exit 2
+            sub.choices[args.verb].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.run(args))
     except VswError as exc:

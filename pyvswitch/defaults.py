@@ -21,7 +21,7 @@ MEMORY_BUS = BusParams(kind="memory", width_bytes=8, clock_mhz=3200, setup_cycle
                        utilisation=0.0, other_bytes=64, seed=1)
 #: The mover: 4 KiB bursts (one x86_64 context in one burst); the patent's thresholds.
 MOVER = MoverParams(max_burst=8192, write_threshold=16, read_threshold=16)
-#: Context store capacity: 8 MiB of SRAM, about a thousand x86_64 machines.
+#: Context store capacity: 8 MiB of SRAM (how many contexts: python scripts/platforms).
 STORE_BYTES = 8 << 20
 #: The prior art's MEM region for contexts.
 MEM_BYTES = 64 << 20

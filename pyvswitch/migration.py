@@ -40,6 +40,7 @@ class MigrationStats:
     to_path: str = "none"
     contexts: int = 0
     bytes: int = 0
+    modeled_ns: float = 0.0     # every context saved out over the old path and loaded over the new one
     running: dict[int, int] = field(default_factory=dict)   # pcpu -> machine id, as before the move
 
 
@@ -84,7 +85,8 @@ class Migration:
         if path.name == "store":
             hv.controller.release()
         stats = MigrationStats(why, path.name, contexts=len(images),
-                               bytes=sum(len(i) for i in images.values()), running=dict(running))
+                               bytes=sum(len(i) for i in images.values()), running=dict(running),
+                               modeled_ns=len(images) * path.price(hv.layout.all_groups)[1])
         self.parked, self.why = Parked(images, running, stats), why
         hv._drop_handles()
 
@@ -118,6 +120,7 @@ class Migration:
         for i, owner in parked.running.items():
             hv._pcpus[i].switch(hv._path, 0, hv._machines[owner]._slot)
         parked.stats.to_path = hv._path.name
+        parked.stats.modeled_ns += len(placed) * hv._path.price(hv.layout.all_groups)[1]
         self.history.append(parked.stats)
         self.parked = None
         hv.kernel.printk("info", f"switching over the {hv._path.name} path ({len(placed)} contexts)")

@@ -285,6 +285,21 @@ class Platform:
     def layout(self) -> Layout:
         return Layout.get(next(s.params["layout"] for s in self.devices if s.kind == "pcpu"))
 
+    def summary(self) -> dict[str, Any]:
+        """What a reader wants first: PCPUs, layout, and how many contexts the store
+        and MEM hold (computed from their capacities and the layout's slot size)."""
+        from .hw import Store
+        slot = Store(self.layout, 1 << 20).slot_bytes
+
+        def contexts(kind: str) -> int | None:
+            specs = self.of_kind(kind)
+            return specs[0].params["capacity_bytes"] // slot if specs else None
+
+        return {"name": self.name, "pcpus": len(self.of_kind("pcpu")), "layout": self.layout.name,
+                "kvm": any("vsw,pcpu-kvm" in s.compatible for s in self.of_kind("pcpu")),
+                "store_contexts": contexts("context-store"), "mem_contexts": contexts("mem"),
+                "mover": bool(self.of_kind("mover")), "description": self.description}
+
     def of_kind(self, kind: str) -> list[DeviceSpec]:
         return [s for s in self.devices if s.kind == kind]
 

@@ -30,11 +30,12 @@ def as_json(report: ControllerReport, host: HostReport | None, source: str) -> d
     return doc
 
 
-def as_text(report: ControllerReport, host: HostReport | None, source: str) -> str:
+def as_text(report: ControllerReport, host: HostReport | None, source: str, modalias: bool = False) -> str:
+    """lspci -k style; the modalias column with ``modalias`` (the JSON always has it)."""
     lines = [f"platform {report.platform} ({source})", ""]
     for d in report.devices:
         mark = "*" if d.invention else " "
-        lines.append(f"{d.name:10} {mark} {d.kind or '?':14} {d.identifier:34} {d.modalias}")
+        lines.append(f"{d.name:10} {mark} {d.kind or '?':14} {d.identifier}" + (f"  {d.modalias}" if modalias else ""))
         if d.driver:
             lines.append(f"{'':13}Kernel driver in use: {d.driver}")
         lines.append(f"{'':13}Kernel modules: {', '.join(d.modules) or '(none match)'}")

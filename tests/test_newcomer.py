@@ -1,0 +1,103 @@
+"""What a newcomer should not have to guess: a public reference run with its
+contract, PCPU counts and states, a state getter and comparison, restore
+semantics, migration stats, and a CLI that explains itself."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import pyvswitch
+from pyvswitch.cli import EXIT_CODES
+
+
+@settings(max_examples=15, deadline=None)
+@given(splits=st.lists(st.integers(0, 300), min_size=1, max_size=6), layout=st.sampled_from(["x86_64", "aarch64"]),
+       name=st.text("abcxyz", min_size=1, max_size=5))
+def test_replay_contract_any_split_any_switches_any_name(splits, layout, name):
+    """run(a) + switches + run(b) == replay(a + b): the workload depends only on the
+    register state, never on the machine's id, name, PCPU or path."""
+    with pyvswitch.open("aarch64" if layout == "aarch64" else None) as hv:
+        vm = hv.create_vm(f"vm-{name}")
+        other = hv.create_vm("other")
+        cur = hv.host
+        for i, steps in enumerate(splits):
+            hv.switch_context(cur, vm)
+            hv.run(steps)
+            hv.switch_context(vm, other)
+            hv.run(7)
+            cur = other
+        assert vm.compare(pyvswitch.replay(sum(splits), layout)) == []
+        assert vm.state() == pyvswitch.replay(sum(splits), layout)
+
+
+def test_a_fresh_host_starts_as_a_new_vm_does():
+    with pyvswitch.open() as hv:
+        assert hv.host.compare(hv.create_vm("vm")) == [] and hv.host.state() == pyvswitch.replay(0)
+
+
+def test_pcpus_say_how_many_and_what_runs():
+    with pyvswitch.open("datacenter") as hv:
+        vm = hv.create_vm("vm")
+        hv.switch_context(None, vm, pcpu=2)
+        ps = hv.pcpus
+        assert len(ps) == hv.npcpus == 4 and [p.index for p in ps] == [0, 1, 2, 3]
+        assert ps[0].running is hv.host and ps[2].running is vm and ps[1].running is None
+        assert ps[2].switches == 1
+    assert [r["pcpus"] for r in (pyvswitch.Platform.load(n).summary() for n in ("reference", "datacenter", "aarch64"))] \
+        == [1, 4, 2]
+
+
+def test_state_getter_setter_round_trip_and_compare_names_groups():
+    with pyvswitch.open() as hv:
+        a, b = hv.create_vm("a"), hv.create_vm("b")
+        a.regs.update({"rax": 5, "xmm3": 7})
+        b.set_state(a.state())
+        assert b.compare(a) == [] and b.state() == a.state()
+        b.regs["cr3"] = 0x1000
+        assert b.compare(a) == ["sregs"]
+        with pytest.raises(pyvswitch.VswError):
+            b.compare(b"short")
+
+
+def test_restoring_one_machines_image_into_another_clones_it():
+    with pyvswitch.open() as hv:
+        a = hv.create_vm("a")
+        a.regs["rbx"] = 0xABC
+        img = a.snapshot()
+        hv.destroy_vm(a)
+        again = hv.create_vm("a-again")                # a new id
+        again.restore(img)
+        assert again.regs["rbx"] == 0xABC and again.id != int.from_bytes(img[24:32], "little")
+
+
+def test_each_move_between_paths_says_what_it_moved_and_its_cost():
+    with pyvswitch.open() as hv:
+        vm = hv.create_vm("vm")
+        hv.kernel.sysfs.write("bus/platform/drivers/vsw-mover/unbind", "mover0")
+        s = hv.switch_context(hv.host, vm)
+        assert s.save_bursts == 0                       # saved during the move, not by this switch
+        hv.kernel.sysfs.write("bus/platform/drivers/vsw-mover/bind", "mover0")
+        out, back = hv.migrations
+        assert (out.from_path, out.to_path, back.from_path, back.to_path) == ("store", "memory", "memory", "store")
+        assert out.contexts == back.contexts == 2 and out.bytes > 0 and out.modeled_ns > 0 and "mover0" in out.reason
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pyvswitch", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_version_verb_usage_exit_codes_and_probe_columns():
+    r = _cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"pyvswitch {pyvswitch.__version__}"
+    r = _cli("probe", "--bogus")
+    assert r.returncode == 2 and "usage: pyvswitch probe" in r.stderr and "unrecognized arguments: --bogus" in r.stderr
+    for verb in EXIT_CODES:
+        r = _cli(verb, "--help")
+        assert r.returncode == 0 and "exit status:" in r.stdout, verb
+    r = _cli("probe", "--no-host")
+    assert "of:N" not in r.stdout
+    assert "of:Npcpu0" in _cli("probe", "--no-host", "-v").stdout
+    assert "of:Npcpu0" in _cli("probe", "--no-host", "--json").stdout
