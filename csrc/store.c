@@ -37,10 +37,16 @@ int vsw_store_create(uint32_t layout, uint64_t capacity, struct vsw_store **out)
     if (!s)
         return -ENOMEM;
     s->slots = calloc(n, sizeof(*s->slots));
-    if (!s->slots) {
+    s->free_stack = malloc(n * sizeof(*s->free_stack));
+    if (!s->slots || !s->free_stack) {
+        free(s->slots);
+        free(s->free_stack);
         free(s);
         return -ENOMEM;
     }
+    for (uint64_t i = 0; i < n; i++)
+        s->free_stack[i] = (uint32_t)(n - 1 - i);
+    s->nfree = (uint32_t)n;
     s->L = L;
     s->capacity = capacity;
     s->nslots = (uint32_t)n;
@@ -61,6 +67,7 @@ void vsw_store_destroy(struct vsw_store *s)
     for (uint32_t i = 0; i < s->nslots; i++)
         slot_free(s->slots[i]);
     free(s->slots);
+    free(s->free_stack);
     free(s);
 }
 
@@ -101,17 +108,9 @@ int vsw_store_alloc(struct vsw_store *s, uint64_t owner)
     if (!s || owner == 0)
         return -EINVAL;
     const struct vsw_layout_def *L = s->L;
-    uint32_t free_slot = s->nslots;
-    for (uint32_t i = 0; i < s->nslots; i++) {
-        if (!s->slots[i]) {
-            if (free_slot == s->nslots)
-                free_slot = i;
-        } else if (s->slots[i]->owner == owner) {
-            return -EEXIST;
-        }
-    }
-    if (free_slot == s->nslots)
+    if (!s->nfree)
         return -ENOSPC;
+    uint32_t free_slot = s->free_stack[s->nfree - 1];
     size_t bank = round_up(L->size), sums = round_up(2 * L->ngroups * sizeof(struct vsw_check));
     uint8_t *mem = aligned_alloc(VSW_ALIGN, 2 * bank + sums + round_up(sizeof(struct vsw_slot)));
     if (!mem)
@@ -130,6 +129,7 @@ int vsw_store_alloc(struct vsw_store *s, uint64_t owner)
     slot->bank_mask = 0;
     memset(slot->bank[1], 0, bank);
     s->slots[free_slot] = slot;
+    s->nfree--;
     s->used++;
     return (int)free_slot;
 }
@@ -188,6 +188,7 @@ int vsw_store_free(struct vsw_store *s, uint32_t slot, uint64_t owner)
     if (claim_as(sl, VSW_SLOT_HELD) < 0)
         return -EBUSY;
     s->slots[slot] = NULL;
+    s->free_stack[s->nfree++] = slot;
     s->used--;
     slot_free(sl);
     return 0;

@@ -159,7 +159,9 @@ void vsw_store_destroy(struct vsw_store *s);
 int64_t vsw_store_slot_bytes(const struct vsw_store *s);
 int vsw_store_capacity_slots(const struct vsw_store *s);
 int vsw_store_used_slots(const struct vsw_store *s);
-/* Returns the slot number; the slot starts as the layout's reset state. */
+/* Returns the slot number (O(1): the slot freed last, its memory still warm; in
+ * a new store slot 0, 1, ...); the slot starts as the layout's reset state.
+ * One slot per owner is the caller's to keep. */
 int vsw_store_alloc(struct vsw_store *s, uint64_t owner);
 int vsw_store_free(struct vsw_store *s, uint32_t slot, uint64_t owner);
 int vsw_store_slot_info(const struct vsw_store *s, uint32_t slot, uint64_t owner, struct vsw_slot_info *out);

@@ -107,6 +107,8 @@ struct vsw_store {
     uint32_t nslots;            /* slots that fit */
     uint32_t used;
     struct vsw_slot **slots;    /* nslots entries, NULL when free */
+    uint32_t *free_stack;       /* free slot numbers (LIFO; slot 0 first in a new store): O(1) alloc and free */
+    uint32_t nfree;
     int lock;                   /* claims slots for switches */
 };
 enum { VSW_SLOT_SAVED = 0, VSW_SLOT_LOADED = 1, VSW_SLOT_HELD = 2 };

@@ -261,3 +261,18 @@ def test_stats_a_caller_keeps_keep_their_values(hv):
     del first, second, third
     a = hv.switch_context(vm, hv.host).as_dict()
     assert a["path"] == "store"                # dropped stats are reused, and still right
+
+
+def test_names_and_slots_are_reused_after_destroy(hv):
+    """Create and destroy are O(1) (a dict by name and id, a free list of slots): a
+    destroyed name and its slot are free again, the slot freed last first."""
+    vms = [hv.create_vm(f"v{i}") for i in range(5)]
+    slots = [vm._slot.index for vm in vms]
+    hv.destroy_vm(vms[1])
+    hv.destroy_vm(vms[3])
+    again = hv.create_vm("v1")
+    assert again._slot.index == slots[3] and hv.machine("v1") is again
+    with pytest.raises(VswError) as e:
+        hv.machine("v3")
+    assert e.value.errno == errno.ENOENT
+    assert {m.name for m in hv.vms} == {"v0", "v1", "v2", "v4"}

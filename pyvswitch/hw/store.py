@@ -70,6 +70,7 @@ class Store:
         self._h = ffi.gc(out[0], lib.vsw_store_destroy)
         self.capacity_bytes = capacity_bytes
         self._lock = threading.Lock()   # slot allocation and release
+        self._owners: set[int] = set()  # one slot per machine (C leaves this to us: O(1) alloc)
 
     @property
     def handle(self) -> object:
@@ -94,10 +95,13 @@ class Store:
         if not isinstance(owner, int) or not 0 < owner < 1 << 64:
             raise VswError(errno.EINVAL, f"a machine id is a non-zero 64-bit integer, got {owner!r}")
         with self._lock:
+            if owner in self._owners:
+                raise VswError(errno.EEXIST, f"slot alloc: machine {owner} already has a slot in this store")
             n = check(lib.vsw_store_alloc(self.handle, owner), "slot alloc", {
                 errno.ENOSPC: f"the store is full: {self.capacity_slots} slots of {self.slot_bytes} bytes "
                               f"in {self.capacity_bytes} bytes",
                 errno.EEXIST: f"machine {owner} already has a slot in this store"})
+            self._owners.add(owner)
         return Slot(self, n, owner)
 
     def close(self) -> None:
@@ -174,6 +178,7 @@ class Slot:
     def free(self) -> None:
         with self.store._lock:
             check(lib.vsw_store_free(self.store.handle, self.index, self.owner), "slot free", self._errors())
+            self.store._owners.discard(self.owner)
 
     def __repr__(self) -> str:
         return f"<Slot {self.index} of machine {self.owner}>"
