@@ -12,7 +12,8 @@ against the prior art of the PCPU storing registers to DRAM.
 """
 import logging as _logging
 
-from .api import FallbackWarning, Hypervisor, Machine, PcpuStatus, open, switch_context
+from .api import (FallbackWarning, Hypervisor, Machine, PcpuStatus, ScheduleStats, StopFlag, open,
+                  switch_context)
 from .migration import MigrationStats
 from .controller import Controller, ControllerReport, DeviceReport
 from .hw import Layout, RegisterView, SwitchStats, UnknownName, VswError
@@ -26,6 +27,6 @@ _logging.getLogger("pyvswitch").addHandler(_logging.NullHandler())
 __version__ = "0.1.0"
 __all__ = [
     "Controller", "ControllerReport", "DeviceReport", "FallbackWarning", "Hypervisor", "Kernel", "KernelError", "Layout", "Machine",
-    "MigrationStats", "PcpuStatus", "Platform", "ProbeDefer", "RegisterView", "SwitchStats", "UnknownName", "VswError", "__version__", "open",
+    "MigrationStats", "PcpuStatus", "Platform", "ScheduleStats", "StopFlag", "ProbeDefer", "RegisterView", "SwitchStats", "UnknownName", "VswError", "__version__", "open",
     "replay", "switch_context",
 ]

@@ -29,6 +29,7 @@ from typing import Any
 from .controller import Controller, ControllerReport
 from .hw import Layout, Path, Pcpu, RegisterView, Slot, Store, SwitchStats, VswError, ffi, lib
 from .hw.errors import check
+from .hw.errors import check_uint
 from .hw.pcpu import check_count, raise_switch_error
 from .hw.stats import StatsPool
 from .hw.store import IMAGE_ERRORS, describe_image_error
@@ -52,6 +53,58 @@ class PcpuStatus:
     switches: int
     now_ns: float                   # its model time
     dirty_mask: int                 # groups written since the running machine was loaded
+
+
+@dataclass
+class ScheduleStats:
+    """What ``Hypervisor.run_schedule`` did: totals over its switches (model ns)."""
+
+    switches: int = 0
+    steps: int = 0
+    save_bursts: int = 0
+    load_bursts: int = 0
+    bytes_saved: int = 0
+    bytes_loaded: int = 0
+    data_ns: float = 0.0
+    modeled_ns: float = 0.0
+    baseline_ns: float = 0.0
+    min_modeled_ns: float = 0.0
+    max_modeled_ns: float = 0.0
+    running: "Machine | None" = None    # on the PCPU at the end
+    stopped: bool = False               # ended by its StopFlag before all switches ran
+
+    def _add(self, c: Any) -> None:
+        ps = 1000.0
+        self.switches += c.switches
+        self.steps += c.steps
+        self.save_bursts += c.save_units
+        self.load_bursts += c.load_units
+        self.bytes_saved += c.bytes_saved
+        self.bytes_loaded += c.bytes_loaded
+        self.data_ns += c.data_ps / ps
+        self.modeled_ns += c.modeled_ps / ps
+        self.baseline_ns += c.baseline_ps / ps
+        if c.switches:
+            lo, hi = c.min_modeled_ps / ps, c.max_modeled_ps / ps
+            self.min_modeled_ns = min(self.min_modeled_ns, lo) if self.min_modeled_ns else lo
+            self.max_modeled_ns = max(self.max_modeled_ns, hi)
+
+
+class StopFlag:
+    """Ends a ``run_schedule`` early from another thread: ``set()`` is seen by the C
+    loop before its next switch."""
+
+    def __init__(self) -> None:
+        self._c = ffi.new("int *")
+
+    def set(self) -> None:
+        self._c[0] = 1
+
+    def is_set(self) -> bool:
+        return bool(self._c[0])
+
+
+ORDERS = {"round-robin": lib.VSW_ORDER_ROUND_ROBIN, "random": lib.VSW_ORDER_RANDOM}
 
 
 class FallbackWarning(UserWarning):
@@ -574,6 +627,55 @@ class Hypervisor:
         if r == -errno.EALREADY and to is not None:
             raise VswError(errno.EALREADY, f"{what}: {to.name} is already running there")
         raise_switch_error(r, frm._id if frm else 0, to._slot if to else None, self._path)  # type: ignore[arg-type]
+
+    def run_schedule(self, machines: "list[Machine]", switches: int, steps: int = 0, pcpu: int = 0,
+                     order: str = "round-robin", seed: int = 0, stop: StopFlag | None = None) -> ScheduleStats:
+        """A whole schedule in one C call, the GIL free throughout: ``steps`` of the
+        workload on the machine running on ``pcpu`` (one of ``machines``), a switch to
+        the next (``order`` "round-robin" or seeded "random"), ``switches`` times.
+        Each switch is as exact and atomic as ``switch_context``; a migration in the
+        middle is waited out and the schedule goes on; ``stop.set()`` from another
+        thread ends it early.  Returns totals (``ScheduleStats``)."""
+        check_count(switches, "switches")
+        check_count(steps, "steps")
+        check_uint(seed, "seed", 64)
+        self._check_pcpu(pcpu)
+        if order not in ORDERS:
+            raise VswError(errno.EINVAL, f"order is {' or '.join(ORDERS)}, not {order!r}")
+        ms = list(machines) if isinstance(machines, (list, tuple)) else None
+        if ms is None or len(ms) < 2 or len({id(m) for m in ms}) != len(ms):
+            raise VswError(errno.EINVAL, "run_schedule takes a list of two or more distinct machines")
+        plan = ffi.new("struct vsw_schedule *", {"switches": switches, "steps": steps, "order": ORDERS[order],
+                                                 "seed": seed})
+        flag = stop._c if stop is not None else ffi.NULL
+        out = ffi.new("struct vsw_schedule_stats *")
+        total = ScheduleStats()
+        while True:
+            with self._lock:
+                self._wait_gate()
+                for m in ms:
+                    self._check_alive(m)
+                on = self._machines.get(_owner(self._pcpu_h[pcpu]))
+                if on not in ms:
+                    raise VswError(errno.EINVAL, f"the schedule must include the machine running on pcpu{pcpu} "
+                                                 f"({_name(on)})")
+                handles = [m._c for m in ms]            # alive through the call
+                ctxs = ffi.new("struct vsw_ctx *[]", handles)
+                h = self._pcpu_h[pcpu]
+            r = lib.vsw_run_schedule(h, ctxs, len(ms), ms.index(on), plan, flag, out)
+            total._add(out)
+            plan.switches -= out.switches
+            plan.steps_done = out.steps_done          # a retried switch does not run its steps twice
+            total.running = ms[out.current]
+            if r not in _RETRY or not plan.switches or (stop is not None and stop.is_set()):
+                break
+            if r == -errno.EAGAIN and self._migrator is None:
+                time.sleep(0)                           # another thread was inside this PCPU
+        total.stopped = stop is not None and stop.is_set() and plan.switches > 0
+        if r < 0 and r not in _RETRY:
+            check(r, f"run_schedule on pcpu{pcpu} stopped after {total.switches} switches (the last one refused, "
+                     "nothing of it changed)")
+        return total
 
     def run(self, steps: int, pcpu: int = 0) -> None:
         """Runs the deterministic workload on whatever machine runs on ``pcpu``."""

@@ -1,0 +1,63 @@
+/*
+ * schedule.c - a whole schedule of switches in one call: run the workload on
+ * the machine on the PCPU, switch to the next (round robin or seeded random),
+ * again - without returning to Python, so a prototype's inner loop costs what
+ * the C switch costs, and the GIL is free for the whole run.  Each switch is
+ * one vsw_switch_ctx (atomic, through the PCPU's gate): a migration or a
+ * refused switch ends the schedule there, everything before it done.
+ */
+#include "vsw_internal.h"
+#include <string.h>
+
+static uint64_t next_random(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+int vsw_run_schedule(struct vsw_pcpu *p, struct vsw_ctx *const *ctxs, uint32_t n, uint32_t current,
+                     const struct vsw_schedule *plan, const volatile int *stop, struct vsw_schedule_stats *out)
+{
+    if (!p || !ctxs || !plan || !out || n < 2 || current >= n || plan->order > VSW_ORDER_RANDOM)
+        return -EINVAL;
+    memset(out, 0, sizeof(*out));
+    out->current = current;
+    out->steps_done = plan->steps_done;
+    uint64_t rng = plan->seed ? plan->seed : 0x9e3779b97f4a7c15ull;
+    struct vsw_switch_stats st;
+    for (uint64_t i = 0; i < plan->switches; i++) {
+        if (stop && *stop)
+            return 0;
+        if (plan->steps && !(i == 0 && plan->steps_done)) {
+            int r = vsw_pcpu_run(p, plan->steps);
+            if (r < 0)
+                return r;
+            out->steps += plan->steps;
+        }
+        out->steps_done = plan->steps != 0;
+        uint32_t next = plan->order == VSW_ORDER_RANDOM ? (uint32_t)(next_random(&rng) % (n - 1)) : current;
+        next = plan->order == VSW_ORDER_RANDOM ? (next >= current ? next + 1 : next) : (current + 1) % n;
+        int r = vsw_switch_ctx(p, ctxs[current], ctxs[next], &st);
+        if (r < 0)
+            return r;           /* refused: nothing of this switch happened; `current` still runs */
+        current = next;
+        out->current = current;
+        out->steps_done = 0;
+        out->switches++;
+        out->save_units += st.save_units;
+        out->load_units += st.load_units;
+        out->bytes_saved += st.bytes_saved;
+        out->bytes_loaded += st.bytes_loaded;
+        out->data_ps += st.data_ps;
+        out->modeled_ps += st.modeled_ps;
+        out->baseline_ps += st.baseline_ps;
+        if (st.modeled_ps > out->max_modeled_ps)
+            out->max_modeled_ps = st.modeled_ps;
+        if (!out->min_modeled_ps || st.modeled_ps < out->min_modeled_ps)
+            out->min_modeled_ps = st.modeled_ps;
+    }
+    return 0;
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""run_schedule against the C benchmark loop (the same clean switches on the same
+PCPU, path and slots), and two threads on two PCPUs against one thread - medians
+of alternating rounds, with min and max."""
+import statistics
+import threading
+import time
+
+import pyvswitch
+from pyvswitch.hw import ffi, lib
+
+N, ROUNDS = 200_000, 7
+
+
+def spread(xs):
+    return f"{statistics.median(xs):.3f} (min {min(xs):.3f}, max {max(xs):.3f})"
+
+
+with pyvswitch.open("datacenter") as hv:
+    vms = [hv.host] + [hv.create_vm(f"v{i}") for i in range(3)]
+    path = hv.controller.channel.context
+    slots = ffi.new("uint32_t[]", [m._slot.index for m in vms])
+    owners = ffi.new("uint64_t[]", [m.id for m in vms])
+    res = ffi.new("struct vsw_bench_result *")
+    ratio, sched_ns, loop_ns = [], [], []
+    for _ in range(ROUNDS):
+        t = time.perf_counter_ns()
+        s = hv.run_schedule(vms, N)
+        a = (time.perf_counter_ns() - t) / N
+        while hv.running(0) is not vms[0]:          # the C loop starts from owners[0]
+            hv.run_schedule(vms, 1)
+        assert lib.vsw_bench_switch_loop(hv.pcpu(0).handle, path.handle, slots, owners, len(vms), N, 0, res) == 0
+        b = res.switch_ns / res.switches           # the loop's own timing of its switches
+        sched_ns.append(a), loop_ns.append(b), ratio.append(a / b)
+    print(f"run_schedule per switch {statistics.median(sched_ns):.1f} ns vs the C benchmark loop "
+          f"{statistics.median(loop_ns):.1f} ns: {spread(ratio)}x (clean x86_64 switches, 4 machines)")
+
+    sets = {p: [hv.create_vm(f"p{p}-{i}") for i in range(4)] for p in (1, 2)}
+    for p, ms in sets.items():
+        hv.switch_context(None, ms[0], pcpu=p)
+    scale = []
+    for _ in range(ROUNDS):
+        t = time.perf_counter()
+        hv.run_schedule(sets[1], 10 * N, pcpu=1)
+        one = time.perf_counter() - t
+        threads = [threading.Thread(target=hv.run_schedule, args=(sets[p], 10 * N), kwargs={"pcpu": p})
+                   for p in (1, 2)]
+        t = time.perf_counter()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        two = time.perf_counter() - t
+        scale.append(2 * one / two)
+    print(f"2 threads on 2 PCPUs vs 1 thread, switches per second: {spread(scale)}x")
