@@ -66,6 +66,7 @@ class Pcpu:
     def raw(self) -> memoryview:
         """A read-only, zero-copy view of the register file (not synchronised with
         switches: for a caller that owns this PCPU, e.g. the KVM scheduler)."""
+        self.handle                         # EBADF once closed  # noqa: B018
         return memoryview(self._regs).toreadonly()
 
     def _span(self, offset: int, size: int) -> None:
