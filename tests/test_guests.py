@@ -113,18 +113,22 @@ def test_the_guest_abi_formatter_strings_and_heap(images):
 
 
 def test_the_virtual_clock_advances_only_while_the_guest_runs(images):
-    with pyvswitch.open("reference-kvm") as hv:
-        alone_job = solo(hv, hv.create_vm("alone"), images["clock"])
+    """What the guest reads is its own time: never more than the time it spent
+    inside KVM_RUN, which with the others' own time adds up to no more than the
+    wall time of the whole run (so the others' slices are not in it)."""
+    import time
     with pyvswitch.open("reference-kvm") as hv:
         sched = Scheduler(hv)
         clock = sched.add(hv.create_vm("clock"), images["clock"])
-        for i, g in enumerate(("recursion", "sort_hash", "bigmem")):
-            sched.add(hv.create_vm(f"busy{i}"), images[g])
+        others = [sched.add(hv.create_vm(f"busy{i}"), images[g])
+                  for i, g in enumerate(("recursion", "sort_hash", "bigmem"))]
+        t0 = time.perf_counter_ns()
         sched.run(slice_us=50)
-    took = [int(j.text.split()[2]) for j in (alone_job, clock)]
-    assert clock.exit_status == 0 and took[0] > 0
-    # sharing the vCPU with three others took about 4x the wall time, not 4x of its own time
-    assert took[1] < 2.5 * took[0], took
+        wall = time.perf_counter_ns() - t0
+    took = int(clock.text.split()[2])
+    assert clock.exit_status == 0 and 0 < took <= clock.clock_ns
+    assert clock.clock_ns + sum(j.clock_ns for j in others) <= wall
+    assert all(j.clock_ns > 0 for j in others)
 
 
 def test_a_crashing_guest_is_reported_and_others_go_on(images):
