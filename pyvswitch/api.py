@@ -415,11 +415,15 @@ class Hypervisor:
                 self._end_migration()
                 raise
 
-    def _begin_migration(self) -> None:
+    def _wait_for_migrator(self) -> None:
+        """Under the lock: waits while another thread migrates."""
         me = threading.get_ident()
         while self._migrator is not None and self._migrator != me:
             self._gate.wait()
-        self._migrator = me
+
+    def _begin_migration(self) -> None:
+        self._wait_for_migrator()
+        self._migrator = threading.get_ident()
 
     def _end_migration(self) -> None:
         """Thaws every PCPU the migration froze (with the new epoch) unless the contexts
@@ -437,10 +441,18 @@ class Hypervisor:
     def _wait_gate(self) -> None:
         """Under the lock: waits while another thread migrates, then EBADF once
         closed and ENODEV while parked (no switch path)."""
-        me = threading.get_ident()
-        while self._migrator is not None and self._migrator != me:
-            self._gate.wait()
+        self._wait_for_migrator()
         self._check_open()
+
+    def _back_off(self, r: int) -> None:
+        """After a C call refused with one of _RETRY: yields while another thread is
+        inside the PCPU, waits at the gate while a migration runs (EBADF, ENODEV
+        once there is no path)."""
+        if r == -errno.EAGAIN and self._migrator is None and self._pcpu_h:
+            time.sleep(0)
+        else:
+            with self._lock:
+                self._wait_gate()
 
     # --- machines -----------------------------------------------------------
     def _new_machine(self, name: str) -> Machine:
@@ -669,8 +681,7 @@ class Hypervisor:
             total.running = ms[out.current]
             if r not in _RETRY or not plan.switches or (stop is not None and stop.is_set()):
                 break
-            if r == -errno.EAGAIN and self._migrator is None:
-                time.sleep(0)                           # another thread was inside this PCPU
+            self._back_off(r)
         total.stopped = stop is not None and stop.is_set() and plan.switches > 0
         if r < 0 and r not in _RETRY:
             check(r, f"run_schedule on pcpu{pcpu} stopped after {total.switches} switches (the last one refused, "
@@ -688,11 +699,7 @@ class Hypervisor:
                 r = -errno.EAGAIN               # handles dropped: a migration, or parked
             if r not in _RETRY:
                 break
-            if r == -errno.EAGAIN and self._migrator is None and self._pcpu_h:
-                time.sleep(0)                   # another thread is inside this PCPU
-                continue
-            with self._lock:
-                self._wait_gate()
+            self._back_off(r)
         check(r, f"run on pcpu{pcpu}", {errno.ESRCH: f"pcpu{pcpu} is idle: no machine runs on it"})
 
     # --- teardown -----------------------------------------------------------------
