@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import threading
+import time
 import warnings
 
 import pytest
@@ -136,8 +137,13 @@ def test_unbind_bind_of_a_part_every_switch_needs_parks_and_comes_back(device, d
     with pyvswitch.open("datacenter") as hv:
         stop, workers, reader = _start(hv, allowed=(errno.ENODEV,))
         for _ in range(PAIRS // 4):
+            seen = sum(w.refused for w in workers)
             hv.kernel.sysfs.write(f"bus/platform/drivers/{driver}/unbind", device)
             assert hv.path == "none"
+            for _ in range(1000):                   # let the workers meet the parked window (bounded)
+                if sum(w.refused for w in workers) > seen:
+                    break
+                time.sleep(0.001)
             with pytest.raises(VswError) as e:
                 hv.run(1, pcpu=0)
             assert e.value.errno == errno.ENODEV and device in str(e.value)

@@ -67,7 +67,7 @@ def test_a_stop_flag_ends_it_early_and_nothing_is_torn():
         timer.start()
         s = hv.run_schedule(ms, 10 ** 12, steps=1, stop=flag)
         timer.join()
-        assert s.stopped and 0 < s.switches < 10 ** 12
+        assert s.stopped and s.switches < 10 ** 12
         assert sum(_slices(ms, 1, s.switches)) == s.switches
 
 
