@@ -76,7 +76,6 @@ struct vsw_kvm {
     uint32_t part_off[NPARTS], g_xsave, g_msrs;
     uint32_t xsave_span;        /* bytes of the layout's XSAVE region (up to the XCRS group) */
     struct kvm_xsave *xsave;    /* KVM's buffer, in the host's layout (info.xsave) */
-    uint8_t canon[4096];        /* a pulled XSAVE region in the layout's canonical offsets */
     unsigned long get_xsave;    /* KVM_GET_XSAVE2 where the area is larger than 4 KiB, else KVM_GET_XSAVE */
     struct {
         struct kvm_msrs hdr;
@@ -279,7 +278,6 @@ int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, str
     uint32_t g_xcrs = 0;
     group_offset(L, "xcrs", &g_xcrs);
     k->xsave_span = g_xcrs - k->g_xsave;
-    _Static_assert(sizeof(k->canon) >= 2752, "the layout's XSAVE region fits the scratch area");
     k->sys_fd = open(path ? path : "/dev/kvm", O_RDWR | O_CLOEXEC);
     if (k->sys_fd < 0)
         goto fail_errno;

@@ -128,7 +128,8 @@ class Controller:
 
     def _closest(self, s: DeviceSpec) -> str | None:
         """The identifier a registered module knows that is nearest to the device's."""
-        compatibles, ids = set(), set()
+        compatibles: set[str] = set()
+        ids: set[str] = set()
         for m in self.kernel.modules.modules.values():
             for cls in m.driver_classes:
                 compatibles.update(getattr(cls, "of_match_table", ()) or ())

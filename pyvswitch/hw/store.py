@@ -41,7 +41,7 @@ def describe_image_error(code: int, info: object, layout: Layout, length: int) -
         return f"the image holds layout id {info.layout}, expected {layout.id} ({layout.name})"  # type: ignore[attr-defined]
     if code == errno.EPROTONOSUPPORT:
         v = info.version  # type: ignore[attr-defined]
-        why = (f"written by a newer pyvswitch" if v > layout.version else
+        why = ("written by a newer pyvswitch" if v > layout.version else
                f"from before version {layout.version} of the layout ({LAYOUT_CHANGES.get((layout.name, layout.version), 'its groups changed')}); "
                "take it again with this build")
         return f"the image is layout {layout.name} version {v}, this build reads version {layout.version}: {why}"
