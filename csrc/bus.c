@@ -11,6 +11,7 @@
 #include "vsw_internal.h"
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 static uint64_t splitmix64(uint64_t *state)
 {
@@ -62,9 +63,10 @@ int vsw_bus_create(const struct vsw_bus_params *p, struct vsw_bus **out)
         return r;
     if (!out)
         return -EINVAL;
-    struct vsw_bus *bus = calloc(1, sizeof(*bus));
+    struct vsw_bus *bus = aligned_alloc(VSW_ALIGN, sizeof(*bus));
     if (!bus)
         return -ENOMEM;
+    memset(bus, 0, sizeof(*bus));
     vsw_bus_configure(bus, p);
     *out = bus;
     return 0;
@@ -87,6 +89,12 @@ int vsw_bus_counters(const struct vsw_bus *bus, struct vsw_bus_counters *out)
     vsw_lock((int *)&bus->lock);
     *out = bus->c;
     vsw_unlock((int *)&bus->lock);
+    for (uint32_t i = 0; i < VSW_BUS_SHARDS; i++) {
+        const struct vsw_bus_shard *sh = &bus->shard[i];
+        out->transactions += __atomic_load_n(&sh->transactions, __ATOMIC_RELAXED);
+        out->bytes += __atomic_load_n(&sh->bytes, __ATOMIC_RELAXED);
+        out->busy_cycles += __atomic_load_n(&sh->busy_cycles, __ATOMIC_RELAXED);
+    }
     return 0;
 }
 
@@ -97,6 +105,8 @@ int vsw_bus_reset(struct vsw_bus *bus)
         return -EINVAL;
     vsw_lock(&bus->lock);
     bus->c = (struct vsw_bus_counters){0};
+    for (uint32_t i = 0; i < VSW_BUS_SHARDS; i++)
+        bus->shard[i] = (struct vsw_bus_shard){0, 0, 0};
     bus->rng = bus->p.seed;
     vsw_unlock(&bus->lock);
     return 0;
@@ -145,13 +155,12 @@ uint64_t vsw_bus_cycles(const struct vsw_bus *bus, uint32_t bytes)
     return bus->p.setup_cycles + beats(&bus->p, bytes);
 }
 
-void vsw_bus_count(struct vsw_bus *bus, uint32_t transactions, uint64_t bytes, uint64_t busy_cycles)
+void vsw_bus_count(struct vsw_bus *bus, uint32_t shard, uint32_t transactions, uint64_t bytes, uint64_t busy_cycles)
 {
-    vsw_lock(&bus->lock);
-    bus->c.transactions += transactions;
-    bus->c.bytes += bytes;
-    bus->c.busy_cycles += busy_cycles;
-    vsw_unlock(&bus->lock);
+    struct vsw_bus_shard *sh = &bus->shard[shard % VSW_BUS_SHARDS];
+    __atomic_fetch_add(&sh->transactions, transactions, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&sh->bytes, bytes, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&sh->busy_cycles, busy_cycles, __ATOMIC_RELAXED);
 }
 
 /* Mean of the geometric wait: u / (1 - u) transactions of another master. */

@@ -27,9 +27,13 @@ int vsw_pcpu_create(const struct vsw_pcpu_params *params, struct vsw_pcpu **out)
     const struct vsw_layout_def *L = vsw_layout_get(params->layout);
     if (!L)
         return -ENOENT;
-    struct vsw_pcpu *p = calloc(1, sizeof(*p));
+    struct vsw_pcpu *p = aligned_alloc(VSW_ALIGN, sizeof(*p));
     if (!p)
         return -ENOMEM;
+    memset(p, 0, sizeof(*p));
+    /* PCPUs allocated one after another get different shards (a collision
+     * would only make them share a line, never miscount) */
+    p->bus_shard = (uint32_t)(((uintptr_t)p / VSW_ALIGN * 0x9e3779b97f4a7c15ull) >> 58);
     size_t bytes = (L->size + VSW_ALIGN - 1) / VSW_ALIGN * VSW_ALIGN;
     p->regs = aligned_alloc(VSW_ALIGN, bytes);
     if (!p->regs) {

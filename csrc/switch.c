@@ -144,7 +144,7 @@ static int do_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_ow
         p->resident_store = NULL;
     }
     if (tally.transactions)
-        vsw_bus_count(path->bus, tally.transactions, tally.bytes, tally.cycles);
+        vsw_bus_count(path->bus, p->bus_shard, tally.transactions, tally.bytes, tally.cycles);
     p->dirty = 0;
     st->save_units = save.units;
     st->load_units = load.units;

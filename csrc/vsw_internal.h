@@ -67,9 +67,17 @@ static inline void vsw_lock(int *l)
 }
 static inline void vsw_unlock(int *l) { __atomic_store_n(l, 0, __ATOMIC_RELEASE); }
 
+/* Counts of switches' transactions, one cache line per shard: PCPUs switching
+ * at once on one bus each add to their own shard, so no line bounces between
+ * their cores; reading sums the shards. */
+#define VSW_BUS_SHARDS 64
+struct vsw_bus_shard {
+    uint64_t transactions, bytes, busy_cycles;
+} __attribute__((aligned(VSW_ALIGN)));
 struct vsw_bus {
+    struct vsw_bus_shard shard[VSW_BUS_SHARDS];
     struct vsw_bus_params p;
-    struct vsw_bus_counters c;
+    struct vsw_bus_counters c;  /* counted under the lock (vsw_bus_charge) */
     uint64_t rng;
     double log_u;               /* ln(utilisation), for the geometric wait */
     uint64_t other_cycles;      /* cycles one transaction of another master holds the bus */
@@ -85,7 +93,7 @@ uint64_t vsw_bus_cost(struct vsw_bus *bus, uint32_t n, uint32_t bytes, uint64_t 
 /* Cycles of one transaction without waiting (setup + beats), and counting
  * transactions whose cost was computed so (point-to-point buses). */
 uint64_t vsw_bus_cycles(const struct vsw_bus *bus, uint32_t bytes);
-void vsw_bus_count(struct vsw_bus *bus, uint32_t transactions, uint64_t bytes, uint64_t busy_cycles);
+void vsw_bus_count(struct vsw_bus *bus, uint32_t shard, uint32_t transactions, uint64_t bytes, uint64_t busy_cycles);
 /* Expected cost of n such transactions, not counted (prices the path not taken). */
 uint64_t vsw_bus_expect(const struct vsw_bus *bus, uint32_t n, uint32_t bytes);
 uint64_t vsw_bus_cycles_to_ps(const struct vsw_bus *bus, uint64_t cycles);
@@ -198,7 +206,8 @@ struct vsw_pcpu {
     uint32_t gpr[32], vec[32], sys[4];
     uint32_t gpr_group, vec_group[32], sys_group[4];
     uint32_t pc, flags;
-};
+    uint32_t bus_shard;         /* where this PCPU counts its bus transactions */
+} __attribute__((aligned(VSW_ALIGN))); /* its own cache lines: PCPUs switch at once on other cores */
 enum { VSW_GATE_OPEN = 0, VSW_GATE_FROZEN = 1, VSW_GATE_RETIRED = 2 };
 static inline void vsw_pcpu_leave(struct vsw_pcpu *p) { __atomic_store_n(&p->busy, 0, __ATOMIC_RELEASE); }
 /* Entered past a closed gate: the freezer may go on; -EAGAIN (frozen) or -ENODEV (retired). */
