@@ -3,6 +3,7 @@
 The cdef is the block of csrc/vsw.h between the CDEF markers, so the header
 stays the single statement of the ABI.  VSW_SANITIZE=1 in the environment
 builds it with AddressSanitizer and UndefinedBehaviorSanitizer (scripts/sanitize).
+keep_gil.h makes the few short calls keep the GIL (it says why).
 """
 import os
 from pathlib import Path
@@ -29,7 +30,7 @@ ffibuilder = FFI()
 ffibuilder.cdef(_cdef())
 ffibuilder.set_source(
     "pyvswitch._vsw",
-    '#include "vsw.h"',
+    '#include "vsw.h"\n#include "keep_gil.h"',
     # relative to the project root, where setup.py runs the build
     sources=[f"csrc/{name}" for name in SOURCES],
     include_dirs=["csrc"],

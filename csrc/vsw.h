@@ -294,8 +294,8 @@ int vsw_switch_ctx(struct vsw_pcpu *p, const struct vsw_ctx *frm, const struct v
 /* A switch descriptor: bound to a PCPU, it receives the stats of the switch it
  * carries out - one handle fewer per call on the hottest path. */
 struct vsw_switch_desc {
+    struct vsw_switch_stats stats;      /* first: a pointer to the descriptor is one to its stats */
     struct vsw_pcpu *pcpu;
-    struct vsw_switch_stats stats;
 };
 int vsw_switch_desc(struct vsw_switch_desc *d, const struct vsw_ctx *frm, const struct vsw_ctx *to);
 /* ---- a schedule of switches in one call (schedule.c) ---- */

@@ -115,7 +115,7 @@ class FallbackWarning(UserWarning):
 class Machine:
     """The host or a VM: a register context that runs on a PCPU or rests in a slot."""
 
-    __slots__ = ("_hv", "name", "_id", "_slot", "_c", "destroyed")
+    __slots__ = ("_hv", "name", "_id", "_slot", "_c", "destroyed", "_hint")
 
     def __init__(self, hv: "Hypervisor", name: str, mid: int) -> None:
         self._hv = hv
@@ -124,6 +124,7 @@ class Machine:
         self._slot: Slot | None = None
         self._c: Any = None         # the C context handle the fast path passes
         self.destroyed = False
+        self._hint: int | None = None   # the PCPU it was last loaded onto: where to look first
 
     def _place(self, slot: Slot, path: Path) -> None:
         """Binds the machine to its slot on a path (the C handle the switch takes)."""
@@ -322,6 +323,7 @@ class Hypervisor:
         self._pcpus: list[Pcpu] = []
         self._pcpu_h: list[Any] = []
         self._pools: list[StatsPool] = []
+        self._pool0: StatsPool | None = None
         self._memory: Path | None = None
         self._path: Path | None = None
 
@@ -342,6 +344,7 @@ class Hypervisor:
         self._pcpus = [d.driver_data for d in pcpus]
         self._pcpu_h = [p.handle for p in self._pcpus]
         self._pools = [StatsPool(h, i) for i, h in enumerate(self._pcpu_h)]
+        self._pool0 = self._pools[0]
         self._memory = Path.memory(mem.driver_data, membus.driver_data)
         self._path = self._memory
         chan = self.controller.acquire_channel() if fast else None
@@ -585,14 +588,14 @@ class Hypervisor:
         """
         try:
             if pcpu is None:
-                pool = self._pools[0]
+                pool = self._pool0
             else:
                 pool = self._pools[pcpu]
                 if pool.index is not pcpu:      # -1, True, 1.0: not this PCPU's index
                     raise TypeError
             stats = pool.spare                  # StatsPool.take(), inlined: this is the hot path
             if _refcount(stats) > pool.free:
-                stats = SwitchStats(pool.pcpu)
+                stats = pool.fresh()
             pool.spare = pool.last
             pool.last = stats
             r = _switch_desc(stats._d, frm._c, to._c)  # type: ignore[union-attr]  # None: the slow path
@@ -600,6 +603,7 @@ class Hypervisor:
             return self._switch_slow(frm, to, pcpu)     # None, bad arguments, or dropped handles
         if r < 0:
             return self._switch_slow(frm, to, pcpu, r)
+        to._hint = pool.index                   # type: ignore[union-attr]
         return stats
 
     def _switch_slow(self, frm: Machine | None, to: Machine | None, pcpu: int | None,
@@ -626,6 +630,8 @@ class Hypervisor:
             time.sleep(0)                       # another thread is inside this PCPU
         if r < 0:
             self._raise_switch_error(r, frm, to, pcpu)
+        if to is not None:
+            to._hint = pcpu
         return stats
 
     def _raise_switch_error(self, r: int, frm: Machine | None, to: Machine | None, pcpu: int) -> None:
@@ -760,10 +766,21 @@ def open(platform: "str | os.PathLike[str] | Platform | None" = None, strict: bo
 
 
 def switch_context(frm: Machine, to: Machine | None) -> SwitchStats:
-    """Switches the PCPU that runs ``frm`` over to ``to``."""
+    """Switches the PCPU that runs ``frm`` over to ``to``.
+
+    Tries the PCPU ``frm`` was last loaded onto first - the C switch refuses
+    (ESRCH, nothing changed) if it no longer runs there - and only then asks
+    every PCPU, so the usual call costs what ``Hypervisor.switch_context`` does."""
     if not isinstance(frm, Machine):
         raise VswError(errno.EINVAL, f"switch_context takes machines, not {type(frm).__name__}")
+    hv, pcpu = frm._hv, frm._hint
+    if pcpu is not None:
+        try:
+            return hv.switch_context(frm, to, pcpu)
+        except VswError as e:
+            if e.errno != errno.ESRCH or frm.pcpu == pcpu:
+                raise
     pcpu = frm.pcpu
     if pcpu is None:
         raise VswError(errno.ESRCH, f"{frm.name} is not running on any PCPU")
-    return frm.hypervisor.switch_context(frm, to, pcpu)
+    return hv.switch_context(frm, to, pcpu)

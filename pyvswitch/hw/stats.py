@@ -13,38 +13,56 @@ holds a reference to it, so nobody else can see it as free.
 from __future__ import annotations
 
 import sys
+from operator import attrgetter
 
 from ._ffi import ffi
 from .path import PATH_NAMES
 
-_DESC = ffi.typeof("struct vsw_switch_desc *")
+_CHUNK = 32                     # descriptors allocated at once for SwitchStats that callers keep
+_DESCS = ffi.typeof(f"struct vsw_switch_desc[{_CHUNK}]")
+_ONE = ffi.typeof("struct vsw_switch_desc[1]")
+_STATS = ffi.typeof("struct vsw_switch_stats *")   # the descriptor's first member
+
+
+def _field(name: str, doc: str | None = None) -> property:
+    """An integer field read in C (no Python frame): cffi gives an int already."""
+    return property(attrgetter(f"_s.{name}"), doc=doc)
 
 
 class SwitchStats:
     """What one switch did and what it would cost (model nanoseconds).
 
-    Owns a switch descriptor (``_d``): bound to a PCPU, it carries one switch
-    and receives its stats (``_s``)."""
+    Holds a switch descriptor (``_d``, one of a chunk that ``_chunk`` keeps
+    alive): bound to a PCPU, it carries one switch and receives its stats (``_s``)."""
 
-    __slots__ = ("_d", "_s")
+    __slots__ = ("_d", "_s", "_chunk")
 
     def __init__(self, pcpu: object = None) -> None:
-        self._d = ffi.new(_DESC)
+        self._chunk = ffi.new(_ONE)
+        self._d = self._chunk + 0
         self._d.pcpu = pcpu if pcpu is not None else ffi.NULL
-        self._s = ffi.addressof(self._d, "stats")
+        self._s = ffi.cast(_STATS, self._d)
+
+    @classmethod
+    def _of(cls, chunk: object, i: int) -> "SwitchStats":
+        s = cls.__new__(cls)
+        s._chunk = chunk
+        s._d = d = chunk + i     # type: ignore[operator]
+        s._s = ffi.cast(_STATS, d)
+        return s
 
     path = property(lambda self: PATH_NAMES[self._s.path], doc='"store" (the mover) or "memory" (prior art)')
-    save_bursts = property(lambda self: int(self._s.save_units), doc="N: bursts (memory path: stores) of the save")
-    load_bursts = property(lambda self: int(self._s.load_units), doc="M: bursts (memory path: loads) of the load")
-    save_mask = property(lambda self: int(self._s.save_mask), doc="groups saved (the dirty ones)")
-    bytes_saved = property(lambda self: int(self._s.bytes_saved))
-    bytes_loaded = property(lambda self: int(self._s.bytes_loaded))
+    save_bursts = _field("save_units", "N: bursts (memory path: stores) of the save")
+    load_bursts = _field("load_units", "M: bursts (memory path: loads) of the load")
+    save_mask = _field("save_mask", "groups saved (the dirty ones)")
+    bytes_saved = _field("bytes_saved")
+    bytes_loaded = _field("bytes_loaded")
     data_ns = property(lambda self: self._s.data_ps / 1000.0, doc="modelled data movement on this path")
     exit_entry_ns = property(lambda self: self._s.exit_entry_ps / 1000.0, doc="fixed VM exit + entry (both paths)")
     modeled_ns = property(lambda self: self._s.modeled_ps / 1000.0, doc="data movement + exit/entry")
     baseline_ns = property(lambda self: self._s.baseline_ps / 1000.0,
                            doc="the prior-art path for the same groups (0 without a memory bus to price it)")
-    generation = property(lambda self: int(self._s.generation), doc="of the outgoing slot after the save")
+    generation = _field("generation", "of the outgoing slot after the save")
 
     FIELDS = ("path", "save_bursts", "load_bursts", "save_mask", "bytes_saved", "bytes_loaded", "data_ns",
               "exit_entry_ns", "modeled_ns", "baseline_ns", "generation")
@@ -76,25 +94,37 @@ def _free_refcount() -> int:
 
 
 class StatsPool:
-    """The two alternating SwitchStats of one PCPU.
+    """The two alternating SwitchStats of one PCPU, and fresh ones for callers
+    that keep theirs, carved from chunks of descriptors (one allocation per
+    32, not one per switch).
 
     Its fields are public so the hottest caller (Hypervisor.switch_context)
     can inline take() - the same steps, without the call.
     """
 
-    __slots__ = ("spare", "last", "free", "pcpu", "index")
+    __slots__ = ("spare", "last", "free", "pcpu", "index", "_chunk", "_used")
 
     def __init__(self, pcpu: object = None, index: int | None = None) -> None:
         self.pcpu = pcpu                    # the C PCPU the descriptors are bound to
         self.index = index                  # its number on the platform, if it has one
-        self.spare = SwitchStats(pcpu)
-        self.last = SwitchStats(pcpu)
+        self._used = _CHUNK
+        self.spare = self.fresh()
+        self.last = self.fresh()
         self.free = _free_refcount()
+
+    def fresh(self) -> SwitchStats:
+        """A SwitchStats nobody else holds."""
+        if self._used == _CHUNK:
+            self._chunk = ffi.new(_DESCS, [{"pcpu": self.pcpu or ffi.NULL}] * _CHUNK)
+            self._used = 0
+        s = SwitchStats._of(self._chunk, self._used)
+        self._used += 1
+        return s
 
     def take(self) -> SwitchStats:
         s = self.spare
         if sys.getrefcount(s) > self.free:  # somebody holds it: its values are theirs
-            s = SwitchStats(self.pcpu)
+            s = self.fresh()
         self.spare = self.last
         self.last = s
         return s
