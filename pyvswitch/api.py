@@ -771,9 +771,10 @@ def switch_context(frm: Machine, to: Machine | None) -> SwitchStats:
     Tries the PCPU ``frm`` was last loaded onto first - the C switch refuses
     (ESRCH, nothing changed) if it no longer runs there - and only then asks
     every PCPU, so the usual call costs what ``Hypervisor.switch_context`` does."""
-    if not isinstance(frm, Machine):
-        raise VswError(errno.EINVAL, f"switch_context takes machines, not {type(frm).__name__}")
-    hv, pcpu = frm._hv, frm._hint
+    try:
+        hv, pcpu = frm._hv, frm._hint
+    except AttributeError:
+        raise VswError(errno.EINVAL, f"switch_context takes machines, not {type(frm).__name__}") from None
     if pcpu is not None:
         try:
             return hv.switch_context(frm, to, pcpu)

@@ -42,16 +42,17 @@ def _per_call_ns(fn: Callable[[int], None], n: int) -> float:
     return (time.perf_counter_ns() - t) / n
 
 
-def fastest_copy_pair(size: int) -> tuple[memoryview, memoryview]:
-    """Source and destination buffers placed so a copy runs at its best (copies
-    between addresses 4 KiB apart alias in the store buffer and run slower):
-    the floor must be the least a copy can cost, not an unlucky one."""
-    buf = bytearray(2 * size + 8192)
+def fastest_copy_pair(size: int) -> tuple[object, object, object]:
+    """Two ``char[]`` regions of ``size`` bytes in one cffi buffer (returned
+    first: it owns them), placed so a copy runs at its best - copies between
+    addresses 4 KiB apart alias in the store buffer and run slower, and the
+    floor must be the least a copy can cost, not an unlucky one."""
+    buf = ffi.new("char[]", 2 * size + 8192)
     best = None
-    for gap in (0, 64, 1024, 2048, 3072):
-        src = memoryview(buf)[:size]
-        dst = memoryview(buf)[size + gap:2 * size + gap]
-        def copies(n: int, src: memoryview = src, dst: memoryview = dst) -> None:
+    for gap in (64, 1024, 2048, 3072, 4096 + 512):
+        src, dst = buf + 0, buf + size + gap
+
+        def copies(n: int, src: object = src, dst: object = dst) -> None:
             for _ in range(n):
                 ffi.memmove(dst, src, size)
 
@@ -59,7 +60,7 @@ def fastest_copy_pair(size: int) -> tuple[memoryview, memoryview]:
         if best is None or t < best[0]:
             best = (t, src, dst)
     assert best is not None
-    return best[1], best[2]
+    return buf, best[1], best[2]
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -73,10 +74,10 @@ def against_floor(switches: Callable[[int], None], marks: Callable[[int], None],
     one ffi.memmove of ``moved`` bytes, in interleaved rounds so drift hits all
     alike: medians, p99 over rounds, and the ratios.  ``others`` are timed the
     same way (e.g. the bare cffi call)."""
-    src, dst = fastest_copy_pair(moved)
+    buf, src, dst = fastest_copy_pair(moved)
     memmove = ffi.memmove
 
-    def floor(n: int) -> None:
+    def floor(n: int, buf: object = buf) -> None:
         for _ in range(n):
             memmove(dst, src, moved)
 
@@ -135,36 +136,65 @@ def python_switch(layout: str = "x86_64", machines: int = 2, calls: int = 20000,
     return {"layout": layout, "machines": machines, "active": len(slots), "dirty": dirty, **out}
 
 
-def api_switch(platform: str | None = None, calls: int = 20000, rounds: int = 7, dirty: str = "all",
-               vms: int = 1) -> dict:
-    """Hypervisor.switch_context against one ffi.memmove of the bytes each switch moves,
-    switching between the host and the last of ``vms`` VMs."""
+def api_switch(platform: str | None = None, calls: int = 20000, rounds: int = 7, dirty: str = "none",
+               vms: int = 2) -> dict:
+    """Hypervisor.switch_context between two of ``vms`` VMs against one
+    ffi.memmove of the bytes each switch moves (between ``char[]`` buffers);
+    beside it the module-level ``switch_context``, the method when the caller
+    keeps each SwitchStats in a variable, and when it reads one field of each."""
     from . import api
     with api.open(platform) as hv:
-        machines = [hv.host] + [hv.create_vm(f"vm{i}") for i in range(vms)]
-        a, b = machines[0], machines[-1]
+        machines = [hv.create_vm(f"vm{i}") for i in range(max(vms, 2))]
+        a, b = machines[-2], machines[-1]
+        hv.switch_context(hv.host, a)
         h, mark = hv.pcpu(0).handle, lib.vsw_pcpu_mark_dirty
         mask = hv.layout.all_groups if dirty == "all" else 0
         mark(h, mask)
         s = hv.switch_context(a, b)
         moved, path = s.bytes_saved + s.bytes_loaded, s.path
         hv.switch_context(b, a)
+        del s
 
-        def switches(n: int) -> None:
-            sw = hv.switch_context
-            for _ in range(n // 2):
-                mark(h, mask)
-                sw(a, b)
-                mark(h, mask)
-                sw(b, a)
+        def timed(sw: Callable, use: str = "") -> Callable[[int], None]:
+            """A tight loop per way of calling (a branch per switch would be timed too)."""
+            def drop(n: int) -> None:
+                for _ in range(n // 2):
+                    sw(a, b)
+                    sw(b, a)
+
+            def drop_dirty(n: int) -> None:
+                for _ in range(n // 2):
+                    mark(h, mask)
+                    sw(a, b)
+                    mark(h, mask)
+                    sw(b, a)
+
+            def keep(n: int) -> None:
+                for _ in range(n // 2):
+                    st = sw(a, b)
+                    st = sw(b, a)
+                del st
+
+            def read(n: int) -> None:
+                x = 0.0
+                for _ in range(n // 2):
+                    x += sw(a, b).modeled_ns
+                    x += sw(b, a).modeled_ns
+
+            return {"": drop_dirty if mask else drop, "keep": keep, "read": read}[use]
 
         def marks(n: int) -> None:
-            for _ in range(n):
+            for _ in range(n if mask else 0):
                 mark(h, mask)
 
-        out = against_floor(switches, marks, moved, calls - calls % 2, rounds)
-    return {"platform": platform or "reference", "path": path, "layout": hv.layout.name, "vms": vms,
-            "dirty": dirty, **out}
+        method = hv.switch_context
+        others = {"module": timed(api.switch_context)}
+        if not mask:                    # keeping and reading, on the clean switch
+            others.update(keep=timed(method, "keep"), read=timed(method, "read"))
+        out = against_floor(timed(method), marks, moved, calls - calls % 2, rounds, **others)
+    out["module_vs_method"] = out["module_ns"] / out["switch_ns"]
+    return {"platform": platform or "reference", "path": path, "layout": hv.layout.name, "dirty": dirty,
+            "vms": vms, **out}
 
 
 def c_switch(layout: str = "x86_64", machines: int = 2, switches: int = 200000, rounds: int = 5,
@@ -197,8 +227,8 @@ def report(quick: bool = False) -> dict:
     scale = 0.2 if quick else 1.0
     py_calls, c_calls = int(20000 * scale), int(200000 * scale)
     return {
-        "api": [api_switch(None, py_calls, dirty=d) for d in ("all", "none")] +
-               [api_switch("aarch64", py_calls, dirty="all")],
+        "api": [api_switch(None, py_calls, dirty=d) for d in ("none", "all")] +
+               [api_switch("aarch64", py_calls, dirty=d) for d in ("none", "all")],
         "python": [python_switch(lay, 2, py_calls, dirty=d) for lay in ("x86_64", "aarch64") for d in ("all", "none")],
         "c": [c_switch(lay, 2, c_calls, dirty=d) for lay in ("x86_64", "aarch64") for d in ("all", "none")],
         # 2 busy machines among 2 or 10,000 (lookups must not grow), then a cold
@@ -211,11 +241,14 @@ def report(quick: bool = False) -> dict:
 
 
 def format_report(rep: dict) -> str:
-    lines = ["API: Hypervisor.switch_context vs one ffi.memmove of the same bytes (medians of interleaved rounds)",
-             f"  {'platform':10} {'path':6} {'dirty':5} {'bytes':>6} {'floor ns':>9} {'switch ns':>10} {'ratio':>6}"]
+    lines = ["API: Hypervisor.switch_context VM<->VM vs one ffi.memmove of the same bytes between char[] buffers",
+             "(medians of interleaved rounds; ratios to the floor, module-level to the method)",
+             f"  {'platform':10} {'path':6} {'dirty':5} {'bytes':>6} {'floor ns':>9} {'switch ns':>10} {'ratio':>6} "
+             f"{'kept':>6} {'read':>6} {'module':>7}"]
     for r in rep["api"]:
         lines.append(f"  {r['platform']:10} {r['path']:6} {r['dirty']:5} {r['bytes_per_switch']:6} {r['floor_ns']:9.0f} "
-                     f"{r['switch_ns']:10.0f} {r['switch_ratio']:6.2f}")
+                     f"{r['switch_ns']:10.0f} {r['switch_ratio']:6.2f} {r.get('keep_ratio', 0):6.2f} "
+                     f"{r.get('read_ratio', 0):6.2f} {r['module_vs_method']:7.2f}")
     lines += ["Python: Pcpu.switch vs one ffi.memmove of the same bytes (medians of interleaved rounds)",
              f"  {'layout':8} {'dirty':5} {'bytes':>6} {'floor ns':>9} {'switch ns':>10} {'ratio':>6} "
              f"{'bare call':>9} {'ratio':>6}"]

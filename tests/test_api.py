@@ -142,6 +142,26 @@ def test_module_level_switch_context(hv):
     assert e.value.errno == errno.ESRCH
 
 
+def test_module_level_switch_context_finds_a_machine_that_moved():
+    """The PCPU a machine was last loaded onto is only where the call looks first:
+    once it runs elsewhere the C switch refuses there and the call finds it."""
+    with pyvswitch.open("aarch64") as hv:
+        a, b, c = hv.create_vm("a"), hv.create_vm("b"), hv.create_vm("c")
+        pyvswitch.switch_context(hv.host, a)                 # a last loaded onto pcpu0
+        hv.switch_context(a, hv.host)
+        hv.switch_context(None, a, pcpu=1)                   # now it runs on pcpu1
+        assert a.pcpu == 1
+        assert pyvswitch.switch_context(a, b).path == "store" and b.pcpu == 1 and a.pcpu is None
+        hv.switch_context(hv.host, c)
+        assert pyvswitch.switch_context(b, a) and a.pcpu == 1 and c.pcpu == 0
+        with pytest.raises(VswError) as e:
+            pyvswitch.switch_context(b, c)                   # b is saved: nowhere to switch from
+        assert e.value.errno == errno.ESRCH and "not running" in str(e.value)
+        with pytest.raises(VswError) as e:
+            pyvswitch.switch_context("a", b)                 # type: ignore[arg-type]
+        assert e.value.errno == errno.EINVAL
+
+
 def test_misuse_gets_clear_errors(hv):
     vm = hv.create_vm("vm")
     cases = [

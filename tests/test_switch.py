@@ -167,3 +167,27 @@ def test_closed_objects_say_so(x86):
     with pytest.raises(hw.VswError) as e:
         x86.pcpu.switch(x86.mover, 0, a)
     assert e.value.errno == errno.EBADF
+
+
+def test_plain_python_baseline_switches_exactly_and_refuses_a_corrupt_slot():
+    """The benchmark's plain-Python switch keeps the same promises as the C one."""
+    from pyvswitch.hw import Layout
+    from pyvswitch.purepy import PyPcpu, PySlot
+    lay = Layout.get("x86_64")
+    p, a, b = PyPcpu(lay), PySlot(lay, 1), PySlot(lay, 2)
+    p.switch(None, a)
+    p.regs[:8] = b"machineA"
+    p.dirty = lay.all_groups
+    assert p.switch(a, b) == lay.size and bytes(p.regs[:8]) == bytes(8)
+    p.regs[:8] = b"machineB"
+    p.dirty = 1
+    p.switch(b, a)
+    assert bytes(p.regs[:8]) == b"machineA"
+    b.banks[b.current][100] ^= 0x10                     # a flipped bit in b's saved context
+    with pytest.raises(OSError) as e:
+        p.switch(a, b)
+    assert e.value.errno == errno.EBADMSG
+    assert p.owner is a and bytes(p.regs[:8]) == b"machineA"     # nothing changed
+    b.banks[b.current][100] ^= 0x10
+    p.switch(a, b)
+    assert bytes(p.regs[:8]) == b"machineB"
