@@ -17,6 +17,7 @@ int vsw_pcpu_configure(struct vsw_pcpu *p, uint32_t cpu_mhz, uint32_t exit_entry
         return -EINVAL;
     p->cpu_mhz = cpu_mhz;
     p->exit_entry_cycles = exit_entry_cycles;
+    p->half_exit_entry_ps = (uint64_t)exit_entry_cycles * VSW_PS_PER_US / cpu_mhz / 2;
     return 0;
 }
 

@@ -12,11 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t cpu_ps(const struct vsw_pcpu *p, uint64_t cycles)
-{
-    return cycles * VSW_PS_PER_US / p->cpu_mhz;
-}
-
 /* Undoes a failed load: groups up to `upto` come back from the outgoing slot
  * (its shadow banks for the groups just saved), or back to zero when idle. */
 static void restore(struct vsw_pcpu *p, const struct vsw_slot *from, uint32_t saved, uint32_t upto)
@@ -122,7 +117,7 @@ static int do_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_ow
     /* the point of no return: commit the save, hand the PCPU over */
     uint64_t t0 = p->now_ps;
     struct vsw_trace_record proto = {.seq = p->switches, .from_owner = from_owner, .to_owner = to_owner};
-    uint64_t half = cpu_ps(p, p->exit_entry_cycles) / 2, exit_entry = 2 * half;
+    uint64_t half = p->half_exit_entry_ps, exit_entry = 2 * half;
     struct vsw_tally tally = {0, 0, 0};
     struct vsw_charge_memo save = {0}, load = {0};
     trace_mark(p->trace, &proto, VSW_TRACE_EXIT_ENTRY, VSW_DIR_SAVE, t0, t0 + half, 0);

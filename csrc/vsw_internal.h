@@ -187,6 +187,7 @@ struct vsw_pcpu {
     struct vsw_charge_memo memo[2];     /* per direction */
     uint32_t cpu_mhz;
     uint32_t exit_entry_cycles;
+    uint64_t half_exit_entry_ps;        /* of exit_entry_cycles at cpu_mhz: no division per switch */
     uint8_t *regs;
     uint64_t owner;
     uint32_t slot;
