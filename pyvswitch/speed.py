@@ -240,6 +240,10 @@ def report(quick: bool = False) -> dict:
     }
 
 
+def _ratio(row: dict, key: str) -> str:
+    return f"{row[key]:.2f}" if key in row else "-"
+
+
 def format_report(rep: dict) -> str:
     lines = ["API: Hypervisor.switch_context VM<->VM vs one ffi.memmove of the same bytes between char[] buffers",
              "(medians of interleaved rounds; ratios to the floor, module-level to the method)",
@@ -247,8 +251,8 @@ def format_report(rep: dict) -> str:
              f"{'kept':>6} {'read':>6} {'module':>7}"]
     for r in rep["api"]:
         lines.append(f"  {r['platform']:10} {r['path']:6} {r['dirty']:5} {r['bytes_per_switch']:6} {r['floor_ns']:9.0f} "
-                     f"{r['switch_ns']:10.0f} {r['switch_ratio']:6.2f} {r.get('keep_ratio', 0):6.2f} "
-                     f"{r.get('read_ratio', 0):6.2f} {r['module_vs_method']:7.2f}")
+                     f"{r['switch_ns']:10.0f} {r['switch_ratio']:6.2f} {_ratio(r, 'keep_ratio'):>6} "
+                     f"{_ratio(r, 'read_ratio'):>6} {r['module_vs_method']:7.2f}")
     lines += ["Python: Pcpu.switch vs one ffi.memmove of the same bytes (medians of interleaved rounds)",
              f"  {'layout':8} {'dirty':5} {'bytes':>6} {'floor ns':>9} {'switch ns':>10} {'ratio':>6} "
              f"{'bare call':>9} {'ratio':>6}"]
