@@ -6,31 +6,12 @@ nothing here).
 """
 from __future__ import annotations
 
-import errno
-import fcntl
 import glob
 import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-KVM_GET_API_VERSION = 0xAE00          # _IO(KVMIO, 0x00)
-KVM_CHECK_EXTENSION = 0xAE03          # _IO(KVMIO, 0x03)
-KVM_CAPS = {"XSAVE": 55, "XCRS": 56, "DEBUGREGS": 50, "VCPU_EVENTS": 41, "XSAVE2": 208, "IMMEDIATE_EXIT": 136}
-
-
-@dataclass
-class KvmInfo:
-    path: str = "/dev/kvm"
-    present: bool = False
-    accessible: bool = False
-    api_version: int | None = None
-    capabilities: dict[str, bool] = field(default_factory=dict)
-    nested: str | None = None
-    reason: str | None = None       # why it is not usable, when it is not
-
-    @property
-    def usable(self) -> bool:
-        return self.present and self.accessible and self.api_version == 12
+from .hw.kvm import KvmInfo, KvmVcpu, kvm_info, why_unusable
 
 
 @dataclass
@@ -56,35 +37,6 @@ class HostReport:
         d = asdict(self)
         d["kvm"]["usable"] = self.kvm.usable
         return d
-
-
-def kvm_info(path: str = "/dev/kvm") -> KvmInfo:
-    info = KvmInfo(path=path, present=os.path.exists(path))
-    for module in ("kvm_intel", "kvm_amd"):
-        p = f"/sys/module/{module}/parameters/nested"
-        if os.path.exists(p):
-            with open(p) as f:
-                info.nested = f"{module}: {f.read().strip()}"
-    if not info.present:
-        info.reason = f"{path} does not exist (no KVM module, or not a bare-metal/nested-capable host)"
-        return info
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-    except OSError as exc:
-        info.reason = f"cannot open {path}: {os.strerror(exc.errno or errno.EACCES)} (add yourself to the kvm group)"
-        return info
-    try:
-        info.accessible = True
-        info.api_version = fcntl.ioctl(fd, KVM_GET_API_VERSION)
-        if info.api_version != 12:
-            info.reason = f"KVM API version {info.api_version}, expected 12"
-        for name, cap in KVM_CAPS.items():
-            info.capabilities[name] = fcntl.ioctl(fd, KVM_CHECK_EXTENSION, cap) > 0
-    except OSError as exc:
-        info.reason = f"KVM ioctl failed: {exc}"
-    finally:
-        os.close(fd)
-    return info
 
 
 def _read(path: str) -> str | None:
@@ -134,7 +86,6 @@ def host_report() -> HostReport:
         def devices(s: str) -> list[HostDevice]:
             return _sysfs_devices(s)
     rep = HostReport(source, udevd, kvm_info(), devices("dma") + devices("dsa"), devices("pci"))
-    from .kvm.vcpu import KvmVcpu, why_unusable
     why = why_unusable(rep.kvm.path)
     rep.kvm_backend = why or "usable"
     if why is None:

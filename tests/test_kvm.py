@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import pyvswitch
 from pyvswitch.kvm import Scheduler, solo, why_unusable
-from pyvswitch.kvm.vcpu import layout_msrs
+from pyvswitch.hw.kvm import layout_msrs
 
 REASON = why_unusable()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"KVM unusable here: {REASON}")

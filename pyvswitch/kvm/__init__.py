@@ -1,13 +1,24 @@
-"""pyvswitch.kvm - real hardware behind the model: a KVM vCPU as the PCPU.
+"""pyvswitch.kvm - tools on the API for real guests on a KVM vCPU.
 
-``KvmVcpu`` (the hardware model: a VM, one vCPU, guest memory; pull/push of the
-whole vCPU state in C), ``KvmPcpu`` (a PCPU whose register file is that state),
-the ``vsw_kvm`` driver module (compatible ``vsw,pcpu-kvm``), guest programs
-assembled from source with the C core, and a preemptive ``Scheduler``.
+A preemptive ``Scheduler`` that runs guest programs (freestanding C built with
+``pyvswitch guest build``, or the C core's built-in assembly programs) on one
+vCPU through ``switch_context``, ``solo`` runs for reference, and the loaders
+that place programs in guest memory.  The vCPU itself is hardware
+(``pyvswitch.hw.kvm``: ``KvmVcpu``, ``KvmPcpu``); its driver is
+``pyvswitch.drivers.pcpu_kvm`` (compatible ``vsw,pcpu-kvm``).
 """
-from .guests import PORT_DONE, PORT_PROGRESS, PORT_RESULT_HI, PORT_RESULT_LO, programs
+from ..hw.kvm import (
+           PORT_DONE,
+           PORT_PROGRESS,
+           PORT_RESULT_HI,
+           PORT_RESULT_LO,
+           KvmExit,
+           KvmPcpu,
+           KvmVcpu,
+           why_unusable,
+)
+from .guests import programs
 from .scheduler import Job, RunReport, Scheduler, load_program, solo
-from .vcpu import KvmExit, KvmPcpu, KvmVcpu, why_unusable
 
 __all__ = ["Job", "KvmExit", "KvmPcpu", "KvmVcpu", "PORT_DONE", "PORT_PROGRESS", "PORT_RESULT_HI", "PORT_RESULT_LO",
            "RunReport", "Scheduler", "load_program", "programs", "solo", "why_unusable"]

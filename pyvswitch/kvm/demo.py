@@ -8,9 +8,9 @@ from typing import Any
 
 from .. import api
 from ..hw import VswError
+from ..hw.kvm import why_unusable
 from . import overhead
 from .scheduler import Scheduler, solo
-from .vcpu import why_unusable
 
 PROGRAMS = ("hash", "vecsum", "prng")
 

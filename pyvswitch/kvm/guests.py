@@ -21,15 +21,25 @@ from collections.abc import Callable
 
 from ..guest import GuestImage
 from ..hw import Layout, VswError, ffi, lib
+from ..hw.kvm import (  # noqa: F401
+    BUFFER,
+    CODE,
+    DEFAULT_MEM,
+    MAX_MEM,
+    MMIO,
+    PAGE_2M,
+    PORT_CLOCK,
+    PORT_CONSOLE_ADDR,
+    PORT_CONSOLE_LEN,
+    PORT_DONE,
+    PORT_EXIT,
+    PORT_PROGRESS,
+    PORT_RESULT_HI,
+    PORT_RESULT_LO,
+    STACK_TOP,
+    Regions,
+)
 
-PAGE_2M = 2 << 20
-MMIO = 0xC0000000               # guest-physical (and, for ELF guests, virtual); no memslot: accesses exit
-CODE, BUFFER, STACK_TOP = 0x10000, 0x100000, 0x1FF000
-# device registers, as (byte offset from MMIO) / 4
-PORT_RESULT_LO, PORT_RESULT_HI, PORT_PROGRESS, PORT_DONE = 0x10, 0x11, 0x12, 0x13
-PORT_CONSOLE_ADDR, PORT_CONSOLE_LEN, PORT_EXIT, PORT_CLOCK = 0x20, 0x22, 0x24, 0x26   # vsw_guest.h
-DEFAULT_MEM = 64 << 20
-MAX_MEM = 1 << 30               # one page directory of 2 MiB pages
 #: XCR0 components a guest gets by default, where the host has them: x87, SSE,
 #: AVX, opmask, ZMM_Hi256, Hi16_ZMM, PKRU.
 GUEST_XCR0 = 0x2E7
@@ -43,38 +53,6 @@ def programs() -> dict[str, bytes]:
         out[ffi.string(p.name).decode()] = bytes(ffi.buffer(p.code, p.size))
         i += 1
     return out
-
-
-class Regions:
-    """Hands out 2 MiB-aligned regions of a vCPU's guest memory, one per machine."""
-
-    def __init__(self, memory_bytes: int) -> None:
-        self.memory_bytes = memory_bytes
-        self._next = 0
-        self._by_machine: dict[int, tuple[int, int]] = {}
-        self._free: list[tuple[int, int]] = []
-
-    def get(self, machine_id: int, size: int) -> int:
-        """The base of machine ``machine_id``'s region of ``size`` bytes."""
-        if not isinstance(size, int) or isinstance(size, bool) or size < PAGE_2M or size % PAGE_2M or size > MAX_MEM:
-            raise VswError(errno.EINVAL, f"guest memory is a multiple of 2 MiB from 2 MiB to {MAX_MEM >> 20} MiB, "
-                                         f"got {size!r}")
-        have = self._by_machine.get(machine_id)
-        if have is not None and have[1] == size:
-            return have[0]
-        if have is not None:
-            self._free.append(have)
-        base = next((b for b, s in self._free if s == size), None)
-        if base is not None:
-            self._free.remove((base, size))
-        else:
-            if self._next + size > self.memory_bytes:
-                raise VswError(errno.ENOSPC, f"guest memory is full: {self.memory_bytes >> 20} MiB, "
-                                             f"{self._next >> 20} MiB given out, {size >> 20} MiB more asked "
-                                             "(raise the platform's guest_memory_bytes)")
-            base, self._next = self._next, self._next + size
-        self._by_machine[machine_id] = (base, size)
-        return base
 
 
 def _check_room(memory: object, base: int, size: int) -> memoryview:

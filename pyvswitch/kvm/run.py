@@ -11,8 +11,8 @@ from typing import Any
 from .. import api
 from ..guest import GuestImage
 from ..hw import VswError
+from ..hw.kvm import why_unusable
 from .scheduler import Job, Scheduler, solo
-from .vcpu import why_unusable
 
 
 def _row(path: str, job: Job) -> dict[str, Any]:

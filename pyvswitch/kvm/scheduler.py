@@ -23,8 +23,8 @@ from typing import Any, Union
 from ..api import Hypervisor, Machine
 from ..guest import GuestImage
 from ..hw import VswError
+from ..hw.kvm import KvmExit, KvmPcpu, KvmVcpu
 from . import guests
-from .vcpu import KvmExit, KvmPcpu, KvmVcpu
 
 MAX_OUTPUT = 1 << 20            # console bytes a guest may print
 

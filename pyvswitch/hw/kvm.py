@@ -1,14 +1,110 @@
-"""The hardware model: one KVM VM with one vCPU and its guest memory, whose
+"""The KVM hardware model: what /dev/kvm offers (``kvm_info``), one KVM VM with
+one vCPU and its guest memory (``Regions``: a region per machine), whose
 whole state moves to and from a PCPU register file (C: csrc/kvm.c)."""
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ..hw import Layout, Pcpu, VswError, ffi, lib
-from ..hw.errors import check
-from .guests import Regions
+from ._ffi import ffi, lib
+from .errors import VswError, check
+from .layout import Layout
+from .pcpu import Pcpu
+
+PAGE_2M = 2 << 20
+MMIO = 0xC0000000               # guest-physical (and, for ELF guests, virtual); no memslot: accesses exit
+CODE, BUFFER, STACK_TOP = 0x10000, 0x100000, 0x1FF000
+# device registers, as (byte offset from MMIO) / 4
+PORT_RESULT_LO, PORT_RESULT_HI, PORT_PROGRESS, PORT_DONE = 0x10, 0x11, 0x12, 0x13
+PORT_CONSOLE_ADDR, PORT_CONSOLE_LEN, PORT_EXIT, PORT_CLOCK = 0x20, 0x22, 0x24, 0x26   # vsw_guest.h
+DEFAULT_MEM = 64 << 20
+MAX_MEM = 1 << 30               # one page directory of 2 MiB pages
+
+KVM_GET_API_VERSION = 0xAE00          # _IO(KVMIO, 0x00)
+KVM_CHECK_EXTENSION = 0xAE03          # _IO(KVMIO, 0x03)
+KVM_CAPS = {"XSAVE": 55, "XCRS": 56, "DEBUGREGS": 50, "VCPU_EVENTS": 41, "XSAVE2": 208, "IMMEDIATE_EXIT": 136}
+
+
+@dataclass
+class KvmInfo:
+    path: str = "/dev/kvm"
+    present: bool = False
+    accessible: bool = False
+    api_version: int | None = None
+    capabilities: dict[str, bool] = field(default_factory=dict)
+    nested: str | None = None
+    reason: str | None = None       # why it is not usable, when it is not
+
+    @property
+    def usable(self) -> bool:
+        return self.present and self.accessible and self.api_version == 12
+
+
+
+def kvm_info(path: str = "/dev/kvm") -> KvmInfo:
+    info = KvmInfo(path=path, present=os.path.exists(path))
+    for module in ("kvm_intel", "kvm_amd"):
+        p = f"/sys/module/{module}/parameters/nested"
+        if os.path.exists(p):
+            with open(p) as f:
+                info.nested = f"{module}: {f.read().strip()}"
+    if not info.present:
+        info.reason = f"{path} does not exist (no KVM module, or not a bare-metal/nested-capable host)"
+        return info
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except OSError as exc:
+        info.reason = f"cannot open {path}: {os.strerror(exc.errno or errno.EACCES)} (add yourself to the kvm group)"
+        return info
+    try:
+        info.accessible = True
+        info.api_version = fcntl.ioctl(fd, KVM_GET_API_VERSION)
+        if info.api_version != 12:
+            info.reason = f"KVM API version {info.api_version}, expected 12"
+        for name, cap in KVM_CAPS.items():
+            info.capabilities[name] = fcntl.ioctl(fd, KVM_CHECK_EXTENSION, cap) > 0
+    except OSError as exc:
+        info.reason = f"KVM ioctl failed: {exc}"
+    finally:
+        os.close(fd)
+    return info
+
+
+
+class Regions:
+    """Hands out 2 MiB-aligned regions of a vCPU's guest memory, one per machine."""
+
+    def __init__(self, memory_bytes: int) -> None:
+        self.memory_bytes = memory_bytes
+        self._next = 0
+        self._by_machine: dict[int, tuple[int, int]] = {}
+        self._free: list[tuple[int, int]] = []
+
+    def get(self, machine_id: int, size: int) -> int:
+        """The base of machine ``machine_id``'s region of ``size`` bytes."""
+        if not isinstance(size, int) or isinstance(size, bool) or size < PAGE_2M or size % PAGE_2M or size > MAX_MEM:
+            raise VswError(errno.EINVAL, f"guest memory is a multiple of 2 MiB from 2 MiB to {MAX_MEM >> 20} MiB, "
+                                         f"got {size!r}")
+        have = self._by_machine.get(machine_id)
+        if have is not None and have[1] == size:
+            return have[0]
+        if have is not None:
+            self._free.append(have)
+        base = next((b for b, s in self._free if s == size), None)
+        if base is not None:
+            self._free.remove((base, size))
+        else:
+            if self._next + size > self.memory_bytes:
+                raise VswError(errno.ENOSPC, f"guest memory is full: {self.memory_bytes >> 20} MiB, "
+                                             f"{self._next >> 20} MiB given out, {size >> 20} MiB more asked "
+                                             "(raise the platform's guest_memory_bytes)")
+            base, self._next = self._next, self._next + size
+        self._by_machine[machine_id] = (base, size)
+        return base
+
+
 
 EXIT_NAMES = {lib.VSW_KVM_EXIT_PREEMPTED: "preempted", lib.VSW_KVM_EXIT_IO: "io", lib.VSW_KVM_EXIT_HLT: "hlt",
               lib.VSW_KVM_EXIT_SHUTDOWN: "shutdown", lib.VSW_KVM_EXIT_OTHER: "other"}
@@ -42,7 +138,6 @@ REQUIRED_CAPS = ("XSAVE", "XCRS", "DEBUGREGS", "VCPU_EVENTS")
 def why_unusable(path: str = "/dev/kvm") -> str | None:
     """None when the backend can run here; otherwise why not, in a sentence
     (no /dev/kvm, no permission, API version, missing capabilities)."""
-    from ..host import kvm_info
     if not os.path.exists(path):
         return f"{path} does not exist (no KVM module loaded, or a guest without nested virtualisation)"
     if not os.access(path, os.R_OK | os.W_OK):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import errno
 
-from ..drivers.common import devm_hw, param
+from ..hw.kvm import KvmPcpu, KvmVcpu
 from ..kernel import Device, Driver, KernelError
-from .vcpu import KvmPcpu, KvmVcpu
+from .common import devm_hw, param
 
 MODULE_NAME = "vsw_kvm"
 MODULE_DESCRIPTION = "PCPU backed by a KVM vCPU"
