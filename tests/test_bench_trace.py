@@ -8,7 +8,7 @@ from hypothesis import given, strategies as st
 from pyvswitch import bench
 from pyvswitch.cli import main
 from pyvswitch.platform import Platform
-from pyvswitch.tracing import run_trace
+from pyvswitch.cli.trace import run_trace
 
 
 @pytest.fixture(scope="module")

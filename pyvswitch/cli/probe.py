@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .controller import Controller, ControllerReport
-from .host import HostReport, host_report
-from .kernel import Kernel
-from .platform import Platform
+from ..controller import Controller, ControllerReport
+from ..host import HostReport, host_report
+from ..kernel import Kernel
+from ..platform import Platform
 
 
 def probe(platform: "str | None" = None, host: bool = True) -> tuple[ControllerReport, HostReport | None]:

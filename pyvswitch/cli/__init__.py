@@ -14,7 +14,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .hw import VswError
+from ..hw import VswError
 
 
 def _probe(args: argparse.Namespace) -> int:
@@ -28,7 +28,7 @@ def _probe(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     if args.kvm:
-        from .kvm.demo import run_kvm_demo
+        from .demo_kvm import run_kvm_demo
         report = run_kvm_demo(platform=args.platform, slice_us=args.slice_us)
     else:
         from .demo import run_demo
@@ -39,7 +39,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from . import bench
+    from .. import bench
     doc = bench.run(platform=args.platform, quick=args.quick)
     if args.plot:
         bench.plot(doc, args.plot)
@@ -48,7 +48,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _trace(args: argparse.Namespace) -> int:
-    from .tracing import run_trace
+    from .trace import run_trace
     doc, stats = run_trace(args.switches, args.out, platform=args.platform, fallback=args.fallback)
     slices = sum(1 for e in doc["traceEvents"] if e["ph"] == "X")
     if args.json:
@@ -61,7 +61,7 @@ def _trace(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .kvm.run import run_guests
+    from .run import run_guests
     doc = run_guests(args.images, slice_us=args.slice_us, order=args.order, check_solo=args.check_solo,
                      seed=args.seed, mem_mib=args.mem_mib, platform=args.platform)
     text = doc.pop("text")
@@ -70,7 +70,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _guest(args: argparse.Namespace) -> int:
-    from .guest import build, runtime_dir
+    from ..guest import build, runtime_dir
     if args.action == "build":
         if not args.output:
             raise VswError(errno.EINVAL, "guest build needs -o OUT.elf")
@@ -96,7 +96,7 @@ def _verb(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from . import __version__
+    from .. import __version__
     parser = argparse.ArgumentParser(
         prog="pyvswitch", description="emulator of hardware-assisted VM switching (patent CN105718300B)",
         epilog="exit status: " + "; ".join(f"{v}: {c}" for v, c in EXIT_CODES.items()))

@@ -12,8 +12,8 @@ import errno
 import json
 from typing import Any
 
-from . import api
-from .hw import SwitchStats, Trace, TraceRecord, VswError
+from .. import api
+from ..hw import SwitchStats, Trace, TraceRecord, VswError
 
 TRACKS = {"pcpu": 1, "storage": 2, "memory": 3}
 

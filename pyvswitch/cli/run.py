@@ -12,7 +12,7 @@ from .. import api
 from ..guest import GuestImage
 from ..hw import VswError
 from ..hw.kvm import why_unusable
-from .scheduler import Job, Scheduler, solo
+from ..kvm.scheduler import Job, Scheduler, solo
 
 
 def _row(path: str, job: Job) -> dict[str, Any]:

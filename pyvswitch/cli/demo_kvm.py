@@ -9,8 +9,8 @@ from typing import Any
 from .. import api
 from ..hw import VswError
 from ..hw.kvm import why_unusable
-from . import overhead
-from .scheduler import Scheduler, solo
+from ..kvm import overhead
+from ..kvm.scheduler import Scheduler, solo
 
 PROGRAMS = ("hash", "vecsum", "prng")
 

@@ -10,9 +10,9 @@ import time
 import warnings
 from typing import Any
 
-from . import api
-from .hw import VswError
-from .replay import replay
+from .. import api
+from ..hw import VswError
+from ..replay import replay
 from .probe import as_text
 
 
