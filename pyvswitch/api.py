@@ -35,7 +35,7 @@ from .hw.stats import StatsPool
 from .hw.store import IMAGE_ERRORS, describe_image_error
 from .kernel import Kernel
 from .migration import Migration, MigrationStats
-from .platform import Platform
+from .platform import KINDS, Platform
 
 _switch_desc = lib.vsw_switch_desc
 _owner = lib.vsw_pcpu_owner
@@ -364,6 +364,34 @@ class Hypervisor:
         if strict:
             raise VswError(errno.ENODEV, msg)
         warnings.warn(msg, FallbackWarning, stacklevel=4)
+
+    def unbind(self, kind: str) -> list[str]:
+        """Unbinds the driver of every bound device of ``kind`` (e.g. "mover"), as
+        writing its name to the driver's sysfs ``unbind`` does; switching then
+        falls back or waits exactly as it does for a hot-unplug.  Returns the
+        devices unbound."""
+        done = []
+        for dev in self._devices_of(kind):
+            if dev.driver is not None:
+                self.kernel.unbind(dev)
+                done.append(dev.name)
+        return done
+
+    def bind(self, kind: str) -> list[str]:
+        """Binds every unbound device of ``kind`` to its matching driver (a probe,
+        as the kernel's device_attach); the fast path returns once the
+        invention's devices are all bound.  Returns the devices bound."""
+        done = []
+        for dev in self._devices_of(kind):
+            if dev.driver is None and self.kernel.probe(dev):
+                done.append(dev.name)
+        return done
+
+    def _devices_of(self, kind: str) -> list[Any]:
+        self._check_closed()
+        if kind not in KINDS:
+            raise VswError(errno.EINVAL, f"no device kind {kind!r}; kinds are {', '.join(KINDS)}")
+        return [self.kernel.device(s.name) for s in self.platform.of_kind(kind)]
 
     def fallback_reasons(self) -> list[str]:
         """Why the fast path is not in use: one sentence per invention device that

@@ -296,3 +296,16 @@ def test_names_and_slots_are_reused_after_destroy(hv):
         hv.machine("v3")
     assert e.value.errno == errno.ENOENT
     assert {m.name for m in hv.vms} == {"v0", "v1", "v2", "v4"}
+
+
+def test_unbind_and_bind_a_device_kind_through_the_api(hv):
+    """Hypervisor.unbind/bind(kind): the sysfs unbind/bind of every device of a kind."""
+    vm = hv.create_vm("vm")
+    hv.switch_context(hv.host, vm)
+    assert hv.unbind("mover") == ["mover0"] and hv.path == "memory"
+    assert hv.unbind("mover") == []                         # nothing left bound
+    assert hv.switch_context(vm, hv.host).path == "memory"
+    assert hv.bind("mover") == ["mover0"] and hv.path == "store"
+    with pytest.raises(VswError) as e:
+        hv.unbind("movers")
+    assert e.value.errno == errno.EINVAL and "kinds are pcpu, mem" in str(e.value)

@@ -73,15 +73,10 @@ def run_demo(platform: str | None = None, vms: int = 3, switches: int = 10000, s
         ref = Reference(hv.layout.name)
         phases = {}
         phases["first"] = _phase(hv, machines, ref, switches, steps)
-        mover = next((s.name for s in hv.platform.of_kind("mover")), None)
         fell_back = False
-        if mover and hv.path == "store":
-            dev = hv.kernel.device(mover)
-            assert dev.driver is not None
-            drv = dev.driver.name
-            hv.kernel.sysfs.write(f"bus/platform/drivers/{drv}/unbind", mover)   # the mover goes away
+        if hv.path == "store" and hv.unbind("mover"):                # the mover goes away
             phases["fallback"] = _phase(hv, machines, ref, switches, steps)
-            hv.kernel.sysfs.write(f"bus/platform/drivers/{drv}/bind", mover)     # and comes back
+            hv.bind("mover")                                          # and comes back
             phases["restored"] = _phase(hv, machines, ref, max(1, switches // 10), steps)
             fell_back = True
         ok = all(p["state_ok"] for p in phases.values()) and not report.fallback

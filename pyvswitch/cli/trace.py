@@ -66,10 +66,7 @@ def run_trace(switches: int, out: str | None, platform: str | None = None, fallb
         raise VswError(errno.EINVAL, f"--switches must be at least 1, got {switches}")
     with api.open(platform) as hv:
         if fallback:
-            for spec in hv.platform.of_kind("mover"):
-                dev = hv.kernel.device(spec.name)
-                if dev.driver is not None:
-                    hv.kernel.sysfs.write(f"bus/platform/drivers/{dev.driver.name}/unbind", spec.name)
+            hv.unbind("mover")
         machines = [hv.host] + [hv.create_vm(f"vm{i + 1}") for i in range(vms)]
         trace = Trace(capacity=max(1024, switches * 48))
         pcpu = hv.pcpu(0)
