@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Emulator-speed benchmark of the switch (thin wrapper over pyvswitch.speed)."""
+"""Emulator-speed benchmark of the switch (thin wrapper over pyvswitch.bench.timing)."""
 import argparse
 import json
 
-from pyvswitch.speed import format_report, report
+from pyvswitch.bench.timing import format_report, report
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--quick", action="store_true", help="fewer repetitions")

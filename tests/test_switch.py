@@ -172,7 +172,7 @@ def test_closed_objects_say_so(x86):
 def test_plain_python_baseline_switches_exactly_and_refuses_a_corrupt_slot():
     """The benchmark's plain-Python switch keeps the same promises as the C one."""
     from pyvswitch.hw import Layout
-    from pyvswitch.purepy import PyPcpu, PySlot
+    from pyvswitch.bench.baselines import PyPcpu, PySlot
     lay = Layout.get("x86_64")
     p, a, b = PyPcpu(lay), PySlot(lay, 1), PySlot(lay, 2)
     p.switch(None, a)

@@ -13,8 +13,8 @@ import statistics
 import time
 from collections.abc import Callable
 
-from . import defaults
-from .hw import Bus, Layout, Path, Pcpu, Store, ffi, lib
+from .. import defaults
+from ..hw import Bus, Layout, Path, Pcpu, Store, ffi, lib
 
 
 class Rig:
@@ -63,7 +63,7 @@ def fastest_copy_pair(size: int) -> tuple[object, object, object]:
     return buf, best[1], best[2]
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))]
 
@@ -89,11 +89,11 @@ def against_floor(switches: Callable[[int], None], marks: Callable[[int], None],
         for k, fn in others.items():
             rows[k].append(_per_call_ns(fn, calls) - m)
     out = {"bytes_per_switch": moved, "floor_ns": statistics.median(rows["floor"]),
-           "floor_ns_p99": _percentile(rows["floor"], 0.99)}
+           "floor_ns_p99": percentile(rows["floor"], 0.99)}
     for k in ["switch", *others]:
         ratios = [x / f for x, f in zip(rows[k], rows["floor"])]
-        out.update({f"{k}_ns": statistics.median(rows[k]), f"{k}_ns_p99": _percentile(rows[k], 0.99),
-                    f"{k}_ratio": statistics.median(ratios), f"{k}_ratio_p99": _percentile(ratios, 0.99)})
+        out.update({f"{k}_ns": statistics.median(rows[k]), f"{k}_ns_p99": percentile(rows[k], 0.99),
+                    f"{k}_ratio": statistics.median(ratios), f"{k}_ratio_p99": percentile(ratios, 0.99)})
     return out
 
 
@@ -142,7 +142,7 @@ def api_switch(platform: str | None = None, calls: int = 20000, rounds: int = 7,
     ffi.memmove of the bytes each switch moves (between ``char[]`` buffers);
     beside it the module-level ``switch_context``, the method when the caller
     keeps each SwitchStats in a variable, and when it reads one field of each."""
-    from . import api
+    from .. import api
     with api.open(platform) as hv:
         machines = [hv.create_vm(f"vm{i}") for i in range(max(vms, 2))]
         a, b = machines[-2], machines[-1]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import errno
 from zlib import crc32
 
-from .hw import Layout, VswError
+from ..hw import Layout, VswError
 
 
 class PySlot:
