@@ -12,12 +12,20 @@ against the prior art of the PCPU storing registers to DRAM.
 """
 import logging as _logging
 
-from .api import (FallbackWarning, Hypervisor, Machine, PcpuStatus, ScheduleStats, StopFlag, open,
-                  switch_context)
-from .migration import MigrationStats
+from .api import (
+                  FallbackWarning,
+                  Hypervisor,
+                  Machine,
+                  PcpuStatus,
+                  ScheduleStats,
+                  StopFlag,
+                  open,
+                  switch_context,
+)
 from .controller import Controller, ControllerReport, DeviceReport
 from .hw import Layout, RegisterView, SwitchStats, UnknownName, VswError
 from .kernel import Kernel, KernelError, ProbeDefer
+from .migration import MigrationStats
 from .platform import Platform
 from .replay import replay
 

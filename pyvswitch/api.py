@@ -27,15 +27,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from .controller import Controller, ControllerReport
-from .hw import Layout, Path, Pcpu, RegisterView, Slot, Store, SwitchStats, VswError, ffi, lib
-from .hw.errors import check
-from .hw.errors import check_uint
+from .errors import check, check_uint
+from .hw import (
+    Layout,
+    Path,
+    Pcpu,
+    RegisterView,
+    Slot,
+    Store,
+    SwitchStats,
+    VswError,
+    ffi,
+    lib,
+)
 from .hw.pcpu import check_count, raise_switch_error
 from .hw.stats import StatsPool
 from .hw.store import IMAGE_ERRORS, describe_image_error
 from .kernel import Kernel
 from .migration import Migration, MigrationStats
-from .platform import KINDS, Platform
+from .platform import KINDS, Platform, boot
 
 _switch_desc = lib.vsw_switch_desc
 _owner = lib.vsw_pcpu_owner
@@ -298,7 +308,7 @@ class Hypervisor:
         self.migration = Migration(self)
         self.kernel = Kernel()
         try:
-            platform.populate(self.kernel)
+            boot(platform, self.kernel)
             self.controller = Controller(self.kernel, platform)
             self.controller.enable()
             ok, why = self._bring_up()

@@ -15,7 +15,13 @@ import argparse
 import sys
 
 import pyvswitch
-from pyvswitch.kvm import PORT_DONE, PORT_RESULT_HI, PORT_RESULT_LO, load_program, why_unusable
+from pyvswitch.kvm import (
+    PORT_DONE,
+    PORT_RESULT_HI,
+    PORT_RESULT_LO,
+    load_program,
+    why_unusable,
+)
 
 
 def main() -> int:

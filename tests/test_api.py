@@ -1,11 +1,14 @@
 """pyvswitch.open(), machines, switch_context, and the fallback path."""
 import errno
+import pathlib
 import threading
 
 import pytest
 
 import pyvswitch
 from pyvswitch import VswError
+
+EXPLICIT = pathlib.Path(__file__).parent / "platforms" / "explicit.toml"   # every parameter written out
 
 
 @pytest.fixture
@@ -106,7 +109,7 @@ def test_without_a_mover_switching_works_and_says_so():
 
 
 def test_bad_mover_parameters_fail_the_probe_and_fall_back():
-    text = open(pyvswitch.__path__[0] + "/platforms/reference.toml").read().replace(
+    text = EXPLICIT.read_text().replace(
         "max_burst = 8192", "max_burst = 64")
     with pyvswitch.open(text) as hv:
         mover = next(d for d in hv.report().devices if d.name == "mover0")
@@ -245,7 +248,7 @@ SLOT_BYTES = pyvswitch.hw.Store("x86_64", 1 << 20).slot_bytes
 
 
 def test_a_store_too_small_for_every_context_stays_on_the_memory_path():
-    text = open(pyvswitch.__path__[0] + "/platforms/reference.toml").read().replace(
+    text = EXPLICIT.read_text().replace(
         "capacity_bytes = 8388608", f"capacity_bytes = {3 * SLOT_BYTES + 100}")   # host + 2 VMs
     with pyvswitch.open(text) as hv:
         vms = [hv.create_vm(f"vm{i}") for i in range(2)]

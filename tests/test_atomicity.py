@@ -2,10 +2,9 @@
 import errno
 
 import pytest
+from conftest import make_rig
 
 import pyvswitch.hw as hw
-
-from conftest import make_rig
 
 
 def snapshot(rig, path, slots):

@@ -3,12 +3,13 @@ import json
 import sys
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pyvswitch import bench
 from pyvswitch.cli import main
-from pyvswitch.platform import Platform
 from pyvswitch.cli.trace import run_trace
+from pyvswitch.platform import Platform
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,8 @@
 import errno
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import pyvswitch.hw as hw
 

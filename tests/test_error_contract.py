@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import pathlib
 import subprocess
 import sys
 
@@ -14,7 +15,9 @@ import pyvswitch
 from pyvswitch import VswError
 from pyvswitch.cli import main
 
-REFERENCE = open(pyvswitch.__path__[0] + "/platforms/reference.toml").read()
+EXPLICIT = pathlib.Path(__file__).parent / "platforms" / "explicit.toml"   # every parameter written out
+
+REFERENCE = open(str(EXPLICIT)).read()
 
 
 def edit(old: str, new: str) -> str:

@@ -7,6 +7,7 @@ must equal ``pyvswitch.replay`` of exactly the steps its successful runs made.
 from __future__ import annotations
 
 import errno
+import pathlib
 import threading
 import time
 import warnings
@@ -15,6 +16,8 @@ import pytest
 
 import pyvswitch
 from pyvswitch import VswError
+
+EXPLICIT = pathlib.Path(__file__).parent / "platforms" / "explicit.toml"   # every parameter written out
 
 PAIRS = 100             # unbind/bind pairs: the lost-work bug showed within 100
 
@@ -239,7 +242,7 @@ def test_destroy_while_another_thread_switches_is_atomic():
 
 
 def test_open_strict_and_fallback_warning_name_each_device_and_why():
-    base = open(pyvswitch.__path__[0] + "/platforms/reference.toml").read()
+    base = EXPLICIT.read_text()
     cases = {
         "typo": (base.replace('compatible = ["vsw,mover"]', 'compatible = ["vsw,movr"]'),
                  "no matching module for vsw,movr (did you mean 'vsw,mover'?)"),

@@ -3,11 +3,11 @@ import errno
 import struct
 
 import pytest
-from hypothesis import given, strategies as st
+from conftest import make_rig
+from hypothesis import given
+from hypothesis import strategies as st
 
 import pyvswitch.hw as hw
-
-from conftest import make_rig
 
 
 def sealed(header_and_payload: bytes) -> bytes:

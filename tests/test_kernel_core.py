@@ -2,10 +2,9 @@
 import errno
 
 import pytest
+from kernel_fakes import driver, make_module
 
 from pyvswitch.kernel import Device, DeviceId, IdBus, Kernel, KernelError, ProbeDefer
-
-from kernel_fakes import driver, make_module
 
 
 def kernel(*mods):

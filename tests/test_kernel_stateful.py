@@ -2,12 +2,12 @@
 are the kernel's own (drivers/base)."""
 import errno
 
-from hypothesis import settings, strategies as st
+from hypothesis import settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from kernel_fakes import make_module
 
 from pyvswitch.kernel import Device, Driver, Kernel, KernelError, ProbeDefer
-
-from kernel_fakes import make_module
 
 NAMES = [f"d{i}" for i in range(6)] + ["gate"]
 KINDS = ["vsw,x", "vsw,y", "vsw,w", "vsw,gate"]

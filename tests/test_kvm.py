@@ -5,11 +5,12 @@ Skipped, with the reason, where /dev/kvm is absent or unusable; run where it is.
 import errno
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pyvswitch
-from pyvswitch.kvm import Scheduler, solo, why_unusable
 from pyvswitch.hw.kvm import layout_msrs
+from pyvswitch.kvm import Scheduler, solo, why_unusable
 
 REASON = why_unusable()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"KVM unusable here: {REASON}")

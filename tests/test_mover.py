@@ -4,11 +4,11 @@ import itertools
 import math
 
 import pytest
-from hypothesis import given, strategies as st
+from conftest import make_rig
+from hypothesis import given
+from hypothesis import strategies as st
 
 import pyvswitch.hw as hw
-
-from conftest import make_rig
 
 
 def runs(lay, mask):

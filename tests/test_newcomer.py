@@ -3,11 +3,13 @@ contract, PCPU counts and states, a state getter and comparison, restore
 semantics, migration stats, and a CLI that explains itself."""
 from __future__ import annotations
 
+import pathlib
 import subprocess
 import sys
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pyvswitch
 from pyvswitch.cli import EXIT_CODES
@@ -101,3 +103,15 @@ def test_cli_version_verb_usage_exit_codes_and_probe_columns():
     assert "of:N" not in r.stdout
     assert "of:Npcpu0" in _cli("probe", "--no-host", "-v").stdout
     assert "of:Npcpu0" in _cli("probe", "--no-host", "--json").stdout
+
+
+def test_readme_tables_are_what_scripts_platforms_prints():
+    """The README's platform and defaults tables are generated, not typed: both
+    must be exactly what ``scripts/platforms`` prints from the platform files and
+    the one schema."""
+    root = pathlib.Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    for flags in ([], ["--defaults"]):
+        out = subprocess.run([sys.executable, str(root / "scripts" / "platforms"), *flags], capture_output=True,
+                             text=True, check=True).stdout.strip()
+        assert out and out in readme, f"README is out of date: run python scripts/platforms {' '.join(flags)}"

@@ -1,10 +1,13 @@
 """Platform descriptions: the built-ins load, bad files say what is wrong and where."""
 import errno
+import pathlib
 
 import pytest
 
 import pyvswitch
 from pyvswitch import Platform, VswError
+
+EXPLICIT = pathlib.Path(__file__).parent / "platforms" / "explicit.toml"   # every parameter written out
 
 GOOD = Platform.load(None)
 
@@ -26,22 +29,32 @@ def test_datacenter_holds_thousands_of_vms():
 
 
 def test_file_and_text_forms(tmp_path):
-    text = (pyvswitch.__path__[0] + "/platforms/reference.toml")
     f = tmp_path / "mine.toml"
-    f.write_text(open(text).read())
-    assert Platform.load(str(f)).name == "reference"
-    assert Platform.load(f).name == "reference"
-    assert Platform.load(open(text).read()).source == "<TOML text>"
+    f.write_text(EXPLICIT.read_text())
+    assert Platform.load(str(f)).name == "explicit"
+    assert Platform.load(f).name == "explicit"
+    assert Platform.load(EXPLICIT.read_text()).source == "<TOML text>"
+
+
+def test_the_reference_platform_is_the_schema_defaults_and_explicit_spells_them_out():
+    """One source of truth: the built-in reference platform writes no parameter
+    down, and the test file that spells every one out says the same."""
+    from pyvswitch.schema import KINDS
+    explicit = Platform.load(EXPLICIT)
+    for spec in GOOD.devices:
+        assert spec.params == KINDS[spec.kind].defaults()
+        assert explicit.spec(spec.name).params == spec.params
 
 
 def edit(old, new):
-    return open(pyvswitch.__path__[0] + "/platforms/reference.toml").read().replace(old, new)
+    return open(str(EXPLICIT)).read().replace(old, new)
 
 
 BAD = {
     "syntax": ("name = \"pcpu0\"", "name = pcpu0", "not valid TOML"),
     "unknown param": ("max_burst = 8192", "max_bursts = 8192", "key 'max_bursts'"),
-    "wrong type": ("max_burst = 8192", "max_burst = \"big\"", "expected a positive integer, got 'big'"),
+    "wrong type": ("max_burst = 8192", "max_burst = \"big\"",
+                   "expected a positive integer, a multiple of 8 (at most 0xffffffff), got 'big'"),
     "ragged burst": ("max_burst = 8192", "max_burst = 100", "multiple of 8"),
     "bad layout": ("layout = \"x86_64\"", "layout = \"sparc\"", "expected one of x86_64, aarch64"),
     "load out of range": ("utilisation = 0.0", "utilisation = 1.5", "fraction in [0, 1)"),

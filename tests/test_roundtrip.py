@@ -1,11 +1,11 @@
 """Any register contents survive save -> load bit-exact, on both layouts and both paths."""
 import random
 
-from hypothesis import given, strategies as st
+from conftest import make_rig
+from hypothesis import given
+from hypothesis import strategies as st
 
 import pyvswitch.hw as hw
-
-from conftest import make_rig
 
 RIGS = {name: make_rig(name) for name in ("x86_64", "aarch64")}
 

@@ -3,10 +3,9 @@ import errno
 import threading
 
 import pytest
+from conftest import make_rig
 
 import pyvswitch.hw as hw
-
-from conftest import make_rig
 
 
 def test_stats_split_data_movement_from_exit_entry(x86):
@@ -171,8 +170,8 @@ def test_closed_objects_say_so(x86):
 
 def test_plain_python_baseline_switches_exactly_and_refuses_a_corrupt_slot():
     """The benchmark's plain-Python switch keeps the same promises as the C one."""
-    from pyvswitch.hw import Layout
     from pyvswitch.bench.baselines import PyPcpu, PySlot
+    from pyvswitch.hw import Layout
     lay = Layout.get("x86_64")
     p, a, b = PyPcpu(lay), PySlot(lay, 1), PySlot(lay, 2)
     p.switch(None, a)

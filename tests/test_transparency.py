@@ -1,9 +1,8 @@
 """Switching is invisible: interleaved runs leave every machine as if it ran alone."""
-from hypothesis import settings, strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-
-
 from conftest import make_rig
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 
 class Interleaving(RuleBasedStateMachine):

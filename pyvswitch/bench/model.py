@@ -27,11 +27,9 @@ class Model:
         self.lay = Layout.get(layout)
         p = {s.kind: s.params for s in plat.devices if s.kind}
         sb, mb, mv, cpu = p.get("storage-bus", {}), p["memory-bus"], p.get("mover", {}), p["pcpu"]
-        self.sbus = BusParams(kind="storage", **{k: sb.get(k, getattr(BusParams(), k)) for k in
-                                                ("width_bytes", "clock_mhz", "setup_cycles")})
-        self.mbus = BusParams(kind="memory", shared=True, **{k: mb[k] for k in (
-            "width_bytes", "clock_mhz", "setup_cycles", "utilisation", "other_bytes", "seed")})
-        self.mover = MoverParams(mv.get("max_burst", 8192), mv.get("write_threshold", 16), mv.get("read_threshold", 16))
+        self.sbus = BusParams.of("storage", sb)         # a platform without them: the reference's
+        self.mbus = BusParams.of("memory", mb)
+        self.mover = MoverParams.of(mv)
         self.exit_entry_ns = cpu["exit_entry_cycles"] * 1000.0 / cpu["cpu_mhz"]
         self.cpu_mhz = cpu["cpu_mhz"]
         self.store, self.mem = Store(self.lay, 1 << 16), Store(self.lay, 1 << 16)

@@ -13,8 +13,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from .. import defaults
-from ..hw import Bus, Layout, Path, Pcpu, Store, ffi, lib
+from ..hw import Bus, BusParams, Layout, MoverParams, Path, Pcpu, Store, ffi, lib
 
 
 class Rig:
@@ -25,9 +24,9 @@ class Rig:
         self.layout = Layout.get(layout)
         slot_bytes = Store(layout, 1 << 20).slot_bytes
         self.store = Store(layout, slot_bytes * (machines + 1))
-        self.path = Path.mover(self.store, Bus(defaults.STORAGE_BUS), defaults.MOVER)
-        self.path.set_baseline(Bus(defaults.MEMORY_BUS))
-        self.pcpu = Pcpu(layout, defaults.CPU_MHZ, defaults.EXIT_ENTRY_CYCLES)
+        self.path = Path.mover(self.store, Bus(BusParams.of("storage")), MoverParams())
+        self.path.set_baseline(Bus(BusParams.of("memory")))
+        self.pcpu = Pcpu(layout)
         self.all_slots = [self.store.alloc(i + 1) for i in range(machines)]
         self.slots = self.all_slots[:active or machines]
         self.pcpu.switch(self.path, 0, self.slots[0])

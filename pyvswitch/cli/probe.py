@@ -8,14 +8,12 @@ from typing import Any
 
 from ..controller import Controller, ControllerReport
 from ..host import HostReport, host_report
-from ..kernel import Kernel
-from ..platform import Platform
+from ..platform import Platform, boot
 
 
 def probe(platform: "str | None" = None, host: bool = True) -> tuple[ControllerReport, HostReport | None]:
     plat = Platform.load(platform)
-    kernel = Kernel()
-    plat.populate(kernel)
+    kernel = boot(plat)
     ctl = Controller(kernel, plat)
     report = ctl.enable()
     ctl.release()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, TypeVar
 
+from ..hw import Store
 from ..kernel import Device, ProbeDefer, VswError
 
 
@@ -38,3 +39,9 @@ def devm_hw(dev: Device, obj: T, what: str) -> T:
 
 def param(dev: Device, key: str) -> Any:
     return dev.resources[key]
+
+
+def store_of(dev: Device, what: str) -> Store:
+    """The context slots a device holds (MEM and the context store alike): a
+    Store of the platform's layout and the device's capacity, closed on unbind."""
+    return devm_hw(dev, Store(param(dev, "layout"), param(dev, "capacity_bytes")), what)

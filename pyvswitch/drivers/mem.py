@@ -1,9 +1,8 @@
 """vsw_mem: the MEM device - the DRAM region where the prior art keeps contexts."""
 from __future__ import annotations
 
-from ..hw import Store
 from ..kernel import Device, Driver
-from .common import devm_hw, param
+from .common import store_of
 
 MODULE_NAME = "vsw_mem"
 MODULE_DESCRIPTION = "MEM device: the prior art's context region"
@@ -14,7 +13,7 @@ class MemDriver(Driver):
     of_match_table = ("vsw,mem",)
 
     def probe(self, dev: Device) -> None:
-        dev.driver_data = devm_hw(dev, Store(param(dev, "layout"), param(dev, "capacity_bytes")), "mem")
+        dev.driver_data = store_of(dev, "mem")
 
 
 DRIVERS = (MemDriver,)

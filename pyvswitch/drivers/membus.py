@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..hw import Bus, BusParams
 from ..kernel import Device, Driver
-from .common import devm_hw, param
+from .common import devm_hw
 
 MODULE_NAME = "vsw_membus"
 MODULE_DESCRIPTION = "shared memory bus cost model"
@@ -14,9 +14,7 @@ class MemoryBusDriver(Driver):
     of_match_table = ("vsw,memory-bus",)
 
     def probe(self, dev: Device) -> None:
-        p = BusParams(kind="memory", shared=True, **{k: param(dev, k) for k in (
-            "width_bytes", "clock_mhz", "setup_cycles", "utilisation", "other_bytes", "seed")})
-        dev.driver_data = devm_hw(dev, Bus(p), "memory bus")
+        dev.driver_data = devm_hw(dev, Bus(BusParams.of("memory", dev.resources)), "memory bus")
 
 
 DRIVERS = (MemoryBusDriver,)

@@ -30,8 +30,7 @@ class MoverDriver(Driver):
         sbus = next((s.driver_data for s in sups if s.compatible and "vsw,storage-bus" in s.compatible), None)
         if store is None or sbus is None:
             raise ProbeDefer("needs a context store and a storage bus among its suppliers")
-        params = MoverParams(param(dev, "max_burst"), param(dev, "write_threshold"), param(dev, "read_threshold"))
-        path = devm_hw(dev, Path.mover(store, sbus, params), "mover path")
+        path = devm_hw(dev, Path.mover(store, sbus, MoverParams.of(dev.resources)), "mover path")
         dma = DmaDevice(dev, CAP_CONTEXT, channels=param(dev, "channels"), context=path)
         k.dma.register(dma)
         dev.devm_add_action(lambda: k.dma.unregister(dma), "dma device")

@@ -22,8 +22,7 @@ class StorageBusDriver(Driver):
     def probe(self, dev: Device) -> None:
         k = dev.kernel
         assert k is not None
-        p = BusParams(kind="storage", **{key: param(dev, key) for key in ("width_bytes", "clock_mhz", "setup_cycles")})
-        dev.driver_data = devm_hw(dev, Bus(p), "storage bus")
+        dev.driver_data = devm_hw(dev, Bus(BusParams.of("storage", dev.resources)), "storage bus")
         bus_type = param(dev, "bus_type")
         if bus_type in k.buses:
             raise KernelError(errno.EEXIST, f"bus type {bus_type} is already registered by another storage bus")

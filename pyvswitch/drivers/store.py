@@ -1,10 +1,9 @@
 """vsw_store: the context store - SRAM slots, one per machine, on the storage bus."""
 from __future__ import annotations
 
-from ..hw import Store
-from ..kernel import DeviceId, Device, Driver
-from ..platform import DEVICE_CONTEXT_STORE, STORAGE_BUS_TYPE, VENDOR_VSW
-from .common import devm_hw, param
+from ..kernel import Device, DeviceId, Driver
+from ..schema import DEVICE_CONTEXT_STORE, STORAGE_BUS_TYPE, VENDOR_VSW
+from .common import store_of
 
 MODULE_NAME = "vsw_store"
 MODULE_DESCRIPTION = "context store (storage device of the invention)"
@@ -16,7 +15,7 @@ class ContextStoreDriver(Driver):
     id_table = (DeviceId(VENDOR_VSW, DEVICE_CONTEXT_STORE),)
 
     def probe(self, dev: Device) -> None:
-        dev.driver_data = devm_hw(dev, Store(param(dev, "layout"), param(dev, "capacity_bytes")), "store")
+        dev.driver_data = store_of(dev, "store")
 
 
 DRIVERS = (ContextStoreDriver,)

@@ -4,15 +4,15 @@ Each class owns one C object (``close()``; also freed with the object), turns
 ``-errno`` into :class:`VswError`, and shares buffers with C without copying
 where it can.
 """
+from ..errors import UnknownName, VswError
+from ._ffi import ffi, lib
 from .bus import Bus, BusCounters, BusParams
-from .errors import UnknownName, VswError
 from .layout import Field, Group, Layout, RegisterView, layout_names
 from .path import MoverParams, Path, PathLimits
 from .pcpu import Pcpu, PcpuState
 from .stats import SwitchStats
 from .store import Slot, SlotInfo, Store
 from .trace import Trace, TraceRecord
-from ._ffi import ffi, lib
 
 __all__ = [
     "Bus", "BusCounters", "BusParams", "Field", "Group", "Layout", "MoverParams", "Path", "PathLimits", "Pcpu",

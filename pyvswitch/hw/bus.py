@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import errno
 import threading
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
 
+from ..errors import VswError, check, check_uint
+from ..schema import KINDS as SCHEMA
 from ._ffi import ffi, lib
-from .errors import VswError, check, check_uint
 
 KINDS = {"storage": lib.VSW_BUS_STORAGE, "memory": lib.VSW_BUS_MEMORY}
 
@@ -16,13 +19,24 @@ class BusParams:
     """A bus: each transaction costs wait + setup + ceil(bytes / width) beats at clock_mhz."""
 
     kind: str = "storage"
-    width_bytes: int = 64
-    clock_mhz: int = 2000
-    setup_cycles: int = 4
+    width_bytes: int = SCHEMA["storage-bus"].param("width_bytes").default
+    clock_mhz: int = SCHEMA["storage-bus"].param("clock_mhz").default
+    setup_cycles: int = SCHEMA["storage-bus"].param("setup_cycles").default
     shared: bool = False
-    utilisation: float = 0.0
-    other_bytes: int = 64
-    seed: int = 1
+    utilisation: float = SCHEMA["memory-bus"].param("utilisation").default
+    other_bytes: int = SCHEMA["memory-bus"].param("other_bytes").default
+    seed: int = SCHEMA["memory-bus"].param("seed").default
+
+    @classmethod
+    def of(cls, kind: str, params: Mapping[str, Any] | None = None) -> "BusParams":
+        """The reference bus of ``kind`` ("storage": point-to-point, or "memory":
+        shared), from pyvswitch.schema, with ``params`` (e.g. a platform device's
+        parameters; other keys are ignored) over its defaults."""
+        if kind not in KINDS:
+            raise VswError(errno.EINVAL, f"bus kind {kind!r} is not one of {', '.join(KINDS)}")
+        values = {**SCHEMA[f"{kind}-bus"].defaults(), **(params or {})}
+        names = {f.name for f in fields(cls)} - {"kind", "shared"}
+        return cls(kind=kind, shared=kind == "memory", **{k: v for k, v in values.items() if k in names})
 
     def validate(self) -> None:
         if self.kind not in KINDS:

@@ -8,10 +8,10 @@ import fcntl
 import os
 from dataclasses import dataclass, field
 
+from ..errors import VswError, check
 from ._ffi import ffi, lib
-from .errors import VswError, check
 from .layout import Layout
-from .pcpu import Pcpu
+from .pcpu import CPU_MHZ, EXIT_ENTRY_CYCLES, Pcpu
 
 PAGE_2M = 2 << 20
 MMIO = 0xC0000000               # guest-physical (and, for ELF guests, virtual); no memslot: accesses exit
@@ -268,7 +268,7 @@ class KvmPcpu(Pcpu):
     """A PCPU whose register file is the state of a real KVM vCPU (``vcpu``):
     push before the guest runs, pull before its context is switched out."""
 
-    def __init__(self, vcpu: KvmVcpu, cpu_mhz: int = 3000, exit_entry_cycles: int = 1500) -> None:
+    def __init__(self, vcpu: KvmVcpu, cpu_mhz: int = CPU_MHZ, exit_entry_cycles: int = EXIT_ENTRY_CYCLES) -> None:
         super().__init__("x86_64", cpu_mhz, exit_entry_cycles)
         self.vcpu = vcpu
 

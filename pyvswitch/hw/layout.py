@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 
+from ..errors import UnknownName, VswError, check
 from ._ffi import ffi, lib
-from .errors import UnknownName, VswError, check
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
+from ..errors import VswError, check, check_uint
+from ..schema import KINDS as SCHEMA
 from ._ffi import ffi, lib
 from .bus import Bus
-from .errors import VswError, check, check_uint
 from .store import Store
 
 PATH_NAMES = {lib.VSW_PATH_STORE: "store", lib.VSW_PATH_MEMORY: "memory"}
@@ -18,9 +21,15 @@ class MoverParams:
     """The mover: bursts of at most max_burst bytes; every save needs N < write_threshold
     bursts and every load M < read_threshold (the patent's first and second thresholds)."""
 
-    max_burst: int = 8192
-    write_threshold: int = 16
-    read_threshold: int = 16
+    max_burst: int = SCHEMA["mover"].param("max_burst").default
+    write_threshold: int = SCHEMA["mover"].param("write_threshold").default
+    read_threshold: int = SCHEMA["mover"].param("read_threshold").default
+
+    @classmethod
+    def of(cls, params: Mapping[str, Any]) -> "MoverParams":
+        """From a platform device's parameters (other keys are ignored), over the defaults."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in params.items() if k in names})
 
     def to_c(self) -> object:
         for name in ("max_burst", "write_threshold", "read_threshold"):

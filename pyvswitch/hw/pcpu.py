@@ -5,8 +5,9 @@ import errno
 import time
 from dataclasses import dataclass
 
+from ..errors import VswError, check, check_uint
+from ..schema import default
 from ._ffi import ffi, lib
-from .errors import VswError, check, check_uint
 from .layout import Layout, RegisterView
 from .path import Path
 from .stats import StatsPool, SwitchStats
@@ -14,6 +15,7 @@ from .store import Slot
 from .trace import Trace
 
 _switch = lib.vsw_switch
+CPU_MHZ, EXIT_ENTRY_CYCLES = default("pcpu", "cpu_mhz"), default("pcpu", "exit_entry_cycles")
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class Pcpu:
     the state is never torn.  Different PCPUs switch in parallel.
     """
 
-    def __init__(self, layout: "str | Layout", cpu_mhz: int = 3000, exit_entry_cycles: int = 1500) -> None:
+    def __init__(self, layout: "str | Layout", cpu_mhz: int = CPU_MHZ, exit_entry_cycles: int = EXIT_ENTRY_CYCLES) -> None:
         self.layout = Layout.get(layout)
         for name, v in (("cpu_mhz", cpu_mhz), ("exit_entry_cycles", exit_entry_cycles)):
             if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << 32 or (name == "cpu_mhz" and v == 0):

@@ -5,8 +5,8 @@ import errno
 import threading
 from dataclasses import dataclass
 
+from ..errors import VswError, check, check_uint
 from ._ffi import ffi, lib
-from .errors import VswError, check, check_uint
 from .layout import Layout, RegisterView
 
 IMAGE_ERRORS = {

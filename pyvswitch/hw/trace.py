@@ -4,8 +4,8 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass
 
+from ..errors import VswError, check, check_uint
 from ._ffi import ffi, lib
-from .errors import VswError, check, check_uint
 
 KIND_NAMES = {lib.VSW_TRACE_SWITCH: "switch", lib.VSW_TRACE_EXIT_ENTRY: "exit_entry", lib.VSW_TRACE_BURST: "burst"}
 BUS_NAMES = {lib.VSW_BUS_STORAGE: "storage", lib.VSW_BUS_MEMORY: "memory"}

@@ -8,7 +8,14 @@ from .bus import Bus, IdBus, PlatformBus
 from .core import Kernel, LogLine
 from .device import Device
 from .driver import ANY_ID, DeviceId, Driver
-from .errors import EPROBE_DEFER, KernelError, ProbeDefer, UnknownName, VswError, no_device
+from .errors import (
+    EPROBE_DEFER,
+    KernelError,
+    ProbeDefer,
+    UnknownName,
+    VswError,
+    no_device,
+)
 from .modalias import alias_matches, driver_aliases, id_modalias, of_modalias, pci_alias
 from .module import ENTRY_POINT_GROUP, Module
 from .uevent import UEvent

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import errno
 
-from ..hw.errors import UnknownName, VswError
+from ..errors import UnknownName, VswError
 
 __all__ = ["KernelError", "ProbeDefer", "UnknownName", "VswError"]
 

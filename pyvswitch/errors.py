@@ -1,4 +1,5 @@
-"""Errors of the C core, as OSError subclasses carrying the kernel's errno."""
+"""pyvswitch's errors, for every layer: OSError subclasses carrying the errno a kernel
+would return, and the checks that turn a C return code or a bad integer into one."""
 from __future__ import annotations
 
 import errno as _errno
