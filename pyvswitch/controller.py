@@ -10,11 +10,11 @@ import errno
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .drivers.mover import CAP_CONTEXT
 from .kernel import Kernel, KernelError, ProbeDefer, UnknownName, VswError
 from .kernel.dmaengine import Channel
 from .kernel.modalias import id_modalias, of_modalias
 from .platform import DeviceSpec, Platform
+from .schema import CAP_CONTEXT
 
 #: Bring-up order: what the rest needs comes first.
 ORDER = ("pcpu", "mem", "memory-bus", "storage-bus", "context-store", "mover")

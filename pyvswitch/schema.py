@@ -119,6 +119,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
 INVENTION = tuple(k.name for k in KINDS.values() if k.invention)
 #: Variants of a kind: vsw,pcpu-kvm is a PCPU that is a real KVM vCPU.
 VARIANTS = {"pcpu-kvm": "pcpu"}
+#: The dmaengine capability the mover offers and the switch requests.
+CAP_CONTEXT = "vsw-context"
 #: The storage bus's bus type and the ids of the device on it.
 STORAGE_BUS_TYPE = "vsw-storage"
 VENDOR_VSW = 0x5653             # "VS": the emulator's vendor id on the storage bus

@@ -10,12 +10,12 @@ from __future__ import annotations
 from ..hw import MoverParams, Path
 from ..kernel import Device, Driver, ProbeDefer
 from ..kernel.dmaengine import DmaDevice
+from ..schema import CAP_CONTEXT
 from .common import devm_hw, param, require_suppliers
 
 MODULE_NAME = "vsw_mover"
 MODULE_DESCRIPTION = "mover: burst engine over the storage bus (dmaengine provider)"
 #: The capability clients ask for.
-CAP_CONTEXT = "vsw-context"
 
 
 class MoverDriver(Driver):

@@ -1,0 +1,123 @@
+"""The package's layers, enforced: a module imports only from its own layer or
+below (DESIGN.md, README "Layers"), never up, and modules import each other
+without cycles.  Read from the source with ``ast``: imports under
+``if TYPE_CHECKING:`` are annotations only and do not count; imports inside
+functions count for the direction (they are still a call upwards) but not for
+cycles (they run after both modules exist)."""
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent / "pyvswitch"
+
+#: Bottom to top.  A module belongs to the first entry its name starts with.
+LAYERS = [
+    ("pyvswitch._vsw", "pyvswitch.errors", "pyvswitch.schema"),         # C core; what every layer may read
+    ("pyvswitch.hw",),                                                  # thin owners of the C models
+    ("pyvswitch.kernel", "pyvswitch.host", "pyvswitch.guest"),          # driver core; beside: host, guest runtime
+    ("pyvswitch.drivers",),
+    ("pyvswitch.platform",),
+    ("pyvswitch.controller",),
+    ("pyvswitch.api", "pyvswitch.migration", "pyvswitch.replay"),
+    ("pyvswitch.bench", "pyvswitch.kvm"),                               # tools on the API
+    ("pyvswitch",),                                                     # the public facade (__init__)
+    ("pyvswitch.cli", "pyvswitch.__main__"),                            # every verb
+]
+
+
+def _modules() -> dict[str, pathlib.Path]:
+    out = {}
+    for f in ROOT.rglob("*.py"):
+        parts = f.relative_to(ROOT.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = f
+    return out
+
+
+MODULES = _modules()
+
+
+def layer_of(module: str) -> int:
+    best = None
+    for i, prefixes in enumerate(LAYERS):
+        for p in prefixes:
+            if (module == p or module.startswith(p + ".")) and (best is None or len(p) > best[1]):
+                best = (i, len(p))
+    assert best is not None, f"{module} is in no layer: add it to LAYERS"
+    return best[0]
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    t = node.test
+    return (isinstance(t, ast.Name) and t.id == "TYPE_CHECKING") or (
+        isinstance(t, ast.Attribute) and t.attr == "TYPE_CHECKING")
+
+
+def imports(module: str) -> list[tuple[str, bool]]:
+    """(imported pyvswitch module, at import time?) for each import of ``module``."""
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    out: list[tuple[str, bool]] = []
+
+    def visit(node: ast.AST, top: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                continue
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                visit(child, False)
+                continue
+            if isinstance(child, ast.ImportFrom):
+                if child.level:
+                    base = package.split(".")[:len(package.split(".")) - child.level + 1]
+                    target = ".".join(base + ([child.module] if child.module else []))
+                else:
+                    target = child.module or ""
+                if target.startswith("pyvswitch"):
+                    for alias in child.names:
+                        sub = f"{target}.{alias.name}"
+                        out.append((sub if sub in MODULES else target, top))
+            elif isinstance(child, ast.Import):
+                out.extend((a.name, top) for a in child.names if a.name.startswith("pyvswitch"))
+            visit(child, top)
+
+    visit(ast.parse(path.read_text()), True)
+    return out
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_module_imports_from_a_layer_above_it(module):
+    mine = layer_of(module)
+    up = sorted({t for t, _ in imports(module) if t in MODULES and layer_of(t) > mine})
+    assert not up, f"{module} (layer {mine}) imports from above: {up}"
+
+
+def test_no_import_cycles():
+    graph = {m: sorted({t for t, top in imports(m) if top and t in MODULES and t != m}) for m in MODULES}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def walk(m: str) -> None:
+        state[m] = 1
+        stack.append(m)
+        for t in graph[m]:
+            # a package importing its own submodules (re-exports) is how packages are built
+            if m == t.rpartition(".")[0] or t == m.rpartition(".")[0] and MODULES[t].name == "__init__.py":
+                continue
+            if state.get(t) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(t):] + [t]))
+            if t not in state:
+                walk(t)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            walk(m)
+
+
+def test_every_module_is_in_a_layer():
+    for m in MODULES:
+        layer_of(m)
