@@ -673,16 +673,8 @@ class Hypervisor:
         return stats
 
     def _raise_switch_error(self, r: int, frm: Machine | None, to: Machine | None, pcpu: int) -> None:
-        what = f"switch {_name(frm)} -> {_name(to)} on pcpu{pcpu} refused, nothing changed"
-        if r == -errno.ESRCH:
-            if frm is None:
-                raise VswError(errno.ESRCH, f"{what}: pcpu{pcpu} was not idle")
-            raise VswError(errno.ESRCH, f"{what}: {frm.name} was not running on pcpu{pcpu}")
-        if r == -errno.EBUSY and to is not None:
-            raise VswError(errno.EBUSY, f"{what}: {to.name} is running on another PCPU")
-        if r == -errno.EALREADY and to is not None:
-            raise VswError(errno.EALREADY, f"{what}: {to.name} is already running there")
-        raise_switch_error(r, frm._id if frm else 0, to._slot if to else None, self._path)  # type: ignore[arg-type]
+        raise_switch_error(r, frm.name if frm else None, to.name if to else None, f"pcpu{pcpu}",
+                           self._path.name if self._path else "no")
 
     def run_schedule(self, machines: "list[Machine]", switches: int, steps: int = 0, pcpu: int = 0,
                      order: str = "round-robin", seed: int = 0, stop: StopFlag | None = None) -> ScheduleStats:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import time
 from dataclasses import dataclass
 
@@ -159,7 +160,8 @@ class Pcpu:
             time.sleep(0)
             r = _switch(self.handle, path.handle, frm, to.index if to else 0, to.owner if to else 0, st)
         if r < 0:
-            raise_switch_error(r, frm, to, path)
+            raise_switch_error(r, f"machine {frm}" if frm else None, f"machine {to.owner}" if to else None,
+                               "this PCPU", path.name)
 
     def close(self) -> None:
         """Retires the PCPU: every later call, from any thread still holding its
@@ -182,18 +184,29 @@ def check_count(v: object, what: str) -> int:
     return check_uint(v, what, 64)
 
 
-def raise_switch_error(r: int, frm: int, to: Slot | None, path: Path) -> None:
-    """Says why a switch was refused; nothing changed in any case."""
-    tgt = f"machine {to.owner}" if to else "idle"
-    check(r, f"switch {frm or 'idle'} -> {tgt} refused, nothing changed", {
-        errno.ESRCH: f"machine {frm} is not the one running on this PCPU",
-        errno.EBUSY: f"{tgt} is loaded on another PCPU, or another thread is switching this PCPU",
-        errno.EACCES: f"slot {to.index if to else '-'} does not belong to {tgt}",
-        errno.ENOENT: f"{tgt} has no slot (it was freed)",
-        errno.ERANGE: "slot number beyond the store",
-        errno.EALREADY: f"{tgt} is already running here",
-        errno.EXDEV: "the running machine's context lives behind the other switch path (or another layout)",
-        errno.EIO: f"the {path.name} path failed a transfer (injected fault)",
-        errno.EBADMSG: f"{tgt}'s saved context failed its integrity check: its bank is corrupt",
-        errno.EINVAL: "nothing to do: no machine running and none to load",
-    })
+#: Why a switch was refused, by errno: the one table, for the hw owners and the
+#: API alike.  Nothing changed in any case.  {frm}, {to}: the machines' names;
+#: {where}: the PCPU; {path}: the switch path.
+SWITCH_ERRORS = {
+    errno.ESRCH: "{frm} was not running on {where}",
+    errno.EBUSY: "{to} is running on another PCPU",
+    errno.EACCES: "the slot named does not belong to {to}",
+    errno.ENOENT: "{to} has no slot (it was freed)",
+    errno.ERANGE: "slot number beyond the store",
+    errno.EALREADY: "{to} is already running there",
+    errno.EXDEV: "the running machine's context lives behind the other switch path (or another layout)",
+    errno.EIO: "the {path} path failed a transfer (injected fault)",
+    errno.EBADMSG: "{to}'s saved context failed its integrity check: its bank is corrupt",
+    errno.EINVAL: "nothing to do: no machine running and none to load",
+}
+
+
+def raise_switch_error(r: int, frm: str | None, to: str | None, where: str, path: str) -> None:
+    """Says why a switch of ``frm`` to ``to`` (None: idle) on ``where`` was refused."""
+    code = -r
+    what = f"switch {frm or 'idle'} -> {to or 'idle'} on {where} refused, nothing changed"
+    if code == errno.ESRCH and frm is None:
+        why = f"{where} was not idle"
+    else:
+        why = SWITCH_ERRORS.get(code, os.strerror(code)).format(frm=frm, to=to or "idle", where=where, path=path)
+    raise VswError(code, f"{what}: {why}")
