@@ -9,7 +9,6 @@
  * now holds exactly the outgoing state.  Costs are charged after success.
  */
 #include "vsw_internal.h"
-#include <stdlib.h>
 #include <string.h>
 
 /* Undoes a failed load: groups up to `upto` come back from the outgoing slot
@@ -72,79 +71,116 @@ static struct vsw_charge_memo charge(struct vsw_pcpu *p, struct vsw_path *path, 
     return out;
 }
 
-static int do_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_owner, uint32_t to_slot, uint64_t to_owner, struct vsw_switch_stats *st)
-{
-    const struct vsw_layout_def *L = p->L;
-    struct vsw_slot *from = NULL, *to = NULL;
-    int r;
-    if (from_owner != p->owner)
-        return -ESRCH;                  /* `from` is not what runs here */
-    if (!from_owner && !to_owner)
-        return -EINVAL;
-    if (from_owner) {
-        if (p->resident_store != path->store)
-            return -EXDEV;              /* its context lives behind the other path */
-        r = vsw_store_slot(path->store, p->slot, from_owner, &from);
-        if (r < 0)
-            return r;
-    }
-    if (to_owner) {
-        r = vsw_store_slot(path->store, to_slot, to_owner, &to);
-        if (r < 0)
-            return r;
-        if (to == from)
-            return -EALREADY;
-        r = vsw_store_claim(path->store, to);
-        if (r < 0)
-            return r;
-    }
+/* One switch in flight: what each step finds and hands to the next. */
+struct switch_op {
+    struct vsw_pcpu *p;
+    struct vsw_path *path;
+    uint64_t from_owner, to_owner;
+    uint32_t to_slot, save_mask;
+    struct vsw_slot *from, *to;
+    bool claimed;               /* `to` is ours: released again if the switch fails */
+    struct vsw_transfer xs, xl;
+};
 
-    uint32_t save_mask = from ? p->dirty & from->valid_mask : 0;
-    struct vsw_transfer xs = {0}, xl = {0};
-    if (from) {
-        r = vsw_path_save(path, p->regs, from, save_mask, &xs);
+/* 1. claim: `from` is what runs here, `to` is its owner's and free - then
+ * `to` is ours (LOADED) until commit or failure; nothing else changes. */
+static int claim(struct switch_op *op)
+{
+    struct vsw_pcpu *p = op->p;
+    int r;
+    if (op->from_owner != p->owner)
+        return -ESRCH;                  /* `from` is not what runs here */
+    if (!op->from_owner && !op->to_owner)
+        return -EINVAL;
+    if (op->from_owner) {
+        if (p->resident_store != op->path->store)
+            return -EXDEV;              /* its context lives behind the other path */
+        r = vsw_store_slot(op->path->store, p->slot, op->from_owner, &op->from);
         if (r < 0)
-            goto fail;
+            return r;
     }
-    if (to) {
-        r = vsw_path_load(path, p->regs, to, &xl);
+    if (op->to_owner) {
+        r = vsw_store_slot(op->path->store, op->to_slot, op->to_owner, &op->to);
+        if (r < 0)
+            return r;
+        if (op->to == op->from)
+            return -EALREADY;
+        r = vsw_store_claim(op->path->store, op->to);
+        if (r < 0)
+            return r;
+        op->claimed = true;
+    }
+    return 0;
+}
+
+/* 2. transfer and verify: the dirty groups into `from`'s shadow banks (not yet
+ * committed), then `to` into the register file, every run checked on the way;
+ * a failed load puts the register file back from `from`. */
+static int transfer(struct switch_op *op)
+{
+    struct vsw_pcpu *p = op->p;
+    int r;
+    op->save_mask = op->from ? p->dirty & op->from->valid_mask : 0;
+    if (op->from) {
+        r = vsw_path_save(op->path, p->regs, op->from, op->save_mask, &op->xs);
+        if (r < 0)
+            return r;
+    }
+    if (op->to) {
+        r = vsw_path_load(op->path, p->regs, op->to, &op->xl);
         if (r < 0) {
-            restore(p, from, save_mask, xl.failed_group);
-            goto fail;
+            restore(p, op->from, op->save_mask, op->xl.failed_group);
+            return r;
         }
     }
+    return 0;
+}
 
-    /* the point of no return: commit the save, hand the PCPU over */
+/* 3. commit, the point of no return: flip `from`'s banks, hand the PCPU over. */
+static void commit(struct switch_op *op)
+{
+    struct vsw_pcpu *p = op->p;
+    if (op->from) {
+        vsw_slot_commit(op->from, op->save_mask);
+        vsw_store_release(op->path->store, op->from);
+    }
+    if (op->to) {
+        p->owner = op->to_owner;
+        p->slot = op->to_slot;
+        p->resident_store = op->path->store;
+    } else {
+        memset(p->regs, 0, p->L->size);
+        p->owner = 0;
+        p->resident_store = NULL;
+    }
+    p->dirty = 0;
+}
+
+/* 4. account: what it cost - charged to the bus, traced, in the stats and the
+ * PCPU's clock. */
+static void account(struct switch_op *op, struct vsw_switch_stats *st)
+{
+    struct vsw_pcpu *p = op->p;
+    struct vsw_path *path = op->path;
     uint64_t t0 = p->now_ps;
-    struct vsw_trace_record proto = {.seq = p->switches, .from_owner = from_owner, .to_owner = to_owner};
+    struct vsw_trace_record proto = {.seq = p->switches, .from_owner = op->from_owner, .to_owner = op->to_owner};
     uint64_t half = p->half_exit_entry_ps, exit_entry = 2 * half;
     struct vsw_tally tally = {0, 0, 0};
     struct vsw_charge_memo save = {0}, load = {0};
     trace_mark(p->trace, &proto, VSW_TRACE_EXIT_ENTRY, VSW_DIR_SAVE, t0, t0 + half, 0);
-    *st = (struct vsw_switch_stats){.path = path->kind, .save_mask = save_mask};
-    if (from) {
-        vsw_slot_commit(from, save_mask);
-        vsw_store_release(path->store, from);
-        save = charge(p, path, VSW_DIR_SAVE, save_mask, t0 + half, &proto, &tally);
-        st->generation = from->generation;
+    *st = (struct vsw_switch_stats){.path = path->kind, .save_mask = op->save_mask};
+    if (op->from) {
+        save = charge(p, path, VSW_DIR_SAVE, op->save_mask, t0 + half, &proto, &tally);
+        st->generation = op->from->generation;
     }
-    if (to) {
-        load = charge(p, path, VSW_DIR_LOAD, to->valid_mask, t0 + half + save.ps, &proto, &tally);
-        p->owner = to_owner;
-        p->slot = to_slot;
-        p->resident_store = path->store;
-    } else {
-        memset(p->regs, 0, L->size);
-        p->owner = 0;
-        p->resident_store = NULL;
-    }
+    if (op->to)
+        load = charge(p, path, VSW_DIR_LOAD, op->to->valid_mask, t0 + half + save.ps, &proto, &tally);
     if (tally.transactions)
         vsw_bus_count(path->bus, p->bus_shard, tally.transactions, tally.bytes, tally.cycles);
-    p->dirty = 0;
     st->save_units = save.units;
     st->load_units = load.units;
-    st->bytes_saved = xs.bytes;
-    st->bytes_loaded = xl.bytes;
+    st->bytes_saved = op->xs.bytes;
+    st->bytes_loaded = op->xl.bytes;
     st->data_ps = save.ps + load.ps;
     st->exit_entry_ps = exit_entry;
     st->modeled_ps = st->data_ps + exit_entry;
@@ -154,15 +190,27 @@ static int do_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_ow
         st->baseline_ps = exit_entry + save.baseline_ps + load.baseline_ps;
     uint64_t t1 = t0 + st->modeled_ps;
     trace_mark(p->trace, &proto, VSW_TRACE_EXIT_ENTRY, VSW_DIR_LOAD, t1 - half, t1, 0);
-    trace_mark(p->trace, &proto, VSW_TRACE_SWITCH, VSW_DIR_SAVE, t0, t1, (uint32_t)(xs.bytes + xl.bytes));
+    trace_mark(p->trace, &proto, VSW_TRACE_SWITCH, VSW_DIR_SAVE, t0, t1, (uint32_t)(op->xs.bytes + op->xl.bytes));
     p->now_ps = t1;
     p->switches++;
-    return 0;
+}
 
-fail:
-    if (to)
-        vsw_store_release(path->store, to);
-    return r;
+/* The switch, on an entered PCPU: claim, transfer (verified), commit, account. */
+static inline int do_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_owner, uint32_t to_slot,
+                            uint64_t to_owner, struct vsw_switch_stats *st)
+{
+    struct switch_op op = {.p = p, .path = path, .from_owner = from_owner, .to_owner = to_owner, .to_slot = to_slot};
+    int r = claim(&op);
+    if (r == 0)
+        r = transfer(&op);
+    if (r < 0) {
+        if (op.claimed)
+            vsw_store_release(path->store, op.to);
+        return r;
+    }
+    commit(&op);
+    account(&op, st);
+    return 0;
 }
 
 int vsw_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_owner, uint32_t to_slot, uint64_t to_owner,
@@ -180,79 +228,38 @@ int vsw_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_owner, u
     return r;
 }
 
-struct vsw_ctx {
-    struct vsw_path *path;
-    uint32_t slot;
-    uint64_t owner;
-    uint64_t epoch;
-};
-
-#define VSW_EPOCH_RETIRED UINT64_MAX
-
-int vsw_ctx_create(struct vsw_path *path, uint32_t slot, uint64_t owner, uint64_t epoch, struct vsw_ctx **out)
-{
-    struct vsw_slot *sl;
-    if (!path || !out || epoch == VSW_EPOCH_RETIRED)
-        return -EINVAL;
-    int r = vsw_store_slot(path->store, slot, owner, &sl);
-    if (r < 0)
-        return r;
-    struct vsw_ctx *c = malloc(sizeof(*c));
-    if (!c)
-        return -ENOMEM;
-    *c = (struct vsw_ctx){path, slot, owner, epoch};
-    *out = c;
-    return 0;
-}
-
-void vsw_ctx_destroy(struct vsw_ctx *c) { free(c); }
-
-int vsw_ctx_retire(struct vsw_ctx *c, struct vsw_pcpu *const *pcpus, uint32_t n)
-{
-    if (!c || (n && !pcpus))
-        return -EINVAL;
-    __atomic_store_n(&c->epoch, VSW_EPOCH_RETIRED, __ATOMIC_SEQ_CST);
-    /* a switch that read the old epoch is inside its PCPU: wait for it to leave */
-    for (uint32_t i = 0; i < n; i++) {
-        if (!pcpus[i])
-            continue;
-        while (__atomic_exchange_n(&pcpus[i]->busy, 1, __ATOMIC_ACQUIRE))
-            vsw_cpu_relax();
-        vsw_pcpu_leave(pcpus[i]);
-    }
-    return 0;
-}
-
-/* The PCPU is entered: only now may the handles' paths be touched. */
-static int switch_entered(struct vsw_pcpu *p, const struct vsw_ctx *frm, const struct vsw_ctx *to,
-                          struct vsw_switch_stats *st)
-{
-    uint64_t epoch = p->epoch;
-    if ((frm && __atomic_load_n(&frm->epoch, __ATOMIC_ACQUIRE) != epoch) ||
-        (to && __atomic_load_n(&to->epoch, __ATOMIC_ACQUIRE) != epoch))
-        return -ESTALE;
-    struct vsw_path *path = to ? to->path : frm->path;
-    if (frm && to && frm->path != to->path)
-        return -EXDEV;
-    if (path->store->L != p->L)
-        return -EXDEV;
-    return do_switch(p, path, frm ? frm->owner : 0, to ? to->slot : 0, to ? to->owner : 0, st);
-}
-
-int vsw_switch_ctx(struct vsw_pcpu *p, const struct vsw_ctx *frm, const struct vsw_ctx *to,
-                   struct vsw_switch_stats *st)
+/* The fast path, the one way both the API (vsw_switch_desc) and schedules
+ * (vsw_switch_ctx) switch: enter the PCPU's gate, and only then look at the
+ * handles - one of another epoch (a migration moved everything since) is
+ * refused before its path is touched - then the switch. */
+static inline __attribute__((always_inline)) int switch_ctx(struct vsw_pcpu *p, const struct vsw_ctx *frm,
+                                                            const struct vsw_ctx *to, struct vsw_switch_stats *st)
 {
     if (!p || !st || (!frm && !to))
         return -EINVAL;
     int r = vsw_pcpu_enter(p);
     if (r < 0)
         return r;
-    r = switch_entered(p, frm, to, st);
+    uint64_t epoch = p->epoch;
+    struct vsw_path *path = to ? to->path : frm->path;
+    if ((frm && __atomic_load_n(&frm->epoch, __ATOMIC_ACQUIRE) != epoch) ||
+        (to && __atomic_load_n(&to->epoch, __ATOMIC_ACQUIRE) != epoch))
+        r = -ESTALE;
+    else if ((frm && to && frm->path != to->path) || path->store->L != p->L)
+        r = -EXDEV;
+    else
+        r = do_switch(p, path, frm ? frm->owner : 0, to ? to->slot : 0, to ? to->owner : 0, st);
     vsw_pcpu_leave(p);
     return r;
 }
 
+int vsw_switch_ctx(struct vsw_pcpu *p, const struct vsw_ctx *frm, const struct vsw_ctx *to,
+                   struct vsw_switch_stats *st)
+{
+    return switch_ctx(p, frm, to, st);
+}
+
 int vsw_switch_desc(struct vsw_switch_desc *d, const struct vsw_ctx *frm, const struct vsw_ctx *to)
 {
-    return d ? vsw_switch_ctx(d->pcpu, frm, to, &d->stats) : -EINVAL;
+    return d ? switch_ctx(d->pcpu, frm, to, &d->stats) : -EINVAL;
 }

@@ -209,6 +209,13 @@ struct vsw_pcpu {
     uint32_t pc, flags;
     uint32_t bus_shard;         /* where this PCPU counts its bus transactions */
 } __attribute__((aligned(VSW_ALIGN))); /* its own cache lines: PCPUs switch at once on other cores */
+/* A context handle (ctx.c); its fields are read by the switch (switch.c). */
+struct vsw_ctx {
+    struct vsw_path *path;
+    uint32_t slot;
+    uint64_t owner;
+    uint64_t epoch;
+};
 enum { VSW_GATE_OPEN = 0, VSW_GATE_FROZEN = 1, VSW_GATE_RETIRED = 2 };
 static inline void vsw_pcpu_leave(struct vsw_pcpu *p) { __atomic_store_n(&p->busy, 0, __ATOMIC_RELEASE); }
 /* Entered past a closed gate: the freezer may go on; -EAGAIN (frozen) or -ENODEV (retired). */
