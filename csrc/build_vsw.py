@@ -6,6 +6,7 @@ builds it with AddressSanitizer and UndefinedBehaviorSanitizer (scripts/sanitize
 keep_gil.h makes the few short calls keep the GIL (it says why).
 """
 import os
+import re
 from pathlib import Path
 
 from cffi import FFI
@@ -14,9 +15,16 @@ HERE = Path(__file__).resolve().parent
 SOURCES = sorted(p.name for p in HERE.glob("*.c"))
 
 
+GUEST_ABI = HERE.parent / "pyvswitch" / "guest" / "runtime" / "vsw_guest_abi.h"
+
+
 def _cdef() -> str:
+    """vsw.h's CDEF block, and every #define of the guest ABI header as a constant
+    whose value the compiler supplies (cffi's "#define NAME ..."): one definition."""
     text = (HERE / "vsw.h").read_text()
-    return text.split("/* CDEF-BEGIN */", 1)[1].split("/* CDEF-END */", 1)[0]
+    names = re.findall(r"^#define (VSW_[A-Z0-9_]+) ", GUEST_ABI.read_text(), re.M)
+    return (text.split("/* CDEF-BEGIN */", 1)[1].split("/* CDEF-END */", 1)[0] +
+            "".join(f"#define {n} ...\n" for n in names))
 
 
 FLAGS = ["-std=c11", "-O3", "-Wall", "-Wextra", "-Wno-psabi", "-fno-strict-aliasing", "-D_GNU_SOURCE"]
@@ -30,10 +38,10 @@ ffibuilder = FFI()
 ffibuilder.cdef(_cdef())
 ffibuilder.set_source(
     "pyvswitch._vsw",
-    '#include "vsw.h"\n#include "keep_gil.h"',
+    '#include "vsw.h"\n#include "vsw_guest_abi.h"\n#include "keep_gil.h"',
     # relative to the project root, where setup.py runs the build
     sources=[f"csrc/{name}" for name in SOURCES],
-    include_dirs=["csrc"],
+    include_dirs=["csrc", "pyvswitch/guest/runtime"],
     extra_compile_args=FLAGS,
     extra_link_args=LINK,
     libraries=["m"],

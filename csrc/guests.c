@@ -5,10 +5,11 @@
  *
  *   code at 0x10000, a 64 KiB buffer at 0x100000, the stack below 0x1ff000;
  *   on entry rdi = rounds, rsi = seed (non-zero);
- *   device register 0x12 <- progress (once a round), then 0x10 / 0x11 <- the
- *   64-bit result (low, high), then 0x13 <- done, for ever.
- * Device registers are MMIO: 32-bit words at 0x200000 + 4 * register, mapped
- * to guest-physical memory no memslot backs, so each write exits to the VMM.
+ *   the progress register <- the round (once a round), then the result
+ *   registers <- the 64-bit result (low, high), then done, for ever.
+ * Device registers are MMIO (vsw_guest_abi.h): 32-bit words seen at virtual
+ * VSW_BUILTIN_REGS, mapped to guest-physical memory no memslot backs, so each
+ * write exits to the VMM.
  * They run at CPL 3: user code runs natively even under software
  * virtualisation (kvm-pvm emulates CPL 0 code and drops IOPL, so no port I/O).
  *
@@ -20,17 +21,23 @@
  *         and reading them back: system state beyond the general registers
  */
 #include "vsw_internal.h"
+#include "vsw_guest_abi.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+/* a device register's address as the assembler reads it */
+#define REG(name) STR(VSW_BUILTIN_REGS + VSW_REG_##name)
 
 #define GUEST(name) ".globl vsw_guest_" #name "_start, vsw_guest_" #name "_end\n" \
                     "vsw_guest_" #name "_start:\n"
 #define END(name) "vsw_guest_" #name "_end:\n"
 
-/* The result in r14 to ports 0x10 (low) and 0x11 (high), then "done" for ever. */
+/* The result in r14 to the result registers (low, high), then "done" for ever. */
 #define REPORT                                                                  \
-    "mov %r14d, %eax\n movl %eax, 0x200040\n"                                \
-    "mov %r14, %rax\n shr $32, %rax\n movl %eax, 0x200044\n"                \
-    "1: movl %eax, 0x20004c\n jmp 1b\n"
-#define PROGRESS "mov %r12d, %eax\n movl %eax, 0x200048\n"
+    "mov %r14d, %eax\n movl %eax, " REG(RESULT_LO) "\n"                        \
+    "mov %r14, %rax\n shr $32, %rax\n movl %eax, " REG(RESULT_HI) "\n"        \
+    "1: movl %eax, " REG(DONE) "\n jmp 1b\n"
+#define PROGRESS "mov %r12d, %eax\n movl %eax, " REG(PROGRESS) "\n"
 /* r13 = xorshift64(r13); clobbers rax */
 #define XORSHIFT                                                                \
     "mov %r13, %rax\n shl $13, %rax\n xor %rax, %r13\n"                     \

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #endif
 #include "vsw_internal.h"
+#include "vsw_guest_abi.h"
 #include <string.h>
 
 #if defined(__linux__) && defined(__x86_64__) && defined(__has_include)
@@ -32,7 +33,6 @@
 #include <unistd.h>
 
 #define MAX_MSRS 64          /* records the layout's MSR group may hold (its size says how many) */
-#define MMIO_BASE 0xc0000000ull    /* guest programs' device registers (guests.c) */
 #define KICK_SIGNAL (SIGRTMAX - 3)
 
 /* The groups that are one KVM struct each, in push order (the mode - SREGS,
@@ -44,19 +44,20 @@
  * not survive - so after such a guest ran, KVM still holds what was pushed. */
 static const struct part {
     const char *group;
+    const char *ioctl;      /* KVM_GET_<ioctl> / KVM_SET_<ioctl> */
     unsigned long get, set;
     uint32_t size;
     uint32_t sync;
     int cpl3_fixed;
     int lapic;              /* only with an in-kernel local APIC */
 } parts[] = {
-    {"sregs", KVM_GET_SREGS, KVM_SET_SREGS, sizeof(struct kvm_sregs), KVM_SYNC_X86_SREGS, 0, 0},
-    {"xcrs", KVM_GET_XCRS, KVM_SET_XCRS, sizeof(struct kvm_xcrs), 0, 1, 0},
-    {"regs", KVM_GET_REGS, KVM_SET_REGS, sizeof(struct kvm_regs), KVM_SYNC_X86_REGS, 0, 0},
-    {"debugregs", KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, sizeof(struct kvm_debugregs), 0, 1, 0},
-    {"events", KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, sizeof(struct kvm_vcpu_events), KVM_SYNC_X86_EVENTS, 0, 0},
+    {"sregs", "SREGS", KVM_GET_SREGS, KVM_SET_SREGS, sizeof(struct kvm_sregs), KVM_SYNC_X86_SREGS, 0, 0},
+    {"xcrs", "XCRS", KVM_GET_XCRS, KVM_SET_XCRS, sizeof(struct kvm_xcrs), 0, 1, 0},
+    {"regs", "REGS", KVM_GET_REGS, KVM_SET_REGS, sizeof(struct kvm_regs), KVM_SYNC_X86_REGS, 0, 0},
+    {"debugregs", "DEBUGREGS", KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, sizeof(struct kvm_debugregs), 0, 1, 0},
+    {"events", "VCPU_EVENTS", KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, sizeof(struct kvm_vcpu_events), KVM_SYNC_X86_EVENTS, 0, 0},
     /* CPL 3 code reaches the LAPIC neither through MMIO (its page tables do not map it) nor x2APIC MSRs */
-    {"lapic", KVM_GET_LAPIC, KVM_SET_LAPIC, sizeof(struct kvm_lapic_state), 0, 1, 1},
+    {"lapic", "LAPIC", KVM_GET_LAPIC, KVM_SET_LAPIC, sizeof(struct kvm_lapic_state), 0, 1, 1},
 };
 #define NPARTS (sizeof(parts) / sizeof(parts[0]))
 #define MODE_PARTS 2        /* sregs and xcrs go before XSAVE */
@@ -605,7 +606,7 @@ int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *x)
     }
     case KVM_EXIT_MMIO:
         x->reason = VSW_KVM_EXIT_IO;
-        x->port = (uint16_t)((k->run->mmio.phys_addr - MMIO_BASE) / 4);
+        x->port = (uint16_t)((k->run->mmio.phys_addr - VSW_MMIO) / 4);
         x->size = (uint8_t)k->run->mmio.len;
         x->write = k->run->mmio.is_write;
         memcpy(&x->data, k->run->mmio.data, k->run->mmio.len <= 8 ? k->run->mmio.len : 8);
@@ -667,11 +668,13 @@ int vsw_kvm_bench_ioctls(struct vsw_kvm *k, uint64_t iterations, struct vsw_kvm_
         return -EINVAL;
     /* the same ioctls pull and push make: the table's parts, then XSAVE, then the MSRs */
     enum { N = NPARTS + 2 };
+    _Static_assert(N <= sizeof(out->names) / sizeof(out->names[0]), "vsw_kvm_bench holds every ioctl");
     unsigned long get[N], set[N];
+    const char *name[N];
     for (size_t i = 0; i < NPARTS; i++)
-        get[i] = parts[i].get, set[i] = parts[i].set;
-    get[NPARTS] = k->get_xsave, set[NPARTS] = KVM_SET_XSAVE;
-    get[NPARTS + 1] = KVM_GET_MSRS, set[NPARTS + 1] = KVM_SET_MSRS;
+        get[i] = parts[i].get, set[i] = parts[i].set, name[i] = parts[i].ioctl;
+    get[NPARTS] = k->get_xsave, set[NPARTS] = KVM_SET_XSAVE, name[NPARTS] = "XSAVE";
+    get[NPARTS + 1] = KVM_GET_MSRS, set[NPARTS + 1] = KVM_SET_MSRS, name[NPARTS + 1] = "MSRS";
     size_t each = (k->info.xsave_size + 4095) / 4096 * 4096;
     uint8_t *mem = aligned_alloc(64, N * each);
     if (!mem)
@@ -682,6 +685,8 @@ int vsw_kvm_bench_ioctls(struct vsw_kvm *k, uint64_t iterations, struct vsw_kvm_
     msr_request(k, reset);      /* the MSR request, as pull builds it */
     memcpy(mem + (NPARTS + 1) * each, &k->msrs, sizeof(k->msrs));
     *out = (struct vsw_kvm_bench){.iterations = iterations};
+    for (int i = 0; i < N; i++)
+        strncpy(out->names[i], name[i], sizeof(out->names[i]) - 1);
     int r = 0;
     for (int phase = 0; phase < 2; phase++)
         for (uint64_t it = 0; it < iterations && !r; it++)

@@ -373,8 +373,9 @@ struct vsw_kvm_exit {
 };
 struct vsw_kvm_bench {
     uint64_t iterations;
-    uint64_t get_ns[8];         /* totals: SREGS, XCRS, REGS, DEBUGREGS, VCPU_EVENTS, LAPIC, XSAVE, MSRS */
+    uint64_t get_ns[8];         /* totals per ioctl, in the order pull and push issue them ... */
     uint64_t set_ns[8];
+    char names[8][16];          /* ... named here: "SREGS", ..., "XSAVE", "MSRS" ("" past the last) */
 };
 struct vsw_kvm;
 int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, struct vsw_kvm_info *info);

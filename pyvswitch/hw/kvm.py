@@ -14,11 +14,13 @@ from .layout import Layout
 from .pcpu import CPU_MHZ, EXIT_ENTRY_CYCLES, Pcpu
 
 PAGE_2M = 2 << 20
-MMIO = 0xC0000000               # guest-physical (and, for ELF guests, virtual); no memslot: accesses exit
+MMIO = lib.VSW_MMIO             # guest-physical (and, for ELF guests, virtual); no memslot: accesses exit
 CODE, BUFFER, STACK_TOP = 0x10000, 0x100000, 0x1FF000
-# device registers, as (byte offset from MMIO) / 4
-PORT_RESULT_LO, PORT_RESULT_HI, PORT_PROGRESS, PORT_DONE = 0x10, 0x11, 0x12, 0x13
-PORT_CONSOLE_ADDR, PORT_CONSOLE_LEN, PORT_EXIT, PORT_CLOCK = 0x20, 0x22, 0x24, 0x26   # vsw_guest.h
+# device registers (vsw_guest_abi.h), as KVM exits name them: (byte offset from MMIO) / 4
+PORT_RESULT_LO, PORT_RESULT_HI = lib.VSW_REG_RESULT_LO // 4, lib.VSW_REG_RESULT_HI // 4
+PORT_PROGRESS, PORT_DONE = lib.VSW_REG_PROGRESS // 4, lib.VSW_REG_DONE // 4
+PORT_CONSOLE_ADDR, PORT_CONSOLE_LEN = lib.VSW_REG_CONSOLE_ADDR // 4, lib.VSW_REG_CONSOLE_LEN // 4
+PORT_EXIT, PORT_CLOCK = lib.VSW_REG_EXIT // 4, lib.VSW_REG_CLOCK // 4
 DEFAULT_MEM = 64 << 20
 MAX_MEM = 1 << 30               # one page directory of 2 MiB pages
 
@@ -108,7 +110,6 @@ class Regions:
 
 EXIT_NAMES = {lib.VSW_KVM_EXIT_PREEMPTED: "preempted", lib.VSW_KVM_EXIT_IO: "io", lib.VSW_KVM_EXIT_HLT: "hlt",
               lib.VSW_KVM_EXIT_SHUTDOWN: "shutdown", lib.VSW_KVM_EXIT_OTHER: "other"}
-IOCTLS = ("SREGS", "XCRS", "REGS", "DEBUGREGS", "VCPU_EVENTS", "LAPIC", "XSAVE", "MSRS")   # as csrc/kvm.c issues them
 
 
 def layout_msrs() -> list[str]:
@@ -253,8 +254,9 @@ class KvmVcpu:
         out = ffi.new("struct vsw_kvm_bench *")
         check(lib.vsw_kvm_bench_ioctls(self.handle, iterations, out), "KVM ioctl benchmark")
         skip = set() if self.info["lapic"] else {"LAPIC"}
-        return {"get": {n: out.get_ns[i] / iterations for i, n in enumerate(IOCTLS) if n not in skip},
-                "set": {n: out.set_ns[i] / iterations for i, n in enumerate(IOCTLS) if n not in skip}}
+        names = [ffi.string(n).decode() for n in out.names]
+        return {way: {n: total[i] / iterations for i, n in enumerate(names) if n and n not in skip}
+                for way, total in (("get", out.get_ns), ("set", out.set_ns))}
 
     def close(self) -> None:
         if self._h is not None:

@@ -72,7 +72,7 @@ def load(memory: object, base: int, program: str) -> None:
     struct.pack_into("<Q", mem, base + 0x0000, (base + 0x1000) | 0x7)        # PML4[0] -> PDPT, user
     struct.pack_into("<Q", mem, base + 0x1000, (base + 0x2000) | 0x7)        # PDPT[0] -> PD, user
     struct.pack_into("<Q", mem, base + 0x2000, base | 0x87)                   # PD[0]: 2 MiB user page
-    struct.pack_into("<Q", mem, base + 0x2008, MMIO | 0x87)                   # PD[1]: device registers
+    struct.pack_into("<Q", mem, base + 0x2000 + 8 * (lib.VSW_BUILTIN_REGS // PAGE_2M), MMIO | 0x87)   # the device page
     code = progs[program]
     mem[base + CODE:base + CODE + len(code)] = code
 

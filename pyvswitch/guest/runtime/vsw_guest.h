@@ -19,13 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VSW_GUEST_ABI 1
-#define VSW_MMIO 0xc0000000ul
-/* device registers: byte offsets from VSW_MMIO */
-#define VSW_REG_CONSOLE_ADDR 0x80   /* 8-byte write: a buffer's address ...      */
-#define VSW_REG_CONSOLE_LEN 0x88    /* 4-byte write: ... and its length: printed */
-#define VSW_REG_EXIT 0x90           /* 4-byte write: exit status; never returns  */
-#define VSW_REG_CLOCK 0x98          /* 8-byte read: this guest's virtual ns      */
+#include "vsw_guest_abi.h"   /* VSW_MMIO and the device registers */
 
 #ifdef __cplusplus
 extern "C" {
