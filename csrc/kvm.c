@@ -85,10 +85,17 @@ struct vsw_kvm {
     uint32_t nmsrs;             /* records in the layout's MSR group */
     int lapic;                  /* an in-kernel local APIC (split irqchip) */
     struct kvm_lapic_state lapic_reset;     /* a fresh vCPU's, for a context that holds none yet */
-    uint8_t scratch[4096];      /* a pulled group before it is compared */
+    union {                     /* a pulled part before it is compared: the largest of the table's structs */
+        struct kvm_sregs sregs;
+        struct kvm_xcrs xcrs;
+        struct kvm_regs regs;
+        struct kvm_debugregs debugregs;
+        struct kvm_vcpu_events events;
+        struct kvm_lapic_state lapic;
+    } scratch;
     /* what KVM holds, in the layout's form, for the groups whose bit is set in
      * `held`: a push skips what is already there, a pull what cannot have changed */
-    uint8_t shadow[8192];
+    uint8_t shadow[VSW_MAX_CONTEXT];
     uint32_t held;
     uint32_t sync;              /* KVM_SYNC_X86_* this host carries in kvm_run */
     int sync_fresh;             /* kvm_run's sync regs are what KVM holds (after an exit, or a push) */
@@ -159,7 +166,7 @@ static int set_cpuid(struct vsw_kvm *k)
 static int msr_list(struct vsw_kvm *k)
 {
     const struct vsw_layout_def *L = vsw_layout_get(VSW_LAYOUT_X86_64);
-    uint8_t reset[8192];
+    uint8_t reset[VSW_MAX_CONTEXT];
     memset(reset, 0, sizeof(reset));
     L->reset(reset);
     struct kvm_msr_list probe = {.nmsrs = 0};
@@ -429,9 +436,9 @@ int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p)
         if (k->sync_fresh && (k->sync & parts[i].sync))
             src = sync_area(k, parts[i].sync);
         else if (!(k->held & (1u << i))) {
-            if (ioctl(k->vcpu_fd, parts[i].get, k->scratch) < 0)
+            if (ioctl(k->vcpu_fd, parts[i].get, &k->scratch) < 0)
                 goto fail;
-            src = k->scratch;
+            src = &k->scratch;
         }
         take(p, k->part_off[i], src, parts[i].size);
         hold(k, 1u << i, k->part_off[i], src, parts[i].size);
@@ -512,7 +519,7 @@ int vsw_kvm_push(struct vsw_kvm *k, struct vsw_pcpu *p)
             src = &k->lapic_reset;  /* a context that never ran on a LAPIC starts from the reset state */
         if (parts[i].set == KVM_SET_VCPU_EVENTS) {
             /* a context from before (or a reset state) sets these too: nothing pending stays behind */
-            struct kvm_vcpu_events *ev = (struct kvm_vcpu_events *)k->scratch;
+            struct kvm_vcpu_events *ev = &k->scratch.events;
             memcpy(ev, src, sizeof(*ev));
             ev->flags |= k->events_flags;
             src = ev;
@@ -680,7 +687,7 @@ int vsw_kvm_bench_ioctls(struct vsw_kvm *k, uint64_t iterations, struct vsw_kvm_
     if (!mem)
         return -ENOMEM;
     memset(mem, 0, N * each);
-    uint8_t reset[8192] = {0};
+    uint8_t reset[VSW_MAX_CONTEXT] = {0};
     vsw_layout_get(VSW_LAYOUT_X86_64)->reset(reset);
     msr_request(k, reset);      /* the MSR request, as pull builds it */
     memcpy(mem + (NPARTS + 1) * each, &k->msrs, sizeof(k->msrs));

@@ -50,6 +50,7 @@ static void reset(uint8_t *r) { (void)r; }
 #define UAPI_CHECKED 1
 _Static_assert(sizeof(struct user_pt_regs) == CORE_SZ, "user_pt_regs");
 _Static_assert(sizeof(struct user_fpsimd_state) == FP_SZ, "user_fpsimd_state");
+_Static_assert(SIZE <= VSW_MAX_CONTEXT, "fits the buffers sized for any context");
 #endif
 #endif
 #ifndef UAPI_CHECKED

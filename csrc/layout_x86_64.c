@@ -35,6 +35,7 @@ enum {
     SIZE = LAPIC + LAPIC_SZ
 };
 _Static_assert(SIZE == 5696, "the x86_64 context");
+_Static_assert(SIZE <= VSW_MAX_CONTEXT, "fits the buffers sized for any context");
 
 static const struct vsw_group_info groups[NGROUPS] = {
     [G_REGS] = {"regs", REGS, REGS_SPAN, VSW_GROUP_SCALAR, REGS_SZ},

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 
 #define VSW_ALIGN 64
+/* bytes: room for any layout's context (each layout asserts it fits) */
+#define VSW_MAX_CONTEXT 8192
 #define VSW_PS_PER_US 1000000ull
 
 struct vsw_workload_def {
