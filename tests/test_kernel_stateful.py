@@ -2,12 +2,15 @@
 are the kernel's own (drivers/base)."""
 import errno
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from kernel_fakes import make_module
 
 from pyvswitch.kernel import Device, Driver, Kernel, KernelError, ProbeDefer
+
+pytestmark = pytest.mark.slow
 
 NAMES = [f"d{i}" for i in range(6)] + ["gate"]
 KINDS = ["vsw,x", "vsw,y", "vsw,w", "vsw,gate"]

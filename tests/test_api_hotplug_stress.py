@@ -17,6 +17,8 @@ import pytest
 import pyvswitch
 from pyvswitch import VswError
 
+pytestmark = pytest.mark.slow
+
 EXPLICIT = pathlib.Path(__file__).parent / "platforms" / "explicit.toml"   # every parameter written out
 
 PAIRS = 100             # unbind/bind pairs: the lost-work bug showed within 100

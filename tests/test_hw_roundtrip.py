@@ -1,18 +1,11 @@
 """Any register contents survive save -> load bit-exact, on both layouts and both paths."""
 import random
 
-from conftest import make_rig
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import field_values
 
 import pyvswitch.hw as hw
-
-RIGS = {name: make_rig(name) for name in ("x86_64", "aarch64")}
-
-
-def field_values(layout_name):
-    lay = hw.Layout.get(layout_name)
-    return st.fixed_dictionaries({n: st.integers(0, (1 << f.bits) - 1) for n, f in lay.fields.items()})
 
 
 def round_trip(rig, path, values, owners):
@@ -33,14 +26,14 @@ def round_trip(rig, path, values, owners):
 
 
 @given(values=field_values("x86_64"), fast=st.booleans())
-def test_x86_64_registers_survive(values, fast):
-    rig = RIGS["x86_64"]
+def test_x86_64_registers_survive(rigs, values, fast):
+    rig = rigs["x86_64"]
     round_trip(rig, rig.mover if fast else rig.memory, values, (11, 12))
 
 
 @given(values=field_values("aarch64"), fast=st.booleans())
-def test_aarch64_registers_survive(values, fast):
-    rig = RIGS["aarch64"]
+def test_aarch64_registers_survive(rigs, values, fast):
+    rig = rigs["aarch64"]
     round_trip(rig, rig.mover if fast else rig.memory, values, (21, 22))
 
 
@@ -48,8 +41,8 @@ SIZE = hw.Layout.get("x86_64").size
 
 
 @given(seed=st.integers(0, 2**64), patch=st.binary(max_size=64), at=st.integers(0, SIZE))
-def test_every_byte_of_the_register_file_survives(seed, patch, at):
-    rig = RIGS["x86_64"]
+def test_every_byte_of_the_register_file_survives(rigs, seed, patch, at):
+    rig = rigs["x86_64"]
     raw = bytearray(random.Random(seed).randbytes(SIZE))
     raw[at:at + len(patch)] = patch[:SIZE - at]
     raw = bytes(raw)

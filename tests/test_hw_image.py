@@ -3,7 +3,6 @@ import errno
 import struct
 
 import pytest
-from conftest import make_rig
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -65,7 +64,7 @@ def test_damaged_images_are_refused_and_change_nothing(saved, case):
     assert a.export() == before
 
 
-def test_foreign_layout_is_refused(saved):
+def test_foreign_layout_is_refused(make_rig, saved):
     rig, a = saved
     arm = make_rig("aarch64")
     with pytest.raises(hw.VswError) as e:
@@ -74,7 +73,7 @@ def test_foreign_layout_is_refused(saved):
 
 
 @given(pos=st.integers(0, hw.Layout.get("x86_64").image_size - 1), bit=st.integers(0, 7))
-def test_any_single_bit_flip_is_refused(pos, bit):
+def test_any_single_bit_flip_is_refused(make_rig, pos, bit):
     rig = make_rig("x86_64")
     a = rig.slot(1)
     img = bytearray(a.export())

@@ -1,8 +1,12 @@
 """Switching is invisible: interleaved runs leave every machine as if it ran alone."""
-from conftest import make_rig
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from rigs import make_rig  # a state machine takes no fixtures
+from strategies import register_values
+
+pytestmark = pytest.mark.slow
 
 
 class Interleaving(RuleBasedStateMachine):
@@ -40,7 +44,7 @@ class Interleaving(RuleBasedStateMachine):
         self.twins[self.running].pcpu.run(steps)
 
     @precondition(lambda self: self.running)
-    @rule(name=st.sampled_from(["rax", "xmm9", "zmm20", "k3", "msr.star", "dr7"]), value=st.integers(0, 2**64 - 1))
+    @rule(name=st.sampled_from(["rax", "xmm9", "zmm20", "k3", "msr.star", "dr7"]), value=register_values)
     def write(self, name, value):
         self.rig.pcpu.regs[name] = value
         self.twins[self.running].pcpu.regs[name] = value
@@ -55,7 +59,7 @@ class InterleavingArm(Interleaving):
     layout = "aarch64"
 
     @precondition(lambda self: self.running)
-    @rule(name=st.sampled_from(["x0", "v31", "tpidr_el0", "sp"]), value=st.integers(0, 2**64 - 1))
+    @rule(name=st.sampled_from(["x0", "v31", "tpidr_el0", "sp"]), value=register_values)
     def write(self, name, value):
         self.rig.pcpu.regs[name] = value
         self.twins[self.running].pcpu.regs[name] = value

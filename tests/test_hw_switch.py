@@ -3,7 +3,6 @@ import errno
 import threading
 
 import pytest
-from conftest import make_rig
 
 import pyvswitch.hw as hw
 
@@ -46,7 +45,7 @@ def test_a_context_cannot_cross_paths_without_migration(x86):
 
 
 @pytest.mark.parametrize("case", ["wrong from", "same machine", "idle to idle", "other layout"])
-def test_misuse_is_refused_and_changes_nothing(x86, case):
+def test_misuse_is_refused_and_changes_nothing(make_rig, x86, case):
     a, b = x86.slot(1), x86.slot(2)
     x86.pcpu.switch(x86.mover, 0, a)
     before = bytes(x86.pcpu.raw()), x86.pcpu.state()
@@ -88,7 +87,7 @@ def test_a_machine_runs_on_one_pcpu_at_a_time(x86):
     other.switch(x86.mover, 0, b)
 
 
-def test_two_threads_on_one_pcpu_never_tear_it():
+def test_two_threads_on_one_pcpu_never_tear_it(make_rig):
     rig = make_rig("x86_64")
     slots = [rig.slot(i) for i in range(1, 5)]
     rig.pcpu.switch(rig.mover, 0, slots[0])
@@ -120,7 +119,7 @@ def test_two_threads_on_one_pcpu_never_tear_it():
             cur = s.owner
 
 
-def test_pcpus_switch_in_parallel_on_a_shared_store():
+def test_pcpus_switch_in_parallel_on_a_shared_store(make_rig):
     rig = make_rig("x86_64")
     pcpus = [rig.pcpu, hw.Pcpu(rig.layout)]
     pairs = [(rig.slot(1), rig.slot(2)), (rig.slot(3), rig.slot(4))]

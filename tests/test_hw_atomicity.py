@@ -2,7 +2,6 @@
 import errno
 
 import pytest
-from conftest import make_rig
 
 import pyvswitch.hw as hw
 
@@ -14,7 +13,7 @@ def snapshot(rig, path, slots):
     return bytes(rig.pcpu.raw()), state.owner, state.dirty_mask, saved
 
 
-def prepared(layout, kind, max_burst=256):
+def prepared(make_rig, layout, kind, max_burst=256):
     rig = make_rig(layout, max_burst=max_burst, threshold=1 << 20)
     path = rig.mover if kind == "store" else rig.memory
     a, b = path.store.alloc(1), path.store.alloc(2)
@@ -29,8 +28,8 @@ def prepared(layout, kind, max_burst=256):
 @pytest.mark.parametrize("layout", ["x86_64", "aarch64"])
 @pytest.mark.parametrize("kind", ["store", "memory"])
 @pytest.mark.parametrize("direction", ["save", "load"])
-def test_a_fault_at_every_unit_leaves_everything_as_before(layout, kind, direction):
-    rig, path, a, b = prepared(layout, kind)
+def test_a_fault_at_every_unit_leaves_everything_as_before(make_rig, layout, kind, direction):
+    rig, path, a, b = prepared(make_rig, layout, kind)
     units = path.units(rig.layout.all_groups)
     assert units > 1
     for unit in range(units):
