@@ -135,6 +135,41 @@ def python_switch(layout: str = "x86_64", machines: int = 2, calls: int = 20000,
     return {"layout": layout, "machines": machines, "active": len(slots), "dirty": dirty, **out}
 
 
+def _switch_loop(sw: Callable, a: object, b: object, use: str,
+                 dirty: tuple[Callable, object, int] | None) -> Callable[[int], None]:
+    """n switches a <-> b through ``sw``, one tight loop per way of calling (a
+    branch per switch would be timed too): dropping the stats (after marking
+    the registers dirty, when ``dirty`` = (mark, pcpu, mask)), keeping them (``use`` "keep"), or
+    reading one field of each ("read")."""
+    def drop(n: int) -> None:
+        for _ in range(n // 2):
+            sw(a, b)
+            sw(b, a)
+
+    mark, h, mask = dirty or (None, None, 0)
+
+    def drop_dirty(n: int) -> None:
+        for _ in range(n // 2):
+            mark(h, mask)       # type: ignore[misc]
+            sw(a, b)
+            mark(h, mask)       # type: ignore[misc]
+            sw(b, a)
+
+    def keep(n: int) -> None:
+        for _ in range(n // 2):
+            st = sw(a, b)
+            st = sw(b, a)
+        del st
+
+    def read(n: int) -> None:
+        x = 0.0
+        for _ in range(n // 2):
+            x += sw(a, b).modeled_ns
+            x += sw(b, a).modeled_ns
+
+    return {"": drop_dirty if dirty else drop, "keep": keep, "read": read}[use]
+
+
 def api_switch(platform: str | None = None, calls: int = 20000, rounds: int = 7, dirty: str = "none",
                vms: int = 2) -> dict:
     """Hypervisor.switch_context between two of ``vms`` VMs against one
@@ -155,32 +190,7 @@ def api_switch(platform: str | None = None, calls: int = 20000, rounds: int = 7,
         del s
 
         def timed(sw: Callable, use: str = "") -> Callable[[int], None]:
-            """A tight loop per way of calling (a branch per switch would be timed too)."""
-            def drop(n: int) -> None:
-                for _ in range(n // 2):
-                    sw(a, b)
-                    sw(b, a)
-
-            def drop_dirty(n: int) -> None:
-                for _ in range(n // 2):
-                    mark(h, mask)
-                    sw(a, b)
-                    mark(h, mask)
-                    sw(b, a)
-
-            def keep(n: int) -> None:
-                for _ in range(n // 2):
-                    st = sw(a, b)
-                    st = sw(b, a)
-                del st
-
-            def read(n: int) -> None:
-                x = 0.0
-                for _ in range(n // 2):
-                    x += sw(a, b).modeled_ns
-                    x += sw(b, a).modeled_ns
-
-            return {"": drop_dirty if mask else drop, "keep": keep, "read": read}[use]
+            return _switch_loop(sw, a, b, use, (mark, h, mask) if mask else None)
 
         def marks(n: int) -> None:
             for _ in range(n if mask else 0):

@@ -95,7 +95,8 @@ def _verb(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str,
     return sub.add_parser(name, help=help_, epilog=f"exit status: {EXIT_CODES[name]}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argparse.ArgumentParser]]":
+    """Every verb with its options: one sub-parser each."""
     from .. import __version__
     parser = argparse.ArgumentParser(
         prog="pyvswitch", description="emulator of hardware-assisted VM switching (patent CN105718300B)",
@@ -147,6 +148,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("-o", "--output", metavar="OUT.elf", help="the image to write")
     g.add_argument("--json", action="store_true", help="print JSON")
     g.set_defaults(run=_guest, cflags=[])
+    return parser, sub
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``pyvswitch VERB ...``: runs the verb; returns its exit status (EXIT_CODES)."""
+    parser, sub = _parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
         if args.verb == "guest" and args.action == "build":
@@ -155,10 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sub.choices[args.verb].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.run(args))
-    except VswError as exc:
-        print(f"pyvswitch {args.verb}: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:          # e.g. an --out file that cannot be written
+    except OSError as exc:          # a VswError, or e.g. an --out file that cannot be written
         print(f"pyvswitch {args.verb}: {exc}", file=sys.stderr)
         return 2
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .bus import Bus
     from .core import Kernel
     from .device import Device
+    from .driver import Driver
 
 Reader = Callable[[], str]
 Writer = Callable[[str], None]
@@ -75,51 +76,59 @@ class Sysfs:
             env = {"DRIVER": dev.driver.name, **env}
         return "".join(f"{k}={v}\n" for k, v in env.items())
 
+    def _bus_attrs(self, bus: "Bus") -> dict[str, tuple[Reader | None, Writer | None]]:
+        """bus/<bus>/drivers_autoprobe and drivers_probe."""
+        k = self.k
+
+        def autoprobe_w(v: str) -> None:
+            if v.strip() not in ("0", "1"):
+                raise KernelError(errno.EINVAL, f"drivers_autoprobe takes 0 or 1, got {v.strip()!r}")
+            bus.drivers_autoprobe = v.strip() == "1"
+
+        def probe_w(v: str) -> None:
+            name = v.strip()
+            if name not in bus.devices:
+                raise KernelError(errno.ENODEV, f"drivers_probe: no device {name!r} on bus {bus.name}")
+            k.probe(bus.devices[name])
+
+        return {"drivers_autoprobe": (lambda: "1" if bus.drivers_autoprobe else "0", autoprobe_w),
+                "drivers_probe": (None, probe_w)}
+
+    def _driver_attrs(self, bus: "Bus", drv: "Driver") -> dict[str, tuple[Reader | None, Writer | None]]:
+        """bus/<bus>/drivers/<drv>/bind, unbind and module."""
+        k = self.k
+
+        def bind_w(v: str) -> None:
+            name = v.strip()
+            if name not in bus.devices:
+                raise KernelError(errno.ENODEV, f"bind: no device {name!r} on bus {bus.name}")
+            k.bind(bus.devices[name], drv)
+
+        def unbind_w(v: str) -> None:
+            name = v.strip()
+            dev = bus.devices.get(name)
+            if dev is None or dev.driver is not drv:
+                raise KernelError(errno.ENODEV, f"unbind: {name!r} is not bound to {drv.name}")
+            k.unbind(dev)
+
+        out: dict[str, tuple[Reader | None, Writer | None]] = {"bind": (None, bind_w), "unbind": (None, unbind_w)}
+        if drv.module is not None:
+            out["module"] = (_const(drv.module.name), None)
+        return out
+
     def _table(self) -> dict[str, tuple[Reader | None, Writer | None]]:
+        """Every file: path -> (reader, writer), built from the kernel's state now."""
         k = self.k
         t: dict[str, tuple[Reader | None, Writer | None]] = {}
         for bus in k.buses.values():
             base = f"bus/{bus.name}"
-
-            def autoprobe_w(v: str, bus=bus) -> None:
-                if v.strip() not in ("0", "1"):
-                    raise KernelError(errno.EINVAL, f"drivers_autoprobe takes 0 or 1, got {v.strip()!r}")
-                bus.drivers_autoprobe = v.strip() == "1"
-
-            def probe_w(v: str, bus=bus) -> None:
-                name = v.strip()
-                if name not in bus.devices:
-                    raise KernelError(errno.ENODEV, f"drivers_probe: no device {name!r} on bus {bus.name}")
-                k.probe(bus.devices[name])
-
-            def autoprobe_r(bus: "Bus" = bus) -> str:
-                return "1" if bus.drivers_autoprobe else "0"
-
-            t[f"{base}/drivers_autoprobe"] = (autoprobe_r, autoprobe_w)
-            t[f"{base}/drivers_probe"] = (None, probe_w)
+            t.update({f"{base}/{name}": rw for name, rw in self._bus_attrs(bus).items()})
             for dev in bus.devices.values():
                 for name, rw in self._device_attrs(dev).items():
                     t[f"{base}/devices/{dev.name}/{name}"] = rw
                     t[f"devices{dev.devpath[len('/devices'):]}/{name}"] = rw
             for drv in bus.drivers.values():
-                def bind_w(v: str, bus=bus, drv=drv) -> None:
-                    name = v.strip()
-                    if name not in bus.devices:
-                        raise KernelError(errno.ENODEV, f"bind: no device {name!r} on bus {bus.name}")
-                    k.bind(bus.devices[name], drv)
-
-                def unbind_w(v: str, bus=bus, drv=drv) -> None:
-                    name = v.strip()
-                    dev = bus.devices.get(name)
-                    if dev is None or dev.driver is not drv:
-                        raise KernelError(errno.ENODEV, f"unbind: {name!r} is not bound to {drv.name}")
-                    k.unbind(dev)
-
-                d = f"{base}/drivers/{drv.name}"
-                t[f"{d}/bind"] = (None, bind_w)
-                t[f"{d}/unbind"] = (None, unbind_w)
-                if drv.module is not None:
-                    t[f"{d}/module"] = (_const(drv.module.name), None)
+                t.update({f"{base}/drivers/{drv.name}/{name}": rw for name, rw in self._driver_attrs(bus, drv).items()})
         for mod in k.modules.modules.values():
             if mod.loaded:
                 t[f"module/{mod.name}/refcnt"] = (_getter(mod, "refcnt"), None)
