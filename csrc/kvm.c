@@ -265,16 +265,9 @@ int vsw_kvm_reset(struct vsw_kvm *k)
     return vcpu_create(k);
 }
 
-int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, struct vsw_kvm_info *info)
+/* Where each part lives in the layout, resolved once by name. */
+static int layout_offsets(struct vsw_kvm *k, const struct vsw_layout_def *L)
 {
-    if (!out || mem_bytes == 0 || mem_bytes % (2u << 20))
-        return -EINVAL;
-    const struct vsw_layout_def *L = vsw_layout_get(VSW_LAYOUT_X86_64);
-    struct vsw_kvm *k = calloc(1, sizeof(*k));
-    if (!k)
-        return -ENOMEM;
-    k->sys_fd = k->vm_fd = k->vcpu_fd = -1;
-    int r;
     for (size_t i = 0; i < NPARTS; i++)
         group_offset(L, parts[i].group, &k->part_off[i]);
     group_offset(L, "fpu_sse", &k->g_xsave);
@@ -282,69 +275,84 @@ int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, str
     for (uint32_t g = 0; g < L->ngroups; g++)
         if (!strcmp(L->groups[g].name, "msrs"))
             k->nmsrs = L->groups[g].used / 16;
-    _Static_assert(sizeof(k->shadow) >= 5696, "the shadow holds a whole context");
     uint32_t g_xcrs = 0;
     group_offset(L, "xcrs", &g_xcrs);
     k->xsave_span = g_xcrs - k->g_xsave;
+    return k->nmsrs > MAX_MSRS ? -E2BIG : 0;
+}
+
+/* /dev/kvm, a VM, and `mem_bytes` of guest memory (reserved, not committed) at
+ * guest-physical 0. */
+static int vm_create(struct vsw_kvm *k, const char *path, uint64_t mem_bytes)
+{
     k->sys_fd = open(path ? path : "/dev/kvm", O_RDWR | O_CLOEXEC);
     if (k->sys_fd < 0)
-        goto fail_errno;
+        return err();
     k->info.api_version = ioctl(k->sys_fd, KVM_GET_API_VERSION, 0);
-    if (k->info.api_version != KVM_API_VERSION) {
-        r = -EPROTONOSUPPORT;
-        goto fail;
-    }
+    if (k->info.api_version != KVM_API_VERSION)
+        return -EPROTONOSUPPORT;
     k->vm_fd = ioctl(k->sys_fd, KVM_CREATE_VM, 0);
     if (k->vm_fd < 0)
-        goto fail_errno;
+        return err();
     k->mem = mmap(NULL, mem_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (k->mem == MAP_FAILED) {
         k->mem = NULL;
-        goto fail_errno;
+        return err();
     }
-    k->mem_bytes = mem_bytes;
+    k->mem_bytes = k->info.mem_bytes = mem_bytes;
     struct kvm_userspace_memory_region region = {
         .slot = 0, .guest_phys_addr = 0, .memory_size = mem_bytes, .userspace_addr = (uint64_t)(uintptr_t)k->mem};
-    if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
-        goto fail_errno;
-    /* make every pending event part of VCPU_EVENTS, so it belongs to one machine's
-     * context: an exception not yet delivered (with its payload), and a triple
-     * fault a guest raised just before it was preempted - without this, that
-     * request stays in the vCPU and shuts the next guest down */
+    return ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0 ? err() : 0;
+}
+
+/* What the VM can do for us, where the host offers it. */
+static void vm_caps(struct vsw_kvm *k)
+{
     /* an in-kernel local APIC (the PIC and IOAPIC stay out: no guest has interrupts)
      * makes the LAPIC state a group of each machine's context */
     struct kvm_enable_cap split = {.cap = KVM_CAP_SPLIT_IRQCHIP, .args = {24}};
     k->lapic = ioctl(k->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SPLIT_IRQCHIP) > 0 &&
                ioctl(k->vm_fd, KVM_ENABLE_CAP, &split) == 0;
     k->info.lapic = (uint32_t)k->lapic;
+    /* make every pending event part of VCPU_EVENTS, so it belongs to one machine's
+     * context: an exception not yet delivered (with its payload), and a triple
+     * fault a guest raised just before it was preempted - without this, that
+     * request stays in the vCPU and shuts the next guest down */
     for (size_t i = 0; i < sizeof(event_caps) / sizeof(event_caps[0]); i++) {
         struct kvm_enable_cap cap = {.cap = event_caps[i].cap, .args = {1}};
         if (ioctl(k->vm_fd, KVM_CHECK_EXTENSION, event_caps[i].cap) > 0 && ioctl(k->vm_fd, KVM_ENABLE_CAP, &cap) == 0)
             k->events_flags |= event_caps[i].flag;
     }
-    if (k->nmsrs > MAX_MSRS) {
-        r = -E2BIG;
-        goto fail;
+}
+
+int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, struct vsw_kvm_info *info)
+{
+    if (!out || mem_bytes == 0 || mem_bytes % (2u << 20))
+        return -EINVAL;
+    struct vsw_kvm *k = calloc(1, sizeof(*k));
+    if (!k)
+        return -ENOMEM;
+    k->sys_fd = k->vm_fd = k->vcpu_fd = -1;
+    int r = layout_offsets(k, vsw_layout_get(VSW_LAYOUT_X86_64));
+    if (r == 0)
+        r = vm_create(k, path, mem_bytes);
+    if (r == 0) {
+        vm_caps(k);
+        r = vcpu_create(k);
     }
-    if ((r = vcpu_create(k)) < 0)
-        goto fail;
-    k->info.mem_bytes = mem_bytes;
     /* the kick: a no-op handler, so the timer's signal interrupts KVM_RUN and nothing else */
     struct sigaction sa = {.sa_handler = kick_handler};
     sigemptyset(&sa.sa_mask);
-    if (sigaction(KICK_SIGNAL, &sa, NULL) < 0)
-        goto fail_errno;
+    if (r == 0 && sigaction(KICK_SIGNAL, &sa, NULL) < 0)
+        r = err();
     if (info)
         *info = k->info;
+    if (r < 0) {
+        vsw_kvm_close(k);
+        return r;
+    }
     *out = k;
     return 0;
-fail_errno:
-    r = err();
-fail:
-    if (info)
-        *info = k->info;
-    vsw_kvm_close(k);
-    return r;
 }
 
 void vsw_kvm_close(struct vsw_kvm *k)
