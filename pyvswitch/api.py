@@ -341,16 +341,13 @@ class Hypervisor:
         """Takes the PCPUs, the prior art's MEM path and, when the controller holds
         a mover channel (and ``fast``), the fast path from the bound drivers;
         False and why when a part the switch needs has no driver."""
+        need = {s.name for kind in ("pcpu", "mem", "memory-bus") for s in self.platform.of_kind(kind)}
+        for d in self.controller.report().devices:        # what the controller found, not found again
+            if d.name in need and d.state != "bound":
+                return False, d.why_unbound()
         k = self.kernel
-        try:
-            pcpus = [k.device(s.name) for s in self.platform.of_kind("pcpu")]
-            mem, membus = (k.device(self.platform.of_kind(kind)[0].name) for kind in ("mem", "memory-bus"))
-        except VswError as exc:
-            return False, str(exc)
-        for d in pcpus + [mem, membus]:
-            if d.driver is None:
-                why = k.deferred.get(d) or k.probe_errors.get(d.name) or "unbound"
-                return False, f"{d.name} has no driver ({why})"
+        pcpus = [k.device(s.name) for s in self.platform.of_kind("pcpu")]
+        mem, membus = (k.device(self.platform.of_kind(kind)[0].name) for kind in ("mem", "memory-bus"))
         self._pcpus = [d.driver_data for d in pcpus]
         self._pcpu_h = [p.handle for p in self._pcpus]
         self._pools = [StatsPool(h, i) for i, h in enumerate(self._pcpu_h)]

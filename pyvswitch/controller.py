@@ -197,11 +197,7 @@ class Controller:
         else:
             unbound = [d for d in devices if d.invention and d.state != "bound"]
             if unbound:
-                d = unbound[0]
-                why = d.deferred or d.error or ("no matching module" + (f" (did you mean {d.closest!r}?)"
-                                                                       if d.closest else "")
-                                                if not d.modules else d.state)
-                reason = f"{d.name} ({d.kind}) is {d.state}: {why}"
+                reason = unbound[0].why_unbound()
             elif self.channel is None:
                 reason = f"no mover channel: {self.channel_error}"
             else:

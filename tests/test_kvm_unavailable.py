@@ -36,10 +36,10 @@ def test_probe_reports_the_kvm_pcpu_failing_and_why(no_kvm_platform, capsys):
 def test_open_and_demo_say_why(no_kvm_platform, capsys):
     with pytest.raises(pyvswitch.VswError) as e:
         pyvswitch.open(no_kvm_platform)
-    assert "pcpu0 has no driver" in str(e.value) and "does not exist" in str(e.value)
+    assert "pcpu0 (pcpu): probe refused" in str(e.value) and "does not exist" in str(e.value)
     assert main(["demo", "--kvm", "--platform", no_kvm_platform]) == 2
     err = capsys.readouterr().err
-    assert "pcpu0 has no driver" in err or "needs a usable /dev/kvm" in err, err
+    assert "pcpu0 (pcpu): probe refused" in err or "needs a usable /dev/kvm" in err, err
 
 
 def test_a_kvm_pcpu_needs_the_x86_64_layout(tmp_path):
