@@ -9,42 +9,12 @@
  * bus - 8 bytes per scalar store, a 64-byte line per vector store - covering a
  * group's registers (`used` bytes), not the padding of its span.
  * Both paths copy the same bytes with the same checks; they differ in what the
- * model charges, and in that only the mover has thresholds to keep.
+ * model charges (cost.c), and in that only the mover has thresholds to keep.
  */
 #include "copy_sum.h"
+#include "transfer.h"
 #include <stdlib.h>
 #include <string.h>
-
-#define SCALAR_STORE 8
-#define VECTOR_LINE 64
-
-static uint32_t ceil_div(uint64_t a, uint64_t b) { return (uint32_t)((a + b - 1) / b); }
-
-static const struct vsw_layout_def *layout(const struct vsw_path *path) { return path->store->L; }
-
-/* Iterates over the runs of adjacent set bits in mask: groups first..last. */
-#define FOR_EACH_RUN(mask, first, last)                                                              \
-    for (uint32_t m_ = (mask), first, last;                                                           \
-         m_ && ((first = (uint32_t)__builtin_ctz(m_)),                                                \
-               (last = first + (uint32_t)__builtin_ctzll(~((uint64_t)m_ >> first)) - 1), 1);        \
-         m_ &= (last >= 31) ? 0 : ~0u << (last + 1))
-
-static uint64_t run_bytes(const struct vsw_layout_def *L, uint32_t first, uint32_t last)
-{
-    return (uint64_t)L->groups[last].offset + L->groups[last].size - L->groups[first].offset;
-}
-
-static uint32_t store_granule(const struct vsw_group_info *g)
-{
-    return g->flags & VSW_GROUP_VECTOR ? VECTOR_LINE : SCALAR_STORE;
-}
-
-/* Register stores (or vector lines) the PCPU needs for a group. */
-static uint32_t pcpu_stores(const struct vsw_group_info *g)
-{
-    _Static_assert(SCALAR_STORE == 8 && VECTOR_LINE == 64, "shifts below");
-    return g->flags & VSW_GROUP_VECTOR ? (g->used + 63) >> 6 : (g->used + 7) >> 3;
-}
 
 int vsw_path_units(const struct vsw_path *path, uint32_t mask)
 {
@@ -273,115 +243,4 @@ int vsw_path_load(struct vsw_path *path, uint8_t *regs, struct vsw_slot *slot, s
     FOR_EACH_RUN(mask, first, last)
         x->bytes += run_bytes(L, first, last);
     return 0;
-}
-
-static void put(struct vsw_trace *t, const struct vsw_trace_record *proto, uint32_t dir, uint32_t group,
-                uint64_t start, uint64_t ps, uint32_t bytes, uint32_t count, uint32_t bus)
-{
-    if (!t)
-        return;
-    struct vsw_trace_record r = *proto;
-    r.kind = VSW_TRACE_BURST;
-    r.bus = (uint8_t)bus;
-    r.dir = (uint8_t)dir;
-    r.group = (uint8_t)group;
-    r.start_ps = start;
-    r.end_ps = start + ps;
-    r.bytes = bytes;
-    r.count = count;
-    vsw_trace_put(t, &r);
-}
-
-/* Charges a completed transfer to the path's bus and traces it from start_ps.
- * The storage bus never waits, so its cost is plain arithmetic, tallied for the
- * caller to count once per switch; the memory bus draws its waits under its lock. */
-static uint64_t transfer_cost(struct vsw_path *path, struct vsw_trace *t, uint32_t dir, uint32_t mask,
-                              uint64_t start_ps, const struct vsw_trace_record *proto, uint32_t *units,
-                              struct vsw_tally *tally, bool count);
-
-uint64_t vsw_path_charge(struct vsw_path *path, struct vsw_trace *t, uint32_t dir, uint32_t mask,
-                         uint64_t start_ps, const struct vsw_trace_record *proto, uint32_t *units,
-                         struct vsw_tally *tally)
-{
-    return transfer_cost(path, t, dir, mask, start_ps, proto, units, tally, true);
-}
-
-int vsw_path_price(struct vsw_path *path, uint32_t mask, uint32_t *units, uint64_t *ps)
-{
-    if (!path || !units || !ps)
-        return -EINVAL;
-    if (mask & ~vsw_layout_all(layout(path)))
-        return -EINVAL;
-    struct vsw_tally tally = {0, 0, 0};
-    struct vsw_trace_record proto = {0};
-    *ps = transfer_cost(path, NULL, VSW_DIR_SAVE, mask, 0, &proto, units, &tally, false);
-    return 0;
-}
-
-static uint64_t transfer_cost(struct vsw_path *path, struct vsw_trace *t, uint32_t dir, uint32_t mask,
-                              uint64_t start_ps, const struct vsw_trace_record *proto, uint32_t *units,
-                              struct vsw_tally *tally, bool count)
-{
-    const struct vsw_layout_def *L = layout(path);
-    uint32_t n = 0;
-    uint64_t ps = 0;
-    if (path->kind == VSW_PATH_STORE) {
-        const struct vsw_bus *bus = path->bus;
-        uint32_t mb = path->mp.max_burst;
-        uint64_t cycles = 0, full = vsw_bus_cycles(bus, mb);
-        FOR_EACH_RUN(mask, first, last) {
-            uint64_t bytes = run_bytes(L, first, last), whole = bytes / mb, rest = bytes % mb;
-            if (t) {        /* one slice per burst; times from the running total, so they add up */
-                uint64_t pos = L->groups[first].offset;
-                uint32_t g = first;
-                for (uint64_t left = bytes; left; ) {
-                    uint32_t len = left < mb ? (uint32_t)left : mb;
-                    while (L->groups[g].offset + L->groups[g].size <= pos)
-                        g++;
-                    uint64_t c = vsw_bus_cycles(bus, len);
-                    put(t, proto, dir, g, start_ps + vsw_bus_cycles_to_ps(bus, cycles),
-                        vsw_bus_cycles_to_ps(bus, cycles + c) - vsw_bus_cycles_to_ps(bus, cycles), len, 1,
-                        VSW_BUS_STORAGE);
-                    cycles += c;
-                    pos += len;
-                    left -= len;
-                }
-            } else {
-                cycles += whole * full + (rest ? vsw_bus_cycles(bus, (uint32_t)rest) : 0);
-            }
-            n += (uint32_t)whole + (rest != 0);
-            tally->bytes += bytes;
-        }
-        tally->transactions += n;
-        tally->cycles += cycles;
-        ps = vsw_bus_cycles_to_ps(bus, cycles);
-    } else {
-        for (uint32_t g = 0; g < L->ngroups; g++) {
-            if (!(mask & (1u << g)))
-                continue;
-            const struct vsw_group_info *gi = &L->groups[g];
-            uint32_t stores = pcpu_stores(gi), gran = store_granule(gi);
-            uint64_t cost = stores ? vsw_bus_cost(path->bus, stores, gran, NULL, count) : 0;
-            put(t, proto, dir, g, start_ps + ps, cost, stores * gran, stores, VSW_BUS_MEMORY);
-            ps += cost;
-            n += stores;
-        }
-    }
-    *units = n;
-    return ps;
-}
-
-uint64_t vsw_path_baseline_ps(struct vsw_path *path, uint32_t mask)
-{
-    const struct vsw_layout_def *L = layout(path);
-    uint32_t version = __atomic_load_n(&path->baseline->version, __ATOMIC_ACQUIRE);
-    if (version != path->baseline_version) {    /* the bus was reconfigured: re-price each group */
-        for (uint32_t g = 0; g < L->ngroups; g++)
-            path->baseline_ps[g] = vsw_bus_expect(path->baseline, pcpu_stores(&L->groups[g]), store_granule(&L->groups[g]));
-        path->baseline_version = version;
-    }
-    uint64_t ps = 0;
-    for (; mask; mask &= mask - 1)
-        ps += path->baseline_ps[__builtin_ctz(mask)];
-    return ps;
 }
