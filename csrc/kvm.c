@@ -500,6 +500,52 @@ static int held_same(const struct vsw_kvm *k, uint32_t bit, const uint8_t *R, ui
     return (k->held & bit) && !memcmp(R + off, k->shadow + off, len);
 }
 
+/* One part of the context into the vCPU, unless KVM holds exactly it already:
+ * through kvm_run where KVM_CAP_SYNC_REGS carries it, else by its ioctl.  0, or
+ * -1 with errno set. */
+static int push_part(struct vsw_kvm *k, size_t i, const uint8_t *R)
+{
+    const void *src = R + k->part_off[i];
+    if (parts[i].lapic && is_zero(src, parts[i].size))
+        src = &k->lapic_reset;  /* a context that never ran on a LAPIC starts from the reset state */
+    if (parts[i].set == KVM_SET_VCPU_EVENTS) {
+        /* a context from before (or a reset state) sets these too: nothing pending stays behind */
+        struct kvm_vcpu_events *ev = &k->scratch.events;
+        memcpy(ev, src, sizeof(*ev));
+        ev->flags |= k->events_flags;
+        src = ev;
+    }
+    int in_run = (k->sync & parts[i].sync) != 0;
+    if ((k->held & (1u << i)) && !memcmp(src, k->shadow + k->part_off[i], parts[i].size) &&
+        (!in_run || k->sync_fresh))
+        return 0;               /* KVM holds exactly this (and kvm_run shows it) */
+    if (in_run) {
+        memcpy(sync_area(k, parts[i].sync), src, parts[i].size);   /* applied as KVM_RUN enters */
+        k->run->kvm_dirty_regs |= parts[i].sync;
+    } else if (ioctl(k->vcpu_fd, parts[i].set, src) < 0) {
+        return -1;
+    }
+    hold(k, 1u << i, k->part_off[i], src, parts[i].size);
+    return 0;
+}
+
+/* The MSRs into the vCPU, unless KVM holds them: -EINVAL naming the one KVM refused. */
+static int push_msrs(struct vsw_kvm *k, const uint8_t *R)
+{
+    if (held_same(k, HELD_MSRS, R, k->g_msrs, 16 * k->nmsrs))
+        return 0;
+    uint32_t n = msr_request(k, R);
+    int done = n ? ioctl(k->vcpu_fd, KVM_SET_MSRS, &k->msrs) : 0;
+    if (done != (int)n) {
+        /* KVM sets them in order and stops at the one it refuses */
+        k->refused_msr = done >= 0 && (uint32_t)done < n ? k->msrs.e[done].index : 0;
+        k->held = 0;
+        return -EINVAL;
+    }
+    hold(k, HELD_MSRS, k->g_msrs, R + k->g_msrs, 16 * k->nmsrs);
+    return 0;
+}
+
 int vsw_kvm_push(struct vsw_kvm *k, struct vsw_pcpu *p)
 {
     if (!k || !p || p->L->id != VSW_LAYOUT_X86_64)
@@ -515,47 +561,16 @@ int vsw_kvm_push(struct vsw_kvm *k, struct vsw_pcpu *p)
     const struct kvm_sregs *sr = (const struct kvm_sregs *)(R + k->part_off[0]);
     k->cpl3 = sr->cs.dpl == 3 && sr->ss.dpl == 3;
     for (size_t i = 0; i < NPARTS; i++) {
-        if (i == MODE_PARTS && xsave) {
+        if (i == MODE_PARTS && xsave) {     /* the mode is set: now the XSAVE area */
             if (ioctl(k->vcpu_fd, KVM_SET_XSAVE, k->xsave) < 0)
                 goto fail;
             hold(k, HELD_XSAVE, k->g_xsave, R + k->g_xsave, k->xsave_span);
         }
-        if (parts[i].lapic && !k->lapic)
-            continue;
-        const void *src = R + k->part_off[i];
-        if (parts[i].lapic && is_zero(src, parts[i].size))
-            src = &k->lapic_reset;  /* a context that never ran on a LAPIC starts from the reset state */
-        if (parts[i].set == KVM_SET_VCPU_EVENTS) {
-            /* a context from before (or a reset state) sets these too: nothing pending stays behind */
-            struct kvm_vcpu_events *ev = &k->scratch.events;
-            memcpy(ev, src, sizeof(*ev));
-            ev->flags |= k->events_flags;
-            src = ev;
-        }
-        int in_run = (k->sync & parts[i].sync) != 0;
-        if ((k->held & (1u << i)) && !memcmp(src, k->shadow + k->part_off[i], parts[i].size) &&
-            (!in_run || k->sync_fresh))
-            continue;           /* KVM holds exactly this (and kvm_run shows it) */
-        if (in_run) {
-            memcpy(sync_area(k, parts[i].sync), src, parts[i].size);   /* applied as KVM_RUN enters */
-            k->run->kvm_dirty_regs |= parts[i].sync;
-        } else if (ioctl(k->vcpu_fd, parts[i].set, src) < 0) {
+        if ((!parts[i].lapic || k->lapic) && push_part(k, i, R) < 0)
             goto fail;
-        }
-        hold(k, 1u << i, k->part_off[i], src, parts[i].size);
     }
-    if (!held_same(k, HELD_MSRS, R, k->g_msrs, 16 * k->nmsrs)) {
-        uint32_t n = msr_request(k, R);
-        int done = n ? ioctl(k->vcpu_fd, KVM_SET_MSRS, &k->msrs) : 0;
-        if (done != (int)n) {
-            /* KVM sets them in order and stops at the one it refuses */
-            k->refused_msr = done >= 0 && (uint32_t)done < n ? k->msrs.e[done].index : 0;
-            r = -EINVAL;
-            k->held = 0;
-            goto out;
-        }
-        hold(k, HELD_MSRS, k->g_msrs, R + k->g_msrs, 16 * k->nmsrs);
-    }
+    if ((r = push_msrs(k, R)) < 0)
+        goto out;
     k->sync_fresh = k->sync != 0;
     goto out;
 fail:
@@ -583,28 +598,11 @@ static int arm(struct vsw_kvm *k, uint64_t ns)
     return timer_settime(k->timer, 0, &its, NULL) < 0 ? err() : 0;
 }
 
-int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *x)
+/* What the guest did to exit, in the backend's terms: a device register it
+ * wrote or read (an MMIO read completes before the next KVM_RUN), a halt, a
+ * shutdown, or something else. */
+static void decode_exit(struct vsw_kvm *k, struct vsw_kvm_exit *x)
 {
-    if (!k || !x || slice_ns == 0)
-        return -EINVAL;
-    int r = arm(k, slice_ns);
-    if (r < 0)
-        return r;
-    *x = (struct vsw_kvm_exit){0};
-    uint64_t t0 = now_ns();
-    int rc = ioctl(k->vcpu_fd, KVM_RUN, 0);
-    int saved = errno;
-    x->run_ns = now_ns() - t0;
-    ran(k);
-    struct itimerspec off = {{0, 0}, {0, 0}};
-    timer_settime(k->timer, 0, &off, NULL);
-    if (rc < 0) {
-        if (saved == EINTR || saved == EAGAIN) {
-            x->reason = VSW_KVM_EXIT_PREEMPTED;
-            return 0;
-        }
-        return -saved;
-    }
     x->kvm_reason = k->run->exit_reason;
     k->read_pending = 0;
     switch (k->run->exit_reason) {
@@ -645,6 +643,31 @@ int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *x)
     default:
         x->reason = VSW_KVM_EXIT_OTHER;
     }
+}
+
+int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *x)
+{
+    if (!k || !x || slice_ns == 0)
+        return -EINVAL;
+    int r = arm(k, slice_ns);
+    if (r < 0)
+        return r;
+    *x = (struct vsw_kvm_exit){0};
+    uint64_t t0 = now_ns();
+    int rc = ioctl(k->vcpu_fd, KVM_RUN, 0);
+    int saved = errno;
+    x->run_ns = now_ns() - t0;
+    ran(k);
+    struct itimerspec off = {{0, 0}, {0, 0}};
+    timer_settime(k->timer, 0, &off, NULL);
+    if (rc < 0) {
+        if (saved == EINTR || saved == EAGAIN) {
+            x->reason = VSW_KVM_EXIT_PREEMPTED;
+            return 0;
+        }
+        return -saved;
+    }
+    decode_exit(k, x);
     return 0;
 }
 
