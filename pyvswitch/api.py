@@ -46,6 +46,7 @@ from .hw.store import IMAGE_ERRORS, describe_image_error
 from .kernel import Kernel
 from .migration import Migration, MigrationStats
 from .platform import KINDS, Platform, boot
+from .schema import REQUIRED
 
 _switch_desc = lib.vsw_switch_desc
 _owner = lib.vsw_pcpu_owner
@@ -341,7 +342,7 @@ class Hypervisor:
         """Takes the PCPUs, the prior art's MEM path and, when the controller holds
         a mover channel (and ``fast``), the fast path from the bound drivers;
         False and why when a part the switch needs has no driver."""
-        need = {s.name for kind in ("pcpu", "mem", "memory-bus") for s in self.platform.of_kind(kind)}
+        need = {s.name for kind in REQUIRED for s in self.platform.of_kind(kind)}
         for d in self.controller.report().devices:        # what the controller found, not found again
             if d.name in need and d.state != "bound":
                 return False, d.why_unbound()

@@ -14,10 +14,9 @@ from .kernel import Kernel, KernelError, ProbeDefer, UnknownName, VswError
 from .kernel.dmaengine import Channel
 from .kernel.modalias import id_modalias, of_modalias
 from .platform import DeviceSpec, Platform
-from .schema import CAP_CONTEXT
+from .schema import CAP_CONTEXT, INVENTION, ORDER
 
 #: Bring-up order: what the rest needs comes first.
-ORDER = ("pcpu", "mem", "memory-bus", "storage-bus", "context-store", "mover")
 
 
 @dataclass
@@ -191,7 +190,7 @@ class Controller:
 
     def report(self) -> ControllerReport:
         devices = self.scan()
-        missing = [k for k in ("storage-bus", "context-store", "mover") if not self.platform.of_kind(k)]
+        missing = [k for k in INVENTION if not self.platform.of_kind(k)]
         if missing:
             reason = "the platform has no " + ", ".join(f"vsw,{k}" for k in missing)
         else:

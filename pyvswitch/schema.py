@@ -66,6 +66,8 @@ class Kind:
     what: str
     params: tuple[Param, ...]
     invention: bool = False     # one of the patent's three devices
+    required: bool = False      # every platform has one: the prior-art path every switch can take needs it
+    only_one: bool = True       # at most one per platform (PCPUs: as many as you like)
 
     @property
     def compatible(self) -> str:
@@ -88,7 +90,7 @@ _DDR4 = "one DDR4-3200 channel; CL22 = 13.75 ns = 44 clocks (JEDEC DDR4-3200AA)"
 _LINK = "an on-die cache-line-wide link, like an uncore interconnect"
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("pcpu", "a physical CPU: the register file contexts are switched on", (
+    Kind("pcpu", "a physical CPU: the register file contexts are switched on", required=True, only_one=False, params=(
         Param("layout", str, "x86_64", source="the layout KVM's x86_64 ABI gives"),
         Param("cpu_mhz", int, 3000, "MHz", 1, U32, "a typical server core"),
         Param("exit_entry_cycles", int, 1500, "CPU cycles", 0, U32,
@@ -97,9 +99,9 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
         Param("kvm_device", str, "/dev/kvm", source="the kernel's KVM device"),
         Param("guest_memory_bytes", int, 2 << 30, "bytes", 2 << 20, 3 << 30,
               "reserved, not committed; below the device registers at 3 GiB", multiple_of=2 << 20))),
-    Kind("mem", "DRAM the prior art saves contexts to", (
+    Kind("mem", "DRAM the prior art saves contexts to", required=True, params=(
         Param("capacity_bytes", int, 64 << 20, "bytes", 1, 1 << 40, "the prior art's MEM region for contexts"),)),
-    Kind("memory-bus", "the shared bus between the PCPUs and MEM", _bus(8, 3200, 44, _DDR4) + (
+    Kind("memory-bus", "the shared bus between the PCPUs and MEM", required=True, params=_bus(8, 3200, 44, _DDR4) + (
         Param("utilisation", float, 0.0, "fraction", 0.0, 1.0, "an idle bus; raise it to model load",
               below_maximum=True),
         Param("other_bytes", int, 64, "bytes", 1, U32, "other masters move cache lines"),
@@ -115,8 +117,12 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
         Param("channels", int, 1, "", 1, 64, "one switch client per PCPU sharing the mover")), invention=True),
 )}
 
-#: The invention's devices, in the controller's scan order.
+#: The kinds in bring-up order (suppliers first), as the controller scans them.
+ORDER = tuple(KINDS)
+#: The invention's devices.
 INVENTION = tuple(k.name for k in KINDS.values() if k.invention)
+#: What every platform has: what the prior-art path, and so every switch, needs.
+REQUIRED = tuple(k.name for k in KINDS.values() if k.required)
 #: Variants of a kind: vsw,pcpu-kvm is a PCPU that is a real KVM vCPU.
 VARIANTS = {"pcpu-kvm": "pcpu"}
 #: The dmaengine capability the mover offers and the switch requests.

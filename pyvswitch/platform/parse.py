@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import VswError
 from ..hw import layout_names
-from ..schema import DEVICE_CONTEXT_STORE, INVENTION, KINDS, VENDOR_VSW, kind_of
+from ..schema import DEVICE_CONTEXT_STORE, INVENTION, KINDS, REQUIRED, VENDOR_VSW, kind_of
 
 _DEVICE_KEYS = {"name", "compatible", "vendor", "device", "bus", "parent", "suppliers", "params"}
 
@@ -153,10 +153,10 @@ def _check_topology(specs: list[DeviceSpec], bad: Any) -> None:
                                                  f"ids (the context store: 0x{VENDOR_VSW:04x} / "
                                                  f"0x{DEVICE_CONTEXT_STORE:04x})")
     kinds = [s.kind for s in specs]
-    for need in ("pcpu", "mem", "memory-bus"):
+    for need in REQUIRED:
         if need not in kinds:
             raise bad("[[device]]", f"a platform needs a vsw,{need} device (the prior-art path needs it)")
-    for once in ("mem", "memory-bus", "storage-bus", "context-store", "mover"):
+    for once in (k for k in KINDS if KINDS[k].only_one):
         if kinds.count(once) > 1:
             raise bad("[[device]]", f"at most one vsw,{once} device is supported, found {kinds.count(once)}")
     layouts = {s.params["layout"] for s in specs if s.kind == "pcpu"}
