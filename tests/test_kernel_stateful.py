@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from kernel_fakes import make_module
 
-from pyvswitch.kernel import Device, Driver, Kernel, KernelError, ProbeDefer
+from pyvswitch.kernel import Device, Driver, Kernel, KernelError, ProbeDefer, links
 
 pytestmark = pytest.mark.slow
 
@@ -58,6 +58,7 @@ class DriverCore(RuleBasedStateMachine):
         super().__init__()
         self.k = Kernel(modules=MODULES.values(), use_entry_points=False)
         self.explicitly_unbound = set()
+        self.binds_at_del = -1      # device_del triggers no deferred probe: the next bind does
 
     def devices(self):
         return self.k.buses["platform"].devices
@@ -80,6 +81,7 @@ class DriverCore(RuleBasedStateMachine):
         if name in self.devices():
             self.k.device_del(self.devices()[name])
             self.explicitly_unbound.discard(name)
+            self.binds_at_del = self.k.binds
 
     @rule(mod=st.sampled_from(sorted(MODULES)))
     def insmod(self, mod):
@@ -108,7 +110,8 @@ class DriverCore(RuleBasedStateMachine):
             self.k.sysfs.write(f"bus/platform/drivers/{drv}/bind", name)
             self.explicitly_unbound.discard(name)
         except OSError as e:
-            assert e.errno in (errno.ENODEV, errno.EBUSY, 517)
+            # bind_store: no match ENODEV, bound EBUSY, a deferring probe EAGAIN (the fakes fail no other way)
+            assert e.errno in (errno.ENODEV, errno.EBUSY, errno.EAGAIN)
 
     @rule(name=st.sampled_from(NAMES))
     def sysfs_unbind(self, name):
@@ -125,7 +128,10 @@ class DriverCore(RuleBasedStateMachine):
             assert len(owners) == (1 if dev.driver else 0)
             if dev.driver:
                 assert bus.match(dev, dev.driver)
-                assert all(s.driver is not None for s in dev.suppliers), f"{dev.name} bound before a supplier"
+                # a consumer is never bound while a supplier it requires is not (a link added while it
+                # was bound and its supplier was not is dormant: device_link_init_status)
+                assert all(s.driver is not None for s in dev.suppliers if links.required(dev, s)), \
+                    f"{dev.name} bound before a supplier"
 
     @invariant()
     def no_devres_left_after_unbind(self):
@@ -140,6 +146,8 @@ class DriverCore(RuleBasedStateMachine):
 
     @invariant()
     def nothing_stays_deferred_once_what_it_waits_for_is_bound(self):
+        if self.binds_at_del == self.k.binds:
+            return              # a device went since the last bind: Linux retries at the next bind, not now
         drivers = self.k.buses["platform"].drivers
         gate = self.devices().get("gate")
         for dev in self.k.deferred:

@@ -5,6 +5,7 @@ from typing import Any, Protocol, TypeVar
 
 from ..hw import Store
 from ..kernel import Device, ProbeDefer, VswError
+from ..kernel.links import DL_FLAG_AUTOPROBE_CONSUMER
 
 
 class Closable(Protocol):
@@ -16,7 +17,8 @@ T = TypeVar("T", bound=Closable)
 
 def require_suppliers(dev: Device, names: list[str] | tuple[str, ...]) -> list[Device]:
     """The named supplier devices, bound, each linked to ``dev`` (so they
-    unbind after it); ProbeDefer while one is absent or unbound."""
+    unbind after it, and it probes again when they come back:
+    DL_FLAG_AUTOPROBE_CONSUMER); ProbeDefer while one is absent or unbound."""
     assert dev.kernel is not None
     found = []
     for name in names:
@@ -26,7 +28,7 @@ def require_suppliers(dev: Device, names: list[str] | tuple[str, ...]) -> list[D
             raise ProbeDefer(f"waiting for {name} to appear") from None
         if sup.driver is None:
             raise ProbeDefer(f"waiting for supplier {name}")
-        dev.kernel.device_link_add(dev, sup)
+        dev.kernel.device_link_add(dev, sup, DL_FLAG_AUTOPROBE_CONSUMER)   # back when the supplier is
         found.append(sup)
     return found
 

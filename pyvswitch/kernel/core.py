@@ -51,6 +51,7 @@ class Kernel:
         self.buses: dict[str, Bus] = {}
         self.deferred: dict[Device, str] = {}
         self.deferred_pending = False
+        self.binds = 0                      # successful binds so far: orders each driver's devices
         self._in_deferred = False
         self.probe_errors: dict[str, str] = {}
         self._notifiers: list[Callable[[str, Device], None]] = []
@@ -92,8 +93,12 @@ class Kernel:
         return self._uevents.subscribe(callback)
 
     def uevents_emit(self, action: str, dev: Device, **env: str) -> UEvent:
+        """kobject_uevent: the device's variables (dev_uevent: DRIVER from its
+        current driver, then the bus's own) with ``env`` over them."""
         assert dev.bus is not None
-        base = dev.bus.uevent_env(dev) if action in ("add", "remove", "bind", "unbind", "change") else {}
+        base = {"DRIVER": dev.driver.name} if dev.driver is not None else {}
+        if action in ("add", "remove", "bind", "unbind", "change"):
+            base.update(dev.bus.uevent_env(dev))
         return self._uevents.emit(action, dev.devpath, dev.bus.name, **{**base, **env})
 
     # --- buses --------------------------------------------------------------
@@ -148,17 +153,18 @@ class Kernel:
 
     @locked
     def device_del(self, dev: Device) -> None:
-        """Unbinds and removes a device (children first), with its "remove" uevent."""
+        """Removes a device as Linux's device_del: BUS_NOTIFY_DEL_DEVICE first,
+        then unbinding, its links purged, the "remove" uevent.  Its children are
+        not removed with it (whoever added them removes them), and no deferred
+        probe is triggered: nothing bound."""
         if not dev.registered:
             return
-        for child in reversed(list(dev.children)):
-            self.device_del(child)
+        self.notify("del_device", dev)
         dd.device_release_driver(self, dev)
         for consumer in list(dev.consumers):
             links.link_del(consumer, dev)
         for supplier in list(dev.suppliers):
             links.link_del(dev, supplier)
-        self.notify("del_device", dev)
         self.uevents_emit("remove", dev)
         assert dev.bus is not None
         del dev.bus.devices[dev.name]
@@ -167,8 +173,6 @@ class Kernel:
         self.deferred.pop(dev, None)
         self.probe_errors.pop(dev.name, None)
         dev.kernel = None
-        if self.deferred:
-            self.trigger_deferred()     # its consumers no longer wait for it
 
     def device(self, name: str, bus: str | None = None) -> Device:
         for b in ([self.bus(bus)] if bus else self.buses.values()):
@@ -181,11 +185,14 @@ class Kernel:
         return [d for b in self.buses.values() for d in b.devices.values()]
 
     @locked
-    def device_link_add(self, consumer: Device, supplier: Device) -> None:
-        """The consumer probes only once the supplier is bound, and unbinds first."""
-        links.link_add(consumer, supplier)
-        if consumer.driver is not None and supplier.driver is None:
-            dd.device_release_driver(self, consumer, reason=f"waiting for supplier {supplier.name}")
+    def device_link_add(self, consumer: Device, supplier: Device, flags: int = 0) -> None:
+        """The consumer probes only once the supplier is bound, and unbinds first
+        (links.py: the flags, and what is refused)."""
+        links.link_add(consumer, supplier, flags)
+
+    @locked
+    def device_link_del(self, consumer: Device, supplier: Device) -> None:
+        links.link_del(consumer, supplier)
 
     # --- drivers ------------------------------------------------------------
     @locked
@@ -214,7 +221,7 @@ class Kernel:
         bus = self.buses.get(drv.bus)
         if bus is None or bus.drivers.get(drv.name) is not drv:
             return
-        for dev in drv.devices:
+        for dev in reversed(drv.devices):            # driver_detach: the last bound first
             dd.device_release_driver(self, dev)     # as in Linux: unbound, not re-probed by itself
         del bus.drivers[drv.name]
         drv.kernel = None
@@ -254,9 +261,10 @@ class Kernel:
 
     # --- modules ------------------------------------------------------------
     @locked
-    def modprobe(self, modalias: str) -> list[str]:
-        """Loads every registered module whose alias matches (fnmatch, as kmod)."""
-        return self.modules.modprobe(modalias)
+    def modprobe(self, name: str) -> list[str]:
+        """Loads the registered module of that name, else every one whose alias
+        matches it (fnmatch, as kmod)."""
+        return self.modules.modprobe(name)
 
     @locked
     def insmod(self, name: str) -> list[str]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
-from .errors import KernelError, ProbeDefer
+from . import links
+from .errors import EPROBE_DEFER, KernelError
+from .links import DL_FLAG_AUTOPROBE_CONSUMER
 
 if TYPE_CHECKING:
     from .core import Kernel
@@ -13,44 +15,62 @@ if TYPE_CHECKING:
     from .driver import Driver
 
 
-def really_probe(k: "Kernel", dev: "Device", drv: "Driver") -> str:
-    """Calls drv.probe(dev).  Returns "bound", "defer" or "next" (not bound, the
-    next driver may try).  Whatever the probe took is released on failure."""
-    waiting = [s.name for s in dev.suppliers if s.driver is None]
+def really_probe(k: "Kernel", dev: "Device", drv: "Driver", queue: bool = True) -> int:
+    """Calls drv.probe(dev), with Linux's return convention (really_probe,
+    driver_probe_device): 0 bound; -EPROBE_DEFER when a supplier is not bound
+    yet (device_links_check_suppliers: no driver can bind now); a positive errno
+    when the probe failed - EPROBE_DEFER when it asked to be deferred, by that
+    errno from any error path, not only by raising ProbeDefer.  A deferral puts
+    the device on the deferred list when ``queue`` (driver_deferred_probe_add;
+    a sysfs bind does not queue).  Whatever the probe took is released on failure."""
+    waiting = [s.name for s in dev.suppliers if s.driver is None and links.managed(dev, s)]
     if waiting:
-        defer(k, dev, f"waiting for supplier {', '.join(waiting)}")
-        return "defer"
+        if queue:
+            defer(k, dev, f"waiting for supplier {', '.join(waiting)}")
+        return -EPROBE_DEFER
     dev.driver = drv            # visible to the probe, as dev->driver is
     try:
         drv.probe(dev)
-    except ProbeDefer as exc:
-        undo_probe(dev)
-        defer(k, dev, f"{drv.name}: {exc.reason}")
-        return "defer"
-    except OSError as exc:
-        undo_probe(dev)
-        if exc.errno in (errno.ENODEV, errno.ENXIO):
-            return "next"       # "not mine": silently
-        k.printk("warning", f"{dev.name}: probe with driver {drv.name} failed with error {exc.errno}: {exc}")
-        k.probe_errors[dev.name] = f"{drv.name}: {exc}"
-        return "next"
     except Exception as exc:    # a driver bug is a failed probe, not a dead kernel
         undo_probe(dev)
-        k.printk("error", f"{dev.name}: probe with driver {drv.name} raised {type(exc).__name__}: {exc}")
-        k.probe_errors[dev.name] = f"{drv.name}: {type(exc).__name__}: {exc}"
-        return "next"
+        code = exc.errno if isinstance(exc, OSError) and exc.errno else errno.EINVAL
+        if code == EPROBE_DEFER:
+            if queue:
+                defer(k, dev, f"{drv.name}: {getattr(exc, 'reason', None) or exc}")
+        elif not isinstance(exc, OSError):
+            k.printk("error", f"{dev.name}: probe with driver {drv.name} raised {type(exc).__name__}: {exc}")
+            k.probe_errors[dev.name] = f"{drv.name}: {type(exc).__name__}: {exc}"
+        elif code not in (errno.ENODEV, errno.ENXIO):   # those are "not mine": silently
+            k.printk("warning", f"{dev.name}: probe with driver {drv.name} failed with error {code}: {exc}")
+            k.probe_errors[dev.name] = f"{drv.name}: {exc}"
+        return code
+    driver_bound(k, dev)
+    return 0
+
+
+def driver_bound(k: "Kernel", dev: "Device") -> None:
+    """After a successful probe (driver_bound): off the deferred list, the bind
+    uevent, consumers whose link asks for it queued to probe again
+    (device_links_driver_bound, DL_FLAG_AUTOPROBE_CONSUMER), and the deferred
+    devices retried."""
     k.deferred.pop(dev, None)
     k.probe_errors.pop(dev.name, None)
+    k.binds += 1
+    dev.bound_seq = k.binds
     k.notify("bound_driver", dev)
-    k.uevents_emit("bind", dev, DRIVER=drv.name)
+    k.uevents_emit("bind", dev)
+    for consumer in dev.consumers:
+        consumer.dormant.discard(dev)
+        if consumer.driver is None and consumer.link_flags.get(dev, 0) & DL_FLAG_AUTOPROBE_CONSUMER:
+            defer(k, consumer, f"supplier {dev.name} bound")
     k.trigger_deferred()
-    return "bound"
 
 
 def undo_probe(dev: "Device") -> None:
     dev.devres.release_all()
     dev.driver = None
     dev.driver_data = None
+    dev.dormant.clear()         # its next probe waits for every supplier
 
 
 def defer(k: "Kernel", dev: "Device", reason: str) -> None:
@@ -59,23 +79,25 @@ def defer(k: "Kernel", dev: "Device", reason: str) -> None:
 
 
 def device_attach(k: "Kernel", dev: "Device") -> bool:
-    """Tries the bus's drivers in registration order until one binds."""
+    """Tries the bus's matching drivers in registration order until one binds
+    (__device_attach_driver): a probe that fails or defers lets the next driver
+    try its luck; an unbound supplier stops the walk."""
     if dev.driver is not None:
         return True
     assert dev.bus is not None
     for drv in list(dev.bus.drivers.values()):
         if not dev.bus.match(dev, drv):
             continue
-        outcome = really_probe(k, dev, drv)
-        if outcome == "bound":
+        ret = really_probe(k, dev, drv)
+        if ret == 0:
             return True
-        if outcome == "defer":
+        if ret < 0:
             return False
     return False
 
 
 def driver_attach(k: "Kernel", drv: "Driver") -> None:
-    """A newly registered driver tries every unbound device of its bus."""
+    """A newly registered driver tries every unbound device of its bus (__driver_attach)."""
     bus = k.buses[drv.bus]
     for dev in list(bus.devices.values()):
         if dev.driver is None and dev.registered and bus.match(dev, drv):
@@ -83,43 +105,49 @@ def driver_attach(k: "Kernel", drv: "Driver") -> None:
 
 
 def device_bind(k: "Kernel", dev: "Device", drv: "Driver") -> None:
-    """Explicit bind (sysfs bind, controller): errors say why it did not bind."""
-    if dev.driver is not None:
-        raise KernelError(errno.EBUSY, f"{dev.name} is already bound to {dev.driver.name}")
+    """A sysfs bind (bind_store, device_driver_attach): ENODEV when the driver
+    does not match the device, EBUSY when the device is bound, the probe's own
+    errno when it fails, EAGAIN when it defers - and a deferral is not queued."""
     if dev.bus is None or drv.bus != dev.bus.name or not dev.bus.match(dev, drv):
         raise KernelError(errno.ENODEV, f"driver {drv.name} does not match device {dev.name}")
-    outcome = really_probe(k, dev, drv)
-    if outcome == "defer":
-        raise ProbeDefer(k.deferred.get(dev, "deferred"))
-    if outcome != "bound":
-        raise KernelError(errno.ENODEV, k.probe_errors.get(dev.name, f"{drv.name} declined {dev.name}"))
+    if dev.driver is not None:
+        raise KernelError(errno.EBUSY, f"{dev.name} is already bound to {dev.driver.name}")
+    ret = really_probe(k, dev, drv, queue=False)
+    if abs(ret) == EPROBE_DEFER:
+        raise KernelError(errno.EAGAIN, f"{drv.name} deferred the probe of {dev.name}: try again later")
+    if ret:
+        raise KernelError(ret, k.probe_errors.get(dev.name, f"{drv.name} declined {dev.name}"))
 
 
-def device_release_driver(k: "Kernel", dev: "Device", reason: str | None = None) -> None:
-    """Unbinds: consumers first, then remove(), then the devres, newest first.
-    With ``reason``, the device waits on the deferred list to bind again."""
+def device_release_driver(k: "Kernel", dev: "Device") -> None:
+    """Unbinds (__device_release_driver): consumers first
+    (device_links_unbind_consumers - they are not probed again unless their link
+    says DL_FLAG_AUTOPROBE_CONSUMER, and then once this device binds again),
+    remove(), then the devres, newest first; the unbind uevent carries no
+    DRIVER, the device has none by then."""
     drv = dev.driver
     if drv is None:
         return
     for consumer in list(dev.consumers):
-        if consumer.driver is not None:
-            device_release_driver(k, consumer, reason=f"supplier {dev.name} unbound")
+        if consumer.driver is not None and links.managed(consumer, dev):
+            device_release_driver(k, consumer)
     k.notify("unbind_driver", dev)      # before anything is released: users can still leave
     try:
         drv.remove(dev)
     except Exception as exc:
         k.printk("error", f"{dev.name}: remove() of {drv.name} raised {type(exc).__name__}: {exc}")
     undo_probe(dev)
-    if reason:
-        defer(k, dev, reason)
     k.notify("unbound_driver", dev)
-    k.uevents_emit("unbind", dev, DRIVER=drv.name)
+    k.uevents_emit("unbind", dev)
 
 
 def deferred_probe(k: "Kernel") -> None:
-    """Retries every deferred device, until a pass binds nothing new."""
+    """Retries every deferred device, until a pass binds nothing new
+    (deferred_probe_work_func): each leaves the list as it is tried, and is
+    back on it only if it defers again."""
     while k.deferred_pending:
         k.deferred_pending = False
         for dev in list(k.deferred):
             if dev.registered and dev.driver is None and dev.bus is not None and dev.bus.drivers_autoprobe:
+                k.deferred.pop(dev, None)
                 device_attach(k, dev)

@@ -36,9 +36,12 @@ class Device:
         self.kernel: Kernel | None = None
         self.driver: Driver | None = None
         self.driver_data: Any = None
+        self.bound_seq = 0          # when it bound, in the kernel's order of binds
         self.driver_override: str | None = None
         self.devres = DevresList()
         self.suppliers: list[Device] = []
+        self.link_flags: dict[Device, int] = {}     # per supplier: the link's DL_FLAG_* (links.py)
+        self.dormant: set[Device] = set()          # suppliers linked while this was bound and they were not
         self.consumers: list[Device] = []
         self.children: list[Device] = []
 

@@ -50,10 +50,12 @@ class Driver:
 
     @property
     def devices(self) -> list["Device"]:
+        """The devices bound to this driver, in the order they bound (the
+        driver's klist_devices)."""
         if self.kernel is None:
             return []
         bus = self.kernel.buses.get(self.bus)
-        return [d for d in bus.devices.values() if d.driver is self] if bus else []
+        return sorted((d for d in bus.devices.values() if d.driver is self), key=lambda d: d.bound_seq) if bus else []
 
     def __repr__(self) -> str:
         return f"<Driver {self.bus}:{self.name}>"

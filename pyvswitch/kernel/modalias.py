@@ -50,5 +50,27 @@ def pci_alias(vendor: int | None = None, device: int | None = None, subvendor: i
 
 
 def alias_matches(alias_glob: str, modalias: str) -> bool:
-    """kmod's test: fnmatch, case-sensitive."""
-    return fnmatchcase(modalias, alias_glob)
+    """kmod's test: glibc's fnmatch, case-sensitive - where, unlike Python's,
+    a bracket expression opened by "[^" is negated as by "[!"."""
+    return fnmatchcase(modalias, _glibc_brackets(alias_glob))
+
+
+def _glibc_brackets(glob: str) -> str:
+    """``glob`` with every "[^" that opens a bracket expression written "[!"."""
+    out, i, inside = [], 0, False
+    while i < len(glob):
+        c = glob[i]
+        if not inside and c == "[":
+            inside = True
+            out.append(c)
+            if glob.startswith("^", i + 1):
+                out.append("!")
+                i += 1
+            if glob.startswith("]", i + 1):     # a leading "]" is a member, not the end
+                out.append("]")
+                i += 1
+        else:
+            inside = inside and c != "]"
+            out.append(c)
+        i += 1
+    return "".join(out)

@@ -126,12 +126,16 @@ class ModuleRegistry:
         self.kernel.printk("info", f"module {name} loaded ({len(drivers)} driver(s))")
         return done + [name]
 
-    def modprobe(self, modalias: str) -> list[str]:
-        """Loads every module whose alias matches ``modalias``; returns the names
-        of the matching modules (loaded now or before)."""
-        found = self.lookup(modalias)
+    def modprobe(self, name: str) -> list[str]:
+        """modprobe NAME: a module of that name (with "-" and "_" the same, as kmod
+        folds them) is loaded first; otherwise every module with an alias that
+        matches NAME as a modalias.  Returns the names of the modules (loaded now
+        or before)."""
+        folded = {m.replace("-", "_"): m for m in self.modules}
+        by_name = folded.get(name.replace("-", "_"))
+        found = [self.modules[by_name]] if by_name is not None else self.lookup(name)
         if not found:
-            raise KernelError(errno.ENOENT, f"modprobe: no module matches {modalias!r}")
+            raise KernelError(errno.ENOENT, f"modprobe: no module named or matching {name!r}")
         for mod in found:
             self.load(mod.name)
         return [m.name for m in found]

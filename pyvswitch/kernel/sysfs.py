@@ -37,6 +37,10 @@ def _no_such(path: str) -> KernelError:
     return KernelError(errno.ENOENT, f"sysfs: no such file or directory: {path}")
 
 
+#: What a write to a device's uevent file may ask for (lib/kobject_uevent.c, kobject_actions).
+SYNTH_ACTIONS = ("add", "remove", "change", "move", "online", "offline", "bind", "unbind")
+
+
 class Sysfs:
     def __init__(self, kernel: "Kernel") -> None:
         self.k = kernel
@@ -49,9 +53,11 @@ class Sysfs:
             dev.driver_override = v.strip() or None
 
         def uevent_w(v: str) -> None:
-            action = v.strip() or "change"
-            if action not in ("add", "change", "remove", "online", "offline", "move"):
-                raise KernelError(errno.EINVAL, f"uevent: {action!r} is not a uevent action")
+            # kobject_synth_uevent: one of kobject_actions, nothing else (an empty write neither)
+            action = v.strip()
+            if action not in SYNTH_ACTIONS:
+                raise KernelError(errno.EINVAL, f"uevent: {action!r} is not a uevent action; expected one of "
+                                                f"{', '.join(SYNTH_ACTIONS)}")
             with k.lock:
                 k.uevents_emit(action, dev)
 
@@ -81,9 +87,7 @@ class Sysfs:
         k = self.k
 
         def autoprobe_w(v: str) -> None:
-            if v.strip() not in ("0", "1"):
-                raise KernelError(errno.EINVAL, f"drivers_autoprobe takes 0 or 1, got {v.strip()!r}")
-            bus.drivers_autoprobe = v.strip() == "1"
+            bus.drivers_autoprobe = not v.startswith("0")      # drivers_autoprobe_store: buf[0] == '0' or not
 
         def probe_w(v: str) -> None:
             name = v.strip()
@@ -98,7 +102,7 @@ class Sysfs:
         """bus/<bus>/drivers/<drv>/bind, unbind and module."""
         k = self.k
 
-        def bind_w(v: str) -> None:
+        def bind_w(v: str) -> None:          # bind_store: errors as device_driver_attach gives them
             name = v.strip()
             if name not in bus.devices:
                 raise KernelError(errno.ENODEV, f"bind: no device {name!r} on bus {bus.name}")

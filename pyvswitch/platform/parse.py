@@ -15,7 +15,14 @@ from typing import Any
 
 from ..errors import VswError
 from ..hw import layout_names
-from ..schema import DEVICE_CONTEXT_STORE, INVENTION, KINDS, REQUIRED, VENDOR_VSW, kind_of
+from ..schema import (
+    DEVICE_CONTEXT_STORE,
+    INVENTION,
+    KINDS,
+    REQUIRED,
+    VENDOR_VSW,
+    kind_of,
+)
 
 _DEVICE_KEYS = {"name", "compatible", "vendor", "device", "bus", "parent", "suppliers", "params"}
 

@@ -1,0 +1,219 @@
+"""The driver core behaviour by behaviour as Linux has it (drivers/base/dd.c,
+bus.c, core.c; lib/kobject_uevent.c; kmod), each test named after the Linux
+function it mirrors.  Followed: the current stable kernel's sources (6.x)."""
+import errno
+
+import pytest
+from kernel_fakes import driver, make_module
+
+from pyvswitch.kernel import Device, Driver, Kernel, KernelError
+from pyvswitch.kernel.errors import EPROBE_DEFER
+from pyvswitch.kernel.links import (
+    DL_FLAG_AUTOPROBE_CONSUMER,
+    DL_FLAG_AUTOREMOVE_CONSUMER,
+    DL_FLAG_STATELESS,
+    DL_FLAG_SYNC_STATE_ONLY,
+)
+
+
+def kernel(*modules):
+    return Kernel(modules=modules, use_entry_points=False)
+
+
+class ErrnoDefer(Driver):
+    """Defers by returning the errno from an ordinary error path, not by ProbeDefer."""
+    name, of_match_table = "errno-defer", ("vsw,x",)
+
+    def probe(self, dev):
+        raise OSError(EPROBE_DEFER, "clock not ready")
+
+
+def test___device_attach_driver_lets_the_next_driver_try_after_a_deferral():
+    log = []
+    k = kernel(make_module("m", driver("first", ("vsw,x",), outcome="defer", log=log),
+                           driver("second", ("vsw,x",), log=log)))
+    k.insmod("m")
+    dev = k.device_add(Device("x0", compatible=["vsw,x"]))
+    assert [e[1] for e in log if e[0] == "probe"] == ["first", "second"]
+    assert dev.driver.name == "second" and dev not in k.deferred     # driver_bound takes it off the list
+
+
+def test_really_probe_defers_by_the_errno_from_any_error_path():
+    k = kernel(make_module("m", ErrnoDefer))
+    k.insmod("m")
+    dev = k.device_add(Device("x0", compatible=["vsw,x"]))
+    assert dev.driver is None and "clock not ready" in k.deferred[dev]
+    assert not k.probe_errors       # a deferral is not a failure
+
+
+def test_device_links_check_suppliers_stops_the_walk_over_drivers():
+    log = []
+    k = kernel(make_module("m", driver("first", ("vsw,x",), log=log), driver("second", ("vsw,x",), log=log)))
+    sup = k.device_add(Device("s0", compatible=["vsw,none"]))
+    dev = Device("x0", compatible=["vsw,x"])
+    k.sysfs.write("bus/platform/drivers_autoprobe", "0")
+    k.device_add(dev)
+    k.device_link_add(dev, sup)
+    k.insmod("m")
+    k.probe(dev)
+    assert not [e for e in log if e[0] == "probe"] and k.deferred[dev] == "waiting for supplier s0"
+
+
+@pytest.mark.parametrize("case,code", [("nomatch", errno.ENODEV), ("bound", errno.EBUSY), ("fails", errno.EIO),
+                                        ("defers", errno.EAGAIN)])
+def test_bind_store_errnos_as_device_driver_attach(case, code):
+    k = kernel(make_module("m", driver("good", ("vsw,x",)), driver("other", ("vsw,y",)),
+                           driver("broken", ("vsw,z",), outcome="fail"), driver("later", ("vsw,w",), outcome="defer")))
+    k.insmod("m")
+    dev = {"nomatch": Device("x0", compatible=["vsw,x"]), "bound": Device("x0", compatible=["vsw,x"]),
+           "fails": Device("z0", compatible=["vsw,z"]), "defers": Device("w0", compatible=["vsw,w"])}[case]
+    k.device_add(dev)
+    k.deferred.pop(dev, None)
+    drv = {"nomatch": "other", "bound": "good", "fails": "broken", "defers": "later"}[case]
+    with pytest.raises(KernelError) as e:
+        k.sysfs.write(f"bus/platform/drivers/{drv}/bind", dev.name)
+    assert e.value.errno == code
+    assert dev not in k.deferred        # a sysfs bind that defers does not queue the device
+
+
+@pytest.mark.parametrize("text,value", [("0", "0"), ("1", "1"), ("yes", "1"), ("0junk", "0"), ("", "1")])
+def test_drivers_autoprobe_store_takes_anything_not_starting_with_0_as_1(text, value):
+    k = kernel()
+    k.sysfs.write("bus/platform/drivers_autoprobe", text)
+    assert k.sysfs.read("bus/platform/drivers_autoprobe") == value
+
+
+def test_dev_uevent_driver_comes_from_the_current_driver():
+    k = kernel(make_module("m", driver("foo", ("vsw,x",))))
+    k.insmod("m")
+    dev = k.device_add(Device("x0", compatible=["vsw,x"]))
+    assert k.uevents[-1].action == "bind" and k.uevents[-1].env["DRIVER"] == "foo"
+    k.sysfs.write("devices/platform/x0/uevent", "change")          # synthetic, while bound
+    assert k.uevents[-1].action == "change" and k.uevents[-1].env["DRIVER"] == "foo"
+    k.unbind(dev)
+    assert k.uevents[-1].action == "unbind" and "DRIVER" not in k.uevents[-1].env
+
+
+@pytest.mark.parametrize("action", ["add", "remove", "change", "move", "online", "offline", "bind", "unbind"])
+def test_kobject_synth_uevent_takes_every_kobject_action(action):
+    k = kernel()
+    k.device_add(Device("x0", compatible=["vsw,x"]))
+    k.sysfs.write("devices/platform/x0/uevent", action)
+    assert k.uevents[-1].action == action
+
+
+@pytest.mark.parametrize("text", ["", "\n", "explode"])
+def test_kobject_synth_uevent_refuses_an_empty_or_unknown_action(text):
+    k = kernel()
+    k.device_add(Device("x0", compatible=["vsw,x"]))
+    n = len(k.uevents)
+    with pytest.raises(KernelError) as e:
+        k.sysfs.write("devices/platform/x0/uevent", text)
+    assert e.value.errno == errno.EINVAL and len(k.uevents) == n
+
+
+def test_device_links_unbind_consumers_reprobes_only_with_autoprobe_consumer():
+    k = kernel(make_module("m", driver("sup", ("vsw,s",)), driver("con", ("vsw,c",))))
+    k.insmod("m")
+    s = k.device_add(Device("s0", compatible=["vsw,s"]))
+    plain, auto = k.device_add(Device("c0", compatible=["vsw,c"])), k.device_add(Device("c1", compatible=["vsw,c"]))
+    k.device_link_add(plain, s)
+    k.device_link_add(auto, s, DL_FLAG_AUTOPROBE_CONSUMER)
+    k.unbind(s)
+    assert plain.driver is None and auto.driver is None
+    k.bind(s, k.driver("sup"))
+    assert auto.driver is not None and plain.driver is None      # device_links_driver_bound queues only `auto`
+
+
+def test_device_link_init_status_dormant_leaves_the_consumer_bound():
+    k = kernel(make_module("m", driver("con", ("vsw,c",))))
+    k.insmod("m")
+    s = k.device_add(Device("s0", compatible=["vsw,s"]))         # no driver for it
+    c = k.device_add(Device("c0", compatible=["vsw,c"]))
+    k.device_link_add(c, s)
+    assert c.driver is not None and s in c.dormant
+    k.unbind(c)
+    k.probe(c)
+    assert c.driver is None and k.deferred[c] == "waiting for supplier s0"    # no longer dormant
+
+
+def test_device_is_dependent_refuses_a_child_of_the_consumer_as_its_supplier():
+    k = kernel()
+    c = k.device_add(Device("c0", compatible=["vsw,c"]))
+    child = k.device_add(Device("c0.child", compatible=["vsw,x"], parent=c))
+    with pytest.raises(KernelError) as e:
+        k.device_link_add(c, child)
+    assert e.value.errno == errno.ELOOP
+
+
+def test_device_link_add_refuses_an_unregistered_supplier_and_flags_that_do_not_go_together():
+    k = kernel()
+    c = k.device_add(Device("c0", compatible=["vsw,c"]))
+    with pytest.raises(KernelError) as e:
+        k.device_link_add(c, Device("ghost", compatible=["vsw,s"]))
+    assert e.value.errno == errno.EINVAL and not c.suppliers
+    s = k.device_add(Device("s0", compatible=["vsw,s"]))
+    for flags in (DL_FLAG_STATELESS | DL_FLAG_AUTOPROBE_CONSUMER, DL_FLAG_AUTOPROBE_CONSUMER | DL_FLAG_AUTOREMOVE_CONSUMER,
+                  DL_FLAG_SYNC_STATE_ONLY | DL_FLAG_AUTOPROBE_CONSUMER, 1 << 20):
+        with pytest.raises(KernelError) as e:
+            k.device_link_add(c, s, flags)
+        assert e.value.errno == errno.EINVAL and not c.suppliers
+
+
+def test_device_del_triggers_no_deferred_probe_and_leaves_children():
+    log = []
+    k = kernel(make_module("m", driver("con", ("vsw,c",), log=log)))
+    k.insmod("m")
+    s = k.device_add(Device("s0", compatible=["vsw,s"]))
+    child = k.device_add(Device("s0.child", compatible=["vsw,x"], parent=s))
+    c = k.device_add(Device("c0", compatible=["vsw,c"]))
+    k.unbind(c)
+    k.device_link_add(c, s)
+    k.probe(c)
+    assert c in k.deferred
+    log.clear()
+    k.device_del(s)
+    assert not [e for e in log if e[0] == "probe"] and c in k.deferred and not c.suppliers
+    assert child.registered         # device_del does not recurse: whoever added the child removes it
+
+
+def test_device_del_notifies_bus_notify_del_device_before_unbinding():
+    k = kernel(make_module("m", driver("foo", ("vsw,x",))))
+    k.insmod("m")
+    dev = k.device_add(Device("x0", compatible=["vsw,x"]))
+    seen = []
+    k.notifier_register(lambda event, d: seen.append((event, d.driver is not None)))
+    k.device_del(dev)
+    assert seen[:3] == [("del_device", True), ("unbind_driver", True), ("unbound_driver", False)]
+
+
+def test_driver_detach_unbinds_in_reverse_bind_order():
+    log = []
+    k = kernel(make_module("m", driver("foo", ("vsw,x",), log=log)))
+    k.sysfs.write("bus/platform/drivers_autoprobe", "0")
+    for name in ("x0", "x1", "x2"):
+        k.device_add(Device(name, compatible=["vsw,x"]))
+    k.insmod("m")
+    for name in ("x2", "x0", "x1"):                   # bound in this order
+        k.sysfs.write("bus/platform/drivers/foo/bind", name)
+    log.clear()
+    k.rmmod("m")
+    assert [e[2] for e in log if e[0] == "remove"] == ["x1", "x0", "x2"]
+
+
+def test_modprobe_loads_a_module_by_name_before_aliases_folding_dashes():
+    """kmod (modprobe): a module name is looked up before aliases; "-" and "_" are one."""
+    k = kernel(make_module("vsw_foo", driver("foo", ("vsw,x",))))
+    assert k.modprobe("vsw-foo") == ["vsw_foo"] and k.module("vsw_foo").loaded
+    with pytest.raises(KernelError) as e:
+        k.modprobe("vsw_nothing")
+    assert e.value.errno == errno.ENOENT
+
+
+@pytest.mark.parametrize("glob,alias,hit", [("of:N*T*Cvsw,[^m]*", "of:NaT<NULL>Cvsw,mover", False),
+                                            ("of:N*T*Cvsw,[^m]*", "of:NaT<NULL>Cvsw,store", True),
+                                            ("of:N*T*Cvsw,[!m]*", "of:NaT<NULL>Cvsw,mover", False),
+                                            ("x[]^]y", "x^y", True), ("x[]^]y", "x]y", True)])
+def test_fnmatch_negates_a_caret_bracket_as_glibc_does(glob, alias, hit):
+    from pyvswitch.kernel.modalias import alias_matches
+    assert alias_matches(glob, alias) is hit
