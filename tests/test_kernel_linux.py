@@ -6,7 +6,7 @@ import errno
 import pytest
 from kernel_fakes import driver, make_module
 
-from pyvswitch.kernel import Device, Driver, Kernel, KernelError
+from pyvswitch.kernel import Device, Driver, Kernel, KernelError, links
 from pyvswitch.kernel.errors import EPROBE_DEFER
 from pyvswitch.kernel.links import (
     DL_FLAG_AUTOPROBE_CONSUMER,
@@ -131,7 +131,7 @@ def test_device_link_init_status_dormant_leaves_the_consumer_bound():
     s = k.device_add(Device("s0", compatible=["vsw,s"]))         # no driver for it
     c = k.device_add(Device("c0", compatible=["vsw,c"]))
     k.device_link_add(c, s)
-    assert c.driver is not None and s in c.dormant
+    assert c.driver is not None and links.link_of(c, s).status == "dormant"
     k.unbind(c)
     k.probe(c)
     assert c.driver is None and k.deferred[c] == "waiting for supplier s0"    # no longer dormant
@@ -217,3 +217,55 @@ def test_modprobe_loads_a_module_by_name_before_aliases_folding_dashes():
 def test_fnmatch_negates_a_caret_bracket_as_glibc_does(glob, alias, hit):
     from pyvswitch.kernel.modalias import alias_matches
     assert alias_matches(glob, alias) is hit
+
+
+def test_device_link_states_through_a_supplier_and_consumer_life():
+    """enum device_link_state as device_link_init_status and device_links_* move it."""
+    k = kernel(make_module("ms", driver("sup", ("vsw,s",))), make_module("mc", driver("con", ("vsw,c",))))
+    s = k.device_add(Device("s0", compatible=["vsw,s"]))
+    c = k.device_add(Device("c0", compatible=["vsw,c"]))
+    link = links.link_add(c, s)
+    seen = [link.status]                                          # dormant: nobody bound
+    k.insmod("ms")
+    seen.append(link.status)                                      # available: the supplier bound
+    k.insmod("mc")
+    seen.append(link.status)                                      # active: the consumer bound too
+    k.unbind(c)
+    seen.append(link.status)                                      # available again
+    k.probe(c)
+    k.unbind(s)                                                   # the consumer goes first
+    seen.append(link.status)
+    assert seen == ["dormant", "available", "active", "available", "dormant"] and c.driver is None
+    path = "class/devlink/platform:s0--platform:c0"
+    assert k.sysfs.read(f"{path}/status") == "dormant" and k.sysfs.read(f"{path}/auto_remove_on") == "never"
+    stateless = k.device_add(Device("c1", compatible=["vsw,x"]))
+    links.link_add(stateless, s, DL_FLAG_STATELESS)
+    assert k.sysfs.read("class/devlink/platform:s0--platform:c1/status") == "not tracked"
+
+
+def test_device_links_no_driver_drops_an_autoremove_consumer_link():
+    k = kernel(make_module("m", driver("sup", ("vsw,s",)), driver("con", ("vsw,c",))))
+    k.insmod("m")
+    s = k.device_add(Device("s0", compatible=["vsw,s"]))
+    c = k.device_add(Device("c0", compatible=["vsw,c"]))
+    k.device_link_add(c, s, DL_FLAG_AUTOREMOVE_CONSUMER)
+    assert k.sysfs.read("class/devlink/platform:s0--platform:c0/auto_remove_on") == "consumer unbind"
+    k.unbind(c)
+    assert not c.suppliers and "class/devlink/platform:s0--platform:c0/status" not in k.sysfs.tree()
+
+
+def test_platform_files_choose_each_suppliers_link_flags(tmp_path):
+    import pathlib
+
+    import pyvswitch
+    text = (pathlib.Path(__file__).parent / "platforms" / "explicit.toml").read_text().replace(
+        'suppliers = ["store0", "sbus0"]',
+        'suppliers = ["store0", "sbus0"]\nlink_flags = { sbus0 = ["pm-runtime", "autoprobe-consumer"] }')
+    with pyvswitch.open(text) as hv:
+        read = hv.kernel.sysfs.read
+        assert read("class/devlink/platform:sbus0--platform:mover0/runtime_pm") == "1"
+        assert read("class/devlink/vsw-storage:store0--platform:mover0/runtime_pm") == "0"
+        assert read("class/devlink/platform:sbus0--platform:mover0/status") == "active"
+    with pytest.raises(OSError) as e:
+        pyvswitch.Platform.load(text.replace('["pm-runtime", "autoprobe-consumer"]', '["sticky"]'))
+    assert e.value.errno == errno.EINVAL and "link_flags" in str(e.value)

@@ -29,9 +29,12 @@ def really_probe(k: "Kernel", dev: "Device", drv: "Driver", queue: bool = True) 
             defer(k, dev, f"waiting for supplier {', '.join(waiting)}")
         return -EPROBE_DEFER
     dev.driver = drv            # visible to the probe, as dev->driver is
+    dev.probing = True
+    links.consumer_probing(dev)
     try:
         drv.probe(dev)
     except Exception as exc:    # a driver bug is a failed probe, not a dead kernel
+        dev.probing = False
         undo_probe(dev)
         code = exc.errno if isinstance(exc, OSError) and exc.errno else errno.EINVAL
         if code == EPROBE_DEFER:
@@ -44,6 +47,7 @@ def really_probe(k: "Kernel", dev: "Device", drv: "Driver", queue: bool = True) 
             k.printk("warning", f"{dev.name}: probe with driver {drv.name} failed with error {code}: {exc}")
             k.probe_errors[dev.name] = f"{drv.name}: {exc}"
         return code
+    dev.probing = False
     driver_bound(k, dev)
     return 0
 
@@ -57,11 +61,11 @@ def driver_bound(k: "Kernel", dev: "Device") -> None:
     k.probe_errors.pop(dev.name, None)
     k.binds += 1
     dev.bound_seq = k.binds
+    links.driver_bound(dev)
     k.notify("bound_driver", dev)
     k.uevents_emit("bind", dev)
     for consumer in dev.consumers:
-        consumer.dormant.discard(dev)
-        if consumer.driver is None and consumer.link_flags.get(dev, 0) & DL_FLAG_AUTOPROBE_CONSUMER:
+        if consumer.driver is None and consumer.supplier_links[dev].flags & DL_FLAG_AUTOPROBE_CONSUMER:
             defer(k, consumer, f"supplier {dev.name} bound")
     k.trigger_deferred()
 
@@ -70,7 +74,7 @@ def undo_probe(dev: "Device") -> None:
     dev.devres.release_all()
     dev.driver = None
     dev.driver_data = None
-    dev.dormant.clear()         # its next probe waits for every supplier
+    links.no_driver(dev)
 
 
 def defer(k: "Kernel", dev: "Device", reason: str) -> None:
@@ -128,6 +132,7 @@ def device_release_driver(k: "Kernel", dev: "Device") -> None:
     drv = dev.driver
     if drv is None:
         return
+    links.supplier_unbinding(dev)
     for consumer in list(dev.consumers):
         if consumer.driver is not None and links.managed(consumer, dev):
             device_release_driver(k, consumer)
@@ -137,6 +142,7 @@ def device_release_driver(k: "Kernel", dev: "Device") -> None:
     except Exception as exc:
         k.printk("error", f"{dev.name}: remove() of {drv.name} raised {type(exc).__name__}: {exc}")
     undo_probe(dev)
+    links.supplier_unbound(dev)
     k.notify("unbound_driver", dev)
     k.uevents_emit("unbind", dev)
 

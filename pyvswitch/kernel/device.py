@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from .bus import Bus
     from .core import Kernel
     from .driver import Driver
+    from .links import DeviceLink
 
 
 class Device:
@@ -40,8 +41,8 @@ class Device:
         self.driver_override: str | None = None
         self.devres = DevresList()
         self.suppliers: list[Device] = []
-        self.link_flags: dict[Device, int] = {}     # per supplier: the link's DL_FLAG_* (links.py)
-        self.dormant: set[Device] = set()          # suppliers linked while this was bound and they were not
+        self.supplier_links: dict[Device, DeviceLink] = {}  # per supplier: the link (links.py)
+        self.probing = False
         self.consumers: list[Device] = []
         self.children: list[Device] = []
 

@@ -14,12 +14,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .errors import KernelError
+from .links import DL_FLAG_PM_RUNTIME, DL_FLAG_SYNC_STATE_ONLY
 
 if TYPE_CHECKING:
     from .bus import Bus
     from .core import Kernel
     from .device import Device
     from .driver import Driver
+    from .links import DeviceLink
 
 Reader = Callable[[], str]
 Writer = Callable[[str], None]
@@ -120,6 +122,14 @@ class Sysfs:
             out["module"] = (_const(drv.module.name), None)
         return out
 
+    @staticmethod
+    def _link_attrs(link: "DeviceLink") -> dict[str, tuple[Reader | None, Writer | None]]:
+        """class/devlink/<supplier>--<consumer>/: as drivers/base/core.c shows a link."""
+        return {"status": (lambda: link.status, None),
+                "auto_remove_on": (lambda: link.auto_remove_on, None),
+                "runtime_pm": (lambda: "1" if link.flags & DL_FLAG_PM_RUNTIME else "0", None),
+                "sync_state_only": (lambda: "1" if link.flags & DL_FLAG_SYNC_STATE_ONLY else "0", None)}
+
     def _table(self) -> dict[str, tuple[Reader | None, Writer | None]]:
         """Every file: path -> (reader, writer), built from the kernel's state now."""
         k = self.k
@@ -137,6 +147,9 @@ class Sysfs:
             if mod.loaded:
                 t[f"module/{mod.name}/refcnt"] = (_getter(mod, "refcnt"), None)
                 t[f"module/{mod.name}/initstate"] = (_const("live"), None)
+        for dev in k.devices:
+            for link in dev.supplier_links.values():
+                t.update({f"class/devlink/{link.name}/{name}": rw for name, rw in self._link_attrs(link).items()})
         t["kernel/debug/devices_deferred"] = (
             lambda: "".join(f"{d.name}\t{r}\n" for d, r in k.deferred.items()), None)
         return t

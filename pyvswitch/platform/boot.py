@@ -7,7 +7,6 @@ from typing import Any
 
 from ..errors import VswError
 from ..kernel import Device, Kernel
-from ..kernel.links import DL_FLAG_AUTOPROBE_CONSUMER
 from ..schema import STORAGE_BUS_TYPE
 from .description import DeviceSpec, Platform
 
@@ -53,6 +52,4 @@ def link(plat: Platform, kernel: Kernel) -> None:
                 consumer, supplier = kernel.device(s.name), kernel.device(sup)
             except VswError:
                 continue
-            # as fw_devlink's links from a device tree: managed, and the consumer
-            # probes again when its supplier comes back
-            kernel.device_link_add(consumer, supplier, DL_FLAG_AUTOPROBE_CONSUMER)
+            kernel.device_link_add(consumer, supplier, s.link_flags_of(sup))

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import VswError
 from ..hw import layout_names
+from ..kernel.links import FLAG_NAMES
 from ..schema import (
     DEVICE_CONTEXT_STORE,
     INVENTION,
@@ -24,7 +25,9 @@ from ..schema import (
     kind_of,
 )
 
-_DEVICE_KEYS = {"name", "compatible", "vendor", "device", "bus", "parent", "suppliers", "params"}
+_DEVICE_KEYS = {"name", "compatible", "vendor", "device", "bus", "parent", "suppliers", "link_flags", "params"}
+#: A supplier's link without link_flags: managed, the consumer probing again when the supplier comes back.
+DEFAULT_LINK_FLAGS = ("autoprobe-consumer",)
 
 
 @dataclass
@@ -40,6 +43,11 @@ class DeviceSpec:
     parent: str | None = None
     suppliers: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
+    link_flags: dict[str, tuple[str, ...]] = field(default_factory=dict)   # per supplier: DL_FLAG_* names
+
+    def link_flags_of(self, supplier: str) -> int:
+        """The DL_FLAG_* bits of the link to ``supplier`` (default: autoprobe-consumer)."""
+        return sum(FLAG_NAMES[n] for n in self.link_flags.get(supplier, DEFAULT_LINK_FLAGS))
 
     @property
     def invention(self) -> bool:
@@ -105,10 +113,23 @@ def parse(doc: dict[str, Any], source: str) -> "tuple[str, str, list[DeviceSpec]
         kind = kind_of(tuple(comp))
         params = _params(d.get("params", {}), kind, f"{where}, params", bad)
         specs.append(DeviceSpec(name, tuple(comp), kind, ids["vendor"], ids["device"], d.get("bus"),
-                                d.get("parent"), tuple(sup), params))
+                                d.get("parent"), tuple(sup), params, _link_flags(d, sup, where, bad)))
     _check_topology(specs, bad)
     name = meta.get("name", Path(source).stem if not source.startswith("<") else "platform")
     return str(name), str(meta.get("description", "")), specs
+
+
+def _link_flags(d: dict[str, Any], suppliers: list[str], where: str, bad: Any) -> dict[str, tuple[str, ...]]:
+    """link_flags = { <supplier> = [<flag>, ...] }: the flags of the device's link to each supplier."""
+    flags = d.get("link_flags", {})
+    if not isinstance(flags, dict) or not all(
+            isinstance(v, list) and all(isinstance(f, str) and f in FLAG_NAMES for f in v) for v in flags.values()):
+        raise bad(f"{where}, key 'link_flags'", "expected a table of supplier = [flag, ...] with flags from "
+                                               f"{', '.join(FLAG_NAMES)}, got {flags!r}")
+    for name in flags:
+        if name not in suppliers:
+            raise bad(f"{where}, key 'link_flags'", f"{name!r} is not one of its suppliers {suppliers}")
+    return {k: tuple(v) for k, v in flags.items()}
 
 
 def _params(raw: Any, kind: str | None, where: str, bad: Any) -> dict[str, Any]:
