@@ -170,6 +170,10 @@ class Controller:
         if self.channel is not None and self.channel.client is not None:
             return self.channel
         self.channel = None
+        unsynced = self._unsynced_suppliers()
+        if unsynced:
+            self.channel_error = f"the mover's suppliers are not in sync yet: {', '.join(unsynced)}"
+            return None
         try:
             self.channel = self.kernel.dma.request_channel(CAP_CONTEXT, self.client, self._revoked)
             self.channel_error = None
@@ -178,6 +182,19 @@ class Controller:
         except VswError as exc:
             self.channel_error = str(exc)
         return self.channel
+
+    def _unsynced_suppliers(self) -> list[str]:
+        """The fast path waits for the mover's suppliers' sync_state (every
+        consumer of the store and the storage bus has probed)."""
+        out = []
+        for s in self.platform.of_kind("mover"):
+            try:
+                mover = self.kernel.device(s.name)
+            except UnknownName:
+                continue
+            out += [d.name for d in mover.suppliers
+                    if d.driver is not None and d.driver.sync_state is not None and not d.state_synced]
+        return out
 
     def _revoked(self, chan: Channel) -> None:
         self.channel = None

@@ -269,3 +269,64 @@ def test_platform_files_choose_each_suppliers_link_flags(tmp_path):
     with pytest.raises(OSError) as e:
         pyvswitch.Platform.load(text.replace('["pm-runtime", "autoprobe-consumer"]', '["sticky"]'))
     assert e.value.errno == errno.EINVAL and "link_flags" in str(e.value)
+
+
+class Syncing(Driver):
+    """A supplier whose sync_state is counted."""
+    name, of_match_table = "syncing", ("vsw,s",)
+    calls: list = []
+
+    def probe(self, dev):
+        pass
+
+    def sync_state(self, dev):
+        Syncing.calls.append((dev.name, sorted(c.name for c in dev.consumers if c.driver)))
+
+
+def test_device_links_flush_sync_list_runs_sync_state_once_all_consumers_probed():
+    Syncing.calls = []
+    k = kernel(make_module("ms", Syncing), make_module("mc", driver("con", ("vsw,c",))))
+    s = k.device_add(Device("s0", compatible=["vsw,s"]))
+    c0, c1 = (k.device_add(Device(n, compatible=["vsw,c"])) for n in ("c0", "c1"))
+    k.device_link_add(c0, s)
+    k.device_link_add(c1, s)
+    k.insmod("ms")
+    assert not Syncing.calls and k.sysfs.read("devices/platform/s0/state_synced") == "0"
+    k.insmod("mc")                                  # both consumers probe
+    assert Syncing.calls == [("s0", ["c0", "c1"])] and s.state_synced
+    k.unbind(c0)
+    k.probe(c0)
+    assert len(Syncing.calls) == 1                  # once, until the supplier unbinds
+    k.unbind(s)
+    assert not s.state_synced
+
+
+def test_state_synced_store_forces_sync_state_and_takes_only_1():
+    Syncing.calls = []
+    k = kernel(make_module("ms", Syncing))
+    s = k.device_add(Device("s0", compatible=["vsw,s"]))
+    c = k.device_add(Device("c0", compatible=["vsw,none"]))     # a consumer that never probes
+    k.device_link_add(c, s)
+    k.insmod("ms")
+    assert not s.state_synced
+    with pytest.raises(KernelError) as e:
+        k.sysfs.write("devices/platform/s0/state_synced", "0")
+    assert e.value.errno == errno.EINVAL
+    k.sysfs.write("devices/platform/s0/state_synced", "1")
+    assert s.state_synced and Syncing.calls == [("s0", [])]
+
+
+def test_the_fast_path_waits_for_the_movers_suppliers_sync_state():
+    import pyvswitch
+    with pyvswitch.open() as hv:
+        read = hv.kernel.sysfs.read
+        assert read("bus/vsw-storage/devices/store0/state_synced") == "1"
+        assert read("devices/platform/sbus0/state_synced") == "1"
+        assert hv.path == "store"
+        store = hv.kernel.device("store0")
+        store.state_synced = False              # as if a consumer had not probed yet
+        hv.controller.release()
+        assert hv.controller.acquire_channel() is None
+        assert "not in sync yet: store0" in hv.controller.channel_error
+        store.state_synced = True
+        assert hv.controller.acquire_channel() is not None

@@ -37,5 +37,11 @@ class StorageBusDriver(Driver):
                                 vendor=child.vendor, device=child.device,
                                 resources={**res, "suppliers": list(child.suppliers)}))
 
+    def sync_state(self, dev: Device) -> None:
+        """Every consumer (the mover) has probed: the storage bus serves the switch now."""
+        assert dev.kernel is not None
+        users = ", ".join(c.name for c in dev.consumers) or "no consumers"
+        dev.kernel.printk("info", f"{dev.name}: state synced with {users}")
+
 
 DRIVERS = (StorageBusDriver,)

@@ -17,5 +17,11 @@ class ContextStoreDriver(Driver):
     def probe(self, dev: Device) -> None:
         dev.driver_data = store_of(dev, "store")
 
+    def sync_state(self, dev: Device) -> None:
+        """Every consumer (the mover) has probed: the context store serves the switch now."""
+        assert dev.kernel is not None
+        users = ", ".join(c.name for c in dev.consumers) or "no consumers"
+        dev.kernel.printk("info", f"{dev.name}: state synced with {users}")
+
 
 DRIVERS = (ContextStoreDriver,)

@@ -53,27 +53,47 @@ def really_probe(k: "Kernel", dev: "Device", drv: "Driver", queue: bool = True) 
 
 
 def driver_bound(k: "Kernel", dev: "Device") -> None:
-    """After a successful probe (driver_bound): off the deferred list, the bind
-    uevent, consumers whose link asks for it queued to probe again
-    (device_links_driver_bound, DL_FLAG_AUTOPROBE_CONSUMER), and the deferred
-    devices retried."""
+    """After a successful probe (driver_bound): off the deferred list, its links
+    moved on and consumers whose link asks for it queued to probe again
+    (device_links_driver_bound, DL_FLAG_AUTOPROBE_CONSUMER), sync_state where
+    it is due, the notifier and the bind uevent, then the deferred devices retried."""
     k.deferred.pop(dev, None)
     k.probe_errors.pop(dev.name, None)
     k.binds += 1
     dev.bound_seq = k.binds
     links.driver_bound(dev)
-    k.notify("bound_driver", dev)
-    k.uevents_emit("bind", dev)
     for consumer in dev.consumers:
         if consumer.driver is None and consumer.supplier_links[dev].flags & DL_FLAG_AUTOPROBE_CONSUMER:
             defer(k, consumer, f"supplier {dev.name} bound")
+    for supplier in [*dev.suppliers, dev]:          # device_links_flush_sync_list: before the notifier
+        sync_state(k, supplier)
+    k.notify("bound_driver", dev)
+    k.uevents_emit("bind", dev)
     k.trigger_deferred()
+
+
+def sync_state(k: "Kernel", dev: "Device", force: bool = False) -> None:
+    """__device_links_queue_sync_state: once every consumer of a bound device
+    has probed (all its tracked links active), its driver's sync_state runs -
+    once, until it unbinds; ``force`` (a write of 1 to state_synced) runs it now."""
+    drv = dev.driver
+    if drv is None or drv.sync_state is None or dev.state_synced:
+        return
+    if not force and any(not link.flags & links.DL_FLAG_STATELESS and link.consumer.driver is None
+                         for link in (c.supplier_links[dev] for c in dev.consumers)):
+        return
+    dev.state_synced = True
+    try:
+        drv.sync_state(dev)     # type: ignore[operator]
+    except Exception as exc:
+        k.printk("error", f"{dev.name}: sync_state() of {drv.name} raised {type(exc).__name__}: {exc}")
 
 
 def undo_probe(dev: "Device") -> None:
     dev.devres.release_all()
     dev.driver = None
     dev.driver_data = None
+    dev.state_synced = False
     links.no_driver(dev)
 
 

@@ -43,6 +43,7 @@ class Device:
         self.suppliers: list[Device] = []
         self.supplier_links: dict[Device, DeviceLink] = {}  # per supplier: the link (links.py)
         self.probing = False
+        self.state_synced = False   # its driver's sync_state ran (every consumer has probed)
         self.consumers: list[Device] = []
         self.children: list[Device] = []
 

@@ -48,6 +48,11 @@ class Driver:
     def remove(self, dev: "Device") -> None:
         """Undoes what probe did beyond its devres (default: nothing)."""
 
+    #: Optional: ``sync_state(dev)``, called once every consumer of ``dev`` has
+    #: probed - the supplier may then drop what it kept for consumers that never
+    #: came (Linux's device_driver.sync_state).  None: the driver has none.
+    sync_state: ClassVar[object] = None
+
     @property
     def devices(self) -> list["Device"]:
         """The devices bound to this driver, in the order they bound (the

@@ -13,6 +13,7 @@ import errno
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from . import dd
 from .errors import KernelError
 from .links import DL_FLAG_PM_RUNTIME, DL_FLAG_SYNC_STATE_ONLY
 
@@ -54,6 +55,12 @@ class Sysfs:
         def override_w(v: str) -> None:
             dev.driver_override = v.strip() or None
 
+        def state_synced_w(v: str) -> None:   # state_synced_store: only "1", forcing sync_state now
+            if v.strip() != "1":
+                raise KernelError(errno.EINVAL, f"state_synced takes 1 (sync now), got {v.strip()!r}")
+            with k.lock:
+                dd.sync_state(k, dev, force=True)
+
         def uevent_w(v: str) -> None:
             # kobject_synth_uevent: one of kobject_actions, nothing else (an empty write neither)
             action = v.strip()
@@ -70,6 +77,8 @@ class Sysfs:
         }
         if dev.driver is not None:
             attrs["driver"] = (lambda: dev.driver.name if dev.driver else "", None)
+            if dev.driver.sync_state is not None:
+                attrs["state_synced"] = (lambda: "1" if dev.state_synced else "0", state_synced_w)
         if dev.vendor is not None:
             attrs["vendor"] = (lambda: f"0x{dev.vendor:08x}", None)
             attrs["device"] = (lambda: f"0x{dev.device_id or 0:08x}", None)
