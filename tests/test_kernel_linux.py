@@ -330,3 +330,45 @@ def test_the_fast_path_waits_for_the_movers_suppliers_sync_state():
         assert "not in sync yet: store0" in hv.controller.channel_error
         store.state_synced = True
         assert hv.controller.acquire_channel() is not None
+
+
+def test_module_param_given_at_modprobe_shown_and_written_in_sysfs():
+    """module_param: modprobe m name=value, /sys/module/<m>/parameters/<p>, perm."""
+    import pyvswitch
+    k = Kernel()
+    k.sysfs.write("bus/platform/drivers_autoprobe", "0")
+    assert k.modprobe("vsw_mover max_burst=4096 write_threshold=0x20 bogus=1") == ["vsw_mover"]
+    read = k.sysfs.read
+    assert read("module/vsw_mover/parameters/max_burst") == "4096"
+    assert read("module/vsw_mover/parameters/write_threshold") == "32"
+    assert "unknown parameter 'bogus' ignored" in " ".join(line.message for line in k.dmesg)
+    k.sysfs.write("module/vsw_mover/parameters/channels", "2")
+    assert read("module/vsw_mover/parameters/channels") == "2"
+    with pytest.raises(KernelError) as e:
+        k.sysfs.write("module/vsw_mover/parameters/channels", "many")
+    assert e.value.errno == errno.EINVAL and read("module/vsw_mover/parameters/channels") == "2"
+    k.rmmod("vsw_mover")
+    with pytest.raises(KernelError) as e:
+        k.modprobe("vsw_mover", max_burst="big")          # a bad value: nothing loads
+    assert e.value.errno == errno.EINVAL and not k.module("vsw_mover").loaded
+    assert pyvswitch.Kernel is Kernel
+
+
+def test_a_device_property_wins_over_the_module_parameter_which_wins_over_the_default():
+    import pathlib
+
+    import pyvswitch
+    from pyvswitch.drivers.common import param
+    explicit = (pathlib.Path(__file__).parent / "platforms" / "explicit.toml").read_text()
+    for text, module_value, expected in ((None, 4096, 4096),            # reference: no property set
+                                         (explicit, 4096, 8192),        # the file sets 8192
+                                         (None, None, 8192)):           # neither: the schema's default
+        k = Kernel()
+        plat = pyvswitch.Platform.load(text)
+        if module_value:
+            k.modprobe("vsw_mover", max_burst=module_value)
+        pyvswitch.platform.boot(plat, k)
+        pyvswitch.Controller(k, plat).enable()          # loads the other drivers; the mover's is loaded
+        mover = k.device("mover0")
+        assert mover.driver is not None and param(mover, "max_burst") == expected
+        assert mover.driver_data.context.params.max_burst == expected

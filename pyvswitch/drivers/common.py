@@ -6,6 +6,8 @@ from typing import Any, Protocol, TypeVar
 from ..hw import Store
 from ..kernel import Device, ProbeDefer, VswError
 from ..kernel.links import DL_FLAG_AUTOPROBE_CONSUMER
+from ..kernel.module import ModuleParam
+from ..schema import KINDS as SCHEMA
 
 
 class Closable(Protocol):
@@ -40,7 +42,24 @@ def devm_hw(dev: Device, obj: T, what: str) -> T:
 
 
 def param(dev: Device, key: str) -> Any:
+    """A parameter of the device, as a driver reads it: the device's own property
+    when the platform sets it (it describes this device), else the driver
+    module's parameter (modprobe vsw_mover max_burst=4096: the default for every
+    device it drives), else the schema's default - the more specific wins, as a
+    driver that reads a device property and falls back to its module_param."""
+    if key in dev.resources.get("given", ()):
+        return dev.resources[key]
+    mod = dev.driver.module if dev.driver is not None else None
+    if mod is not None and key in mod.params:
+        return mod.values[key]
     return dev.resources[key]
+
+
+def module_params(kind: str, *names: str) -> tuple[ModuleParam, ...]:
+    """The module parameters of a driver for ``kind``: these of the kind's
+    schema parameters, writable (0644: a new value applies from the next probe)."""
+    k = SCHEMA[kind]
+    return tuple(ModuleParam(n, k.param(n).type, k.param(n).default, 0o644, k.param(n).source) for n in names)
 
 
 def store_of(dev: Device, what: str) -> Store:

@@ -11,11 +11,11 @@ from ..hw import MoverParams, Path
 from ..kernel import Device, Driver, ProbeDefer
 from ..kernel.dmaengine import DmaDevice
 from ..schema import CAP_CONTEXT
-from .common import devm_hw, param, require_suppliers
+from .common import devm_hw, module_params, param, require_suppliers
 
 MODULE_NAME = "vsw_mover"
 MODULE_DESCRIPTION = "mover: burst engine over the storage bus (dmaengine provider)"
-#: The capability clients ask for.
+MODULE_PARAMS = module_params("mover", "max_burst", "write_threshold", "read_threshold", "channels")
 
 
 class MoverDriver(Driver):
@@ -30,7 +30,8 @@ class MoverDriver(Driver):
         sbus = next((s.driver_data for s in sups if s.compatible and "vsw,storage-bus" in s.compatible), None)
         if store is None or sbus is None:
             raise ProbeDefer("needs a context store and a storage bus among its suppliers")
-        path = devm_hw(dev, Path.mover(store, sbus, MoverParams.of(dev.resources)), "mover path")
+        params = MoverParams(*(param(dev, k) for k in ("max_burst", "write_threshold", "read_threshold")))
+        path = devm_hw(dev, Path.mover(store, sbus, params), "mover path")
         dma = DmaDevice(dev, CAP_CONTEXT, channels=param(dev, "channels"), context=path)
         k.dma.register(dma)
         dev.devm_add_action(lambda: k.dma.unregister(dma), "dma device")

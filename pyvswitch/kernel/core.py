@@ -261,10 +261,11 @@ class Kernel:
 
     # --- modules ------------------------------------------------------------
     @locked
-    def modprobe(self, name: str) -> list[str]:
+    def modprobe(self, name: str, **params: object) -> list[str]:
         """Loads the registered module of that name, else every one whose alias
-        matches it (fnmatch, as kmod)."""
-        return self.modules.modprobe(name)
+        matches it (fnmatch, as kmod); parameters as keywords or in ``name``
+        ("vsw_mover max_burst=4096")."""
+        return self.modules.modprobe(name, params)
 
     @locked
     def insmod(self, name: str) -> list[str]:

@@ -3,7 +3,9 @@
 loaded by modalias (modprobe), pinned by references, unloaded by rmmod.
 
 A driver module is a Python module with ``DRIVERS`` (Driver classes) and
-optionally ``MODULE_NAME``, ``MODULE_DESCRIPTION``, ``MODULE_DEPENDS``.  Only
+optionally ``MODULE_NAME``, ``MODULE_DESCRIPTION``, ``MODULE_DEPENDS`` and
+``MODULE_PARAMS`` (``ModuleParam``s: module_param, given as ``modprobe m
+name=value`` and shown in /sys/module/<m>/parameters).  Only
 modules registered here can ever load: a name read from a platform file is
 looked up in this registry, never imported.
 """
@@ -12,7 +14,8 @@ from __future__ import annotations
 import errno
 import importlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -28,6 +31,34 @@ ENTRY_POINT_GROUP = "pyvswitch.drivers"
 log = logging.getLogger("pyvswitch.kernel")
 
 
+@dataclass(frozen=True)
+class ModuleParam:
+    """module_param(name, type, perm): a typed value with a default; writable
+    through sysfs when ``perm`` has the owner's write bit (0644), read-only
+    otherwise (0444)."""
+
+    name: str
+    type: type                  # int, str or bool
+    default: object
+    perm: int = 0o444
+    description: str = ""
+
+    def parse(self, module: str, text: object) -> object:
+        """A value given as text (modprobe, sysfs) or already typed: EINVAL when it is not one."""
+        if isinstance(text, self.type) and not (self.type is int and isinstance(text, bool)):
+            return text
+        t = str(text).strip()
+        try:
+            if self.type is bool:
+                if t not in ("0", "1", "y", "n", "Y", "N"):
+                    raise ValueError
+                return t in ("1", "y", "Y")
+            return int(t, 0) if self.type is int else t
+        except ValueError:
+            raise KernelError(errno.EINVAL, f"module {module}: parameter {self.name} takes "
+                                            f"{self.type.__name__}, got {text!r}") from None
+
+
 class Module:
     """One driver module as this kernel knows it."""
 
@@ -41,6 +72,21 @@ class Module:
         self.drivers: list[Driver] = []
         self.loaded = False
         self.refcnt = 0
+        self.params: dict[str, ModuleParam] = {p.name: p for p in getattr(py, "MODULE_PARAMS", ())}
+        self.values: dict[str, object] = {n: p.default for n, p in self.params.items()}
+
+    def set_params(self, args: Mapping[str, object], warn: "Kernel | None" = None) -> None:
+        """Parameters given at load time: parsed all first, so a bad one changes
+        nothing (EINVAL); an unknown one is ignored with a warning, as Linux's
+        unknown_module_param_cb does."""
+        values = dict(self.values)
+        for name, text in args.items():
+            if name not in self.params:
+                if warn is not None:
+                    warn.printk("warning", f"{self.name}: unknown parameter '{name}' ignored")
+                continue
+            values[name] = self.params[name].parse(self.name, text)
+        self.values = values
 
     def get(self) -> None:
         """try_module_get(): pins the module; rmmod refuses while pinned."""
@@ -99,11 +145,13 @@ class ModuleRegistry:
                                             f"'{ENTRY_POINT_GROUP}' entry points (known: "
                                             f"{', '.join(sorted(self.modules)) or 'none'})") from None
 
-    def load(self, name: str, _stack: tuple[str, ...] = ()) -> list[str]:
-        """insmod with dependencies; returns the modules newly loaded."""
+    def load(self, name: str, _stack: tuple[str, ...] = (), params: Mapping[str, object] | None = None) -> list[str]:
+        """insmod with dependencies and this module's ``params``; returns the
+        modules newly loaded (an already loaded one keeps its parameters)."""
         mod = self.get(name)
         if mod.loaded:
             return []
+        mod.set_params(params or {}, self.kernel)
         if name in _stack:
             raise KernelError(errno.ELOOP, f"module {name}: circular dependency {' -> '.join(_stack + (name,))}")
         done = []
@@ -126,18 +174,26 @@ class ModuleRegistry:
         self.kernel.printk("info", f"module {name} loaded ({len(drivers)} driver(s))")
         return done + [name]
 
-    def modprobe(self, name: str) -> list[str]:
-        """modprobe NAME: a module of that name (with "-" and "_" the same, as kmod
-        folds them) is loaded first; otherwise every module with an alias that
-        matches NAME as a modalias.  Returns the names of the modules (loaded now
-        or before)."""
+    def modprobe(self, name: str, params: Mapping[str, object] | None = None) -> list[str]:
+        """modprobe NAME [param=value ...]: a module of that name (with "-" and
+        "_" the same, as kmod folds them) is loaded first; otherwise every module
+        with an alias that matches NAME as a modalias.  ``name`` may carry the
+        parameters as the command line does ("vsw_mover max_burst=4096").
+        Returns the names of the modules (loaded now or before)."""
+        words = name.split()
+        if not words:
+            raise KernelError(errno.EINVAL, "modprobe: no module name")
+        name, args = words[0], dict(params or {})
+        for w in words[1:]:
+            key, eq, value = w.partition("=")
+            args[key] = value if eq else "1"            # a bare flag is "1", as for bool parameters
         folded = {m.replace("-", "_"): m for m in self.modules}
         by_name = folded.get(name.replace("-", "_"))
         found = [self.modules[by_name]] if by_name is not None else self.lookup(name)
         if not found:
             raise KernelError(errno.ENOENT, f"modprobe: no module named or matching {name!r}")
         for mod in found:
-            self.load(mod.name)
+            self.load(mod.name, params=args)
         return [m.name for m in found]
 
     def holders(self, name: str) -> list[str]:
@@ -158,4 +214,5 @@ class ModuleRegistry:
             self.kernel.driver_unregister(drv)
         mod.drivers = []
         mod.loaded = False
+        mod.values = {n: p.default for n, p in mod.params.items()}     # the next load starts afresh
         self.kernel.printk("info", f"module {name} unloaded")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .device import Device
     from .driver import Driver
     from .links import DeviceLink
+    from .module import Module, ModuleParam
 
 Reader = Callable[[], str]
 Writer = Callable[[str], None]
@@ -132,6 +133,19 @@ class Sysfs:
         return out
 
     @staticmethod
+    def _param_attr(mod: "Module", p: "ModuleParam") -> tuple[Reader | None, Writer | None]:
+        """module/<m>/parameters/<p>: bools as Y/N, as param_get_bool shows them;
+        writable only with the owner's write bit (EACCES otherwise, as the file's mode says)."""
+        def read() -> str:
+            v = mod.values[p.name]
+            return ("Y" if v else "N") if p.type is bool else str(v)
+
+        def write(v: str) -> None:
+            mod.values[p.name] = p.parse(mod.name, v)
+
+        return read, (write if p.perm & 0o200 else None)
+
+    @staticmethod
     def _link_attrs(link: "DeviceLink") -> dict[str, tuple[Reader | None, Writer | None]]:
         """class/devlink/<supplier>--<consumer>/: as drivers/base/core.c shows a link."""
         return {"status": (lambda: link.status, None),
@@ -156,6 +170,7 @@ class Sysfs:
             if mod.loaded:
                 t[f"module/{mod.name}/refcnt"] = (_getter(mod, "refcnt"), None)
                 t[f"module/{mod.name}/initstate"] = (_const("live"), None)
+                t.update({f"module/{mod.name}/parameters/{p.name}": self._param_attr(mod, p) for p in mod.params.values()})
         for dev in k.devices:
             for link in dev.supplier_links.values():
                 t.update({f"class/devlink/{link.name}/{name}": rw for name, rw in self._link_attrs(link).items()})

@@ -17,6 +17,7 @@ def resources(plat: Platform, s: DeviceSpec) -> dict[str, Any]:
     res = dict(s.params)
     res["layout"] = plat.layout.name
     res["suppliers"] = list(s.suppliers)
+    res["given"] = s.given          # device properties the file sets: they win over module parameters
     if s.kind == "storage-bus":
         res["children"] = plat.children_of(s.name)
         res["bus_type"] = STORAGE_BUS_TYPE

@@ -44,6 +44,7 @@ class DeviceSpec:
     suppliers: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
     link_flags: dict[str, tuple[str, ...]] = field(default_factory=dict)   # per supplier: DL_FLAG_* names
+    given: frozenset[str] = frozenset()     # the parameters the file sets (the rest are the schema's defaults)
 
     def link_flags_of(self, supplier: str) -> int:
         """The DL_FLAG_* bits of the link to ``supplier`` (default: autoprobe-consumer)."""
@@ -113,7 +114,8 @@ def parse(doc: dict[str, Any], source: str) -> "tuple[str, str, list[DeviceSpec]
         kind = kind_of(tuple(comp))
         params = _params(d.get("params", {}), kind, f"{where}, params", bad)
         specs.append(DeviceSpec(name, tuple(comp), kind, ids["vendor"], ids["device"], d.get("bus"),
-                                d.get("parent"), tuple(sup), params, _link_flags(d, sup, where, bad)))
+                                d.get("parent"), tuple(sup), params, _link_flags(d, sup, where, bad),
+                                frozenset(d.get("params", {})) if kind else frozenset()))
     _check_topology(specs, bad)
     name = meta.get("name", Path(source).stem if not source.startswith("<") else "platform")
     return str(name), str(meta.get("description", "")), specs
