@@ -372,3 +372,28 @@ def test_a_device_property_wins_over_the_module_parameter_which_wins_over_the_de
         mover = k.device("mover0")
         assert mover.driver is not None and param(mover, "max_burst") == expected
         assert mover.driver_data.context.params.max_burst == expected
+
+
+def test_sysfs_hierarchy_with_subsystem_driver_and_bus_links():
+    """device_add's sysfs (device_add_class_symlinks, bus_add_device, driver_sysfs_add):
+    devices/ nests children under parents; bus/*/devices/* and a device's
+    subsystem and driver are symlinks; class/devlink links name both ends."""
+    import pyvswitch
+    with pyvswitch.open() as hv:
+        fs = hv.kernel.sysfs
+        assert fs.readlink("bus/vsw-storage/devices/store0") == "devices/platform/sbus0/store0"
+        assert fs.readlink("devices/platform/sbus0/store0/subsystem") == "bus/vsw-storage"
+        assert fs.readlink("devices/platform/sbus0/store0/driver") == "bus/vsw-storage/drivers/vsw-store"
+        assert fs.readlink("bus/vsw-storage/drivers/vsw-store/store0") == "devices/platform/sbus0/store0"
+        assert "store0" in fs.ls("devices/platform/sbus0") and "driver" in fs.ls("bus/vsw-storage/devices/store0")
+        assert fs.read("bus/vsw-storage/devices/store0/vendor") == fs.read("devices/platform/sbus0/store0/vendor")
+        link = "class/devlink/vsw-storage:store0--platform:mover0"
+        assert fs.readlink(f"{link}/consumer") == "devices/platform/mover0"
+        assert fs.readlink("devices/platform/mover0/supplier:vsw-storage:store0") == link
+        assert fs.read("devices/platform/mover0/supplier:vsw-storage:store0/status") == "active"
+        with pytest.raises(KernelError) as e:
+            fs.readlink("devices/platform/mover0/modalias")
+        assert e.value.errno == errno.EINVAL
+        hv.unbind("mover")
+        with pytest.raises(KernelError):
+            fs.readlink("devices/platform/mover0/driver")

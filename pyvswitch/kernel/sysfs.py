@@ -37,6 +37,11 @@ def _getter(obj: object, attr: str) -> Reader:
     return lambda: str(getattr(obj, attr))
 
 
+def _dir(dev: "Device") -> str:
+    """A device's directory in the hierarchy: devices/<bus root>/<parents...>/<name>."""
+    return "devices" + dev.devpath[len("/devices"):]
+
+
 def _no_such(path: str) -> KernelError:
     return KernelError(errno.ENOENT, f"sysfs: no such file or directory: {path}")
 
@@ -77,7 +82,6 @@ class Sysfs:
             "driver_override": (lambda: dev.driver_override or "(null)", override_w),
         }
         if dev.driver is not None:
-            attrs["driver"] = (lambda: dev.driver.name if dev.driver else "", None)
             if dev.driver.sync_state is not None:
                 attrs["state_synced"] = (lambda: "1" if dev.state_synced else "0", state_synced_w)
         if dev.vendor is not None:
@@ -162,8 +166,7 @@ class Sysfs:
             t.update({f"{base}/{name}": rw for name, rw in self._bus_attrs(bus).items()})
             for dev in bus.devices.values():
                 for name, rw in self._device_attrs(dev).items():
-                    t[f"{base}/devices/{dev.name}/{name}"] = rw
-                    t[f"devices{dev.devpath[len('/devices'):]}/{name}"] = rw
+                    t[f"{_dir(dev)}/{name}"] = rw
             for drv in bus.drivers.values():
                 t.update({f"{base}/drivers/{drv.name}/{name}": rw for name, rw in self._driver_attrs(bus, drv).items()})
         for mod in k.modules.modules.values():
@@ -178,6 +181,50 @@ class Sysfs:
             lambda: "".join(f"{d.name}\t{r}\n" for d, r in k.deferred.items()), None)
         return t
 
+    def _links(self) -> dict[str, str]:
+        """Every symlink, path -> target (both relative to /sys), as the kernel
+        makes them: a device's subsystem and driver, the bus's and the driver's
+        entries for each device, a device link's supplier and consumer."""
+        out: dict[str, str] = {}
+        for bus in self.k.buses.values():
+            for dev in bus.devices.values():
+                here = _dir(dev)
+                out[f"bus/{bus.name}/devices/{dev.name}"] = here
+                out[f"{here}/subsystem"] = f"bus/{bus.name}"
+                if dev.driver is not None:
+                    out[f"{here}/driver"] = f"bus/{bus.name}/drivers/{dev.driver.name}"
+                    out[f"bus/{bus.name}/drivers/{dev.driver.name}/{dev.name}"] = here
+                for link in dev.supplier_links.values():
+                    base = f"class/devlink/{link.name}"
+                    out[f"{base}/supplier"], out[f"{base}/consumer"] = _dir(link.supplier), here
+                    out[f"{here}/supplier:{link.supplier.bus_name}:{link.supplier.name}"] = base
+                    out[f"{_dir(link.supplier)}/consumer:{dev.bus_name}:{dev.name}"] = base
+        return out
+
+    def _resolve(self, p: str, links: dict[str, str]) -> str:
+        """``p`` with every symlink on its way followed (ELOOP past 8, as the VFS)."""
+        for _ in range(8):
+            parts = p.split("/")
+            for i in range(len(parts), 0, -1):
+                head = "/".join(parts[:i])
+                if head in links:
+                    p = "/".join([links[head], *parts[i:]]).strip("/")
+                    break
+            else:
+                return p
+        raise KernelError(errno.ELOOP, f"sysfs: too many levels of symbolic links in {p}")
+
+    def readlink(self, path: str) -> str:
+        """Where a symlink points (relative to /sys); EINVAL for what is not one."""
+        p = self._norm(path)
+        with self.k.lock:
+            links = self._links()
+            head, _, name = p.rpartition("/")
+            real = "/".join(x for x in (self._resolve(head, links) if head else "", name) if x)
+            if real not in links:
+                raise KernelError(errno.EINVAL, f"sysfs: {path} is not a symbolic link")
+            return links[real]
+
     # --- the file operations ------------------------------------------------
     @staticmethod
     def _norm(path: str) -> str:
@@ -190,10 +237,11 @@ class Sysfs:
         return p.strip("/")
 
     def read(self, path: str) -> str:
-        """The attribute's value (without a trailing newline)."""
+        """The attribute's value (without a trailing newline); symlinks followed."""
         p = self._norm(path)
         with self.k.lock:
             t = self._table()
+            p = self._resolve(p, self._links())
             if p not in t:
                 if any(key.startswith(p + "/") for key in t):
                     raise KernelError(errno.EISDIR, f"sysfs: {path} is a directory")
@@ -207,6 +255,7 @@ class Sysfs:
         p = self._norm(path)
         with self.k.lock:
             t = self._table()
+            p = self._resolve(p, self._links())
             if p not in t:
                 raise _no_such(path)
             writer = t[p][1]
@@ -219,14 +268,19 @@ class Sysfs:
     def ls(self, path: str = "") -> list[str]:
         """The entries of a directory."""
         p = self._norm(path)
-        prefix = p + "/" if p else ""
         with self.k.lock:
-            names = {key[len(prefix):].split("/", 1)[0] for key in self._table() if key.startswith(prefix)}
+            links = self._links()
+            p = self._resolve(p, links) if p else p
+            prefix = p + "/" if p else ""
+            names = {key[len(prefix):].split("/", 1)[0] for key in [*self._table(), *links] if key.startswith(prefix)}
         if not names:
             raise _no_such(path)
         return sorted(names)
 
     def tree(self) -> dict[str, str]:
-        """Every attribute path with its mode ("r", "w" or "rw")."""
+        """Every attribute path with its mode ("r", "w" or "rw"), and every
+        symlink as "-> target"."""
         with self.k.lock:
-            return {p: ("r" if r else "") + ("w" if w else "") for p, (r, w) in sorted(self._table().items())}
+            out = {p: ("r" if r else "") + ("w" if w else "") for p, (r, w) in self._table().items()}
+            out.update({p: f"-> {target}" for p, target in self._links().items()})
+            return dict(sorted(out.items()))
