@@ -151,6 +151,7 @@ class Controller:
         for s in self.platform.devices:
             if s.kind is None:
                 self._load_for(s)
+        self.kernel.wait_for_device_probe()     # asynchronous probes included: then what bound, bound
         self.acquire_channel()
         return self.report()
 

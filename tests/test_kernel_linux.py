@@ -397,3 +397,71 @@ def test_sysfs_hierarchy_with_subsystem_driver_and_bus_links():
         hv.unbind("mover")
         with pytest.raises(KernelError):
             fs.readlink("devices/platform/mover0/driver")
+
+
+def slow_async(name, compatible, started, release):
+    class Slow(Driver):
+        of_match_table = compatible
+        probe_type = "prefer-asynchronous"
+
+        def probe(self, dev):
+            started.set()
+            assert release.wait(5)
+    Slow.name = name
+    return Slow
+
+
+def test_async_probe_runs_on_the_pool_and_wait_for_device_probe_waits():
+    """__device_attach with allow_async, __device_attach_async_helper, wait_for_device_probe."""
+    import threading
+    started, release = threading.Event(), threading.Event()
+    k = kernel(make_module("m", slow_async("slow", ("vsw,x",), started, release)))
+    k.insmod("m")
+    dev = k.device_add(Device("x0", compatible=["vsw,x"]))          # returns before the probe ends
+    assert started.wait(5) and dev.driver is not None and dev.probing
+    assert k.wait_for_device_probe(timeout=0.05) is False           # still running
+    release.set()
+    assert k.wait_for_device_probe(timeout=5) and dev.driver is not None and not dev.probing
+    with pytest.raises(KernelError) as e, k.lock:
+        k.wait_for_device_probe()
+    assert e.value.errno == errno.EDEADLK
+
+
+def test_async_probe_keeps_link_order_and_sysfs_binds_stay_synchronous():
+    import threading
+    started, release = threading.Event(), threading.Event()
+    release.set()
+    k = kernel(make_module("m", slow_async("slow", ("vsw,c",), started, release)),
+               make_module("n", driver("sup", ("vsw,s",))))
+    s = k.device_add(Device("s0", compatible=["vsw,s"]))
+    c = Device("c0", compatible=["vsw,c"])
+    k.sysfs.write("bus/platform/drivers_autoprobe", "0")
+    k.device_add(c)
+    k.device_link_add(c, s, DL_FLAG_AUTOPROBE_CONSUMER)
+    k.sysfs.write("bus/platform/drivers_autoprobe", "1")
+    k.insmod("m")                                   # the consumer's driver first: it must wait
+    assert k.wait_for_device_probe(timeout=5)
+    assert c.driver is None and k.deferred[c] == "waiting for supplier s0"
+    k.insmod("n")
+    assert k.wait_for_device_probe(timeout=5) and s.driver is not None and c.driver is not None
+    k.unbind(c)
+    k.sysfs.write("bus/platform/drivers/slow/bind", "c0")          # synchronous: bound on return
+    assert c.driver is not None
+
+
+def test_deferred_probe_timeout_reports_what_still_waits():
+    """deferred_probe_timeout_work_func, driver_deferred_probe_check_state."""
+    import time
+    k = Kernel(modules=[make_module("m", driver("w", ("vsw,w",), outcome="defer"))], use_entry_points=False,
+               deferred_probe_timeout=0.05)
+    k.insmod("m")
+    dev = k.device_add(Device("w0", compatible=["vsw,w"]))
+    assert k.deferred_probe_check_state(dev) == -EPROBE_DEFER
+    deadline = time.monotonic() + 5
+    while not k.async_probe.timed_out and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert k.deferred_probe_check_state(dev) == -errno.ETIMEDOUT
+    assert "w0: deferred probe pending: w: w waits" in [line.message for line in k.dmesg]
+    with pytest.raises(KernelError) as e:
+        Kernel(use_entry_points=False, deferred_probe_timeout=-1)
+    assert e.value.errno == errno.EINVAL

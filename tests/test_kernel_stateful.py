@@ -8,7 +8,16 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from kernel_fakes import make_module
 
-from pyvswitch.kernel import Device, Driver, Kernel, KernelError, ProbeDefer, links
+from pyvswitch.kernel import (
+    PROBE_PREFER_ASYNCHRONOUS,
+    Device,
+    Driver,
+    Kernel,
+    KernelError,
+    ModuleParam,
+    ProbeDefer,
+    links,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -24,11 +33,19 @@ class X(Driver):
 
 
 class Y(Driver):
+    """Probes on the worker pool, and syncs its state once its consumers probed."""
     name, of_match_table = "dy", ("vsw,y",)
+    probe_type = PROBE_PREFER_ASYNCHRONOUS
+    synced: list = []       # (device, bound_seq, every tracked consumer bound then)
 
     def probe(self, dev):
         dev.devm_add_action(lambda: None, "y-res-1")
         dev.devm_add_action(lambda: None, "y-res-2")
+
+    def sync_state(self, dev):
+        ok = all(c.driver is not None for c in dev.consumers
+                 if not c.supplier_links[dev].flags & links.DL_FLAG_STATELESS)
+        Y.synced.append((dev.name, dev.bound_seq, ok))
 
 
 class W(Driver):
@@ -49,7 +66,9 @@ class Gate(Driver):
         pass
 
 
-MODULES = {"mx": make_module("mx", X), "my": make_module("my", Y), "mw": make_module("mw", W),
+MX = make_module("mx", X)
+MX.MODULE_PARAMS = (ModuleParam("level", int, 0, 0o644),)
+MODULES = {"mx": MX, "my": make_module("my", Y), "mw": make_module("mw", W),
            "mgate": make_module("mgate", Gate)}
 
 
@@ -59,12 +78,21 @@ class DriverCore(RuleBasedStateMachine):
         self.k = Kernel(modules=MODULES.values(), use_entry_points=False)
         self.explicitly_unbound = set()
         self.binds_at_del = -1      # device_del triggers no deferred probe: the next bind does
+        self.level = 0              # the last value written to mx's parameter
+        Y.synced = []
 
     def devices(self):
         return self.k.buses["platform"].devices
 
-    @rule(name=st.sampled_from(NAMES), kind=st.sampled_from(KINDS), supplier=st.sampled_from([None] + NAMES))
-    def add_device(self, name, kind, supplier):
+    def settle(self):
+        """wait_for_device_probe, after every rule: the invariants look at a kernel at rest."""
+        assert self.k.wait_for_device_probe(timeout=10)
+        assert not self.k.async_probe.busy and not any(d.probing for d in self.devices().values())
+
+    @rule(name=st.sampled_from(NAMES), kind=st.sampled_from(KINDS), supplier=st.sampled_from([None] + NAMES),
+          flags=st.sampled_from([0, links.DL_FLAG_AUTOPROBE_CONSUMER, links.DL_FLAG_STATELESS,
+                                 links.DL_FLAG_AUTOREMOVE_CONSUMER]))
+    def add_device(self, name, kind, supplier, flags):
         if name in self.devices():
             return
         if name == "gate":
@@ -72,9 +100,16 @@ class DriverCore(RuleBasedStateMachine):
         dev = self.k.device_add(Device(name, compatible=[kind]))
         if supplier and supplier in self.devices() and supplier != name:
             try:
-                self.k.device_link_add(dev, self.devices()[supplier])
+                self.k.device_link_add(dev, self.devices()[supplier], flags)
             except KernelError as e:
                 assert e.errno == errno.ELOOP
+        self.settle()
+
+    @rule(level=st.integers(0, 1000))
+    def set_module_parameter(self, level):
+        if self.k.module("mx").loaded:
+            self.k.sysfs.write("module/mx/parameters/level", str(level))
+            self.level = level
 
     @rule(name=st.sampled_from(NAMES))
     def remove_device(self, name):
@@ -121,7 +156,25 @@ class DriverCore(RuleBasedStateMachine):
             self.explicitly_unbound.add(name)
 
     @invariant()
+    def module_parameters_keep_their_value_until_unloaded(self):
+        self.settle()
+        mod = self.k.module("mx")
+        if mod.loaded:
+            assert self.k.sysfs.read("module/mx/parameters/level") == str(self.level)
+        else:
+            self.level = 0                  # an unloaded module's next load starts from the default
+            assert mod.values["level"] == 0
+
+    @invariant()
+    def sync_state_once_per_bind_and_after_all_consumers(self):
+        self.settle()
+        assert all(ok for _, _, ok in Y.synced), Y.synced
+        per_bind = [(name, seq) for name, seq, _ in Y.synced]
+        assert len(per_bind) == len(set(per_bind)), per_bind
+
+    @invariant()
     def at_most_one_driver_and_it_matches(self):
+        self.settle()
         bus = self.k.buses["platform"]
         for dev in bus.devices.values():
             owners = [d for d in bus.drivers.values() if dev in d.devices]
@@ -135,17 +188,20 @@ class DriverCore(RuleBasedStateMachine):
 
     @invariant()
     def no_devres_left_after_unbind(self):
+        self.settle()
         for dev in self.devices().values():
             if dev.driver is None:
                 assert len(dev.devres) == 0
 
     @invariant()
     def seqnum_strictly_increases(self):
+        self.settle()
         seq = [e.seqnum for e in self.k.uevents]
         assert all(a < b for a, b in zip(seq, seq[1:]))
 
     @invariant()
     def nothing_stays_deferred_once_what_it_waits_for_is_bound(self):
+        self.settle()
         if self.binds_at_del == self.k.binds:
             return              # a device went since the last bind: Linux retries at the next bind, not now
         drivers = self.k.buses["platform"].drivers

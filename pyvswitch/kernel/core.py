@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 from . import dd, links
+from .async_probe import AsyncProbe
 from .bus import Bus, PlatformBus
 from .device import Device
 from .dmaengine import DmaEngine
@@ -46,8 +47,10 @@ class Kernel:
     """One emulated kernel: a platform bus to start with, modules from the
     ``pyvswitch.drivers`` entry points (plus ``modules``), sysfs and uevents."""
 
-    def __init__(self, modules: Iterable[ModuleType] = (), use_entry_points: bool = True) -> None:
+    def __init__(self, modules: Iterable[ModuleType] = (), use_entry_points: bool = True,
+                 deferred_probe_timeout: float | None = None) -> None:
         self.lock = threading.RLock()
+        self.async_probe = AsyncProbe(self, deferred_probe_timeout)
         self.buses: dict[str, Bus] = {}
         self.deferred: dict[Device, str] = {}
         self.deferred_pending = False
@@ -148,7 +151,7 @@ class Kernel:
         self.notify("add_device", dev)
         self.uevents_emit("add", dev)
         if bus.drivers_autoprobe:
-            dd.device_attach(self, dev)
+            dd.device_attach(self, dev, allow_async=True)      # device_initial_probe
         return dev
 
     @locked
@@ -247,6 +250,14 @@ class Kernel:
     def probe(self, dev: Device) -> bool:
         """drivers_probe: tries the drivers now; returns whether it bound."""
         return dd.device_attach(self, dev)
+
+    def wait_for_device_probe(self, timeout: float | None = None) -> bool:
+        """Waits until no asynchronous probe is queued or running (async_probe.py)."""
+        return self.async_probe.wait(timeout)
+
+    def deferred_probe_check_state(self, dev: Device) -> int:
+        """-EPROBE_DEFER, or -ETIMEDOUT once the deferred-probe timeout passed."""
+        return self.async_probe.check_state(dev)
 
     def trigger_deferred(self) -> None:
         """After a bind: retry the deferred devices (not re-entrantly)."""

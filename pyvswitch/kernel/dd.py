@@ -102,30 +102,54 @@ def defer(k: "Kernel", dev: "Device", reason: str) -> None:
     k.printk("debug", f"{dev.name}: probe deferred: {reason}")
 
 
-def device_attach(k: "Kernel", dev: "Device") -> bool:
+def device_attach(k: "Kernel", dev: "Device", allow_async: bool = False) -> bool:
     """Tries the bus's matching drivers in registration order until one binds
     (__device_attach_driver): a probe that fails or defers lets the next driver
-    try its luck; an unbound supplier stops the walk."""
+    try its luck; an unbound supplier stops the walk.  With ``allow_async`` (a
+    device's initial probe), drivers that prefer asynchronous probing are left
+    to a second pass on the worker pool, should no synchronous one bind."""
     if dev.driver is not None:
         return True
     assert dev.bus is not None
+    have_async = False
     for drv in list(dev.bus.drivers.values()):
         if not dev.bus.match(dev, drv):
+            continue
+        if allow_async and drv.allows_async_probing:
+            have_async = True
             continue
         ret = really_probe(k, dev, drv)
         if ret == 0:
             return True
         if ret < 0:
             return False
+    if have_async:
+        k.async_probe.schedule(lambda: _attach_async(k, dev))
     return False
 
 
+def _attach_async(k: "Kernel", dev: "Device") -> None:
+    """__device_attach_async_helper: the asynchronous drivers' pass."""
+    if not dev.registered or dev.driver is not None or dev.bus is None:
+        return
+    for drv in list(dev.bus.drivers.values()):
+        if drv.allows_async_probing and dev.bus.match(dev, drv):
+            ret = really_probe(k, dev, drv)
+            if ret <= 0:
+                return
+
+
 def driver_attach(k: "Kernel", drv: "Driver") -> None:
-    """A newly registered driver tries every unbound device of its bus (__driver_attach)."""
+    """A newly registered driver tries every unbound device of its bus
+    (__driver_attach) - on the worker pool when it prefers asynchronous probing."""
     bus = k.buses[drv.bus]
     for dev in list(bus.devices.values()):
         if dev.driver is None and dev.registered and bus.match(dev, drv):
-            really_probe(k, dev, drv)
+            if drv.allows_async_probing:
+                k.async_probe.schedule(lambda dev=dev: dev.registered and dev.driver is None and
+                                       drv.kernel is k and really_probe(k, dev, drv))
+            else:
+                really_probe(k, dev, drv)
 
 
 def device_bind(k: "Kernel", dev: "Device", drv: "Driver") -> None:

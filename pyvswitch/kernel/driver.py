@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from .async_probe import PROBE_DEFAULT_STRATEGY, PROBE_PREFER_ASYNCHRONOUS
+
 if TYPE_CHECKING:
     from .core import Kernel
     from .device import Device
@@ -35,6 +37,8 @@ class Driver:
 
     name: ClassVar[str] = "driver"
     bus: ClassVar[str] = "platform"
+    #: PROBE_DEFAULT_STRATEGY, PROBE_PREFER_ASYNCHRONOUS or PROBE_FORCE_SYNCHRONOUS (async_probe.py)
+    probe_type: ClassVar[str] = PROBE_DEFAULT_STRATEGY
     of_match_table: ClassVar[tuple[str, ...]] = ()
     id_table: ClassVar[tuple[DeviceId, ...]] = ()
 
@@ -61,6 +65,11 @@ class Driver:
             return []
         bus = self.kernel.buses.get(self.bus)
         return sorted((d for d in bus.devices.values() if d.driver is self), key=lambda d: d.bound_seq) if bus else []
+
+    @property
+    def allows_async_probing(self) -> bool:
+        """driver_allows_async_probing (no command line or module option here)."""
+        return self.probe_type == PROBE_PREFER_ASYNCHRONOUS
 
     def __repr__(self) -> str:
         return f"<Driver {self.bus}:{self.name}>"
