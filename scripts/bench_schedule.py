@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """run_schedule against the C benchmark loop (the same clean switches on the same
 PCPU, path and slots), and two threads on two PCPUs against one thread - medians
-of alternating rounds, with min and max."""
+of alternating rounds, with min and max - beside what the machine gives two
+processes of plain CPU work in the same rounds (a shared host's second core
+comes and goes)."""
+import multiprocessing
 import statistics
 import threading
 import time
@@ -10,6 +13,23 @@ import pyvswitch
 from pyvswitch.hw import ffi, lib
 
 N, ROUNDS = 200_000, 7
+
+
+def spin(n):
+    """CPU work with no shared state: what two cores give two processes right now."""
+    x = 0
+    for i in range(n):
+        x += i
+    return x
+
+
+def machine_scaling(pool, n=3_000_000):
+    t = time.perf_counter()
+    spin(n)
+    one = time.perf_counter() - t
+    t = time.perf_counter()
+    pool.map(spin, [n, n])
+    return 2 * one / (time.perf_counter() - t)
 
 
 def spread(xs):
@@ -38,8 +58,10 @@ with pyvswitch.open("datacenter") as hv:
     sets = {p: [hv.create_vm(f"p{p}-{i}") for i in range(4)] for p in (1, 2)}
     for p, ms in sets.items():
         hv.switch_context(None, ms[0], pcpu=p)
-    scale = []
+    scale, machine = [], []
+    pool = multiprocessing.get_context("fork").Pool(2)
     for _ in range(ROUNDS):
+        machine.append(machine_scaling(pool))
         t = time.perf_counter()
         hv.run_schedule(sets[1], 10 * N, pcpu=1)
         one = time.perf_counter() - t
@@ -52,4 +74,7 @@ with pyvswitch.open("datacenter") as hv:
             th.join()
         two = time.perf_counter() - t
         scale.append(2 * one / two)
+    pool.close()
     print(f"2 threads on 2 PCPUs vs 1 thread, switches per second: {spread(scale)}x")
+    print(f"  the same machine, 2 processes of plain CPU work vs 1, in the same rounds: {spread(machine)}x; "
+          f"threads / processes: {spread([a / b for a, b in zip(scale, machine)])}")
