@@ -44,53 +44,48 @@ void vsw_image_seal(uint8_t *img, uint32_t payload_size)
     memcpy(img + OFF_CRC, &crc, 4);
 }
 
+/* The header's fields, and whether the header is ours and the length its size. */
+static int read_header(const uint8_t *p, size_t len, struct vsw_image_info *i)
+{
+    i->length = len;
+    if (!p || len < VSW_IMAGE_HEADER_SIZE)
+        return -ENODATA;
+    i->magic = rd32(p + OFF_MAGIC);
+    i->layout = rd16(p + OFF_LAYOUT);
+    i->version = rd16(p + OFF_VERSION);
+    i->payload_size = rd32(p + OFF_PAYLOAD);
+    i->valid_mask = rd32(p + OFF_VALID);
+    i->generation = rd64(p + OFF_GEN);
+    i->owner = rd64(p + OFF_OWNER);
+    i->header_size = rd32(p + OFF_HSIZE);
+    i->crc_stored = rd32(p + OFF_CRC);
+    if (i->magic != VSW_IMAGE_MAGIC || i->header_size != VSW_IMAGE_HEADER_SIZE)
+        return -ENOEXEC;
+    uint64_t want = (uint64_t)VSW_IMAGE_HEADER_SIZE + i->payload_size;
+    return len < want ? -ENODATA : len > want ? -EMSGSIZE : 0;
+}
+
 int vsw_image_check(const struct vsw_layout_def *L, const void *img, size_t len, struct vsw_image_info *info)
 {
     const uint8_t *p = img;
     struct vsw_image_info i = {0};
-    int r = 0;
-    i.length = len;
-    if (!p || len < VSW_IMAGE_HEADER_SIZE) {
-        r = -ENODATA;
-        goto out;
+    int r = read_header(p, len, &i);
+    if (r == 0) {
+        uint32_t zero = 0;
+        uint32_t crc = vsw_crc32c(0, p, OFF_CRC);
+        crc = vsw_crc32c(crc, &zero, 4);
+        i.crc_computed = vsw_crc32c(crc, p + VSW_IMAGE_HEADER_SIZE, i.payload_size);
+        if (i.crc_computed != i.crc_stored)
+            r = -EBADMSG;
+        else if (i.layout != L->id)
+            r = -EXDEV;
+        else if (i.version != L->version)
+            r = -EPROTONOSUPPORT;
+        else if (i.payload_size != L->size)
+            r = -EMSGSIZE;
+        else if (i.valid_mask & ~vsw_layout_all(L))
+            r = -EINVAL;
     }
-    i.magic = rd32(p + OFF_MAGIC);
-    i.layout = rd16(p + OFF_LAYOUT);
-    i.version = rd16(p + OFF_VERSION);
-    i.payload_size = rd32(p + OFF_PAYLOAD);
-    i.valid_mask = rd32(p + OFF_VALID);
-    i.generation = rd64(p + OFF_GEN);
-    i.owner = rd64(p + OFF_OWNER);
-    i.header_size = rd32(p + OFF_HSIZE);
-    i.crc_stored = rd32(p + OFF_CRC);
-    if (i.magic != VSW_IMAGE_MAGIC || i.header_size != VSW_IMAGE_HEADER_SIZE) {
-        r = -ENOEXEC;
-        goto out;
-    }
-    uint64_t want = (uint64_t)VSW_IMAGE_HEADER_SIZE + i.payload_size;
-    if (len < want) {
-        r = -ENODATA;
-        goto out;
-    }
-    if (len > want) {
-        r = -EMSGSIZE;
-        goto out;
-    }
-    uint32_t zero = 0;
-    uint32_t crc = vsw_crc32c(0, p, OFF_CRC);
-    crc = vsw_crc32c(crc, &zero, 4);
-    i.crc_computed = vsw_crc32c(crc, p + VSW_IMAGE_HEADER_SIZE, i.payload_size);
-    if (i.crc_computed != i.crc_stored)
-        r = -EBADMSG;
-    else if (i.layout != L->id)
-        r = -EXDEV;
-    else if (i.version != L->version)
-        r = -EPROTONOSUPPORT;
-    else if (i.payload_size != L->size)
-        r = -EMSGSIZE;
-    else if (i.valid_mask & ~vsw_layout_all(L))
-        r = -EINVAL;
-out:
     if (info)
         *info = i;
     return r;

@@ -430,45 +430,33 @@ static void hold(struct vsw_kvm *k, uint32_t bit, uint32_t off, const void *src,
     k->held |= bit;
 }
 
-int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p)
+/* The XSAVE area into the register file, component by component, so only the
+ * ones that changed are dirty: -errno (or -1 with errno set by the ioctl). */
+static int pull_xsave(struct vsw_kvm *k, struct vsw_pcpu *p)
 {
-    if (!k || !p || p->L->id != VSW_LAYOUT_X86_64)
-        return -EINVAL;
-    int r = vsw_pcpu_enter_running(p);
-    if (r < 0)
-        return r;
-    for (size_t i = 0; i < NPARTS; i++) {
-        if (parts[i].lapic && !k->lapic)
-            continue;           /* absent on this host: kept as it is */
-        const void *src = k->shadow + k->part_off[i];
-        if (k->sync_fresh && (k->sync & parts[i].sync))
-            src = sync_area(k, parts[i].sync);
-        else if (!(k->held & (1u << i))) {
-            if (ioctl(k->vcpu_fd, parts[i].get, &k->scratch) < 0)
-                goto fail;
-            src = &k->scratch;
-        }
-        take(p, k->part_off[i], src, parts[i].size);
-        hold(k, 1u << i, k->part_off[i], src, parts[i].size);
-    }
     if (!(k->held & HELD_XSAVE)) {
         if (ioctl(k->vcpu_fd, k->get_xsave, k->xsave) < 0)
-            goto fail;
-        r = vsw_xsave_pull(&k->info.xsave, k->xsave->region, k->info.xsave_size, k->shadow + k->g_xsave);
+            return err();
+        int r = vsw_xsave_pull(&k->info.xsave, k->xsave->region, k->info.xsave_size, k->shadow + k->g_xsave);
         if (r < 0)
-            goto out;
+            return r;
         k->held |= HELD_XSAVE;
     }
-    /* component by component, so only the ones that changed are dirty */
     for (uint32_t g = 0; g < p->L->ngroups; g++) {
         const struct vsw_group_info *gi = &p->L->groups[g];
         if (gi->offset >= k->g_xsave && gi->offset < k->g_xsave + k->xsave_span && gi->used)
             take(p, gi->offset, k->shadow + gi->offset, gi->used);
     }
+    return 0;
+}
+
+/* The MSRs the host has into the register file, record by record. */
+static int pull_msrs(struct vsw_kvm *k, struct vsw_pcpu *p)
+{
     if (!(k->held & HELD_MSRS)) {
         uint32_t n = msr_request(k, p->regs);
         if (n && ioctl(k->vcpu_fd, KVM_GET_MSRS, &k->msrs) != (int)n)
-            goto fail;
+            return err();
         for (uint32_t i = 0, j = 0; i < k->nmsrs; i++)
             if (k->info.msr_present & (1ull << i))
                 memcpy(k->shadow + k->g_msrs + 16 * i, &k->msrs.e[j++], 16);
@@ -477,10 +465,36 @@ int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p)
     for (uint32_t i = 0; i < k->nmsrs; i++)
         if (k->info.msr_present & (1ull << i))
             take(p, k->g_msrs + 16 * i, k->shadow + k->g_msrs + 16 * i, 16);
-    goto out;
-fail:
-    r = err();
-out:
+    return 0;
+}
+
+int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p)
+{
+    if (!k || !p || p->L->id != VSW_LAYOUT_X86_64)
+        return -EINVAL;
+    int r = vsw_pcpu_enter_running(p);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < NPARTS && r == 0; i++) {
+        if (parts[i].lapic && !k->lapic)
+            continue;           /* absent on this host: kept as it is */
+        const void *src = k->shadow + k->part_off[i];
+        if (k->sync_fresh && (k->sync & parts[i].sync))
+            src = sync_area(k, parts[i].sync);
+        else if (!(k->held & (1u << i))) {
+            if (ioctl(k->vcpu_fd, parts[i].get, &k->scratch) < 0) {
+                r = err();
+                break;
+            }
+            src = &k->scratch;
+        }
+        take(p, k->part_off[i], src, parts[i].size);
+        hold(k, 1u << i, k->part_off[i], src, parts[i].size);
+    }
+    if (r == 0)
+        r = pull_xsave(k, p);
+    if (r == 0)
+        r = pull_msrs(k, p);
     vsw_pcpu_leave(p);
     return r;
 }

@@ -91,8 +91,17 @@ EXIT_CODES = {
 }
 
 
-def _verb(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str, help_: str) -> argparse.ArgumentParser:
-    return sub.add_parser(name, help=help_, epilog=f"exit status: {EXIT_CODES[name]}")
+PLATFORM_HELP = "platform TOML file or built-in name (default: reference)"
+
+
+def _verb(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str, help_: str, json_help: str,
+          platform_help: str | None = PLATFORM_HELP) -> argparse.ArgumentParser:
+    """A verb's sub-parser with the options every verb shares: --json, and --platform where it takes one."""
+    p = sub.add_parser(name, help=help_, epilog=f"exit status: {EXIT_CODES[name]}")
+    if platform_help:
+        p.add_argument("--platform", metavar="FILE", help=platform_help)
+    p.add_argument("--json", action="store_true", help=json_help)
+    return p
 
 
 def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argparse.ArgumentParser]]":
@@ -103,50 +112,43 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
         epilog="exit status: " + "; ".join(f"{v}: {c}" for v, c in EXIT_CODES.items()))
     parser.add_argument("--version", action="version", version=f"pyvswitch {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    p = _verb(sub, "probe", "the invention's devices, their drivers, the fast path; and the host")
-    p.add_argument("--platform", metavar="FILE", help="platform TOML file or built-in name (default: reference)")
+    p = _verb(sub, "probe", "the invention's devices, their drivers, the fast path; and the host",
+              "one JSON document (modaliases included)")
     p.add_argument("--no-host", action="store_true", help="skip the host section")
-    p.add_argument("--json", action="store_true", help="one JSON document (modaliases included)")
     p.add_argument("-v", "--verbose", action="store_true", help="the modalias column too")
     p.set_defaults(run=_probe)
-    d = _verb(sub, "demo", "host and VMs switched many times over both paths, state checked")
-    d.add_argument("--platform", metavar="FILE", help="platform TOML file or built-in name (default: reference)")
+    d = _verb(sub, "demo", "host and VMs switched many times over both paths, state checked", "one JSON document")
     d.add_argument("--vms", type=int, default=3, help="VMs besides the host (default 3)")
     d.add_argument("--switches", type=int, default=10000, help="switches per path (default 10000)")
     d.add_argument("--kvm", action="store_true", help="real guests preempted on a KVM vCPU (needs /dev/kvm; "
                    "platform default reference-kvm)")
     d.add_argument("--slice-us", type=float, default=50.0, help="KVM time slice in microseconds (default 50)")
-    d.add_argument("--json", action="store_true", help="one JSON document")
     d.set_defaults(run=_demo)
-    b = _verb(sub, "bench", "the model (patented path vs prior art) and the emulator's own speed")
-    b.add_argument("--platform", metavar="FILE", help="platform TOML file or built-in name (default: reference)")
+    b = _verb(sub, "bench", "the model (patented path vs prior art) and the emulator's own speed",
+              "one JSON document, with the platform and the machine")
     b.add_argument("--quick", action="store_true", help="a first look in a few seconds")
     b.add_argument("--plot", metavar="FILE.png", help="latency vs memory-bus load and bursts vs max burst "
                    "(needs the 'plot' extra: matplotlib)")
-    b.add_argument("--json", action="store_true", help="one JSON document, with the platform and the machine")
     b.set_defaults(run=_bench)
-    t = _verb(sub, "trace", "bus transactions of a run of switches as Chrome trace-event JSON")
+    t = _verb(sub, "trace", "bus transactions of a run of switches as Chrome trace-event JSON",
+              "print a JSON summary with each switch's stats")
     t.add_argument("--switches", type=int, default=10, help="switches to trace (default 10)")
     t.add_argument("--out", default="trace.json", help="output file (default trace.json)")
-    t.add_argument("--platform", metavar="FILE", help="platform TOML file or built-in name (default: reference)")
     t.add_argument("--fallback", action="store_true", help="unbind the mover first: trace the prior-art path")
-    t.add_argument("--json", action="store_true", help="print a JSON summary with each switch's stats")
     t.set_defaults(run=_trace)
-    r = _verb(sub, "run", "C guests (ELF images) preempted on one KVM vCPU through the context store")
+    r = _verb(sub, "run", "C guests (ELF images) preempted on one KVM vCPU through the context store",
+              "one JSON document", "a platform with a vsw,pcpu-kvm (default reference-kvm)")
     r.add_argument("images", nargs="+", metavar="GUEST.elf", help="images built with `pyvswitch guest build`")
     r.add_argument("--slice-us", type=float, default=50.0, help="time slice in microseconds (default 50)")
     r.add_argument("--order", choices=("round-robin", "random"), default="round-robin", help="who runs next")
     r.add_argument("--seed", type=int, default=0, help="seed of the random order (default 0)")
     r.add_argument("--check-solo", action="store_true", help="run each alone first; exit 1 if any differs")
     r.add_argument("--mem-mib", type=int, default=64, help="address space of each guest in MiB (default 64)")
-    r.add_argument("--platform", metavar="FILE", help="a platform with a vsw,pcpu-kvm (default reference-kvm)")
-    r.add_argument("--json", action="store_true", help="one JSON document")
     r.set_defaults(run=_run)
-    g = _verb(sub, "guest", "build freestanding C programs into guest images")
+    g = _verb(sub, "guest", "build freestanding C programs into guest images", "print JSON", platform_help=None)
     g.add_argument("action", choices=("build", "runtime"), help="build: compile; runtime: where the header is")
     g.add_argument("sources", nargs="*", metavar="SOURCE.c", help="C sources (with build)")
     g.add_argument("-o", "--output", metavar="OUT.elf", help="the image to write")
-    g.add_argument("--json", action="store_true", help="print JSON")
     g.set_defaults(run=_guest, cflags=[])
     return parser, sub
 

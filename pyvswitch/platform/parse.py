@@ -82,43 +82,45 @@ def parse(doc: dict[str, Any], source: str) -> "tuple[str, str, list[DeviceSpec]
     raw = doc.get("device")
     if not isinstance(raw, list) or not raw:
         raise bad("[[device]]", "expected at least one [[device]] table")
-    specs: list[DeviceSpec] = []
-    for i, d in enumerate(raw):
-        where = f"device #{i + 1}" + (f" ({d.get('name')!r})" if isinstance(d, dict) and "name" in d else "")
-        if not isinstance(d, dict):
-            raise bad(where, "expected a table")
-        extra = set(d) - _DEVICE_KEYS
-        if extra:
-            raise bad(f"{where}, key {sorted(extra)[0]!r}",
-                      f"unknown key; expected one of {', '.join(sorted(_DEVICE_KEYS))}")
-        name = d.get("name")
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-            raise bad(f"{where}, key 'name'", f"expected a device name of letters, digits, '_', '.', '-', got {name!r}")
-        comp = d.get("compatible", [])
-        if isinstance(comp, str):
-            comp = [comp]
-        if not isinstance(comp, list) or not all(isinstance(c, str) and c for c in comp):
-            raise bad(f"{where}, key 'compatible'", f"expected a list of strings, got {comp!r}")
-        ids = {}
-        for key in ("vendor", "device"):
-            v = d.get(key)
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << 32):
-                raise bad(f"{where}, key {key!r}", f"expected a 32-bit id such as 0x{VENDOR_VSW:04x}, got {v!r}")
-            ids[key] = v
-        sup = d.get("suppliers", [])
-        if not isinstance(sup, list) or not all(isinstance(s, str) for s in sup):
-            raise bad(f"{where}, key 'suppliers'", f"expected a list of device names, got {sup!r}")
-        for key in ("bus", "parent"):
-            if d.get(key) is not None and not isinstance(d.get(key), str):
-                raise bad(f"{where}, key {key!r}", f"expected a device name, got {d.get(key)!r}")
-        kind = kind_of(tuple(comp))
-        params = _params(d.get("params", {}), kind, f"{where}, params", bad)
-        specs.append(DeviceSpec(name, tuple(comp), kind, ids["vendor"], ids["device"], d.get("bus"),
-                                d.get("parent"), tuple(sup), params, _link_flags(d, sup, where, bad),
-                                frozenset(d.get("params", {})) if kind else frozenset()))
+    specs = [_device(d, f"device #{i + 1}" + (f" ({d.get('name')!r})" if isinstance(d, dict) and "name" in d else ""),
+                     bad) for i, d in enumerate(raw)]
     _check_topology(specs, bad)
     name = meta.get("name", Path(source).stem if not source.startswith("<") else "platform")
     return str(name), str(meta.get("description", "")), specs
+
+
+def _device(d: Any, where: str, bad: Any) -> DeviceSpec:
+    """One [[device]] table, checked key by key."""
+    if not isinstance(d, dict):
+        raise bad(where, "expected a table")
+    extra = set(d) - _DEVICE_KEYS
+    if extra:
+        raise bad(f"{where}, key {sorted(extra)[0]!r}", f"unknown key; expected one of {', '.join(sorted(_DEVICE_KEYS))}")
+    name = d.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise bad(f"{where}, key 'name'", f"expected a device name of letters, digits, '_', '.', '-', got {name!r}")
+    comp = d.get("compatible", [])
+    if isinstance(comp, str):
+        comp = [comp]
+    if not isinstance(comp, list) or not all(isinstance(c, str) and c for c in comp):
+        raise bad(f"{where}, key 'compatible'", f"expected a list of strings, got {comp!r}")
+    ids = {}
+    for key in ("vendor", "device"):
+        v = d.get(key)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << 32):
+            raise bad(f"{where}, key {key!r}", f"expected a 32-bit id such as 0x{VENDOR_VSW:04x}, got {v!r}")
+        ids[key] = v
+    sup = d.get("suppliers", [])
+    if not isinstance(sup, list) or not all(isinstance(s, str) for s in sup):
+        raise bad(f"{where}, key 'suppliers'", f"expected a list of device names, got {sup!r}")
+    for key in ("bus", "parent"):
+        if d.get(key) is not None and not isinstance(d.get(key), str):
+            raise bad(f"{where}, key {key!r}", f"expected a device name, got {d.get(key)!r}")
+    kind = kind_of(tuple(comp))
+    params = _params(d.get("params", {}), kind, f"{where}, params", bad)
+    return DeviceSpec(name, tuple(comp), kind, ids["vendor"], ids["device"], d.get("bus"), d.get("parent"),
+                      tuple(sup), params, _link_flags(d, sup, where, bad),
+                      frozenset(d.get("params", {})) if kind else frozenset())
 
 
 def _link_flags(d: dict[str, Any], suppliers: list[str], where: str, bad: Any) -> dict[str, tuple[str, ...]]:
