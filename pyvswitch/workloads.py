@@ -1,0 +1,164 @@
+"""Schedules for the model: which machine each PCPU switches to next.
+
+A schedule is a sequence of ``(pcpu, machine name)`` switches.  Generators
+make the usual shapes - round robin, uniform random, Zipf-skewed popularity,
+bursts between a hot pair - each PCPU drawing from its own share of the
+machines, seeded and so reproducible; ``read_schedule`` reads a hypervisor's
+own trace (one ``pcpu,machine`` per line, or JSON lines ``{"pcpu": 0,
+"machine": "vm1"}``); ``play`` runs one on a hypervisor and says what the
+switches cost.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import statistics
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from .api import Hypervisor
+from .errors import VswError, check_uint
+
+Switch = tuple[int, str]
+
+
+def _shares(names: Sequence[str], pcpus: int) -> list[list[str]]:
+    """Each PCPU's machines: every pcpus-th name, so no machine is wanted on two at once."""
+    check_uint(pcpus, "pcpus", 16, minimum=1)
+    names = list(names)
+    if len(set(names)) != len(names) or not all(isinstance(n, str) for n in names):
+        raise VswError(errno.EINVAL, "a schedule takes distinct machine names")
+    shares = [names[i::pcpus] for i in range(pcpus)]
+    if any(len(s) < 2 for s in shares):
+        raise VswError(errno.EINVAL, f"{len(names)} machines cannot give each of {pcpus} PCPUs two to switch between")
+    return shares
+
+
+def _interleave(per_pcpu: list[Iterator[str]], count: int) -> Iterator[Switch]:
+    check_uint(count, "count", 63)
+    for i in range(count):
+        p = i % len(per_pcpu)
+        yield p, next(per_pcpu[p])
+
+
+def round_robin(names: Sequence[str], count: int, pcpus: int = 1) -> Iterator[Switch]:
+    """Each PCPU cycles through its machines."""
+    def cycle(share: list[str]) -> Iterator[str]:
+        while True:
+            yield from share
+    return _interleave([cycle(s) for s in _shares(names, pcpus)], count)
+
+
+def _drawn(names: Sequence[str], count: int, pcpus: int, seed: int, weights_of) -> Iterator[Switch]:
+    rng = random.Random(seed)
+
+    def draws(share: list[str]) -> Iterator[str]:
+        weights = weights_of(len(share))
+        last = None
+        while True:
+            pick = rng.choices(share, weights)[0]
+            if pick != last:        # a switch goes somewhere else
+                last = pick
+                yield pick
+    return _interleave([draws(s) for s in _shares(names, pcpus)], count)
+
+
+def uniform(names: Sequence[str], count: int, pcpus: int = 1, seed: int = 0) -> Iterator[Switch]:
+    """Each switch goes to any other machine of the PCPU's share, equally likely."""
+    return _drawn(names, count, pcpus, seed, lambda n: [1.0] * n)
+
+
+def zipf(names: Sequence[str], count: int, pcpus: int = 1, s: float = 1.0, seed: int = 0) -> Iterator[Switch]:
+    """Popularity by rank: the k-th machine of a share is wanted in proportion to 1 / k**s."""
+    if not isinstance(s, (int, float)) or isinstance(s, bool) or not 0 <= s <= 10:
+        raise VswError(errno.EINVAL, f"zipf exponent s is a number from 0 to 10, got {s!r}")
+    return _drawn(names, count, pcpus, seed, lambda n: [1.0 / (k + 1) ** s for k in range(n)])
+
+
+def bursts(names: Sequence[str], count: int, pcpus: int = 1, burst: int = 8, seed: int = 0) -> Iterator[Switch]:
+    """Ping-pong between a random pair of the share for ``burst`` switches, then another pair."""
+    check_uint(burst, "burst", 32, minimum=1)
+    rng = random.Random(seed)
+
+    def pairs(share: list[str]) -> Iterator[str]:
+        last = None
+        while True:
+            a, b = rng.sample(share, 2)
+            if a == last:           # the next burst starts somewhere else
+                a, b = b, a
+            for i in range(burst):
+                last = (a, b)[i % 2]
+                yield last
+    return _interleave([pairs(s) for s in _shares(names, pcpus)], count)
+
+
+def read_schedule(path: "str | os.PathLike[str]") -> list[Switch]:
+    """A schedule file: one switch per line, ``pcpu,machine`` or a JSON object
+    ``{"pcpu": N, "machine": "name"}``; blank lines and ``#`` comments skipped.
+    EINVAL naming the line for anything else."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            try:
+                if text.startswith("{"):
+                    obj = json.loads(text)
+                    pcpu, name = obj["pcpu"], obj["machine"]
+                else:
+                    first, name = (x.strip() for x in text.split(",", 1))
+                    pcpu = int(first)
+                if isinstance(pcpu, bool) or not isinstance(pcpu, int) or pcpu < 0 or not isinstance(name, str) \
+                        or not name:
+                    raise ValueError
+            except (ValueError, KeyError, TypeError):
+                raise VswError(errno.EINVAL, f"{path}, line {n}: expected 'pcpu,machine' or "
+                                             f'{{"pcpu": N, "machine": "name"}}, got {text[:80]!r}') from None
+            out.append((pcpu, name))
+    return out
+
+
+@dataclass
+class PlayStats:
+    """What a schedule did: switches made, steps already where it wanted (stays),
+    and the modelled ns of the switches (median, p99, min, max)."""
+
+    switches: int = 0
+    stays: int = 0
+    paths: dict[str, int] = field(default_factory=dict)
+    modeled_ns: list[float] = field(default_factory=list, repr=False)
+
+    def summary(self) -> dict[str, float]:
+        xs = sorted(self.modeled_ns)
+        if not xs:
+            return {"switches": 0, "stays": self.stays}
+        return {"switches": self.switches, "stays": self.stays, "median_ns": statistics.median(xs),
+                "p99_ns": xs[min(len(xs) - 1, int(0.99 * len(xs)))], "min_ns": xs[0], "max_ns": xs[-1]}
+
+
+def play(hv: Hypervisor, schedule: Iterable[Switch], steps: int = 0) -> PlayStats:
+    """Runs ``schedule`` on ``hv``: before each switch the workload runs ``steps``
+    steps on that PCPU's machine; a PCPU that is idle starts the machine.  A step
+    that names a machine of no one, or one running on another PCPU, stops with
+    the error (and its position) - everything before it happened."""
+    out = PlayStats()
+    for i, (pcpu, name) in enumerate(schedule):
+        try:
+            to = hv.machine(name)
+            frm = hv.running(pcpu)
+            if frm is to:
+                out.stays += 1
+                continue
+            if steps and frm is not None:
+                hv.run(steps, pcpu=pcpu)
+            s = hv.switch_context(frm, to, pcpu)
+        except VswError as exc:
+            raise VswError(exc.errno or errno.EINVAL, f"schedule step {i} (pcpu {pcpu}, {name}): {exc.strerror}") \
+                from None
+        out.switches += 1
+        out.paths[s.path] = out.paths.get(s.path, 0) + 1
+        out.modeled_ns.append(s.modeled_ns)
+    return out
