@@ -108,6 +108,7 @@ int vsw_bus_reset(struct vsw_bus *bus)
     for (uint32_t i = 0; i < VSW_BUS_SHARDS; i++)
         bus->shard[i] = (struct vsw_bus_shard){0, 0, 0};
     bus->rng = bus->p.seed;
+    bus->free_at_ps = 0;
     vsw_unlock(&bus->lock);
     return 0;
 }
@@ -153,6 +154,16 @@ uint64_t vsw_bus_cost(struct vsw_bus *bus, uint32_t n, uint32_t bytes, uint64_t 
 uint64_t vsw_bus_cycles(const struct vsw_bus *bus, uint32_t bytes)
 {
     return bus->p.setup_cycles + beats(&bus->p, bytes);
+}
+
+uint64_t vsw_bus_arbitrate(struct vsw_bus *bus, uint64_t start_ps, uint64_t busy_ps)
+{
+    vsw_lock(&bus->lock);
+    uint64_t at = start_ps > bus->free_at_ps ? start_ps : bus->free_at_ps;
+    bus->free_at_ps = at + busy_ps;
+    bus->c.wait_cycles += (uint64_t)((double)(at - start_ps) / bus->ps_per_cycle + 0.5);
+    vsw_unlock(&bus->lock);
+    return at - start_ps;
 }
 
 void vsw_bus_count(struct vsw_bus *bus, uint32_t shard, uint32_t transactions, uint64_t bytes, uint64_t busy_cycles)

@@ -24,8 +24,9 @@ static void put(struct vsw_trace *t, const struct vsw_trace_record *proto, uint3
     vsw_trace_put(t, &r);
 }
 
-/* The mover's cost: bursts over the storage bus, which never waits, so it is
- * plain arithmetic, tallied for the switch to count once (traced per burst). */
+/* The mover's cost: bursts over the storage bus - plain arithmetic, tallied for
+ * the switch to count once (traced per burst) - plus, on a bus several PCPUs
+ * share, the wait for the transfers of the others ahead of it. */
 static uint64_t store_cost(const struct vsw_path *path, struct vsw_trace *t, uint32_t dir, uint32_t mask,
                            uint64_t start_ps, const struct vsw_trace_record *proto, uint32_t *units,
                            struct vsw_tally *tally)
@@ -61,7 +62,8 @@ static uint64_t store_cost(const struct vsw_path *path, struct vsw_trace *t, uin
     tally->transactions += n;
     tally->cycles += cycles;
     *units = n;
-    return vsw_bus_cycles_to_ps(bus, cycles);
+    uint64_t busy = vsw_bus_cycles_to_ps(bus, cycles);
+    return busy + (bus->p.masters > 1 && busy ? vsw_bus_arbitrate(path->bus, start_ps, busy) : 0);
 }
 
 /* The prior art's cost: each register store a transaction on the memory bus,

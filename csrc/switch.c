@@ -48,7 +48,8 @@ static struct vsw_charge_memo charge(struct vsw_pcpu *p, struct vsw_path *path, 
 {
     struct vsw_charge_memo *m = &p->memo[dir];
     uint32_t bver = path->baseline ? __atomic_load_n(&path->baseline->version, __ATOMIC_RELAXED) : 0;
-    bool memo = path->kind == VSW_PATH_STORE && !p->trace;
+    /* memoised where the cost depends on nothing but the groups: not traced, not arbitrated */
+    bool memo = path->kind == VSW_PATH_STORE && !p->trace && path->bus->p.masters <= 1;
     if (memo && m->path == path && m->mask == mask && m->path_version == path->version &&
         m->baseline_version == bver) {
         tally->transactions += m->units;

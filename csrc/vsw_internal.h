@@ -85,6 +85,7 @@ struct vsw_bus {
     uint64_t other_cycles;      /* cycles one transaction of another master holds the bus */
     double mean_wait_cycles;    /* expected arbitration wait per transaction */
     double ps_per_cycle;
+    uint64_t free_at_ps;        /* arbitration: when the bus is next free (masters > 1) */
     uint32_t version;           /* bumped by every configure */
     int lock;
 };
@@ -95,6 +96,9 @@ uint64_t vsw_bus_cost(struct vsw_bus *bus, uint32_t n, uint32_t bytes, uint64_t 
 /* Cycles of one transaction without waiting (setup + beats), and counting
  * transactions whose cost was computed so (point-to-point buses). */
 uint64_t vsw_bus_cycles(const struct vsw_bus *bus, uint32_t bytes);
+/* A transfer of busy_ps from start_ps on a bus several PCPUs share: it waits
+ * until the bus is free (first come, first served) and holds it; returns the wait. */
+uint64_t vsw_bus_arbitrate(struct vsw_bus *bus, uint64_t start_ps, uint64_t busy_ps);
 void vsw_bus_count(struct vsw_bus *bus, uint32_t shard, uint32_t transactions, uint64_t bytes, uint64_t busy_cycles);
 /* Expected cost of n such transactions, not counted (prices the path not taken). */
 uint64_t vsw_bus_expect(const struct vsw_bus *bus, uint32_t n, uint32_t bytes);

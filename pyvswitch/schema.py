@@ -107,7 +107,9 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
         Param("other_bytes", int, 64, "bytes", 1, U32, "other masters move cache lines"),
         Param("seed", int, 1, "", 0, (1 << 64) - 1, "any fixed seed: waits are reproducible"))),
     Kind("storage-bus", "the bus that connects only the context store and the PCPU",
-         _bus(64, 2000, 4, _LINK), invention=True),
+         _bus(64, 2000, 4, _LINK) + (
+             Param("masters", int, 1, "PCPUs", 1, 64, "one PCPU per storage bus; more take turns, first come "
+                                                      "first served, a transfer at a time"),), invention=True),
     Kind("context-store", "the dedicated store of contexts", (
         Param("capacity_bytes", int, 8 << 20, "bytes", 1, 1 << 40, "on-die SRAM, the size of a large L2"),), invention=True),
     Kind("mover", "the engine that moves a context in bursts over the storage bus", (

@@ -12,7 +12,8 @@ Two parts, as tables or one JSON document:
   under memory-bus load (p50, p99, p99.9, seeded), with dirty-only saves on and
   off - including where the patented path stops paying.
 
-One concern per file: ``model`` (the model half), ``emulator`` (the emulator
+One concern per file: ``model`` (the model half), ``contention`` (PCPUs sharing
+one storage bus), ``emulator`` (the emulator
 half), ``timing`` (the timing harness and its floors, also behind
 ``scripts/bench_switch.py``), ``baselines`` (the plain-Python switch),
 ``report`` (text and plot), ``progress``; this module runs them as one document.
@@ -28,6 +29,7 @@ from typing import Any
 
 from ..hw import VswError, lib
 from ..platform import Platform
+from .contention import contention
 from .emulator import emulator
 from .model import Model, model
 from .progress import Progress
@@ -54,7 +56,7 @@ def run(platform: str | None = None, quick: bool = False, model_only: bool = Fal
         raise VswError(errno.EINVAL, "the platform has no PCPU")
     if plat.of_kind("mover"):       # refused as the mover's probe refuses it (E2BIG), same words
         Model(plat, plat.layout.name).store_path().close()
-    prog = Progress((0 if model_only else 10) + 3)
+    prog = Progress((0 if model_only else 10) + 4)
     t0 = time.perf_counter()
     doc: dict[str, Any] = {
         "pyvswitch_bench": 1, "quick": quick, "machine": machine_info(),
@@ -63,6 +65,8 @@ def run(platform: str | None = None, quick: bool = False, model_only: bool = Fal
     }
     try:
         doc["model"] = model(plat, quick, prog)
+        prog.step("model: PCPUs sharing one storage bus")
+        doc["contention"] = contention(4, 100 if quick else 400, plat.layout.name)
         doc["emulator"] = None if model_only else emulator(quick, prog)
     finally:
         prog.close()

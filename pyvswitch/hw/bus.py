@@ -26,6 +26,7 @@ class BusParams:
     utilisation: float = SCHEMA["memory-bus"].param("utilisation").default
     other_bytes: int = SCHEMA["memory-bus"].param("other_bytes").default
     seed: int = SCHEMA["memory-bus"].param("seed").default
+    masters: int = SCHEMA["storage-bus"].param("masters").default
 
     @classmethod
     def of(cls, kind: str, params: Mapping[str, Any] | None = None) -> "BusParams":
@@ -43,6 +44,7 @@ class BusParams:
             raise VswError(errno.EINVAL, f"bus kind {self.kind!r} is not one of {', '.join(KINDS)}")
         for name in ("width_bytes", "clock_mhz"):
             check_uint(getattr(self, name), f"bus {name}", 32, minimum=1)
+        check_uint(self.masters, "bus masters", 32, minimum=1)
         for name in ("setup_cycles", "other_bytes", "seed"):
             check_uint(getattr(self, name), f"bus {name}", 64 if name == "seed" else 32)
         if not isinstance(self.utilisation, (int, float)) or not 0.0 <= self.utilisation < 1.0:
@@ -56,6 +58,7 @@ class BusParams:
         p.kind = KINDS[self.kind]
         p.width_bytes, p.clock_mhz, p.setup_cycles = self.width_bytes, self.clock_mhz, self.setup_cycles
         p.shared, p.utilisation, p.other_bytes, p.seed = int(self.shared), float(self.utilisation), self.other_bytes, self.seed
+        p.masters = self.masters
         return p
 
 
