@@ -22,17 +22,29 @@ def latencies(pcpus: int, masters: int, switches: int, layout: str = "x86_64", d
     """The modelled ns of each switch when ``pcpus`` PCPUs switch at once on a
     bus shared by ``masters`` (the others idle), each running 0..2*mean_steps
     workload steps (at 3 GHz, 200 ns on average) between its switches."""
+    return switch_costs(pcpus, masters, switches, layout, dirty=dirty, mean_steps=mean_steps, seed=seed)[0]
+
+
+def switch_costs(pcpus: int, masters: int, switches: int, layout: str = "x86_64",
+                 storage: dict[str, Any] | None = None, mover: dict[str, Any] | None = None,
+                 utilisation: float = 0.0, dirty: bool = True, mean_steps: int = 600,
+                 seed: int = 1) -> tuple[list[float], list[float]]:
+    """Each switch's modelled ns, and the prior art's for the same groups (the
+    memory bus at ``utilisation``), with the storage bus and mover parameters
+    given over the schema's defaults."""
     rng = random.Random(seed)
     lay = Layout.get(layout)
     slot = Store(lay, 1 << 20).slot_bytes
     store = Store(lay, slot * (2 * pcpus + 1))
-    path = Path.mover(store, Bus(BusParams.of("storage", {"masters": masters})), MoverParams())
+    path = Path.mover(store, Bus(BusParams.of("storage", {**(storage or {}), "masters": masters})),
+                      MoverParams.of(mover or {}))
+    path.set_baseline(Bus(BusParams.of("memory", {"utilisation": utilisation})))
     cpus = [Pcpu(lay) for _ in range(pcpus)]
     pairs = [(store.alloc(2 * i + 1), store.alloc(2 * i + 2)) for i in range(pcpus)]
     for cpu, (a, _) in zip(cpus, pairs):
         cpu.switch(path, 0, a)
         cpu.run(rng.randint(0, 2 * mean_steps))     # its clock now says when it next switches
-    out = []
+    costs: tuple[list[float], list[float]] = ([], [])
     try:
         for _ in range(switches):
             i = min(range(pcpus), key=lambda j: cpus[j].state().now_ns)     # in model-time order
@@ -40,7 +52,9 @@ def latencies(pcpus: int, masters: int, switches: int, layout: str = "x86_64", d
             frm, to = (a, b) if cpu.owner == a.owner else (b, a)
             if dirty:
                 cpu.mark_dirty(lay.all_groups)
-            out.append(cpu.switch(path, frm.owner, to).modeled_ns)
+            s = cpu.switch(path, frm.owner, to)
+            costs[0].append(s.modeled_ns)
+            costs[1].append(s.baseline_ns)
             cpu.run(rng.randint(0, 2 * mean_steps))
     finally:
         for cpu in cpus:
@@ -48,7 +62,7 @@ def latencies(pcpus: int, masters: int, switches: int, layout: str = "x86_64", d
             cpu.close()
         path.close()
         store.close()
-    return out
+    return costs
 
 
 def contention(max_pcpus: int = 4, switches: int = 400, layout: str = "x86_64") -> list[dict[str, Any]]:

@@ -47,6 +47,21 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from ..bench.sweep import RESULTS, sweep, tty_progress
+    rows = sweep(args.grid, args.out, workers=args.workers, scheduler=args.scheduler, progress=tty_progress)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"{len(rows)} points in {args.out}")
+        for r in rows:
+            axes = ", ".join(f"{k}={v}" for k, v in r.items() if k not in ("key", *RESULTS))
+            print(f"  {axes}: " + (f"refused: {r['error']}" if r["error"] else
+                                   f"p50 {float(r['p50_ns']):.1f} ns, p99 {float(r['p99_ns']):.1f} ns, "
+                                   f"{float(r['speedup_p50']):.2f}x the prior art"))
+    return 0
+
+
 def _trace(args: argparse.Namespace) -> int:
     from .trace import run_trace
     doc, stats = run_trace(args.switches, args.out, platform=args.platform, fallback=args.fallback)
@@ -88,6 +103,7 @@ EXIT_CODES = {
             "2 an error",
     "run": "0 every guest finished (and, with --check-solo, matched its solo run), 1 otherwise, 2 an error",
     "bench": "0 done, 2 an error", "trace": "0 done, 2 an error", "guest": "0 done, 2 an error",
+    "sweep": "0 every point done, 2 an error",
 }
 
 
@@ -130,6 +146,13 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     b.add_argument("--plot", metavar="FILE.png", help="latency vs memory-bus load and bursts vs max burst "
                    "(needs the 'plot' extra: matplotlib)")
     b.set_defaults(run=_bench)
+    w = _verb(sub, "sweep", "a design sweep over a TOML grid of model parameters, on local cores or Dask",
+              "every row as JSON", platform_help=None)
+    w.add_argument("grid", metavar="GRID.toml", help="axes, each a list of values (pyvswitch/bench/sweep.py)")
+    w.add_argument("--out", default="sweep.csv", help="the table, appended to as points finish (default sweep.csv)")
+    w.add_argument("--workers", type=int, help="local processes (default: every core)")
+    w.add_argument("--scheduler", metavar="ADDRESS", help="a dask.distributed scheduler (the 'cluster' extra)")
+    w.set_defaults(run=_sweep)
     t = _verb(sub, "trace", "bus transactions of a run of switches as Chrome trace-event JSON",
               "print a JSON summary with each switch's stats")
     t.add_argument("--switches", type=int, default=10, help="switches to trace (default 10)")

@@ -1,0 +1,146 @@
+"""``pyvswitch sweep GRID``: a design sweep over the model's parameters.
+
+GRID is a TOML file of axes, each a list of values (a single value is fixed):
+
+    pcpus = [1, 2, 4]              # PCPUs switching at once on one storage bus
+    max_burst = [512, 8192]        # the mover
+    utilisation = [0.0, 0.5]       # memory-bus load, for the prior art's price
+    switches = 2000                # per PCPU, per point
+
+Every combination is a point; each runs the emulator (``contention.switch_costs``)
+and records p50/p99/max of the modelled switch and the prior art's p50.  Points
+run on every local core by default, or on a Dask cluster (``--scheduler
+ADDRESS``, the ``cluster`` extra); each row is appended to the table (CSV) as its
+point finishes, keyed by its parameters, so an interrupted sweep started again
+computes only what is missing.
+"""
+from __future__ import annotations
+
+import csv
+import errno
+import hashlib
+import itertools
+import json
+import os
+import statistics
+import sys
+import tomllib
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any
+
+from ..errors import VswError
+from ..schema import KINDS
+from .contention import switch_costs
+
+#: Every axis: its type, default and what it sets.
+AXES: dict[str, tuple[type, Any, str]] = {
+    "pcpus": (int, 1, "PCPUs switching at once on one storage bus (its masters)"),
+    "layout": (str, "x86_64", "register layout"),
+    "switches": (int, 1000, "switches per PCPU"),
+    "mean_steps": (int, 600, "workload steps between a PCPU's switches, on average"),
+    "utilisation": (float, 0.0, "memory-bus load, for the prior art's price"),
+    **{n: (int, KINDS["storage-bus"].param(n).default, f"storage bus {n}")
+       for n in ("width_bytes", "clock_mhz", "setup_cycles")},
+    **{n: (int, KINDS["mover"].param(n).default, f"mover {n}")
+       for n in ("max_burst", "write_threshold", "read_threshold")},
+}
+RESULTS = ("p50_ns", "p99_ns", "max_ns", "prior_art_p50_ns", "speedup_p50", "error")
+
+
+def load_grid(path: "str | os.PathLike[str]") -> list[dict[str, Any]]:
+    """The points of a grid file: every combination of its axes (the rest at their defaults)."""
+    try:
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise VswError(errno.EINVAL, f"{path}: not valid TOML: {exc}") from None
+    axes: dict[str, list[Any]] = {}
+    for name, value in doc.items():
+        if name not in AXES:
+            raise VswError(errno.EINVAL, f"{path}: unknown axis {name!r}; axes are {', '.join(AXES)}")
+        values = value if isinstance(value, list) else [value]
+        want = AXES[name][0]
+        if not values or not all(isinstance(v, want) or (want is float and isinstance(v, int)) for v in values) \
+                or any(isinstance(v, bool) for v in values):
+            raise VswError(errno.EINVAL, f"{path}: axis {name!r} takes {want.__name__} values, got {value!r}")
+        axes[name] = values
+    names = list(AXES)
+    lists = [axes.get(n, [AXES[n][1]]) for n in names]
+    return [dict(zip(names, combo)) for combo in itertools.product(*lists)]
+
+
+def point_key(point: dict[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(point, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def run_point(point: dict[str, Any]) -> dict[str, Any]:
+    """One point: the emulator run and its figures - or, for a configuration the
+    hardware refuses (a mover whose bursts break the thresholds: E2BIG), why."""
+    n = point["pcpus"]
+    try:
+        mine, prior = switch_costs(n, n, point["switches"] * n, point["layout"],
+                                   storage={k: point[k] for k in ("width_bytes", "clock_mhz", "setup_cycles")},
+                                   mover={k: point[k] for k in ("max_burst", "write_threshold", "read_threshold")},
+                                   utilisation=point["utilisation"], mean_steps=point["mean_steps"])
+    except VswError as exc:
+        return {"key": point_key(point), **point, **{k: "" for k in RESULTS}, "error": str(exc)}
+    xs = sorted(mine)
+    p50, prior50 = statistics.median(xs), statistics.median(prior)
+    return {"key": point_key(point), **point, "p50_ns": p50, "p99_ns": xs[min(len(xs) - 1, int(0.99 * len(xs)))],
+            "max_ns": xs[-1], "prior_art_p50_ns": prior50, "speedup_p50": prior50 / p50, "error": ""}
+
+
+def _done(out: str) -> dict[str, dict[str, str]]:
+    """The rows already in the table, by key (a table of another grid's columns is refused)."""
+    if not os.path.exists(out) or os.path.getsize(out) == 0:
+        return {}
+    with open(out, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != ["key", *AXES, *RESULTS]:
+            raise VswError(errno.EINVAL, f"{out}: not a table of this sweep's columns; choose another --out")
+        return {row["key"]: row for row in reader}
+
+
+def _local(todo: list[dict[str, Any]], workers: int | None) -> Iterable[dict[str, Any]]:
+    with ProcessPoolExecutor(workers or os.cpu_count() or 1) as pool:
+        for fut in as_completed([pool.submit(run_point, p) for p in todo]):
+            yield fut.result()
+
+
+def _dask(todo: list[dict[str, Any]], scheduler: str) -> Iterable[dict[str, Any]]:
+    try:
+        from distributed import Client
+        from distributed import as_completed as dask_completed
+    except ImportError:
+        raise VswError(errno.ENOENT, "--scheduler needs dask.distributed: pip install 'pyvswitch[cluster]'") from None
+    with Client(scheduler) as client:
+        for fut in dask_completed(client.map(run_point, todo, pure=False)):
+            yield fut.result()
+
+
+def sweep(grid: "str | os.PathLike[str]", out: str, workers: int | None = None, scheduler: str | None = None,
+          progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+    """Runs the points of ``grid`` not yet in the table ``out`` and appends each
+    row as it finishes; returns every row of the grid, in grid order."""
+    points = load_grid(grid)
+    done = _done(out)
+    todo = [p for p in points if point_key(p) not in done]
+    new = not done
+    with open(out, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["key", *AXES, *RESULTS])
+        if new:
+            writer.writeheader()
+        results = _dask(todo, scheduler) if scheduler else _local(todo, workers)
+        for i, row in enumerate(results, 1):
+            writer.writerow(row)
+            f.flush()
+            done[row["key"]] = {k: str(v) for k, v in row.items()}
+            if progress:
+                progress(i, len(todo))
+    return [done[point_key(p)] for p in points]
+
+
+def tty_progress(i: int, n: int) -> None:
+    if sys.stderr.isatty():
+        print(f"\r[{i}/{n}] points", end="\n" if i == n else "", file=sys.stderr, flush=True)
