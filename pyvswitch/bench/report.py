@@ -7,6 +7,14 @@ from typing import Any
 from ..hw import VswError
 
 
+def _contention_lines(rows: list[dict[str, Any]] | None) -> list[str]:
+    if not rows:
+        return []
+    return (["", f"  PCPUs switching at once on one storage bus shared by {rows[0]['masters']} (all groups dirty; "
+             "modelled ns)", f"  {'PCPUs':>5} {'p50':>8} {'p99':>8} {'max':>8}"] +
+            [f"  {r['pcpus']:5} {r['p50_ns']:8.1f} {r['p99_ns']:8.1f} {r['max_ns']:8.1f}" for r in rows])
+
+
 def format_text(doc: dict[str, Any]) -> str:
     m = doc["model"]
     L = [f"pyvswitch bench - platform {doc['platform']['name']}, {doc['machine']['cpu'] or doc['machine']['machine']}",
@@ -24,11 +32,7 @@ def format_text(doc: dict[str, Any]) -> str:
     for r in m["bursts"]:
         L.append(f"  {r['max_burst']:9} {r['N_full']:6} {r['N_worst']:7} {r['N_typical']:7} {r['M']:4} "
                  f"{r['data_ns']:8.1f}   {', '.join(map(str, r['admissible_thresholds'])) or 'none'}")
-    if doc.get("contention"):
-        c = doc["contention"]
-        L += ["", f"  PCPUs switching at once on one storage bus shared by {c[0]['masters']} (all groups dirty; "
-              "modelled ns)", f"  {'PCPUs':>5} {'p50':>8} {'p99':>8} {'max':>8}"]
-        L += [f"  {r['pcpus']:5} {r['p50_ns']:8.1f} {r['p99_ns']:8.1f} {r['max_ns']:8.1f}" for r in c]
+    L += _contention_lines(doc.get("contention"))
     L += ["", "  Switch latency under memory-bus background load (dirty saves; seeded)",
           f"  {'scenario':16} {'load':>5} {'memory p50':>10} {'p99':>9} {'p99.9':>9} {'store':>8}"]
     for r in m["load"]:

@@ -120,6 +120,24 @@ def _verb(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str,
     return p
 
 
+def _guest_verbs(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """The verbs for real guests on KVM: run and guest."""
+    r = _verb(sub, "run", "C guests (ELF images) preempted on one KVM vCPU through the context store",
+              "one JSON document", "a platform with a vsw,pcpu-kvm (default reference-kvm)")
+    r.add_argument("images", nargs="+", metavar="GUEST.elf", help="images built with `pyvswitch guest build`")
+    r.add_argument("--slice-us", type=float, default=50.0, help="time slice in microseconds (default 50)")
+    r.add_argument("--order", choices=("round-robin", "random"), default="round-robin", help="who runs next")
+    r.add_argument("--seed", type=int, default=0, help="seed of the random order (default 0)")
+    r.add_argument("--check-solo", action="store_true", help="run each alone first; exit 1 if any differs")
+    r.add_argument("--mem-mib", type=int, default=64, help="address space of each guest in MiB (default 64)")
+    r.set_defaults(run=_run)
+    g = _verb(sub, "guest", "build freestanding C programs into guest images", "print JSON", platform_help=None)
+    g.add_argument("action", choices=("build", "runtime"), help="build: compile; runtime: where the header is")
+    g.add_argument("sources", nargs="*", metavar="SOURCE.c", help="C sources (with build)")
+    g.add_argument("-o", "--output", metavar="OUT.elf", help="the image to write")
+    g.set_defaults(run=_guest, cflags=[])
+
+
 def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argparse.ArgumentParser]]":
     """Every verb with its options: one sub-parser each."""
     from .. import __version__
@@ -159,20 +177,7 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     t.add_argument("--out", default="trace.json", help="output file (default trace.json)")
     t.add_argument("--fallback", action="store_true", help="unbind the mover first: trace the prior-art path")
     t.set_defaults(run=_trace)
-    r = _verb(sub, "run", "C guests (ELF images) preempted on one KVM vCPU through the context store",
-              "one JSON document", "a platform with a vsw,pcpu-kvm (default reference-kvm)")
-    r.add_argument("images", nargs="+", metavar="GUEST.elf", help="images built with `pyvswitch guest build`")
-    r.add_argument("--slice-us", type=float, default=50.0, help="time slice in microseconds (default 50)")
-    r.add_argument("--order", choices=("round-robin", "random"), default="round-robin", help="who runs next")
-    r.add_argument("--seed", type=int, default=0, help="seed of the random order (default 0)")
-    r.add_argument("--check-solo", action="store_true", help="run each alone first; exit 1 if any differs")
-    r.add_argument("--mem-mib", type=int, default=64, help="address space of each guest in MiB (default 64)")
-    r.set_defaults(run=_run)
-    g = _verb(sub, "guest", "build freestanding C programs into guest images", "print JSON", platform_help=None)
-    g.add_argument("action", choices=("build", "runtime"), help="build: compile; runtime: where the header is")
-    g.add_argument("sources", nargs="*", metavar="SOURCE.c", help="C sources (with build)")
-    g.add_argument("-o", "--output", metavar="OUT.elf", help="the image to write")
-    g.set_defaults(run=_guest, cflags=[])
+    _guest_verbs(sub)
     return parser, sub
 
 
