@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .api import Hypervisor
+from .bench.timing import percentile
 from .errors import VswError, check_uint
 
 Switch = tuple[int, str]
@@ -136,7 +137,7 @@ class PlayStats:
         if not xs:
             return {"switches": 0, "stays": self.stays}
         return {"switches": self.switches, "stays": self.stays, "median_ns": statistics.median(xs),
-                "p99_ns": xs[min(len(xs) - 1, int(0.99 * len(xs)))], "min_ns": xs[0], "max_ns": xs[-1]}
+                "p99_ns": percentile(xs, 0.99), "min_ns": xs[0], "max_ns": xs[-1]}
 
 
 def play(hv: Hypervisor, schedule: Iterable[Switch], steps: int = 0) -> PlayStats:

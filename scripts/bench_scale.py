@@ -6,10 +6,10 @@ medians with min and max (a shared machine makes any single tenth noisy).
 Prints the figures the README quotes."""
 import argparse
 import resource
-import statistics
 import time
 
 import pyvswitch
+from pyvswitch.bench.timing import spread
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--vms", type=int, default=100_000)
@@ -17,9 +17,6 @@ parser.add_argument("--rounds", type=int, default=3)
 args = parser.parse_args()
 tenth = args.vms // 10
 
-
-def spread(xs, fmt="{:.2f}"):
-    return f"{fmt.format(statistics.median(xs))} (min {fmt.format(min(xs))}, max {fmt.format(max(xs))})"
 
 
 def switch_ns(hv, a, b, n=20_000):

@@ -10,6 +10,7 @@ import threading
 import time
 
 import pyvswitch
+from pyvswitch.bench.timing import spread
 from pyvswitch.hw import ffi, lib
 
 N, ROUNDS = 200_000, 7
@@ -32,9 +33,6 @@ def machine_scaling(pool, n=3_000_000):
     return 2 * one / (time.perf_counter() - t)
 
 
-def spread(xs):
-    return f"{statistics.median(xs):.3f} (min {min(xs):.3f}, max {max(xs):.3f})"
-
 
 with pyvswitch.open("datacenter") as hv:
     vms = [hv.host] + [hv.create_vm(f"v{i}") for i in range(3)]
@@ -53,7 +51,7 @@ with pyvswitch.open("datacenter") as hv:
         b = res.switch_ns / res.switches           # the loop's own timing of its switches
         sched_ns.append(a), loop_ns.append(b), ratio.append(a / b)
     print(f"run_schedule per switch {statistics.median(sched_ns):.1f} ns vs the C benchmark loop "
-          f"{statistics.median(loop_ns):.1f} ns: {spread(ratio)}x (clean x86_64 switches, 4 machines)")
+          f"{statistics.median(loop_ns):.1f} ns: {spread(ratio, 3)}x (clean x86_64 switches, 4 machines)")
 
     sets = {p: [hv.create_vm(f"p{p}-{i}") for i in range(4)] for p in (1, 2)}
     for p, ms in sets.items():
@@ -75,6 +73,6 @@ with pyvswitch.open("datacenter") as hv:
         two = time.perf_counter() - t
         scale.append(2 * one / two)
     pool.close()
-    print(f"2 threads on 2 PCPUs vs 1 thread, switches per second: {spread(scale)}x")
-    print(f"  the same machine, 2 processes of plain CPU work vs 1, in the same rounds: {spread(machine)}x; "
-          f"threads / processes: {spread([a / b for a, b in zip(scale, machine)])}")
+    print(f"2 threads on 2 PCPUs vs 1 thread, switches per second: {spread(scale, 3)}x")
+    print(f"  the same machine, 2 processes of plain CPU work vs 1, in the same rounds: {spread(machine, 3)}x; "
+          f"threads / processes: {spread([a / b for a, b in zip(scale, machine)], 3)}")

@@ -4,11 +4,11 @@ worker processes (and on a dask.distributed LocalCluster with 1 and 2 workers,
 when the 'cluster' extra is installed), alternating, medians with min and max."""
 import argparse
 import os
-import statistics
 import tempfile
 import time
 
 from pyvswitch.bench.sweep import sweep
+from pyvswitch.bench.timing import spread
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--points", type=int, default=16)
@@ -27,9 +27,6 @@ def once(**kw):
         sweep(grid, os.path.join(d, "out.csv"), **kw)
         return args.points / (time.perf_counter() - t)
 
-
-def spread(xs):
-    return f"{statistics.median(xs):.2f} (min {min(xs):.2f}, max {max(xs):.2f})"
 
 
 def main():

@@ -15,6 +15,7 @@ import statistics
 from typing import Any
 
 from ..hw import Bus, BusParams, Layout, MoverParams, Path, Pcpu, Store
+from .timing import percentile
 
 
 def latencies(pcpus: int, masters: int, switches: int, layout: str = "x86_64", dirty: bool = True,
@@ -71,5 +72,5 @@ def contention(max_pcpus: int = 4, switches: int = 400, layout: str = "x86_64") 
     for n in range(1, max_pcpus + 1):
         xs = sorted(latencies(n, max_pcpus, switches * n, layout))
         rows.append({"pcpus": n, "masters": max_pcpus, "switches": len(xs), "p50_ns": statistics.median(xs),
-                     "p99_ns": xs[min(len(xs) - 1, int(0.99 * len(xs)))], "max_ns": xs[-1]})
+                     "p99_ns": percentile(xs, 0.99), "max_ns": xs[-1]})
     return rows

@@ -63,8 +63,14 @@ def fastest_copy_pair(size: int) -> tuple[object, object, object]:
 
 
 def percentile(values: list[float], q: float) -> float:
+    """The value below which a fraction ``q`` of ``values`` lie (nearest rank)."""
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def spread(xs: list[float], digits: int = 2) -> str:
+    """A median with its min and max, as every benchmark here prints them."""
+    return f"{statistics.median(xs):.{digits}f} (min {min(xs):.{digits}f}, max {max(xs):.{digits}f})"
 
 
 def against_floor(switches: Callable[[int], None], marks: Callable[[int], None], moved: int, calls: int,
