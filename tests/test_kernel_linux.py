@@ -394,9 +394,11 @@ def test_sysfs_hierarchy_with_subsystem_driver_and_bus_links():
         with pytest.raises(KernelError) as e:
             fs.readlink("devices/platform/mover0/modalias")
         assert e.value.errno == errno.EINVAL
+        assert fs.links() and not set(fs.tree()) & set(fs.links())     # files and symlinks apart
         hv.unbind("mover")
         with pytest.raises(KernelError):
             fs.readlink("devices/platform/mover0/driver")
+        assert "devices/platform/mover0/driver" not in fs.links()
 
 
 def slow_async(name, compatible, started, release):

@@ -278,9 +278,11 @@ class Sysfs:
         return sorted(names)
 
     def tree(self) -> dict[str, str]:
-        """Every attribute path with its mode ("r", "w" or "rw"), and every
-        symlink as "-> target"."""
+        """Every attribute path with its mode ("r", "w" or "rw"); the symlinks are ``links()``."""
         with self.k.lock:
-            out = {p: ("r" if r else "") + ("w" if w else "") for p, (r, w) in self._table().items()}
-            out.update({p: f"-> {target}" for p, target in self._links().items()})
-            return dict(sorted(out.items()))
+            return {p: ("r" if r else "") + ("w" if w else "") for p, (r, w) in sorted(self._table().items())}
+
+    def links(self) -> dict[str, str]:
+        """Every symlink, path -> target (both relative to /sys)."""
+        with self.k.lock:
+            return dict(sorted(self._links().items()))
