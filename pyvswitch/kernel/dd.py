@@ -3,6 +3,7 @@ deferred-probe list, and unbinding."""
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import links
@@ -34,7 +35,6 @@ def really_probe(k: "Kernel", dev: "Device", drv: "Driver", queue: bool = True) 
     try:
         drv.probe(dev)
     except Exception as exc:    # a driver bug is a failed probe, not a dead kernel
-        dev.probing = False
         undo_probe(dev)
         code = exc.errno if isinstance(exc, OSError) and exc.errno else errno.EINVAL
         if code == EPROBE_DEFER:
@@ -47,7 +47,8 @@ def really_probe(k: "Kernel", dev: "Device", drv: "Driver", queue: bool = True) 
             k.printk("warning", f"{dev.name}: probe with driver {drv.name} failed with error {code}: {exc}")
             k.probe_errors[dev.name] = f"{drv.name}: {exc}"
         return code
-    dev.probing = False
+    finally:
+        dev.probing = False
     driver_bound(k, dev)
     return 0
 
@@ -104,39 +105,42 @@ def defer(k: "Kernel", dev: "Device", reason: str) -> None:
 
 def device_attach(k: "Kernel", dev: "Device", allow_async: bool = False) -> bool:
     """Tries the bus's matching drivers in registration order until one binds
-    (__device_attach_driver): a probe that fails or defers lets the next driver
-    try its luck; an unbound supplier stops the walk.  With ``allow_async`` (a
-    device's initial probe), drivers that prefer asynchronous probing are left
-    to a second pass on the worker pool, should no synchronous one bind."""
+    (__device_attach).  With ``allow_async`` (a device's initial probe), drivers
+    that prefer asynchronous probing are left to a second pass on the worker
+    pool, should no synchronous one bind and no supplier hold the device back."""
     if dev.driver is not None:
         return True
     assert dev.bus is not None
-    have_async = False
-    for drv in list(dev.bus.drivers.values()):
-        if not dev.bus.match(dev, drv):
-            continue
-        if allow_async and drv.allows_async_probing:
-            have_async = True
-            continue
-        ret = really_probe(k, dev, drv)
-        if ret == 0:
-            return True
-        if ret < 0:
-            return False
-    if have_async:
+    ret = _try_drivers(k, dev, lambda drv: not (allow_async and drv.allows_async_probing))
+    if ret > 0 and allow_async and any(d.allows_async_probing and dev.bus.match(dev, d)
+                                       for d in dev.bus.drivers.values()):
         k.async_probe.schedule(lambda: _attach_async(k, dev))
-    return False
+    return ret == 0
+
+
+def _try_drivers(k: "Kernel", dev: "Device", wanted: Callable[["Driver"], bool]) -> int:
+    """__device_attach_driver over the wanted matching drivers: a probe that
+    fails or defers lets the next driver try its luck; an unbound supplier stops
+    the walk.  0 bound, < 0 stopped, > 0 no driver bound."""
+    assert dev.bus is not None
+    for drv in list(dev.bus.drivers.values()):
+        if wanted(drv) and dev.bus.match(dev, drv):
+            ret = really_probe(k, dev, drv)
+            if ret <= 0:
+                return ret
+    return 1
 
 
 def _attach_async(k: "Kernel", dev: "Device") -> None:
     """__device_attach_async_helper: the asynchronous drivers' pass."""
-    if not dev.registered or dev.driver is not None or dev.bus is None:
-        return
-    for drv in list(dev.bus.drivers.values()):
-        if drv.allows_async_probing and dev.bus.match(dev, drv):
-            ret = really_probe(k, dev, drv)
-            if ret <= 0:
-                return
+    if dev.registered and dev.driver is None and dev.bus is not None:
+        _try_drivers(k, dev, lambda drv: drv.allows_async_probing)
+
+
+def _driver_attach_async(k: "Kernel", dev: "Device", drv: "Driver") -> None:
+    """__driver_attach_async_helper: unless the device went or bound, or the driver went, meanwhile."""
+    if dev.registered and dev.driver is None and drv.kernel is k:
+        really_probe(k, dev, drv)
 
 
 def driver_attach(k: "Kernel", drv: "Driver") -> None:
@@ -146,8 +150,7 @@ def driver_attach(k: "Kernel", drv: "Driver") -> None:
     for dev in list(bus.devices.values()):
         if dev.driver is None and dev.registered and bus.match(dev, drv):
             if drv.allows_async_probing:
-                k.async_probe.schedule(lambda dev=dev: dev.registered and dev.driver is None and
-                                       drv.kernel is k and really_probe(k, dev, drv))
+                k.async_probe.schedule(lambda dev=dev: _driver_attach_async(k, dev, drv))
             else:
                 really_probe(k, dev, drv)
 
