@@ -38,18 +38,19 @@ class SwitchStats:
     __slots__ = ("_d", "_s", "_chunk")
 
     def __init__(self, pcpu: object = None) -> None:
-        self._chunk = ffi.new(_ONE)
-        self._d = self._chunk + 0
-        self._d.pcpu = pcpu if pcpu is not None else ffi.NULL
-        self._s = ffi.cast(_STATS, self._d)
+        self._bind(ffi.new(_ONE, [{"pcpu": pcpu or ffi.NULL}]), 0)
 
     @classmethod
     def _of(cls, chunk: object, i: int) -> "SwitchStats":
+        """The SwitchStats of descriptor ``i`` of ``chunk`` (StatsPool.fresh)."""
         s = cls.__new__(cls)
-        s._chunk = chunk
-        s._d = d = chunk + i     # type: ignore[operator]
-        s._s = ffi.cast(_STATS, d)
+        s._bind(chunk, i)
         return s
+
+    def _bind(self, chunk: object, i: int) -> None:
+        self._chunk = chunk
+        self._d = chunk + i     # type: ignore[operator]
+        self._s = ffi.cast(_STATS, self._d)
 
     path = property(lambda self: PATH_NAMES[self._s.path], doc='"store" (the mover) or "memory" (prior art)')
     save_bursts = _field("save_units", "N: bursts (memory path: stores) of the save")
