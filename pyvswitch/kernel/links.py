@@ -140,7 +140,7 @@ def link_add(consumer: "Device", supplier: "Device", flags: int = 0) -> DeviceLi
         if link.flags & DL_FLAG_STATELESS and not flags & DL_FLAG_STATELESS:
             link.flags &= ~DL_FLAG_STATELESS        # a managed request makes the link managed too
             link.state = _init_state(consumer, supplier)
-        link.flags |= flags & ~(DL_FLAG_STATELESS if not link.flags & DL_FLAG_STATELESS else 0)
+        link.flags |= flags if link.flags & DL_FLAG_STATELESS else flags & ~DL_FLAG_STATELESS   # managed stays managed
         return link
     if _depends_on(supplier, consumer):
         raise KernelError(errno.ELOOP, f"device link {consumer.name} -> {supplier.name} would close a cycle "
