@@ -21,24 +21,7 @@ from collections.abc import Callable
 
 from ..guest import GuestImage
 from ..hw import Layout, VswError, ffi, lib
-from ..hw.kvm import (  # noqa: F401
-    BUFFER,
-    CODE,
-    DEFAULT_MEM,
-    MAX_MEM,
-    MMIO,
-    PAGE_2M,
-    PORT_CLOCK,
-    PORT_CONSOLE_ADDR,
-    PORT_CONSOLE_LEN,
-    PORT_DONE,
-    PORT_EXIT,
-    PORT_PROGRESS,
-    PORT_RESULT_HI,
-    PORT_RESULT_LO,
-    STACK_TOP,
-    Regions,
-)
+from ..hw.kvm import CODE, MMIO, PAGE_2M, STACK_TOP
 
 #: XCR0 components a guest gets by default, where the host has them: x87, SSE,
 #: AVX, opmask, ZMM_Hi256, Hi16_ZMM, PKRU.

@@ -23,7 +23,21 @@ from typing import Any, Union
 from ..api import Hypervisor, Machine
 from ..guest import GuestImage
 from ..hw import VswError
-from ..hw.kvm import KvmExit, KvmPcpu, KvmVcpu
+from ..hw.kvm import (
+    DEFAULT_MEM,
+    PAGE_2M,
+    PORT_CLOCK,
+    PORT_CONSOLE_ADDR,
+    PORT_CONSOLE_LEN,
+    PORT_DONE,
+    PORT_EXIT,
+    PORT_PROGRESS,
+    PORT_RESULT_HI,
+    PORT_RESULT_LO,
+    KvmExit,
+    KvmPcpu,
+    KvmVcpu,
+)
 from . import guests
 
 MAX_OUTPUT = 1 << 20            # console bytes a guest may print
@@ -213,7 +227,7 @@ class Scheduler:
             rep.exits[x.reason] = rep.exits.get(x.reason, 0) + 1
             if not (x.reason == "io" and not x.write):
                 break
-            self.vcpu.complete_read(job.clock_ns if x.port == guests.PORT_CLOCK else 0)
+            self.vcpu.complete_read(job.clock_ns if x.port == PORT_CLOCK else 0)
         rep.slices += 1
         job.slices += 1
         self._device(job, x)
@@ -227,23 +241,23 @@ class Scheduler:
         if x.reason != "io" or not x.write:
             return
         port, data = x.port, x.data
-        if port == guests.PORT_PROGRESS:
+        if port == PORT_PROGRESS:
             job.progress.append(data & 0xFFFFFFFF)
-        elif port == guests.PORT_RESULT_LO:
+        elif port == PORT_RESULT_LO:
             job._lo = data & 0xFFFFFFFF
-        elif port == guests.PORT_RESULT_HI:
+        elif port == PORT_RESULT_HI:
             job._hi = data & 0xFFFFFFFF
-        elif port == guests.PORT_DONE:
+        elif port == PORT_DONE:
             job.result = job._hi << 32 | job._lo
-        elif port == guests.PORT_CONSOLE_ADDR:
+        elif port == PORT_CONSOLE_ADDR:
             job._console = data
-        elif port == guests.PORT_CONSOLE_LEN:
+        elif port == PORT_CONSOLE_LEN:
             n, addr = data & 0xFFFFFFFF, job._console
-            if not (guests.PAGE_2M <= addr and addr + n <= job.mem_bytes) or len(job.output) + n > MAX_OUTPUT:
+            if not (PAGE_2M <= addr and addr + n <= job.mem_bytes) or len(job.output) + n > MAX_OUTPUT:
                 job.error = f"console write of {n} bytes at {addr:#x} is outside the guest or over {MAX_OUTPUT} bytes"
             else:
                 job.output += self.vcpu.memory[job.base + addr:job.base + addr + n]
-        elif port == guests.PORT_EXIT:
+        elif port == PORT_EXIT:
             job.exit_status = (data & 0xFFFFFFFF) - (1 << 32 if data & 0x80000000 else 0)
 
 
@@ -263,12 +277,12 @@ def load_program(vcpu: KvmVcpu, machine: Machine, program: "str | os.PathLike[st
     if isinstance(program, str) and program in guests.programs():
         if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
             raise VswError(errno.EINVAL, f"rounds must be a positive integer, got {rounds!r}")
-        base = vcpu.regions.get(machine.id, guests.PAGE_2M)
+        base = vcpu.regions.get(machine.id, PAGE_2M)
         guests.load(vcpu.memory, base, program)
         machine.set_state(guests.initial_state(base, rounds, seed, xcr0, cr4))
-        return Job(machine, program, rounds, seed, base=base, mem_bytes=guests.PAGE_2M)
+        return Job(machine, program, rounds, seed, base=base, mem_bytes=PAGE_2M)
     image = program if isinstance(program, GuestImage) else GuestImage.read(program)
-    size = guests.DEFAULT_MEM if mem_bytes is None else mem_bytes
+    size = DEFAULT_MEM if mem_bytes is None else mem_bytes
     base = vcpu.regions.get(machine.id, size)
     guests.load_image(vcpu.memory, vcpu.clear, base, size, image)
     machine.set_state(guests.image_state(base, size, image, xcr0, cr4))
