@@ -576,7 +576,12 @@ class Hypervisor:
             return out
 
     def _running_on(self, m: Machine) -> int | None:
-        for i, h in enumerate(self._pcpu_h):
+        """The PCPU running ``m``: the one it was last loaded onto when it is still
+        there (one C call), else every PCPU asked."""
+        hint, handles = m._hint, self._pcpu_h
+        if hint is not None and hint < len(handles) and _owner(handles[hint]) == m._id:
+            return hint
+        for i, h in enumerate(handles):
             if _owner(h) == m._id:
                 return i
         return None
