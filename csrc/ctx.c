@@ -19,7 +19,7 @@ int vsw_ctx_create(struct vsw_path *path, uint32_t slot, uint64_t owner, uint64_
     struct vsw_ctx *c = malloc(sizeof(*c));
     if (!c)
         return -ENOMEM;
-    *c = (struct vsw_ctx){path, slot, owner, epoch};
+    *c = (struct vsw_ctx){.path = path, .slot = slot, .owner = owner, .epoch = epoch};
     *out = c;
     return 0;
 }
@@ -39,5 +39,13 @@ int vsw_ctx_retire(struct vsw_ctx *c, struct vsw_pcpu *const *pcpus, uint32_t n)
             vsw_cpu_relax();
         vsw_pcpu_leave(pcpus[i]);
     }
+    return 0;
+}
+
+int vsw_ctx_revive(struct vsw_ctx *c, uint64_t epoch)
+{
+    if (!c || epoch == VSW_EPOCH_RETIRED || c->released)
+        return -EINVAL;
+    __atomic_store_n(&c->epoch, epoch, __ATOMIC_SEQ_CST);
     return 0;
 }

@@ -73,6 +73,22 @@ int vsw_pcpu_thaw(struct vsw_pcpu *p, uint64_t epoch)
     return r;
 }
 
+int vsw_pcpu_rekey(struct vsw_pcpu *p, uint64_t epoch)
+{
+    if (!p)
+        return -EINVAL;
+    hold(p);
+    int r = 0;
+    if (p->gate != VSW_GATE_FROZEN || p->freezer != self_token()) {
+        r = -EPERM;             /* only the migration that froze it */
+    } else {
+        p->epoch = epoch;
+        memset(p->memo, 0, sizeof(p->memo));
+    }
+    vsw_pcpu_leave(p);
+    return r;
+}
+
 int vsw_pcpu_retire(struct vsw_pcpu *p)
 {
     if (!p)

@@ -54,6 +54,12 @@ int vsw_run_schedule(struct vsw_pcpu *p, struct vsw_ctx *const *ctxs, uint32_t n
         out->data_ps += st.data_ps;
         out->modeled_ps += st.modeled_ps;
         out->baseline_ps += st.baseline_ps;
+        out->hits += st.cache == VSW_CACHE_HIT;
+        out->misses += st.cache == VSW_CACHE_MISS;
+        out->writebacks += st.bytes_written_back != 0;
+        out->bytes_fetched += st.bytes_fetched;
+        out->bytes_written_back += st.bytes_written_back;
+        out->cache_ps += st.cache_ps;
         if (st.modeled_ps > out->max_modeled_ps)
             out->max_modeled_ps = st.modeled_ps;
         if (!out->min_modeled_ps || st.modeled_ps < out->min_modeled_ps)

@@ -8,7 +8,7 @@
  * as it was written; a load recomputes it as it reads.
  * The same model serves as the prior art's MEM region.
  */
-#include "vsw_internal.h"
+#include "copy_sum.h"
 #include "image.h"
 #include <stdlib.h>
 #include <string.h>
@@ -75,8 +75,7 @@ int64_t vsw_store_slot_bytes(const struct vsw_store *s) { return s ? (int64_t)sl
 int vsw_store_capacity_slots(const struct vsw_store *s) { return s ? (int)s->nslots : -EINVAL; }
 int vsw_store_used_slots(const struct vsw_store *s) { return s ? (int)s->used : -EINVAL; }
 
-/* Writes a whole context (regs) into the shadow banks of `mask`, with their checks. */
-static void write_shadow(const struct vsw_layout_def *L, struct vsw_slot *slot, const uint8_t *regs, uint32_t mask)
+void vsw_slot_write_shadow(const struct vsw_layout_def *L, struct vsw_slot *slot, const uint8_t *regs, uint32_t mask)
 {
     for (uint32_t g = 0; g < L->ngroups; g++) {
         if (!(mask & (1u << g)))
@@ -101,6 +100,20 @@ void vsw_slot_commit(struct vsw_slot *slot, uint32_t mask)
         return;
     __atomic_store_n(&slot->bank_mask, slot->bank_mask ^ mask, __ATOMIC_RELEASE);
     slot->generation++;
+    slot->changed |= mask;
+}
+
+int vsw_slot_read_checked(const struct vsw_layout_def *L, const struct vsw_slot *slot, uint8_t *regs, uint32_t mask)
+{
+    for (uint32_t g = 0; g < L->ngroups; g++) {
+        if (!(mask & (1u << g)))
+            continue;
+        uint32_t b = (slot->bank_mask >> g) & 1;
+        struct vsw_fold got = vsw_copy_run(regs, slot->bank[b], L->groups, g, g, NULL);
+        if (!vsw_fold_equal(got, vsw_fold_load(&slot->sum[b][g])))
+            return -EBADMSG;
+    }
+    return 0;
 }
 
 int vsw_store_alloc(struct vsw_store *s, uint64_t owner)
@@ -125,7 +138,7 @@ int vsw_store_alloc(struct vsw_store *s, uint64_t owner)
     /* reset state into bank 1, then committed into bank 0 with its checks */
     L->reset(slot->bank[1]);
     slot->bank_mask = vsw_layout_all(L);
-    write_shadow(L, slot, slot->bank[1], vsw_layout_all(L));
+    vsw_slot_write_shadow(L, slot, slot->bank[1], vsw_layout_all(L));
     slot->bank_mask = 0;
     memset(slot->bank[1], 0, bank);
     s->slots[free_slot] = slot;
@@ -166,6 +179,8 @@ static int claim_as(struct vsw_slot *slot, uint32_t to)
         vsw_cpu_relax();
     }
 }
+
+int vsw_store_hold(struct vsw_slot *slot) { return claim_as(slot, VSW_SLOT_HELD); }
 
 int vsw_store_claim(struct vsw_store *s, struct vsw_slot *slot)
 {
@@ -312,7 +327,7 @@ int vsw_store_import(struct vsw_store *s, uint32_t slot, uint64_t owner, const v
             memcpy(ctx + L->groups[g].offset, payload + L->groups[g].offset, L->groups[g].size);
     r = claim_saved(s, slot, owner, &sl);
     if (r == 0) {
-        write_shadow(L, sl, ctx, vsw_layout_all(L));
+        vsw_slot_write_shadow(L, sl, ctx, vsw_layout_all(L));
         vsw_slot_commit(sl, vsw_layout_all(L));
         vsw_store_release(s, sl);
         r = (int)len;

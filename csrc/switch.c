@@ -78,9 +78,11 @@ struct switch_op {
     struct vsw_path *path;
     uint64_t from_owner, to_owner;
     uint32_t to_slot, save_mask;
+    struct vsw_ctx *to_ctx;     /* a cached handle: `to` may have to be fetched first */
     struct vsw_slot *from, *to;
     bool claimed;               /* `to` is ours: released again if the switch fails */
     struct vsw_transfer xs, xl;
+    struct vsw_fill fill;
 };
 
 /* 1. claim: `from` is what runs here, `to` is its owner's and free - then
@@ -100,7 +102,14 @@ static int claim(struct switch_op *op)
         if (r < 0)
             return r;
     }
-    if (op->to_owner) {
+    if (op->to_ctx) {
+        if (op->to_owner == op->from_owner)
+            return -EALREADY;
+        r = vsw_cache_claim(op->to_ctx, &op->to, &op->to_slot, &op->fill);
+        if (r < 0)
+            return r;
+        op->claimed = true;
+    } else if (op->to_owner) {
         r = vsw_store_slot(op->path->store, op->to_slot, op->to_owner, &op->to);
         if (r < 0)
             return r;
@@ -174,15 +183,21 @@ static void account(struct switch_op *op, struct vsw_switch_stats *st)
         save = charge(p, path, VSW_DIR_SAVE, op->save_mask, t0 + half, &proto, &tally);
         st->generation = op->from->generation;
     }
+    if (op->fill.result) {      /* the cache made `to` resident between the save and the load */
+        st->cache = op->fill.result;
+        st->bytes_fetched = op->fill.fetch_bytes;
+        st->bytes_written_back = op->fill.wb_bytes;
+        st->cache_ps = vsw_cache_charge(op->to_ctx->cache, &op->fill, t0 + half + save.ps, p->trace, &proto, &tally);
+    }
     if (op->to)
-        load = charge(p, path, VSW_DIR_LOAD, op->to->valid_mask, t0 + half + save.ps, &proto, &tally);
+        load = charge(p, path, VSW_DIR_LOAD, op->to->valid_mask, t0 + half + save.ps + st->cache_ps, &proto, &tally);
     if (tally.transactions)
         vsw_bus_count(path->bus, p->bus_shard, tally.transactions, tally.bytes, tally.cycles);
     st->save_units = save.units;
     st->load_units = load.units;
     st->bytes_saved = op->xs.bytes;
     st->bytes_loaded = op->xl.bytes;
-    st->data_ps = save.ps + load.ps;
+    st->data_ps = save.ps + st->cache_ps + load.ps;
     st->exit_entry_ps = exit_entry;
     st->modeled_ps = st->data_ps + exit_entry;
     if (path->kind == VSW_PATH_MEMORY)
@@ -198,9 +213,10 @@ static void account(struct switch_op *op, struct vsw_switch_stats *st)
 
 /* The switch, on an entered PCPU: claim, transfer (verified), commit, account. */
 static inline int do_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_owner, uint32_t to_slot,
-                            uint64_t to_owner, struct vsw_switch_stats *st)
+                            uint64_t to_owner, struct vsw_ctx *to_ctx, struct vsw_switch_stats *st)
 {
-    struct switch_op op = {.p = p, .path = path, .from_owner = from_owner, .to_owner = to_owner, .to_slot = to_slot};
+    struct switch_op op = {.p = p, .path = path, .from_owner = from_owner, .to_owner = to_owner, .to_slot = to_slot,
+                           .to_ctx = to_ctx};
     int r = claim(&op);
     if (r == 0)
         r = transfer(&op);
@@ -224,7 +240,7 @@ int vsw_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_owner, u
     int r = vsw_pcpu_enter(p);
     if (r < 0)
         return r;
-    r = do_switch(p, path, from_owner, to_slot, to_owner, st);
+    r = do_switch(p, path, from_owner, to_slot, to_owner, NULL, st);
     vsw_pcpu_leave(p);
     return r;
 }
@@ -249,7 +265,8 @@ static inline __attribute__((always_inline)) int switch_ctx(struct vsw_pcpu *p, 
     else if ((frm && to && frm->path != to->path) || path->store->L != p->L)
         r = -EXDEV;
     else
-        r = do_switch(p, path, frm ? frm->owner : 0, to ? to->slot : 0, to ? to->owner : 0, st);
+        r = do_switch(p, path, frm ? frm->owner : 0, to ? to->slot : 0, to ? to->owner : 0,
+                      to && to->cache ? (struct vsw_ctx *)to : NULL, st);
     vsw_pcpu_leave(p);
     return r;
 }

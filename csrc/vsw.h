@@ -241,6 +241,9 @@ uint64_t vsw_pcpu_owner(const struct vsw_pcpu *p);
  * destroy, so a late caller is refused, never let into freed hardware). */
 int vsw_pcpu_freeze(struct vsw_pcpu *p);
 int vsw_pcpu_thaw(struct vsw_pcpu *p, uint64_t epoch);
+/* While the caller has it frozen: the epoch handles must carry from now on (a
+ * migration loads machines through their new handles before it thaws). */
+int vsw_pcpu_rekey(struct vsw_pcpu *p, uint64_t epoch);
 int vsw_pcpu_retire(struct vsw_pcpu *p);
 /* The register file: layout size bytes, 64-byte aligned, owned by the PCPU.
  * Write it only through vsw_pcpu_write so the dirty groups are known. */
@@ -260,6 +263,7 @@ int vsw_pcpu_export(struct vsw_pcpu *p, uint64_t owner, uint64_t generation, voi
  * from its slot.  Atomic: on any error the register file and both slots are as
  * before.  from_owner 0 with an idle PCPU only loads; to_owner 0 only saves and
  * leaves the PCPU idle.  The path's baseline bus, if set, prices the prior art. */
+enum vsw_cache_result { VSW_CACHE_NONE = 0, VSW_CACHE_HIT = 1, VSW_CACHE_MISS = 2 };
 struct vsw_switch_stats {
     uint32_t path;              /* enum vsw_path_kind */
     uint32_t save_units;        /* N bursts (store path) or stores (memory path) */
@@ -272,6 +276,12 @@ struct vsw_switch_stats {
     uint64_t modeled_ps;        /* data_ps + exit_entry_ps */
     uint64_t baseline_ps;       /* the prior-art path for the same groups, exit/entry included */
     uint64_t generation;        /* of the outgoing machine's slot after the save */
+    /* the store as a cache (cache.c): what making `to` resident took, in modeled_ps */
+    uint32_t cache;             /* enum vsw_cache_result */
+    uint32_t reserved;
+    uint64_t bytes_fetched;     /* `to`'s context from its home in MEM */
+    uint64_t bytes_written_back; /* the victim's changed groups to its home */
+    uint64_t cache_ps;          /* fetch + write-back */
 };
 int vsw_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_owner, uint32_t to_slot,
                uint64_t to_owner, struct vsw_switch_stats *st);
@@ -312,6 +322,7 @@ struct vsw_schedule_stats {
     uint64_t switches, steps;
     uint64_t save_units, load_units, bytes_saved, bytes_loaded;
     uint64_t data_ps, modeled_ps, baseline_ps, min_modeled_ps, max_modeled_ps;
+    uint64_t hits, misses, writebacks, bytes_fetched, bytes_written_back, cache_ps;
     uint32_t current;           /* index of the machine running at the end */
     uint32_t steps_done;        /* 1: it ran its steps, and its switch was refused (retry with plan->steps_done) */
 };
@@ -320,6 +331,75 @@ struct vsw_schedule_stats {
  * is refused (returned; everything before it is done, *out says how far). */
 int vsw_run_schedule(struct vsw_pcpu *p, struct vsw_ctx *const *ctxs, uint32_t n, uint32_t current,
                      const struct vsw_schedule *plan, const volatile int *stop, struct vsw_schedule_stats *out);
+
+/* ---- the context store as a cache of contexts (cache.c) ----
+ * Every machine has a home in MEM; the store holds the hot contexts.  A switch
+ * to a machine whose context is not in the store fetches it from home into a
+ * slot the policy frees - the victim's changed groups written back to its home
+ * first - and then switches as always.  Atomic as every switch: a fault in the
+ * write-back leaves home and store as they were (the switch is refused); a
+ * fault in the fetch leaves the victim safe at home and `to` where it was.
+ * Pinned machines never leave the store.  Belady (offline optimal, for
+ * comparison) evicts the context used again last in the planned sequence.
+ * A home slot is backed when first needed: a machine created while the store
+ * has room lives there alone, so MEM bounds how many machines there are and
+ * costs memory only for those that were ever evicted. */
+enum vsw_policy { VSW_POLICY_LRU = 0, VSW_POLICY_CLOCK = 1, VSW_POLICY_BELADY = 2 };
+/* Who copies between MEM and the store: the PCPU (loads and stores over the
+ * memory bus, as the prior art) or the mover (bursts, when it reaches DRAM). */
+enum vsw_fetch_via { VSW_FETCH_PCPU = 0, VSW_FETCH_MOVER = 1 };
+enum vsw_cache_fault { VSW_CACHE_FAULT_NONE = 0, VSW_CACHE_FAULT_FETCH = 1, VSW_CACHE_FAULT_WRITEBACK = 2 };
+struct vsw_cache_params {
+    uint32_t policy;            /* enum vsw_policy */
+    uint32_t fetch_via;         /* enum vsw_fetch_via */
+};
+struct vsw_cache_counters {
+    uint64_t hits, misses, writebacks, bytes_fetched, bytes_written_back, fetch_ps, writeback_ps;
+    uint32_t resident;          /* contexts in the store */
+    uint32_t pinned;
+    uint32_t machines;          /* with a home reserved in MEM */
+    uint32_t home_capacity;     /* machines MEM can hold */
+};
+struct vsw_ctx_where {
+    uint32_t resident;          /* 1: in the store (slot), 0: at home only */
+    uint32_t slot;
+    uint32_t loaded;            /* 1: on a PCPU */
+    uint32_t pinned;
+    uint32_t changed_mask;      /* groups the store copy changed since its fetch (written back on eviction) */
+    uint32_t cached;            /* 1: a handle of a cache; 0: of a plain store (always resident) */
+    uint64_t generation;
+};
+struct vsw_cache;
+/* The store of `path` (a store path) becomes a cache over `home` (MEM), fetched
+ * and written back over `membus`.  The store must be empty. */
+int vsw_cache_create(struct vsw_path *path, struct vsw_store *home, struct vsw_bus *membus,
+                     const struct vsw_cache_params *params, struct vsw_cache **out);
+/* Every handle of the cache must have been released. */
+void vsw_cache_destroy(struct vsw_cache *c);
+int vsw_cache_counters(struct vsw_cache *c, struct vsw_cache_counters *out);
+int vsw_cache_reset_counters(struct vsw_cache *c);
+/* Fails the next fetch (or write-back) with -EIO after `group` groups moved. */
+int vsw_cache_inject(struct vsw_cache *c, uint32_t kind, uint32_t group);
+/* The sequence of machines the next switches load, for Belady: each switch that
+ * follows it advances the plan; one that does not abandons it (evictions then
+ * fall back to least recently used). */
+int vsw_cache_plan(struct vsw_cache *c, struct vsw_ctx *const *seq, uint64_t n);
+/* A machine of the cache: in the store if a slot is free, else at home; -ENOSPC when MEM is full. */
+int vsw_ctx_create_cached(struct vsw_cache *c, uint64_t owner, uint64_t epoch, struct vsw_ctx **out);
+/* Pinning fetches the context now if it is not in the store (evicting if need be). */
+int vsw_ctx_pin(struct vsw_ctx *x, uint32_t pinned);
+int vsw_ctx_where(struct vsw_ctx *x, struct vsw_ctx_where *out);
+/* A saved machine's context wherever it is (-EBUSY while loaded on a PCPU):
+ * the same contracts as vsw_store_read/write/export/import, for either kind of handle. */
+int vsw_ctx_read(struct vsw_ctx *x, uint32_t offset, void *buf, uint32_t len);
+int vsw_ctx_write(struct vsw_ctx *x, uint32_t offset, const void *buf, uint32_t len);
+int vsw_ctx_export(struct vsw_ctx *x, void *out, size_t len);
+int vsw_ctx_import(struct vsw_ctx *x, const void *img, size_t len, struct vsw_image_info *info);
+/* Frees a cached machine's slot and home (-EBUSY while loaded); retire it first.
+ * A plain handle's slot belongs to its store's owner: -EINVAL. */
+int vsw_ctx_release(struct vsw_ctx *x);
+/* Takes a retired handle back into use with the PCPUs' epoch (a destroy that was refused). */
+int vsw_ctx_revive(struct vsw_ctx *x, uint64_t epoch);
 
 /* ---- the XSAVE area as a host lays it out (xsave.c) ----
  * The layout keeps each state component at its canonical (standard-format)

@@ -110,6 +110,7 @@ struct vsw_slot {
     uint32_t valid_mask;
     uint32_t bank_mask;
     uint32_t resident;          /* VSW_SLOT_SAVED, LOADED (on a PCPU) or HELD (by an accessor) */
+    uint32_t changed;           /* groups committed since the slot was filled (a cache's write-back) */
     uint8_t *bank[2];
     struct vsw_check *sum[2];   /* per bank, per group */
     void *mem;
@@ -133,6 +134,12 @@ int vsw_store_slot(const struct vsw_store *s, uint32_t slot, uint64_t owner, str
 int vsw_store_claim(struct vsw_store *s, struct vsw_slot *slot);
 void vsw_store_release(struct vsw_store *s, struct vsw_slot *slot);
 void vsw_slot_commit(struct vsw_slot *slot, uint32_t mask);
+/* Holds a saved slot for the caller (waits out an accessor; -EBUSY while loaded). */
+int vsw_store_hold(struct vsw_slot *slot);
+/* Copies the committed groups of mask into regs, checking each: -EBADMSG on a corrupt bank. */
+int vsw_slot_read_checked(const struct vsw_layout_def *L, const struct vsw_slot *slot, uint8_t *regs, uint32_t mask);
+/* Writes the groups of mask from regs into the shadow banks, with their checks (nothing committed). */
+void vsw_slot_write_shadow(const struct vsw_layout_def *L, struct vsw_slot *slot, const uint8_t *regs, uint32_t mask);
 
 struct vsw_trace {
     uint32_t capacity;
@@ -215,13 +222,35 @@ struct vsw_pcpu {
     uint32_t pc, flags;
     uint32_t bus_shard;         /* where this PCPU counts its bus transactions */
 } __attribute__((aligned(VSW_ALIGN))); /* its own cache lines: PCPUs switch at once on other cores */
-/* A context handle (ctx.c); its fields are read by the switch (switch.c). */
+/* A context handle (ctx.c); its fields are read by the switch (switch.c).
+ * A cached handle's slot, home and policy state change under its cache's lock. */
+#define VSW_NO_SLOT UINT32_MAX
 struct vsw_ctx {
     struct vsw_path *path;
-    uint32_t slot;
+    uint32_t slot;              /* in the path's store; VSW_NO_SLOT while only at home */
     uint64_t owner;
     uint64_t epoch;
+    struct vsw_cache *cache;    /* NULL: a plain handle of a slot */
+    uint32_t home;              /* its slot in MEM; VSW_NO_SLOT until first needed */
+    uint32_t pinned;
+    uint32_t ref;               /* CLOCK's reference bit */
+    uint32_t released;
+    uint64_t next_use;          /* Belady: position of its next load in the plan */
+    uint64_t plan_mark;
+    struct vsw_ctx *newer, *older; /* LRU order of the unpinned contexts in the store */
 };
+/* What making a switch's `to` resident took (cache.c), priced once the switch succeeded. */
+struct vsw_fill {
+    uint32_t result;            /* enum vsw_cache_result */
+    uint32_t wb_mask, fetch_mask;
+    uint64_t wb_bytes, fetch_bytes;
+};
+/* Claims x's slot for loading on a PCPU, fetching it first when it is not in the store. */
+int vsw_cache_claim(struct vsw_ctx *x, struct vsw_slot **slot, uint32_t *index, struct vsw_fill *fill);
+/* The modelled cost of a fill's write-back and fetch from start_ps (storage-bus
+ * transactions into tally, memory-bus ones counted on it). */
+uint64_t vsw_cache_charge(struct vsw_cache *c, const struct vsw_fill *fill, uint64_t start_ps, struct vsw_trace *t,
+                          const struct vsw_trace_record *proto, struct vsw_tally *tally);
 enum { VSW_GATE_OPEN = 0, VSW_GATE_FROZEN = 1, VSW_GATE_RETIRED = 2 };
 static inline void vsw_pcpu_leave(struct vsw_pcpu *p) { __atomic_store_n(&p->busy, 0, __ATOMIC_RELEASE); }
 /* Entered past a closed gate: the freezer may go on; -EAGAIN (frozen) or -ENODEV (retired). */

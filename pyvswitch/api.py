@@ -40,6 +40,7 @@ from .hw import (
     ffi,
     lib,
 )
+from .hw.cache import Cache, where
 from .hw.pcpu import check_count, raise_switch_error
 from .hw.stats import StatsPool
 from .hw.store import IMAGE_ERRORS, describe_image_error
@@ -47,6 +48,7 @@ from .kernel import Kernel
 from .migration import Migration, MigrationStats
 from .platform import KINDS, Platform, boot
 from .schema import REQUIRED
+from .store_cache import StoreCache
 
 _switch_desc = lib.vsw_switch_desc
 _owner = lib.vsw_pcpu_owner
@@ -81,8 +83,20 @@ class ScheduleStats:
     baseline_ns: float = 0.0
     min_modeled_ns: float = 0.0
     max_modeled_ns: float = 0.0
+    hits: int = 0                       # loads whose context was in the store
+    misses: int = 0                     # loads that fetched it from MEM
+    writebacks: int = 0
+    bytes_fetched: int = 0
+    bytes_written_back: int = 0
+    cache_ns: float = 0.0               # write-back + fetch, part of data_ns
     running: "Machine | None" = None    # on the PCPU at the end
     stopped: bool = False               # ended by its StopFlag before all switches ran
+
+    @property
+    def hit_rate(self) -> float:
+        """Hits over loads (0 without a caching store)."""
+        loads = self.hits + self.misses
+        return self.hits / loads if loads else 0.0
 
     def _add(self, c: Any) -> None:
         ps = 1000.0
@@ -95,6 +109,12 @@ class ScheduleStats:
         self.data_ns += c.data_ps / ps
         self.modeled_ns += c.modeled_ps / ps
         self.baseline_ns += c.baseline_ps / ps
+        self.hits += c.hits
+        self.misses += c.misses
+        self.writebacks += c.writebacks
+        self.bytes_fetched += c.bytes_fetched
+        self.bytes_written_back += c.bytes_written_back
+        self.cache_ns += c.cache_ps / ps
         if c.switches:
             lo, hi = c.min_modeled_ps / ps, c.max_modeled_ps / ps
             self.min_modeled_ns = min(self.min_modeled_ns, lo) if self.min_modeled_ns else lo
@@ -126,13 +146,13 @@ class FallbackWarning(UserWarning):
 class Machine:
     """The host or a VM: a register context that runs on a PCPU or rests in a slot."""
 
-    __slots__ = ("_hv", "name", "_id", "_slot", "_c", "destroyed", "_hint")
+    __slots__ = ("_hv", "name", "_id", "_mslot", "_c", "destroyed", "_hint")
 
     def __init__(self, hv: "Hypervisor", name: str, mid: int) -> None:
         self._hv = hv
         self.name = name
         self._id = mid
-        self._slot: Slot | None = None
+        self._mslot: Slot | None = None   # its slot in MEM on the memory path (the store's cache places it itself)
         self._c: Any = None         # the C context handle the fast path passes
         self.destroyed = False
         self._hint: int | None = None   # the PCPU it was last loaded onto: where to look first
@@ -141,12 +161,21 @@ class Machine:
         """Binds the machine to its slot on a path (the C handle the switch takes)."""
         out = ffi.new("struct vsw_ctx **")
         check(lib.vsw_ctx_create(path.handle, slot.index, slot.owner, self._hv._epoch, out), "context handle")
-        self._slot, self._c = slot, ffi.gc(out[0], lib.vsw_ctx_destroy)
+        self._mslot, self._c = slot, ffi.gc(out[0], lib.vsw_ctx_destroy)
 
     def _unplace(self) -> None:
         # never freed here: a thread may be passing the handle to C right now;
         # it goes with its last reference, and C refuses it as stale meanwhile
-        self._slot, self._c = None, None
+        self._mslot, self._c = None, None
+
+    @property
+    def _slot(self) -> Slot | None:
+        """The slot of the current path's store holding the context now (None while it is only at home)."""
+        if self._mslot is not None or self._c is None:
+            return self._mslot
+        w = where(self._c)
+        path = self._hv._path
+        return Slot(path.store, w.slot, self._id) if w.slot is not None and path is not None else None
 
     @property
     def id(self) -> int:
@@ -175,9 +204,10 @@ class Machine:
         runs and its saved context otherwise - never another machine's."""
         return RegisterView(self.layout, self._read, self._write)
 
-    def _access(self, on_pcpu: Callable[[Pcpu], int], on_slot: Callable[[Slot], int], what: str,
+    def _access(self, on_pcpu: Callable[[Pcpu], int], on_saved: Callable[[Any], int], what: str,
                 explain: dict[int, str] | None = None) -> int:
-        """Runs ``on_pcpu`` while the machine runs or ``on_slot`` while it is saved,
+        """Runs ``on_pcpu`` while the machine runs or ``on_saved`` (on its context
+        handle, wherever the context is: a slot of the store or its home) while it is saved,
         each a C call that refuses (ESRCH, EBUSY) when it moved meanwhile: then
         it is asked again, so the access reaches this machine and no other."""
         hv = self._hv
@@ -192,8 +222,7 @@ class Machine:
                         time.sleep(0)       # it was switched out (or a switch is inside): again
                         continue
                 else:
-                    assert self._slot is not None
-                    r = on_slot(self._slot)
+                    r = on_saved(self._c)
                     if r == -errno.EBUSY:
                         continue            # it was switched in meanwhile
                 return check(r, f"{what} of {self.name}", explain or {})
@@ -201,14 +230,14 @@ class Machine:
     def _read(self, offset: int, size: int) -> bytes:
         buf = ffi.new("char[]", size)
         self._access(lambda p: lib.vsw_pcpu_read(p.handle, self._id, offset, buf, size),
-                     lambda s: lib.vsw_store_read(s.store.handle, s.index, s.owner, offset, buf, size),
+                     lambda c: lib.vsw_ctx_read(c, offset, buf, size),
                      "register read", {errno.EINVAL: f"bytes {offset}+{size} are outside the "
                                                      f"{self.layout.size}-byte register file"})
         return ffi.buffer(buf)[:]
 
     def _write(self, offset: int, data: bytes) -> None:
         self._access(lambda p: lib.vsw_pcpu_write(p.handle, self._id, offset, data, len(data)),
-                     lambda s: lib.vsw_store_write(s.store.handle, s.index, s.owner, offset, data, len(data)),
+                     lambda c: lib.vsw_ctx_write(c, offset, data, len(data)),
                      "register write", {errno.EINVAL: f"bytes {offset}+{len(data)} are outside the "
                                                       f"{self.layout.size}-byte register file"})
 
@@ -245,12 +274,9 @@ class Machine:
         cbuf = ffi.from_buffer(buf)
 
         def on_pcpu(p: Pcpu) -> int:
-            assert self._slot is not None
-            gen = self._slot.info().generation
-            return lib.vsw_pcpu_export(p.handle, self._id, gen, cbuf, len(buf))
+            return lib.vsw_pcpu_export(p.handle, self._id, where(self._c).generation, cbuf, len(buf))
 
-        n = self._access(on_pcpu, lambda s: lib.vsw_store_export(s.store.handle, s.index, s.owner, cbuf, len(buf)),
-                         "snapshot")
+        n = self._access(on_pcpu, lambda c: lib.vsw_ctx_export(c, cbuf, len(buf)), "snapshot")
         return bytes(buf[:n])
 
     def restore(self, image: "bytes | bytearray | memoryview") -> None:
@@ -274,7 +300,7 @@ class Machine:
         finally:
             scratch.free()
         self._access(lambda p: lib.vsw_pcpu_write(p.handle, self._id, 0, regs, len(regs)),
-                     lambda s: lib.vsw_store_import(s.store.handle, s.index, s.owner, data, len(data), info),
+                     lambda c: lib.vsw_ctx_import(c, data, len(data), info),
                      "restore")
 
     def __repr__(self) -> str:
@@ -302,6 +328,7 @@ class Hypervisor:
         self._epoch = int.from_bytes(os.urandom(7), "little") + 1
         self._machines: dict[int, Machine] = {}
         self._names: dict[str, Machine] = {}
+        self._pinned = {HOST_ID}                # machines the store's cache keeps (the host)
         self._next_id = HOST_ID
         self._closed = False
         self._unsubscribe: Callable[[], None] = lambda: None
@@ -321,8 +348,7 @@ class Hypervisor:
                 p.thaw(self._epoch)
             self._slot_bytes = self._memory.store.slot_bytes if self._memory else 0
             self.host = self._new_machine("host")
-            assert self.host._slot is not None
-            self._pcpus[0].switch(self._path, 0, self.host._slot)
+            self._pcpus[0].switch_ctx(None, self.host._c)
         except BaseException:
             self._teardown()
             raise
@@ -337,6 +363,7 @@ class Hypervisor:
         self._pool0: StatsPool | None = None
         self._memory: Path | None = None
         self._path: Path | None = None
+        self._cache: Cache | None = None
 
     def _bring_up(self, fast: bool = True) -> tuple[bool, str]:
         """Takes the PCPUs, the prior art's MEM path and, when the controller holds
@@ -359,6 +386,8 @@ class Hypervisor:
         if chan is not None:
             self._path = chan.context
             self._path.set_baseline(membus.driver_data)
+            self._cache = Cache(self._path, mem.driver_data, membus.driver_data, self._path.store.policy,
+                                self._path.fetch_via)
         return True, ""
 
     def _check_fallback(self, strict: bool) -> None:
@@ -417,6 +446,13 @@ class Hypervisor:
     def report(self) -> ControllerReport:
         self._check_closed()
         return self.controller.report()
+
+    @property
+    def cache(self) -> StoreCache:
+        """The context store as a cache: its statistics, pinning, a plan for Belady,
+        fault injection (on the memory path there is no store: ENODEV)."""
+        self._check_closed()
+        return StoreCache(self)
 
     @property
     def migrations(self) -> list[MigrationStats]:
@@ -498,13 +534,34 @@ class Hypervisor:
         if name in self._names:
             raise VswError(errno.EEXIST, f"a machine named {name!r} exists already")
         assert self._path is not None
-        mid = self._next_id
-        slot = self._path.store.alloc(mid)
+        m = Machine(self, name, self._next_id)
+        self._place_new(m)
         self._next_id += 1
-        m = Machine(self, name, mid)
-        m._place(slot, self._path)
-        self._machines[mid] = self._names[name] = m
+        self._machines[m._id] = self._names[name] = m
         return m
+
+    def _place_new(self, m: Machine) -> None:
+        """A context for ``m`` in its reset state on the current path: a cache entry
+        of the store (MEM bounds how many), or a slot of MEM on the memory path."""
+        assert self._path is not None
+        if self._cache is None:
+            m._place(self._path.store.alloc(m._id), self._path)
+            return
+        m._c = self._cache.new_context(m._id, self._epoch)
+        if m._id in self._pinned:
+            try:
+                self._cache.pin(m._c)
+            except VswError:
+                self._release(m)
+                raise
+
+    def _release(self, m: Machine) -> None:
+        """Frees the machine's slot (and its home in MEM); its handle is retired or stale."""
+        if m._mslot is not None:
+            m._mslot.free()
+        elif m._c is not None:
+            check(lib.vsw_ctx_release(m._c), f"release {m.name}")
+        m._unplace()
 
     def create_vm(self, name: str, layout: "str | Layout | None" = None) -> Machine:
         """A new VM in the layout's reset state, saved (not running)."""
@@ -531,12 +588,10 @@ class Hypervisor:
             lib.vsw_ctx_retire(vm._c, self._pcpu_h, len(self._pcpu_h))
             on = self._running_on(vm)
             if on is not None:
-                assert vm._slot is not None and self._path is not None
-                vm._place(vm._slot, self._path)         # still in use: a fresh handle
+                check(lib.vsw_ctx_revive(vm._c, self._epoch), "revive")     # still in use
                 raise VswError(errno.EBUSY, f"{vm.name} is running on pcpu{on}; switch away first")
-            assert vm._slot is not None
-            vm._slot.free()
-            vm._unplace()
+            self._release(vm)
+            self._pinned.discard(vm._id)
             vm.destroyed = True
             del self._machines[vm._id], self._names[vm.name]
 

@@ -25,10 +25,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .hw import Slot, VswError
+from .errors import check
+from .hw import VswError, ffi, lib
 
 if TYPE_CHECKING:
-    from .api import Hypervisor
+    from .api import Hypervisor, Machine
+
+
+def export(ctx: object, size: int) -> bytes:
+    """A saved machine's context, wherever it is, as a self-checking image."""
+    buf = bytearray(size)
+    n = check(lib.vsw_ctx_export(ctx, ffi.from_buffer(buf), size), "export")
+    return bytes(buf[:n])
 
 
 @dataclass
@@ -76,12 +84,10 @@ class Migration:
         running = {i: p.owner for i, p in enumerate(hv._pcpus) if p.owner}
         for i, owner in running.items():
             hv._pcpus[i].switch(path, owner, None)
-        images = {mid: m._slot.export() for mid, m in hv._machines.items() if m._slot is not None}
+        images = {mid: export(m._c, hv.layout.image_size) for mid, m in hv._machines.items() if m._c is not None}
         hv._epoch += 1                      # handles still held by threads are stale from here
         for m in hv._machines.values():
-            if m._slot is not None:
-                m._slot.free()
-            m._unplace()
+            hv._release(m)
         if path.name == "store":
             hv.controller.release()
         stats = MigrationStats(why, path.name, contexts=len(images),
@@ -117,8 +123,10 @@ class Migration:
             hv._bring_up(fast=False)
             placed = self._place_all(parked)
         assert hv._path is not None
+        for p in hv._pcpus:
+            check(lib.vsw_pcpu_rekey(p.handle, hv._epoch), "rekey")
         for i, owner in parked.running.items():
-            hv._pcpus[i].switch(hv._path, 0, hv._machines[owner]._slot)
+            hv._pcpus[i].switch_ctx(None, hv._machines[owner]._c)
         parked.stats.to_path = hv._path.name
         parked.stats.modeled_ns += len(placed) * hv._path.price(hv.layout.all_groups)[1]
         self.history.append(parked.stats)
@@ -126,22 +134,21 @@ class Migration:
         hv.kernel.printk("info", f"switching over the {hv._path.name} path ({len(placed)} contexts)")
         return True
 
-    def _place_all(self, parked: Parked) -> list[Slot]:
-        """Every image into a slot of the current path, all or none."""
+    def _place_all(self, parked: Parked) -> list["Machine"]:
+        """Every image into a context of the current path, all or none."""
         hv = self.hv
-        assert hv._path is not None
-        path, placed = hv._path, []
+        placed: list[Machine] = []
         try:
             for mid, img in parked.images.items():
-                slot = path.store.alloc(mid)
-                placed.append(slot)
-                slot.import_(img)
+                m = hv._machines[mid]
+                hv._place_new(m)
+                placed.append(m)
+                info = ffi.new("struct vsw_image_info *")
+                check(lib.vsw_ctx_import(m._c, img, len(img), info), f"import the context of {m.name}")
         except VswError:
-            for slot in placed:
-                slot.free()
+            for m in placed:
+                hv._release(m)
             raise
-        for slot in placed:
-            hv._machines[slot.owner]._place(slot, path)
         return placed
 
 

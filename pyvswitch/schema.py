@@ -31,9 +31,12 @@ class Param:
     source: str = ""            # where the default comes from
     below_maximum: bool = False  # the maximum itself is excluded (a fraction < 1)
     multiple_of: int = 1
+    choices: tuple[str, ...] = ()   # strings: the values allowed (empty: any)
 
     def expected(self) -> str:
         """What a valid value is, in words, for error messages."""
+        if self.choices:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
         if self.type is str:
             return "a string"
         if self.type is float:
@@ -48,7 +51,7 @@ class Param:
 
     def accepts(self, value: object) -> bool:
         if self.type is str:
-            return isinstance(value, str)
+            return isinstance(value, str) and (not self.choices or value in self.choices)
         if isinstance(value, bool) or not isinstance(value, (int, float) if self.type is float else int):
             return False
         assert isinstance(value, (int, float))
@@ -111,12 +114,18 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
              Param("masters", int, 1, "PCPUs", 1, 64, "one PCPU per storage bus; more take turns, first come "
                                                       "first served, a transfer at a time"),), invention=True),
     Kind("context-store", "the dedicated store of contexts", (
-        Param("capacity_bytes", int, 8 << 20, "bytes", 1, 1 << 40, "on-die SRAM, the size of a large L2"),), invention=True),
+        Param("capacity_bytes", int, 8 << 20, "bytes", 1, 1 << 40, "on-die SRAM, the size of a large L2"),
+        Param("policy", str, "lru", source="which context the store gives up when it is full and another "
+                                            "must come in: least recently used", choices=("lru", "clock", "belady"))),
+         invention=True),
     Kind("mover", "the engine that moves a context in bursts over the storage bus", (
         Param("max_burst", int, 8192, "bytes", 8, U32, "one x86_64 context per burst", multiple_of=8),
         Param("write_threshold", int, 16, "bursts", 1, U32, "the patent's first threshold: N below it"),
         Param("read_threshold", int, 16, "bursts", 1, U32, "the patent's second threshold: M below it"),
-        Param("channels", int, 1, "", 1, 64, "one switch client per PCPU sharing the mover")), invention=True),
+        Param("channels", int, 1, "", 1, 64, "one switch client per PCPU sharing the mover"),
+        Param("reaches_dram", int, 0, "", 0, 1, "0: the PCPU copies a context between MEM and the store "
+                                                 "(the patent's mover serves the storage bus only); 1: the mover "
+                                                 "does, in bursts")), invention=True),
 )}
 
 #: The kinds in bring-up order (suppliers first), as the controller scans them.

@@ -247,23 +247,26 @@ def test_losing_a_part_every_switch_needs_parks_the_contexts_until_it_returns(hv
 SLOT_BYTES = pyvswitch.hw.Store("x86_64", 1 << 20).slot_bytes
 
 
-def test_a_store_too_small_for_every_context_stays_on_the_memory_path():
-    text = EXPLICIT.read_text().replace(
-        "capacity_bytes = 8388608", f"capacity_bytes = {3 * SLOT_BYTES + 100}")   # host + 2 VMs
+def test_a_store_smaller_than_the_machines_caches_them_and_mem_bounds_how_many():
+    text = (EXPLICIT.read_text()
+            .replace("capacity_bytes = 8388608", f"capacity_bytes = {3 * SLOT_BYTES + 100}")    # host + 2 VMs
+            .replace("capacity_bytes = 67108864", f"capacity_bytes = {6 * SLOT_BYTES + 100}"))  # 6 homes
     with pyvswitch.open(text) as hv:
-        vms = [hv.create_vm(f"vm{i}") for i in range(2)]
+        vms = [hv.create_vm(f"vm{i}") for i in range(5)]         # 3 of them only at home
         with pytest.raises(VswError) as e:
             hv.create_vm("one too many")
-        assert e.value.errno == errno.ENOSPC
+        assert e.value.errno == errno.ENOSPC and "MEM is full" in str(e.value)
+        assert [hv.cache.where(vm).resident for vm in vms] == [True, True, False, False, False]
+        vms[4].regs["rax"] = 44                                  # written at home
+        st = hv.switch_context(hv.host, vms[4])
+        assert (st.cache, st.bytes_fetched, st.bytes_written_back) == ("miss", hv.layout.size, hv.layout.size)
+        assert st.cache_ns > 0 and st.data_ns >= st.cache_ns and hv.cache.where(vms[0]).slot is None   # LRU
+        assert vms[4].regs["rax"] == 44
         hv.kernel.sysfs.write("bus/platform/drivers/vsw-mover/unbind", "mover0")
-        more = [hv.create_vm(f"more{i}") for i in range(3)]      # MEM has room
+        assert hv.path == "memory" and vms[4].pcpu == 0 and vms[4].regs["rax"] == 44
         hv.kernel.sysfs.write("bus/platform/drivers/vsw-mover/bind", "mover0")
-        assert hv.path == "memory" and "do not fit" in hv.migration.why
-        assert hv.switch_context(hv.host, more[1]).path == "memory"    # still switching, nothing lost
-        hv.switch_context(more[1], hv.host)
-        hv.kernel.sysfs.write("bus/platform/drivers/vsw-mover/unbind", "mover0")
-        assert hv.path == "memory" and hv.switch_context(hv.host, more[0]).path == "memory"
-        assert vms
+        assert hv.path == "store" and vms[4].pcpu == 0 and hv.cache.where(hv.host).pinned
+        assert hv.switch_context(vms[4], vms[2]).cache == "miss" and vms[4].regs["rax"] == 44
 
 
 def test_stats_a_caller_keeps_keep_their_values(hv):

@@ -15,7 +15,8 @@ from .common import devm_hw, module_params, param, require_suppliers
 
 MODULE_NAME = "vsw_mover"
 MODULE_DESCRIPTION = "mover: burst engine over the storage bus (dmaengine provider)"
-MODULE_PARAMS = module_params("mover", "max_burst", "write_threshold", "read_threshold", "channels")
+MODULE_PARAMS = module_params("mover", "max_burst", "write_threshold", "read_threshold", "channels",
+                               "reaches_dram")
 
 
 class MoverDriver(Driver):
@@ -32,6 +33,7 @@ class MoverDriver(Driver):
             raise ProbeDefer("needs a context store and a storage bus among its suppliers")
         params = MoverParams(*(param(dev, k) for k in ("max_burst", "write_threshold", "read_threshold")))
         path = devm_hw(dev, Path.mover(store, sbus, params), "mover path")
+        path.fetch_via = "mover" if param(dev, "reaches_dram") else "pcpu"
         dma = DmaDevice(dev, CAP_CONTEXT, channels=param(dev, "channels"), context=path)
         k.dma.register(dma)
         dev.devm_add_action(lambda: k.dma.unregister(dma), "dma device")

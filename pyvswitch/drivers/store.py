@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..kernel import Device, DeviceId, Driver
 from ..schema import DEVICE_CONTEXT_STORE, STORAGE_BUS_TYPE, VENDOR_VSW
-from .common import store_of
+from .common import param, store_of
 
 MODULE_NAME = "vsw_store"
 MODULE_DESCRIPTION = "context store (storage device of the invention)"
@@ -15,7 +15,9 @@ class ContextStoreDriver(Driver):
     id_table = (DeviceId(VENDOR_VSW, DEVICE_CONTEXT_STORE),)
 
     def probe(self, dev: Device) -> None:
-        dev.driver_data = store_of(dev, "store")
+        store = store_of(dev, "store")
+        store.policy = param(dev, "policy")
+        dev.driver_data = store
 
     def sync_state(self, dev: Device) -> None:
         """Every consumer (the mover) has probed: the context store serves the switch now."""

@@ -57,6 +57,7 @@ class Path:
         self.kind, self.store, self.bus = kind, store, bus
         self.params = params
         self.baseline: Bus | None = None
+        self.fetch_via = "pcpu"         # who copies contexts between MEM and a caching store (hw/cache.py)
         out = ffi.new("struct vsw_path **")
         check(lib.vsw_path_create(kind, store.handle, bus.handle, params.to_c() if params else ffi.NULL, out),
               "path create", self._config_errors(params))

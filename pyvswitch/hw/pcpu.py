@@ -5,6 +5,7 @@ import errno
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import VswError, check, check_uint
 from ..schema import default
@@ -152,6 +153,21 @@ class Pcpu:
             self._switch_slow(r, path, frm, to, stats._s)
         return stats
 
+    def switch_ctx(self, frm: Any, to: Any) -> SwitchStats:
+        """The switch between two context handles (None: idle) - the fast path's call,
+        which fetches a cached context into the store first when it is not there."""
+        stats = self._stats.take()
+        r = lib.vsw_switch_ctx(self.handle, frm if frm is not None else ffi.NULL,
+                               to if to is not None else ffi.NULL, stats._s)
+        while r == -errno.EAGAIN:
+            time.sleep(0)
+            r = lib.vsw_switch_ctx(self.handle, frm if frm is not None else ffi.NULL,
+                                   to if to is not None else ffi.NULL, stats._s)
+        if r < 0:
+            raise_switch_error(r, "the running machine" if frm is not None else None,
+                               "the machine" if to is not None else None, "this PCPU", "store")
+        return stats
+
     def _switch_slow(self, r: int, path: Path, frm: int, to: Slot | None, st: object) -> None:
         if r == -errno.EBADF:
             self.handle, path.handle        # says which one is closed  # noqa: B018
@@ -198,6 +214,8 @@ SWITCH_ERRORS = {
     errno.EIO: "the {path} path failed a transfer (injected fault)",
     errno.EBADMSG: "{to}'s saved context failed its integrity check: its bank is corrupt",
     errno.EINVAL: "nothing to do: no machine running and none to load",
+    errno.ENOSPC: "{to}'s context is not in the store and none there can make room: every one is pinned or running",
+    errno.ENOMEM: "no memory to back a home in MEM for the context the store gives up",
 }
 
 

@@ -16,6 +16,7 @@ import sys
 from operator import attrgetter
 
 from ._ffi import ffi
+from .cache import RESULTS
 from .path import PATH_NAMES
 
 _CHUNK = 32                     # descriptors allocated at once for SwitchStats that callers keep
@@ -64,9 +65,16 @@ class SwitchStats:
     baseline_ns = property(lambda self: self._s.baseline_ps / 1000.0,
                            doc="the prior-art path for the same groups (0 without a memory bus to price it)")
     generation = _field("generation", "of the outgoing slot after the save")
+    cache = property(lambda self: RESULTS[self._s.cache],
+                     doc='"hit" or "miss": whether the incoming context was in the store (None on the memory path)')
+    bytes_fetched = _field("bytes_fetched", "the incoming context fetched from its home in MEM (a miss)")
+    bytes_written_back = _field("bytes_written_back", "the evicted context's changed groups written to its home")
+    cache_ns = property(lambda self: self._s.cache_ps / 1000.0,
+                        doc="modelled write-back + fetch of a miss (part of data_ns)")
 
     FIELDS = ("path", "save_bursts", "load_bursts", "save_mask", "bytes_saved", "bytes_loaded", "data_ns",
-              "exit_entry_ns", "modeled_ns", "baseline_ns", "generation")
+              "exit_entry_ns", "modeled_ns", "baseline_ns", "generation", "cache", "bytes_fetched",
+              "bytes_written_back", "cache_ns")
 
     def as_dict(self) -> dict[str, object]:
         return {k: getattr(self, k) for k in self.FIELDS}

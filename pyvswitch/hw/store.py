@@ -71,6 +71,7 @@ class Store:
         self.capacity_bytes = capacity_bytes
         self._lock = threading.Lock()   # slot allocation and release
         self._owners: set[int] = set()  # one slot per machine (C leaves this to us: O(1) alloc)
+        self.policy = "lru"             # which context it gives up when it caches them (hw/cache.py)
 
     @property
     def handle(self) -> object:

@@ -1,0 +1,613 @@
+/*
+ * cache.c - the context store as a cache of contexts over their homes in MEM.
+ *
+ * A switch to a machine whose context is not in the store (a miss) reads it
+ * from home, checked, into the cache's scratch register file; the policy picks
+ * a victim among the contexts in the store that are neither pinned nor loaded;
+ * the victim's changed groups are written back to its home (shadow banks, one
+ * commit: a fault leaves home as it was and the switch is refused); then the
+ * victim's slot is refilled with the fetched context.  A fault in the refill
+ * leaves the victim safe (and clean) at home and `to` at home: the slot is
+ * given back.  A hit costs one lock and the policy's bookkeeping.
+ *
+ * Everything here runs under the cache's lock; a slot in the store is taken
+ * away only while held (never while loaded), so a switch that claimed one
+ * keeps it.  The only allocations are a home slot backed the first time a
+ * machine is evicted, and a store slot backed when a miss finds one free.
+ */
+#include "transfer.h"
+#include <stdlib.h>
+#include <string.h>
+
+struct vsw_cache {
+    struct vsw_path *path;      /* the switch path whose store is the cache */
+    struct vsw_store *store, *home;
+    struct vsw_path *mem;       /* prices the PCPU's side: registers over the memory bus */
+    struct vsw_bus *membus;
+    struct vsw_cache_params p;
+    struct vsw_ctx **at;        /* store slot -> the context in it */
+    struct vsw_ctx *newest, *oldest; /* LRU */
+    uint32_t hand;              /* CLOCK */
+    uint32_t fault_kind, fault_group;
+    struct vsw_ctx **plan_seq;  /* Belady: the planned loads and, per position, the next of the same */
+    uint64_t *plan_next;
+    uint64_t plan_len, plan_pos;
+    struct vsw_cache_counters c;
+    uint8_t *scratch;           /* two register files: the fetched context, the written-back one */
+    int lock;
+};
+
+int vsw_cache_create(struct vsw_path *path, struct vsw_store *home, struct vsw_bus *membus,
+                     const struct vsw_cache_params *params, struct vsw_cache **out)
+{
+    if (!path || !home || !membus || !params || !out || path->kind != VSW_PATH_STORE ||
+        params->policy > VSW_POLICY_BELADY || params->fetch_via > VSW_FETCH_MOVER)
+        return -EINVAL;
+    if (home->L != path->store->L)
+        return -EXDEV;
+    if (path->store->used)
+        return -EBUSY;
+    struct vsw_cache *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    int r = vsw_path_create(VSW_PATH_MEMORY, home, membus, NULL, &c->mem);
+    c->at = calloc(path->store->nslots, sizeof(*c->at));
+    c->scratch = aligned_alloc(VSW_ALIGN, 2 * VSW_MAX_CONTEXT);
+    if (r < 0 || !c->at || !c->scratch) {
+        vsw_cache_destroy(c);
+        return r < 0 ? r : -ENOMEM;
+    }
+    c->path = path;
+    c->store = path->store;
+    c->home = home;
+    c->membus = membus;
+    c->p = *params;
+    c->c.home_capacity = home->nslots;
+    *out = c;
+    return 0;
+}
+
+void vsw_cache_destroy(struct vsw_cache *c)
+{
+    if (!c)
+        return;
+    vsw_path_destroy(c->mem);
+    free(c->at);
+    free(c->scratch);
+    free(c->plan_seq);
+    free(c->plan_next);
+    free(c);
+}
+
+int vsw_cache_counters(struct vsw_cache *c, struct vsw_cache_counters *out)
+{
+    if (!c || !out)
+        return -EINVAL;
+    vsw_lock(&c->lock);
+    *out = c->c;
+    out->fetch_ps = __atomic_load_n(&c->c.fetch_ps, __ATOMIC_RELAXED);
+    out->writeback_ps = __atomic_load_n(&c->c.writeback_ps, __ATOMIC_RELAXED);
+    vsw_unlock(&c->lock);
+    return 0;
+}
+
+int vsw_cache_reset_counters(struct vsw_cache *c)
+{
+    if (!c)
+        return -EINVAL;
+    vsw_lock(&c->lock);
+    c->c.hits = c->c.misses = c->c.writebacks = c->c.bytes_fetched = c->c.bytes_written_back = 0;
+    __atomic_store_n(&c->c.fetch_ps, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->c.writeback_ps, 0, __ATOMIC_RELAXED);
+    vsw_unlock(&c->lock);
+    return 0;
+}
+
+int vsw_cache_inject(struct vsw_cache *c, uint32_t kind, uint32_t group)
+{
+    if (!c || kind > VSW_CACHE_FAULT_WRITEBACK || group >= c->store->L->ngroups)
+        return -EINVAL;
+    vsw_lock(&c->lock);
+    c->fault_kind = kind;
+    c->fault_group = group;
+    vsw_unlock(&c->lock);
+    return 0;
+}
+
+/* Groups an armed fault of `kind` lets through before it strikes (all: none armed); disarms it. */
+static uint32_t take_fault(struct vsw_cache *c, uint32_t kind, uint32_t mask)
+{
+    if (c->fault_kind != kind)
+        return mask;
+    c->fault_kind = VSW_CACHE_FAULT_NONE;
+    return mask & ((1u << c->fault_group) - 1);
+}
+
+/* ---- policy ---- */
+static void lru_unlink(struct vsw_cache *c, struct vsw_ctx *x)
+{
+    if (x->newer)
+        x->newer->older = x->older;
+    else if (c->newest == x)
+        c->newest = x->older;
+    if (x->older)
+        x->older->newer = x->newer;
+    else if (c->oldest == x)
+        c->oldest = x->newer;
+    x->newer = x->older = NULL;
+}
+
+static void lru_push(struct vsw_cache *c, struct vsw_ctx *x)
+{
+    x->older = c->newest;
+    x->newer = NULL;
+    if (c->newest)
+        c->newest->newer = x;
+    c->newest = x;
+    if (!c->oldest)
+        c->oldest = x;
+}
+
+/* A load of x: what each policy remembers of it. */
+static void touch(struct vsw_cache *c, struct vsw_ctx *x)
+{
+    x->ref = 1;
+    if (!x->pinned) {
+        lru_unlink(c, x);
+        lru_push(c, x);
+    }
+    if (c->plan_pos < c->plan_len) {
+        if (c->plan_seq[c->plan_pos] == x) {
+            x->next_use = c->plan_next[c->plan_pos++];
+        } else {                /* off plan: every context's next use is unknown from here */
+            c->plan_len = 0;
+            for (struct vsw_ctx *y = c->oldest; y; y = y->newer)
+                y->next_use = UINT64_MAX;
+            x->next_use = UINT64_MAX;
+        }
+    }
+}
+
+static bool evictable(const struct vsw_cache *c, const struct vsw_ctx *x)
+{
+    return x && !x->pinned &&
+           __atomic_load_n(&c->store->slots[x->slot]->resident, __ATOMIC_ACQUIRE) == VSW_SLOT_SAVED;
+}
+
+static struct vsw_ctx *victim(struct vsw_cache *c)
+{
+    struct vsw_ctx *best = NULL;
+    switch (c->p.policy) {
+    case VSW_POLICY_CLOCK:
+        for (uint32_t i = 0, n = c->store->nslots; i <= 2 * n; i++) {
+            struct vsw_ctx *x = c->at[c->hand];
+            c->hand = (c->hand + 1) % n;
+            if (!evictable(c, x))
+                continue;
+            if (!x->ref)
+                return x;
+            x->ref = 0;
+        }
+        return NULL;
+    case VSW_POLICY_BELADY:     /* used again last (or never); ties: least recently used */
+        for (struct vsw_ctx *x = c->oldest; x; x = x->newer)
+            if (evictable(c, x) && (!best || x->next_use > best->next_use))
+                best = x;
+        return best;
+    default:
+        for (struct vsw_ctx *x = c->oldest; x; x = x->newer)
+            if (evictable(c, x))
+                return x;
+        return NULL;
+    }
+}
+
+int vsw_cache_plan(struct vsw_cache *c, struct vsw_ctx *const *seq, uint64_t n)
+{
+    if (!c || (n && !seq))
+        return -EINVAL;
+    for (uint64_t i = 0; i < n; i++)
+        if (!seq[i] || seq[i]->cache != c || seq[i]->released)
+            return -EINVAL;
+    struct vsw_ctx **s = n ? malloc(n * sizeof(*s)) : NULL;
+    uint64_t *next = n ? malloc(n * sizeof(*next)) : NULL;
+    if (n && (!s || !next)) {
+        free(s);
+        free(next);
+        return -ENOMEM;
+    }
+    vsw_lock(&c->lock);
+    for (uint64_t i = 0; i < n; i++)
+        seq[i]->plan_mark = UINT64_MAX;
+    for (uint64_t i = n; i-- > 0;) {
+        s[i] = seq[i];
+        next[i] = seq[i]->plan_mark;
+        seq[i]->plan_mark = i;
+    }
+    for (uint32_t i = 0; i < c->store->nslots; i++)
+        if (c->at[i])
+            c->at[i]->next_use = UINT64_MAX;
+    for (uint64_t i = 0; i < n; i++)
+        seq[i]->next_use = seq[i]->plan_mark;
+    free(c->plan_seq);
+    free(c->plan_next);
+    c->plan_seq = s;
+    c->plan_next = next;
+    c->plan_len = n;
+    c->plan_pos = 0;
+    vsw_unlock(&c->lock);
+    return 0;
+}
+
+/* ---- moving contexts between home and the store ---- */
+static void place(struct vsw_cache *c, struct vsw_ctx *x, uint32_t slot)
+{
+    x->slot = slot;
+    c->at[slot] = x;
+    c->c.resident++;
+    if (!x->pinned)
+        lru_push(c, x);
+}
+
+static void unplace(struct vsw_cache *c, struct vsw_ctx *x)
+{
+    c->at[x->slot] = NULL;
+    x->slot = VSW_NO_SLOT;
+    c->c.resident--;
+    lru_unlink(c, x);
+}
+
+/* The victim's changed groups into its home (backed now if it has none): all
+ * or nothing.  Returns the bytes written. */
+static int64_t write_back(struct vsw_cache *c, struct vsw_ctx *v, struct vsw_slot *sl, struct vsw_fill *fill)
+{
+    const struct vsw_layout_def *L = c->store->L;
+    uint32_t mask = sl->changed;
+    if (!mask)
+        return 0;
+    uint8_t *regs = c->scratch + VSW_MAX_CONTEXT;
+    int r = vsw_slot_read_checked(L, sl, regs, mask);
+    if (r < 0)
+        return r;
+    if (v->home == VSW_NO_SLOT) {
+        r = vsw_store_alloc(c->home, v->owner);
+        if (r < 0)
+            return r;
+        v->home = (uint32_t)r;
+    }
+    struct vsw_slot *h = c->home->slots[v->home];
+    if (vsw_store_hold(h) < 0)
+        return -EBUSY;
+    uint32_t through = take_fault(c, VSW_CACHE_FAULT_WRITEBACK, mask);
+    vsw_slot_write_shadow(L, h, regs, through);
+    if (through != mask) {      /* the shadow banks are half written; home still holds what it held */
+        vsw_store_release(c->home, h);
+        return -EIO;
+    }
+    vsw_slot_commit(h, mask);
+    h->generation = sl->generation;
+    vsw_store_release(c->home, h);
+    sl->changed = 0;
+    uint64_t bytes = 0;
+    FOR_EACH_RUN(mask, first, last)
+        bytes += run_bytes(L, first, last);
+    fill->wb_mask = mask;
+    fill->wb_bytes = bytes;
+    c->c.writebacks++;
+    c->c.bytes_written_back += bytes;
+    return (int64_t)bytes;
+}
+
+/* Brings x's context into the store (it is not there): read from home, a slot
+ * freed if none is, the victim written back, the slot refilled. */
+static int fetch(struct vsw_cache *c, struct vsw_ctx *x, struct vsw_fill *fill)
+{
+    const struct vsw_layout_def *L = c->store->L;
+    uint32_t all = vsw_layout_all(L);
+    struct vsw_slot *h = c->home->slots[x->home];
+    if (vsw_store_hold(h) < 0)
+        return -EBUSY;
+    int r = vsw_slot_read_checked(L, h, c->scratch, all);
+    uint64_t generation = h->generation;
+    vsw_store_release(c->home, h);
+    if (r < 0)
+        return r;
+    uint32_t index;
+    struct vsw_ctx *v = NULL;
+    if (c->store->nfree) {
+        r = vsw_store_alloc(c->store, x->owner);
+        if (r < 0)
+            return r;
+        index = (uint32_t)r;
+    } else {
+        v = victim(c);
+        if (!v)
+            return -ENOSPC;     /* every context in the store is pinned or running */
+        index = v->slot;
+        if (vsw_store_hold(c->store->slots[index]) < 0)
+            return -EBUSY;
+        int64_t w = write_back(c, v, c->store->slots[index], fill);
+        if (w < 0) {
+            vsw_store_release(c->store, c->store->slots[index]);
+            return (int)w;
+        }
+        unplace(c, v);
+    }
+    struct vsw_slot *sl = c->store->slots[index];
+    if (!v && vsw_store_hold(sl) < 0)
+        return -EBUSY;
+    uint32_t through = take_fault(c, VSW_CACHE_FAULT_FETCH, all);
+    sl->bank_mask = all;        /* every group into bank 0 */
+    vsw_slot_write_shadow(L, sl, c->scratch, through);
+    if (through != all) {       /* a torn slot: given back; both machines are whole at home */
+        vsw_store_release(c->store, sl);
+        vsw_store_free(c->store, index, sl->owner);
+        return -EIO;
+    }
+    *sl = (struct vsw_slot){.owner = x->owner, .generation = generation, .valid_mask = all, .mem = sl->mem,
+                            .bank = {sl->bank[0], sl->bank[1]}, .sum = {sl->sum[0], sl->sum[1]},
+                            .resident = VSW_SLOT_HELD};
+    place(c, x, index);
+    vsw_store_release(c->store, sl);
+    fill->fetch_mask = all;
+    fill->fetch_bytes = L->size;
+    c->c.misses++;
+    c->c.bytes_fetched += L->size;
+    return 0;
+}
+
+int vsw_cache_claim(struct vsw_ctx *x, struct vsw_slot **slot, uint32_t *index, struct vsw_fill *fill)
+{
+    struct vsw_cache *c = x->cache;
+    int r = 0;
+    vsw_lock(&c->lock);
+    *fill = (struct vsw_fill){.result = VSW_CACHE_HIT};
+    if (x->slot == VSW_NO_SLOT) {
+        fill->result = VSW_CACHE_MISS;
+        r = x->home == VSW_NO_SLOT ? -ENOENT : fetch(c, x, fill);
+    }
+    if (r == 0) {
+        struct vsw_slot *sl = c->store->slots[x->slot];
+        r = vsw_store_claim(c->store, sl);
+        if (r == 0) {
+            touch(c, x);
+            c->c.hits += fill->result == VSW_CACHE_HIT;
+            *slot = sl;
+            *index = x->slot;
+        }
+    }
+    vsw_unlock(&c->lock);
+    return r;
+}
+
+/* One direction of a fill: MEM's side (the PCPU's registers over the memory
+ * bus, or the mover's bursts when it reaches DRAM), then the store's side
+ * (bursts over the storage bus) - store and forward, one after the other. */
+static uint64_t fill_cost(struct vsw_cache *c, uint32_t dir, uint32_t mask, uint64_t start_ps,
+                          struct vsw_trace *t, const struct vsw_trace_record *proto, struct vsw_tally *tally)
+{
+    const struct vsw_layout_def *L = c->store->L;
+    uint32_t units;
+    uint64_t ps = 0;
+    struct vsw_tally none = {0, 0, 0};
+    if (c->p.fetch_via == VSW_FETCH_MOVER) {
+        uint32_t mb = c->path->mp.max_burst;
+        FOR_EACH_RUN(mask, first, last) {
+            uint64_t bytes = run_bytes(L, first, last);
+            if (bytes >= mb)
+                ps += vsw_bus_cost(c->membus, (uint32_t)(bytes / mb), mb, NULL, true);
+            if (bytes % mb)
+                ps += vsw_bus_cost(c->membus, 1, (uint32_t)(bytes % mb), NULL, true);
+        }
+    } else {
+        ps = vsw_path_charge(c->mem, t, dir, mask, start_ps, proto, &units, &none);
+    }
+    return ps + vsw_path_charge(c->path, t, dir, mask, start_ps + ps, proto, &units, tally);
+}
+
+uint64_t vsw_cache_charge(struct vsw_cache *c, const struct vsw_fill *fill, uint64_t start_ps, struct vsw_trace *t,
+                          const struct vsw_trace_record *proto, struct vsw_tally *tally)
+{
+    uint64_t wb = 0, fetched = 0;
+    if (fill->wb_mask) {
+        wb = fill_cost(c, VSW_DIR_SAVE, fill->wb_mask, start_ps, t, proto, tally);
+        __atomic_fetch_add(&c->c.writeback_ps, wb, __ATOMIC_RELAXED);
+    }
+    if (fill->fetch_mask) {
+        fetched = fill_cost(c, VSW_DIR_LOAD, fill->fetch_mask, start_ps + wb, t, proto, tally);
+        __atomic_fetch_add(&c->c.fetch_ps, fetched, __ATOMIC_RELAXED);
+    }
+    return wb + fetched;
+}
+
+/* ---- handles of a cache ---- */
+int vsw_ctx_create_cached(struct vsw_cache *c, uint64_t owner, uint64_t epoch, struct vsw_ctx **out)
+{
+    if (!c || !out || owner == 0 || epoch == UINT64_MAX)
+        return -EINVAL;
+    struct vsw_ctx *x = malloc(sizeof(*x));
+    if (!x)
+        return -ENOMEM;
+    *x = (struct vsw_ctx){.path = c->path, .slot = VSW_NO_SLOT, .owner = owner, .epoch = epoch, .cache = c,
+                          .home = VSW_NO_SLOT, .next_use = UINT64_MAX};
+    vsw_lock(&c->lock);
+    int r = c->c.machines < c->c.home_capacity ? 0 : -ENOSPC;
+    if (r == 0 && c->store->nfree) {
+        r = vsw_store_alloc(c->store, owner);
+        if (r >= 0) {
+            c->store->slots[r]->changed = vsw_layout_all(c->store->L);    /* nothing of it at home yet */
+            place(c, x, (uint32_t)r);
+        }
+    } else if (r == 0) {
+        r = vsw_store_alloc(c->home, owner);
+        if (r >= 0)
+            x->home = (uint32_t)r;
+    }
+    if (r >= 0)
+        c->c.machines++;
+    vsw_unlock(&c->lock);
+    if (r < 0) {
+        free(x);
+        return r;
+    }
+    *out = x;
+    return 0;
+}
+
+int vsw_ctx_pin(struct vsw_ctx *x, uint32_t pinned)
+{
+    if (!x || !x->cache || x->released)
+        return -EINVAL;
+    struct vsw_cache *c = x->cache;
+    struct vsw_fill fill = {0};
+    int r = 0;
+    vsw_lock(&c->lock);
+    if (pinned && !x->pinned) {
+        if (x->slot == VSW_NO_SLOT)
+            r = fetch(c, x, &fill);
+        if (r == 0) {
+            lru_unlink(c, x);
+            x->pinned = 1;
+            c->c.pinned++;
+        }
+    } else if (!pinned && x->pinned) {
+        x->pinned = 0;
+        c->c.pinned--;
+        lru_push(c, x);
+    }
+    vsw_unlock(&c->lock);
+    return r;
+}
+
+/* Under the cache's lock for a cached handle: the store and slot holding x's context now. */
+static int locate(const struct vsw_ctx *x, struct vsw_store **s, uint32_t *slot)
+{
+    if (x->released)
+        return -ENOENT;
+    if (!x->cache || x->slot != VSW_NO_SLOT) {
+        *s = x->path->store;
+        *slot = x->slot;
+    } else {
+        *s = x->cache->home;
+        *slot = x->home;
+    }
+    return 0;
+}
+
+static void enter(const struct vsw_ctx *x)
+{
+    if (x->cache)
+        vsw_lock(&x->cache->lock);
+}
+
+static void leave(const struct vsw_ctx *x)
+{
+    if (x->cache)
+        vsw_unlock(&x->cache->lock);
+}
+
+int vsw_ctx_where(struct vsw_ctx *x, struct vsw_ctx_where *out)
+{
+    struct vsw_store *s;
+    uint32_t slot;
+    struct vsw_slot *sl;
+    if (!x || !out)
+        return -EINVAL;
+    enter(x);
+    int r = locate(x, &s, &slot);
+    if (r == 0)
+        r = vsw_store_slot(s, slot, x->owner, &sl);
+    if (r == 0) {
+        bool in_store = s == x->path->store;
+        *out = (struct vsw_ctx_where){
+            .resident = in_store, .slot = in_store ? slot : VSW_NO_SLOT,
+            .loaded = __atomic_load_n(&sl->resident, __ATOMIC_ACQUIRE) == VSW_SLOT_LOADED,
+            .pinned = x->pinned, .changed_mask = in_store ? sl->changed : 0, .cached = x->cache != NULL,
+            .generation = sl->generation};
+    }
+    leave(x);
+    return r;
+}
+
+int vsw_ctx_read(struct vsw_ctx *x, uint32_t offset, void *buf, uint32_t len)
+{
+    struct vsw_store *s;
+    uint32_t slot;
+    if (!x)
+        return -EINVAL;
+    enter(x);
+    int r = locate(x, &s, &slot);
+    if (r == 0)
+        r = vsw_store_read(s, slot, x->owner, offset, buf, len);
+    leave(x);
+    return r;
+}
+
+int vsw_ctx_write(struct vsw_ctx *x, uint32_t offset, const void *buf, uint32_t len)
+{
+    struct vsw_store *s;
+    uint32_t slot;
+    if (!x)
+        return -EINVAL;
+    enter(x);
+    int r = locate(x, &s, &slot);
+    if (r == 0)
+        r = vsw_store_write(s, slot, x->owner, offset, buf, len);
+    leave(x);
+    return r;
+}
+
+int vsw_ctx_export(struct vsw_ctx *x, void *out, size_t len)
+{
+    struct vsw_store *s;
+    uint32_t slot;
+    if (!x)
+        return -EINVAL;
+    enter(x);
+    int r = locate(x, &s, &slot);
+    if (r == 0)
+        r = vsw_store_export(s, slot, x->owner, out, len);
+    leave(x);
+    return r;
+}
+
+int vsw_ctx_import(struct vsw_ctx *x, const void *img, size_t len, struct vsw_image_info *info)
+{
+    struct vsw_store *s;
+    uint32_t slot;
+    if (!x)
+        return -EINVAL;
+    enter(x);
+    int r = locate(x, &s, &slot);
+    if (r == 0)
+        r = vsw_store_import(s, slot, x->owner, img, len, info);
+    leave(x);
+    return r;
+}
+
+int vsw_ctx_release(struct vsw_ctx *x)
+{
+    if (!x || !x->cache)
+        return -EINVAL;
+    struct vsw_cache *c = x->cache;
+    int r = 0;
+    vsw_lock(&c->lock);
+    if (x->released)
+        r = -ENOENT;
+    else if (x->slot != VSW_NO_SLOT)
+        r = vsw_store_free(c->store, x->slot, x->owner);
+    if (r == 0) {
+        if (x->slot != VSW_NO_SLOT)
+            unplace(c, x);
+        if (x->home != VSW_NO_SLOT)
+            vsw_store_free(c->home, x->home, x->owner);
+        x->home = VSW_NO_SLOT;
+        if (x->pinned)
+            c->c.pinned--;
+        x->pinned = 0;
+        x->released = 1;
+        c->c.machines--;
+    }
+    vsw_unlock(&c->lock);
+    return r;
+}

@@ -1,0 +1,98 @@
+"""``Hypervisor.cache``: the context store as a cache of contexts, seen from the API.
+
+Every machine has a home in MEM; the store holds the hot contexts and a switch
+to a machine whose context is not there fetches it (``SwitchStats.cache`` says
+"hit" or "miss").  This view reads the statistics and takes the few decisions
+a hypervisor makes about it: which machines stay (``pin``), what comes next
+(``plan``, for Belady's offline optimum), and - for tests - faults.
+Each call holds the hypervisor's lock and waits out a migration.
+"""
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from .hw import VswError
+from .hw.cache import Cache, CacheStats, Where, where
+
+if TYPE_CHECKING:
+    from .api import Hypervisor, Machine
+
+
+class StoreCache:
+    """The cache of one hypervisor's context store (the fast path's)."""
+
+    def __init__(self, hv: "Hypervisor") -> None:
+        self._hv = hv
+
+    def _cache(self) -> Cache:
+        """Under the lock: the cache, or ENODEV on the memory path."""
+        hv = self._hv
+        hv._wait_gate()
+        if hv._cache is None:
+            raise VswError(errno.ENODEV, "no context store in use: switching goes over the memory path "
+                                         f"({'; '.join(hv.fallback_reasons()) or 'no mover channel'})")
+        return hv._cache
+
+    @property
+    def policy(self) -> str:
+        """"lru", "clock" or "belady" (the context-store device's ``policy``)."""
+        with self._hv._lock:
+            return self._cache().policy
+
+    def stats(self) -> CacheStats:
+        """Hits, misses, write-backs and what they moved, since the path came up or the last reset."""
+        with self._hv._lock:
+            return self._cache().stats()
+
+    def reset_stats(self) -> None:
+        with self._hv._lock:
+            self._cache().reset_stats()
+
+    def where(self, m: "Machine") -> Where:
+        """Whether ``m``'s context is in the store (and its slot) or only at home."""
+        with self._hv._lock:
+            self._cache()
+            self._hv._check_alive(m)
+            return where(m._c)
+
+    def pin(self, m: "Machine", pinned: bool = True) -> None:
+        """Keeps ``m``'s context in the store from now on (fetching it now), or
+        (``pinned=False``) lets the policy evict it again.  The host is pinned
+        from the start; a pin outlives a move to the memory path and back."""
+        with self._hv._lock:
+            cache = self._cache()
+            self._hv._check_alive(m)
+            cache.pin(m._c, pinned)
+            (self._hv._pinned.add if pinned else self._hv._pinned.discard)(m._id)
+
+    def unpin(self, m: "Machine") -> None:
+        self.pin(m, False)
+
+    def plan(self, loads: Iterable["Machine"]) -> None:
+        """The machines the next switches load, in order: what Belady evicts by (the
+        context needed again last).  A switch off the plan abandons it."""
+        with self._hv._lock:
+            cache = self._cache()
+            ms = list(loads)
+            for m in set(ms):
+                self._hv._check_alive(m)
+            cache.plan([m._c for m in ms])
+
+    def inject(self, kind: str, group: int = 0) -> None:
+        """Fault injection: the next fetch (``kind`` "fetch") or write-back ("writeback")
+        fails with EIO after ``group`` groups moved; the switch is refused, nothing lost."""
+        with self._hv._lock:
+            self._cache().inject(kind, group)
+
+    def __repr__(self) -> str:
+        try:
+            s = self.stats()
+        except VswError as e:
+            return f"<StoreCache: {e.strerror}>"
+        return (f"<StoreCache {s.policy}: {s.resident}/{s.capacity} in the store, {s.machines} machines, "
+                f"hit rate {s.hit_rate:.3f}>")
+
+
+__all__ = ["StoreCache"]
