@@ -30,7 +30,7 @@ def test_an_interrupted_sweep_resumes_without_recomputing(tmp_path):
     lines = out.read_text().splitlines()
     kept = lines[:3]                                    # header + 2 finished points, as if stopped there
     fields = kept[1].split(",")
-    fields[-2] = "123.0"                                # a mark on speedup_p50: a recomputed row would lose it
+    fields[lines[0].split(",").index("speedup_p50")] = "123.0"     # a mark: a recomputed row would lose it
     kept[1] = ",".join(fields)
     out.write_text("\n".join(kept) + "\n")
     computed = []
@@ -47,9 +47,22 @@ def test_a_point_the_hardware_refuses_is_recorded_with_why_and_the_sweep_goes_on
     assert "E2BIG" in bad["error"] and bad["p50_ns"] == "" and good["error"] == "" and float(good["p50_ns"]) > 0
 
 
+def test_a_store_smaller_than_the_machines_misses_more_as_it_shrinks(tmp_path):
+    grid, out = tmp_path / "grid.toml", tmp_path / "out.csv"
+    grid.write_text('vms = 16\ncapacity = [4, 8, 16]\npolicy = ["lru", "clock"]\nschedule = "zipf"\n'
+                    "switches = 300\n")
+    rows = sw.sweep(grid, str(out), workers=2)
+    for policy in ("lru", "clock"):
+        rate = [float(r["hit_rate"]) for r in rows if r["policy"] == policy]
+        p50 = [float(r["p50_ns"]) for r in rows if r["policy"] == policy]
+        assert rate[0] < rate[1] < rate[2] == 1.0 and p50[0] >= p50[2]        # by capacity 4, 8, 16
+    assert all(float(r["writebacks_per_switch"]) <= 1 - float(r["hit_rate"]) + 1e-9 for r in rows)   # only misses write back
+
+
 def test_bad_grids_say_what_was_wrong(tmp_path):
     grid = tmp_path / "g.toml"
     for text, says in (("pcpu = [1]", "unknown axis 'pcpu'"), ("pcpus = [1.5]", "takes int"),
+                       ('policy = "fifo"', "takes lru, clock, belady"), ('schedule = ["zig"]', "takes round-robin"),
                        ("pcpus = []", "takes int"), ("pcpus = [", "not valid TOML")):
         grid.write_text(text)
         with pytest.raises(OSError) as e:
@@ -62,6 +75,14 @@ def test_the_sweep_verb(tmp_path, capsys):
     grid.write_text("pcpus = [1, 2]\nswitches = 20\n")
     assert main(["sweep", str(grid), "--out", str(tmp_path / "t.csv"), "--workers", "1"]) == 0
     assert "2 points in" in capsys.readouterr().out
+
+
+def test_the_sweep_verb_plots_the_frontier(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="matplotlib (the 'plot' extra) is not installed")
+    grid, png = tmp_path / "grid.toml", tmp_path / "frontier.png"
+    grid.write_text('vms = 8\ncapacity = [3, 8]\npolicy = ["lru", "clock"]\nswitches = 30\n')
+    assert main(["sweep", str(grid), "--out", str(tmp_path / "t.csv"), "--workers", "1", "--plot", str(png)]) == 0
+    assert "against capacity" in capsys.readouterr().out and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_local_dask_cluster_gives_the_table_the_local_pool_does(tmp_path):

@@ -10,11 +10,16 @@ transfer at a time in the order the switches begin.
 """
 from __future__ import annotations
 
+import errno
 import random
 import statistics
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..hw import Bus, BusParams, Layout, MoverParams, Path, Pcpu, Store
+from .. import workloads
+from ..errors import VswError
+from ..hw import Bus, BusParams, Layout, MoverParams, Path, Pcpu, Store, lib
+from ..hw.cache import Cache
 from .timing import percentile
 
 
@@ -23,47 +28,96 @@ def latencies(pcpus: int, masters: int, switches: int, layout: str = "x86_64", d
     """The modelled ns of each switch when ``pcpus`` PCPUs switch at once on a
     bus shared by ``masters`` (the others idle), each running 0..2*mean_steps
     workload steps (at 3 GHz, 200 ns on average) between its switches."""
-    return switch_costs(pcpus, masters, switches, layout, dirty=dirty, mean_steps=mean_steps, seed=seed)[0]
+    return switch_costs(pcpus, masters, switches, layout, dirty=dirty, mean_steps=mean_steps, seed=seed).modeled_ns
+
+
+SCHEDULES = ("round-robin", "uniform", "zipf", "bursts")
+
+
+@dataclass
+class Costs:
+    """Each switch's modelled ns and the prior art's for the same groups, and how
+    the store served the loads (a cache over MEM when it holds fewer than the machines)."""
+
+    modeled_ns: list[float] = field(default_factory=list)
+    prior_art_ns: list[float] = field(default_factory=list)
+    hits: int = 0
+    misses: int = 0
+    writebacks: int = 0
+
+
+def _loads(schedule: str, vms: int, pcpus: int, count: int, seed: int) -> list[list[int]]:
+    """Each PCPU's next ``count`` machines, from the workload generators (PCPU i
+    owns machines i, i + pcpus, ...): as many as it may need, whatever the others do."""
+    if schedule not in SCHEDULES:
+        raise VswError(errno.EINVAL, f"schedule is one of {', '.join(SCHEDULES)}, not {schedule!r}")
+    if vms < 2 * pcpus:
+        raise VswError(errno.EINVAL, f"{vms} machines cannot give each of {pcpus} PCPUs two to switch between")
+    gen = {"round-robin": lambda names, s: workloads.round_robin(names, count),
+           "uniform": lambda names, s: workloads.uniform(names, count, seed=s),
+           "zipf": lambda names, s: workloads.zipf(names, count, seed=s),
+           "bursts": lambda names, s: workloads.bursts(names, count, seed=s)}[schedule]
+    return [[int(name) for _, name in gen([str(m) for m in range(i, vms, pcpus)], seed + i)] for i in range(pcpus)]
 
 
 def switch_costs(pcpus: int, masters: int, switches: int, layout: str = "x86_64",
                  storage: dict[str, Any] | None = None, mover: dict[str, Any] | None = None,
-                 utilisation: float = 0.0, dirty: bool = True, mean_steps: int = 600,
-                 seed: int = 1) -> tuple[list[float], list[float]]:
-    """Each switch's modelled ns, and the prior art's for the same groups (the
-    memory bus at ``utilisation``), with the storage bus and mover parameters
-    given over the schema's defaults."""
+                 utilisation: float = 0.0, dirty: bool = True, mean_steps: int = 600, seed: int = 1,
+                 vms: int = 0, capacity: int = 0, policy: str = "lru", schedule: str = "round-robin",
+                 reaches_dram: bool = False) -> Costs:
+    """``switches`` switches of ``pcpus`` PCPUs at once on a storage bus shared by
+    ``masters``, each running a seeded random 0..2*mean_steps workload steps between
+    its switches and going next to the machine ``schedule`` picks among its share of
+    ``vms`` machines (0: two each), through a store of ``capacity`` contexts (0: room
+    for every machine) that caches them over MEM with ``policy``; the storage bus
+    and mover parameters given over the schema's defaults."""
     rng = random.Random(seed)
     lay = Layout.get(layout)
+    vms = vms or 2 * pcpus
+    capacity = capacity or vms
     slot = Store(lay, 1 << 20).slot_bytes
-    store = Store(lay, slot * (2 * pcpus + 1))
+    store, mem = Store(lay, slot * capacity), Store(lay, slot * vms)
     path = Path.mover(store, Bus(BusParams.of("storage", {**(storage or {}), "masters": masters})),
                       MoverParams.of(mover or {}))
-    path.set_baseline(Bus(BusParams.of("memory", {"utilisation": utilisation})))
+    membus = Bus(BusParams.of("memory", {"utilisation": utilisation}))
+    path.set_baseline(membus)
+    cache = Cache(path, mem, membus, policy, "mover" if reaches_dram else "pcpu")
+    ctxs = [cache.new_context(m + 1, 1) for m in range(vms)]
     cpus = [Pcpu(lay) for _ in range(pcpus)]
-    pairs = [(store.alloc(2 * i + 1), store.alloc(2 * i + 2)) for i in range(pcpus)]
-    for cpu, (a, _) in zip(cpus, pairs):
-        cpu.switch(path, 0, a)
-        cpu.run(rng.randint(0, 2 * mean_steps))     # its clock now says when it next switches
-    costs: tuple[list[float], list[float]] = ([], [])
+    loads = _loads(schedule, vms, pcpus, switches + 1, seed)
+    nxt = [0] * pcpus
+    running = [ld[0] for ld in loads]
+    out = Costs()
     try:
+        for i, cpu in enumerate(cpus):
+            cpu.thaw(1)
+            cpu.switch_ctx(None, ctxs[running[i]])
+            cpu.run(rng.randint(0, 2 * mean_steps))     # its clock now says when it next switches
+        cache.reset_stats()
         for _ in range(switches):
             i = min(range(pcpus), key=lambda j: cpus[j].state().now_ns)     # in model-time order
-            cpu, (a, b) = cpus[i], pairs[i]
-            frm, to = (a, b) if cpu.owner == a.owner else (b, a)
+            nxt[i] += 1
+            to = loads[i][nxt[i]]
             if dirty:
-                cpu.mark_dirty(lay.all_groups)
-            s = cpu.switch(path, frm.owner, to)
-            costs[0].append(s.modeled_ns)
-            costs[1].append(s.baseline_ns)
-            cpu.run(rng.randint(0, 2 * mean_steps))
+                cpus[i].mark_dirty(lay.all_groups)
+            s = cpus[i].switch_ctx(ctxs[running[i]], ctxs[to])
+            running[i] = to
+            out.modeled_ns.append(s.modeled_ns)
+            out.prior_art_ns.append(s.baseline_ns)
+            cpus[i].run(rng.randint(0, 2 * mean_steps))
+        c = cache.stats()
+        out.hits, out.misses, out.writebacks = c.hits, c.misses, c.writebacks
     finally:
         for cpu in cpus:
-            cpu.switch(path, cpu.owner, None)
+            if cpu.owner:
+                cpu.switch(path, cpu.owner, None)
             cpu.close()
+        for x in ctxs:
+            lib.vsw_ctx_release(x)
+        del cache
         path.close()
         store.close()
-    return costs
+    return out
 
 
 def contention(max_pcpus: int = 4, switches: int = 400, layout: str = "x86_64") -> list[dict[str, Any]]:

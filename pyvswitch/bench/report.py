@@ -65,8 +65,8 @@ def format_text(doc: dict[str, Any]) -> str:
     return "\n".join(L)
 
 
-def plot(doc: dict[str, Any], path: str) -> None:
-    """Latency against memory-bus load, and bursts against max_burst, in one PNG."""
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file backend, or a clear error without the ``plot`` extra."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -74,6 +74,12 @@ def plot(doc: dict[str, Any], path: str) -> None:
     except ImportError:
         raise VswError(errno.ENOPKG if hasattr(errno, "ENOPKG") else errno.ENOENT,
                        "--plot needs matplotlib: pip install 'pyvswitch[plot]'") from None
+    return plt
+
+
+def plot(doc: dict[str, Any], path: str) -> None:
+    """Latency against memory-bus load, and bursts against max_burst, in one PNG."""
+    plt = pyplot()
     m = doc["model"]
     fig, (a, z, b) = plt.subplots(1, 3, figsize=(16, 5.6), gridspec_kw={"width_ratios": [1.25, 1, 1]})
     colours = dict(zip(sorted({r["scenario"] for r in m["load"]}), ("tab:blue", "tab:orange", "tab:green")))

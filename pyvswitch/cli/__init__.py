@@ -48,8 +48,11 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from ..bench.sweep import RESULTS, sweep, tty_progress
+    from ..bench.sweep import RESULTS, plot, sweep, tty_progress
     rows = sweep(args.grid, args.out, workers=args.workers, scheduler=args.scheduler, progress=tty_progress)
+    if args.plot:
+        x = plot(rows, args.plot)
+        print(f"wrote {args.plot}: hit rate and p99 against {x}", file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -58,7 +61,7 @@ def _sweep(args: argparse.Namespace) -> int:
             axes = ", ".join(f"{k}={v}" for k, v in r.items() if k not in ("key", *RESULTS))
             print(f"  {axes}: " + (f"refused: {r['error']}" if r["error"] else
                                    f"p50 {float(r['p50_ns']):.1f} ns, p99 {float(r['p99_ns']):.1f} ns, "
-                                   f"{float(r['speedup_p50']):.2f}x the prior art"))
+                                   f"hit rate {float(r['hit_rate']):.3f}, {float(r['speedup_p50']):.2f}x the prior art"))
     return 0
 
 
@@ -170,6 +173,8 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     w.add_argument("--out", default="sweep.csv", help="the table, appended to as points finish (default sweep.csv)")
     w.add_argument("--workers", type=int, help="local processes (default: every core)")
     w.add_argument("--scheduler", metavar="ADDRESS", help="a dask.distributed scheduler (the 'cluster' extra)")
+    w.add_argument("--plot", metavar="PNG", help="draw the frontier: hit rate and p99 against capacity (or the "
+                                                 "first axis that varies); needs the 'plot' extra: matplotlib")
     w.set_defaults(run=_sweep)
     t = _verb(sub, "trace", "bus transactions of a run of switches as Chrome trace-event JSON",
               "print a JSON summary with each switch's stats")
