@@ -1,6 +1,7 @@
 /*
  * schedule.c - a whole schedule of switches in one call: run the workload on
- * the machine on the PCPU, switch to the next (round robin or seeded random),
+ * the machine on the PCPU, switch to the next (round robin, seeded random, or
+ * a sequence a model drew),
  * again - without returning to Python, so a prototype's inner loop costs what
  * the C switch costs, and the GIL is free for the whole run.  Each switch is
  * one vsw_switch_ctx (atomic, through the PCPU's gate): a migration or a
@@ -21,8 +22,15 @@ static uint64_t next_random(uint64_t *s)
 int vsw_run_schedule(struct vsw_pcpu *p, struct vsw_ctx *const *ctxs, uint32_t n, uint32_t current,
                      const struct vsw_schedule *plan, const volatile int *stop, struct vsw_schedule_stats *out)
 {
-    if (!p || !ctxs || !plan || !out || n < 2 || current >= n || plan->order > VSW_ORDER_RANDOM)
+    if (!p || !ctxs || !plan || !out || n < 2 || current >= n || plan->order > VSW_ORDER_SEQUENCE)
         return -EINVAL;
+    if (plan->order == VSW_ORDER_SEQUENCE) {    /* checked whole before anything runs */
+        if (!plan->sequence && plan->switches)
+            return -EINVAL;
+        for (uint64_t i = 0, before = current; i < plan->switches; before = plan->sequence[i++])
+            if (plan->sequence[i] >= n || plan->sequence[i] == before)
+                return -EINVAL;
+    }
     memset(out, 0, sizeof(*out));
     out->current = current;
     out->steps_done = plan->steps_done;
@@ -40,12 +48,23 @@ int vsw_run_schedule(struct vsw_pcpu *p, struct vsw_ctx *const *ctxs, uint32_t n
         out->steps_done = plan->steps != 0;
         uint32_t next = plan->order == VSW_ORDER_RANDOM ? (uint32_t)(next_random(&rng) % (n - 1)) : current;
         next = plan->order == VSW_ORDER_RANDOM ? (next >= current ? next + 1 : next) : (current + 1) % n;
+        if (plan->order == VSW_ORDER_SEQUENCE)
+            next = plan->sequence[i];
+        if (plan->dirty_mask) {
+            int r = vsw_pcpu_mark_dirty(p, plan->dirty_mask);
+            if (r < 0)
+                return r;
+        }
         int r = vsw_switch_ctx(p, ctxs[current], ctxs[next], &st);
         if (r < 0)
             return r;           /* refused: nothing of this switch happened; `current` still runs */
         current = next;
         out->current = current;
         out->steps_done = 0;
+        if (plan->modeled_ps)
+            plan->modeled_ps[i] = st.modeled_ps;
+        if (plan->baseline_ps)
+            plan->baseline_ps[i] = st.baseline_ps;
         out->switches++;
         out->save_units += st.save_units;
         out->load_units += st.load_units;

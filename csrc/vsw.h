@@ -310,13 +310,19 @@ struct vsw_switch_desc {
 };
 int vsw_switch_desc(struct vsw_switch_desc *d, const struct vsw_ctx *frm, const struct vsw_ctx *to);
 /* ---- a schedule of switches in one call (schedule.c) ---- */
-enum vsw_order { VSW_ORDER_ROUND_ROBIN = 0, VSW_ORDER_RANDOM = 1 };
+enum vsw_order { VSW_ORDER_ROUND_ROBIN = 0, VSW_ORDER_RANDOM = 1, VSW_ORDER_SEQUENCE = 2 };
 struct vsw_schedule {
     uint64_t switches;          /* how many, at most */
     uint64_t steps;             /* workload steps on each machine before it is switched out */
     uint32_t order;             /* enum vsw_order */
     uint32_t steps_done;        /* 1: the first machine already ran its steps (a refused switch is being retried) */
     uint64_t seed;              /* of the random order */
+    const uint32_t *sequence;   /* VSW_ORDER_SEQUENCE: the machine each switch loads (`switches` indices,
+                                 * none the machine before it: -EINVAL, nothing run) - a model's schedule */
+    uint32_t dirty_mask;        /* groups marked dirty before each switch, beside what the workload wrote */
+    uint32_t reserved;
+    uint64_t *modeled_ps;       /* optional: each switch's modelled ps ... */
+    uint64_t *baseline_ps;      /* ... and the prior art's, for percentiles */
 };
 struct vsw_schedule_stats {
     uint64_t switches, steps;

@@ -10,7 +10,9 @@ switches cost.
 """
 from __future__ import annotations
 
+import bisect
 import errno
+import itertools
 import json
 import os
 import random
@@ -56,10 +58,12 @@ def _drawn(names: Sequence[str], count: int, pcpus: int, seed: int, weights_of) 
     rng = random.Random(seed)
 
     def draws(share: list[str]) -> Iterator[str]:
-        weights = weights_of(len(share))
+        # rng.choices(share, weights)[0], with the running sums taken once: the same draws
+        cum = list(itertools.accumulate(weights_of(len(share))))
+        total, hi, draw = cum[-1] + 0.0, len(share) - 1, rng.random
         last = None
         while True:
-            pick = rng.choices(share, weights)[0]
+            pick = share[bisect.bisect(cum, draw() * total, 0, hi)]
             if pick != last:        # a switch goes somewhere else
                 last = pick
                 yield pick

@@ -4,7 +4,7 @@ import errno
 import pytest
 
 import pyvswitch.hw as hw
-from pyvswitch.bench.contention import contention, latencies
+from pyvswitch.bench.contention import contention, latencies, switch_costs
 
 
 def test_one_pcpu_on_a_shared_bus_equals_a_private_bus():
@@ -37,3 +37,22 @@ def test_masters_must_be_a_positive_count(masters):
     with pytest.raises(OSError) as e:
         hw.Bus(hw.BusParams.of("storage", {"masters": masters}))
     assert e.value.errno in (errno.EINVAL, errno.ERANGE)
+
+
+@pytest.mark.parametrize("policy", ["lru", "clock", "belady"])
+@pytest.mark.parametrize("schedule", ["round-robin", "uniform", "zipf", "bursts"])
+def test_one_pcpu_in_one_c_call_gives_what_switch_by_switch_gives(policy, schedule):
+    kw = dict(vms=12, capacity=5, policy=policy, schedule=schedule)
+    c, py = switch_costs(1, 1, 300, **kw), switch_costs(1, 1, 300, batched=False, **kw)
+    assert (c.modeled_ns, c.prior_art_ns, c.hits, c.misses, c.writebacks) == (
+        py.modeled_ns, py.prior_art_ns, py.hits, py.misses, py.writebacks)
+    assert c.misses > 0 and len(c.modeled_ns) == 300
+
+
+def test_belady_misses_least_and_needs_one_pcpu():
+    misses = {p: switch_costs(1, 1, 500, vms=16, capacity=6, policy=p, schedule="uniform").misses
+              for p in ("lru", "clock", "belady")}
+    assert misses["belady"] <= min(misses["lru"], misses["clock"])
+    with pytest.raises(OSError) as e:
+        switch_costs(2, 2, 10, policy="belady")
+    assert e.value.errno == errno.EINVAL and "pcpus = 1" in str(e.value)

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import workloads
-from ..errors import VswError
-from ..hw import Bus, BusParams, Layout, MoverParams, Path, Pcpu, Store, lib
+from ..errors import VswError, check
+from ..hw import Bus, BusParams, Layout, MoverParams, Path, Pcpu, Store, ffi, lib
 from ..hw.cache import Cache
 from .timing import percentile
 
@@ -60,17 +60,41 @@ def _loads(schedule: str, vms: int, pcpus: int, count: int, seed: int) -> list[l
     return [[int(name) for _, name in gen([str(m) for m in range(i, vms, pcpus)], seed + i)] for i in range(pcpus)]
 
 
+def _in_c(cpu: Pcpu, ctxs: list[Any], loads: list[int], dirty_mask: int, out: Costs) -> None:
+    """One PCPU's switches to loads[1:], in one C call (vsw_run_schedule with a
+    sequence), each switch's cost recorded: what a model point with nothing to
+    interleave needs, at the C switch's speed.  The workload's steps only move
+    the PCPU's clock, which a PCPU alone on its bus never waits on."""
+    n = len(loads) - 1
+    modeled, baseline = ffi.new("uint64_t[]", n), ffi.new("uint64_t[]", n)
+    seq = ffi.new("uint32_t[]", loads[1:])
+    plan = ffi.new("struct vsw_schedule *", {"switches": n, "order": lib.VSW_ORDER_SEQUENCE, "sequence": seq,
+                                             "dirty_mask": dirty_mask, "modeled_ps": modeled,
+                                             "baseline_ps": baseline})
+    stats = ffi.new("struct vsw_schedule_stats *")
+    arr = ffi.new("struct vsw_ctx *[]", ctxs)
+    check(lib.vsw_run_schedule(cpu.handle, arr, len(ctxs), loads[0], plan, ffi.NULL, stats), "schedule")
+    out.modeled_ns = [ps / 1000.0 for ps in ffi.unpack(modeled, n)]
+    out.prior_art_ns = [ps / 1000.0 for ps in ffi.unpack(baseline, n)]
+
+
 def switch_costs(pcpus: int, masters: int, switches: int, layout: str = "x86_64",
                  storage: dict[str, Any] | None = None, mover: dict[str, Any] | None = None,
                  utilisation: float = 0.0, dirty: bool = True, mean_steps: int = 600, seed: int = 1,
                  vms: int = 0, capacity: int = 0, policy: str = "lru", schedule: str = "round-robin",
-                 reaches_dram: bool = False) -> Costs:
+                 reaches_dram: bool = False, batched: bool = True) -> Costs:
     """``switches`` switches of ``pcpus`` PCPUs at once on a storage bus shared by
     ``masters``, each running a seeded random 0..2*mean_steps workload steps between
     its switches and going next to the machine ``schedule`` picks among its share of
     ``vms`` machines (0: two each), through a store of ``capacity`` contexts (0: room
     for every machine) that caches them over MEM with ``policy``; the storage bus
-    and mover parameters given over the schema's defaults."""
+    and mover parameters given over the schema's defaults.  Belady needs the
+    future, so one PCPU (whose loads are known before it starts).  One PCPU's
+    schedule runs in one C call (``batched``; False: switch by switch, as
+    several PCPUs do - the same figures, slower)."""
+    if policy == "belady" and pcpus > 1:
+        raise VswError(errno.EINVAL, "belady evicts by the future: with several PCPUs the order of their loads "
+                                     "is known only as they run; sweep it with pcpus = 1")
     rng = random.Random(seed)
     lay = Layout.get(layout)
     vms = vms or 2 * pcpus
@@ -94,7 +118,11 @@ def switch_costs(pcpus: int, masters: int, switches: int, layout: str = "x86_64"
             cpu.switch_ctx(None, ctxs[running[i]])
             cpu.run(rng.randint(0, 2 * mean_steps))     # its clock now says when it next switches
         cache.reset_stats()
-        for _ in range(switches):
+        if policy == "belady":
+            cache.plan([ctxs[m] for m in loads[0][1:]])
+        if pcpus == 1 and batched:      # nothing to interleave: the whole schedule in one C call
+            _in_c(cpus[0], ctxs, loads[0], lay.all_groups if dirty else 0, out)
+        for _ in range(0 if pcpus == 1 and batched else switches):
             i = min(range(pcpus), key=lambda j: cpus[j].state().now_ns)     # in model-time order
             nxt[i] += 1
             to = loads[i][nxt[i]]
