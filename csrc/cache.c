@@ -529,7 +529,12 @@ int vsw_ctx_where(struct vsw_ctx *x, struct vsw_ctx_where *out)
     return r;
 }
 
-int vsw_ctx_read(struct vsw_ctx *x, uint32_t offset, void *buf, uint32_t len)
+/* The store call each accessor forwards to, on the store and slot holding the
+ * context now, the cache held still for it: the same contract as that call. */
+enum ctx_op { CTX_READ, CTX_WRITE, CTX_EXPORT, CTX_IMPORT };
+
+static int on_context(struct vsw_ctx *x, enum ctx_op op, uint32_t offset, void *buf, size_t len,
+                      struct vsw_image_info *info)
 {
     struct vsw_store *s;
     uint32_t slot;
@@ -537,52 +542,41 @@ int vsw_ctx_read(struct vsw_ctx *x, uint32_t offset, void *buf, uint32_t len)
         return -EINVAL;
     enter(x);
     int r = locate(x, &s, &slot);
-    if (r == 0)
-        r = vsw_store_read(s, slot, x->owner, offset, buf, len);
+    if (r == 0) {
+        switch (op) {
+        case CTX_READ:
+            r = vsw_store_read(s, slot, x->owner, offset, buf, (uint32_t)len);
+            break;
+        case CTX_WRITE:
+            r = vsw_store_write(s, slot, x->owner, offset, buf, (uint32_t)len);
+            break;
+        case CTX_EXPORT:
+            r = vsw_store_export(s, slot, x->owner, buf, len);
+            break;
+        case CTX_IMPORT:
+            r = vsw_store_import(s, slot, x->owner, buf, len, info);
+            break;
+        }
+    }
     leave(x);
     return r;
+}
+
+int vsw_ctx_read(struct vsw_ctx *x, uint32_t offset, void *buf, uint32_t len)
+{
+    return on_context(x, CTX_READ, offset, buf, len, NULL);
 }
 
 int vsw_ctx_write(struct vsw_ctx *x, uint32_t offset, const void *buf, uint32_t len)
 {
-    struct vsw_store *s;
-    uint32_t slot;
-    if (!x)
-        return -EINVAL;
-    enter(x);
-    int r = locate(x, &s, &slot);
-    if (r == 0)
-        r = vsw_store_write(s, slot, x->owner, offset, buf, len);
-    leave(x);
-    return r;
+    return on_context(x, CTX_WRITE, offset, (void *)buf, len, NULL);
 }
 
-int vsw_ctx_export(struct vsw_ctx *x, void *out, size_t len)
-{
-    struct vsw_store *s;
-    uint32_t slot;
-    if (!x)
-        return -EINVAL;
-    enter(x);
-    int r = locate(x, &s, &slot);
-    if (r == 0)
-        r = vsw_store_export(s, slot, x->owner, out, len);
-    leave(x);
-    return r;
-}
+int vsw_ctx_export(struct vsw_ctx *x, void *out, size_t len) { return on_context(x, CTX_EXPORT, 0, out, len, NULL); }
 
 int vsw_ctx_import(struct vsw_ctx *x, const void *img, size_t len, struct vsw_image_info *info)
 {
-    struct vsw_store *s;
-    uint32_t slot;
-    if (!x)
-        return -EINVAL;
-    enter(x);
-    int r = locate(x, &s, &slot);
-    if (r == 0)
-        r = vsw_store_import(s, slot, x->owner, img, len, info);
-    leave(x);
-    return r;
+    return on_context(x, CTX_IMPORT, 0, (void *)img, len, info);
 }
 
 int vsw_ctx_release(struct vsw_ctx *x)

@@ -1,21 +1,32 @@
 #!/usr/bin/env python3
 """Sweep throughput: points per second of one grid on the local pool with 1 and 2
 worker processes (and on a dask.distributed LocalCluster with 1 and 2 workers,
-when the 'cluster' extra is installed), alternating, medians with min and max."""
+when the 'cluster' extra is installed), alternating, medians with min and max.
+The grid is --points values of max_burst, or a grid file (--grid, e.g.
+scripts/grids/thousand.toml: 1,000 points of 10^5 switches)."""
 import argparse
 import os
 import tempfile
 import time
+import tomllib
 
-from pyvswitch.bench.sweep import sweep
+from pyvswitch.bench.sweep import load_grid, sweep
 from pyvswitch.bench.timing import spread
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--points", type=int, default=16)
 parser.add_argument("--switches", type=int, default=2000)
 parser.add_argument("--rounds", type=int, default=3)
+parser.add_argument("--grid", metavar="FILE", help="a grid file instead of --points and --switches")
 args = parser.parse_args()
-grid_text = f"max_burst = {[1024 + 512 * i for i in range(args.points)]}\nswitches = {args.switches}\n"
+if args.grid:
+    with open(args.grid) as f:
+        grid_text = f.read()
+    args.points = len(load_grid(args.grid))
+    with open(args.grid, "rb") as f:
+        args.switches = tomllib.load(f).get("switches", "the default")
+else:
+    grid_text = f"max_burst = {[1024 + 512 * i for i in range(args.points)]}\nswitches = {args.switches}\n"
 
 
 def once(**kw):
