@@ -6,14 +6,22 @@
  * a victim among the contexts in the store that are neither pinned nor loaded;
  * the victim's changed groups are written back to its home (shadow banks, one
  * commit: a fault leaves home as it was and the switch is refused); then the
- * victim's slot is refilled with the fetched context.  A fault in the refill
- * leaves the victim safe (and clean) at home and `to` at home: the slot is
- * given back.  A hit costs one lock and the policy's bookkeeping.
+ * victim's slot is refilled, into its shadow banks, and committed for the
+ * fetched context with one flip.  A fault in the refill leaves the victim in
+ * its slot as it was (and clean: home has it too), and `to` at home.
  *
- * Everything here runs under the cache's lock; a slot in the store is taken
- * away only while held (never while loaded), so a switch that claimed one
- * keeps it.  The only allocations are a home slot backed the first time a
- * machine is evicted, and a store slot backed when a miss finds one free.
+ * A hit takes no lock and writes nothing another PCPU writes: it holds the
+ * slot (SAVED -> HELD), checks the slot is still the machine's, marks it
+ * LOADED and notes the use in the machine's own handle (model time for LRU,
+ * the reference bit for CLOCK) and the hit in its PCPU's shard of the
+ * counters - so PCPUs switching at once on one store do not serialise.
+ * Everything else runs under the cache's lock.  A slot is taken from its
+ * machine only while held by the eviction (never while loaded), so a switch
+ * that claimed one keeps it; a slot is freed only with its machine, whose
+ * handle was retired first (no switch carrying it is in flight), so a hit
+ * never reaches freed memory.  The only allocations are a home slot backed
+ * the first time a machine is evicted, and a store slot backed when a miss
+ * finds one free.
  */
 #include "transfer.h"
 #include <stdlib.h>
@@ -26,15 +34,17 @@ struct vsw_cache {
     struct vsw_bus *membus;
     struct vsw_cache_params p;
     struct vsw_ctx **at;        /* store slot -> the context in it */
-    struct vsw_ctx *newest, *oldest; /* LRU */
     uint32_t hand;              /* CLOCK */
     uint32_t fault_kind, fault_group;
     struct vsw_ctx **plan_seq;  /* Belady: the planned loads and, per position, the next of the same */
     uint64_t *plan_next;
-    uint64_t plan_len, plan_pos;
-    struct vsw_cache_counters c;
+    uint64_t plan_len, plan_pos;    /* plan_len 0: no plan (hits need no lock) */
+    struct vsw_cache_counters c;    /* all but hits: counted under the lock */
     uint8_t *scratch;           /* two register files: the fetched context, the written-back one */
     int lock;
+    struct {
+        uint64_t hits;
+    } __attribute__((aligned(VSW_ALIGN))) shard[VSW_BUS_SHARDS];   /* per PCPU (its bus shard) */
 };
 
 int vsw_cache_create(struct vsw_path *path, struct vsw_store *home, struct vsw_bus *membus,
@@ -47,9 +57,10 @@ int vsw_cache_create(struct vsw_path *path, struct vsw_store *home, struct vsw_b
         return -EXDEV;
     if (path->store->used)
         return -EBUSY;
-    struct vsw_cache *c = calloc(1, sizeof(*c));
+    struct vsw_cache *c = aligned_alloc(VSW_ALIGN, sizeof(*c));
     if (!c)
         return -ENOMEM;
+    memset(c, 0, sizeof(*c));
     int r = vsw_path_create(VSW_PATH_MEMORY, home, membus, NULL, &c->mem);
     c->at = calloc(path->store->nslots, sizeof(*c->at));
     c->scratch = aligned_alloc(VSW_ALIGN, 2 * VSW_MAX_CONTEXT);
@@ -85,6 +96,8 @@ int vsw_cache_counters(struct vsw_cache *c, struct vsw_cache_counters *out)
         return -EINVAL;
     vsw_lock(&c->lock);
     *out = c->c;
+    for (uint32_t i = 0; i < VSW_BUS_SHARDS; i++)
+        out->hits += __atomic_load_n(&c->shard[i].hits, __ATOMIC_RELAXED);
     out->fetch_ps = __atomic_load_n(&c->c.fetch_ps, __ATOMIC_RELAXED);
     out->writeback_ps = __atomic_load_n(&c->c.writeback_ps, __ATOMIC_RELAXED);
     vsw_unlock(&c->lock);
@@ -96,7 +109,9 @@ int vsw_cache_reset_counters(struct vsw_cache *c)
     if (!c)
         return -EINVAL;
     vsw_lock(&c->lock);
-    c->c.hits = c->c.misses = c->c.writebacks = c->c.bytes_fetched = c->c.bytes_written_back = 0;
+    for (uint32_t i = 0; i < VSW_BUS_SHARDS; i++)
+        __atomic_store_n(&c->shard[i].hits, 0, __ATOMIC_RELAXED);
+    c->c.misses = c->c.writebacks = c->c.bytes_fetched = c->c.bytes_written_back = 0;
     __atomic_store_n(&c->c.fetch_ps, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&c->c.writeback_ps, 0, __ATOMIC_RELAXED);
     vsw_unlock(&c->lock);
@@ -124,45 +139,21 @@ static uint32_t take_fault(struct vsw_cache *c, uint32_t kind, uint32_t mask)
 }
 
 /* ---- policy ---- */
-static void lru_unlink(struct vsw_cache *c, struct vsw_ctx *x)
+/* A load of x at model time `now` (under the lock: a plan is followed too). */
+static void touch(struct vsw_cache *c, struct vsw_ctx *x, uint64_t now)
 {
-    if (x->newer)
-        x->newer->older = x->older;
-    else if (c->newest == x)
-        c->newest = x->older;
-    if (x->older)
-        x->older->newer = x->newer;
-    else if (c->oldest == x)
-        c->oldest = x->newer;
-    x->newer = x->older = NULL;
-}
-
-static void lru_push(struct vsw_cache *c, struct vsw_ctx *x)
-{
-    x->older = c->newest;
-    x->newer = NULL;
-    if (c->newest)
-        c->newest->newer = x;
-    c->newest = x;
-    if (!c->oldest)
-        c->oldest = x;
-}
-
-/* A load of x: what each policy remembers of it. */
-static void touch(struct vsw_cache *c, struct vsw_ctx *x)
-{
-    x->ref = 1;
-    if (!x->pinned) {
-        lru_unlink(c, x);
-        lru_push(c, x);
-    }
+    __atomic_store_n(&x->ref, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&x->stamp, now, __ATOMIC_RELAXED);
     if (c->plan_pos < c->plan_len) {
         if (c->plan_seq[c->plan_pos] == x) {
             x->next_use = c->plan_next[c->plan_pos++];
+            if (c->plan_pos == c->plan_len)
+                __atomic_store_n(&c->plan_len, 0, __ATOMIC_RELAXED);
         } else {                /* off plan: every context's next use is unknown from here */
-            c->plan_len = 0;
-            for (struct vsw_ctx *y = c->oldest; y; y = y->newer)
-                y->next_use = UINT64_MAX;
+            __atomic_store_n(&c->plan_len, 0, __ATOMIC_RELAXED);
+            for (uint32_t i = 0; i < c->store->nslots; i++)
+                if (c->at[i])
+                    c->at[i]->next_use = UINT64_MAX;
             x->next_use = UINT64_MAX;
         }
     }
@@ -174,32 +165,37 @@ static bool evictable(const struct vsw_cache *c, const struct vsw_ctx *x)
            __atomic_load_n(&c->store->slots[x->slot]->resident, __ATOMIC_ACQUIRE) == VSW_SLOT_SAVED;
 }
 
-static struct vsw_ctx *victim(struct vsw_cache *c)
+/* Least recently loaded (model time; never loaded first, the lowest slot first),
+ * or - Belady - the one loaded again last, ties least recently loaded. */
+static struct vsw_ctx *by_scan(struct vsw_cache *c, bool belady)
 {
     struct vsw_ctx *best = NULL;
-    switch (c->p.policy) {
-    case VSW_POLICY_CLOCK:
-        for (uint32_t i = 0, n = c->store->nslots; i <= 2 * n; i++) {
-            struct vsw_ctx *x = c->at[c->hand];
-            c->hand = (c->hand + 1) % n;
-            if (!evictable(c, x))
-                continue;
-            if (!x->ref)
-                return x;
-            x->ref = 0;
-        }
-        return NULL;
-    case VSW_POLICY_BELADY:     /* used again last (or never); ties: least recently used */
-        for (struct vsw_ctx *x = c->oldest; x; x = x->newer)
-            if (evictable(c, x) && (!best || x->next_use > best->next_use))
-                best = x;
-        return best;
-    default:
-        for (struct vsw_ctx *x = c->oldest; x; x = x->newer)
-            if (evictable(c, x))
-                return x;
-        return NULL;
+    for (uint32_t i = 0; i < c->store->nslots; i++) {
+        struct vsw_ctx *x = c->at[i];
+        if (!evictable(c, x))
+            continue;
+        uint64_t t = __atomic_load_n(&x->stamp, __ATOMIC_RELAXED);
+        if (!best || (belady && x->next_use > best->next_use) ||
+            ((!belady || x->next_use == best->next_use) && t < best->stamp))
+            best = x;
     }
+    return best;
+}
+
+static struct vsw_ctx *victim(struct vsw_cache *c)
+{
+    if (c->p.policy != VSW_POLICY_CLOCK)
+        return by_scan(c, c->p.policy == VSW_POLICY_BELADY);
+    for (uint32_t i = 0, n = c->store->nslots; i <= 2 * n; i++) {
+        struct vsw_ctx *x = c->at[c->hand];
+        c->hand = (c->hand + 1) % n;
+        if (!evictable(c, x))
+            continue;
+        if (!__atomic_load_n(&x->ref, __ATOMIC_RELAXED))
+            return x;
+        __atomic_store_n(&x->ref, 0, __ATOMIC_RELAXED);
+    }
+    return NULL;
 }
 
 int vsw_cache_plan(struct vsw_cache *c, struct vsw_ctx *const *seq, uint64_t n)
@@ -233,8 +229,8 @@ int vsw_cache_plan(struct vsw_cache *c, struct vsw_ctx *const *seq, uint64_t n)
     free(c->plan_next);
     c->plan_seq = s;
     c->plan_next = next;
-    c->plan_len = n;
     c->plan_pos = 0;
+    __atomic_store_n(&c->plan_len, n, __ATOMIC_RELAXED);
     vsw_unlock(&c->lock);
     return 0;
 }
@@ -242,19 +238,16 @@ int vsw_cache_plan(struct vsw_cache *c, struct vsw_ctx *const *seq, uint64_t n)
 /* ---- moving contexts between home and the store ---- */
 static void place(struct vsw_cache *c, struct vsw_ctx *x, uint32_t slot)
 {
-    x->slot = slot;
     c->at[slot] = x;
+    __atomic_store_n(&x->slot, slot, __ATOMIC_RELEASE);
     c->c.resident++;
-    if (!x->pinned)
-        lru_push(c, x);
 }
 
 static void unplace(struct vsw_cache *c, struct vsw_ctx *x)
 {
     c->at[x->slot] = NULL;
-    x->slot = VSW_NO_SLOT;
+    __atomic_store_n(&x->slot, VSW_NO_SLOT, __ATOMIC_RELEASE);
     c->c.resident--;
-    lru_unlink(c, x);
 }
 
 /* The victim's changed groups into its home (backed now if it has none): all
@@ -298,8 +291,20 @@ static int64_t write_back(struct vsw_cache *c, struct vsw_ctx *v, struct vsw_slo
     return (int64_t)bytes;
 }
 
+/* A victim, held: the policy's choice, again if a hit took it meanwhile. */
+static struct vsw_ctx *hold_victim(struct vsw_cache *c)
+{
+    for (uint32_t tries = 0; tries < 64; tries++) {
+        struct vsw_ctx *v = victim(c);
+        if (!v || vsw_store_hold(c->store->slots[v->slot]) == 0)
+            return v;
+    }
+    return NULL;
+}
+
 /* Brings x's context into the store (it is not there): read from home, a slot
- * freed if none is, the victim written back, the slot refilled. */
+ * taken (a free one, or a victim's, written back), refilled in its shadow
+ * banks and committed for x with one flip. */
 static int fetch(struct vsw_cache *c, struct vsw_ctx *x, struct vsw_fill *fill)
 {
     const struct vsw_layout_def *L = c->store->L;
@@ -319,34 +324,32 @@ static int fetch(struct vsw_cache *c, struct vsw_ctx *x, struct vsw_fill *fill)
         if (r < 0)
             return r;
         index = (uint32_t)r;
+        vsw_store_hold(c->store->slots[index]);
     } else {
-        v = victim(c);
+        v = hold_victim(c);
         if (!v)
             return -ENOSPC;     /* every context in the store is pinned or running */
         index = v->slot;
-        if (vsw_store_hold(c->store->slots[index]) < 0)
-            return -EBUSY;
         int64_t w = write_back(c, v, c->store->slots[index], fill);
         if (w < 0) {
             vsw_store_release(c->store, c->store->slots[index]);
             return (int)w;
         }
-        unplace(c, v);
     }
     struct vsw_slot *sl = c->store->slots[index];
-    if (!v && vsw_store_hold(sl) < 0)
-        return -EBUSY;
     uint32_t through = take_fault(c, VSW_CACHE_FAULT_FETCH, all);
-    sl->bank_mask = all;        /* every group into bank 0 */
     vsw_slot_write_shadow(L, sl, c->scratch, through);
-    if (through != all) {       /* a torn slot: given back; both machines are whole at home */
+    if (through != all) {       /* only shadow banks were written: the slot's machine keeps it, whole */
         vsw_store_release(c->store, sl);
-        vsw_store_free(c->store, index, sl->owner);
+        if (!v)
+            vsw_store_free(c->store, index, x->owner);
         return -EIO;
     }
-    *sl = (struct vsw_slot){.owner = x->owner, .generation = generation, .valid_mask = all, .mem = sl->mem,
-                            .bank = {sl->bank[0], sl->bank[1]}, .sum = {sl->sum[0], sl->sum[1]},
-                            .resident = VSW_SLOT_HELD};
+    if (v)
+        unplace(c, v);
+    *sl = (struct vsw_slot){.owner = x->owner, .generation = generation, .valid_mask = all,
+                            .bank_mask = sl->bank_mask ^ all, .mem = sl->mem, .bank = {sl->bank[0], sl->bank[1]},
+                            .sum = {sl->sum[0], sl->sum[1]}, .resident = VSW_SLOT_HELD};
     place(c, x, index);
     vsw_store_release(c->store, sl);
     fill->fetch_mask = all;
@@ -356,12 +359,41 @@ static int fetch(struct vsw_cache *c, struct vsw_ctx *x, struct vsw_fill *fill)
     return 0;
 }
 
-int vsw_cache_claim(struct vsw_ctx *x, struct vsw_slot **slot, uint32_t *index, struct vsw_fill *fill)
+/* A hit without the lock: hold the slot x's handle names, check it is still
+ * x's (an eviction may have refilled it meanwhile), load it. */
+static bool try_hit(struct vsw_cache *c, struct vsw_pcpu *p, struct vsw_ctx *x, struct vsw_slot **slot,
+                    uint32_t *index)
+{
+    uint32_t i = __atomic_load_n(&x->slot, __ATOMIC_ACQUIRE);
+    if (i == VSW_NO_SLOT || __atomic_load_n(&c->plan_len, __ATOMIC_RELAXED))
+        return false;           /* a miss, or Belady keeps its books under the lock */
+    struct vsw_slot *sl = __atomic_load_n(&c->store->slots[i], __ATOMIC_ACQUIRE);
+    uint32_t seen = VSW_SLOT_SAVED;
+    if (!sl || !__atomic_compare_exchange_n(&sl->resident, &seen, VSW_SLOT_HELD, false, __ATOMIC_ACQUIRE,
+                                            __ATOMIC_RELAXED))
+        return false;           /* loaded elsewhere, or held: the locked path says which, or waits */
+    if (sl->owner != x->owner || __atomic_load_n(&x->slot, __ATOMIC_ACQUIRE) != i) {
+        vsw_store_release(c->store, sl);
+        return false;
+    }
+    __atomic_store_n(&sl->resident, VSW_SLOT_LOADED, __ATOMIC_RELEASE);
+    __atomic_store_n(&x->ref, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&x->stamp, p->now_ps, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&c->shard[p->bus_shard % VSW_BUS_SHARDS].hits, 1, __ATOMIC_RELAXED);
+    *slot = sl;
+    *index = i;
+    return true;
+}
+
+int vsw_cache_claim(struct vsw_pcpu *p, struct vsw_ctx *x, struct vsw_slot **slot, uint32_t *index,
+                    struct vsw_fill *fill)
 {
     struct vsw_cache *c = x->cache;
+    *fill = (struct vsw_fill){.result = VSW_CACHE_HIT};
+    if (try_hit(c, p, x, slot, index))
+        return 0;
     int r = 0;
     vsw_lock(&c->lock);
-    *fill = (struct vsw_fill){.result = VSW_CACHE_HIT};
     if (x->slot == VSW_NO_SLOT) {
         fill->result = VSW_CACHE_MISS;
         r = x->home == VSW_NO_SLOT ? -ENOENT : fetch(c, x, fill);
@@ -370,8 +402,9 @@ int vsw_cache_claim(struct vsw_ctx *x, struct vsw_slot **slot, uint32_t *index, 
         struct vsw_slot *sl = c->store->slots[x->slot];
         r = vsw_store_claim(c->store, sl);
         if (r == 0) {
-            touch(c, x);
-            c->c.hits += fill->result == VSW_CACHE_HIT;
+            touch(c, x, p->now_ps);
+            if (fill->result == VSW_CACHE_HIT)
+                __atomic_fetch_add(&c->shard[p->bus_shard % VSW_BUS_SHARDS].hits, 1, __ATOMIC_RELAXED);
             *slot = sl;
             *index = x->slot;
         }
@@ -466,14 +499,12 @@ int vsw_ctx_pin(struct vsw_ctx *x, uint32_t pinned)
         if (x->slot == VSW_NO_SLOT)
             r = fetch(c, x, &fill);
         if (r == 0) {
-            lru_unlink(c, x);
             x->pinned = 1;
             c->c.pinned++;
         }
     } else if (!pinned && x->pinned) {
         x->pinned = 0;
         c->c.pinned--;
-        lru_push(c, x);
     }
     vsw_unlock(&c->lock);
     return r;

@@ -105,7 +105,7 @@ static int claim(struct switch_op *op)
     if (op->to_ctx) {
         if (op->to_owner == op->from_owner)
             return -EALREADY;
-        r = vsw_cache_claim(op->to_ctx, &op->to, &op->to_slot, &op->fill);
+        r = vsw_cache_claim(op->p, op->to_ctx, &op->to, &op->to_slot, &op->fill);
         if (r < 0)
             return r;
         op->claimed = true;

@@ -237,7 +237,7 @@ struct vsw_ctx {
     uint32_t released;
     uint64_t next_use;          /* Belady: position of its next load in the plan */
     uint64_t plan_mark;
-    struct vsw_ctx *newer, *older; /* LRU order of the unpinned contexts in the store */
+    uint64_t stamp;             /* LRU: model time of its last load (0: never loaded) */
 };
 /* What making a switch's `to` resident took (cache.c), priced once the switch succeeded. */
 struct vsw_fill {
@@ -245,8 +245,9 @@ struct vsw_fill {
     uint32_t wb_mask, fetch_mask;
     uint64_t wb_bytes, fetch_bytes;
 };
-/* Claims x's slot for loading on a PCPU, fetching it first when it is not in the store. */
-int vsw_cache_claim(struct vsw_ctx *x, struct vsw_slot **slot, uint32_t *index, struct vsw_fill *fill);
+/* Claims x's slot for loading on PCPU p, fetching it first when it is not in the store. */
+int vsw_cache_claim(struct vsw_pcpu *p, struct vsw_ctx *x, struct vsw_slot **slot, uint32_t *index,
+                    struct vsw_fill *fill);
 /* The modelled cost of a fill's write-back and fetch from start_ps (storage-bus
  * transactions into tally, memory-bus ones counted on it). */
 uint64_t vsw_cache_charge(struct vsw_cache *c, const struct vsw_fill *fill, uint64_t start_ps, struct vsw_trace *t,

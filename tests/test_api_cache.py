@@ -183,7 +183,8 @@ def test_a_fault_in_a_fetch_or_write_back_loses_nothing(kind, group):
             hv.switch_context(hv.host, b)
         assert e.value.errno == errno.EIO and hv.running() is hv.host
         assert a.state() == replay(25) and b.state() == replay(0)
-        assert hv.cache.where(a).resident == (kind == "writeback")  # a fetch fault leaves a clean at home
+        w = hv.cache.where(a)                           # a keeps its slot; after a fetch fault it is clean
+        assert w.resident and (w.changed_mask == 0) == (kind == "fetch")
         assert hv.switch_context(hv.host, b).cache == "miss"        # the fault was spent
         assert hv.switch_context(b, a).cache == "miss" and hv.run(5) is None and a.state() == replay(30)
 
@@ -310,3 +311,49 @@ def test_schedules_in_c_count_hits_and_keep_every_machine_exact():
         assert (total.hits, total.misses) == (hits, 400 - hits)
         for k, m in enumerate(ms):
             assert m.state() == replay(3 * len(range(k, 400, 7))), m.name
+
+
+def test_two_pcpus_hit_and_miss_at_once_and_every_machine_stays_exact():
+    """The hit path takes no lock: two PCPUs switching through one small store at
+    once, while a third thread reads registers, pins and reads the statistics."""
+    import threading
+    text = platform(5).replace('compatible = ["vsw,pcpu"]', 'compatible = ["vsw,pcpu"]\n\n[[device]]\nname = "pcpu1"\n'
+                               'compatible = ["vsw,pcpu"]', 1)
+    with pyvswitch.open(text) as hv:
+        assert hv.npcpus == 2
+        vms = [hv.create_vm(f"v{i}") for i in range(9)]
+        hv.switch_context(None, vms[4], pcpu=1)
+        plans = {0: [hv.host, *vms[:2]], 1: vms[4:]}      # mostly hits, and all misses, evicting both's
+        n, steps, done, errors = 20000, 2, threading.Event(), []
+        hv.cache.reset_stats()
+
+        def side():
+            while not done.is_set():
+                hv.cache.stats()
+                for m in vms:
+                    m.regs["rax"]                           # read wherever it is, never torn
+                hv.cache.pin(vms[8], True)
+                hv.cache.pin(vms[8], False)
+
+        def caught(fn, *args, **kw):
+            try:
+                fn(*args, **kw)
+            except BaseException as e:      # noqa: BLE001 - reported by the test below
+                errors.append(e)
+
+        threads = [threading.Thread(target=caught, args=(hv.run_schedule, ms, n), kwargs={"steps": steps, "pcpu": p})
+                   for p, ms in plans.items()]
+        watcher = threading.Thread(target=caught, args=(side,))
+        watcher.start()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        done.set()
+        watcher.join()
+        assert not errors, errors
+        s = hv.cache.stats()
+        assert s.hits + s.misses >= 2 * n and s.misses > 0 and s.hits > 0
+        for ms in plans.values():
+            for k, m in enumerate(ms):
+                assert m.state() == replay(steps * len(range(k, n, len(ms)))), m.name
