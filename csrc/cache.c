@@ -159,10 +159,11 @@ static void touch(struct vsw_cache *c, struct vsw_ctx *x, uint64_t now)
     }
 }
 
+/* Not pinned and not loaded on a PCPU (one held by an accessor is waited for). */
 static bool evictable(const struct vsw_cache *c, const struct vsw_ctx *x)
 {
     return x && !x->pinned &&
-           __atomic_load_n(&c->store->slots[x->slot]->resident, __ATOMIC_ACQUIRE) == VSW_SLOT_SAVED;
+           __atomic_load_n(&c->store->slots[x->slot]->resident, __ATOMIC_ACQUIRE) != VSW_SLOT_LOADED;
 }
 
 /* Least recently loaded (model time; never loaded first, the lowest slot first),
