@@ -5,6 +5,7 @@ checked against the same machine run alone, and both paths' figures are
 printed side by side."""
 from __future__ import annotations
 
+import dataclasses
 import errno
 import time
 import warnings
@@ -103,8 +104,21 @@ def run_demo(platform: str | None = None, vms: int = 3, switches: int = 10000, s
             lines += [f"  - {why}" for why in report.problems]
         else:
             lines.append(f"The fast path is not usable here ({report.reason}); every switch took the memory path.")
+        cache = _cache_line(hv, fell_back, lines)
         lines.append("N, M: mover bursts (memory path: the PCPU's register stores and loads). "
                      "Model figures; emulator us is this process's own time per switch.")
         return {"platform": report.platform, "fast_path": report.fast_path, "fallback": report.problems
                 if report.fallback else [], "vms": vms, "switches": switches,
-                "steps": steps, "phases": phases, "ok": ok, "text": "\n".join(lines)}
+                "steps": steps, "phases": phases, "cache": cache, "ok": ok, "text": "\n".join(lines)}
+
+
+def _cache_line(hv: api.Hypervisor, fell_back: bool, lines: list[str]) -> dict[str, Any] | None:
+    """What the context store did as a cache of contexts over MEM (on the fast path)."""
+    if hv.path != "store":
+        return None
+    c = hv.cache.stats()
+    since = "since the mover came back" if fell_back else "in this run"
+    lines.append(f"The context store holds {c.capacity:,} contexts and caches them over MEM, which has room for "
+                 f"{c.home_capacity:,} machines ({c.policy}): {c.hits:,} of the {c.hits + c.misses:,} loads {since} "
+                 f"found their context in the store ({c.misses:,} fetched from MEM).")
+    return {**dataclasses.asdict(c), "hit_rate": c.hit_rate}
