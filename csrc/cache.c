@@ -11,8 +11,8 @@
  * its slot as it was (and clean: home has it too), and `to` at home.
  *
  * A hit takes no lock and writes nothing another PCPU writes: it holds the
- * slot (SAVED -> HELD), checks the slot is still the machine's, marks it
- * LOADED and notes the use in the machine's own handle (model time for LRU,
+ * slot (SAVED -> HELD), checks the slot is still the machine's, claims it for
+ * the switch (LOADING; LOADED once the switch commits) and notes the use in the machine's own handle (model time for LRU,
  * the reference bit for CLOCK) and the hit in its PCPU's shard of the
  * counters - so PCPUs switching at once on one store do not serialise.
  * Everything else runs under the cache's lock.  A slot is taken from its
@@ -159,11 +159,22 @@ static void touch(struct vsw_cache *c, struct vsw_ctx *x, uint64_t now)
     }
 }
 
-/* Not pinned and not loaded on a PCPU (one held by an accessor is waited for). */
+/* Not pinned and not on a PCPU (one held by an accessor is waited for). */
 static bool evictable(const struct vsw_cache *c, const struct vsw_ctx *x)
 {
-    return x && !x->pinned &&
-           __atomic_load_n(&c->store->slots[x->slot]->resident, __ATOMIC_ACQUIRE) != VSW_SLOT_LOADED;
+    return x && !x->pinned && !vsw_slot_on_pcpu(__atomic_load_n(&c->store->slots[x->slot]->resident,
+                                                                 __ATOMIC_ACQUIRE));
+}
+
+/* Whether a switch in flight holds an unpinned context: its PCPU gives one back when it commits. */
+static bool in_flight(const struct vsw_cache *c)
+{
+    for (uint32_t i = 0; i < c->store->nslots; i++) {
+        const struct vsw_ctx *x = c->at[i];
+        if (x && !x->pinned && __atomic_load_n(&c->store->slots[i]->resident, __ATOMIC_ACQUIRE) == VSW_SLOT_LOADING)
+            return true;
+    }
+    return false;
 }
 
 /* Least recently loaded (model time; never loaded first, the lowest slot first),
@@ -328,8 +339,9 @@ static int fetch(struct vsw_cache *c, struct vsw_ctx *x, struct vsw_fill *fill)
         vsw_store_hold(c->store->slots[index]);
     } else {
         v = hold_victim(c);
-        if (!v)
-            return -ENOSPC;     /* every context in the store is pinned or running */
+        if (!v)                 /* every context in the store is pinned or running - for good, or
+                                 * until a switch in flight commits (then it is worth another try) */
+            return in_flight(c) ? -EAGAIN : -ENOSPC;
         index = v->slot;
         int64_t w = write_back(c, v, c->store->slots[index], fill);
         if (w < 0) {
@@ -377,7 +389,7 @@ static bool try_hit(struct vsw_cache *c, struct vsw_pcpu *p, struct vsw_ctx *x, 
         vsw_store_release(c->store, sl);
         return false;
     }
-    __atomic_store_n(&sl->resident, VSW_SLOT_LOADED, __ATOMIC_RELEASE);
+    __atomic_store_n(&sl->resident, VSW_SLOT_LOADING, __ATOMIC_RELEASE);
     __atomic_store_n(&x->ref, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&x->stamp, p->now_ps, __ATOMIC_RELAXED);
     __atomic_fetch_add(&c->shard[p->bus_shard % VSW_BUS_SHARDS].hits, 1, __ATOMIC_RELAXED);
@@ -553,7 +565,7 @@ int vsw_ctx_where(struct vsw_ctx *x, struct vsw_ctx_where *out)
         bool in_store = s == x->path->store;
         *out = (struct vsw_ctx_where){
             .resident = in_store, .slot = in_store ? slot : VSW_NO_SLOT,
-            .loaded = __atomic_load_n(&sl->resident, __ATOMIC_ACQUIRE) == VSW_SLOT_LOADED,
+            .loaded = vsw_slot_on_pcpu(__atomic_load_n(&sl->resident, __ATOMIC_ACQUIRE)),
             .pinned = x->pinned, .changed_mask = in_store ? sl->changed : 0, .cached = x->cache != NULL,
             .generation = sl->generation};
     }

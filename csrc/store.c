@@ -174,7 +174,7 @@ static int claim_as(struct vsw_slot *slot, uint32_t to)
         uint32_t seen = VSW_SLOT_SAVED;
         if (__atomic_compare_exchange_n(&slot->resident, &seen, to, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
             return 0;
-        if (seen == VSW_SLOT_LOADED)
+        if (vsw_slot_on_pcpu(seen))
             return -EBUSY;
         vsw_cpu_relax();
     }
@@ -185,7 +185,7 @@ int vsw_store_hold(struct vsw_slot *slot) { return claim_as(slot, VSW_SLOT_HELD)
 int vsw_store_claim(struct vsw_store *s, struct vsw_slot *slot)
 {
     (void)s;
-    return claim_as(slot, VSW_SLOT_LOADED);
+    return claim_as(slot, VSW_SLOT_LOADING);
 }
 
 void vsw_store_release(struct vsw_store *s, struct vsw_slot *slot)
@@ -218,7 +218,7 @@ int vsw_store_slot_info(const struct vsw_store *s, uint32_t slot, uint64_t owner
     if (!out)
         return -EINVAL;
     *out = (struct vsw_slot_info){sl->owner, sl->generation, sl->valid_mask, sl->bank_mask,
-                                  __atomic_load_n(&sl->resident, __ATOMIC_ACQUIRE) == VSW_SLOT_LOADED};
+                                  vsw_slot_on_pcpu(__atomic_load_n(&sl->resident, __ATOMIC_ACQUIRE))};
     return 0;
 }
 

@@ -86,7 +86,7 @@ struct switch_op {
 };
 
 /* 1. claim: `from` is what runs here, `to` is its owner's and free - then
- * `to` is ours (LOADED) until commit or failure; nothing else changes. */
+ * `to` is ours (LOADING) until commit or failure; nothing else changes. */
 static int claim(struct switch_op *op)
 {
     struct vsw_pcpu *p = op->p;
@@ -155,6 +155,7 @@ static void commit(struct switch_op *op)
         vsw_store_release(op->path->store, op->from);
     }
     if (op->to) {
+        __atomic_store_n(&op->to->resident, VSW_SLOT_LOADED, __ATOMIC_RELEASE);    /* running now */
         p->owner = op->to_owner;
         p->slot = op->to_slot;
         p->resident_store = op->path->store;

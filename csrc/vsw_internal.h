@@ -109,7 +109,8 @@ struct vsw_slot {
     uint64_t generation;
     uint32_t valid_mask;
     uint32_t bank_mask;
-    uint32_t resident;          /* VSW_SLOT_SAVED, LOADED (on a PCPU) or HELD (by an accessor) */
+    uint32_t resident;          /* VSW_SLOT_SAVED, LOADING (claimed by a switch in flight), LOADED (running
+                                 * on a PCPU) or HELD (by an accessor) */
     uint32_t changed;           /* groups committed since the slot was filled (a cache's write-back) */
     uint8_t *bank[2];
     struct vsw_check *sum[2];   /* per bank, per group */
@@ -126,7 +127,11 @@ struct vsw_store {
     uint32_t nfree;
     int lock;                   /* claims slots for switches */
 };
-enum { VSW_SLOT_SAVED = 0, VSW_SLOT_LOADED = 1, VSW_SLOT_HELD = 2 };
+enum { VSW_SLOT_SAVED = 0, VSW_SLOT_LOADED = 1, VSW_SLOT_HELD = 2, VSW_SLOT_LOADING = 3 };
+static inline bool vsw_slot_on_pcpu(uint32_t resident)
+{
+    return resident == VSW_SLOT_LOADED || resident == VSW_SLOT_LOADING;
+}
 /* Looks a slot up and checks its owner: -ERANGE, -ENOENT, -EACCES. */
 int vsw_store_slot(const struct vsw_store *s, uint32_t slot, uint64_t owner, struct vsw_slot **out);
 /* Claims a slot for loading onto a PCPU: -EBUSY when it is loaded elsewhere; waits

@@ -10,6 +10,7 @@ Each call holds the hypervisor's lock and waits out a migration.
 from __future__ import annotations
 
 import errno
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -61,11 +62,19 @@ class StoreCache:
         """Keeps ``m``'s context in the store from now on (fetching it now), or
         (``pinned=False``) lets the policy evict it again.  The host is pinned
         from the start; a pin outlives a move to the memory path and back."""
-        with self._hv._lock:
-            cache = self._cache()
-            self._hv._check_alive(m)
-            cache.pin(m._c, pinned)
-            (self._hv._pinned.add if pinned else self._hv._pinned.discard)(m._id)
+        while True:
+            with self._hv._lock:
+                cache = self._cache()
+                self._hv._check_alive(m)
+                try:
+                    cache.pin(m._c, pinned)
+                except VswError as e:
+                    if e.errno != errno.EAGAIN:
+                        raise
+                else:
+                    (self._hv._pinned.add if pinned else self._hv._pinned.discard)(m._id)
+                    return
+            time.sleep(0)           # a switch in flight holds the slot that could make room
 
     def unpin(self, m: "Machine") -> None:
         self.pin(m, False)

@@ -215,6 +215,7 @@ SWITCH_ERRORS = {
     errno.EBADMSG: "{to}'s saved context failed its integrity check: its bank is corrupt",
     errno.EINVAL: "nothing to do: no machine running and none to load",
     errno.ENOSPC: "{to}'s context is not in the store and none there can make room: every one is pinned or running",
+    errno.EAGAIN: "another thread is inside this PCPU, or a switch in flight holds the only slot that could make room",
     errno.ENOMEM: "no memory to back a home in MEM for the context the store gives up",
 }
 
