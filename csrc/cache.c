@@ -12,9 +12,10 @@
  *
  * A hit takes no lock and writes nothing another PCPU writes: it holds the
  * slot (SAVED -> HELD), checks the slot is still the machine's, claims it for
- * the switch (LOADING; LOADED once the switch commits) and notes the use in the machine's own handle (model time for LRU,
- * the reference bit for CLOCK) and the hit in its PCPU's shard of the
- * counters - so PCPUs switching at once on one store do not serialise.
+ * the switch (LOADING; LOADED once the switch commits) and notes the use and
+ * the hit in the machine's own handle (model time for LRU, the reference bit
+ * for CLOCK, its count of hits) - so PCPUs switching at once on one store do
+ * not serialise, and a hit costs no atomic read-modify-write beyond the claim.
  * Everything else runs under the cache's lock.  A slot is taken from its
  * machine only while held by the eviction (never while loaded), so a switch
  * that claimed one keeps it; a slot is freed only with its machine, whose
@@ -23,29 +24,11 @@
  * the first time a machine is evicted, and a store slot backed when a miss
  * finds one free.
  */
+#include "cache.h"
 #include "transfer.h"
 #include <stdlib.h>
 #include <string.h>
 
-struct vsw_cache {
-    struct vsw_path *path;      /* the switch path whose store is the cache */
-    struct vsw_store *store, *home;
-    struct vsw_path *mem;       /* prices the PCPU's side: registers over the memory bus */
-    struct vsw_bus *membus;
-    struct vsw_cache_params p;
-    struct vsw_ctx **at;        /* store slot -> the context in it */
-    uint32_t hand;              /* CLOCK */
-    uint32_t fault_kind, fault_group;
-    struct vsw_ctx **plan_seq;  /* Belady: the planned loads and, per position, the next of the same */
-    uint64_t *plan_next;
-    uint64_t plan_len, plan_pos;    /* plan_len 0: no plan (hits need no lock) */
-    struct vsw_cache_counters c;    /* all but hits: counted under the lock */
-    uint8_t *scratch;           /* two register files: the fetched context, the written-back one */
-    int lock;
-    struct {
-        uint64_t hits;
-    } __attribute__((aligned(VSW_ALIGN))) shard[VSW_BUS_SHARDS];   /* per PCPU (its bus shard) */
-};
 
 int vsw_cache_create(struct vsw_path *path, struct vsw_store *home, struct vsw_bus *membus,
                      const struct vsw_cache_params *params, struct vsw_cache **out)
@@ -57,10 +40,9 @@ int vsw_cache_create(struct vsw_path *path, struct vsw_store *home, struct vsw_b
         return -EXDEV;
     if (path->store->used)
         return -EBUSY;
-    struct vsw_cache *c = aligned_alloc(VSW_ALIGN, sizeof(*c));
+    struct vsw_cache *c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
-    memset(c, 0, sizeof(*c));
     int r = vsw_path_create(VSW_PATH_MEMORY, home, membus, NULL, &c->mem);
     c->at = calloc(path->store->nslots, sizeof(*c->at));
     c->scratch = aligned_alloc(VSW_ALIGN, 2 * VSW_MAX_CONTEXT);
@@ -96,8 +78,8 @@ int vsw_cache_counters(struct vsw_cache *c, struct vsw_cache_counters *out)
         return -EINVAL;
     vsw_lock(&c->lock);
     *out = c->c;
-    for (uint32_t i = 0; i < VSW_BUS_SHARDS; i++)
-        out->hits += __atomic_load_n(&c->shard[i].hits, __ATOMIC_RELAXED);
+    for (const struct vsw_ctx *x = c->all; x; x = x->next)
+        out->hits += __atomic_load_n(&x->hits, __ATOMIC_RELAXED);
     out->fetch_ps = __atomic_load_n(&c->c.fetch_ps, __ATOMIC_RELAXED);
     out->writeback_ps = __atomic_load_n(&c->c.writeback_ps, __ATOMIC_RELAXED);
     vsw_unlock(&c->lock);
@@ -109,9 +91,9 @@ int vsw_cache_reset_counters(struct vsw_cache *c)
     if (!c)
         return -EINVAL;
     vsw_lock(&c->lock);
-    for (uint32_t i = 0; i < VSW_BUS_SHARDS; i++)
-        __atomic_store_n(&c->shard[i].hits, 0, __ATOMIC_RELAXED);
-    c->c.misses = c->c.writebacks = c->c.bytes_fetched = c->c.bytes_written_back = 0;
+    for (struct vsw_ctx *x = c->all; x; x = x->next)
+        __atomic_store_n(&x->hits, 0, __ATOMIC_RELAXED);
+    c->c.hits = c->c.misses = c->c.writebacks = c->c.bytes_fetched = c->c.bytes_written_back = 0;
     __atomic_store_n(&c->c.fetch_ps, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&c->c.writeback_ps, 0, __ATOMIC_RELAXED);
     vsw_unlock(&c->lock);
@@ -372,39 +354,11 @@ static int fetch(struct vsw_cache *c, struct vsw_ctx *x, struct vsw_fill *fill)
     return 0;
 }
 
-/* A hit without the lock: hold the slot x's handle names, check it is still
- * x's (an eviction may have refilled it meanwhile), load it. */
-static bool try_hit(struct vsw_cache *c, struct vsw_pcpu *p, struct vsw_ctx *x, struct vsw_slot **slot,
-                    uint32_t *index)
-{
-    uint32_t i = __atomic_load_n(&x->slot, __ATOMIC_ACQUIRE);
-    if (i == VSW_NO_SLOT || __atomic_load_n(&c->plan_len, __ATOMIC_RELAXED))
-        return false;           /* a miss, or Belady keeps its books under the lock */
-    struct vsw_slot *sl = __atomic_load_n(&c->store->slots[i], __ATOMIC_ACQUIRE);
-    uint32_t seen = VSW_SLOT_SAVED;
-    if (!sl || !__atomic_compare_exchange_n(&sl->resident, &seen, VSW_SLOT_HELD, false, __ATOMIC_ACQUIRE,
-                                            __ATOMIC_RELAXED))
-        return false;           /* loaded elsewhere, or held: the locked path says which, or waits */
-    if (sl->owner != x->owner || __atomic_load_n(&x->slot, __ATOMIC_ACQUIRE) != i) {
-        vsw_store_release(c->store, sl);
-        return false;
-    }
-    __atomic_store_n(&sl->resident, VSW_SLOT_LOADING, __ATOMIC_RELEASE);
-    __atomic_store_n(&x->ref, 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&x->stamp, p->now_ps, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&c->shard[p->bus_shard % VSW_BUS_SHARDS].hits, 1, __ATOMIC_RELAXED);
-    *slot = sl;
-    *index = i;
-    return true;
-}
-
 int vsw_cache_claim(struct vsw_pcpu *p, struct vsw_ctx *x, struct vsw_slot **slot, uint32_t *index,
                     struct vsw_fill *fill)
 {
     struct vsw_cache *c = x->cache;
     *fill = (struct vsw_fill){.result = VSW_CACHE_HIT};
-    if (try_hit(c, p, x, slot, index))
-        return 0;
     int r = 0;
     vsw_lock(&c->lock);
     if (x->slot == VSW_NO_SLOT) {
@@ -417,7 +371,7 @@ int vsw_cache_claim(struct vsw_pcpu *p, struct vsw_ctx *x, struct vsw_slot **slo
         if (r == 0) {
             touch(c, x, p->now_ps);
             if (fill->result == VSW_CACHE_HIT)
-                __atomic_fetch_add(&c->shard[p->bus_shard % VSW_BUS_SHARDS].hits, 1, __ATOMIC_RELAXED);
+                vsw_cache_count_hit(x);
             *slot = sl;
             *index = x->slot;
         }
@@ -489,8 +443,13 @@ int vsw_ctx_create_cached(struct vsw_cache *c, uint64_t owner, uint64_t epoch, s
         if (r >= 0)
             x->home = (uint32_t)r;
     }
-    if (r >= 0)
+    if (r >= 0) {
         c->c.machines++;
+        x->next = c->all;
+        if (c->all)
+            c->all->prev = x;
+        c->all = x;
+    }
     vsw_unlock(&c->lock);
     if (r < 0) {
         free(x);
@@ -645,6 +604,14 @@ int vsw_ctx_release(struct vsw_ctx *x)
         x->pinned = 0;
         x->released = 1;
         c->c.machines--;
+        c->c.hits += x->hits;   /* kept: the handle leaves the list */
+        if (x->prev)
+            x->prev->next = x->next;
+        else
+            c->all = x->next;
+        if (x->next)
+            x->next->prev = x->prev;
+        x->next = x->prev = NULL;
     }
     vsw_unlock(&c->lock);
     return r;

@@ -8,7 +8,7 @@
  * load is undone by restoring the register file from the outgoing slot, which
  * now holds exactly the outgoing state.  Costs are charged after success.
  */
-#include "vsw_internal.h"
+#include "cache.h"
 #include <string.h>
 
 /* Undoes a failed load: groups up to `upto` come back from the outgoing slot
@@ -105,9 +105,12 @@ static int claim(struct switch_op *op)
     if (op->to_ctx) {
         if (op->to_owner == op->from_owner)
             return -EALREADY;
-        r = vsw_cache_claim(op->p, op->to_ctx, &op->to, &op->to_slot, &op->fill);
-        if (r < 0)
-            return r;
+        op->fill.result = VSW_CACHE_HIT;
+        if (!vsw_cache_try_hit(op->p, op->to_ctx, &op->to, &op->to_slot)) {
+            r = vsw_cache_claim(op->p, op->to_ctx, &op->to, &op->to_slot, &op->fill);
+            if (r < 0)
+                return r;
+        }
         op->claimed = true;
     } else if (op->to_owner) {
         r = vsw_store_slot(op->path->store, op->to_slot, op->to_owner, &op->to);
@@ -184,8 +187,8 @@ static void account(struct switch_op *op, struct vsw_switch_stats *st)
         save = charge(p, path, VSW_DIR_SAVE, op->save_mask, t0 + half, &proto, &tally);
         st->generation = op->from->generation;
     }
-    if (op->fill.result) {      /* the cache made `to` resident between the save and the load */
-        st->cache = op->fill.result;
+    st->cache = op->fill.result;
+    if (op->fill.wb_mask | op->fill.fetch_mask) {  /* a miss: `to` was made resident between the save and the load */
         st->bytes_fetched = op->fill.fetch_bytes;
         st->bytes_written_back = op->fill.wb_bytes;
         st->cache_ps = vsw_cache_charge(op->to_ctx->cache, &op->fill, t0 + half + save.ps, p->trace, &proto, &tally);

@@ -243,6 +243,8 @@ struct vsw_ctx {
     uint64_t next_use;          /* Belady: position of its next load in the plan */
     uint64_t plan_mark;
     uint64_t stamp;             /* LRU: model time of its last load (0: never loaded) */
+    uint64_t hits;              /* loads that found it in the store: written only by the PCPU that claimed it */
+    struct vsw_ctx *next, *prev; /* every handle of the cache, to sum the hits */
 };
 /* What making a switch's `to` resident took (cache.c), priced once the switch succeeded. */
 struct vsw_fill {
@@ -250,7 +252,8 @@ struct vsw_fill {
     uint32_t wb_mask, fetch_mask;
     uint64_t wb_bytes, fetch_bytes;
 };
-/* Claims x's slot for loading on PCPU p, fetching it first when it is not in the store. */
+/* Claims x's slot for loading on PCPU p under the cache's lock, fetching it
+ * first when it is not in the store (after vsw_cache_try_hit, cache.h, found no hit). */
 int vsw_cache_claim(struct vsw_pcpu *p, struct vsw_ctx *x, struct vsw_slot **slot, uint32_t *index,
                     struct vsw_fill *fill);
 /* The modelled cost of a fill's write-back and fetch from start_ps (storage-bus
