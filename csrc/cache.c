@@ -296,6 +296,29 @@ static struct vsw_ctx *hold_victim(struct vsw_cache *c)
     return NULL;
 }
 
+/* A slot for x, held: a free one, or the victim's (*victim), its changes
+ * written back.  Returns the slot number. */
+static int take_slot(struct vsw_cache *c, struct vsw_ctx *x, struct vsw_fill *fill, struct vsw_ctx **victim)
+{
+    if (c->store->nfree) {
+        int r = vsw_store_alloc(c->store, x->owner);
+        if (r >= 0)
+            vsw_store_hold(c->store->slots[r]);
+        return r;
+    }
+    struct vsw_ctx *v = hold_victim(c);
+    if (!v)                     /* every context in the store is pinned or running - for good, or
+                                 * until a switch in flight commits (then it is worth another try) */
+        return in_flight(c) ? -EAGAIN : -ENOSPC;
+    int64_t w = write_back(c, v, c->store->slots[v->slot], fill);
+    if (w < 0) {
+        vsw_store_release(c->store, c->store->slots[v->slot]);
+        return (int)w;
+    }
+    *victim = v;
+    return (int)v->slot;
+}
+
 /* Brings x's context into the store (it is not there): read from home, a slot
  * taken (a free one, or a victim's, written back), refilled in its shadow
  * banks and committed for x with one flip. */
@@ -311,26 +334,11 @@ static int fetch(struct vsw_cache *c, struct vsw_ctx *x, struct vsw_fill *fill)
     vsw_store_release(c->home, h);
     if (r < 0)
         return r;
-    uint32_t index;
     struct vsw_ctx *v = NULL;
-    if (c->store->nfree) {
-        r = vsw_store_alloc(c->store, x->owner);
-        if (r < 0)
-            return r;
-        index = (uint32_t)r;
-        vsw_store_hold(c->store->slots[index]);
-    } else {
-        v = hold_victim(c);
-        if (!v)                 /* every context in the store is pinned or running - for good, or
-                                 * until a switch in flight commits (then it is worth another try) */
-            return in_flight(c) ? -EAGAIN : -ENOSPC;
-        index = v->slot;
-        int64_t w = write_back(c, v, c->store->slots[index], fill);
-        if (w < 0) {
-            vsw_store_release(c->store, c->store->slots[index]);
-            return (int)w;
-        }
-    }
+    r = take_slot(c, x, fill, &v);
+    if (r < 0)
+        return r;
+    uint32_t index = (uint32_t)r;
     struct vsw_slot *sl = c->store->slots[index];
     uint32_t through = take_fault(c, VSW_CACHE_FAULT_FETCH, all);
     vsw_slot_write_shadow(L, sl, c->scratch, through);

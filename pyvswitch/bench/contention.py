@@ -78,6 +78,24 @@ def _in_c(cpu: Pcpu, ctxs: list[Any], loads: list[int], dirty_mask: int, out: Co
     out.prior_art_ns = [ps / 1000.0 for ps in ffi.unpack(baseline, n)]
 
 
+def _interleaved(cpus: list[Pcpu], ctxs: list[Any], loads: list[list[int]], running: list[int], switches: int,
+                 dirty_mask: int, rng: random.Random, mean_steps: int, out: Costs) -> None:
+    """Several PCPUs' switches, switch by switch in model-time order (the PCPU whose
+    clock is earliest goes next), each running its workload between them."""
+    nxt = [0] * len(cpus)
+    for _ in range(switches):
+        i = min(range(len(cpus)), key=lambda j: cpus[j].state().now_ns)
+        nxt[i] += 1
+        to = loads[i][nxt[i]]
+        if dirty_mask:
+            cpus[i].mark_dirty(dirty_mask)
+        s = cpus[i].switch_ctx(ctxs[running[i]], ctxs[to])
+        running[i] = to
+        out.modeled_ns.append(s.modeled_ns)
+        out.prior_art_ns.append(s.baseline_ns)
+        cpus[i].run(rng.randint(0, 2 * mean_steps))
+
+
 def switch_costs(pcpus: int, masters: int, switches: int, layout: str = "x86_64",
                  storage: dict[str, Any] | None = None, mover: dict[str, Any] | None = None,
                  utilisation: float = 0.0, dirty: bool = True, mean_steps: int = 600, seed: int = 1,
@@ -109,7 +127,6 @@ def switch_costs(pcpus: int, masters: int, switches: int, layout: str = "x86_64"
     ctxs = [cache.new_context(m + 1, 1) for m in range(vms)]
     cpus = [Pcpu(lay) for _ in range(pcpus)]
     loads = _loads(schedule, vms, pcpus, switches + 1, seed)
-    nxt = [0] * pcpus
     running = [ld[0] for ld in loads]
     out = Costs()
     try:
@@ -122,17 +139,8 @@ def switch_costs(pcpus: int, masters: int, switches: int, layout: str = "x86_64"
             cache.plan([ctxs[m] for m in loads[0][1:]])
         if pcpus == 1 and batched:      # nothing to interleave: the whole schedule in one C call
             _in_c(cpus[0], ctxs, loads[0], lay.all_groups if dirty else 0, out)
-        for _ in range(0 if pcpus == 1 and batched else switches):
-            i = min(range(pcpus), key=lambda j: cpus[j].state().now_ns)     # in model-time order
-            nxt[i] += 1
-            to = loads[i][nxt[i]]
-            if dirty:
-                cpus[i].mark_dirty(lay.all_groups)
-            s = cpus[i].switch_ctx(ctxs[running[i]], ctxs[to])
-            running[i] = to
-            out.modeled_ns.append(s.modeled_ns)
-            out.prior_art_ns.append(s.baseline_ns)
-            cpus[i].run(rng.randint(0, 2 * mean_steps))
+        else:
+            _interleaved(cpus, ctxs, loads, running, switches, lay.all_groups if dirty else 0, rng, mean_steps, out)
         c = cache.stats()
         out.hits, out.misses, out.writebacks = c.hits, c.misses, c.writebacks
     finally:
