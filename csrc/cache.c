@@ -121,11 +121,10 @@ static uint32_t take_fault(struct vsw_cache *c, uint32_t kind, uint32_t mask)
 }
 
 /* ---- policy ---- */
-/* A load of x at model time `now` (under the lock: a plan is followed too). */
+/* A load of x at model time `now`, under the lock: a plan is followed too. */
 static void touch(struct vsw_cache *c, struct vsw_ctx *x, uint64_t now)
 {
-    __atomic_store_n(&x->ref, 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&x->stamp, now, __ATOMIC_RELAXED);
+    vsw_cache_note_use(x, now);
     if (c->plan_pos < c->plan_len) {
         if (c->plan_seq[c->plan_pos] == x) {
             x->next_use = c->plan_next[c->plan_pos++];

@@ -28,6 +28,13 @@ static inline void vsw_cache_count_hit(struct vsw_ctx *x)
     __atomic_store_n(&x->hits, __atomic_load_n(&x->hits, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 }
 
+/* A load of x at model time `now`, as LRU and CLOCK remember it. */
+static inline void vsw_cache_note_use(struct vsw_ctx *x, uint64_t now)
+{
+    __atomic_store_n(&x->ref, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&x->stamp, now, __ATOMIC_RELAXED);
+}
+
 /* A hit without the lock (cache.c says why it is safe): hold the slot x's
  * handle names, check it is still x's (an eviction may have refilled it
  * meanwhile), claim it for the switch.  False: a miss, or a slot another
@@ -48,8 +55,7 @@ static inline bool vsw_cache_try_hit(struct vsw_pcpu *p, struct vsw_ctx *x, stru
         return false;
     }
     __atomic_store_n(&sl->resident, VSW_SLOT_LOADING, __ATOMIC_RELEASE);
-    __atomic_store_n(&x->ref, 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&x->stamp, p->now_ps, __ATOMIC_RELAXED);
+    vsw_cache_note_use(x, p->now_ps);
     vsw_cache_count_hit(x);
     *slot = sl;
     *index = i;

@@ -32,13 +32,6 @@ if TYPE_CHECKING:
     from .api import Hypervisor, Machine
 
 
-def export(ctx: object, size: int) -> bytes:
-    """A saved machine's context, wherever it is, as a self-checking image."""
-    buf = bytearray(size)
-    n = check(lib.vsw_ctx_export(ctx, ffi.from_buffer(buf), size), "export")
-    return bytes(buf[:n])
-
-
 @dataclass
 class MigrationStats:
     """What one move between paths carried (every context, once)."""
@@ -84,7 +77,7 @@ class Migration:
         running = {i: p.owner for i, p in enumerate(hv._pcpus) if p.owner}
         for i, owner in running.items():
             hv._pcpus[i].switch(path, owner, None)
-        images = {mid: export(m._c, hv.layout.image_size) for mid, m in hv._machines.items() if m._c is not None}
+        images = {mid: m.snapshot() for mid, m in hv._machines.items() if m._c is not None}
         hv._epoch += 1                      # handles still held by threads are stale from here
         for m in hv._machines.values():
             hv._release(m)

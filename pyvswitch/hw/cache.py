@@ -22,7 +22,6 @@ FETCH_VIA = {"pcpu": lib.VSW_FETCH_PCPU, "mover": lib.VSW_FETCH_MOVER}
 CACHE_FAULTS = {"none": lib.VSW_CACHE_FAULT_NONE, "fetch": lib.VSW_CACHE_FAULT_FETCH,
                 "writeback": lib.VSW_CACHE_FAULT_WRITEBACK}
 RESULTS = {lib.VSW_CACHE_NONE: None, lib.VSW_CACHE_HIT: "hit", lib.VSW_CACHE_MISS: "miss"}
-NO_SLOT = (1 << 32) - 1
 
 
 @dataclass(frozen=True)
@@ -132,4 +131,4 @@ class Cache:
               {errno.EINVAL: f"group {group} is beyond the layout's {len(self.path.store.layout.groups)} groups"})
 
 
-__all__ = ["CACHE_FAULTS", "Cache", "CacheStats", "FETCH_VIA", "NO_SLOT", "POLICIES", "RESULTS", "Where", "where"]
+__all__ = ["CACHE_FAULTS", "Cache", "CacheStats", "FETCH_VIA", "POLICIES", "RESULTS", "Where", "where"]

@@ -157,12 +157,9 @@ class Pcpu:
         """The switch between two context handles (None: idle) - the fast path's call,
         which fetches a cached context into the store first when it is not there."""
         stats = self._stats.take()
-        r = lib.vsw_switch_ctx(self.handle, frm if frm is not None else ffi.NULL,
-                               to if to is not None else ffi.NULL, stats._s)
-        while r == -errno.EAGAIN:
-            time.sleep(0)
-            r = lib.vsw_switch_ctx(self.handle, frm if frm is not None else ffi.NULL,
-                                   to if to is not None else ffi.NULL, stats._s)
+        args = (self.handle, frm if frm is not None else ffi.NULL, to if to is not None else ffi.NULL, stats._s)
+        while (r := lib.vsw_switch_ctx(*args)) == -errno.EAGAIN:
+            time.sleep(0)                   # another thread is inside, or a switch in flight holds the room
         if r < 0:
             raise_switch_error(r, "the running machine" if frm is not None else None,
                                "the machine" if to is not None else None, "this PCPU", "store")
