@@ -27,12 +27,17 @@ def _cdef() -> str:
             "".join(f"#define {n} ...\n" for n in names))
 
 
-FLAGS = ["-std=c11", "-O3", "-Wall", "-Wextra", "-Wno-psabi", "-fno-strict-aliasing", "-D_GNU_SOURCE"]
-LINK: list[str] = []
+FLAGS = ["-std=c11", "-Wall", "-Wextra", "-Wno-psabi", "-fno-strict-aliasing", "-D_GNU_SOURCE",
+         "-fvisibility=hidden"]  # only the module init is exported: calls inside skip the PLT
 if os.environ.get("VSW_SANITIZE"):
     SAN = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g"]
-    FLAGS = [f for f in FLAGS if f != "-O3"] + ["-O1"] + SAN
+    FLAGS += ["-O1", *SAN]
     LINK = SAN
+else:
+    # link-time optimisation inlines the store's and the bus's small calls into
+    # the switch (about 5 ns of its 50-100)
+    FLAGS += ["-O3", "-flto=auto"]
+    LINK = ["-O3", "-flto=auto"]
 
 ffibuilder = FFI()
 ffibuilder.cdef(_cdef())

@@ -22,6 +22,14 @@
      __builtin_strcmp((wrapper), "_cffi_f_vsw_pcpu_owner") == 0 ||                                 \
      __builtin_strcmp((wrapper), "_cffi_f_vsw_pcpu_mark_dirty") == 0)
 
+/* nor do they touch errno (they return -errno), so cffi need not carry it
+ * across them for ffi.errno: two calls through its thread-local state fewer */
+#define VSW_ERRNO_CALL(wrapper, slot) (VSW_KEEPS_GIL(wrapper) ? (void)0 : ((void (*)(void))_cffi_exports[slot])())
+#undef _cffi_restore_errno
+#undef _cffi_save_errno
+#define _cffi_restore_errno() VSW_ERRNO_CALL(__func__, 13)
+#define _cffi_save_errno() VSW_ERRNO_CALL(__func__, 14)
+
 #undef Py_BEGIN_ALLOW_THREADS
 #undef Py_END_ALLOW_THREADS
 #define Py_BEGIN_ALLOW_THREADS                                                                      \

@@ -41,10 +41,13 @@ static void trace_mark(struct vsw_trace *t, const struct vsw_trace_record *proto
 }
 
 /* One direction's cost: charged to the bus and traced, or - on the store path,
- * untraced - taken from the PCPU's memo when the same groups moved last time. */
-static struct vsw_charge_memo charge(struct vsw_pcpu *p, struct vsw_path *path, uint32_t dir, uint32_t mask,
-                                     uint64_t start_ps, const struct vsw_trace_record *proto,
-                                     struct vsw_tally *tally)
+ * untraced - taken from the PCPU's memo when the same groups moved last time.
+ * Returns the memo or `out`, so nothing is copied on the memoised path (a struct
+ * copy compiles to a `rep movs`, which costs more than the rest of it). */
+static const struct vsw_charge_memo *charge(struct vsw_pcpu *p, struct vsw_path *path, uint32_t dir,
+                                            uint32_t mask, uint64_t start_ps,
+                                            const struct vsw_trace_record *proto, struct vsw_tally *tally,
+                                            struct vsw_charge_memo *out)
 {
     struct vsw_charge_memo *m = &p->memo[dir];
     uint32_t bver = path->baseline ? __atomic_load_n(&path->baseline->version, __ATOMIC_RELAXED) : 0;
@@ -55,20 +58,23 @@ static struct vsw_charge_memo charge(struct vsw_pcpu *p, struct vsw_path *path, 
         tally->transactions += m->units;
         tally->bytes += m->bytes;
         tally->cycles += m->cycles;
-        return *m;
+        return m;
     }
     struct vsw_tally mine = {0, 0, 0};
-    struct vsw_charge_memo out = {path, path->version, bver, mask, 0, 0, 0, 0, 0};
-    out.ps = vsw_path_charge(path, p->trace, dir, mask, start_ps, proto, &out.units, &mine);
-    out.bytes = mine.bytes;
-    out.cycles = mine.cycles;
-    if (path->kind == VSW_PATH_STORE && path->baseline)
-        out.baseline_ps = vsw_path_baseline_ps(path, mask);
+    if (memo)
+        out = m;
+    out->path = path;
+    out->path_version = path->version;
+    out->baseline_version = bver;
+    out->mask = mask;
+    out->units = 0;
+    out->ps = vsw_path_charge(path, p->trace, dir, mask, start_ps, proto, &out->units, &mine);
+    out->bytes = mine.bytes;
+    out->cycles = mine.cycles;
+    out->baseline_ps = path->kind == VSW_PATH_STORE && path->baseline ? vsw_path_baseline_ps(path, mask) : 0;
     tally->transactions += mine.transactions;
     tally->bytes += mine.bytes;
     tally->cycles += mine.cycles;
-    if (memo)
-        *m = out;
     return out;
 }
 
@@ -134,7 +140,7 @@ static int transfer(struct switch_op *op)
     struct vsw_pcpu *p = op->p;
     int r;
     op->save_mask = op->from ? p->dirty & op->from->valid_mask : 0;
-    if (op->from) {
+    if (op->save_mask) {
         r = vsw_path_save(op->path, p->regs, op->from, op->save_mask, &op->xs);
         if (r < 0)
             return r;
@@ -171,44 +177,48 @@ static void commit(struct switch_op *op)
 }
 
 /* 4. account: what it cost - charged to the bus, traced, in the stats and the
- * PCPU's clock. */
+ * PCPU's clock.  Every field of `st` is stored once, none zeroed first. */
 static void account(struct switch_op *op, struct vsw_switch_stats *st)
 {
+    static const struct vsw_charge_memo none = {0};
     struct vsw_pcpu *p = op->p;
     struct vsw_path *path = op->path;
     uint64_t t0 = p->now_ps;
     struct vsw_trace_record proto = {.seq = p->switches, .from_owner = op->from_owner, .to_owner = op->to_owner};
-    uint64_t half = p->half_exit_entry_ps, exit_entry = 2 * half;
+    uint64_t half = p->half_exit_entry_ps, exit_entry = 2 * half, cache_ps = 0;
     struct vsw_tally tally = {0, 0, 0};
-    struct vsw_charge_memo save = {0}, load = {0};
+    struct vsw_charge_memo scratch[2];
+    const struct vsw_charge_memo *save = &none, *load = &none;
     trace_mark(p->trace, &proto, VSW_TRACE_EXIT_ENTRY, VSW_DIR_SAVE, t0, t0 + half, 0);
-    *st = (struct vsw_switch_stats){.path = path->kind, .save_mask = op->save_mask};
-    if (op->from) {
-        save = charge(p, path, VSW_DIR_SAVE, op->save_mask, t0 + half, &proto, &tally);
-        st->generation = op->from->generation;
-    }
-    st->cache = op->fill.result;
-    if (op->fill.wb_mask | op->fill.fetch_mask) {  /* a miss: `to` was made resident between the save and the load */
-        st->bytes_fetched = op->fill.fetch_bytes;
-        st->bytes_written_back = op->fill.wb_bytes;
-        st->cache_ps = vsw_cache_charge(op->to_ctx->cache, &op->fill, t0 + half + save.ps, p->trace, &proto, &tally);
-    }
+    if (op->save_mask)          /* a clean machine's save moves nothing and costs nothing */
+        save = charge(p, path, VSW_DIR_SAVE, op->save_mask, t0 + half, &proto, &tally, &scratch[0]);
+    if (op->fill.wb_mask | op->fill.fetch_mask)  /* a miss: `to` was made resident between the save and the load */
+        cache_ps = vsw_cache_charge(op->to_ctx->cache, &op->fill, t0 + half + save->ps, p->trace, &proto, &tally);
     if (op->to)
-        load = charge(p, path, VSW_DIR_LOAD, op->to->valid_mask, t0 + half + save.ps + st->cache_ps, &proto, &tally);
+        load = charge(p, path, VSW_DIR_LOAD, op->to->valid_mask, t0 + half + save->ps + cache_ps, &proto, &tally,
+                      &scratch[1]);
     if (tally.transactions)
         vsw_bus_count(path->bus, p->bus_shard, tally.transactions, tally.bytes, tally.cycles);
-    st->save_units = save.units;
-    st->load_units = load.units;
+    uint64_t data_ps = save->ps + cache_ps + load->ps, modeled_ps = data_ps + exit_entry;
+    st->path = path->kind;
+    st->save_units = save->units;
+    st->load_units = load->units;
+    st->save_mask = op->save_mask;
     st->bytes_saved = op->xs.bytes;
     st->bytes_loaded = op->xl.bytes;
-    st->data_ps = save.ps + st->cache_ps + load.ps;
+    st->data_ps = data_ps;
     st->exit_entry_ps = exit_entry;
-    st->modeled_ps = st->data_ps + exit_entry;
-    if (path->kind == VSW_PATH_MEMORY)
-        st->baseline_ps = st->modeled_ps;
-    else if (path->baseline)
-        st->baseline_ps = exit_entry + save.baseline_ps + load.baseline_ps;
-    uint64_t t1 = t0 + st->modeled_ps;
+    st->modeled_ps = modeled_ps;
+    st->baseline_ps = path->kind == VSW_PATH_MEMORY ? modeled_ps
+                      : path->baseline            ? exit_entry + save->baseline_ps + load->baseline_ps
+                                                  : 0;
+    st->generation = op->from ? op->from->generation : 0;
+    st->cache = op->fill.result;
+    st->reserved = 0;
+    st->bytes_fetched = op->fill.fetch_bytes;
+    st->bytes_written_back = op->fill.wb_bytes;
+    st->cache_ps = cache_ps;
+    uint64_t t1 = t0 + modeled_ps;
     trace_mark(p->trace, &proto, VSW_TRACE_EXIT_ENTRY, VSW_DIR_LOAD, t1 - half, t1, 0);
     trace_mark(p->trace, &proto, VSW_TRACE_SWITCH, VSW_DIR_SAVE, t0, t1, (uint32_t)(op->xs.bytes + op->xl.bytes));
     p->now_ps = t1;
@@ -219,8 +229,20 @@ static void account(struct switch_op *op, struct vsw_switch_stats *st)
 static inline int do_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_owner, uint32_t to_slot,
                             uint64_t to_owner, struct vsw_ctx *to_ctx, struct vsw_switch_stats *st)
 {
-    struct switch_op op = {.p = p, .path = path, .from_owner = from_owner, .to_owner = to_owner, .to_slot = to_slot,
-                           .to_ctx = to_ctx};
+    struct switch_op op;       /* field by field: a zeroing initialiser compiles to `rep stos` */
+    op.p = p;
+    op.path = path;
+    op.from_owner = from_owner;
+    op.to_owner = to_owner;
+    op.to_slot = to_slot;
+    op.save_mask = 0;
+    op.to_ctx = to_ctx;
+    op.from = op.to = NULL;
+    op.claimed = false;
+    op.xs.bytes = op.xl.bytes = 0;
+    op.fill.result = 0;
+    op.fill.wb_mask = op.fill.fetch_mask = 0;
+    op.fill.wb_bytes = op.fill.fetch_bytes = 0;
     int r = claim(&op);
     if (r == 0)
         r = transfer(&op);

@@ -500,6 +500,9 @@ struct vsw_bench_result {
     uint64_t bytes;             /* moved by the switches (saved + loaded) */
     uint64_t switch_ns;         /* wall time of the switch loop */
     uint64_t memcpy_ns;         /* wall time of memcpy moving the same bytes in the same chunks */
+    /* where the switch's time goes beyond the copy: */
+    uint64_t data_ns;           /* the same checked copies alone (save with checks, load verified) */
+    uint64_t atomics_ns;        /* the atomic operations a switch makes (gate, claim, release, counters) alone */
 };
 /* Round-robin over the machines (slots[i] owned by owners[i]; the PCPU must run
  * owners[0]), marking dirty_mask before each switch, for `switches` switches. */

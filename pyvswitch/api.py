@@ -689,11 +689,13 @@ class Hypervisor:
                 pool = self._pools[pcpu]
                 if pool.index is not pcpu:      # -1, True, 1.0: not this PCPU's index
                     raise TypeError
-            stats = pool.spare                  # StatsPool.take(), inlined: this is the hot path
+            stats = pool.last                   # StatsPool.take(), inlined: this is the hot path
             if _refcount(stats) > pool.free:
-                stats = pool.fresh()
-            pool.spare = pool.last
-            pool.last = stats
+                stats = pool.spare
+                if _refcount(stats) > pool.free:
+                    stats = pool.fresh()
+                pool.spare = pool.last
+                pool.last = stats
             r = _switch_desc(stats._d, frm._c, to._c)  # type: ignore[union-attr]  # None: the slow path
         except (TypeError, AttributeError, IndexError, ValueError):
             return self._switch_slow(frm, to, pcpu)     # None, bad arguments, or dropped handles
@@ -858,18 +860,33 @@ def switch_context(frm: Machine, to: Machine | None) -> SwitchStats:
 
     Tries the PCPU ``frm`` was last loaded onto first - the C switch refuses
     (ESRCH, nothing changed) if it no longer runs there - and only then asks
-    every PCPU, so the usual call costs what ``Hypervisor.switch_context`` does."""
+    every PCPU, so the usual call costs what ``Hypervisor.switch_context`` does:
+    its fast path is the method's, inlined, with that PCPU's stats pool."""
     try:
-        hv, pcpu = frm._hv, frm._hint
-    except AttributeError:
-        raise VswError(errno.EINVAL, f"switch_context takes machines, not {type(frm).__name__}") from None
-    if pcpu is not None:
-        try:
-            return hv.switch_context(frm, to, pcpu)
-        except VswError as e:
-            if e.errno != errno.ESRCH or frm.pcpu == pcpu:
-                raise
+        pool = frm._hv._pools[frm._hint]        # type: ignore[index]  # None: never loaded, the slow path
+        stats = pool.last
+        if _refcount(stats) > pool.free:
+            stats = pool.spare
+            if _refcount(stats) > pool.free:
+                stats = pool.fresh()
+            pool.spare = pool.last
+            pool.last = stats
+        r = _switch_desc(stats._d, frm._c, to._c)  # type: ignore[union-attr]
+    except (TypeError, AttributeError, IndexError, ValueError):
+        return _switch_where_running(frm, to)
+    if r < 0:
+        if r == -errno.ESRCH:                   # not running there (any more)
+            return _switch_where_running(frm, to)
+        return frm._hv._switch_slow(frm, to, pool.index, r)
+    to._hint = pool.index                       # type: ignore[union-attr]
+    return stats
+
+
+def _switch_where_running(frm: Machine, to: Machine | None) -> SwitchStats:
+    """switch_context without the fast path: asks every PCPU which one runs ``frm``."""
+    if not isinstance(frm, Machine):
+        raise VswError(errno.EINVAL, f"switch_context takes machines, not {type(frm).__name__}")
     pcpu = frm.pcpu
     if pcpu is None:
         raise VswError(errno.ESRCH, f"{frm.name} is not running on any PCPU")
-    return hv.switch_context(frm, to, pcpu)
+    return frm._hv.switch_context(frm, to, pcpu)

@@ -230,7 +230,8 @@ def c_switch(layout: str = "x86_64", machines: int = 2, switches: int = 200000, 
                                       mask, res)
         if r < 0:
             raise OSError(-r, "bench loop failed")
-        rows.append((res.switch_ns / switches, res.memcpy_ns / switches, res.bytes / switches))
+        rows.append((res.switch_ns / switches, res.memcpy_ns / switches, res.bytes / switches,
+                     res.data_ns / switches, res.atomics_ns / switches))
     rig.close()
     return {
         "layout": layout, "machines": machines, "active": len(rig.slots), "dirty": dirty,
@@ -238,6 +239,12 @@ def c_switch(layout: str = "x86_64", machines: int = 2, switches: int = 200000, 
         "switch_ns": statistics.median(r[0] for r in rows),
         "memcpy_ns": statistics.median(r[1] for r in rows),
         "memcpy_speed_fraction": statistics.median(r[1] / r[0] for r in rows),
+        # the breakdown: the checked copies alone, the rest of the switch (gate,
+        # claim, commit, cost model, stats), and the atomics within that rest
+        "data_ns": statistics.median(r[3] for r in rows),
+        "bookkeeping_ns": statistics.median(r[0] - r[3] for r in rows),
+        "atomics_ns": statistics.median(r[4] for r in rows),
+        "data_speed_fraction": statistics.median(r[1] / r[3] for r in rows),
     }
 
 
@@ -280,11 +287,15 @@ def format_report(rep: dict) -> str:
     for r in rep["python"]:
         lines.append(f"  {r['layout']:8} {r['dirty']:5} {r['bytes_per_switch']:6} {r['floor_ns']:9.0f} "
                      f"{r['switch_ns']:10.0f} {r['switch_ratio']:6.2f} {r['raw_call_ns']:9.0f} {r['raw_call_ratio']:6.2f}")
-    lines += ["C: switch loop vs memcpy of the same bytes (speed = memcpy time / switch time)",
-              f"  {'layout':8} {'dirty':5} {'bytes':>6} {'switch ns':>10} {'memcpy ns':>10} {'speed':>6}"]
+    lines += ["C: switch loop vs memcpy of the same bytes (speed = memcpy time / switch time), and where the",
+              "switch's time goes: its checked copies alone (data), the rest (bookkeeping: gate, claim, commit,",
+              "cost model, stats), and the atomic operations within that rest, alone",
+              f"  {'layout':8} {'dirty':5} {'bytes':>6} {'switch ns':>10} {'memcpy ns':>10} {'speed':>6} "
+              f"{'data ns':>8} {'speed':>6} {'bookkeeping':>11} {'atomics':>8}"]
     for r in rep["c"]:
         lines.append(f"  {r['layout']:8} {r['dirty']:5} {r['bytes_per_switch']:6.0f} {r['switch_ns']:10.1f} "
-                     f"{r['memcpy_ns']:10.1f} {r['memcpy_speed_fraction']:6.2f}")
+                     f"{r['memcpy_ns']:10.1f} {r['memcpy_speed_fraction']:6.2f} {r['data_ns']:8.1f} "
+                     f"{r['data_speed_fraction']:6.2f} {r['bookkeeping_ns']:11.1f} {r['atomics_ns']:8.1f}")
     lines.append("Flat in the machine count (x86_64, all dirty; 'active' machines switched round-robin):")
     for r in rep["flat"]["python"]:
         lines.append(f"  python {r['machines']:6} machines, {r['active']:5} active: {r['switch_ns']:7.0f} ns "

@@ -3,12 +3,14 @@
 A hypervisor prototype switches thousands of times a second and mostly drops
 the stats - or keeps the last one in a variable while it makes the next
 switch.  Allocating a C struct and a Python object per switch would cost more
-than the switch itself, so each PCPU keeps two SwitchStats and alternates:
-the one handed out the time before last is reused only when nobody else
-holds it, which CPython's reference count tells (as its own free lists do).
-A caller that keeps its SwitchStats keeps its values: a fresh object takes
-its turn instead.  Thread-safe without a lock: whoever is using an object
-holds a reference to it, so nobody else can see it as free.
+than the switch itself, so each PCPU keeps two SwitchStats: the last one is
+handed out again when nobody else holds it, which CPython's reference count
+tells (as its own free lists do) - the usual case, with nothing to store -
+else the spare, so a caller that keeps one in a variable while it makes the
+next switch alternates between the two.  A caller that keeps its SwitchStats
+keeps its values: a fresh object takes its turn when both are held.
+Thread-safe without a lock: whoever is using an object holds a reference to
+it, so nobody else can see it as free.
 """
 from __future__ import annotations
 
@@ -103,9 +105,9 @@ def _free_refcount() -> int:
 
 
 class StatsPool:
-    """The two alternating SwitchStats of one PCPU, and fresh ones for callers
-    that keep theirs, carved from chunks of descriptors (one allocation per
-    32, not one per switch).
+    """The SwitchStats of one PCPU's switches: the last one again, the spare
+    when its caller keeps the last, fresh ones when it keeps both - carved from
+    chunks of descriptors (one allocation per 32, not one per switch).
 
     Its fields are public so the hottest caller (Hypervisor.switch_context)
     can inline take() - the same steps, without the call.
@@ -131,9 +133,14 @@ class StatsPool:
         return s
 
     def take(self) -> SwitchStats:
-        s = self.spare
-        if sys.getrefcount(s) > self.free:  # somebody holds it: its values are theirs
-            s = self.fresh()
-        self.spare = self.last
-        self.last = s
+        """The last one again when its caller dropped it (the usual case: nothing
+        to store); else the spare, else a fresh one - a held one's values are its
+        holder's, so ``x = switch(...)`` in a loop alternates between the two."""
+        s = self.last
+        if sys.getrefcount(s) > self.free:
+            s = self.spare
+            if sys.getrefcount(s) > self.free:
+                s = self.fresh()
+            self.spare = self.last
+            self.last = s
         return s
