@@ -165,6 +165,22 @@ def test_module_level_switch_context_finds_a_machine_that_moved():
         assert e.value.errno == errno.EINVAL
 
 
+def test_module_level_switch_context_refuses_a_failed_switch_once(hv):
+    """The module-level call's fast path hands a refused switch (an injected
+    fault) to the same error path as the method: raised, not tried again - and
+    nothing changed, so the same call then succeeds."""
+    a, b = hv.create_vm("a"), hv.create_vm("b")
+    pyvswitch.switch_context(hv.host, a)
+    a.regs["rax"] = 7
+    before = (a.snapshot(), b.snapshot())
+    hv.controller.channel.context.inject("load", 0)
+    with pytest.raises(VswError) as e:
+        pyvswitch.switch_context(a, b)
+    assert e.value.errno == errno.EIO and a.pcpu == 0 and b.pcpu is None
+    assert a.regs["rax"] == 7 and b.snapshot() == before[1]
+    assert pyvswitch.switch_context(a, b).path == "store" and b.pcpu == 0 and a.regs["rax"] == 7
+
+
 def test_misuse_gets_clear_errors(hv):
     vm = hv.create_vm("vm")
     cases = [

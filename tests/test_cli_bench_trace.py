@@ -127,3 +127,19 @@ def test_plot_draws_a_png(quick, tmp_path):
     out = tmp_path / "bench.png"
     bench.plot(quick, str(out))
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("layout, dirty", [("aarch64", "all"), ("x86_64", "none")])
+def test_the_c_loop_says_where_a_switch_goes(layout, dirty):
+    """The C benchmark times the switch, memcpy of the same bytes, the switch's
+    checked copies alone and its atomics alone: every part measured (a part that
+    failed would read 0), the switch the sum of its data and bookkeeping."""
+    from pyvswitch.bench.timing import c_switch, format_report
+    from pyvswitch.hw import Layout
+    r = c_switch(layout, 2, 2000, rounds=1, dirty=dirty)
+    size = Layout.get(layout).size
+    assert r["bytes_per_switch"] == (2 if dirty == "all" else 1) * size
+    assert min(r["switch_ns"], r["memcpy_ns"], r["data_ns"], r["atomics_ns"]) > 0
+    assert r["switch_ns"] == pytest.approx(r["data_ns"] + r["bookkeeping_ns"])
+    text = format_report({"api": [], "python": [], "c": [r], "flat": {"python": [], "c": []}})
+    assert "bookkeeping" in text and f"{r['data_ns']:8.1f}" in text

@@ -52,7 +52,9 @@ def format_text(doc: dict[str, Any]) -> str:
                      f"{r['floor_ns']:9.0f} {r['switch_ratio']:9.2f} {r['switch_ratio_p99']:6.2f}")
         for r in e["c"]:
             L.append(f"  C loop {r['layout']:8} {r['bytes_per_switch']:6.0f} B: {r['switch_ns']:.1f} ns vs memcpy "
-                     f"{r['memcpy_ns']:.1f} ns = {r['memcpy_speed_fraction']:.2f} of memcpy speed")
+                     f"{r['memcpy_ns']:.1f} ns = {r['memcpy_speed_fraction']:.2f} of memcpy speed (checked copies "
+                     f"{r['data_ns']:.1f} ns, bookkeeping {r['bookkeeping_ns']:.1f} ns, of which atomics "
+                     f"{r['atomics_ns']:.1f} ns)")
         for r in e["pure_python"]:
             L.append(f"  plain Python (slice copies + zlib.crc32) {r['layout']:8}: {r['switch_ns'] / 1000:.2f} us per switch "
                      f"(min {r['switch_ns_min'] / 1000:.2f}, max {r['switch_ns_max'] / 1000:.2f}) = "

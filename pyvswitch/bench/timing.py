@@ -185,7 +185,8 @@ def api_switch(platform: str | None = None, calls: int = 20000, rounds: int = 7,
                vms: int = 2) -> dict:
     """Hypervisor.switch_context between two of ``vms`` VMs against one
     ffi.memmove of the bytes each switch moves (between ``char[]`` buffers);
-    beside it the module-level ``switch_context``, the method when the caller
+    beside it the bare cffi call the method makes (what the Python around it
+    costs), the module-level ``switch_context``, the method when the caller
     keeps each SwitchStats in a variable, and when it reads one field of each."""
     from .. import api
     with api.open(platform) as hv:
@@ -207,8 +208,23 @@ def api_switch(platform: str | None = None, calls: int = 20000, rounds: int = 7,
             for _ in range(n if mask else 0):
                 mark(h, mask)
 
+        # the C call alone, with a descriptor of its own: no Python frame, no stats pool
+        desc, ac, bc, bare_switch = ffi.new("struct vsw_switch_desc *", {"pcpu": h}), a._c, b._c, lib.vsw_switch_desc
+
+        def bare(n: int) -> None:
+            for _ in range(n // 2):
+                bare_switch(desc, ac, bc)
+                bare_switch(desc, bc, ac)
+
+        def bare_dirty(n: int) -> None:
+            for _ in range(n // 2):
+                mark(h, mask)
+                bare_switch(desc, ac, bc)
+                mark(h, mask)
+                bare_switch(desc, bc, ac)
+
         method = hv.switch_context
-        others = {"module": timed(api.switch_context)}
+        others = {"module": timed(api.switch_context), "bare": bare_dirty if mask else bare}
         if not mask:                    # keeping and reading, on the clean switch
             others.update(keep=timed(method, "keep"), read=timed(method, "read"))
         out = against_floor(timed(method), marks, moved, calls - calls % 2, rounds, **others)
@@ -272,14 +288,15 @@ def _ratio(row: dict, key: str) -> str:
 
 def format_report(rep: dict) -> str:
     lines = ["API: Hypervisor.switch_context VM<->VM vs one ffi.memmove of the same bytes between char[] buffers",
-             "(medians of interleaved rounds; ratios to the floor, module-level to the method)",
+             "(medians of interleaved rounds; ratios to the floor - 'bare': the method's cffi call alone, no Python"
+             " around it - and module-level to the method)",
              f"  {'platform':10} {'path':6} {'dirty':5} {'bytes':>6} {'floor ns':>9} {'switch ns':>10} "
-             f"{'ratio (min-max)':>18} "
+             f"{'ratio (min-max)':>18} {'bare':>5} "
              f"{'kept':>6} {'read':>6} {'module':>7}"]
     for r in rep["api"]:
         lines.append(f"  {r['platform']:10} {r['path']:6} {r['dirty']:5} {r['bytes_per_switch']:6} {r['floor_ns']:9.0f} "
                      f"{r['switch_ns']:10.0f} {r['switch_ratio']:6.2f} ({r['switch_ratio_min']:.2f}-"
-                     f"{r['switch_ratio_max']:.2f}) {_ratio(r, 'keep_ratio'):>6} "
+                     f"{r['switch_ratio_max']:.2f}) {r['bare_ratio']:5.2f} {_ratio(r, 'keep_ratio'):>6} "
                      f"{_ratio(r, 'read_ratio'):>6} {r['module_vs_switch']:7.2f}")
     lines += ["Python: Pcpu.switch vs one ffi.memmove of the same bytes (medians of interleaved rounds)",
              f"  {'layout':8} {'dirty':5} {'bytes':>6} {'floor ns':>9} {'switch ns':>10} {'ratio':>6} "
