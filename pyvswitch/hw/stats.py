@@ -14,8 +14,8 @@ it, so nobody else can see it as free.
 """
 from __future__ import annotations
 
+import ctypes
 import sys
-from operator import attrgetter
 
 from ._ffi import ffi
 from .cache import RESULTS
@@ -26,52 +26,67 @@ _DESCS = ffi.typeof(f"struct vsw_switch_desc[{_CHUNK}]")
 _ONE = ffi.typeof("struct vsw_switch_desc[1]")
 _STATS = ffi.typeof("struct vsw_switch_stats *")   # the descriptor's first member
 
+# struct vsw_switch_stats as ctypes sees it, laid out from what cffi read in vsw.h
+# (names, types, offsets; checked below): a SwitchStats *is* its C stats, so an
+# integer field reads in one C getter, without cffi's lookup or a Python frame.
+# Fields the API shows otherwise (names, nanoseconds) get a leading underscore.
+_CTYPES = {"uint32_t": ctypes.c_uint32, "uint64_t": ctypes.c_uint64}
+_RENAMED = {"save_units": "save_bursts", "load_units": "load_bursts"}
+_SHOWN = {"save_mask", "bytes_saved", "bytes_loaded", "generation", "bytes_fetched", "bytes_written_back"}
 
-def _field(name: str, doc: str | None = None) -> property:
-    """An integer field read in C (no Python frame): cffi gives an int already."""
-    return property(attrgetter(f"_s.{name}"), doc=doc)
+
+def _view_fields() -> list[tuple[str, type]]:
+    out = []
+    for name, f in _STATS.item.fields:
+        shown = _RENAMED.get(name, name if name in _SHOWN else f"_{name}")
+        out.append((shown, _CTYPES[f.type.cname]))
+    return out
 
 
-class SwitchStats:
+class _StatsView(ctypes.Structure):
+    _fields_ = _view_fields()
+    __slots__ = ()
+
+
+if ctypes.sizeof(_StatsView) != ffi.sizeof(_STATS.item) or any(
+        getattr(_StatsView, shown).offset != f.offset
+        for (shown, _), (_, f) in zip(_StatsView._fields_, _STATS.item.fields)):
+    raise ImportError("ctypes lays out struct vsw_switch_stats unlike the C compiler")
+
+
+class SwitchStats(_StatsView):
     """What one switch did and what it would cost (model nanoseconds).
 
-    Holds a switch descriptor (``_d``, one of a chunk that ``_chunk`` keeps
-    alive): bound to a PCPU, it carries one switch and receives its stats (``_s``)."""
+    A view of the stats of a switch descriptor (``_d``, one of a chunk that
+    ``_chunk`` keeps alive): bound to a PCPU, it carries one switch and
+    receives its stats (``_s``: the same memory as cffi sees it)."""
 
     __slots__ = ("_d", "_s", "_chunk")
 
+    def __new__(cls, pcpu: object = None) -> "SwitchStats":
+        return cls._of(ffi.new(_ONE, [{"pcpu": pcpu or ffi.NULL}]), 0)
+
     def __init__(self, pcpu: object = None) -> None:
-        self._bind(ffi.new(_ONE, [{"pcpu": pcpu or ffi.NULL}]), 0)
+        pass                    # all done in __new__ (ctypes would take pcpu for the first field)
 
     @classmethod
     def _of(cls, chunk: object, i: int) -> "SwitchStats":
         """The SwitchStats of descriptor ``i`` of ``chunk`` (StatsPool.fresh)."""
-        s = cls.__new__(cls)
-        s._bind(chunk, i)
+        d = chunk + i           # type: ignore[operator]
+        st = ffi.cast(_STATS, d)
+        s = cls.from_buffer(ffi.buffer(st))
+        s._chunk, s._d, s._s = chunk, d, st
         return s
 
-    def _bind(self, chunk: object, i: int) -> None:
-        self._chunk = chunk
-        self._d = chunk + i     # type: ignore[operator]
-        self._s = ffi.cast(_STATS, self._d)
-
-    path = property(lambda self: PATH_NAMES[self._s.path], doc='"store" (the mover) or "memory" (prior art)')
-    save_bursts = _field("save_units", "N: bursts (memory path: stores) of the save")
-    load_bursts = _field("load_units", "M: bursts (memory path: loads) of the load")
-    save_mask = _field("save_mask", "groups saved (the dirty ones)")
-    bytes_saved = _field("bytes_saved")
-    bytes_loaded = _field("bytes_loaded")
-    data_ns = property(lambda self: self._s.data_ps / 1000.0, doc="modelled data movement on this path")
-    exit_entry_ns = property(lambda self: self._s.exit_entry_ps / 1000.0, doc="fixed VM exit + entry (both paths)")
-    modeled_ns = property(lambda self: self._s.modeled_ps / 1000.0, doc="data movement + exit/entry")
-    baseline_ns = property(lambda self: self._s.baseline_ps / 1000.0,
+    path = property(lambda self: PATH_NAMES[self._path], doc='"store" (the mover) or "memory" (prior art)')
+    data_ns = property(lambda self: self._data_ps / 1000.0, doc="modelled data movement on this path")
+    exit_entry_ns = property(lambda self: self._exit_entry_ps / 1000.0, doc="fixed VM exit + entry (both paths)")
+    modeled_ns = property(lambda self: self._modeled_ps / 1000.0, doc="data movement + exit/entry")
+    baseline_ns = property(lambda self: self._baseline_ps / 1000.0,
                            doc="the prior-art path for the same groups (0 without a memory bus to price it)")
-    generation = _field("generation", "of the outgoing slot after the save")
-    cache = property(lambda self: RESULTS[self._s.cache],
+    cache = property(lambda self: RESULTS[self._cache],
                      doc='"hit" or "miss": whether the incoming context was in the store (None on the memory path)')
-    bytes_fetched = _field("bytes_fetched", "the incoming context fetched from its home in MEM (a miss)")
-    bytes_written_back = _field("bytes_written_back", "the evicted context's changed groups written to its home")
-    cache_ns = property(lambda self: self._s.cache_ps / 1000.0,
+    cache_ns = property(lambda self: self._cache_ps / 1000.0,
                         doc="modelled write-back + fetch of a miss (part of data_ns)")
 
     FIELDS = ("path", "save_bursts", "load_bursts", "save_mask", "bytes_saved", "bytes_loaded", "data_ns",
