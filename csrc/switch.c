@@ -176,29 +176,12 @@ static void commit(struct switch_op *op)
     p->dirty = 0;
 }
 
-/* 4. account: what it cost - charged to the bus, traced, in the stats and the
- * PCPU's clock.  Every field of `st` is stored once, none zeroed first. */
-static void account(struct switch_op *op, struct vsw_switch_stats *st)
+/* The stats of a switch that cost `save`, `cache_ps` and `load`: every field
+ * stored once, none zeroed first (a zeroing initialiser compiles to `rep stos`). */
+static void fill_stats(struct vsw_switch_stats *st, const struct switch_op *op, const struct vsw_charge_memo *save,
+                       uint64_t cache_ps, const struct vsw_charge_memo *load, uint64_t exit_entry)
 {
-    static const struct vsw_charge_memo none = {0};
-    struct vsw_pcpu *p = op->p;
-    struct vsw_path *path = op->path;
-    uint64_t t0 = p->now_ps;
-    struct vsw_trace_record proto = {.seq = p->switches, .from_owner = op->from_owner, .to_owner = op->to_owner};
-    uint64_t half = p->half_exit_entry_ps, exit_entry = 2 * half, cache_ps = 0;
-    struct vsw_tally tally = {0, 0, 0};
-    struct vsw_charge_memo scratch[2];
-    const struct vsw_charge_memo *save = &none, *load = &none;
-    trace_mark(p->trace, &proto, VSW_TRACE_EXIT_ENTRY, VSW_DIR_SAVE, t0, t0 + half, 0);
-    if (op->save_mask)          /* a clean machine's save moves nothing and costs nothing */
-        save = charge(p, path, VSW_DIR_SAVE, op->save_mask, t0 + half, &proto, &tally, &scratch[0]);
-    if (op->fill.wb_mask | op->fill.fetch_mask)  /* a miss: `to` was made resident between the save and the load */
-        cache_ps = vsw_cache_charge(op->to_ctx->cache, &op->fill, t0 + half + save->ps, p->trace, &proto, &tally);
-    if (op->to)
-        load = charge(p, path, VSW_DIR_LOAD, op->to->valid_mask, t0 + half + save->ps + cache_ps, &proto, &tally,
-                      &scratch[1]);
-    if (tally.transactions)
-        vsw_bus_count(path->bus, p->bus_shard, tally.transactions, tally.bytes, tally.cycles);
+    const struct vsw_path *path = op->path;
     uint64_t data_ps = save->ps + cache_ps + load->ps, modeled_ps = data_ps + exit_entry;
     st->path = path->kind;
     st->save_units = save->units;
@@ -218,7 +201,33 @@ static void account(struct switch_op *op, struct vsw_switch_stats *st)
     st->bytes_fetched = op->fill.fetch_bytes;
     st->bytes_written_back = op->fill.wb_bytes;
     st->cache_ps = cache_ps;
-    uint64_t t1 = t0 + modeled_ps;
+}
+
+/* 4. account: what it cost - charged to the bus, traced, in the stats and the
+ * PCPU's clock. */
+static void account(struct switch_op *op, struct vsw_switch_stats *st)
+{
+    static const struct vsw_charge_memo none = {0};
+    struct vsw_pcpu *p = op->p;
+    struct vsw_path *path = op->path;
+    uint64_t t0 = p->now_ps;
+    struct vsw_trace_record proto = {.seq = p->switches, .from_owner = op->from_owner, .to_owner = op->to_owner};
+    uint64_t half = p->half_exit_entry_ps, cache_ps = 0;
+    struct vsw_tally tally = {0, 0, 0};
+    struct vsw_charge_memo scratch[2];
+    const struct vsw_charge_memo *save = &none, *load = &none;
+    trace_mark(p->trace, &proto, VSW_TRACE_EXIT_ENTRY, VSW_DIR_SAVE, t0, t0 + half, 0);
+    if (op->save_mask)          /* a clean machine's save moves nothing and costs nothing */
+        save = charge(p, path, VSW_DIR_SAVE, op->save_mask, t0 + half, &proto, &tally, &scratch[0]);
+    if (op->fill.wb_mask | op->fill.fetch_mask)  /* a miss: `to` was made resident between the save and the load */
+        cache_ps = vsw_cache_charge(op->to_ctx->cache, &op->fill, t0 + half + save->ps, p->trace, &proto, &tally);
+    if (op->to)
+        load = charge(p, path, VSW_DIR_LOAD, op->to->valid_mask, t0 + half + save->ps + cache_ps, &proto, &tally,
+                      &scratch[1]);
+    if (tally.transactions)
+        vsw_bus_count(path->bus, p->bus_shard, tally.transactions, tally.bytes, tally.cycles);
+    fill_stats(st, op, save, cache_ps, load, 2 * half);
+    uint64_t t1 = t0 + st->modeled_ps;
     trace_mark(p->trace, &proto, VSW_TRACE_EXIT_ENTRY, VSW_DIR_LOAD, t1 - half, t1, 0);
     trace_mark(p->trace, &proto, VSW_TRACE_SWITCH, VSW_DIR_SAVE, t0, t1, (uint32_t)(op->xs.bytes + op->xl.bytes));
     p->now_ps = t1;
