@@ -59,7 +59,14 @@ class SwitchStats(_StatsView):
 
     A view of the stats of a switch descriptor (``_d``, one of a chunk that
     ``_chunk`` keeps alive): bound to a PCPU, it carries one switch and
-    receives its stats (``_s``: the same memory as cffi sees it)."""
+    receives its stats (``_s``: the same memory as cffi sees it).
+
+    Integers, read straight from C: ``save_bursts`` and ``load_bursts`` (N and
+    M: the mover's bursts, or on the memory path the PCPU's stores and loads),
+    ``save_mask`` (the groups saved: the dirty ones), ``bytes_saved``,
+    ``bytes_loaded``, ``generation`` (of the outgoing slot after the save),
+    ``bytes_fetched`` (the incoming context from its home in MEM, on a miss) and
+    ``bytes_written_back`` (the evicted context's changed groups)."""
 
     __slots__ = ("_d", "_s", "_chunk")
 
