@@ -121,6 +121,14 @@ static uint32_t take_fault(struct vsw_cache *c, uint32_t kind, uint32_t mask)
 }
 
 /* ---- policy ---- */
+/* Under the lock: no context in the store has a known next use (Belady's plan is gone). */
+static void forget_next_uses(struct vsw_cache *c)
+{
+    for (uint32_t i = 0; i < c->store->nslots; i++)
+        if (c->at[i])
+            c->at[i]->next_use = UINT64_MAX;
+}
+
 /* A load of x at model time `now`, under the lock: a plan is followed too. */
 static void touch(struct vsw_cache *c, struct vsw_ctx *x, uint64_t now)
 {
@@ -132,9 +140,7 @@ static void touch(struct vsw_cache *c, struct vsw_ctx *x, uint64_t now)
                 __atomic_store_n(&c->plan_len, 0, __ATOMIC_RELAXED);
         } else {                /* off plan: every context's next use is unknown from here */
             __atomic_store_n(&c->plan_len, 0, __ATOMIC_RELAXED);
-            for (uint32_t i = 0; i < c->store->nslots; i++)
-                if (c->at[i])
-                    c->at[i]->next_use = UINT64_MAX;
+            forget_next_uses(c);
             x->next_use = UINT64_MAX;
         }
     }
@@ -213,9 +219,7 @@ int vsw_cache_plan(struct vsw_cache *c, struct vsw_ctx *const *seq, uint64_t n)
         next[i] = seq[i]->plan_mark;
         seq[i]->plan_mark = i;
     }
-    for (uint32_t i = 0; i < c->store->nslots; i++)
-        if (c->at[i])
-            c->at[i]->next_use = UINT64_MAX;
+    forget_next_uses(c);
     for (uint64_t i = 0; i < n; i++)
         seq[i]->next_use = seq[i]->plan_mark;
     free(c->plan_seq);
@@ -274,9 +278,7 @@ static int64_t write_back(struct vsw_cache *c, struct vsw_ctx *v, struct vsw_slo
     h->generation = sl->generation;
     vsw_store_release(c->home, h);
     sl->changed = 0;
-    uint64_t bytes = 0;
-    FOR_EACH_RUN(mask, first, last)
-        bytes += run_bytes(L, first, last);
+    uint64_t bytes = mask_bytes(L, mask);
     fill->wb_mask = mask;
     fill->wb_bytes = bytes;
     c->c.writebacks++;

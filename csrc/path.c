@@ -210,9 +210,7 @@ int vsw_path_save(struct vsw_path *path, uint8_t *regs, struct vsw_slot *slot, u
     for (uint32_t b = 0; b < 2; b++)
         FOR_EACH_RUN(in_bank(slot, mask, b, 1), first, last)
             vsw_copy_run(slot->bank[b], regs, L->groups, first, last, slot->sum[b]);
-    x->bytes = 0;
-    FOR_EACH_RUN(mask, first, last)
-        x->bytes += run_bytes(L, first, last);
+    x->bytes = mask_bytes(L, mask);
     return 0;
 }
 
@@ -239,8 +237,6 @@ int vsw_path_load(struct vsw_path *path, uint8_t *regs, struct vsw_slot *slot, s
             }
         }
     }
-    x->bytes = 0;
-    FOR_EACH_RUN(mask, first, last)
-        x->bytes += run_bytes(L, first, last);
+    x->bytes = mask_bytes(L, mask);
     return 0;
 }

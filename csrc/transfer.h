@@ -26,6 +26,15 @@ static inline uint64_t run_bytes(const struct vsw_layout_def *L, uint32_t first,
     return (uint64_t)L->groups[last].offset + L->groups[last].size - L->groups[first].offset;
 }
 
+/* The bytes of the groups in mask (the sum of its runs). */
+static inline uint64_t mask_bytes(const struct vsw_layout_def *L, uint32_t mask)
+{
+    uint64_t bytes = 0;
+    FOR_EACH_RUN(mask, first, last)
+        bytes += run_bytes(L, first, last);
+    return bytes;
+}
+
 static inline uint32_t store_granule(const struct vsw_group_info *g)
 {
     return g->flags & VSW_GROUP_VECTOR ? VECTOR_LINE : SCALAR_STORE;

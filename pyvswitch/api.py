@@ -40,7 +40,7 @@ from .hw import (
     ffi,
     lib,
 )
-from .hw.cache import Cache, where
+from .hw.cache import Cache, hit_rate, where
 from .hw.pcpu import check_count, raise_switch_error
 from .hw.stats import StatsPool
 from .hw.store import IMAGE_ERRORS, describe_image_error
@@ -95,8 +95,7 @@ class ScheduleStats:
     @property
     def hit_rate(self) -> float:
         """Hits over loads (0 without a caching store)."""
-        loads = self.hits + self.misses
-        return self.hits / loads if loads else 0.0
+        return hit_rate(self.hits, self.misses)
 
     def _add(self, c: Any) -> None:
         ps = 1000.0

@@ -24,6 +24,12 @@ CACHE_FAULTS = {"none": lib.VSW_CACHE_FAULT_NONE, "fetch": lib.VSW_CACHE_FAULT_F
 RESULTS = {lib.VSW_CACHE_NONE: None, lib.VSW_CACHE_HIT: "hit", lib.VSW_CACHE_MISS: "miss"}
 
 
+def hit_rate(hits: int, misses: int) -> float:
+    """Hits over loads (0 before the first load)."""
+    loads = hits + misses
+    return hits / loads if loads else 0.0
+
+
 @dataclass(frozen=True)
 class CacheStats:
     """What the cache did since it was made (or reset): loads that found their
@@ -45,8 +51,7 @@ class CacheStats:
 
     @property
     def hit_rate(self) -> float:
-        loads = self.hits + self.misses
-        return self.hits / loads if loads else 0.0
+        return hit_rate(self.hits, self.misses)
 
 
 @dataclass(frozen=True)
@@ -131,4 +136,4 @@ class Cache:
               {errno.EINVAL: f"group {group} is beyond the layout's {len(self.path.store.layout.groups)} groups"})
 
 
-__all__ = ["CACHE_FAULTS", "Cache", "CacheStats", "FETCH_VIA", "POLICIES", "RESULTS", "Where", "where"]
+__all__ = ["CACHE_FAULTS", "Cache", "CacheStats", "FETCH_VIA", "POLICIES", "RESULTS", "Where", "hit_rate", "where"]
