@@ -205,8 +205,11 @@ def test_modprobe_loads_every_match_and_rmmod_respects_use():
 
 def test_id_bus_matching_and_aliases():
     k = kernel(make_module("idm", driver("idd", ids=(DeviceId(0x5653, 0x0001),), bus="vsw-storage")))
-    k.insmod("idm")                      # the bus type is not there yet: the driver waits for it
+    with pytest.raises(KernelError) as e:
+        k.insmod("idm")                  # driver_register: the bus type is not there yet
+    assert e.value.errno == errno.EINVAL and not k.module("idm").loaded
     k.bus_register(IdBus("vsw-storage"))
+    k.insmod("idm")
     dev = k.device_add(Device("s0", "vsw-storage", vendor=0x5653, device=0x0001))
     other = k.device_add(Device("s1", "vsw-storage", vendor=0x5653, device=0x0002))
     assert dev.modalias == "vsw:v00005653d00000001" and dev.driver is not None and other.driver is None

@@ -8,6 +8,7 @@ from ..kernel import Device, ProbeDefer, VswError
 from ..kernel.links import DL_FLAG_AUTOPROBE_CONSUMER
 from ..kernel.module import ModuleParam
 from ..schema import KINDS as SCHEMA
+from ..schema import U32
 
 
 class Closable(Protocol):
@@ -57,9 +58,24 @@ def param(dev: Device, key: str) -> Any:
 
 def module_params(kind: str, *names: str) -> tuple[ModuleParam, ...]:
     """The module parameters of a driver for ``kind``: these of the kind's
-    schema parameters, writable (0644: a new value applies from the next probe)."""
+    schema parameters, writable (0644: a new value applies from the next probe),
+    typed as module_param would type them (uint for a non-negative 32-bit
+    value, ullong above it, charp for text) and held to the schema's bounds on
+    every way they arrive (modprobe, sysfs): EINVAL naming the bound otherwise."""
     k = SCHEMA[kind]
-    return tuple(ModuleParam(n, k.param(n).type, k.param(n).default, 0o644, k.param(n).source) for n in names)
+    out = []
+    for n in names:
+        p = k.param(n)
+        if p.type is str:
+            ctype = "charp"
+        elif p.type is int and p.minimum >= 0:
+            ctype = "uint" if p.maximum is not None and p.maximum <= U32 else "ullong"
+        elif p.type is int:
+            ctype = "llong"
+        else:
+            raise TypeError(f"{kind}.{n}: a {p.type.__name__} cannot be a module parameter")
+        out.append(ModuleParam(n, ctype, p.default, 0o644, p.source, bounds=p))
+    return tuple(out)
 
 
 def store_of(dev: Device, what: str) -> Store:

@@ -7,6 +7,7 @@ from .common import param, store_of
 
 MODULE_NAME = "vsw_store"
 MODULE_DESCRIPTION = "context store (storage device of the invention)"
+MODULE_DEPENDS = ("vsw_sbus",)          # its bus type is vsw_sbus's
 
 
 class ContextStoreDriver(Driver):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .modalias import id_modalias, of_modalias
+from .modalias import PLATFORM_PREFIX, id_modalias, of_modalias
 
 if TYPE_CHECKING:
     from .device import Device
@@ -38,20 +38,33 @@ class Bus:
 
 
 class PlatformBus(Bus):
-    """Devices described by compatible strings, as in a device tree."""
+    """Devices described by compatible strings, as in a device tree - or, with
+    none (no device-tree node), legacy platform devices known by name."""
 
     def __init__(self, name: str = "platform") -> None:
         super().__init__(name)
 
     def match_ids(self, dev: "Device", drv: "Driver") -> bool:
-        return any(c in drv.of_match_table for c in dev.compatible)
+        """platform_match: an OF match first, then the driver's platform_device_id
+        table, and without one the driver's name against the device's."""
+        if any(c in drv.of_match_table for c in dev.compatible):
+            return True
+        if drv.platform_ids:
+            return dev.pdev_name in drv.platform_ids
+        return dev.pdev_name == drv.name
 
     def modalias(self, dev: "Device") -> str:
-        return of_modalias(dev.name, dev.of_type, dev.compatible)
+        """modalias_show / platform_uevent: the OF form for a device with a node, else platform:<name>."""
+        if dev.of_node:
+            return of_modalias(dev.name, dev.of_type, dev.compatible)
+        return f"{PLATFORM_PREFIX}{dev.pdev_name}"
 
     def uevent_env(self, dev: "Device") -> dict[str, str]:
-        env = {"OF_NAME": dev.name, "OF_COMPATIBLE_N": str(len(dev.compatible))}
-        env.update({f"OF_COMPATIBLE_{i}": c for i, c in enumerate(dev.compatible)})
+        """of_device_uevent's OF_* variables (with a node only), then MODALIAS."""
+        env: dict[str, str] = {}
+        if dev.of_node:
+            env = {"OF_NAME": dev.name, "OF_COMPATIBLE_N": str(len(dev.compatible))}
+            env.update({f"OF_COMPATIBLE_{i}": c for i, c in enumerate(dev.compatible)})
         env["MODALIAS"] = self.modalias(dev)
         return env
 

@@ -58,7 +58,6 @@ class Kernel:
         self._in_deferred = False
         self.probe_errors: dict[str, str] = {}
         self._notifiers: list[Callable[[str, Device], None]] = []
-        self.waiting_drivers: list[Driver] = []    # registered for a bus type not (yet) there
         self.dmesg: list[LogLine] = []
         self._uevents = UEventBus()
         self.sysfs = Sysfs(self)
@@ -68,9 +67,12 @@ class Kernel:
 
     # --- bus notifiers: in-kernel listeners, called synchronously ---------------
     def notifier_register(self, callback: Callable[[str, Device], None]) -> Callable[[], None]:
-        """Calls ``callback(event, dev)`` for "add_device", "del_device",
-        "bound_driver", "unbind_driver" (before remove() and devres run) and
-        "unbound_driver"; returns the unregister function."""
+        """Calls ``callback(event, dev)`` for the bus notifier's events
+        (BUS_NOTIFY_*): "add_device", "del_device", "removed_device" (after it
+        left: unbound, links purged, devres released), "bind_driver" (before
+        probe), "bound_driver", "driver_not_bound" (after a failed probe),
+        "unbind_driver" (before remove() and devres run) and "unbound_driver";
+        returns the unregister function."""
         self._notifiers.append(callback)
 
         def unregister() -> None:
@@ -95,6 +97,10 @@ class Kernel:
         """Calls ``callback`` for every later uevent; returns the unsubscribe function."""
         return self._uevents.subscribe(callback)
 
+    def kobject_uevent(self, action: str, devpath: str, subsystem: str, **env: str) -> UEvent:
+        """A uevent of a kobject that is not a device (a driver, a module)."""
+        return self._uevents.emit(action, devpath, subsystem, **env)
+
     def uevents_emit(self, action: str, dev: Device, **env: str) -> UEvent:
         """kobject_uevent: the device's variables (dev_uevent: DRIVER from its
         current driver, then the bus's own) with ``env`` over them."""
@@ -107,24 +113,22 @@ class Kernel:
     # --- buses --------------------------------------------------------------
     @locked
     def bus_register(self, bus: Bus) -> Bus:
-        """Registers a bus type; drivers of loaded modules waiting for it join it."""
+        """Registers a bus type (EEXIST for a name taken)."""
         if bus.name in self.buses:
             raise KernelError(errno.EEXIST, f"bus {bus.name} is already registered")
         self.buses[bus.name] = bus
-        for drv in [d for d in self.waiting_drivers if d.bus == bus.name]:
-            self.waiting_drivers.remove(drv)
-            self.driver_register(drv)
         return bus
 
     @locked
     def bus_unregister(self, name: str) -> None:
-        """Removes a bus type with its devices; its drivers wait for it to come back."""
+        """Removes a bus type with its devices.  Drivers still registered on it
+        (their modules should have gone first) are unregistered, with a warning."""
         bus = self.bus(name)
         for dev in reversed(list(bus.devices.values())):
             self.device_del(dev)
         for drv in reversed(list(bus.drivers.values())):
+            self.printk("warning", f"bus {name} unregistered under driver {drv.name}: unregistering it")
             self.driver_unregister(drv)
-            self.waiting_drivers.insert(0, drv)
         del self.buses[name]
 
     def bus(self, name: str) -> Bus:
@@ -136,7 +140,12 @@ class Kernel:
     # --- devices ------------------------------------------------------------
     @locked
     def device_add(self, dev: Device) -> Device:
-        """Registers the device, sends its "add" uevent, then probes it."""
+        """Registers the device, sends its "add" uevent, then probes it.  EINVAL
+        for a device with no name (kobject_add_internal)."""
+        if not isinstance(dev, Device):
+            raise KernelError(errno.EINVAL, f"device_add takes a Device, not {type(dev).__name__}")
+        if not isinstance(dev.name, str) or not dev.name:
+            raise KernelError(errno.EINVAL, f"device_add: a device needs a name, got {dev.name!r}")
         if dev.registered:
             raise KernelError(errno.EEXIST, f"device {dev.name} is already registered")
         bus = self.bus(dev.bus_name)
@@ -144,7 +153,7 @@ class Kernel:
             raise KernelError(errno.EEXIST, f"bus {bus.name} already has a device named {dev.name}")
         if dev.parent is not None and not dev.parent.registered:
             raise KernelError(errno.ENODEV, f"parent {dev.parent.name} of {dev.name} is not registered")
-        dev.bus, dev.kernel = bus, self
+        dev.bus, dev.kernel, dev.dead = bus, self, False
         bus.devices[dev.name] = dev
         if dev.parent is not None:
             dev.parent.children.append(dev)
@@ -156,18 +165,21 @@ class Kernel:
 
     @locked
     def device_del(self, dev: Device) -> None:
-        """Removes a device as Linux's device_del: BUS_NOTIFY_DEL_DEVICE first,
-        then unbinding, its links purged, the "remove" uevent.  Its children are
-        not removed with it (whoever added them removes them), and no deferred
-        probe is triggered: nothing bound."""
-        if not dev.registered:
+        """Removes a device as Linux's device_del: marked dead first
+        (kill_device: from then on no driver probes it), BUS_NOTIFY_DEL_DEVICE,
+        unbinding, off the deferred list, its links purged, its devres released
+        (resources taken outside a probe too), BUS_NOTIFY_REMOVED_DEVICE, the
+        "remove" uevent.  Its children are not removed with it (whoever added
+        them removes them), and no deferred probe is triggered: nothing bound."""
+        if not dev.registered or dev.kernel is not self or dev.dead:
             return
+        dev.dead = True
         self.notify("del_device", dev)
         dd.device_release_driver(self, dev)
-        for consumer in list(dev.consumers):
-            links.link_del(consumer, dev)
-        for supplier in list(dev.suppliers):
-            links.link_del(dev, supplier)
+        self.deferred.pop(dev, None)
+        links.purge(dev)
+        dev.devres.release_all()
+        self.notify("removed_device", dev)
         self.uevents_emit("remove", dev)
         assert dev.bus is not None
         del dev.bus.devices[dev.name]
@@ -195,32 +207,37 @@ class Kernel:
 
     @locked
     def device_link_del(self, consumer: Device, supplier: Device) -> None:
-        links.link_del(consumer, supplier)
+        """device_link_remove / device_link_put_kref: a stateless reference is
+        dropped (the link goes with the last); a managed link is the core's
+        business while its consumer is registered - not deleted, with a warning."""
+        msg = links.link_put(consumer, supplier)
+        if msg:
+            self.printk("warning", msg)
 
     # --- drivers ------------------------------------------------------------
     @locked
     def driver_register(self, drv: Driver) -> Driver:
-        """Registers the driver and attaches it to the bus's unbound devices (or,
-        for a bus type a controller has not registered yet, waits for it)."""
+        """driver_register: EINVAL for a bus type that is not registered, EBUSY
+        for a name the bus has already; the driver's "add" uevent
+        (SUBSYSTEM=drivers), then it attaches to the bus's unbound devices."""
+        if not isinstance(drv, Driver):
+            raise KernelError(errno.EINVAL, f"driver_register takes a Driver, not {type(drv).__name__}")
         if drv.bus not in self.buses:
-            if drv not in self.waiting_drivers:
-                self.waiting_drivers.append(drv)
-            return drv
+            raise KernelError(errno.EINVAL, f"driver {drv.name} was not registered because bus {drv.bus!r} is "
+                                            f"not registered (buses: {', '.join(self.buses)})")
         bus = self.bus(drv.bus)
         if drv.name in bus.drivers:
-            raise KernelError(errno.EEXIST, f"bus {bus.name} already has a driver named {drv.name}")
+            raise KernelError(errno.EBUSY, f"driver '{drv.name}' is already registered on bus {bus.name}, aborting")
         drv.kernel = self
         bus.drivers[drv.name] = drv
+        self.kobject_uevent("add", f"/bus/{bus.name}/drivers/{drv.name}", "drivers")
         if bus.drivers_autoprobe:
             dd.driver_attach(self, drv)
         return drv
 
     @locked
     def driver_unregister(self, drv: Driver) -> None:
-        """Unbinds every device of the driver, then forgets it."""
-        if drv in self.waiting_drivers:
-            self.waiting_drivers.remove(drv)
-            return
+        """Unbinds every device of the driver, then forgets it (its "remove" uevent)."""
         bus = self.buses.get(drv.bus)
         if bus is None or bus.drivers.get(drv.name) is not drv:
             return
@@ -228,6 +245,7 @@ class Kernel:
             dd.device_release_driver(self, dev)     # as in Linux: unbound, not re-probed by itself
         del bus.drivers[drv.name]
         drv.kernel = None
+        self.kobject_uevent("remove", f"/bus/{bus.name}/drivers/{drv.name}", "drivers")
 
     def driver(self, name: str, bus: str = "platform") -> Driver:
         try:
@@ -238,6 +256,7 @@ class Kernel:
     # --- binding ------------------------------------------------------------
     @locked
     def bind(self, dev: Device, drv: Driver) -> None:
+        """device_driver_attach, as a sysfs bind: dd.device_bind says the errnos."""
         dd.device_bind(self, dev, drv)
 
     @locked
@@ -248,7 +267,8 @@ class Kernel:
 
     @locked
     def probe(self, dev: Device) -> bool:
-        """drivers_probe: tries the drivers now; returns whether it bound."""
+        """drivers_probe: tries the drivers now; returns whether it bound (a
+        deleted device never binds: False)."""
         return dd.device_attach(self, dev)
 
     def wait_for_device_probe(self, timeout: float | None = None) -> bool:
@@ -279,12 +299,14 @@ class Kernel:
         return self.modules.modprobe(name, params)
 
     @locked
-    def insmod(self, name: str) -> list[str]:
-        return self.modules.load(name)
+    def insmod(self, name: str, **params: object) -> list[str]:
+        """Loads the module (its dependencies first); EEXIST when it is loaded already."""
+        return self.modules.insmod(name, params)
 
     @locked
     def rmmod(self, name: str) -> None:
-        """Refused with EBUSY while the module is pinned or needed; unbinds its devices."""
+        """Refused with EBUSY while the module is pinned or needed; unbinds its
+        devices.  "-" and "_" are the same in the name."""
         self.modules.unload(name)
 
     def module(self, name: str) -> Module:

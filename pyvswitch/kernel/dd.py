@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from . import links
 from .errors import EPROBE_DEFER, KernelError
-from .links import DL_FLAG_AUTOPROBE_CONSUMER
 
 if TYPE_CHECKING:
     from .core import Kernel
@@ -17,25 +16,37 @@ if TYPE_CHECKING:
 
 
 def really_probe(k: "Kernel", dev: "Device", drv: "Driver", queue: bool = True) -> int:
-    """Calls drv.probe(dev), with Linux's return convention (really_probe,
-    driver_probe_device): 0 bound; -EPROBE_DEFER when a supplier is not bound
-    yet (device_links_check_suppliers: no driver can bind now); a positive errno
-    when the probe failed - EPROBE_DEFER when it asked to be deferred, by that
-    errno from any error path, not only by raising ProbeDefer.  A deferral puts
-    the device on the deferred list when ``queue`` (driver_deferred_probe_add;
-    a sysfs bind does not queue).  Whatever the probe took is released on failure."""
-    waiting = [s.name for s in dev.suppliers if s.driver is None and links.managed(dev, s)]
+    """__driver_probe_device + really_probe, with Linux's return convention: 0
+    bound; -ENODEV for a device being deleted or not registered (never probed);
+    -EBUSY when it is bound already or holds resources from outside a probe
+    ("Resources present before probing"); -EPROBE_DEFER when a supplier is
+    not bound yet (device_links_check_suppliers: no driver can bind now); a
+    positive errno when the probe failed - EPROBE_DEFER when it asked to be
+    deferred, by that errno from any error path, not only by raising
+    ProbeDefer.  A deferral puts the device on the deferred list when
+    ``queue`` (driver_deferred_probe_add; a sysfs bind does not queue).
+    BUS_NOTIFY_BIND_DRIVER before the probe; after a failed one
+    BUS_NOTIFY_DRIVER_NOT_BOUND, then whatever it took is released."""
+    if dev.dead or dev.kernel is not k:
+        return -errno.ENODEV
+    if dev.driver is not None:
+        return -errno.EBUSY
+    waiting = links.check_suppliers(dev)
     if waiting:
         if queue:
             defer(k, dev, f"waiting for supplier {', '.join(waiting)}")
         return -EPROBE_DEFER
+    if len(dev.devres):
+        k.printk("critical", f"{dev.name}: Resources present before probing ({', '.join(dev.devres.names())})")
+        links.no_driver(dev)
+        return -errno.EBUSY
     dev.driver = drv            # visible to the probe, as dev->driver is
     dev.probing = True
-    links.consumer_probing(dev)
     try:
+        k.notify("bind_driver", dev)
         drv.probe(dev)
     except Exception as exc:    # a driver bug is a failed probe, not a dead kernel
-        undo_probe(dev)
+        dev.probing = False
         code = exc.errno if isinstance(exc, OSError) and exc.errno else errno.EINVAL
         if code == EPROBE_DEFER:
             if queue:
@@ -46,6 +57,9 @@ def really_probe(k: "Kernel", dev: "Device", drv: "Driver", queue: bool = True) 
         elif code not in (errno.ENODEV, errno.ENXIO):   # those are "not mine": silently
             k.printk("warning", f"{dev.name}: probe with driver {drv.name} failed with error {code}: {exc}")
             k.probe_errors[dev.name] = f"{drv.name}: {exc}"
+        k.notify("driver_not_bound", dev)
+        links.no_driver(dev)
+        undo_probe(dev)
         return code
     finally:
         dev.probing = False
@@ -62,11 +76,11 @@ def driver_bound(k: "Kernel", dev: "Device") -> None:
     k.probe_errors.pop(dev.name, None)
     k.binds += 1
     dev.bound_seq = k.binds
-    links.driver_bound(dev)
-    for consumer in dev.consumers:
-        if consumer.driver is None and consumer.supplier_links[dev].flags & DL_FLAG_AUTOPROBE_CONSUMER:
+    suppliers = list(dev.suppliers)             # a sync-state-only link is dropped below; its supplier still syncs
+    for consumer in links.driver_bound(dev):
+        if consumer.driver is None:
             defer(k, consumer, f"supplier {dev.name} bound")
-    for supplier in [*dev.suppliers, dev]:          # device_links_flush_sync_list: before the notifier
+    for supplier in [*suppliers, dev]:          # device_links_flush_sync_list: before the notifier
         sync_state(k, supplier)
     k.notify("bound_driver", dev)
     k.uevents_emit("bind", dev)
@@ -74,13 +88,14 @@ def driver_bound(k: "Kernel", dev: "Device") -> None:
 
 
 def sync_state(k: "Kernel", dev: "Device", force: bool = False) -> None:
-    """__device_links_queue_sync_state: once every consumer of a bound device
-    has probed (all its tracked links active), its driver's sync_state runs -
-    once, until it unbinds; ``force`` (a write of 1 to state_synced) runs it now."""
+    """__device_links_queue_sync_state: once every managed link to a consumer of
+    a bound device is active (each consumer has probed), its driver's
+    sync_state runs - once, until it unbinds; ``force`` (a write of 1 to
+    state_synced) runs it now."""
     drv = dev.driver
-    if drv is None or drv.sync_state is None or dev.state_synced:
+    if drv is None or drv.sync_state is None or dev.state_synced or dev.dead:
         return
-    if not force and any(not link.flags & links.DL_FLAG_STATELESS and link.consumer.driver is None
+    if not force and any(link.managed and link.state != links.ACTIVE
                          for link in (c.supplier_links[dev] for c in dev.consumers)):
         return
     dev.state_synced = True
@@ -91,11 +106,11 @@ def sync_state(k: "Kernel", dev: "Device", force: bool = False) -> None:
 
 
 def undo_probe(dev: "Device") -> None:
+    """device_unbind_cleanup: the devres released, newest first; no driver."""
     dev.devres.release_all()
     dev.driver = None
     dev.driver_data = None
     dev.state_synced = False
-    links.no_driver(dev)
 
 
 def defer(k: "Kernel", dev: "Device", reason: str) -> None:
@@ -110,6 +125,8 @@ def device_attach(k: "Kernel", dev: "Device", allow_async: bool = False) -> bool
     pool, should no synchronous one bind and no supplier hold the device back."""
     if dev.driver is not None:
         return True
+    if dev.dead or dev.kernel is not k:         # __device_attach: a dead device is not probed
+        return False
     assert dev.bus is not None
     ret = _try_drivers(k, dev, lambda drv: not (allow_async and drv.allows_async_probing))
     if ret > 0 and allow_async and any(d.allows_async_probing and dev.bus.match(dev, d)
@@ -133,13 +150,13 @@ def _try_drivers(k: "Kernel", dev: "Device", wanted: Callable[["Driver"], bool])
 
 def _attach_async(k: "Kernel", dev: "Device") -> None:
     """__device_attach_async_helper: the asynchronous drivers' pass."""
-    if dev.registered and dev.driver is None and dev.bus is not None:
+    if dev.registered and not dev.dead and dev.driver is None and dev.bus is not None:
         _try_drivers(k, dev, lambda drv: drv.allows_async_probing)
 
 
 def _driver_attach_async(k: "Kernel", dev: "Device", drv: "Driver") -> None:
     """__driver_attach_async_helper: unless the device went or bound, or the driver went, meanwhile."""
-    if dev.registered and dev.driver is None and drv.kernel is k:
+    if dev.registered and not dev.dead and dev.driver is None and drv.kernel is k:
         really_probe(k, dev, drv)
 
 
@@ -156,40 +173,53 @@ def driver_attach(k: "Kernel", drv: "Driver") -> None:
 
 
 def device_bind(k: "Kernel", dev: "Device", drv: "Driver") -> None:
-    """A sysfs bind (bind_store, device_driver_attach): ENODEV when the driver
-    does not match the device, EBUSY when the device is bound, the probe's own
+    """A sysfs bind (bind_store, device_driver_attach): ENODEV for a device that
+    is deleted (or being deleted) or a driver that does not match it, EBUSY when
+    the device is bound or holds resources from outside a probe, the probe's own
     errno when it fails, EAGAIN when it defers - and a deferral is not queued."""
+    if dev.dead or dev.kernel is not k:
+        raise KernelError(errno.ENODEV, f"{dev.name} is not a registered device (deleted?)")
     if dev.bus is None or drv.bus != dev.bus.name or not dev.bus.match(dev, drv):
         raise KernelError(errno.ENODEV, f"driver {drv.name} does not match device {dev.name}")
     if dev.driver is not None:
         raise KernelError(errno.EBUSY, f"{dev.name} is already bound to {dev.driver.name}")
     ret = really_probe(k, dev, drv, queue=False)
+    if ret == -errno.EBUSY:
+        raise KernelError(errno.EBUSY, f"{dev.name} holds resources taken outside a probe "
+                                       f"({', '.join(dev.devres.names())}): release them first")
     if abs(ret) == EPROBE_DEFER:
         raise KernelError(errno.EAGAIN, f"{drv.name} deferred the probe of {dev.name}: try again later")
     if ret:
-        raise KernelError(ret, k.probe_errors.get(dev.name, f"{drv.name} declined {dev.name}"))
+        raise KernelError(abs(ret), k.probe_errors.get(dev.name, f"{drv.name} declined {dev.name}"))
 
 
 def device_release_driver(k: "Kernel", dev: "Device") -> None:
-    """Unbinds (__device_release_driver): consumers first
-    (device_links_unbind_consumers - they are not probed again unless their link
-    says DL_FLAG_AUTOPROBE_CONSUMER, and then once this device binds again),
-    remove(), then the devres, newest first; the unbind uevent carries no
-    DRIVER, the device has none by then."""
+    """Unbinds (__device_release_driver): the consumers whose link is active
+    first (device_links_busy, device_links_unbind_consumers - a consumer bound
+    before its link was added stays bound; none is probed again unless its
+    link says DL_FLAG_AUTOPROBE_CONSUMER, and then once this device binds
+    again), BUS_NOTIFY_UNBIND_DRIVER, remove(), the devres newest first
+    (device_unbind_cleanup), the links cleaned up (device_links_driver_cleanup),
+    BUS_NOTIFY_UNBOUND_DRIVER and the unbind uevent - which carries no DRIVER,
+    the device has none by then."""
     drv = dev.driver
-    if drv is None:
+    if drv is None or dev.probing:
         return
-    links.supplier_unbinding(dev)
-    for consumer in list(dev.consumers):
-        if consumer.driver is not None and links.managed(consumer, dev):
-            device_release_driver(k, consumer)
-    k.notify("unbind_driver", dev)      # before anything is released: users can still leave
+    dev.unbinding = True
     try:
-        drv.remove(dev)
-    except Exception as exc:
-        k.printk("error", f"{dev.name}: remove() of {drv.name} raised {type(exc).__name__}: {exc}")
-    undo_probe(dev)
-    links.supplier_unbound(dev)
+        for consumer in links.busy(dev):
+            device_release_driver(k, consumer)
+        if dev.driver is not drv:
+            return
+        k.notify("unbind_driver", dev)      # before anything is released: users can still leave
+        try:
+            drv.remove(dev)
+        except Exception as exc:
+            k.printk("error", f"{dev.name}: remove() of {drv.name} raised {type(exc).__name__}: {exc}")
+        undo_probe(dev)
+        links.driver_cleanup(dev)
+    finally:
+        dev.unbinding = False
     k.notify("unbound_driver", dev)
     k.uevents_emit("unbind", dev)
 

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 class Device:
     """A device: identified DT-style (``compatible``, most specific first) and/or
     by numeric ``vendor``/``device`` ids; ``resources`` are its parameters.
+    A platform device with no ``compatible`` (no device-tree node) is a legacy
+    one, matched by name: ``pdev_name`` is that name and ``pdev_id`` the
+    instance (platform_device_add names it "<name>.<id>"; None: just <name>).
+    A "/" in a name becomes "!", as kobject_set_name makes it.
 
     Set by the driver core: ``bus``, ``kernel``, ``driver``; by the bound
     driver: ``driver_data``.
@@ -24,8 +28,12 @@ class Device:
     def __init__(self, name: str, bus: str = "platform", *, parent: "Device | None" = None,
                  compatible: tuple[str, ...] | list[str] = (), vendor: int | None = None,
                  device: int | None = None, resources: Mapping[str, Any] | None = None,
-                 of_type: str | None = None) -> None:
-        self.name = name
+                 of_type: str | None = None, pdev_id: int | None = None) -> None:
+        if isinstance(name, str):
+            name = name.replace("/", "!")
+        self.pdev_name = name
+        self.pdev_id = pdev_id
+        self.name = name if pdev_id is None else f"{name}.{pdev_id}"
         self.bus_name = bus
         self.parent = parent
         self.compatible = tuple(compatible)
@@ -43,6 +51,8 @@ class Device:
         self.suppliers: list[Device] = []
         self.supplier_links: dict[Device, DeviceLink] = {}  # per supplier: the link (links.py)
         self.probing = False
+        self.unbinding = False      # its driver is being released
+        self.dead = False           # device_del has begun: no driver probes it any more
         self.state_synced = False   # its driver's sync_state ran (every consumer has probed)
         self.consumers: list[Device] = []
         self.children: list[Device] = []
@@ -67,9 +77,32 @@ class Device:
     def modalias(self) -> str:
         return self.bus.modalias(self) if self.bus else ""
 
+    @property
+    def of_node(self) -> bool:
+        """Whether the device is described by a device-tree node (has compatible strings)."""
+        return bool(self.compatible)
+
     def devm_add_action(self, release: Callable[[], None], name: str = "action") -> None:
-        """Registers ``release`` to run when the driver unbinds (or its probe fails), newest first."""
+        """Registers ``release`` to run when the driver unbinds, its probe fails
+        or the device is deleted, newest first.  Outside a probe it holds the
+        device: no driver can probe it until the resource is released (EBUSY)."""
         self.devres.add(name, release)
+
+    def devres_open_group(self, gid: object = None) -> object:
+        """devres_open_group: resources added from now on belong to the group; returns its id."""
+        return self.devres.open_group(gid)
+
+    def devres_close_group(self, gid: object = None) -> None:
+        """devres_close_group: the group (the newest open one for None) ends here."""
+        self.devres.close_group(gid)
+
+    def devres_remove_group(self, gid: object = None) -> None:
+        """devres_remove_group: the group's marks go, its resources stay."""
+        self.devres.remove_group(gid)
+
+    def devres_release_group(self, gid: object = None) -> int:
+        """devres_release_group: releases the group's resources, newest first; returns how many."""
+        return self.devres.release_group(gid)
 
     def __repr__(self) -> str:
         drv = f" driver={self.driver.name}" if self.driver else ""

@@ -41,6 +41,9 @@ class Driver:
     probe_type: ClassVar[str] = PROBE_DEFAULT_STRATEGY
     of_match_table: ClassVar[tuple[str, ...]] = ()
     id_table: ClassVar[tuple[DeviceId, ...]] = ()
+    #: platform_device_id names (a platform driver's id_table): legacy platform
+    #: devices of these names match; without one, the driver's own name does.
+    platform_ids: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         self.kernel: Kernel | None = None
@@ -68,7 +71,10 @@ class Driver:
 
     @property
     def allows_async_probing(self) -> bool:
-        """driver_allows_async_probing (no command line or module option here)."""
+        """driver_allows_async_probing: PROBE_PREFER_ASYNCHRONOUS, or the default
+        strategy with the module loaded with ``async_probe`` (no command line here)."""
+        if self.probe_type == PROBE_DEFAULT_STRATEGY:
+            return self.module is not None and self.module.async_probe_requested
         return self.probe_type == PROBE_PREFER_ASYNCHRONOUS
 
     def __repr__(self) -> str:

@@ -11,6 +11,8 @@ if TYPE_CHECKING:
     from .driver import Driver
 
 ID_PREFIX = "vsw"
+#: PLATFORM_MODULE_PREFIX: a legacy platform device's modalias is platform:<name>.
+PLATFORM_PREFIX = "platform:"
 
 
 def of_modalias(name: str, of_type: str | None, compatible: Iterable[str]) -> str:
@@ -29,8 +31,11 @@ def _hex_or_any(value: int | None, width: int) -> str:
 
 def driver_aliases(drv: "type[Driver] | Driver") -> list[str]:
     """The modules.alias globs of a driver's ID tables (file2alias: do_of_entry
-    writes the exact form and the one with more compatibles following)."""
-    out = []
+    writes the exact form and the one with more compatibles following;
+    do_platform_entry platform:<name> for each platform_device_id).  A driver
+    matched by its own name has no alias of its own: its module says
+    MODULE_ALIAS = ("platform:<name>",), as a Linux one does."""
+    out = [f"{PLATFORM_PREFIX}{n}" for n in drv.platform_ids]
     for c in drv.of_match_table:
         out += [f"of:N*T*C{c}", f"of:N*T*C{c}C*"]
     for i in drv.id_table:

@@ -1,15 +1,16 @@
 """A read/write view of the driver core with the kernel's sysfs paths:
 
     bus/<bus>/devices/<dev>/{driver,modalias,uevent,driver_override}
-    bus/<bus>/drivers/<drv>/{bind,unbind,module}
+    bus/<bus>/drivers/<drv>/{bind,unbind,module ->}
     bus/<bus>/{drivers_autoprobe,drivers_probe}
-    module/<name>/{refcnt,initstate}
+    module/<name>/{refcnt,initstate,parameters/*,holders/* ->,drivers/<bus>:<drv> ->}
     devices/<devpath>/...            (the same device attributes)
     kernel/debug/devices_deferred
 """
 from __future__ import annotations
 
 import errno
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,39 @@ def _no_such(path: str) -> KernelError:
 
 #: What a write to a device's uevent file may ask for (lib/kobject_uevent.c, kobject_actions).
 SYNTH_ACTIONS = ("add", "remove", "change", "move", "online", "offline", "bind", "unbind")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def synth_uevent_args(buf: str) -> tuple[str, dict[str, str]]:
+    """kobject_synth_uevent: "<action>[ <uuid>[ KEY=value ...]]" (one trailing
+    newline allowed) -> the action and SYNTH_UUID (0 when not given) with a
+    SYNTH_ARG_KEY per pair; EINVAL for anything else (kobject_action_type,
+    kobject_action_args)."""
+    def bad(why: str) -> KernelError:
+        return KernelError(errno.EINVAL, f"uevent: {buf!r}: {why}; expected '<action> [<uuid> [KEY=value ...]]' "
+                                         f"with an action of {', '.join(SYNTH_ACTIONS)}")
+    text = buf[:-1] if buf.endswith("\n") else buf
+    action, sep, args = text.partition(" ")
+    if action not in SYNTH_ACTIONS:
+        raise bad(f"{action!r} is not a uevent action")
+    if not sep:
+        return action, {"SYNTH_UUID": "0"}
+    if len(args) < 36 or not _UUID.fullmatch(args[:36]):
+        raise bad("the first argument is not a UUID")
+    env = {"SYNTH_UUID": args[:36]}
+    rest = args[36:]
+    while rest:
+        if rest[0] != " ":
+            raise bad("arguments are separated by one space")
+        key, eq, tail = rest[1:].partition("=")
+        if not key or not eq or " " in key:
+            raise bad("an argument is KEY=value")
+        value, sp, more = tail.partition(" ")
+        if not value:
+            raise bad(f"{key} has no value")
+        env[f"SYNTH_ARG_{key}"] = value
+        rest = sp + more
+    return action, env
 
 
 class Sysfs:
@@ -68,13 +102,10 @@ class Sysfs:
                 dd.sync_state(k, dev, force=True)
 
         def uevent_w(v: str) -> None:
-            # kobject_synth_uevent: one of kobject_actions, nothing else (an empty write neither)
-            action = v.strip()
-            if action not in SYNTH_ACTIONS:
-                raise KernelError(errno.EINVAL, f"uevent: {action!r} is not a uevent action; expected one of "
-                                                f"{', '.join(SYNTH_ACTIONS)}")
+            # kobject_synth_uevent: one of kobject_actions, a UUID and KEY=value pairs after it
+            action, env = synth_uevent_args(v)
             with k.lock:
-                k.uevents_emit(action, dev)
+                k.uevents_emit(action, dev, **env)
 
         attrs: dict[str, tuple[Reader | None, Writer | None]] = {
             "modalias": (lambda: dev.modalias, None),
@@ -131,23 +162,22 @@ class Sysfs:
                 raise KernelError(errno.ENODEV, f"unbind: {name!r} is not bound to {drv.name}")
             k.unbind(dev)
 
-        out: dict[str, tuple[Reader | None, Writer | None]] = {"bind": (None, bind_w), "unbind": (None, unbind_w)}
-        if drv.module is not None:
-            out["module"] = (_const(drv.module.name), None)
-        return out
+        return {"bind": (None, bind_w), "unbind": (None, unbind_w)}
 
     @staticmethod
-    def _param_attr(mod: "Module", p: "ModuleParam") -> tuple[Reader | None, Writer | None]:
-        """module/<m>/parameters/<p>: bools as Y/N, as param_get_bool shows them;
-        writable only with the owner's write bit (EACCES otherwise, as the file's mode says)."""
+    def _param_attr(k: "Kernel", mod: "Module", key: str, p: "ModuleParam") -> tuple[Reader | None, Writer | None]:
+        """module/<m>/parameters/<p> as param_get_<type> shows it (bools Y/N);
+        readable with the owner's read bit, writable with the owner's write bit
+        (EACCES otherwise, as the file's mode says); a bad value changes nothing."""
         def read() -> str:
-            v = mod.values[p.name]
-            return ("Y" if v else "N") if p.type is bool else str(v)
+            return p.show(mod.values[key])
 
         def write(v: str) -> None:
-            mod.values[p.name] = p.parse(mod.name, v)
+            value = p.parse(mod.name, v)
+            with k.lock:
+                mod.values[key] = value
 
-        return read, (write if p.perm & 0o200 else None)
+        return (read if p.perm & 0o400 else None), (write if p.perm & 0o200 else None)
 
     @staticmethod
     def _link_attrs(link: "DeviceLink") -> dict[str, tuple[Reader | None, Writer | None]]:
@@ -173,7 +203,8 @@ class Sysfs:
             if mod.loaded:
                 t[f"module/{mod.name}/refcnt"] = (_getter(mod, "refcnt"), None)
                 t[f"module/{mod.name}/initstate"] = (_const("live"), None)
-                t.update({f"module/{mod.name}/parameters/{p.name}": self._param_attr(mod, p) for p in mod.params.values()})
+                t.update({f"module/{mod.name}/parameters/{key}": self._param_attr(k, mod, key, p)
+                          for key, p in mod.params.items() if p.perm})     # perm 0: no file
         for dev in k.devices:
             for link in dev.supplier_links.values():
                 t.update({f"class/devlink/{link.name}/{name}": rw for name, rw in self._link_attrs(link).items()})
@@ -199,6 +230,13 @@ class Sysfs:
                     out[f"{base}/supplier"], out[f"{base}/consumer"] = _dir(link.supplier), here
                     out[f"{here}/supplier:{link.supplier.bus_name}:{link.supplier.name}"] = base
                     out[f"{_dir(link.supplier)}/consumer:{dev.bus_name}:{dev.name}"] = base
+            for drv in bus.drivers.values():           # module_add_driver
+                if drv.module is not None and drv.module.loaded:
+                    out[f"bus/{bus.name}/drivers/{drv.name}/module"] = f"module/{drv.module.name}"
+                    out[f"module/{drv.module.name}/drivers/{bus.name}:{drv.name}"] = f"bus/{bus.name}/drivers/{drv.name}"
+        for mod in self.k.modules.modules.values():    # add_module_usage: holders/<user>
+            if mod.loaded:
+                out.update({f"module/{mod.name}/holders/{h}": f"module/{h}" for h in mod.holders})
         return out
 
     def _resolve(self, p: str, links: dict[str, str]) -> str:
