@@ -12,9 +12,9 @@ from typing import Any
 
 from .kernel import Kernel, KernelError, ProbeDefer, UnknownName, VswError
 from .kernel.dmaengine import Channel
-from .kernel.modalias import id_modalias, of_modalias
+from .kernel.modalias import PLATFORM_PREFIX, id_modalias, of_modalias
 from .platform import DeviceSpec, Platform
-from .schema import CAP_CONTEXT, INVENTION, ORDER
+from .schema import CAP_CONTEXT, INVENTION, ORDER, REQUIRED
 
 #: Bring-up order: what the rest needs comes first.
 
@@ -59,8 +59,15 @@ class ControllerReport:
     platform: str
     devices: list[DeviceReport]
     fast_path: bool
-    reason: str                     # why the fast path is (not) usable
+    reason: str                     # why the fast path is (not) usable - or why no path is
     declared: bool = False          # the platform means the fast path to work (it has a mover)
+    usable: bool = True             # a switch path works at all: every device the memory path needs is bound
+
+    @property
+    def exit_status(self) -> int:
+        """The probe's: 0 the fast path is usable, 1 only the memory path, 2 no
+        switch path (what open() refuses with ENODEV)."""
+        return 0 if self.fast_path else 1 if self.usable else 2
 
     @property
     def fallback(self) -> bool:
@@ -72,10 +79,12 @@ class ControllerReport:
         """Why the fast path is not in use: a sentence per invention device that did not bind."""
         if self.fast_path:
             return []
-        return [d.why_unbound() for d in self.devices if d.invention and d.state != "bound"] or [self.reason]
+        broken = [d.why_unbound() for d in self.devices if d.kind in REQUIRED and d.state != "bound"]
+        return broken + [d.why_unbound() for d in self.devices if d.invention and d.state != "bound"] \
+            or [self.reason]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"platform": self.platform, "fast_path": self.fast_path, "reason": self.reason,
+        return {"platform": self.platform, "usable": self.usable, "fast_path": self.fast_path, "reason": self.reason,
                 "declared": self.declared, "fallback": self.fallback, "problems": self.problems,
                 "devices": [d.as_dict() for d in self.devices]}
 
@@ -93,13 +102,15 @@ class Controller:
         try:
             return self.kernel.device(s.name).modalias
         except UnknownName:     # not enumerated yet: what it will announce
-            return id_modalias(s.vendor, s.device) if s.bus else of_modalias(s.name, None, s.compatible)
+            if s.bus:
+                return id_modalias(s.vendor, s.device)
+            return of_modalias(s.name, None, s.compatible) if s.compatible else f"{PLATFORM_PREFIX}{s.name}"
 
     def scan(self) -> list[DeviceReport]:
         """Every device of the platform, the invention's marked, in bring-up order."""
         reports = []
         for s in sorted(self.platform.devices, key=lambda s: ORDER.index(s.kind) if s.kind in ORDER else len(ORDER)):
-            ident = ", ".join(s.compatible)
+            ident = ", ".join(s.compatible) or (f"{PLATFORM_PREFIX}{s.name}" if s.vendor is None else "")
             if s.vendor is not None:
                 ident = (ident + "; " if ident else "") + f"{s.vendor:04x}:{s.device or 0:04x}"
             alias = self.modalias_of(s)
@@ -207,8 +218,16 @@ class Controller:
             self.channel = None
 
     def report(self) -> ControllerReport:
+        """What the scan found, and the verdict open() reaches: no switch path
+        when a device the memory path needs (a PCPU, MEM, the memory bus) is not
+        bound; the fast path when, besides, the mover's channel is held."""
         devices = self.scan()
         missing = [k for k in INVENTION if not self.platform.of_kind(k)]
+        broken = [d for d in devices if d.kind in REQUIRED and d.state != "bound"]
+        if broken:
+            reason = "no switch path: " + "; ".join(d.why_unbound() for d in broken)
+            return ControllerReport(self.platform.name, devices, False, reason, self.platform.declares_fast_path,
+                                    usable=False)
         if missing:
             reason = "the platform has no " + ", ".join(f"vsw,{k}" for k in missing)
         else:

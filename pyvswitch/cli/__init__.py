@@ -1,7 +1,7 @@
 """pyvswitch <verb> (also python -m pyvswitch <verb>).
 
 Exit status: probe - 0 the fast switch path is usable, 1 only the fallback
-path, 2 an error; demo - 0 every machine's state checked out, 1 a mismatch or
+path, 2 no switch path (a device it needs did not bind) or an error; demo - 0 every machine's state checked out, 1 a mismatch or
 a declared fast path that did not come up, 2 an error; run - 0 every guest
 finished (and, with --check-solo, matched its solo run), 1 otherwise, 2 an
 error; bench, trace, guest - 0 done, 2 an error.  Every verb takes --json.
@@ -23,7 +23,7 @@ def _probe(args: argparse.Namespace) -> int:
     source = args.platform or "built-in reference"
     print(json.dumps(as_json(report, host, source), indent=2) if args.json
           else as_text(report, host, source, modalias=args.verbose))
-    return 0 if report.fast_path else 1
+    return report.exit_status
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -101,7 +101,7 @@ def _guest(args: argparse.Namespace) -> int:
 
 #: What each verb's exit status means (shown in every --help).
 EXIT_CODES = {
-    "probe": "0 the fast switch path is usable, 1 only the fallback path, 2 an error",
+    "probe": "0 the fast switch path is usable, 1 only the fallback path, 2 no switch path or an error",
     "demo": "0 every machine's state checked out, 1 a mismatch or a declared fast path that did not come up, "
             "2 an error",
     "run": "0 every guest finished (and, with --check-solo, matched its solo run), 1 otherwise, 2 an error",

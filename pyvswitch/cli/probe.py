@@ -1,6 +1,8 @@
 """pyvswitch probe: lspci -k for the invention - which of its devices exist,
 which driver is bound, whether the fast switch path is usable - and what the
-host offers.  Exit status: 0 fast path usable, 1 only the fallback path, 2 error.
+host offers.  Exit status: 0 fast path usable, 1 only the fallback path, 2 no
+switch path at all (a PCPU, MEM or the memory bus has no driver bound: what
+``open()`` refuses with ENODEV) or an error.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ def as_json(report: ControllerReport, host: HostReport | None, source: str) -> d
     doc = report.as_dict()
     doc["source"] = source
     doc["host"] = host.as_dict() if host else None
-    doc["exit_status"] = 0 if report.fast_path else 1
+    doc["exit_status"] = report.exit_status
     return doc
 
 
@@ -40,10 +42,15 @@ def as_text(report: ControllerReport, host: HostReport | None, source: str, moda
         if d.state != "bound":
             lines.append(f"{'':13}State: {d.state}" + (f" ({d.deferred})" if d.deferred else "")
                          + (f" - {d.error}" if d.error else ""))
-    lines += ["", "* the invention's devices (storage bus, context store, mover)",
-              f"Fast switch path: {'usable' if report.fast_path else 'NOT usable, switches take the memory path'}"
-              f" - {report.reason}"]
-    if report.fallback:
+    lines += ["", "* the invention's devices (storage bus, context store, mover)"]
+    if not report.usable:
+        lines += [f"Switch path: NONE usable - {report.reason}",
+                  "open() refuses this platform (ENODEV) until these devices bind:",
+                  *(f"  - {why}" for why in report.problems)]
+    else:
+        lines.append(f"Fast switch path: {'usable' if report.fast_path else 'NOT usable, switches take the memory path'}"
+                     f" - {report.reason}")
+    if report.fallback and report.usable:
         lines += ["The platform declares the fast path, and it did not come up:",
                   *(f"  - {why}" for why in report.problems)]
     if host is not None:

@@ -1,0 +1,522 @@
+"""The driver core, part two: the behaviours next to the ones test_kernel_linux.py
+covers, each test named after the Linux function it follows (drivers/base/dd.c,
+core.c, platform.c, devres.c; lib/kobject_uevent.c; kernel/module/main.c;
+kmod's rmmod).  Followed: the current stable kernel's sources (6.x)."""
+import errno
+import types
+
+import pytest
+from kernel_fakes import driver, make_module
+
+from pyvswitch.errors import VswError
+from pyvswitch.kernel import Device, Driver, Kernel, KernelError, links
+from pyvswitch.kernel.links import (
+    DL_FLAG_AUTOPROBE_CONSUMER,
+    DL_FLAG_AUTOREMOVE_CONSUMER,
+    DL_FLAG_AUTOREMOVE_SUPPLIER,
+    DL_FLAG_STATELESS,
+    DL_FLAG_SYNC_STATE_ONLY,
+)
+
+UUID = "12345678-1234-4321-abcd-0123456789ab"
+
+
+def kernel(*modules):
+    return Kernel(modules=modules, use_entry_points=False)
+
+
+def loaded(*modules):
+    k = kernel(*modules)
+    for m in modules:
+        k.insmod(m.MODULE_NAME)
+    return k
+
+
+def probes(log):
+    return [e[2] for e in log if e[0] == "probe"]
+
+
+# --- a deleted device is never probed -------------------------------------------
+def test___driver_probe_device_gives_enodev_for_a_deleted_device():
+    log = []
+    k = loaded(make_module("m", driver("foo", ("vsw,x",), log=log)))
+    k.sysfs.write("bus/platform/drivers_autoprobe", "0")
+    dev = k.device_add(Device("x0", compatible=["vsw,x"]))
+    k.device_del(dev)
+    n = len(k.uevents)
+    with pytest.raises(KernelError) as e:
+        k.bind(dev, k.driver("foo"))
+    assert e.value.errno == errno.ENODEV
+    assert k.probe(dev) is False                        # __device_attach: a dead device is skipped
+    with pytest.raises(KernelError) as e:
+        k.sysfs.write("bus/platform/drivers/foo/bind", "x0")     # bind_store: no such device
+    assert e.value.errno == errno.ENODEV
+    assert probes(log) == [] and dev.driver is None and len(k.uevents) == n
+
+
+def test_kill_device_comes_before_the_del_notifier_so_a_racing_probe_does_not_bind():
+    """device_del marks the device dead first: a probe started from inside its
+    deletion (a notifier, a consumer's driver) finds it dead."""
+    log = []
+    k = loaded(make_module("m", driver("foo", ("vsw,x",), log=log)))
+    k.sysfs.write("bus/platform/drivers_autoprobe", "0")
+    dev = k.device_add(Device("x0", compatible=["vsw,x"]))
+    tried = []
+
+    def racer(event, d):
+        if d is dev and event in ("del_device", "removed_device"):
+            tried.append(k.probe(d))
+            with pytest.raises(KernelError) as e:
+                k.bind(d, k.driver("foo"))
+            tried.append(e.value.errno)
+    k.notifier_register(racer)
+    k.device_del(dev)
+    assert tried == [False, errno.ENODEV, False, errno.ENODEV]
+    assert probes(log) == [] and not any(ev.action == "bind" for ev in k.uevents)
+
+
+def test_device_del_releases_the_devres_of_an_unbound_device_and_notifies_removed_device():
+    k = kernel()
+    dev = k.device_add(Device("x0", compatible=["vsw,x"]))
+    seen = []
+    k.notifier_register(lambda event, d: seen.append((event, len(d.devres))))
+    dev.devm_add_action(lambda: seen.append(("release", "a")), "a")
+    dev.devm_add_action(lambda: seen.append(("release", "b")), "b")
+    k.device_del(dev)
+    assert seen == [("del_device", 2), ("release", "b"), ("release", "a"), ("removed_device", 0)]
+    assert k.uevents[-1].action == "remove" and len(dev.devres) == 0
+
+
+def test_device_del_of_a_bound_device_unbinds_purges_its_links_and_releases_everything():
+    log = []
+    k = loaded(make_module("m", driver("sup", ("vsw,s",), log=log, resources=2), driver("con", ("vsw,c",), log=log)))
+    s = k.device_add(Device("s0", compatible=["vsw,s"]))
+    c = k.device_add(Device("c0", compatible=["vsw,c"]))
+    k.device_link_add(c, s, DL_FLAG_AUTOPROBE_CONSUMER)
+    k.device_del(s)
+    assert c.driver is None and c.supplier_links == {} and s.consumers == []       # device_links_purge
+    assert [e for e in log if e[0] == "release"] == [("release", "sup", "s0", 1), ("release", "sup", "s0", 0)]
+    assert c in k.deferred or c.driver is None
+    k.probe(c)
+    assert c.driver is not None                 # its supplier's link went with the supplier
+
+
+# --- devres outside a probe, and groups --------------------------------------------
+def test_really_probe_refuses_a_device_holding_resources_with_ebusy():
+    log = []
+    k = loaded(make_module("m", driver("first", ("vsw,x",), log=log), driver("second", ("vsw,x",), log=log)))
+    k.sysfs.write("bus/platform/drivers_autoprobe", "0")
+    dev = k.device_add(Device("x0", compatible=["vsw,x"]))
+    released = []
+    dev.devm_add_action(lambda: released.append(1), "outside")
+    with pytest.raises(KernelError) as e:
+        k.bind(dev, k.driver("first"))
+    assert e.value.errno == errno.EBUSY and "outside" in str(e.value)
+    assert k.probe(dev) is False and probes(log) == []      # -EBUSY stops the walk over drivers
+    assert any("Resources present before probing" in line.message for line in k.dmesg)
+    assert dev.devres.release_all() == ["outside"] and released == [1]
+    assert k.probe(dev) is True and probes(log) == ["x0"]
+
+
+def test_devres_release_group_releases_only_the_group_newest_first():
+    dev = Device("x0")
+    order = []
+    dev.devm_add_action(lambda: order.append("before"), "before")
+    gid = dev.devres_open_group()
+    dev.devm_add_action(lambda: order.append("g1"), "g1")
+    inner = dev.devres_open_group("inner")
+    dev.devm_add_action(lambda: order.append("g2"), "g2")
+    dev.devres_close_group(inner)
+    dev.devres_close_group(gid)
+    dev.devm_add_action(lambda: order.append("after"), "after")
+    assert dev.devres_release_group(gid) == 2 and order == ["g2", "g1"]     # the nested group with it
+    assert dev.devres.names() == ["before", "after"]
+    with pytest.raises(KernelError) as e:
+        dev.devres_release_group(gid)
+    assert e.value.errno == errno.ENOENT and dev.devres.names() == ["before", "after"]
+
+
+def test_devres_remove_group_keeps_the_resources():
+    dev = Device("x0")
+    gid = dev.devres_open_group()
+    dev.devm_add_action(lambda: None, "kept")
+    dev.devres_close_group()                        # None: the newest open group
+    dev.devres_remove_group(gid)
+    assert dev.devres.names() == ["kept"]
+    with pytest.raises(KernelError) as e:
+        dev.devres_release_group(gid)               # its marks are gone
+    assert e.value.errno == errno.ENOENT and dev.devres.names() == ["kept"]
+
+
+def test_devres_release_group_of_an_open_group_goes_to_the_end():
+    dev = Device("x0")
+    dev.devm_add_action(lambda: None, "outer")
+    dev.devres_open_group("g")
+    dev.devm_add_action(lambda: None, "a")
+    dev.devm_add_action(lambda: None, "b")
+    assert dev.devres_release_group("g") == 2 and dev.devres.names() == ["outer"]
+    with pytest.raises(KernelError):
+        dev.devres_close_group("g")
+
+
+def test_devres_group_in_a_failed_probe_is_released_with_the_rest():
+    class Grouped(Driver):
+        name, of_match_table = "grouped", ("vsw,x",)
+
+        def probe(self, dev):
+            dev.devres_open_group("g")
+            dev.devm_add_action(lambda: None, "in-group")
+            raise KernelError(errno.EIO, "half way")
+    k = loaded(make_module("m", Grouped))
+    dev = k.device_add(Device("x0", compatible=["vsw,x"]))
+    assert dev.driver is None and len(dev.devres) == 0 and dev.devres._items == []
+    assert k.probe(dev) is False and "half way" in k.probe_errors["x0"]      # not EBUSY: nothing was left
+
+
+# --- device links -----------------------------------------------------------------
+def test_device_links_unbind_consumers_leaves_a_consumer_that_bound_before_its_link():
+    k = loaded(make_module("m", driver("sup", ("vsw,s",)), driver("con", ("vsw,c",))))
+    k.sysfs.write("bus/platform/drivers_autoprobe", "0")
+    s = k.device_add(Device("s0", compatible=["vsw,s"]))
+    c = k.device_add(Device("c0", compatible=["vsw,c"]))
+    k.probe(c)
+    k.device_link_add(c, s)
+    link = links.link_of(c, s)
+    assert link.status == "dormant"
+    k.probe(s)
+    assert link.status == "available" and c.driver is not None      # device_links_driver_bound: not active
+    k.unbind(s)
+    assert c.driver is not None and link.status == "dormant"        # only ACTIVE consumers are unbound
+    k.probe(s)
+    k.unbind(c)
+    k.probe(c)
+    assert link.status == "active"
+    k.unbind(s)
+    assert c.driver is None and link.status == "dormant"
+
+
+def test_device_link_del_leaves_a_managed_link_and_warns():
+    k = kernel()
+    s, c = k.device_add(Device("s0")), k.device_add(Device("c0"))
+    k.device_link_add(c, s)
+    k.device_link_del(c, s)
+    assert links.link_of(c, s) is not None
+    assert any("unable to drop a managed device link reference" in line.message for line in k.dmesg)
+
+
+def test_device_link_put_kref_drops_one_stateless_reference_at_a_time():
+    k = kernel()
+    s, c = k.device_add(Device("s0")), k.device_add(Device("c0"))
+    for _ in range(2):
+        k.device_link_add(c, s, DL_FLAG_STATELESS)
+    k.device_link_del(c, s)
+    assert links.link_of(c, s) is not None and links.link_of(c, s).kref == 1
+    k.device_link_del(c, s)
+    assert links.link_of(c, s) is None and c.suppliers == [] and s.consumers == []
+    k.device_link_del(c, s)                     # one too many: nothing there, nothing happens
+    assert links.link_of(c, s) is None
+
+
+def test_device_link_add_managed_over_stateless_takes_a_reference_and_drop_managed_keeps_it():
+    k = loaded(make_module("m", driver("sup", ("vsw,s",)), driver("con", ("vsw,c",))))
+    s = k.device_add(Device("s0", compatible=["vsw,s"]))
+    c = k.device_add(Device("c0", compatible=["vsw,c"]))
+    k.device_link_add(c, s, DL_FLAG_STATELESS)
+    link = links.link_of(c, s)
+    assert link.status == "not tracked"
+    k.device_link_add(c, s, DL_FLAG_AUTOREMOVE_CONSUMER)
+    assert link.managed and link.kref == 2 and link.status == "active"
+    k.unbind(c)                                 # device_link_drop_managed: the stateless reference stays
+    assert links.link_of(c, s) is link and not link.managed and link.kref == 1 and link.status == "not tracked"
+
+
+@pytest.mark.parametrize("first,second,expected", [
+    (DL_FLAG_AUTOREMOVE_CONSUMER, DL_FLAG_AUTOREMOVE_SUPPLIER, "supplier unbind"),
+    (DL_FLAG_AUTOREMOVE_SUPPLIER, DL_FLAG_AUTOREMOVE_CONSUMER, "supplier unbind"),
+    (DL_FLAG_AUTOREMOVE_CONSUMER, DL_FLAG_AUTOREMOVE_CONSUMER, "consumer unbind"),
+    (DL_FLAG_AUTOREMOVE_CONSUMER, 0, "never"),
+    (DL_FLAG_AUTOREMOVE_SUPPLIER, 0, "never"),
+    (0, DL_FLAG_AUTOREMOVE_CONSUMER, "never"),
+])
+def test_device_link_add_again_keeps_the_longer_lifetime(first, second, expected):
+    k = kernel()
+    s, c = k.device_add(Device("s0")), k.device_add(Device("c0"))
+    k.device_link_add(c, s, first)
+    k.device_link_add(c, s, second)
+    assert k.sysfs.read("class/devlink/platform:s0--platform:c0/auto_remove_on") == expected
+
+
+def test_device_link_add_prefers_autoremove_supplier_when_both_are_given():
+    k = loaded(make_module("m", driver("sup", ("vsw,s",)), driver("con", ("vsw,c",))))
+    s = k.device_add(Device("s0", compatible=["vsw,s"]))
+    c = k.device_add(Device("c0", compatible=["vsw,c"]))
+    k.device_link_add(c, s, DL_FLAG_AUTOREMOVE_CONSUMER | DL_FLAG_AUTOREMOVE_SUPPLIER)
+    assert links.link_of(c, s).auto_remove_on == "supplier unbind"
+    k.unbind(c)
+    assert links.link_of(c, s) is not None              # not the consumer's unbind
+    k.probe(c)
+    k.unbind(s)
+    assert links.link_of(c, s) is None and c.driver is None
+
+
+def test_device_links_driver_bound_drops_a_sync_state_only_link_and_syncs_its_supplier():
+    synced = []
+
+    class Sup(Driver):
+        name, of_match_table = "sup", ("vsw,s",)
+
+        def probe(self, dev):
+            pass
+
+        def sync_state(self, dev):
+            synced.append(dev.name)
+    k = loaded(make_module("m", Sup, driver("con", ("vsw,c",))))
+    k.sysfs.write("bus/platform/drivers_autoprobe", "0")
+    s = k.device_add(Device("s0", compatible=["vsw,s"]))
+    c = k.device_add(Device("c0", compatible=["vsw,c"]))
+    k.device_link_add(c, s, DL_FLAG_SYNC_STATE_ONLY)
+    k.probe(s)
+    assert synced == [] and links.link_of(c, s).status == "available"     # a consumer yet to probe
+    k.probe(c)
+    assert links.link_of(c, s) is None and synced == ["s0"]
+    with pytest.raises(KernelError) as e:                                  # useless once the consumer probed
+        k.device_link_add(c, s, DL_FLAG_SYNC_STATE_ONLY)
+    assert e.value.errno == errno.EINVAL and links.link_of(c, s) is None
+
+
+@pytest.mark.parametrize("flags", [DL_FLAG_STATELESS | DL_FLAG_AUTOREMOVE_CONSUMER,
+                                   DL_FLAG_STATELESS | DL_FLAG_SYNC_STATE_ONLY,
+                                   DL_FLAG_AUTOPROBE_CONSUMER | DL_FLAG_AUTOREMOVE_SUPPLIER,
+                                   DL_FLAG_SYNC_STATE_ONLY | DL_FLAG_AUTOPROBE_CONSUMER, 1 << 12, -1])
+def test_device_link_add_refuses_flags_that_do_not_go_together(flags):
+    k = kernel()
+    s, c = k.device_add(Device("s0")), k.device_add(Device("c0"))
+    with pytest.raises(KernelError) as e:
+        k.device_link_add(c, s, flags)
+    assert e.value.errno == errno.EINVAL and links.link_of(c, s) is None
+
+
+def test_device_link_add_refuses_a_deleted_supplier():
+    k = kernel()
+    s, c = k.device_add(Device("s0")), k.device_add(Device("c0"))
+    k.device_del(s)
+    with pytest.raises(KernelError) as e:
+        k.device_link_add(c, s)
+    assert e.value.errno == errno.EINVAL and c.suppliers == []
+
+
+# --- names --------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["", None, 7])
+def test_kobject_add_internal_refuses_a_device_without_a_name(name):
+    k = kernel()
+    n = len(k.uevents)
+    with pytest.raises(KernelError) as e:
+        k.device_add(Device(name))
+    assert e.value.errno == errno.EINVAL and len(k.uevents) == n and k.devices == []
+
+
+def test_kobject_set_name_makes_a_slash_a_bang():
+    k = kernel()
+    dev = k.device_add(Device("i2c/eeprom", compatible=["vsw,x"]))
+    assert dev.name == "i2c!eeprom" and dev.devpath == "/devices/platform/i2c!eeprom"
+    assert k.uevents[-1].devpath == "/devices/platform/i2c!eeprom"
+    assert k.sysfs.readlink("bus/platform/devices/i2c!eeprom") == "devices/platform/i2c!eeprom"
+    child = k.device_add(Device("a/b", parent=dev))
+    assert child.devpath == "/devices/platform/i2c!eeprom/a!b"
+
+
+# --- legacy platform devices ----------------------------------------------------------
+def test_platform_match_falls_back_to_the_driver_name_for_a_device_without_a_node():
+    log = []
+    legacy = driver("serial8250", log=log)
+    k = loaded(make_module("m", legacy))
+    dev = k.device_add(Device("serial8250", pdev_id=0))
+    other = k.device_add(Device("serial8251"))
+    assert dev.name == "serial8250.0" and dev.driver is not None and other.driver is None
+    assert probes(log) == ["serial8250.0"]
+
+
+def test_platform_match_uses_the_id_table_before_the_name():
+    class Ids(Driver):
+        name, platform_ids = "multi", ("chip-a", "chip-b")
+
+        def probe(self, dev):
+            pass
+    k = loaded(make_module("m", Ids))
+    a, b = k.device_add(Device("chip-b")), k.device_add(Device("multi"))
+    assert a.driver is not None and b.driver is None     # an id table: the driver's name does not match
+    assert k.modules.lookup("platform:chip-a")[0].name == "m"
+
+
+def test_platform_uevent_modalias_for_a_device_without_a_node():
+    k = kernel()
+    dev = k.device_add(Device("legacy-rtc", pdev_id=2))
+    ev = k.uevents[-1]
+    assert ev.action == "add" and ev.env["MODALIAS"] == "platform:legacy-rtc"
+    assert not any(key.startswith("OF_") for key in ev.env) and "<NULL>" not in str(ev.env)
+    assert dev.modalias == k.sysfs.read("devices/platform/legacy-rtc.2/modalias") == "platform:legacy-rtc"
+    assert "MODALIAS=platform:legacy-rtc" in k.sysfs.read("devices/platform/legacy-rtc.2/uevent")
+    with pytest.raises(KernelError):
+        k.sysfs.read("devices/platform/legacy-rtc.2/of_node/compatible")
+    of = k.device_add(Device("x0", compatible=["vsw,x"]))
+    assert of.modalias == "of:Nx0T<NULL>Cvsw,x" and k.uevents[-1].env["OF_COMPATIBLE_0"] == "vsw,x"
+
+
+def test_modprobe_loads_a_module_by_its_platform_alias_and_it_binds():
+    mod = make_module("rtc_legacy", driver("legacy-rtc"))
+    mod.MODULE_ALIAS = ("platform:legacy-rtc",)
+    k = kernel(mod)
+    dev = k.device_add(Device("legacy-rtc"))
+    assert dev.driver is None
+    assert k.modprobe(dev.modalias) == ["rtc_legacy"] and dev.driver is not None
+    bind = [e for e in k.uevents if e.action == "bind"]
+    assert len(bind) == 1 and bind[0].env["MODALIAS"] == "platform:legacy-rtc"
+    assert k.uevents[-1].devpath == "/module/rtc_legacy"     # the module's add comes once its init returned
+    with pytest.raises(KernelError) as e:
+        k.modprobe("platform:legacy-rtc2")
+    assert e.value.errno == errno.ENOENT
+
+
+# --- registration and modules -----------------------------------------------------------
+def test_driver_register_refuses_a_name_taken_with_ebusy_and_the_module_loads_nothing():
+    k = kernel(make_module("a", driver("foo", ("vsw,x",))),
+               make_module("b", driver("bar", ("vsw,y",)), driver("foo", ("vsw,z",))))
+    k.insmod("a")
+    with pytest.raises(KernelError) as e:
+        k.insmod("b")
+    assert e.value.errno == errno.EBUSY and not k.module("b").loaded
+    assert "bar" not in k.buses["platform"].drivers          # what it registered first is gone again
+    assert [ev.action for ev in k.uevents if ev.subsystem == "drivers" and "bar" in ev.devpath] == ["add", "remove"]
+
+
+def test_driver_register_refuses_a_bus_that_is_not_registered():
+    k = kernel(make_module("m", driver("d", bus="nobus")))
+    with pytest.raises(KernelError) as e:
+        k.insmod("m")
+    assert e.value.errno == errno.EINVAL and "nobus" in str(e.value) and not k.module("m").loaded
+    with pytest.raises(KernelError) as e:
+        k.driver_register(driver("d2", bus="nobus")())
+    assert e.value.errno == errno.EINVAL
+
+
+def test_bus_add_driver_and_do_init_module_send_uevents():
+    k = kernel(make_module("base", driver("b", ("vsw,x",))))
+    k.insmod("base")
+    evs = [(e.action, e.devpath, e.subsystem) for e in k.uevents]
+    assert evs == [("add", "/bus/platform/drivers/b", "drivers"), ("add", "/module/base", "module")]
+    k.rmmod("base")
+    evs = [(e.action, e.devpath, e.subsystem) for e in k.uevents[2:]]
+    assert evs == [("remove", "/bus/platform/drivers/b", "drivers"), ("remove", "/module/base", "module")]
+
+
+def test_ref_module_counts_holders_in_refcnt_and_sysfs_shows_them():
+    k = kernel(make_module("base", driver("b", ("vsw,x",))), make_module("extra", depends=("base",)))
+    k.insmod("extra")
+    assert k.sysfs.read("module/base/refcnt") == "1" and k.module("base").holders == ["extra"]
+    assert k.sysfs.readlink("module/base/holders/extra") == "module/extra"
+    k.module("base").get()
+    assert k.sysfs.read("module/base/refcnt") == "2"
+    k.module("base").put()
+    with pytest.raises(KernelError) as e:
+        k.rmmod("base")
+    assert e.value.errno == errno.EBUSY and "extra" in str(e.value)
+    k.rmmod("extra")
+    assert k.sysfs.read("module/base/refcnt") == "0" and "module/base/holders/extra" not in k.sysfs.links()
+    k.rmmod("base")
+
+
+def test_module_add_driver_links_the_driver_and_its_module():
+    k = loaded(make_module("base", driver("b", ("vsw,x",))))
+    assert k.sysfs.readlink("bus/platform/drivers/b/module") == "module/base"
+    assert k.sysfs.readlink("module/base/drivers/platform:b") == "bus/platform/drivers/b"
+    assert "module/base/refcnt" in k.sysfs.tree() and "bus/platform/drivers/b/module" not in k.sysfs.tree()
+    assert k.sysfs.read("bus/platform/drivers/b/module/refcnt") == "0"       # followed as a link
+
+
+def test_add_unformed_module_refuses_a_live_module_with_eexist():
+    k = loaded(make_module("base", driver("b", ("vsw,x",))))
+    n = len(k.uevents)
+    with pytest.raises(KernelError) as e:
+        k.insmod("base")
+    assert e.value.errno == errno.EEXIST and len(k.uevents) == n
+    assert k.modprobe("base") == ["base"] and len(k.uevents) == n      # modprobe: loaded already, fine
+
+
+def test_rmmod_treats_a_dash_as_an_underscore():
+    k = loaded(make_module("my_mod", driver("b", ("vsw,x",))))
+    k.rmmod("my-mod")
+    assert not k.module("my_mod").loaded
+    k.insmod("my-mod")
+    assert k.module("my_mod").loaded
+
+
+@pytest.mark.parametrize("call", ["modprobe", "rmmod", "insmod", "module"])
+@pytest.mark.parametrize("arg", [0, [], None, b"base", 1.5])
+def test_module_calls_refuse_what_is_not_a_name_with_einval(call, arg):
+    k = kernel(make_module("base", driver("b", ("vsw,x",))))
+    with pytest.raises(VswError) as e:
+        getattr(k, call)(arg)
+    assert e.value.errno == errno.EINVAL and not k.module("base").loaded
+
+
+def test_module_init_failure_halfway_leaves_nothing_loaded():
+    mod = make_module("half", driver("h1", ("vsw,x",)))
+
+    def init_module(kernel):
+        raise KernelError(errno.ENOMEM, "init failed")
+    mod.init_module = init_module
+    dep = make_module("dep", driver("d1", ("vsw,y",)))
+    mod.MODULE_DEPENDS = ("dep",)
+    k = kernel(mod, dep)
+    with pytest.raises(KernelError) as e:
+        k.modprobe("half")
+    assert e.value.errno == errno.ENOMEM
+    assert not k.module("half").loaded and not k.module("dep").loaded and k.module("dep").holders == []
+    assert k.buses["platform"].drivers == {}
+
+
+# --- notifiers and synthetic uevents -------------------------------------------------------
+def test_really_probe_sends_bind_driver_before_probe_and_driver_not_bound_after_a_failure():
+    log = []
+    k = loaded(make_module("m", driver("good", ("vsw,x",), log=log),
+                           driver("bad", ("vsw,y",), outcome="fail", log=log, resources=1)))
+    seen = []
+    k.notifier_register(lambda event, d: seen.append((event, d.name, len(d.devres), len(log))))
+    k.device_add(Device("x0", compatible=["vsw,x"]))
+    assert [s[0] for s in seen] == ["add_device", "bind_driver", "bound_driver"]
+    assert seen[1][3] == 0                               # BIND_DRIVER before the probe ran
+    seen.clear()
+    k.device_add(Device("y0", compatible=["vsw,y"]))
+    assert [s[0] for s in seen] == ["add_device", "bind_driver", "driver_not_bound"]
+    assert seen[2][2] == 1                               # DRIVER_NOT_BOUND before devres is released
+    assert ("release", "bad", "y0", 0) in log
+
+
+def test_kobject_synth_uevent_carries_synth_uuid_and_its_arguments():
+    k = kernel()
+    k.device_add(Device("x0", compatible=["vsw,x"]))
+    k.sysfs.write("devices/platform/x0/uevent", "change\n")
+    assert k.uevents[-1].env["SYNTH_UUID"] == "0"
+    k.sysfs.write("devices/platform/x0/uevent", f"add {UUID} A=1 B_C=two")
+    ev = k.uevents[-1]
+    assert ev.action == "add" and ev.env["SYNTH_UUID"] == UUID
+    assert ev.env["SYNTH_ARG_A"] == "1" and ev.env["SYNTH_ARG_B_C"] == "two"
+    assert ev.env["MODALIAS"] == "of:Nx0T<NULL>Cvsw,x"
+
+
+@pytest.mark.parametrize("text", [f"add {UUID[:-1]}", "add not-a-uuid", f"add {UUID}x", f"add {UUID} A",
+                                  f"add {UUID} A=", f"add {UUID}  A=1", f"add {UUID} =1", "add ", f"bogus {UUID}"])
+def test_kobject_action_args_refuses_malformed_arguments(text):
+    k = kernel()
+    k.device_add(Device("x0", compatible=["vsw,x"]))
+    n = len(k.uevents)
+    with pytest.raises(KernelError) as e:
+        k.sysfs.write("devices/platform/x0/uevent", text)
+    assert e.value.errno == errno.EINVAL and len(k.uevents) == n
+
+
+def test_a_module_object_is_never_imported_from_a_name():
+    k = kernel(types.ModuleType("plain"))
+    with pytest.raises(KernelError) as e:
+        k.insmod("os")
+    assert e.value.errno == errno.ENOENT
