@@ -1,4 +1,5 @@
 """The probe script: lspci -k style text, JSON, exit status; the host section."""
+import errno
 import json
 import os
 import subprocess
@@ -99,3 +100,40 @@ def test_demo_checks_state_and_reports_both_paths(capsys):
     assert doc["phases"]["first"]["path"] == "store" and doc["phases"]["fallback"]["path"] == "memory"
     assert doc["phases"]["restored"]["path"] == "store"
     assert doc["phases"]["fallback"]["data_ns"] > doc["phases"]["first"]["data_ns"]
+
+
+def _broken_kvm(tmp_path):
+    """reference-kvm with a KVM device that is not there: the PCPU's probe fails on any host."""
+    from importlib import resources
+    text = (resources.files("pyvswitch.platforms") / "reference-kvm.toml").read_text()
+    broken = text.replace('params = { layout = "x86_64",', 'params = { kvm_device = "/nonexistent/kvm", layout = "x86_64",', 1)
+    assert broken != text
+    f = tmp_path / "kvm-broken.toml"
+    f.write_text(broken)
+    return str(f)
+
+
+def test_a_failed_pcpu_means_no_switch_path_exit_2_saying_why(capsys, tmp_path):
+    plat = _broken_kvm(tmp_path)
+    code, out, _ = run(capsys, "probe", "--platform", plat, "--no-host")
+    assert code == 2
+    assert "Fast switch path: usable" not in out and "Switch path: NONE usable" in out
+    assert "pcpu0 (pcpu): probe refused" in out and "/nonexistent/kvm" in out
+    code, out, _ = run(capsys, "probe", "--platform", plat, "--no-host", "--json")
+    doc = json.loads(out)
+    assert code == 2 and doc["exit_status"] == 2 and doc["usable"] is False and doc["fast_path"] is False
+    assert any("pcpu0" in p for p in doc["problems"]) and "no switch path" in doc["reason"]
+
+
+@pytest.mark.parametrize("name", ["reference", "no-mover", "broken-kvm"])
+def test_the_probe_verdict_agrees_with_open(capsys, tmp_path, name):
+    import pyvswitch
+    plat = _broken_kvm(tmp_path) if name == "broken-kvm" else name
+    code, _, _ = run(capsys, "probe", "--platform", plat, "--no-host")
+    try:
+        with pyvswitch.open(plat) as hv:
+            opened = hv.path
+    except pyvswitch.VswError as exc:
+        assert exc.errno == errno.ENODEV and code == 2
+        return
+    assert code == {"store": 0, "memory": 1}[opened]

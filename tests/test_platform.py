@@ -93,3 +93,36 @@ def test_a_platform_file_can_never_import_code(tmp_path):
         rep = hv.report()
         mover = next(d for d in rep.devices if d.name == "mover0")
         assert mover.modules == [] and mover.state == "no matching module" and not rep.fast_path
+
+
+LEGACY = pathlib.Path(__file__).parent / "platforms" / "legacy.toml"   # reference + a device without compatible
+
+
+def _legacy_module():
+    from kernel_fakes import driver, make_module
+    mod = make_module("vsw_legacy_rtc", driver("legacy-rtc"))
+    mod.MODULE_ALIAS = ("platform:legacy-rtc",)        # as a Linux name-matched driver declares it
+    return mod
+
+
+def test_a_legacy_platform_device_is_matched_by_name_through_its_platform_alias():
+    from pyvswitch.kernel import Kernel
+    plat = Platform.load(LEGACY)
+    spec = plat.spec("legacy-rtc")
+    assert spec.compatible == () and spec.kind is None and not plat.find("legacy-rtc").invention
+    k = Kernel(modules=[_legacy_module()])
+    pyvswitch.platform.boot(plat, k)
+    add = next(e for e in k.uevents if e.action == "add" and e.devpath == "/devices/platform/legacy-rtc")
+    assert add.env["MODALIAS"] == "platform:legacy-rtc" and not any(key.startswith("OF_") for key in add.env)
+    report = pyvswitch.Controller(k, plat).enable()
+    d = next(d for d in report.devices if d.name == "legacy-rtc")
+    assert (d.identifier, d.modalias, d.modules, d.state, d.driver) == (
+        "platform:legacy-rtc", "platform:legacy-rtc", ["vsw_legacy_rtc"], "bound", "legacy-rtc")
+    assert report.fast_path and report.exit_status == 0
+
+
+def test_a_legacy_platform_device_without_a_module_leaves_the_rest_working():
+    with pyvswitch.open(LEGACY) as hv:
+        assert hv.path == "store"
+        d = next(d for d in hv.controller.report().devices if d.name == "legacy-rtc")
+        assert d.state == "no matching module" and d.modalias == "platform:legacy-rtc" and not d.invention
