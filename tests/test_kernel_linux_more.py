@@ -520,3 +520,59 @@ def test_a_module_object_is_never_imported_from_a_name():
     with pytest.raises(KernelError) as e:
         k.insmod("os")
     assert e.value.errno == errno.ENOENT
+
+
+def test_kill_device_wins_over_binds_racing_from_other_threads():
+    """Threads bind, probe and write sysfs bind while another deletes the devices:
+    once device_del has begun no probe runs on a device, and none stays bound."""
+    import threading
+    probed_dead = []
+
+    class Watch(Driver):
+        name, of_match_table = "watch", ("vsw,x",)
+
+        def probe(self, dev):
+            if dev.dead or not dev.registered:
+                probed_dead.append(dev.name)
+    k = loaded(make_module("m", Watch))
+    k.sysfs.write("bus/platform/drivers_autoprobe", "0")
+    devs = [k.device_add(Device(f"x{i}", compatible=["vsw,x"])) for i in range(40)]
+    drv = k.driver("watch")
+    stop = threading.Event()
+
+    def binder():
+        while not stop.is_set():
+            for d in devs:
+                try:
+                    k.bind(d, drv)
+                except KernelError as e:
+                    assert e.errno in (errno.ENODEV, errno.EBUSY)
+                k.probe(d)
+                try:
+                    k.sysfs.write("bus/platform/drivers/watch/unbind", d.name)
+                except KernelError as e:
+                    assert e.errno == errno.ENODEV
+
+    threads = [threading.Thread(target=binder) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for d in devs:
+            k.device_del(d)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert probed_dead == [] and all(d.driver is None and d.dead for d in devs)
+    assert k.buses["platform"].devices == {}
+
+
+@pytest.mark.parametrize("value", [1.5, object(), {"a": 1}])
+def test_param_values_from_python_that_are_not_text_numbers_or_bools_are_einval(value):
+    from pyvswitch.kernel import ModuleParam
+    mod = make_module("m")
+    mod.MODULE_PARAMS = (ModuleParam("level", int, 0, 0o644),)
+    k = kernel(mod)
+    with pytest.raises(KernelError) as e:
+        k.modprobe("m", level=value)
+    assert e.value.errno == errno.EINVAL and not k.module("m").loaded
