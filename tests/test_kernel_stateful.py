@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from kernel_fakes import make_module
 
-from pyvswitch.kernel import (  # noqa: I001
+from pyvswitch.kernel import (
     PROBE_PREFER_ASYNCHRONOUS,
     Device,
     Driver,

@@ -242,13 +242,6 @@ def link_put(consumer: "Device", supplier: "Device") -> str | None:
     return None
 
 
-def link_del(consumer: "Device", supplier: "Device") -> None:
-    """__device_link_del: the link goes, whatever its references (device_links_purge uses this)."""
-    link = link_of(consumer, supplier)
-    if link is not None:
-        _del(link)
-
-
 def purge(dev: "Device") -> None:
     """device_links_purge: every link of a device that is going, to and from it."""
     for link in reversed(list(dev.supplier_links.values())):
