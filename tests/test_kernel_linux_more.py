@@ -497,15 +497,16 @@ def test_kobject_synth_uevent_carries_synth_uuid_and_its_arguments():
     k.device_add(Device("x0", compatible=["vsw,x"]))
     k.sysfs.write("devices/platform/x0/uevent", "change\n")
     assert k.uevents[-1].env["SYNTH_UUID"] == "0"
-    k.sysfs.write("devices/platform/x0/uevent", f"add {UUID} A=1 B_C=two")
+    k.sysfs.write("devices/platform/x0/uevent", f"add {UUID} A=1 Bc2=two")
     ev = k.uevents[-1]
     assert ev.action == "add" and ev.env["SYNTH_UUID"] == UUID
-    assert ev.env["SYNTH_ARG_A"] == "1" and ev.env["SYNTH_ARG_B_C"] == "two"
+    assert ev.env["SYNTH_ARG_A"] == "1" and ev.env["SYNTH_ARG_Bc2"] == "two"
     assert ev.env["MODALIAS"] == "of:Nx0T<NULL>Cvsw,x"
 
 
 @pytest.mark.parametrize("text", [f"add {UUID[:-1]}", "add not-a-uuid", f"add {UUID}x", f"add {UUID} A",
-                                  f"add {UUID} A=", f"add {UUID}  A=1", f"add {UUID} =1", "add ", f"bogus {UUID}"])
+                                  f"add {UUID} A=", f"add {UUID}  A=1", f"add {UUID} =1", "add ", f"bogus {UUID}",
+                                  f"add {UUID} B_C=1", f"add {UUID} A=x-y", f"add {UUID} A=1 "])
 def test_kobject_action_args_refuses_malformed_arguments(text):
     k = kernel()
     k.device_add(Device("x0", compatible=["vsw,x"]))

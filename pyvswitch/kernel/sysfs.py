@@ -54,9 +54,9 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 
 def synth_uevent_args(buf: str) -> tuple[str, dict[str, str]]:
     """kobject_synth_uevent: "<action>[ <uuid>[ KEY=value ...]]" (one trailing
-    newline allowed) -> the action and SYNTH_UUID (0 when not given) with a
-    SYNTH_ARG_KEY per pair; EINVAL for anything else (kobject_action_type,
-    kobject_action_args)."""
+    newline allowed; keys and values alphanumeric, one space between pairs) ->
+    the action and SYNTH_UUID (0 when not given) with a SYNTH_ARG_KEY per pair;
+    EINVAL for anything else (kobject_action_type, kobject_action_args)."""
     def bad(why: str) -> KernelError:
         return KernelError(errno.EINVAL, f"uevent: {buf!r}: {why}; expected '<action> [<uuid> [KEY=value ...]]' "
                                          f"with an action of {', '.join(SYNTH_ACTIONS)}")
@@ -74,11 +74,11 @@ def synth_uevent_args(buf: str) -> tuple[str, dict[str, str]]:
         if rest[0] != " ":
             raise bad("arguments are separated by one space")
         key, eq, tail = rest[1:].partition("=")
-        if not key or not eq or " " in key:
-            raise bad("an argument is KEY=value")
+        if not eq or not key.isascii() or not key.isalnum():       # action_arg_word_end: alphanumerics
+            raise bad("an argument is KEY=value, both letters and digits")
         value, sp, more = tail.partition(" ")
-        if not value:
-            raise bad(f"{key} has no value")
+        if not value.isascii() or not value.isalnum():
+            raise bad(f"{key}'s value is letters and digits")
         env[f"SYNTH_ARG_{key}"] = value
         rest = sp + more
     return action, env
