@@ -577,3 +577,26 @@ def test_param_values_from_python_that_are_not_text_numbers_or_bools_are_einval(
     with pytest.raises(KernelError) as e:
         k.modprobe("m", level=value)
     assert e.value.errno == errno.EINVAL and not k.module("m").loaded
+
+
+def test_kobject_synth_uevent_on_any_text_sends_one_event_or_none():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from pyvswitch.kernel.sysfs import SYNTH_ACTIONS
+    k = kernel()
+    k.device_add(Device("x0", compatible=["vsw,x"]))
+
+    @settings(max_examples=300)
+    @given(st.one_of(st.text(max_size=60), st.builds(lambda a, rest: f"{a} {UUID}{rest}",
+                                                     st.sampled_from(SYNTH_ACTIONS), st.text(max_size=20))))
+    def run(text):
+        n = len(k.uevents)
+        try:
+            k.sysfs.write("devices/platform/x0/uevent", text)
+        except KernelError as e:
+            assert e.errno == errno.EINVAL and len(k.uevents) == n
+        else:
+            assert len(k.uevents) == n + 1 and k.uevents[-1].action in SYNTH_ACTIONS
+            assert "SYNTH_UUID" in k.uevents[-1].env
+    run()

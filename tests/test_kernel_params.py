@@ -282,3 +282,24 @@ def test_a_bound_mover_takes_a_new_channels_value_at_its_next_probe_only_within_
             k.sysfs.write("module/vsw_mover/parameters/channels", "65")
         assert k.module("vsw_mover").values["channels"] == 3
         assert mover.driver is not None
+
+
+@given(st.text(max_size=30))
+def test_kstrtoint_on_any_text_is_a_value_in_range_or_einval_erange(text):
+    try:
+        v = kstrtoint(text)
+    except KernelError as e:
+        assert e.errno in (errno.EINVAL, errno.ERANGE)
+    else:
+        assert -2**31 <= v < 2**31
+        assert text.strip("+-0123456789abcdefABCDEFxX\n") == ""        # only what C reads as a number
+
+
+@given(st.text(max_size=20))
+def test_kstrtobool_on_any_text_is_a_bool_or_einval(text):
+    try:
+        b = kstrtobool(text)
+    except KernelError as e:
+        assert e.errno == errno.EINVAL
+    else:
+        assert b is (text[0] in "yY1" or text[:2].lower() == "on")
