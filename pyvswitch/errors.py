@@ -61,7 +61,7 @@ def check(ret: int, what: str, explain: dict[int, str] | None = None) -> int:
 
 
 #: What each errno means when pyvswitch raises it: the one statement of the errors table
-#: (the documentation renders it; tests/test_error_contract.py checks every key is an errno).
+#: (the documentation renders it; tests/unit/test_error_contract.py checks every key is an errno).
 ERRNO_MEANINGS: dict[str, str] = {
     "ENOENT": "unknown layout, register, group, device, driver, module or platform (`UnknownName` is also "
               "a `KeyError`); a freed slot; a modalias no module matches",

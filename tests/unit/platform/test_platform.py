@@ -7,7 +7,7 @@ import pytest
 import pyvswitch
 from pyvswitch import Platform, VswError
 
-EXPLICIT = pathlib.Path(__file__).parent / "platforms" / "explicit.toml"   # every parameter written out
+from locations import EXPLICIT  # every parameter written out
 
 GOOD = Platform.load(None)
 

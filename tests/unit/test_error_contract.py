@@ -15,7 +15,7 @@ import pyvswitch
 from pyvswitch import VswError
 from pyvswitch.cli import main
 
-EXPLICIT = pathlib.Path(__file__).parent / "platforms" / "explicit.toml"   # every parameter written out
+from locations import EXPLICIT  # every parameter written out
 
 REFERENCE = open(str(EXPLICIT)).read()
 
