@@ -11,6 +11,7 @@ against the prior art of the PCPU storing registers to DRAM.
         stats.path, stats.save_bursts, stats.modeled_ns, stats.baseline_ns
 """
 import logging as _logging
+from importlib import metadata as _metadata
 
 from .api import (
                   FallbackWarning,
@@ -32,7 +33,10 @@ from .replay import replay
 # a library logs only where its user asks (the kernel's printk goes to dmesg and here)
 _logging.getLogger("pyvswitch").addHandler(_logging.NullHandler())
 
-__version__ = "0.1.0"
+try:  # the one statement of the version is pyproject.toml; the installed metadata carries it
+    __version__ = _metadata.version("pyvswitch")
+except _metadata.PackageNotFoundError:  # a tree on sys.path that was never installed
+    __version__ = "0+unknown"
 __all__ = [
     "Controller", "ControllerReport", "DeviceReport", "FallbackWarning", "Hypervisor", "Kernel", "KernelError", "Layout", "Machine",
     "MigrationStats", "PcpuStatus", "Platform", "ScheduleStats", "StopFlag", "ProbeDefer", "RegisterView", "SwitchStats", "UnknownName", "VswError", "__version__", "open",

@@ -1,7 +1,16 @@
-"""Shared fixtures - rigs of C models (tests/rigs.py) - and the hypothesis profiles."""
+"""Shared fixtures - rigs of C models (tests/rigs.py) - the hypothesis profiles, and the
+marks that sort the tests by cost, from the folder each lives in:
+
+- ``tests/unit/<layer>``: quick, no /dev/kvm needed - the loop to run while working
+  (``python -m pytest tests/unit`` or ``-m "not slow"``);
+- ``tests/stress``: threads, hot-unplug and long state machines (``stress``, ``slow``);
+- ``tests/fuzz``: the atheris harnesses, bounded (``fuzz``, ``slow``);
+- ``tests/kvm``: real guests on a KVM vCPU; they skip, saying why, without /dev/kvm (``kvm``, ``slow``).
+"""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -35,3 +44,15 @@ def make_rig():
 def rigs():
     """One default rig per layout, shared by property tests that reset what they use."""
     return {name: _make_rig(name) for name in LAYOUTS}
+
+
+#: the marks each top-level folder of tests/ gives its tests
+_FOLDER_MARKS = {"unit": ("unit",), "stress": ("stress", "slow"), "fuzz": ("fuzz", "slow"), "kvm": ("kvm", "slow")}
+_TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = Path(str(item.path)).resolve().relative_to(_TESTS).parts[0]
+        for mark in _FOLDER_MARKS.get(folder, ()):
+            item.add_marker(mark)

@@ -23,7 +23,7 @@ from pyvswitch.kvm import Scheduler, solo, why_unusable
 
 REASON = why_unusable()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"KVM unusable here: {REASON}")
-HERE = Path(__file__).parent / "guests"
+from locations import GUESTS as HERE
 
 
 def _cpu_flags() -> set[str]:

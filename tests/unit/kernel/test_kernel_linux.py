@@ -4,6 +4,7 @@ function it mirrors.  Followed: the current stable kernel's sources (6.x)."""
 import errno
 
 import pytest
+from locations import EXPLICIT
 from kernel_fakes import driver, make_module
 
 from pyvswitch.kernel import Device, Driver, Kernel, KernelError, links
@@ -258,7 +259,7 @@ def test_platform_files_choose_each_suppliers_link_flags(tmp_path):
     import pathlib
 
     import pyvswitch
-    text = (pathlib.Path(__file__).parent / "platforms" / "explicit.toml").read_text().replace(
+    text = EXPLICIT.read_text().replace(
         'suppliers = ["store0", "sbus0"]',
         'suppliers = ["store0", "sbus0"]\nlink_flags = { sbus0 = ["pm-runtime", "autoprobe-consumer"] }')
     with pyvswitch.open(text) as hv:
@@ -359,7 +360,7 @@ def test_a_device_property_wins_over_the_module_parameter_which_wins_over_the_de
 
     import pyvswitch
     from pyvswitch.drivers.common import param
-    explicit = (pathlib.Path(__file__).parent / "platforms" / "explicit.toml").read_text()
+    explicit = EXPLICIT.read_text()
     for text, module_value, expected in ((None, 4096, 4096),            # reference: no property set
                                          (explicit, 4096, 8192),        # the file sets 8192
                                          (None, None, 8192)):           # neither: the schema's default

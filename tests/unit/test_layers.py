@@ -9,9 +9,10 @@ from __future__ import annotations
 import ast
 import pathlib
 
+import locations
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent / "pyvswitch"
+ROOT = locations.ROOT / "pyvswitch"
 
 #: Bottom to top.  A module belongs to the first entry its name starts with.
 LAYERS = [

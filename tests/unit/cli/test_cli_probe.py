@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from locations import SCRIPTS
 
 from pyvswitch.cli import main
 from pyvswitch.host import host_report, kvm_info
@@ -88,7 +89,7 @@ def test_degrades_without_pyudev(tmp_path):
 
 
 def test_scripts_probe_is_a_thin_wrapper():
-    r = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "..", "scripts", "probe"),
+    r = subprocess.run([sys.executable, str(SCRIPTS / "probe"),
                         "--no-host"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "Fast switch path: usable" in r.stdout
 

@@ -7,6 +7,7 @@ import pathlib
 import subprocess
 import sys
 
+import locations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -109,7 +110,7 @@ def test_readme_tables_are_what_scripts_platforms_prints():
     """The README's platform and defaults tables are generated, not typed: both
     must be exactly what ``scripts/platforms`` prints from the platform files and
     the one schema."""
-    root = pathlib.Path(__file__).resolve().parent.parent
+    root = locations.ROOT
     readme = (root / "README.md").read_text()
     for flags in ([], ["--defaults"]):
         out = subprocess.run([sys.executable, str(root / "scripts" / "platforms"), *flags], capture_output=True,

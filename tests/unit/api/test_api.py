@@ -8,7 +8,7 @@ import pytest
 import pyvswitch
 from pyvswitch import VswError
 
-EXPLICIT = pathlib.Path(__file__).parent / "platforms" / "explicit.toml"   # every parameter written out
+from locations import EXPLICIT  # every parameter written out
 
 
 @pytest.fixture

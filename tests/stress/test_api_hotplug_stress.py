@@ -19,7 +19,7 @@ from pyvswitch import VswError
 
 pytestmark = pytest.mark.slow
 
-EXPLICIT = pathlib.Path(__file__).parent / "platforms" / "explicit.toml"   # every parameter written out
+from locations import EXPLICIT  # every parameter written out
 
 PAIRS = 100             # unbind/bind pairs: the lost-work bug showed within 100
 

@@ -5,6 +5,7 @@ Skipped, with the reason, where /dev/kvm is absent or unusable; run where it is.
 import errno
 
 import pytest
+from locations import SCRIPTS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -158,7 +159,7 @@ def test_demo_kvm_and_the_prototype_script(capsys):
     named = {k.split()[1] for k in over["per_ioctl_us"]}
     assert {"SREGS", "XCRS", "REGS", "DEBUGREGS", "VCPU_EVENTS", "XSAVE", "MSRS"} <= named
     assert 0 < doc["throughput"]["kept"]["median"]
-    script = os.path.join(os.path.dirname(__file__), "..", "scripts", "hypervisor_prototype.py")
+    script = str(SCRIPTS / "hypervisor_prototype.py")
     r = subprocess.run([sys.executable, script, "--rounds", "5"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "over the context store" in r.stdout and len(r.stdout.splitlines()) == 4

@@ -15,7 +15,7 @@ import pyvswitch
 from pyvswitch import VswError
 from pyvswitch.cli import main
 
-EXPLICIT = pathlib.Path(__file__).parent / "platforms" / "explicit.toml"   # every parameter written out
+from locations import EXPLICIT  # every parameter written out
 
 REFERENCE = open(str(EXPLICIT)).read()
 
@@ -168,3 +168,12 @@ def test_hardware_owners_refuse_integers_c_cannot_take(hv):
                  lambda: path.inject("save", 1.0), lambda: hw.Bus(kind="memory", width_bytes=0)):
         raises(errno.EINVAL, call)
     assert hv.switch_context(hv.host, hv.create_vm("still-works")).path == "store"
+
+
+def test_the_errors_table_names_real_errnos():
+    # the documentation's errors table is rendered from this dict: every key must be an errno
+    from pyvswitch.errors import ERRNO_MEANINGS
+    from pyvswitch.kernel.errors import EPROBE_DEFER
+    for name in ERRNO_MEANINGS:
+        assert name == "EPROBE_DEFER" or isinstance(getattr(errno, name, None), int), name
+    assert EPROBE_DEFER == 517 and "517" in ERRNO_MEANINGS["EPROBE_DEFER"]

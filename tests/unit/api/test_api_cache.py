@@ -11,7 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 import pyvswitch
 from pyvswitch import VswError
 
-EXPLICIT = pathlib.Path(__file__).parent / "platforms" / "explicit.toml"   # every parameter written out
+from locations import EXPLICIT  # every parameter written out
 SLOT_BYTES = pyvswitch.hw.Store("x86_64", 1 << 20).slot_bytes
 
 

@@ -1,13 +1,13 @@
 """Platform descriptions: the built-ins load, bad files say what is wrong and where."""
 import errno
-import pathlib
 
 import pytest
 
 import pyvswitch
 from pyvswitch import Platform, VswError
 
-EXPLICIT = pathlib.Path(__file__).parent / "platforms" / "explicit.toml"   # every parameter written out
+import locations
+from locations import EXPLICIT  # every parameter written out
 
 GOOD = Platform.load(None)
 
@@ -95,7 +95,7 @@ def test_a_platform_file_can_never_import_code(tmp_path):
         assert mover.modules == [] and mover.state == "no matching module" and not rep.fast_path
 
 
-LEGACY = pathlib.Path(__file__).parent / "platforms" / "legacy.toml"   # reference + a device without compatible
+LEGACY = locations.TESTS / "platforms" / "legacy.toml"   # reference + a device without compatible
 
 
 def _legacy_module():

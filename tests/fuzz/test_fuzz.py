@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).parent / "fuzz"
+from locations import FUZZ as HERE
 HARNESSES = sorted(p.name for p in HERE.glob("fuzz_*.py"))
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("atheris") is None,

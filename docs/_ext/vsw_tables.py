@@ -1,0 +1,69 @@
+"""``{vsw-table} NAME``: the documentation's tables of facts, generated from the code.
+
+NAME is one of ``platforms`` (the built-in platform files), ``defaults`` (every device
+parameter, from pyvswitch.schema), ``errnos`` (pyvswitch.errors.ERRNO_MEANINGS),
+``exit-codes`` (pyvswitch.cli.EXIT_CODES) or ``cli VERB`` (that verb's ``--help``).
+Markdown tables are produced by the same functions that print them for the README
+(scripts/platforms) and parsed as the page's own Markdown.
+"""
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+from pathlib import Path
+
+from docutils import nodes
+from docutils.parsers.rst import Directive
+from docutils.statemachine import StringList
+
+_SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def _platforms_script():
+    """scripts/platforms as a module: the one formatter of the platform tables."""
+    loader = importlib.machinery.SourceFileLoader("vsw_platforms_script", str(_SCRIPTS / "platforms"))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def _errnos() -> list[str]:
+    from pyvswitch.errors import ERRNO_MEANINGS
+    return ["| errno | when |", "|---|---|", *(f"| `{name}` | {text} |" for name, text in ERRNO_MEANINGS.items())]
+
+
+def _exit_codes() -> list[str]:
+    from pyvswitch.cli import EXIT_CODES
+    return ["| verb | exit status |", "|---|---|", *(f"| `{verb}` | {text} |" for verb, text in EXIT_CODES.items())]
+
+
+def _cli_help(verb: str) -> str:
+    from pyvswitch.cli import _parser
+    _, sub = _parser()
+    return sub.choices[verb].format_help()
+
+
+class VswTable(Directive):
+    """Inserts one generated table (or a verb's --help as a literal block)."""
+    required_arguments = 1
+    optional_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        what = self.arguments[0]
+        if what == "cli":
+            text = _cli_help(self.arguments[1])
+            return [nodes.literal_block(text, text)]
+        makers = {"platforms": lambda: _platforms_script().platforms_table(),
+                  "defaults": lambda: _platforms_script().defaults_table(),
+                  "errnos": _errnos, "exit-codes": _exit_codes}
+        if what not in makers:
+            raise self.error(f"vsw-table: unknown table {what!r}, expected one of {sorted(makers)} or 'cli VERB'")
+        container = nodes.container()
+        self.state.nested_parse(StringList(makers[what](), source="vsw-table"), self.content_offset, container)
+        return container.children
+
+
+def setup(app) -> dict:
+    app.add_directive("vsw-table", VswTable)
+    return {"parallel_read_safe": True, "version": "1"}
