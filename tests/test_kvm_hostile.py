@@ -312,3 +312,16 @@ def test_cli_run_at_5_us_preempts_or_is_refused(tmp_path, images):
         return
     doc = json.loads(r.stdout)
     assert doc["run"]["exits"].get("preempted", 0) > 0 and doc["run"]["slice_us"]["n"] > 0
+
+
+def test_bench_guests_runs_both_ways_and_reports_ratios():
+    script = Path(__file__).parent.parent / "scripts" / "bench_guests.py"
+    r = subprocess.run([sys.executable, str(script), "--reps", "1", "--copies", "2", "--slices-us", "1000",
+                        "--guests", "cpu", "--json"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    cpu = doc["results"]["cpu"]
+    mux = cpu["pyvswitch@1000us"]
+    assert mux["vs_linux"]["median"] > 0 and cpu["linux"]["vs_solo_sum"]["median"] > 0
+    assert set(mux["switch_us"]) == {"kvm_ioctls", "store", "exit"} and mux["switches"]["median"] >= 1
+    assert {"median", "min", "max"} == set(mux["wall_s"])
