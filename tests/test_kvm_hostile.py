@@ -325,3 +325,25 @@ def test_bench_guests_runs_both_ways_and_reports_ratios():
     assert mux["vs_linux"]["median"] > 0 and cpu["linux"]["vs_solo_sum"]["median"] > 0
     assert set(mux["switch_us"]) == {"kvm_ioctls", "store", "exit"} and mux["switches"]["median"] >= 1
     assert {"median", "min", "max"} == set(mux["wall_s"])
+
+
+def test_calibration_and_memory_bounds_are_checked():
+    from pyvswitch.hw.kvm import KvmVcpu
+    vcpu = KvmVcpu("/dev/kvm", 2 << 20)
+    try:
+        for samples in (0, -1, 100_001, True, 1.5):
+            with pytest.raises(pyvswitch.VswError) as e:
+                vcpu.calibrate(100_000, samples)
+            assert e.value.errno == errno.EINVAL
+        with pytest.raises(pyvswitch.VswError) as e:
+            vcpu.calibrate(0, 4)                        # a slice of nothing
+        assert e.value.errno == errno.EINVAL
+        took = vcpu.calibrate(200_000, 4)               # the bound of samples itself is fine
+        assert len(took) == 4 and all(t >= 200_000 for t in took)   # a kick never comes early
+        assert vcpu.complete() is None                  # the calibration leaves nothing pending
+    finally:
+        vcpu.close()
+    # guest memory must end below the device registers (and the calibration guest past them)
+    with pytest.raises(pyvswitch.VswError) as e:
+        KvmVcpu("/dev/kvm", MMIO + (2 << 20))
+    assert e.value.errno == errno.EINVAL and "device registers" in str(e.value)
