@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+from array import array
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -95,7 +96,7 @@ class RunReport:
     load_bursts: int = 0
     paths: dict[str, int] = field(default_factory=dict)
     slice_asked_ns: int = 0
-    slice_ns: list[int] = field(default_factory=list)  # wall length of each slice its time ended
+    slice_ns: "array[int]" = field(default_factory=lambda: array("q"))  # wall ns of each slice its time ended
 
     def slice_us(self) -> dict[str, float | None]:
         """The slice asked for beside the p50 and p99 of the slices kept (those the
