@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import errno
 import os
-from array import array
 import random
 import time
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
