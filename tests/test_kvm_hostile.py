@@ -347,3 +347,17 @@ def test_calibration_and_memory_bounds_are_checked():
     with pytest.raises(pyvswitch.VswError) as e:
         KvmVcpu("/dev/kvm", MMIO + (2 << 20))
     assert e.value.errno == errno.EINVAL and "device registers" in str(e.value)
+
+
+def test_a_kick_that_fires_before_kvm_run_is_not_lost():
+    """A 1 ns slice: the timer fires before the thread is inside KVM_RUN, every
+    time.  The kick stays pending and ends KVM_RUN as it enters - were it lost,
+    the calibration guest (`jmp .`) would never come back.  Then a stale kick
+    never cuts the next, longer slice short."""
+    from pyvswitch.hw.kvm import KvmVcpu
+    vcpu = KvmVcpu("/dev/kvm", 2 << 20)
+    try:
+        assert len(vcpu.calibrate(1, 500)) == 500
+        assert all(t >= 300_000 for t in vcpu.calibrate(300_000, 8))
+    finally:
+        vcpu.close()
