@@ -5,8 +5,19 @@
  * group, so pull and push are the KVM ioctls plus plain copies: no per-register
  * code.  MSRs the host lacks (KVM_GET_MSR_INDEX_LIST) are marked absent and
  * never sent; their words stay as they are in the register file.
- * Preemption: a per-vCPU POSIX timer sends a real-time signal to the thread in
- * KVM_RUN, which makes KVM_RUN return (EINTR); its handler does nothing.
+ * Preemption: a per-vCPU POSIX timer sends a real-time signal to the thread
+ * that runs the vCPU.  The signal is blocked in that thread and unblocked only
+ * inside KVM_RUN (KVM_SET_SIGNAL_MASK), so a kick that fires before the thread
+ * is in KVM_RUN stays pending and ends the next KVM_RUN at its entry: it cannot
+ * be lost.  After each run the pending kick is taken (sigtimedwait), so a stale
+ * one never ends the next slice early.
+ * Device exits: an MMIO or PIO exit is complete only once KVM_RUN is entered
+ * again (KVM finishes the instruction then); until then the vCPU refuses pull
+ * and push (-EBUSY), and vsw_kvm_complete() enters it with immediate_exit set,
+ * which completes the access - or hands back the next fragment of a split one -
+ * without running another instruction.  The device page answers only at its
+ * registers, at their width and direction; any other access is a BAD_IO exit
+ * (writes dropped, reads return 0) for the caller to treat as the guest's fault.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -24,6 +35,7 @@
 #ifdef HAVE_KVM
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
@@ -34,6 +46,21 @@
 
 #define MAX_MSRS 64          /* records the layout's MSR group may hold (its size says how many) */
 #define KICK_SIGNAL (SIGRTMAX - 3)
+#define DEVICE_WINDOW (2u << 20)     /* the guests map the device page as one 2 MiB page */
+/* the calibration guest: page tables and a `jmp .` in a memslot of its own, past
+ * the device window, which no guest's page tables map */
+#define CAL_GPA (VSW_MMIO + DEVICE_WINDOW)
+#define CAL_PAGES 5
+#define CAL_CODE (CAL_GPA + 4 * 4096ull)
+
+/* The device registers: where, how wide, which way (vsw_guest_abi.h). */
+static const struct reg {
+    uint32_t off;
+    uint8_t len, write;
+} device_regs[] = {
+    {VSW_REG_RESULT_LO, 4, 1}, {VSW_REG_RESULT_HI, 4, 1}, {VSW_REG_PROGRESS, 4, 1}, {VSW_REG_DONE, 4, 1},
+    {VSW_REG_CONSOLE_ADDR, 8, 1}, {VSW_REG_CONSOLE_LEN, 4, 1}, {VSW_REG_EXIT, 4, 1}, {VSW_REG_CLOCK, 8, 0},
+};
 
 /* The groups that are one KVM struct each, in push order (the mode - SREGS,
  * XCRS - before what is read in it).  XSAVE and the MSRs need more than one
@@ -103,7 +130,10 @@ struct vsw_kvm {
     timer_t timer;
     pid_t timer_tid;
     int have_timer;
+    int masked;                 /* KVM_SET_SIGNAL_MASK done for this vCPU and timer_tid's mask */
     int read_pending;           /* an MMIO read exited: its value goes in before the next KVM_RUN */
+    int io_pending;             /* an MMIO/PIO exit KVM completes at the next KVM_RUN: no pull or push before */
+    uint8_t *cal;               /* the calibration guest's memslot */
     int next_vcpu_id;           /* KVM frees a vCPU only with its VM: a reset takes the next id */
     uint32_t events_flags;      /* VCPU_EVENTS state this VM carries (payload, triple fault): always set */
     uint32_t refused_msr;       /* the index of the MSR the last push could not set */
@@ -262,6 +292,8 @@ int vsw_kvm_reset(struct vsw_kvm *k)
     k->run = NULL;
     k->vcpu_fd = -1;
     k->read_pending = 0;
+    k->io_pending = 0;
+    k->masked = 0;              /* the signal mask is the old vCPU's */
     return vcpu_create(k);
 }
 
@@ -302,7 +334,24 @@ static int vm_create(struct vsw_kvm *k, const char *path, uint64_t mem_bytes)
     k->mem_bytes = k->info.mem_bytes = mem_bytes;
     struct kvm_userspace_memory_region region = {
         .slot = 0, .guest_phys_addr = 0, .memory_size = mem_bytes, .userspace_addr = (uint64_t)(uintptr_t)k->mem};
-    return ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0 ? err() : 0;
+    if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+        return err();
+    /* the calibration guest (vsw_kvm_calibrate): CPL 3 code at virtual = physical
+     * CAL_CODE, a `jmp .`, through 4 KiB pages of its own */
+    k->cal = mmap(NULL, CAL_PAGES * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (k->cal == MAP_FAILED) {
+        k->cal = NULL;
+        return err();
+    }
+    uint64_t *pt = (uint64_t *)k->cal;
+    pt[0] = (CAL_GPA + 0x1000) | 7;                                     /* PML4[0] */
+    pt[512 + ((CAL_CODE >> 30) & 511)] = (CAL_GPA + 0x2000) | 7;        /* PDPT */
+    pt[1024 + ((CAL_CODE >> 21) & 511)] = (CAL_GPA + 0x3000) | 7;       /* PD */
+    pt[1536 + ((CAL_CODE >> 12) & 511)] = CAL_CODE | 7;                 /* PT */
+    k->cal[4 * 4096] = 0xeb, k->cal[4 * 4096 + 1] = 0xfe;               /* jmp . */
+    struct kvm_userspace_memory_region cal = {
+        .slot = 1, .guest_phys_addr = CAL_GPA, .memory_size = CAL_PAGES * 4096, .userspace_addr = (uint64_t)(uintptr_t)k->cal};
+    return ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &cal) < 0 ? err() : 0;
 }
 
 /* What the VM can do for us, where the host offers it. */
@@ -327,7 +376,8 @@ static void vm_caps(struct vsw_kvm *k)
 
 int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, struct vsw_kvm_info *info)
 {
-    if (!out || mem_bytes == 0 || mem_bytes % (2u << 20))
+    /* guest memory ends below the device registers */
+    if (!out || mem_bytes == 0 || mem_bytes % (2u << 20) || mem_bytes > VSW_MMIO)
         return -EINVAL;
     struct vsw_kvm *k = calloc(1, sizeof(*k));
     if (!k)
@@ -369,6 +419,8 @@ void vsw_kvm_close(struct vsw_kvm *k)
         close(k->vm_fd);
     if (k->mem)
         munmap(k->mem, k->mem_bytes);
+    if (k->cal)
+        munmap(k->cal, CAL_PAGES * 4096);
     if (k->sys_fd >= 0)
         close(k->sys_fd);
     free(k->xsave);
@@ -472,6 +524,8 @@ int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p)
 {
     if (!k || !p || p->L->id != VSW_LAYOUT_X86_64)
         return -EINVAL;
+    if (k->io_pending)
+        return -EBUSY;          /* the guest's access is not complete: its state is not whole */
     int r = vsw_pcpu_enter_running(p);
     if (r < 0)
         return r;
@@ -564,6 +618,8 @@ int vsw_kvm_push(struct vsw_kvm *k, struct vsw_pcpu *p)
 {
     if (!k || !p || p->L->id != VSW_LAYOUT_X86_64)
         return -EINVAL;
+    if (k->io_pending)
+        return -EBUSY;          /* KVM would complete that access into the state pushed */
     int r = vsw_pcpu_enter_running(p);
     if (r < 0)
         return r;
@@ -595,12 +651,49 @@ out:
     return r;
 }
 
+/* This thread's signal mask with the kick blocked, and the vCPU's mask for
+ * KVM_RUN the same but with the kick unblocked: a kick that fires outside
+ * KVM_RUN waits, pending, and ends the next KVM_RUN as it enters. */
+static int mask_kick(struct vsw_kvm *k)
+{
+    sigset_t kick, old;
+    sigemptyset(&kick);
+    sigaddset(&kick, KICK_SIGNAL);
+    int r = pthread_sigmask(SIG_BLOCK, &kick, &old);
+    if (r)
+        return -r;
+    sigdelset(&old, KICK_SIGNAL);
+    struct {
+        struct kvm_signal_mask hdr;
+        uint8_t set[8];         /* the kernel's sigset_t: 64 signals */
+    } m = {.hdr = {.len = 8}};
+    memcpy(m.set, &old, 8);
+    if (ioctl(k->vcpu_fd, KVM_SET_SIGNAL_MASK, &m) < 0)
+        return err();
+    k->masked = 1;
+    return 0;
+}
+
+/* Takes a kick that is pending (it fired after KVM_RUN returned, or ended it):
+ * the next run starts with none. */
+static void drain_kick(void)
+{
+    sigset_t kick;
+    sigemptyset(&kick);
+    sigaddset(&kick, KICK_SIGNAL);
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&kick, NULL, &zero) == KICK_SIGNAL)
+        ;
+}
+
 static int arm(struct vsw_kvm *k, uint64_t ns)
 {
     pid_t tid = (pid_t)syscall(SYS_gettid);
     if (!k->have_timer || k->timer_tid != tid) {
         if (k->have_timer)
             timer_delete(k->timer);
+        k->have_timer = 0;
+        k->masked = 0;
         struct sigevent ev = {.sigev_notify = SIGEV_THREAD_ID, .sigev_signo = KICK_SIGNAL};
         ev._sigev_un._tid = tid;
         if (timer_create(CLOCK_MONOTONIC, &ev, &k->timer) < 0)
@@ -608,39 +701,75 @@ static int arm(struct vsw_kvm *k, uint64_t ns)
         k->have_timer = 1;
         k->timer_tid = tid;
     }
+    if (!k->masked) {
+        int r = mask_kick(k);
+        if (r < 0)
+            return r;
+        drain_kick();
+    }
     struct itimerspec its = {.it_value = {.tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull)}};
     return timer_settime(k->timer, 0, &its, NULL) < 0 ? err() : 0;
 }
 
+static void disarm(struct vsw_kvm *k)
+{
+    struct itimerspec off = {{0, 0}, {0, 0}};
+    timer_settime(k->timer, 0, &off, NULL);
+    drain_kick();
+}
+
+/* The device register an MMIO access names, if it is exactly one (its offset,
+ * width and direction): NULL for anything else. */
+static const struct reg *device_reg(uint64_t gpa, uint32_t len, int write)
+{
+    if (gpa < VSW_MMIO || gpa - VSW_MMIO >= DEVICE_WINDOW)
+        return NULL;
+    for (size_t i = 0; i < sizeof(device_regs) / sizeof(device_regs[0]); i++)
+        if (device_regs[i].off == gpa - VSW_MMIO)
+            return device_regs[i].len == len && device_regs[i].write == !!write ? &device_regs[i] : NULL;
+    return NULL;
+}
+
 /* What the guest did to exit, in the backend's terms: a device register it
- * wrote or read (an MMIO read completes before the next KVM_RUN), a halt, a
- * shutdown, or something else. */
+ * wrote or read (an MMIO read completes before the next KVM_RUN), an access the
+ * device does not answer, a halt, a shutdown, or something else. */
 static void decode_exit(struct vsw_kvm *k, struct vsw_kvm_exit *x)
 {
     x->kvm_reason = k->run->exit_reason;
     k->read_pending = 0;
+    k->io_pending = 0;
     switch (k->run->exit_reason) {
     case KVM_EXIT_IO: {
-        x->reason = VSW_KVM_EXIT_IO;
+        /* the ABI has no I/O ports (a CPL 3 guest cannot reach one): refused */
+        x->reason = VSW_KVM_EXIT_BAD_IO;
         x->port = k->run->io.port;
         x->size = k->run->io.size;
         x->write = k->run->io.direction == KVM_EXIT_IO_OUT;
+        x->addr = k->run->io.port;
         uint32_t v = 0;
-        memcpy(&v, (uint8_t *)k->run + k->run->io.data_offset, k->run->io.size <= 4 ? k->run->io.size : 4);
+        if (x->write)
+            memcpy(&v, (uint8_t *)k->run + k->run->io.data_offset, k->run->io.size <= 4 ? k->run->io.size : 4);
+        else        /* an IN (of any count) reads zeros */
+            memset((uint8_t *)k->run + k->run->io.data_offset, 0, (size_t)k->run->io.size * k->run->io.count);
         x->data = v;
-        k->read_pending = 0;
+        k->io_pending = 1;
         break;
     }
-    case KVM_EXIT_MMIO:
-        x->reason = VSW_KVM_EXIT_IO;
-        x->port = (uint16_t)((k->run->mmio.phys_addr - VSW_MMIO) / 4);
+    case KVM_EXIT_MMIO: {
+        uint32_t len = k->run->mmio.len <= 8 ? k->run->mmio.len : 8;
+        const struct reg *r = device_reg(k->run->mmio.phys_addr, len, k->run->mmio.is_write);
+        x->reason = r ? VSW_KVM_EXIT_IO : VSW_KVM_EXIT_BAD_IO;
+        x->addr = k->run->mmio.phys_addr;
+        x->port = r ? (uint16_t)(r->off / 4) : 0xffff;
         x->size = (uint8_t)k->run->mmio.len;
         x->write = k->run->mmio.is_write;
-        memcpy(&x->data, k->run->mmio.data, k->run->mmio.len <= 8 ? k->run->mmio.len : 8);
+        memcpy(&x->data, k->run->mmio.data, len);
         if (!x->write)
             memset(k->run->mmio.data, 0, sizeof(k->run->mmio.data));     /* reads return 0 unless completed */
-        k->read_pending = !x->write;
+        k->read_pending = r && !x->write;
+        k->io_pending = 1;
         break;
+    }
     case KVM_EXIT_HLT:
         x->reason = VSW_KVM_EXIT_HLT;
         break;
@@ -659,23 +788,22 @@ static void decode_exit(struct vsw_kvm *k, struct vsw_kvm_exit *x)
     }
 }
 
-int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *x)
+/* One KVM_RUN (immediate: enter only to complete what is pending), its exit decoded. */
+static int enter(struct vsw_kvm *k, int immediate, struct vsw_kvm_exit *x)
 {
-    if (!k || !x || slice_ns == 0)
-        return -EINVAL;
-    int r = arm(k, slice_ns);
-    if (r < 0)
-        return r;
     *x = (struct vsw_kvm_exit){0};
+    k->run->immediate_exit = (uint8_t)immediate;
     uint64_t t0 = now_ns();
     int rc = ioctl(k->vcpu_fd, KVM_RUN, 0);
     int saved = errno;
     x->run_ns = now_ns() - t0;
+    k->run->immediate_exit = 0;
     ran(k);
-    struct itimerspec off = {{0, 0}, {0, 0}};
-    timer_settime(k->timer, 0, &off, NULL);
+    k->read_pending = 0;
     if (rc < 0) {
         if (saved == EINTR || saved == EAGAIN) {
+            /* KVM completed what was pending before it looked at the signal or the flag */
+            k->io_pending = 0;
             x->reason = VSW_KVM_EXIT_PREEMPTED;
             return 0;
         }
@@ -685,12 +813,83 @@ int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *x)
     return 0;
 }
 
+int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *x)
+{
+    if (!k || !x || slice_ns == 0)
+        return -EINVAL;
+    int r = arm(k, slice_ns);
+    if (r < 0)
+        return r;
+    r = enter(k, 0, x);
+    disarm(k);
+    return r;
+}
+
+int vsw_kvm_complete(struct vsw_kvm *k, struct vsw_kvm_exit *x)
+{
+    if (!k || !x)
+        return -EINVAL;
+    if (!k->io_pending)
+        return 0;
+    int r = enter(k, 1, x);
+    if (r < 0)
+        return r;
+    return x->reason == VSW_KVM_EXIT_PREEMPTED ? 0 : 1;
+}
+
+int vsw_kvm_calibrate(struct vsw_kvm *k, uint64_t slice_ns, uint32_t n, uint64_t *took_ns)
+{
+    if (!k || !took_ns || n == 0 || slice_ns == 0)
+        return -EINVAL;
+    if (k->io_pending)
+        return -EBUSY;
+    /* the calibration guest at CPL 3 in 64-bit mode, nothing pending */
+    struct kvm_sregs sr;
+    if (ioctl(k->vcpu_fd, KVM_GET_SREGS, &sr) < 0)
+        return err();
+    k->held = 0;                /* from here the vCPU holds no context */
+    k->sync_fresh = 0;
+    k->run->kvm_dirty_regs = 0;
+    struct kvm_segment code = {.base = 0, .limit = 0xffffffff, .selector = 0x2b, .type = 11, .present = 1,
+                               .dpl = 3, .s = 1, .l = 1, .g = 1};
+    struct kvm_segment data = {.base = 0, .limit = 0xffffffff, .selector = 0x23, .type = 3, .present = 1,
+                               .dpl = 3, .db = 1, .s = 1, .g = 1};
+    sr.cs = code;
+    sr.ds = sr.es = sr.fs = sr.gs = sr.ss = data;
+    sr.tr = (struct kvm_segment){.limit = 0x67, .selector = 0x18, .type = 11, .present = 1};
+    sr.ldt = (struct kvm_segment){.type = 2, .present = 1, .unusable = 1};
+    sr.cr0 = 0x80050033, sr.cr3 = CAL_GPA, sr.cr4 = 0x620, sr.efer = 0x500;
+    memset(sr.interrupt_bitmap, 0, sizeof(sr.interrupt_bitmap));
+    struct kvm_regs regs = {.rip = CAL_CODE, .rflags = 2};
+    struct kvm_vcpu_events ev = {.flags = k->events_flags};
+    if (ioctl(k->vcpu_fd, KVM_SET_SREGS, &sr) < 0 || ioctl(k->vcpu_fd, KVM_SET_REGS, &regs) < 0 ||
+        ioctl(k->vcpu_fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+        return err();
+    int r = 0;
+    struct vsw_kvm_exit x;
+    for (uint32_t i = 0; i < n && r == 0; i++) {
+        uint64_t t0 = now_ns();
+        if ((r = arm(k, slice_ns)) < 0)
+            break;
+        r = enter(k, 0, &x);
+        disarm(k);
+        took_ns[i] = now_ns() - t0;
+        if (r == 0 && x.reason != VSW_KVM_EXIT_PREEMPTED)
+            r = -EIO;           /* `jmp .` only stops when preempted */
+    }
+    k->held = 0;
+    k->sync_fresh = 0;
+    return r;
+}
+
 uint32_t vsw_kvm_refused_msr(const struct vsw_kvm *k) { return k ? k->refused_msr : 0; }
 
 int vsw_kvm_flush(struct vsw_kvm *k)
 {
     if (!k)
         return -EINVAL;
+    if (k->io_pending)
+        return -EBUSY;          /* vsw_kvm_complete first: the guest's access decides its state */
     if (k->run->kvm_dirty_regs) {
         /* enter and leave at once: KVM applies the sync regs on the way in */
         k->run->immediate_exit = 1;
@@ -798,6 +997,16 @@ int vsw_kvm_reset(struct vsw_kvm *k)
 int vsw_kvm_flush(struct vsw_kvm *k)
 {
     (void)k;
+    return -ENOSYS;
+}
+int vsw_kvm_complete(struct vsw_kvm *k, struct vsw_kvm_exit *x)
+{
+    (void)k, (void)x;
+    return -ENOSYS;
+}
+int vsw_kvm_calibrate(struct vsw_kvm *k, uint64_t slice_ns, uint32_t n, uint64_t *took_ns)
+{
+    (void)k, (void)slice_ns, (void)n, (void)took_ns;
     return -ENOSYS;
 }
 uint32_t vsw_kvm_refused_msr(const struct vsw_kvm *k)

@@ -436,7 +436,7 @@ int vsw_xsave_push(const struct vsw_xsave_map *m, const void *canon, void *host,
  * slice, preempting it with a timer signal. */
 enum vsw_kvm_exit_reason {
     VSW_KVM_EXIT_PREEMPTED = 0, VSW_KVM_EXIT_IO = 1, VSW_KVM_EXIT_HLT = 2, VSW_KVM_EXIT_SHUTDOWN = 3,
-    VSW_KVM_EXIT_OTHER = 4
+    VSW_KVM_EXIT_OTHER = 4, VSW_KVM_EXIT_BAD_IO = 5
 };
 struct vsw_kvm_info {
     int32_t api_version;
@@ -451,12 +451,13 @@ struct vsw_kvm_info {
 struct vsw_kvm_exit {
     uint32_t reason;            /* enum vsw_kvm_exit_reason */
     uint32_t kvm_reason;        /* KVM's exit_reason */
-    uint16_t port;              /* I/O port, or MMIO device register ((address - 0xc0000000) / 4) */
+    uint16_t port;              /* IO: the device register ((address - VSW_MMIO) / 4); BAD_IO: the I/O port, or 0xffff */
     uint8_t size;
     uint8_t write;
     uint32_t reserved;
     uint64_t data;              /* what was written (up to 8 bytes) */
     uint64_t run_ns;            /* wall time inside KVM_RUN */
+    uint64_t addr;              /* the guest-physical address accessed (the port, for PIO) */
 };
 struct vsw_kvm_bench {
     uint64_t iterations;
@@ -472,7 +473,23 @@ void *vsw_kvm_memory(struct vsw_kvm *k);
 int vsw_kvm_clear(struct vsw_kvm *k, uint64_t offset, uint64_t len);
 int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p);
 int vsw_kvm_push(struct vsw_kvm *k, struct vsw_pcpu *p);
+/* Enters the guest for at most slice_ns (a kick that fires before KVM_RUN is
+ * entered still ends it).  An IO or BAD_IO exit leaves the access pending:
+ * KVM completes it at the next vsw_kvm_run or vsw_kvm_complete, and pull, push
+ * and flush refuse (-EBUSY) until then.  BAD_IO: an access the device does not
+ * answer (not one of its registers, or at the wrong width or direction, or an
+ * I/O port): writes are dropped, reads return 0. */
 int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *exit);
+/* Completes the pending access without running the guest further (KVM_RUN with
+ * immediate_exit): 0 when it is complete (or none was pending), 1 when the
+ * access was split and its next part exited (in *exit: handle it, then call
+ * again). */
+int vsw_kvm_complete(struct vsw_kvm *k, struct vsw_kvm_exit *exit);
+/* Preemption measured on the host: n runs of a private `jmp .` guest (a memslot
+ * of its own, past the device page) each armed for slice_ns; took_ns[i] is the
+ * wall time from arming to KVM_RUN's return.  The vCPU holds no context
+ * afterwards: push one before running a guest. */
+int vsw_kvm_calibrate(struct vsw_kvm *k, uint64_t slice_ns, uint32_t n, uint64_t *took_ns);
 /* The value an MMIO read that just exited returns to the guest; it completes at
  * the next vsw_kvm_run, which must come before any pull (-EINVAL: no read pending). */
 int vsw_kvm_complete_read(struct vsw_kvm *k, uint64_t value);

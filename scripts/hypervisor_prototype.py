@@ -63,6 +63,9 @@ def main() -> int:
             elif exit_.reason not in ("preempted", "io"):
                 print(f"{current.name} stopped: {exit_}", file=sys.stderr)
                 return 1
+            if vcpu.complete() is not None:     # the access completes in its own guest before any pull
+                print(f"{current.name} split a device access: {exit_}", file=sys.stderr)
+                return 1
         vcpu.pull(pcpu)
         hv.switch_context(current, hv.host)
         for vm in vms:

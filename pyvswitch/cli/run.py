@@ -55,7 +55,10 @@ def run_guests(paths: Sequence[str | os.PathLike[str]], slice_us: float = 50.0, 
                      + (f", ERROR {row['error']}" if row["error"] else "")
                      + ("" if not check_solo else ", same as alone" if row["matches_solo"] else ", DIFFERS from alone"))
         lines.append(row["output"].rstrip("\n"))
-    lines.append(f"{len(rows)} guests, {rep.slices} slices of {slice_us:g} us ({order}), {rep.switches} switches over "
+    kept = rep.slice_us()
+    lines.append(f"{len(rows)} guests, {rep.slices} slices of {slice_us:g} us asked ({order}"
+                 + (f"; kept p50 {kept['p50']:.0f} us, p99 {kept['p99']:.0f} us" if kept["n"] else "")
+                 + f"), {rep.switches} switches over "
                  f"the {', '.join(rep.paths) or 'no'} path; per switch {rep.per_switch()['ioctl_us']:.1f} us in KVM "
                  "ioctls")
     return {"platform": plat, "slice_us": slice_us, "order": order, "check_solo": check_solo, "ok": ok,

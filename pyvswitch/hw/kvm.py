@@ -109,7 +109,13 @@ class Regions:
 
 
 EXIT_NAMES = {lib.VSW_KVM_EXIT_PREEMPTED: "preempted", lib.VSW_KVM_EXIT_IO: "io", lib.VSW_KVM_EXIT_HLT: "hlt",
-              lib.VSW_KVM_EXIT_SHUTDOWN: "shutdown", lib.VSW_KVM_EXIT_OTHER: "other"}
+              lib.VSW_KVM_EXIT_SHUTDOWN: "shutdown", lib.VSW_KVM_EXIT_OTHER: "other",
+              lib.VSW_KVM_EXIT_BAD_IO: "bad_io"}
+#: The device registers as the device answers them: port -> (name, bytes, written).
+DEVICE_REGS = {PORT_RESULT_LO: ("RESULT_LO", 4, True), PORT_RESULT_HI: ("RESULT_HI", 4, True),
+               PORT_PROGRESS: ("PROGRESS", 4, True), PORT_DONE: ("DONE", 4, True),
+               PORT_CONSOLE_ADDR: ("CONSOLE_ADDR", 8, True), PORT_CONSOLE_LEN: ("CONSOLE_LEN", 4, True),
+               PORT_EXIT: ("EXIT", 4, True), PORT_CLOCK: ("CLOCK", 8, False)}
 
 
 def layout_msrs() -> list[str]:
@@ -123,13 +129,20 @@ def layout_msrs() -> list[str]:
 
 @dataclass(frozen=True)
 class KvmExit:
-    reason: str                 # preempted | io | hlt | shutdown | other
+    reason: str                 # preempted | io | bad_io | hlt | shutdown | other
     kvm_reason: int
-    port: int
+    port: int                   # io: the device register (DEVICE_REGS); bad_io: the I/O port, or 0xffff
     size: int
     write: bool
     data: int
     run_ns: int
+    addr: int = 0               # the guest-physical address (the port, for PIO)
+
+    def describe(self) -> str:
+        """The access in words, for an error (`bad_io`: what the device does not answer)."""
+        what = f"{self.size}-byte {'write' if self.write else 'read'}"
+        where = f"I/O port {self.addr:#x}" if self.kvm_reason == 2 else f"{self.addr:#x}"
+        return f"{what} at {where}"
 
 
 #: What pull and push need of KVM.
@@ -167,6 +180,10 @@ def msr_name(index: int) -> str | None:
     return None
 
 
+_PENDING = ("a guest's device access is not complete yet (complete() it first: KVM finishes it "
+            "at the next KVM_RUN, in whatever state the vCPU then holds)")
+
+
 class KvmVcpu:
     """A KVM vCPU with ``mem_bytes`` of guest memory (a multiple of 2 MiB)."""
 
@@ -178,7 +195,8 @@ class KvmVcpu:
             errno.EACCES: f"no permission to open {path} (join the kvm group)",
             errno.EPROTONOSUPPORT: f"KVM API version {info.api_version}, this backend speaks version 12",
             errno.ENOSYS: "this build of pyvswitch has no KVM backend (not Linux x86_64, or no linux/kvm.h)",
-            errno.EINVAL: f"guest memory must be a positive multiple of 2 MiB, got {mem_bytes}",
+            errno.EINVAL: f"guest memory must be a positive multiple of 2 MiB up to {MMIO >> 20} MiB (where the "
+                          f"device registers are), got {mem_bytes}",
         })
         self._h = ffi.gc(out[0], lib.vsw_kvm_close)
         m = info.xsave
@@ -193,6 +211,7 @@ class KvmVcpu:
         self.memory = ffi.buffer(lib.vsw_kvm_memory(self._h), mem_bytes)
         self.regions = Regions(mem_bytes)
         self._exit = ffi.new("struct vsw_kvm_exit *")
+        self._kick: dict[str, int] | None = None      # shortest_slice_ns's measurement
 
     def clear(self, offset: int, length: int) -> None:
         """Guest memory [offset, offset + length) back to zeros, without touching it."""
@@ -202,7 +221,7 @@ class KvmVcpu:
     def flush(self) -> None:
         """Applies everything pushed and forgets what is known to be held, so the next
         pull asks KVM for every group (KVM's own word, as its selftests read it)."""
-        check(lib.vsw_kvm_flush(self.handle), "KVM flush")
+        check(lib.vsw_kvm_flush(self.handle), "KVM flush", {errno.EBUSY: _PENDING})
 
     def reset(self) -> None:
         """A fresh vCPU in place of one a guest's triple fault left undefined."""
@@ -225,14 +244,15 @@ class KvmVcpu:
 
     def pull(self, pcpu: Pcpu) -> None:
         """The vCPU's state into the PCPU's register file (changed groups become dirty)."""
-        check(lib.vsw_kvm_pull(self.handle, pcpu.handle), "KVM pull", {errno.ESRCH: "no machine is running on the PCPU"})
+        check(lib.vsw_kvm_pull(self.handle, pcpu.handle), "KVM pull",
+              {errno.ESRCH: "no machine is running on the PCPU", errno.EBUSY: _PENDING})
 
     def push(self, pcpu: Pcpu) -> None:
         """The PCPU's register file into the vCPU (nothing is set when it cannot all be)."""
         r = lib.vsw_kvm_push(self.handle, pcpu.handle)
         refused = lib.vsw_kvm_refused_msr(self.handle) if r == -errno.EINVAL else 0
         check(r, "KVM push", {
-            errno.ESRCH: "no machine is running on the PCPU",
+            errno.ESRCH: "no machine is running on the PCPU", errno.EBUSY: _PENDING,
             errno.EOPNOTSUPP: f"the context uses XSAVE components this host lacks: its XSTATE_BV has bits "
                               f"{self._missing(pcpu):#x}, this host has {self.info['xsave_components']:#x}",
             errno.EINVAL: (f"KVM refused the value of MSR {msr_name(refused)} ({refused:#x}): "
@@ -244,10 +264,62 @@ class KvmVcpu:
         return bv & ~self.info["xsave_components"]
 
     def run(self, slice_ns: int) -> KvmExit:
-        """Enters the guest until it exits or the slice ends (preempted)."""
+        """Enters the guest until it exits or the slice ends (preempted).  After an
+        ``io`` or ``bad_io`` exit the access is complete only at the next ``run`` or
+        ``complete``; pull and push refuse (EBUSY) until then."""
         check(lib.vsw_kvm_run(self.handle, slice_ns, self._exit), "KVM_RUN")
+        return self._last()
+
+    def complete(self) -> KvmExit | None:
+        """Completes the pending device access inside the guest that made it, running
+        no further instruction: None when complete (or nothing was pending), else
+        the next part of a split access, which exited in turn (handle it, call again)."""
+        r = lib.vsw_kvm_complete(self.handle, self._exit)
+        check(r, "KVM_RUN (completing a device access)")
+        return self._last() if r == 1 else None
+
+    #: the slice the calibration arms: long enough that the guest is surely running when the kick comes
+    PROBE_NS = 100_000
+
+    def shortest_slice_ns(self) -> int:
+        """The shortest slice this host keeps, measured once per vCPU: the time it takes
+        to stop a running guest once its slice is up (p50 of the preemptions of a
+        private guest armed for 100 us; ``kick_report`` has the figures).  A shorter
+        slice would be more than doubled.  Clobbers the vCPU's state (push after)."""
+        if self._kick is None:
+            took = sorted(self.calibrate(self.PROBE_NS, 64))
+            over = [t - self.PROBE_NS for t in took]
+            self._kick = {"p50_ns": over[len(over) // 2], "p99_ns": over[int(0.99 * len(over))], "min_ns": over[0],
+                          "max_ns": over[-1], "samples": len(over)}
+        return max(1000, -(-self._kick["p50_ns"] // 1000) * 1000)
+
+    def kick_measurement(self) -> dict[str, int]:
+        """What ``shortest_slice_ns`` measured: ns from a slice's end to KVM_RUN's
+        return (``p50_ns``, ``p99_ns``, ``min_ns``, ``max_ns``) over ``samples`` runs."""
+        self.shortest_slice_ns()
+        assert self._kick is not None
+        return dict(self._kick)
+
+    def kick_report(self) -> str:
+        """What ``shortest_slice_ns`` measured, in words."""
+        k = self.kick_measurement()
+        return (f"stopping a guest takes {k['p50_ns'] / 1000:.1f} us after its slice is up, p50 of {k['samples']} "
+                f"(min {k['min_ns'] / 1000:.1f}, p99 {k['p99_ns'] / 1000:.1f}, max {k['max_ns'] / 1000:.1f})")
+
+    def _last(self) -> KvmExit:
         x = self._exit
-        return KvmExit(EXIT_NAMES[x.reason], x.kvm_reason, x.port, x.size, bool(x.write), x.data, x.run_ns)
+        return KvmExit(EXIT_NAMES[x.reason], x.kvm_reason, x.port, x.size, bool(x.write), x.data, x.run_ns, x.addr)
+
+    def calibrate(self, slice_ns: int, samples: int = 64) -> list[int]:
+        """Measures preemption here: ``samples`` runs of a private ``jmp .`` guest, each
+        armed for ``slice_ns``; the ns each took, from arming to KVM_RUN's return.
+        The vCPU holds no guest's state afterwards (push one before running)."""
+        if not isinstance(samples, int) or isinstance(samples, bool) or not 0 < samples <= 100_000:
+            raise VswError(errno.EINVAL, f"samples must be an integer from 1 to 100000, got {samples!r}")
+        took = ffi.new("uint64_t[]", samples)
+        check(lib.vsw_kvm_calibrate(self.handle, slice_ns, samples, took), "KVM preemption calibration",
+              {errno.EBUSY: _PENDING, errno.EIO: "the calibration guest stopped other than by the timer"})
+        return list(took)
 
     def bench_ioctls(self, iterations: int = 1000) -> dict[str, dict[str, float]]:
         """Per-ioctl ns of the GET and SET sequences pull and push issue, straight from C."""

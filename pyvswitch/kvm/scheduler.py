@@ -16,6 +16,7 @@ import errno
 import os
 import random
 import time
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -94,6 +95,17 @@ class RunReport:
     save_bursts: int = 0
     load_bursts: int = 0
     paths: dict[str, int] = field(default_factory=dict)
+    slice_asked_ns: int = 0
+    slice_ns: "array[int]" = field(default_factory=lambda: array("q"))  # wall ns of each slice its time ended
+
+    def slice_us(self) -> dict[str, float | None]:
+        """The slice asked for beside the p50 and p99 of the slices kept (those the
+        time ended, not the guest), in microseconds."""
+        kept = sorted(self.slice_ns)
+
+        def pct(q: float) -> float | None:
+            return kept[min(len(kept) - 1, int(q * len(kept)))] / 1000 if kept else None
+        return {"asked": self.slice_asked_ns / 1000, "p50": pct(0.5), "p99": pct(0.99), "n": len(kept)}
 
     def per_switch(self) -> dict[str, float]:
         n = max(1, self.switches)
@@ -102,7 +114,7 @@ class RunReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"slices": self.slices, "switches": self.switches, "faults": self.faults, "exits": self.exits,
-                "paths": self.paths,
+                "paths": self.paths, "slice_us": self.slice_us(),
                 "guest_ms": self.guest_ns / 1e6, "per_switch": self.per_switch(),
                 "jobs": [{"machine": j.machine.name, "program": j.program, "rounds": j.rounds, "seed": j.seed,
                           "result": j.result, "exit_status": j.exit_status, "output": j.text,
@@ -160,8 +172,12 @@ class Scheduler:
         if not isinstance(slice_us, (int, float)) or isinstance(slice_us, bool) or not slice_us > 0:
             raise VswError(errno.EINVAL, f"slice_us must be a positive number, got {slice_us!r}")
         pick = policy_of(order, rng_seed)
-        rep = RunReport(self.jobs)
         slice_ns = int(slice_us * 1000)
+        floor = self.vcpu.shortest_slice_ns()
+        if slice_ns < floor:
+            raise VswError(errno.EINVAL, f"a {slice_us:g} us slice is shorter than this host can keep: the shortest "
+                                         f"is {-(-floor // 1000)} us (measured: {self.vcpu.kick_report()})")
+        rep = RunReport(self.jobs, slice_asked_ns=slice_ns)
         # whose state the vCPU holds: the machine on the PCPU, if it is a job (pushed
         # afresh, in case its registers were written since the last run)
         running = self.hv.running(self.index)
@@ -216,29 +232,58 @@ class Scheduler:
         return job
 
     def _slice(self, job: Job, slice_ns: int, rep: RunReport) -> None:
-        """Runs ``job`` for a slice; a device-register read is answered and the guest
-        goes on at once (a read completes only when the guest is entered again)."""
-        left = slice_ns
+        """Runs ``job`` for a slice of ``slice_ns`` wall time.  A device access is
+        handled and the guest goes on in the same slice; the slice ends when its time
+        is up, or the job is done.  Before it ends, the guest's last access is
+        completed inside it (a split access part by part), so nothing of it is
+        left for the vCPU's next guest."""
+        t0 = time.perf_counter_ns()
+        preempted = False
         while True:
-            x = self.vcpu.run(max(left, 1000))
-            rep.guest_ns += x.run_ns
-            job.clock_ns += x.run_ns
-            left -= x.run_ns
-            rep.exits[x.reason] = rep.exits.get(x.reason, 0) + 1
-            if not (x.reason == "io" and not x.write):
+            left = slice_ns - (time.perf_counter_ns() - t0)
+            if left <= 0:
+                preempted = True            # its time went in device accesses
                 break
-            self.vcpu.complete_read(job.clock_ns if x.port == PORT_CLOCK else 0)
+            x = self.vcpu.run(left)
+            self._count(job, x, rep)
+            if x.reason == "preempted":
+                preempted = True
+                break
+            self._device(job, x)
+            if job.done:
+                break
+        while (y := self.vcpu.complete()) is not None:
+            self._count(job, y, rep)
+            self._device(job, y)
+        took = time.perf_counter_ns() - t0
         rep.slices += 1
         job.slices += 1
-        self._device(job, x)
+        if preempted:
+            rep.slice_ns.append(took)
+
+    @staticmethod
+    def _count(job: Job, x: KvmExit, rep: RunReport) -> None:
+        rep.guest_ns += x.run_ns
+        job.clock_ns += x.run_ns
+        rep.exits[x.reason] = rep.exits.get(x.reason, 0) + 1
 
     def _device(self, job: Job, x: KvmExit) -> None:
-        """What a guest's device-register write or stop means for its job."""
+        """What a guest's device access or stop means for its job (a read is
+        answered here; it reaches the guest as its access completes)."""
+        if job.done:
+            return                      # what is left of its last access: completed, dropped
         if x.reason in ("shutdown", "other", "hlt"):
             job.error = f"guest stopped: {x.reason} (KVM exit {x.kvm_reason}); a fault, or a jump to nowhere"
             if x.reason == "shutdown":
                 self.vcpu.reset()       # a triple fault leaves the vCPU undefined; the others go on
-        if x.reason != "io" or not x.write:
+        if x.reason == "bad_io":
+            job.error = (f"device access refused: {x.describe()} is not one of the device's registers at its "
+                         f"width and direction (vsw_guest_abi.h)")
+            return
+        if x.reason != "io":
+            return
+        if not x.write:
+            self.vcpu.complete_read(job.clock_ns if x.port == PORT_CLOCK else 0)
             return
         port, data = x.port, x.data
         if port == PORT_PROGRESS:
