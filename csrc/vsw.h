@@ -347,10 +347,14 @@ int vsw_run_schedule(struct vsw_pcpu *p, struct vsw_ctx *const *ctxs, uint32_t n
  * fault in the fetch leaves the victim safe at home and `to` where it was.
  * Pinned machines never leave the store.  Belady (offline optimal, for
  * comparison) evicts the context used again last in the planned sequence.
+ * Recency is the order of loads as the cache sees them (LRU: the textbook's,
+ * on one PCPU or several); LRU_TIME orders by the loading PCPU's model clock
+ * instead (ties in load order).  Contexts never loaded since they were placed
+ * count as least recent (the lowest slot first), and so do Belady's ties.
  * A home slot is backed when first needed: a machine created while the store
  * has room lives there alone, so MEM bounds how many machines there are and
  * costs memory only for those that were ever evicted. */
-enum vsw_policy { VSW_POLICY_LRU = 0, VSW_POLICY_CLOCK = 1, VSW_POLICY_BELADY = 2 };
+enum vsw_policy { VSW_POLICY_LRU = 0, VSW_POLICY_CLOCK = 1, VSW_POLICY_BELADY = 2, VSW_POLICY_LRU_TIME = 3 };
 /* Who copies between MEM and the store: the PCPU (loads and stores over the
  * memory bus, as the prior art) or the mover (bursts, when it reaches DRAM). */
 enum vsw_fetch_via { VSW_FETCH_PCPU = 0, VSW_FETCH_MOVER = 1 };

@@ -44,6 +44,9 @@ class Costs:
     hits: int = 0
     misses: int = 0
     writebacks: int = 0
+    #: With ``record``: every switch in the order the model ran them, (PCPU, machine loaded,
+    #: the PCPU's model time then); each PCPU's first load (uncounted) first.
+    order: list[tuple[int, int, float]] = field(default_factory=list)
 
 
 def _loads(schedule: str, vms: int, pcpus: int, count: int, seed: int) -> list[list[int]]:
@@ -79,7 +82,7 @@ def _in_c(cpu: Pcpu, ctxs: list[Any], loads: list[int], dirty_mask: int, out: Co
 
 
 def _interleaved(cpus: list[Pcpu], ctxs: list[Any], loads: list[list[int]], running: list[int], switches: int,
-                 dirty_mask: int, rng: random.Random, mean_steps: int, out: Costs) -> None:
+                 dirty_mask: int, rng: random.Random, mean_steps: int, out: Costs, record: bool = False) -> None:
     """Several PCPUs' switches, switch by switch in model-time order (the PCPU whose
     clock is earliest goes next), each running its workload between them."""
     nxt = [0] * len(cpus)
@@ -89,6 +92,8 @@ def _interleaved(cpus: list[Pcpu], ctxs: list[Any], loads: list[list[int]], runn
         to = loads[i][nxt[i]]
         if dirty_mask:
             cpus[i].mark_dirty(dirty_mask)
+        if record:
+            out.order.append((i, to, cpus[i].state().now_ns))
         s = cpus[i].switch_ctx(ctxs[running[i]], ctxs[to])
         running[i] = to
         out.modeled_ns.append(s.modeled_ns)
@@ -100,7 +105,7 @@ def switch_costs(pcpus: int, masters: int, switches: int, layout: str = "x86_64"
                  storage: dict[str, Any] | None = None, mover: dict[str, Any] | None = None,
                  utilisation: float = 0.0, dirty: bool = True, mean_steps: int = 600, seed: int = 1,
                  vms: int = 0, capacity: int = 0, policy: str = "lru", schedule: str = "round-robin",
-                 reaches_dram: bool = False, batched: bool = True) -> Costs:
+                 reaches_dram: bool = False, batched: bool = True, record: bool = False) -> Costs:
     """``switches`` switches of ``pcpus`` PCPUs at once on a storage bus shared by
     ``masters``, each running a seeded random 0..2*mean_steps workload steps between
     its switches and going next to the machine ``schedule`` picks among its share of
@@ -109,7 +114,8 @@ def switch_costs(pcpus: int, masters: int, switches: int, layout: str = "x86_64"
     and mover parameters given over the schema's defaults.  Belady needs the
     future, so one PCPU (whose loads are known before it starts).  One PCPU's
     schedule runs in one C call (``batched``; False: switch by switch, as
-    several PCPUs do - the same figures, slower)."""
+    several PCPUs do - the same figures, slower).  ``record``: ``Costs.order`` says
+    which PCPU loaded which machine when, for checking against a reference."""
     if policy == "belady" and pcpus > 1:
         raise VswError(errno.EINVAL, "belady evicts by the future: with several PCPUs the order of their loads "
                                      "is known only as they run; sweep it with pcpus = 1")
@@ -130,17 +136,22 @@ def switch_costs(pcpus: int, masters: int, switches: int, layout: str = "x86_64"
     running = [ld[0] for ld in loads]
     out = Costs()
     try:
+        if policy == "belady":          # the whole future, the first load included: every eviction Belady's
+            cache.plan([ctxs[m] for m in loads[0]])
         for i, cpu in enumerate(cpus):
             cpu.thaw(1)
+            if record:
+                out.order.append((i, running[i], cpu.state().now_ns))
             cpu.switch_ctx(None, ctxs[running[i]])
             cpu.run(rng.randint(0, 2 * mean_steps))     # its clock now says when it next switches
         cache.reset_stats()
-        if policy == "belady":
-            cache.plan([ctxs[m] for m in loads[0][1:]])
         if pcpus == 1 and batched:      # nothing to interleave: the whole schedule in one C call
+            if record:
+                out.order += [(0, m, 0.0) for m in loads[0][1:]]
             _in_c(cpus[0], ctxs, loads[0], lay.all_groups if dirty else 0, out)
         else:
-            _interleaved(cpus, ctxs, loads, running, switches, lay.all_groups if dirty else 0, rng, mean_steps, out)
+            _interleaved(cpus, ctxs, loads, running, switches, lay.all_groups if dirty else 0, rng, mean_steps, out,
+                         record)
         c = cache.stats()
         out.hits, out.misses, out.writebacks = c.hits, c.misses, c.writebacks
     finally:
