@@ -1,0 +1,62 @@
+"""``pyvswitch sweep GRID``: the verb over pyvswitch.bench.sweep - its options,
+its output as text or JSON (numbers as numbers), its exit status."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+#: The sweep verb's exit status.
+EXIT = ("0 every point done (a point that failed is a row with its error), 2 an error (nothing run), "
+        "130 interrupted by SIGINT (143: SIGTERM), the finished rows kept")
+
+
+def _line(r: dict[str, Any], results: tuple[str, ...]) -> str:
+    axes = ", ".join(f"{k}={v}" for k, v in r.items() if k not in ("key", *results))
+    if r["error"]:
+        return f"  {axes}: refused: {r['error']}"
+
+    def ci(m: str) -> str:
+        w = r.get(f"{m}_ci95")
+        return f" +-{w:.1f}" if w else ""
+    return (f"  {axes}: p50 {r['p50_ns']:.1f}{ci('p50_ns')} ns, p99 {r['p99_ns']:.1f}{ci('p99_ns')} ns, "
+            f"mean {r['mean_ns']:.1f}{ci('mean_ns')} ns, hit rate {r['hit_rate']:.3f}, "
+            f"{r['speedup_p50']:.2f}x the prior art")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..bench.sweep import RESULTS, Interrupted, plot, sweep, tty_progress
+    try:
+        rows = sweep(args.grid, args.out, workers=args.workers, scheduler=args.scheduler, progress=tty_progress,
+                     resume_any=args.resume_any)
+    except Interrupted as exc:
+        print(f"pyvswitch sweep: {exc}", file=sys.stderr)
+        return 128 + exc.signum
+    if args.plot:
+        x = plot(rows, args.plot)
+        print(f"wrote {args.plot}: hit rate and p99 against {x}", file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"{len(rows)} points in {args.out}")
+        for r in rows:
+            print(_line(r, RESULTS))
+    return 0
+
+
+def add(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
+        verb: Callable[..., argparse.ArgumentParser]) -> None:
+    """Registers the verb (``verb`` makes a sub-parser with the shared options)."""
+    w = verb(sub, "sweep", "a design sweep over a TOML grid of model parameters, on local cores or Dask",
+             "every row as JSON (numbers as numbers, null where a failed point has none)", platform_help=None)
+    w.add_argument("grid", metavar="GRID.toml", help="axes, each a list of values (pyvswitch/bench/sweep.py)")
+    w.add_argument("--out", default="sweep.csv", help="the table, appended to as points finish (default sweep.csv)")
+    w.add_argument("--workers", type=int, help="local processes (default: every core)")
+    w.add_argument("--scheduler", metavar="ADDRESS", help="a dask.distributed scheduler (the 'cluster' extra)")
+    w.add_argument("--resume-any", action="store_true", help="resume into a table made by another version of the "
+                   "model (its rows keep their provenance)")
+    w.add_argument("--plot", metavar="PNG", help="draw the frontier: hit rate and p99 against capacity (or the "
+                                                 "first axis that varies); needs the 'plot' extra: matplotlib")
+    w.set_defaults(run=run)
