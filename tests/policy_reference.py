@@ -42,7 +42,7 @@ class ReferenceStore:
     """A store of ``slots`` contexts with ``policy`` over the machines ``owners`` (made in that order)."""
 
     def __init__(self, policy: str, slots: int, owners: list[int], group_sizes: list[int],
-                 pinned: tuple[int, ...] = ()) -> None:
+                 pinned: tuple[int, ...] = (), cold: bool = False) -> None:
         self.policy, self.n = policy, slots
         self.sizes = group_sizes
         self.all = (1 << len(group_sizes)) - 1
@@ -58,7 +58,7 @@ class ReferenceStore:
         self.hand = 0
         self.plan: list[int] | None = None
         self.pos = 0
-        for o in owners:
+        for o in [] if cold else owners:           # cold: the store starts empty, every machine at home
             if None in self.at:
                 s = self.at.index(None)
                 self.at[s], self.slot[o], self.changed[o] = o, s, self.all

@@ -221,3 +221,36 @@ def test_an_unknown_policy_is_refused():
     with pytest.raises(VswError) as e:
         switch_costs(1, 1, 10, vms=4, capacity=2, policy="lfu")
     assert e.value.errno == errno.EINVAL and "lru" in str(e.value)
+
+
+@pytest.mark.parametrize("policy", ["lru", "clock", "belady"])
+@pytest.mark.parametrize("start", ["warm", "cold"])
+@pytest.mark.parametrize("pcpus", [1, 2])
+def test_warmup_and_a_cold_start_are_what_the_textbook_counts(policy, start, pcpus):
+    """``warmup`` switches per PCPU run and are not counted; a cold store starts empty."""
+    if policy == "belady" and pcpus > 1:
+        pytest.skip("belady needs one PCPU")
+    vms, capacity, switches, warmup = 10, 4, 120, 30
+    c = switch_costs(pcpus, pcpus, switches, vms=vms, capacity=capacity, policy=policy, schedule="zipf",
+                     seed=3, record=True, warmup=warmup, start=start)
+    ref = ReferenceStore(policy, capacity, list(range(vms)), SIZES, cold=start == "cold")
+    if policy == "belady":
+        ref.set_plan([to for _, to, _ in c.order])
+    counted = []
+    for i, (p, to, now) in enumerate(c.order):
+        step = ref.switch(p, to, LAY.all_groups, now)
+        if i >= pcpus + warmup * pcpus:
+            counted.append(step)
+    assert len(counted) == switches == len(c.modeled_ns)
+    assert (c.hits, c.misses) == (sum(s.result == "hit" for s in counted), sum(s.result == "miss" for s in counted))
+    assert c.writebacks == sum(bool(s.written_back) for s in counted)
+
+
+def test_a_cold_start_misses_more_than_a_warm_one_until_warmed_up():
+    cold = switch_costs(1, 1, 40, vms=8, capacity=8, schedule="round-robin", start="cold")
+    warm = switch_costs(1, 1, 40, vms=8, capacity=8, schedule="round-robin", start="warm")
+    warmed = switch_costs(1, 1, 40, vms=8, capacity=8, schedule="round-robin", start="cold", warmup=8)
+    assert warm.misses == 0 and cold.misses == 7 and warmed.misses == 0      # 8 machines, the first load uncounted
+    with pytest.raises(VswError) as e:
+        switch_costs(1, 1, 10, vms=4, capacity=2, start="lukewarm")
+    assert e.value.errno == errno.EINVAL

@@ -93,3 +93,21 @@ def test_a_local_dask_cluster_gives_the_table_the_local_pool_does(tmp_path):
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1) as cluster:
         remote = sw.sweep(grid, str(tmp_path / "dask.csv"), scheduler=cluster.scheduler_address)
     assert local == remote
+
+
+def test_repeats_give_the_mean_and_a_95_percent_ci_across_seeds(tmp_path):
+    import math
+    import statistics
+
+    from pyvswitch.bench import points
+    base = {n: v[1] for n, v in points.AXES.items()}
+    base.update(vms=12, capacity=5, schedule="zipf", switches=200, seed=4)
+    one = [points.run_point({**base, "seed": s}) for s in (4, 5, 6)]
+    three = points.run_point({**base, "repeats": 3})
+    for m in ("hit_rate", "mean_ns", "p99_ns"):
+        xs = [r[m] for r in one]
+        assert three[m] == pytest.approx(statistics.fmean(xs))
+        assert three[f"{m}_ci95"] == pytest.approx(4.303 * statistics.stdev(xs) / math.sqrt(3))
+        assert one[0][f"{m}_ci95"] is None
+    assert len({r["hit_rate"] for r in one}) > 1 and three["seeds"] == 3       # the seeds differ
+    assert points.ci95([1.0] * 40) == 0.0 and points.ci95([0.0, 2.0]) == pytest.approx(12.706)
