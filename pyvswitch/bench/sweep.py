@@ -53,7 +53,7 @@ from typing import Any
 from ..errors import VswError
 from .points import (AXES, BOUNDS, CHOICES, CI, MAX_POINT_SWITCHES, METRICS, PROVENANCE, RESULTS, SCHEMA_AXES,
                      point_key, provenance, run_point, trace_digest, worker_init)
-from .report import pyplot
+from .frontier import plot
 
 __all__ = ["AXES", "COLUMNS", "Interrupted", "MAX_POINTS", "MAX_SWITCHES", "RESULTS", "load_grid", "plot",
            "point_key", "read_table", "run_point", "sweep"]
@@ -374,46 +374,6 @@ def sweep(grid: "str | os.PathLike[str]", out: str, workers: int | None = None, 
     finally:
         lock.release()
     return [done[point_key(p)] for p in points]
-
-
-#: The axes a frontier is drawn against, in order of preference: the first that varies.
-FRONTIER_X = ("capacity", "vms", "pcpus", "max_burst", "utilisation", "width_bytes", "mean_steps")
-
-
-def plot(rows: list[dict[str, Any]], path: str) -> str:
-    """The frontier in one PNG: hit rate, and p99 and mean (beside the prior art's p50)
-    against the first axis of FRONTIER_X the grid varies, a line for each
-    combination of the other axes it varies.  Returns the x axis."""
-    plt = pyplot()
-    ok = [r for r in rows if not r["error"]]
-    if not ok:
-        raise VswError(errno.EINVAL, "nothing to plot: every point of the sweep was refused")
-    varied = [a for a in AXES if len({r[a] for r in ok}) > 1]
-    x = next((a for a in FRONTIER_X if a in varied), varied[0] if varied else "capacity")
-    series: dict[str, list[dict[str, Any]]] = {}
-    for r in ok:
-        label = ", ".join(f"{a}={r[a]}" for a in varied if a != x) or "all points"
-        series.setdefault(label, []).append(r)
-    fig, (hit, p99) = plt.subplots(1, 2, figsize=(13, 5))
-    for label, rs in series.items():
-        rs.sort(key=lambda r: float(r[x]))
-        xs = [float(r[x]) for r in rs]
-        hit.plot(xs, [float(r["hit_rate"]) * 100 for r in rs], marker="o", label=label)
-        line, = p99.plot(xs, [float(r["p99_ns"]) for r in rs], marker="o", label=f"{label}: p99")
-        p99.plot(xs, [float(r["mean_ns"]) for r in rs], marker="s", linestyle="--", color=line.get_color(),
-                 label=f"{label}: mean (hits and misses)")
-        p99.plot(xs, [float(r["prior_art_p50_ns"]) for r in rs], linestyle=":", color=line.get_color(),
-                 label=f"{label}: prior art p50")
-    hit.set(xlabel=AXES[x][2], ylabel="loads that found their context in the store (%)", ylim=(0, 105),
-            title=f"Hit rate against {x}")
-    p99.set(xlabel=AXES[x][2], ylabel="modelled switch latency (ns)", title=f"Switch cost against {x}")
-    for ax in (hit, p99):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return x
 
 
 def tty_progress(i: int, n: int) -> None:

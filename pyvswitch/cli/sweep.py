@@ -13,8 +13,8 @@ EXIT = ("0 every point done (a point that failed is a row with its error), 2 an 
         "130 interrupted by SIGINT (143: SIGTERM), the finished rows kept")
 
 
-def _line(r: dict[str, Any], results: tuple[str, ...]) -> str:
-    axes = ", ".join(f"{k}={v}" for k, v in r.items() if k not in ("key", *results))
+def _line(r: dict[str, Any], shown: list[str]) -> str:
+    axes = ", ".join(f"{k}={r[k]}" for k in shown) or "the point"
     if r["error"]:
         return f"  {axes}: refused: {r['error']}"
 
@@ -27,7 +27,9 @@ def _line(r: dict[str, Any], results: tuple[str, ...]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bench.sweep import RESULTS, Interrupted, plot, sweep, tty_progress
+    from ..bench.frontier import Target, answer, answer_text, varied
+    from ..bench.sweep import Interrupted, plot, sweep, tty_progress
+    target = Target.parse(args.target) if args.target is not None else None
     try:
         rows = sweep(args.grid, args.out, workers=args.workers, scheduler=args.scheduler, progress=tty_progress,
                      resume_any=args.resume_any)
@@ -35,14 +37,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"pyvswitch sweep: {exc}", file=sys.stderr)
         return 128 + exc.signum
     if args.plot:
-        x = plot(rows, args.plot)
-        print(f"wrote {args.plot}: hit rate and p99 against {x}", file=sys.stderr if args.json else sys.stdout)
+        x = plot(rows, args.plot, target)
+        print(f"wrote {args.plot}: hit rate and switch cost against {x}", file=sys.stderr if args.json else sys.stdout)
+    answers = answer(rows, target) if target else None
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"rows": rows, "target": answers} if target else rows, indent=2))
     else:
         print(f"{len(rows)} points in {args.out}")
+        shown = varied(rows)
         for r in rows:
-            print(_line(r, RESULTS))
+            print(_line(r, shown))
+        if target and answers is not None:
+            print("\n".join(answer_text(answers, target)))
     return 0
 
 
@@ -57,6 +63,9 @@ def add(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
     w.add_argument("--scheduler", metavar="ADDRESS", help="a dask.distributed scheduler (the 'cluster' extra)")
     w.add_argument("--resume-any", action="store_true", help="resume into a table made by another version of the "
                    "model (its rows keep their provenance)")
-    w.add_argument("--plot", metavar="PNG", help="draw the frontier: hit rate and p99 against capacity (or the "
-                                                 "first axis that varies); needs the 'plot' extra: matplotlib")
+    w.add_argument("--plot", metavar="PNG", help="draw the frontier: hit rate and switch cost against capacity (or "
+                   "the first axis that varies), a panel per combination of the others; needs matplotlib")
+    w.add_argument("--target", metavar="'FIGURE OP NUMBER'", help="e.g. 'hit_rate >= 0.9' or 'mean_ns <= 2000': "
+                   "print (and mark) the smallest configuration meeting it per combination of the other axes "
+                   "(with --json: {rows, target})")
     w.set_defaults(run=run)
