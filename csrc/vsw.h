@@ -513,6 +513,18 @@ struct vsw_bench_result {
 int vsw_bench_switch_loop(struct vsw_pcpu *p, struct vsw_path *path, const uint32_t *slots,
                           const uint64_t *owners, uint32_t machines, uint64_t switches, uint32_t dirty_mask,
                           struct vsw_bench_result *out);
+/* ---- calibration: this host's own costs (calibrate.c; not on any switch path) ---- */
+struct vsw_calibration {
+    uint64_t xcr0;              /* the features the OS enabled */
+    uint64_t xsave_bytes;       /* CPUID.(0xD, 0).EBX: their XSAVE area */
+    uint64_t iterations;
+    uint64_t xsave_xrstor_ns;   /* wall time of `iterations` XSAVE + XRSTOR pairs */
+    uint64_t xsave_xrstor_tsc;  /* the same in TSC ticks */
+};
+/* -EOPNOTSUPP where the host has no XSAVE (not x86_64, or the OS did not enable it). */
+int vsw_calibrate_xsave(uint64_t iterations, struct vsw_calibration *out);
+/* `iterations` memcpy of `bytes` between two hot buffers: wall ns and TSC ticks in all. */
+int vsw_calibrate_memcpy(uint32_t bytes, uint64_t iterations, uint64_t *ns, uint64_t *tsc);
 /* CDEF-END */
 
 #endif

@@ -64,7 +64,7 @@ MAX_POINT_SWITCHES = 4 * 10**6
 
 #: Figures per seed; each row has their mean across seeds and, for two seeds or more, a 95% CI.
 METRICS = ("p50_ns", "p99_ns", "max_ns", "mean_ns", "prior_art_p50_ns", "speedup_p50", "hit_rate",
-           "writebacks_per_switch")
+           "writebacks_per_switch", "cached_prior_art_ns", "speedup_cached_mean")
 CI = tuple(f"{m}_ci95" for m in METRICS if m != "max_ns")
 PROVENANCE = ("pyvswitch", "core_sha", "model_sha", "platform")
 RESULTS = (*METRICS, *CI, "seeds", *PROVENANCE, "error")
@@ -115,7 +115,15 @@ def platform_of(point: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out["storage-bus"].update({n: point[n] for n in ("width_bytes", "clock_mhz", "setup_cycles")},
                               masters=point["pcpus"])
     out["mover"].update({n: point[n] for n in ("max_burst", "write_threshold", "read_threshold", "reaches_dram")})
+    ns, source = _cached(point)
+    out["cached prior art"] = {"save_restore_ns": ns, "source": source}
     return out
+
+
+def _cached(point: dict[str, Any]) -> tuple[float, str]:
+    """The cached prior art's save + restore for a point (its ``_calibration``, else the reference point)."""
+    from .calibrate import cached_save_ns
+    return cached_save_ns(point.get("_calibration"), KINDS["pcpu"].param("cpu_mhz").default)
 
 
 def trace_digest(path: str) -> str:
@@ -129,10 +137,9 @@ def trace_digest(path: str) -> str:
 
 def point_key(point: dict[str, Any]) -> str:
     """A point's key: its parameters (and a trace's content), not the model's version."""
-    keyed = dict(point)
+    keyed = {k: v for k, v in point.items() if not k.startswith("_")}
     if point.get("trace"):
-        keyed["trace"] = [point["trace"], point.get("_trace_sha") or trace_digest(point["trace"])]
-    keyed.pop("_trace_sha", None)
+        keyed["trace"] = [point["trace"], trace_digest(point["trace"])]
     return hashlib.sha1(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -184,9 +191,13 @@ def _one(point: dict[str, Any], seed: int) -> dict[str, float]:
         raise VswError(errno.EINVAL, "no switch was counted (a trace all warm-up?)")
     p50, prior50 = statistics.median(xs), statistics.median(c.prior_art_ns)
     loads = c.hits + c.misses
-    return {"p50_ns": p50, "p99_ns": percentile(xs, 0.99), "max_ns": xs[-1], "mean_ns": statistics.fmean(xs),
+    pcpu = KINDS["pcpu"]        # the emulator's PCPU: the schema's defaults, exit + entry the same on both paths
+    cached = pcpu.param("exit_entry_cycles").default * 1000.0 / pcpu.param("cpu_mhz").default + _cached(point)[0]
+    mean = statistics.fmean(xs)
+    return {"p50_ns": p50, "p99_ns": percentile(xs, 0.99), "max_ns": xs[-1], "mean_ns": mean,
             "prior_art_p50_ns": prior50, "speedup_p50": prior50 / p50, "hit_rate": c.hits / loads if loads else 0.0,
-            "writebacks_per_switch": c.writebacks / len(xs)}
+            "writebacks_per_switch": c.writebacks / len(xs), "cached_prior_art_ns": cached,
+            "speedup_cached_mean": cached / mean}
 
 
 def run_point(point: dict[str, Any], prov: dict[str, str] | None = None) -> dict[str, Any]:

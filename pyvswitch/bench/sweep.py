@@ -267,7 +267,8 @@ class _Stop:
 
 
 def _error_row(point: dict[str, Any], prov: dict[str, str], why: str) -> dict[str, Any]:
-    return {"key": point_key(point), **point, **{k: None for k in RESULTS}, **prov, "platform": "", "error": why}
+    public = {k: v for k, v in point.items() if not k.startswith("_")}
+    return {"key": point_key(point), **public, **{k: None for k in RESULTS}, **prov, "platform": "", "error": why}
 
 
 Rows = Generator[dict[str, Any], None, None]
@@ -332,15 +333,25 @@ def _dask(todo: list[dict[str, Any]], scheduler: str, prov: dict[str, str], stop
 
 
 def sweep(grid: "str | os.PathLike[str]", out: str, workers: int | None = None, scheduler: str | None = None,
-          progress: Callable[[int, int], None] | None = None, resume_any: bool = False) -> list[dict[str, Any]]:
+          progress: Callable[[int, int], None] | None = None, resume_any: bool = False,
+          platform: "str | os.PathLike[str] | None" = None) -> list[dict[str, Any]]:
     """Runs the points of ``grid`` not yet in the table ``out`` and appends each
     row as it finishes; returns every row of the grid, in grid order, typed
     (numbers as numbers, None where a failed point has none).  Raises
-    ``Interrupted`` on SIGINT/SIGTERM, the finished rows kept."""
+    ``Interrupted`` on SIGINT/SIGTERM, the finished rows kept.  ``platform``: a
+    file from ``pyvswitch calibrate`` whose cached-save prior art the rows price
+    the fast path against too (without one: the README's reference point)."""
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or not 1 <= workers <= MAX_WORKERS):
         raise VswError(errno.EINVAL, f"workers is 1..{MAX_WORKERS}, got {workers!r}")
     points = load_grid(grid)
+    if platform is not None:
+        from .calibrate import calibration_of
+        cal = calibration_of(platform)
+        if cal is None:
+            raise VswError(errno.EINVAL, f"{platform}: no [calibration] in it (write one with pyvswitch calibrate)")
+        for p in points:
+            p["_calibration"] = cal
     prov = provenance()
     lock = _Lock(out)
     try:

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from ..hw import VswError
+from . import calibrate as calibrate_verb
 from . import mrc as mrc_verb
 from . import sweep as sweep_verb
 
@@ -90,7 +91,7 @@ EXIT_CODES = {
             "2 an error",
     "run": "0 every guest finished (and, with --check-solo, matched its solo run), 1 otherwise, 2 an error",
     "bench": "0 done, 2 an error", "trace": "0 done, 2 an error", "guest": "0 done, 2 an error",
-    "sweep": sweep_verb.EXIT, "mrc": mrc_verb.EXIT,
+    "sweep": sweep_verb.EXIT, "mrc": mrc_verb.EXIT, "calibrate": calibrate_verb.EXIT,
 }
 
 
@@ -153,6 +154,7 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     b.set_defaults(run=_bench)
     sweep_verb.add(sub, _verb)
     mrc_verb.add(sub, _verb)
+    calibrate_verb.add(sub, _verb)
     t = _verb(sub, "trace", "bus transactions of a run of switches as Chrome trace-event JSON",
               "print a JSON summary with each switch's stats")
     t.add_argument("--switches", type=int, default=10, help="switches to trace (default 10)")

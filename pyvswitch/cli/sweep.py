@@ -22,8 +22,8 @@ def _line(r: dict[str, Any], shown: list[str]) -> str:
         w = r.get(f"{m}_ci95")
         return f" +-{w:.1f}" if w else ""
     return (f"  {axes}: p50 {r['p50_ns']:.1f}{ci('p50_ns')} ns, p99 {r['p99_ns']:.1f}{ci('p99_ns')} ns, "
-            f"mean {r['mean_ns']:.1f}{ci('mean_ns')} ns, hit rate {r['hit_rate']:.3f}, "
-            f"{r['speedup_p50']:.2f}x the prior art")
+            f"mean {r['mean_ns']:.1f}{ci('mean_ns')} ns, hit rate {r['hit_rate']:.3f}; p50 {r['speedup_p50']:.2f}x "
+            f"the patent's prior art, mean {r['speedup_cached_mean']:.2f}x a cached XSAVE prior art")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     target = Target.parse(args.target) if args.target is not None else None
     try:
         rows = sweep(args.grid, args.out, workers=args.workers, scheduler=args.scheduler, progress=tty_progress,
-                     resume_any=args.resume_any)
+                     resume_any=args.resume_any, platform=args.platform)
     except Interrupted as exc:
         print(f"pyvswitch sweep: {exc}", file=sys.stderr)
         return 128 + exc.signum
@@ -56,7 +56,9 @@ def add(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
         verb: Callable[..., argparse.ArgumentParser]) -> None:
     """Registers the verb (``verb`` makes a sub-parser with the shared options)."""
     w = verb(sub, "sweep", "a design sweep over a TOML grid of model parameters, on local cores or Dask",
-             "every row as JSON (numbers as numbers, null where a failed point has none)", platform_help=None)
+             "every row as JSON (numbers as numbers, null where a failed point has none)",
+             platform_help="a platform file from `pyvswitch calibrate`: its cached-save prior art priced too "
+                           "(default: the README's XSAVE reference point)")
     w.add_argument("grid", metavar="GRID.toml", help="axes, each a list of values (pyvswitch/bench/sweep.py)")
     w.add_argument("--out", default="sweep.csv", help="the table, appended to as points finish (default sweep.csv)")
     w.add_argument("--workers", type=int, help="local processes (default: every core)")
