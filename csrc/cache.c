@@ -10,12 +10,13 @@
  * fetched context with one flip.  A fault in the refill leaves the victim in
  * its slot as it was (and clean: home has it too), and `to` at home.
  *
- * A hit takes no lock and writes nothing another PCPU writes: it holds the
- * slot (SAVED -> HELD), checks the slot is still the machine's, claims it for
- * the switch (LOADING; LOADED once the switch commits) and notes the use and
- * the hit in the machine's own handle (model time for LRU, the reference bit
- * for CLOCK, its count of hits) - so PCPUs switching at once on one store do
- * not serialise, and a hit costs no atomic read-modify-write beyond the claim.
+ * A hit takes no lock: it holds the slot (SAVED -> HELD), checks the slot is
+ * still the machine's, claims it for the switch (LOADING; LOADED once the
+ * switch commits) and notes the use and the hit in the machine's own handle
+ * (its place in the order of loads for LRU, model time for LRU_TIME, the
+ * reference bit for CLOCK, its count of hits).  Its one write another PCPU
+ * also makes is the atomic add that takes that place from the cache's count
+ * of loads - so PCPUs switching at once on one store do not serialise.
  * Everything else runs under the cache's lock.  A slot is taken from its
  * machine only while held by the eviction (never while loaded), so a switch
  * that claimed one keeps it; a slot is freed only with its machine, whose
