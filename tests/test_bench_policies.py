@@ -137,7 +137,7 @@ def api_schedules(draw):
     return vms, out
 
 
-@pytest.mark.parametrize("policy", ["lru", "clock", "lru-time"])
+@pytest.mark.parametrize("policy", sorted(POLICIES))
 @given(case=api_schedules())
 @settings(max_examples=25)
 def test_the_api_on_two_pcpus_equals_the_textbook(policy, case):
@@ -152,6 +152,9 @@ def test_the_api_on_two_pcpus_equals_the_textbook(policy, case):
         ref.loads = 1                           # the host's load when the hypervisor came up
         ref.seq[0] = 1
         running = {0: 0}
+        if policy == "belady":                  # the future, across both PCPUs in the order of the calls
+            hv.cache.plan([ms[to] for _, to in steps])
+            ref.set_plan([to for _, to in steps])
         for p, to in steps:
             now = hv.pcpus[p].now_ns
             frm = running.get(p)
@@ -254,3 +257,26 @@ def test_a_cold_start_misses_more_than_a_warm_one_until_warmed_up():
     with pytest.raises(VswError) as e:
         switch_costs(1, 1, 10, vms=4, capacity=2, start="lukewarm")
     assert e.value.errno == errno.EINVAL
+
+
+@pytest.mark.parametrize("policy", ["lru", "clock", "lru-time"])
+@pytest.mark.parametrize("vms", [4, 6, 9])
+def test_the_api_run_schedule_equals_the_textbook(policy, vms):
+    """Hypervisor.run_schedule (the C loop, round robin) hits, misses and writes back as the reference."""
+    slots = 4
+    text = (EXPLICIT.read_text().replace("capacity_bytes = 8388608", f"capacity_bytes = {slots * SLOT + 100}")
+            .replace('policy = "lru"', f'policy = "{policy}"'))
+    with pyvswitch.open(text) as hv:
+        ms = [hv.host, *(hv.create_vm(f"vm{i}") for i in range(1, vms + 1))]
+        hv.cache.reset_stats()
+        st = hv.run_schedule(ms, 60, steps=5)
+        ref = ReferenceStore(policy, slots, list(range(vms + 1)), SIZES, pinned=(0,))
+        ref.running[0], ref.loads, ref.seq[0] = 0, 1, 1
+        cur, steps = 0, []
+        for _ in range(60):
+            cur = (cur + 1) % len(ms)
+            steps.append(ref.switch(0, cur, LAY.all_groups))
+        want = (sum(s.result == "hit" for s in steps), sum(s.result == "miss" for s in steps),
+                sum(bool(s.written_back) for s in steps))
+        assert (st.hits, st.misses, st.writebacks) == want
+        assert st.running is ms[cur] and want[1] > 0
