@@ -193,14 +193,12 @@ def test_the_sweep_point_equals_the_textbook(policy, schedule, pcpus):
 
 def test_belady_in_a_sweep_is_the_brute_force_optimum():
     """Belady's first eviction too follows the plan: no fewer misses exist for that sequence."""
-    import itertools
     for seed in range(1, 6):
         c = switch_costs(1, 1, 14, vms=5, capacity=3, policy="belady", schedule="uniform", seed=seed,
                                     record=True)
         seq = [to for _, to, _ in c.order]
         best = _optimum(seq, 3, 5)
         assert c.misses == best, (seed, seq)
-    del itertools
 
 
 def _optimum(seq: list[int], slots: int, vms: int) -> int:

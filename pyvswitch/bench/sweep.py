@@ -51,7 +51,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from ..errors import VswError
-from .points import (AXES, BOUNDS, CHOICES, CI, MAX_POINT_SWITCHES, METRICS, PROVENANCE, RESULTS, SCHEMA_AXES,
+from .points import (AXES, BOUNDS, CHOICES, CI, MAX_POINT_SWITCHES, METRICS, RESULTS, SCHEMA_AXES,
                      point_key, provenance, run_point, trace_digest, worker_init)
 from .frontier import plot
 
