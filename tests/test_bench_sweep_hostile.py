@@ -239,3 +239,24 @@ def test_a_signal_stops_the_sweep_keeps_finished_rows_and_leaves_no_worker(tmp_p
     computed = []
     rows = sw.sweep(grid, str(out), workers=2, progress=lambda i, n: computed.append(n))
     assert len(rows) == 40 and set(computed) == {40 - len(done)}
+
+
+def test_a_point_that_kills_its_worker_is_an_error_row_computed_again_on_resume(tmp_path, monkeypatch):
+    grid, out = tmp_path / "g.toml", tmp_path / "t.csv"
+    grid.write_text("vms = 6\ncapacity = [2, 3, 4, 5, 6]\nswitches = 30\n")
+    real = points._one
+
+    def dies_at_three(point, seed):                    # forked into the workers with the pool
+        if point["capacity"] == 3:
+            os._exit(9)
+        return real(point, seed)
+    monkeypatch.setattr(points, "_one", dies_at_three)
+    rows = sw.sweep(grid, str(out), workers=1)
+    died = [r for r in rows if r["error"] == sw.DIED]
+    # it, and whatever was in flight with it on the pool (which cannot tell them apart), are error rows
+    assert 3 in [r["capacity"] for r in died] and len(died) <= 2
+    assert all(r["hit_rate"] is not None for r in rows if r not in died) and len(rows) == 5
+    monkeypatch.setattr(points, "_one", real)
+    computed = []
+    rows = sw.sweep(grid, str(out), workers=1, progress=lambda i, n: computed.append(n))
+    assert set(computed) == {len(died)} and all(r["error"] == "" for r in rows) and len(rows) == 5

@@ -65,6 +65,8 @@ MAX_POINTS = 100_000
 MAX_SWITCHES = 2 * 10**9
 MAX_WORKERS = 1024
 COLUMNS = ["key", *AXES, *RESULTS]
+#: The error of a point whose worker died (it, or another point on the same pool): computed again on resume.
+DIED = "the worker running it died (killed, or out of memory); a resumed sweep computes it again"
 
 
 class Interrupted(Exception):
@@ -196,7 +198,7 @@ def read_table(out: str) -> tuple[dict[str, dict[str, Any]], int]:
     done = {}
     for row in reader:
         typed = _typed(row)
-        if typed is not None and typed["key"] == point_key({k: typed[k] for k in AXES}):
+        if typed is not None and typed["key"] == point_key({k: typed[k] for k in AXES}) and typed["error"] != DIED:
             done[typed["key"]] = typed
     return done, whole
 
@@ -294,11 +296,11 @@ def _local(todo: list[dict[str, Any]], workers: int, prov: dict[str, str], stop:
                     yield fut.result()
                 except BrokenProcessPool:
                     broken = True
-                    yield _error_row(p, prov, "the worker running it died (killed, or out of memory)")
+                    yield _error_row(p, prov, DIED)
             if broken:
                 _kill(pool)
                 for fut, p in running.items():
-                    yield _error_row(p, prov, "the worker running it died (killed, or out of memory)")
+                    yield _error_row(p, prov, DIED)
                 running.clear()
                 pool = ProcessPoolExecutor(workers, initializer=worker_init)
     finally:
