@@ -10,12 +10,13 @@
  * fetched context with one flip.  A fault in the refill leaves the victim in
  * its slot as it was (and clean: home has it too), and `to` at home.
  *
- * A hit takes no lock and writes nothing another PCPU writes: it holds the
- * slot (SAVED -> HELD), checks the slot is still the machine's, claims it for
- * the switch (LOADING; LOADED once the switch commits) and notes the use and
- * the hit in the machine's own handle (model time for LRU, the reference bit
- * for CLOCK, its count of hits) - so PCPUs switching at once on one store do
- * not serialise, and a hit costs no atomic read-modify-write beyond the claim.
+ * A hit takes no lock: it holds the slot (SAVED -> HELD), checks the slot is
+ * still the machine's, claims it for the switch (LOADING; LOADED once the
+ * switch commits) and notes the use and the hit in the machine's own handle
+ * (its place in the order of loads for LRU, model time for LRU_TIME, the
+ * reference bit for CLOCK, its count of hits).  Its one write another PCPU
+ * also makes is the atomic add that takes that place from the cache's count
+ * of loads - so PCPUs switching at once on one store do not serialise.
  * Everything else runs under the cache's lock.  A slot is taken from its
  * machine only while held by the eviction (never while loaded), so a switch
  * that claimed one keeps it; a slot is freed only with its machine, whose
@@ -34,7 +35,7 @@ int vsw_cache_create(struct vsw_path *path, struct vsw_store *home, struct vsw_b
                      const struct vsw_cache_params *params, struct vsw_cache **out)
 {
     if (!path || !home || !membus || !params || !out || path->kind != VSW_PATH_STORE ||
-        params->policy > VSW_POLICY_BELADY || params->fetch_via > VSW_FETCH_MOVER)
+        params->policy > VSW_POLICY_LRU_TIME || params->fetch_via > VSW_FETCH_MOVER)
         return -EINVAL;
     if (home->L != path->store->L)
         return -EXDEV;
@@ -164,18 +165,32 @@ static bool in_flight(const struct vsw_cache *c)
     return false;
 }
 
-/* Least recently loaded (model time; never loaded first, the lowest slot first),
- * or - Belady - the one loaded again last, ties least recently loaded. */
-static struct vsw_ctx *by_scan(struct vsw_cache *c, bool belady)
+/* Whether a was loaded less recently than b: in the order of loads (LRU), or by
+ * the loading PCPU's model time, ties in that order (LRU_TIME); never loaded
+ * (seq 0) is least recent of all. */
+static bool older(const struct vsw_ctx *a, const struct vsw_ctx *b, bool by_time)
 {
+    uint64_t sa = __atomic_load_n(&a->seq, __ATOMIC_RELAXED), sb = __atomic_load_n(&b->seq, __ATOMIC_RELAXED);
+    if (by_time && sa && sb) {
+        uint64_t ta = __atomic_load_n(&a->stamp, __ATOMIC_RELAXED), tb = __atomic_load_n(&b->stamp, __ATOMIC_RELAXED);
+        if (ta != tb)
+            return ta < tb;
+    }
+    return sa < sb;
+}
+
+/* Least recently loaded (never loaded first, the lowest slot first), or -
+ * Belady - the one loaded again last, ties least recently loaded. */
+static struct vsw_ctx *by_scan(struct vsw_cache *c, uint32_t policy)
+{
+    bool belady = policy == VSW_POLICY_BELADY, by_time = policy == VSW_POLICY_LRU_TIME;
     struct vsw_ctx *best = NULL;
     for (uint32_t i = 0; i < c->store->nslots; i++) {
         struct vsw_ctx *x = c->at[i];
         if (!evictable(c, x))
             continue;
-        uint64_t t = __atomic_load_n(&x->stamp, __ATOMIC_RELAXED);
         if (!best || (belady && x->next_use > best->next_use) ||
-            ((!belady || x->next_use == best->next_use) && t < best->stamp))
+            ((!belady || x->next_use == best->next_use) && older(x, best, by_time)))
             best = x;
     }
     return best;
@@ -184,7 +199,7 @@ static struct vsw_ctx *by_scan(struct vsw_cache *c, bool belady)
 static struct vsw_ctx *victim(struct vsw_cache *c)
 {
     if (c->p.policy != VSW_POLICY_CLOCK)
-        return by_scan(c, c->p.policy == VSW_POLICY_BELADY);
+        return by_scan(c, c->p.policy);
     for (uint32_t i = 0, n = c->store->nslots; i <= 2 * n; i++) {
         struct vsw_ctx *x = c->at[c->hand];
         c->hand = (c->hand + 1) % n;

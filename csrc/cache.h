@@ -14,6 +14,7 @@ struct vsw_cache {
     uint32_t fault_kind, fault_group;
     struct vsw_ctx **plan_seq;  /* Belady: the planned loads and, per position, the next of the same */
     uint64_t *plan_next;
+    uint64_t loads;             /* every load so far: the order LRU goes by (atomic) */
     uint64_t plan_len, plan_pos;    /* plan_len 0: no plan (hits need no lock) */
     struct vsw_cache_counters c;    /* all but hits: counted under the lock */
     uint8_t *scratch;           /* two register files: the fetched context, the written-back one */
@@ -28,11 +29,14 @@ static inline void vsw_cache_count_hit(struct vsw_ctx *x)
     __atomic_store_n(&x->hits, __atomic_load_n(&x->hits, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 }
 
-/* A load of x at model time `now`, as LRU and CLOCK remember it. */
+/* A load of x at model time `now`, as LRU and CLOCK remember it: its place in
+ * the order of loads (one atomic add: PCPUs loading at once take turns), its
+ * PCPU's model time, its reference bit. */
 static inline void vsw_cache_note_use(struct vsw_ctx *x, uint64_t now)
 {
     __atomic_store_n(&x->ref, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&x->stamp, now, __ATOMIC_RELAXED);
+    __atomic_store_n(&x->seq, __atomic_add_fetch(&x->cache->loads, 1, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 }
 
 /* A hit without the lock (cache.c says why it is safe): hold the slot x's

@@ -347,10 +347,14 @@ int vsw_run_schedule(struct vsw_pcpu *p, struct vsw_ctx *const *ctxs, uint32_t n
  * fault in the fetch leaves the victim safe at home and `to` where it was.
  * Pinned machines never leave the store.  Belady (offline optimal, for
  * comparison) evicts the context used again last in the planned sequence.
+ * Recency is the order of loads as the cache sees them (LRU: the textbook's,
+ * on one PCPU or several); LRU_TIME orders by the loading PCPU's model clock
+ * instead (ties in load order).  Contexts never loaded since they were placed
+ * count as least recent (the lowest slot first), and so do Belady's ties.
  * A home slot is backed when first needed: a machine created while the store
  * has room lives there alone, so MEM bounds how many machines there are and
  * costs memory only for those that were ever evicted. */
-enum vsw_policy { VSW_POLICY_LRU = 0, VSW_POLICY_CLOCK = 1, VSW_POLICY_BELADY = 2 };
+enum vsw_policy { VSW_POLICY_LRU = 0, VSW_POLICY_CLOCK = 1, VSW_POLICY_BELADY = 2, VSW_POLICY_LRU_TIME = 3 };
 /* Who copies between MEM and the store: the PCPU (loads and stores over the
  * memory bus, as the prior art) or the mover (bursts, when it reaches DRAM). */
 enum vsw_fetch_via { VSW_FETCH_PCPU = 0, VSW_FETCH_MOVER = 1 };
@@ -526,6 +530,18 @@ struct vsw_bench_result {
 int vsw_bench_switch_loop(struct vsw_pcpu *p, struct vsw_path *path, const uint32_t *slots,
                           const uint64_t *owners, uint32_t machines, uint64_t switches, uint32_t dirty_mask,
                           struct vsw_bench_result *out);
+/* ---- calibration: this host's own costs (calibrate.c; not on any switch path) ---- */
+struct vsw_calibration {
+    uint64_t xcr0;              /* the features the OS enabled */
+    uint64_t xsave_bytes;       /* CPUID.(0xD, 0).EBX: their XSAVE area */
+    uint64_t iterations;
+    uint64_t xsave_xrstor_ns;   /* wall time of `iterations` XSAVE + XRSTOR pairs */
+    uint64_t xsave_xrstor_tsc;  /* the same in TSC ticks */
+};
+/* -EOPNOTSUPP where the host has no XSAVE (not x86_64, or the OS did not enable it). */
+int vsw_calibrate_xsave(uint64_t iterations, struct vsw_calibration *out);
+/* `iterations` memcpy of `bytes` between two hot buffers: wall ns and TSC ticks in all. */
+int vsw_calibrate_memcpy(uint32_t bytes, uint64_t iterations, uint64_t *ns, uint64_t *tsc);
 /* CDEF-END */
 
 #endif

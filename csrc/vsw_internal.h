@@ -242,7 +242,8 @@ struct vsw_ctx {
     uint32_t released;
     uint64_t next_use;          /* Belady: position of its next load in the plan */
     uint64_t plan_mark;
-    uint64_t stamp;             /* LRU: model time of its last load (0: never loaded) */
+    uint64_t stamp;             /* LRU_TIME: model time of its last load */
+    uint64_t seq;               /* LRU: its cache's count of loads at its last load (0: never loaded) */
     uint64_t hits;              /* loads that found it in the store: written only by the PCPU that claimed it */
     struct vsw_ctx *next, *prev; /* every handle of the cache, to sum the hits */
 };

@@ -116,7 +116,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("context-store", "the dedicated store of contexts", (
         Param("capacity_bytes", int, 8 << 20, "bytes", 1, 1 << 40, "on-die SRAM, the size of a large L2"),
         Param("policy", str, "lru", source="which context the store gives up when it is full and another "
-                                            "must come in: least recently used", choices=("lru", "clock", "belady"))),
+                                            "must come in: least recently used",
+              choices=("lru", "clock", "belady", "lru-time"))),
          invention=True),
     Kind("mover", "the engine that moves a context in bursts over the storage bus", (
         Param("max_burst", int, 8192, "bytes", 8, U32, "one x86_64 context per burst", multiple_of=8),

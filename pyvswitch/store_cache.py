@@ -38,7 +38,7 @@ class StoreCache:
 
     @property
     def policy(self) -> str:
-        """"lru", "clock" or "belady" (the context-store device's ``policy``)."""
+        """"lru", "clock", "belady" or "lru-time" (the context-store device's ``policy``)."""
         with self._hv._lock:
             return self._cache().policy
 

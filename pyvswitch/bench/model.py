@@ -125,8 +125,9 @@ def _stops_paying(plat: Platform) -> list[dict[str, Any]]:
     row("idle memory bus, uncached register stores", st, "this model's prior art",
         mdl.switch(mdl.memory_path(0.0), typical, lay.all_groups)["total_ns"],
         "every register store pays DRAM latency: the patent's premise")
-    xsave_ns = sum(c * 1000.0 / mdl.cpu_mhz for c in XSAVE_XRSTOR_CYCLES) / 2
-    row("prior art with caches", st, "XSAVE+XRSTOR as measured (300-380 cycles) + exit/entry",
+    from .calibrate import cached_save_ns, calibration_of
+    xsave_ns, source = cached_save_ns(calibration_of(plat.source), mdl.cpu_mhz)
+    row("prior art with caches", st, f"{source} ({xsave_ns:.0f} ns) + exit/entry",
         mdl.exit_entry_ns + xsave_ns,
         "a core with write-back caches saves state near cache speed: the mover then saves tens of ns")
     return rows

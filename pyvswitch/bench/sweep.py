@@ -5,201 +5,388 @@ GRID is a TOML file of axes, each a list of values (a single value is fixed):
     pcpus = [1, 2, 4]              # PCPUs switching at once on one storage bus
     max_burst = [512, 8192]        # the mover
     utilisation = [0.0, 0.5]       # memory-bus load, for the prior art's price
-    switches = 2000                # per PCPU, per point
+    switches = 2000                # per PCPU, per point (counted)
+    warmup = 500                   # per PCPU, run first, not counted
+    start = "warm"                 # or "cold": the store empty at the start
+    repeats = 5                    # seeds per point: mean and 95% CI across them
     vms = 64                       # machines ...
     capacity = [8, 16, 32, 64]     # ... through a store of this many contexts (a cache over MEM)
     policy = ["lru", "clock"]
     schedule = "zipf"              # round-robin, uniform, zipf or bursts
+    zipf_s = [0.8, 1.2]            # the zipf exponent; burst_len the bursts' length
+    trace = ["a.csv"]              # or schedule files (workloads.read_schedule) instead
 
-Every combination is a point; each runs the emulator (``contention.switch_costs``)
-and records p50/p99/max and the mean of the modelled switch (the mean weighs hits
-and misses as a run pays them), the prior art's p50, the hit rate and
-write-backs per switch.  Points
-run on every local core by default, or on a Dask cluster (``--scheduler
-ADDRESS``, the ``cluster`` extra); each row is appended to the table (CSV) as its
-point finishes, keyed by its parameters, so an interrupted sweep started again
-computes only what is missing.
+Every combination is a point (``points.AXES``; each axis bounded by
+``points.BOUNDS`` or the schema, the grid by ``MAX_POINTS`` and
+``MAX_SWITCHES``: beyond them EINVAL before any point runs).  Each runs the
+emulator (``contention.switch_costs``) once per seed and records the mean of
+p50/p99/max and of the modelled switch's mean, the prior art's p50, the hit
+rate and write-backs per switch, with 95% confidence intervals across seeds,
+and its provenance: pyvswitch's version, the C core's and the model's hashes,
+the platform's canonical parameters.  A point that fails is a row with its
+error.  Points run on every local core by default, or on a Dask cluster
+(``--scheduler ADDRESS``, the ``cluster`` extra); each row is appended to the
+table (CSV) as its point finishes, keyed by its parameters, so an interrupted
+sweep started again computes only what is missing (a torn last row is computed
+again); a table from another version of the model is refused unless
+``resume_any``.  One sweep at a time writes a table (a lock beside it).
+SIGINT/SIGTERM stop the workers and raise ``Interrupted``: finished rows stay.
 """
 from __future__ import annotations
 
 import csv
 import errno
-import hashlib
+import fcntl
 import itertools
 import json
+import math
 import os
-import statistics
+import signal
 import sys
+import threading
 import tomllib
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Generator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from ..errors import VswError
-from ..hw.cache import POLICIES
-from ..schema import KINDS
-from .contention import SCHEDULES, switch_costs
-from .report import pyplot
-from .timing import percentile
+from .points import (AXES, BOUNDS, CHOICES, CI, MAX_POINT_SWITCHES, METRICS, RESULTS, SCHEMA_AXES,
+                     point_key, provenance, run_point, trace_digest, worker_init)
+from .frontier import plot
 
-#: Every axis: its type, default and what it sets.
-AXES: dict[str, tuple[type, Any, str]] = {
-    "pcpus": (int, 1, "PCPUs switching at once on one storage bus (its masters)"),
-    "layout": (str, "x86_64", "register layout"),
-    "switches": (int, 1000, "switches per PCPU"),
-    "mean_steps": (int, 600, "workload steps between a PCPU's switches, on average"),
-    "utilisation": (float, 0.0, "memory-bus load, for the prior art's price"),
-    **{n: (int, KINDS["storage-bus"].param(n).default, f"storage bus {n}")
-       for n in ("width_bytes", "clock_mhz", "setup_cycles")},
-    **{n: (int, KINDS["mover"].param(n).default, f"mover {n}")
-       for n in ("max_burst", "write_threshold", "read_threshold", "reaches_dram")},
-    "vms": (int, 0, "machines, shared out among the PCPUs (0: two per PCPU)"),
-    "capacity": (int, 0, "contexts the store holds (0: every machine); fewer make it a cache over MEM"),
-    "policy": (str, "lru", "which context the store gives up: " + ", ".join(POLICIES)),
-    "schedule": (str, "round-robin", "which machine a PCPU switches to next: " + ", ".join(SCHEDULES)),
-}
-CHOICES = {"policy": tuple(POLICIES), "schedule": SCHEDULES}
-RESULTS = ("p50_ns", "p99_ns", "max_ns", "mean_ns", "prior_art_p50_ns", "speedup_p50", "hit_rate",
-           "writebacks_per_switch", "error")
+__all__ = ["AXES", "COLUMNS", "Interrupted", "MAX_POINTS", "MAX_SWITCHES", "RESULTS", "load_grid", "plot",
+           "point_key", "read_table", "run_point", "sweep"]
+
+#: A grid's limits: its file, each axis's values, its points, its modelled switches (warm-up and seeds included).
+MAX_GRID_BYTES = 1 << 20
+MAX_VALUES = 1000
+MAX_POINTS = 100_000
+MAX_SWITCHES = 2 * 10**9
+MAX_WORKERS = 1024
+COLUMNS = ["key", *AXES, *RESULTS]
+#: The error of a point whose worker died (it, or another point on the same pool): computed again on resume.
+DIED = "the worker running it died (killed, or out of memory); a resumed sweep computes it again"
+
+
+class Interrupted(Exception):
+    """A sweep stopped by SIGINT or SIGTERM: the rows finished before are in the table."""
+
+    def __init__(self, signum: int, done: int, total: int, out: str) -> None:
+        super().__init__(f"interrupted ({signal.Signals(signum).name}): {done} of {total} points in {out}; "
+                         "run the same command again to compute the rest")
+        self.signum, self.done, self.total, self.out = signum, done, total, out
+
+
+def _bad(path: object, what: str) -> VswError:
+    return VswError(errno.EINVAL, f"{path}: {what}")
+
+
+def _check_value(path: object, name: str, v: Any) -> None:
+    want = AXES[name][0]
+    if isinstance(v, bool) or not (isinstance(v, want) or (want is float and isinstance(v, int))):
+        raise _bad(path, f"axis {name!r} takes {want.__name__} values, got {v!r}")
+    if name in CHOICES and v not in CHOICES[name]:
+        raise _bad(path, f"axis {name!r} takes {', '.join(CHOICES[name])}; got {v!r}")
+    if want is float and not math.isfinite(v):
+        raise _bad(path, f"axis {name!r} takes finite numbers, got {v!r}")
+    if name in SCHEMA_AXES and not SCHEMA_AXES[name].accepts(v):
+        raise _bad(path, f"axis {name!r} takes {SCHEMA_AXES[name].expected()}, got {v!r}")
+    if name in BOUNDS and not BOUNDS[name][0] <= v <= BOUNDS[name][1]:
+        lo, hi = BOUNDS[name]
+        raise _bad(path, f"axis {name!r} takes {lo}..{hi}, got {v!r}")
+    if name == "trace" and v:
+        if len(v) > 4096 or "\0" in v:
+            raise _bad(path, f"axis 'trace' takes file names, got {v[:80]!r}")
+        trace_digest(_trace_path(path, v))          # there and readable
+
+
+def _trace_path(grid: object, name: str) -> str:
+    """A trace named in a grid: relative to the grid's directory."""
+    return name if os.path.isabs(name) else os.path.join(os.path.dirname(os.fspath(grid)), name)
 
 
 def load_grid(path: "str | os.PathLike[str]") -> list[dict[str, Any]]:
-    """The points of a grid file: every combination of its axes (the rest at their defaults)."""
+    """The points of a grid file: every combination of its axes (the rest at their
+    defaults) - or EINVAL, before anything runs, for a grid that is not one or
+    asks for more than the limits (``MAX_POINTS``, ``MAX_SWITCHES``, each axis's bounds)."""
     try:
         with open(path, "rb") as f:
-            doc = tomllib.load(f)
+            raw = f.read(MAX_GRID_BYTES + 1)
+    except OSError as exc:
+        raise VswError(exc.errno or errno.ENOENT, f"{path}: {exc.strerror}") from None
+    if len(raw) > MAX_GRID_BYTES:
+        raise _bad(path, f"a grid file is at most {MAX_GRID_BYTES} bytes")
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise _bad(path, f"not UTF-8 text (byte {exc.start}): a grid is a TOML file") from None
     except tomllib.TOMLDecodeError as exc:
-        raise VswError(errno.EINVAL, f"{path}: not valid TOML: {exc}") from None
+        raise _bad(path, f"not valid TOML: {exc}") from None
     axes: dict[str, list[Any]] = {}
     for name, value in doc.items():
         if name not in AXES:
-            raise VswError(errno.EINVAL, f"{path}: unknown axis {name!r}; axes are {', '.join(AXES)}")
+            raise _bad(path, f"unknown axis {name!r}; axes are {', '.join(AXES)}")
         values = value if isinstance(value, list) else [value]
-        want = AXES[name][0]
-        if not values or not all(isinstance(v, want) or (want is float and isinstance(v, int)) for v in values) \
-                or any(isinstance(v, bool) for v in values):
-            raise VswError(errno.EINVAL, f"{path}: axis {name!r} takes {want.__name__} values, got {value!r}")
-        bad = [v for v in values if name in CHOICES and v not in CHOICES[name]]
-        if bad:
-            raise VswError(errno.EINVAL, f"{path}: axis {name!r} takes {', '.join(CHOICES[name])}; got {bad[0]!r}")
+        if not values:
+            raise _bad(path, f"axis {name!r} takes {AXES[name][0].__name__} values, got an empty list")
+        if len(values) > MAX_VALUES:
+            raise _bad(path, f"axis {name!r} has {len(values)} values; at most {MAX_VALUES}")
+        for v in values:
+            _check_value(path, name, v)
+        if len(set(values)) != len(values):
+            raise _bad(path, f"axis {name!r} repeats a value: {values!r}")
         axes[name] = values
+    lists = {n: axes.get(n, [AXES[n][1]]) for n in AXES}
+    count = math.prod(len(v) for v in lists.values())
+    if count > MAX_POINTS:
+        raise _bad(path, f"{count} points; a grid has at most {MAX_POINTS}")
+    biggest = (max(lists["switches"]) + max(lists["warmup"])) * max(lists["pcpus"])
+    if biggest > MAX_POINT_SWITCHES:
+        raise _bad(path, f"a point of {biggest} switches ((switches + warmup) x pcpus); at most {MAX_POINT_SWITCHES}")
+    per = (sum(lists["switches"]) * len(lists["warmup"]) + sum(lists["warmup"]) * len(lists["switches"])) \
+        * sum(lists["pcpus"]) * sum(lists["repeats"])
+    total = per * count // (len(lists["switches"]) * len(lists["warmup"]) * len(lists["pcpus"]) * len(lists["repeats"]))
+    if total > MAX_SWITCHES:
+        raise _bad(path, f"{total:.3g} modelled switches in all (seeds and warm-up included); at most {MAX_SWITCHES:.0e}")
     names = list(AXES)
-    lists = [axes.get(n, [AXES[n][1]]) for n in names]
-    return [dict(zip(names, combo)) for combo in itertools.product(*lists)]
+    points = [dict(zip(names, combo)) for combo in itertools.product(*(lists[n] for n in names))]
+    for p in points:
+        if p["trace"]:
+            p["trace"] = _trace_path(path, p["trace"])
+    return points
 
 
-def point_key(point: dict[str, Any]) -> str:
-    return hashlib.sha1(json.dumps(point, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def run_point(point: dict[str, Any]) -> dict[str, Any]:
-    """One point: the emulator run and its figures - or, for a configuration the
-    hardware refuses (a mover whose bursts break the thresholds: E2BIG), why."""
-    n = point["pcpus"]
+# --- the table ----------------------------------------------------------------
+def _typed(row: dict[str, str]) -> dict[str, Any] | None:
+    """A row read back, with numbers as numbers (None where empty); None if it is not a whole row."""
+    if None in row or any(v is None for v in row.values()):
+        return None                             # too many fields, or too few: not a row we wrote
+    out: dict[str, Any] = {}
     try:
-        c = switch_costs(n, n, point["switches"] * n, point["layout"],
-                         storage={k: point[k] for k in ("width_bytes", "clock_mhz", "setup_cycles")},
-                         mover={k: point[k] for k in ("max_burst", "write_threshold", "read_threshold")},
-                         utilisation=point["utilisation"], mean_steps=point["mean_steps"], vms=point["vms"],
-                         capacity=point["capacity"], policy=point["policy"], schedule=point["schedule"],
-                         reaches_dram=bool(point["reaches_dram"]))
-    except VswError as exc:
-        return {"key": point_key(point), **point, **{k: "" for k in RESULTS}, "error": str(exc)}
-    xs = sorted(c.modeled_ns)
-    p50, prior50 = statistics.median(xs), statistics.median(c.prior_art_ns)
-    return {"key": point_key(point), **point, "p50_ns": p50, "p99_ns": percentile(xs, 0.99),
-            "max_ns": xs[-1], "mean_ns": statistics.fmean(xs), "prior_art_p50_ns": prior50, "speedup_p50": prior50 / p50,
-            "hit_rate": c.hits / len(xs), "writebacks_per_switch": c.writebacks / len(xs), "error": ""}
+        for k, v in row.items():
+            if k in AXES:
+                out[k] = AXES[k][0](v)
+            elif k in METRICS or k in CI:
+                out[k] = float(v) if v != "" else None
+            elif k == "seeds":
+                out[k] = int(v) if v != "" else None
+            else:
+                out[k] = v
+    except ValueError:
+        return None
+    return out
 
 
-def _done(out: str) -> dict[str, dict[str, str]]:
-    """The rows already in the table, by key (a table of another grid's columns is refused)."""
-    if not os.path.exists(out) or os.path.getsize(out) == 0:
-        return {}
-    with open(out, newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames != ["key", *AXES, *RESULTS]:
-            raise VswError(errno.EINVAL, f"{out}: not a table of this sweep's columns; choose another --out")
-        return {row["key"]: row for row in reader}
+def read_table(out: str) -> tuple[dict[str, dict[str, Any]], int]:
+    """The rows of the table ``out`` by key, typed, and the length of its whole
+    rows in bytes (a torn last row - no newline - after it is to be cut off).
+    A table of other columns is refused."""
+    try:
+        with open(out, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return {}, 0
+    whole = data.rfind(b"\n") + 1
+    text = data[:whole].decode("utf-8", errors="replace")
+    if not text:
+        return {}, 0
+    reader = csv.DictReader(text.splitlines(keepends=True))
+    if reader.fieldnames != COLUMNS:
+        raise VswError(errno.EINVAL, f"{out}: not a table of this sweep's columns (another version of pyvswitch, "
+                                     "or another file); choose another --out")
+    done = {}
+    for row in reader:
+        typed = _typed(row)
+        if typed is not None and typed["key"] == point_key({k: typed[k] for k in AXES}) and typed["error"] != DIED:
+            done[typed["key"]] = typed
+    return done, whole
 
 
-def _local(todo: list[dict[str, Any]], workers: int | None) -> Iterable[dict[str, Any]]:
-    with ProcessPoolExecutor(workers or os.cpu_count() or 1) as pool:
-        for fut in as_completed([pool.submit(run_point, p) for p in todo]):
-            yield fut.result()
+def _check_provenance(out: str, done: dict[str, dict[str, Any]], points: list[dict[str, Any]],
+                      prov: dict[str, str]) -> None:
+    from .points import platform_of
+    mine = {point_key(p): p for p in points}
+    for row in done.values():
+        diff = [f"{k} {row[k]} (this one: {prov[k]})" for k in ("pyvswitch", "core_sha", "model_sha")
+                if row[k] != prov[k]]
+        p = mine.get(row["key"])
+        if p is not None and row["platform"] != json.dumps(platform_of(p), sort_keys=True, separators=(",", ":")):
+            diff.append("the platform's canonical parameters")
+        if diff:
+            raise VswError(errno.EINVAL, f"{out} holds rows of another model: {'; '.join(diff)}; "
+                                         "choose another --out, or --resume-any to mix them")
 
 
-def _dask(todo: list[dict[str, Any]], scheduler: str) -> Iterable[dict[str, Any]]:
+class _Lock:
+    """``OUT.lock``, held while a sweep writes ``OUT``: a second sweep on it is refused (EBUSY)."""
+
+    def __init__(self, out: str) -> None:
+        self.path = out + ".lock"
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise VswError(errno.EBUSY, f"{out}: another sweep is writing it ({self.path} is locked); "
+                                            "wait for it, or choose another --out") from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:                    # not a lock file its last holder removed meanwhile
+                self.fd = fd
+                os.write(fd, f"{os.getpid()}\n".encode())
+                return
+            os.close(fd)
+
+    def release(self) -> None:
+        os.unlink(self.path)
+        os.close(self.fd)
+
+
+# --- where points run ---------------------------------------------------------
+class _Stop:
+    """SIGINT and SIGTERM noted (in the main thread), for the loops to stop at."""
+
+    def __init__(self) -> None:
+        self.signum = 0
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> "_Stop":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._note)
+        return self
+
+    def _note(self, signum: int, frame: object) -> None:
+        self.signum = self.signum or signum
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _error_row(point: dict[str, Any], prov: dict[str, str], why: str) -> dict[str, Any]:
+    public = {k: v for k, v in point.items() if not k.startswith("_")}
+    return {"key": point_key(point), **public, **{k: None for k in RESULTS}, **prov, "platform": "", "error": why}
+
+
+Rows = Generator[dict[str, Any], None, None]
+
+
+def _local(todo: list[dict[str, Any]], workers: int, prov: dict[str, str], stop: _Stop) -> Rows:
+    """Rows as points finish on a pool of ``workers`` processes; on a stop, the workers are
+    killed (none outlives the sweep) and the generator ends."""
+    pending = iter(todo)
+    pool = ProcessPoolExecutor(workers, initializer=worker_init)
+    running: dict[Future[dict[str, Any]], dict[str, Any]] = {}
+    try:
+        while not stop.signum:
+            for p in itertools.islice(pending, max(0, 2 * workers - len(running))):
+                running[pool.submit(run_point, p, prov)] = p
+            if not running:
+                return
+            finished, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+            broken = False
+            for fut in finished:
+                p = running.pop(fut)
+                try:
+                    yield fut.result()
+                except BrokenProcessPool:
+                    broken = True
+                    yield _error_row(p, prov, DIED)
+            if broken:
+                _kill(pool)
+                for fut, p in running.items():
+                    yield _error_row(p, prov, DIED)
+                running.clear()
+                pool = ProcessPoolExecutor(workers, initializer=worker_init)
+    finally:
+        _kill(pool)
+
+
+def _kill(pool: ProcessPoolExecutor) -> None:
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for pr in procs:
+        if pr.is_alive():
+            pr.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
+    for pr in procs:
+        pr.join(5)
+
+
+def _dask(todo: list[dict[str, Any]], scheduler: str, prov: dict[str, str], stop: _Stop) -> Rows:
     try:
         from distributed import Client
         from distributed import as_completed as dask_completed
     except ImportError:
         raise VswError(errno.ENOENT, "--scheduler needs dask.distributed: pip install 'pyvswitch[cluster]'") from None
     with Client(scheduler) as client:
-        for fut in dask_completed(client.map(run_point, todo, pure=False)):
-            yield fut.result()
+        futs = client.map(run_point, todo, prov=prov, pure=False)
+        try:
+            for fut in dask_completed(futs):
+                if stop.signum:
+                    return
+                yield fut.result()
+        finally:
+            client.cancel(futs)
 
 
 def sweep(grid: "str | os.PathLike[str]", out: str, workers: int | None = None, scheduler: str | None = None,
-          progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+          progress: Callable[[int, int], None] | None = None, resume_any: bool = False,
+          platform: "str | os.PathLike[str] | None" = None) -> list[dict[str, Any]]:
     """Runs the points of ``grid`` not yet in the table ``out`` and appends each
-    row as it finishes; returns every row of the grid, in grid order."""
+    row as it finishes; returns every row of the grid, in grid order, typed
+    (numbers as numbers, None where a failed point has none).  Raises
+    ``Interrupted`` on SIGINT/SIGTERM, the finished rows kept.  ``platform``: a
+    file from ``pyvswitch calibrate`` whose cached-save prior art the rows price
+    the fast path against too (without one: the README's reference point)."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or not 1 <= workers <= MAX_WORKERS):
+        raise VswError(errno.EINVAL, f"workers is 1..{MAX_WORKERS}, got {workers!r}")
     points = load_grid(grid)
-    done = _done(out)
-    todo = [p for p in points if point_key(p) not in done]
-    new = not done
-    with open(out, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["key", *AXES, *RESULTS])
-        if new:
-            writer.writeheader()
-        results = _dask(todo, scheduler) if scheduler else _local(todo, workers)
-        for i, row in enumerate(results, 1):
-            writer.writerow(row)
-            f.flush()
-            done[row["key"]] = {k: str(v) for k, v in row.items()}
-            if progress:
-                progress(i, len(todo))
+    if platform is not None:
+        from .calibrate import calibration_of
+        cal = calibration_of(platform)
+        if cal is None:
+            raise VswError(errno.EINVAL, f"{platform}: no [calibration] in it (write one with pyvswitch calibrate)")
+        for p in points:
+            p["_calibration"] = cal
+    prov = provenance()
+    lock = _Lock(out)
+    try:
+        done, whole = read_table(out)
+        if not resume_any:
+            _check_provenance(out, done, points, prov)
+        todo = [p for p in points if point_key(p) not in done]
+        with open(out, "a+b") as fb:        # a torn last row (no newline) is cut off: computed again
+            if fb.seek(0, os.SEEK_END) != whole:
+                fb.truncate(whole)
+        with open(out, "a", newline="") as f, _Stop() as stop:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS)
+            if whole == 0:
+                writer.writeheader()
+                f.flush()
+            results: Rows = (_dask(todo, scheduler, prov, stop) if scheduler else
+                                                 _local(todo, workers or os.cpu_count() or 1, prov, stop))
+            n = 0
+            try:
+                for row in results:
+                    writer.writerow({k: "" if v is None else v for k, v in row.items()})
+                    f.flush()
+                    done[row["key"]] = row
+                    n += 1
+                    if progress:
+                        progress(n, len(todo))
+            finally:
+                results.close()             # the workers stopped, whatever happened here
+            if stop.signum:
+                raise Interrupted(stop.signum, len(points) - len(todo) + n, len(points), out)
+    finally:
+        lock.release()
     return [done[point_key(p)] for p in points]
-
-
-#: The axes a frontier is drawn against, in order of preference: the first that varies.
-FRONTIER_X = ("capacity", "vms", "pcpus", "max_burst", "utilisation", "width_bytes", "mean_steps")
-
-
-def plot(rows: list[dict[str, Any]], path: str) -> str:
-    """The frontier in one PNG: hit rate, and p99 and mean (beside the prior art's p50)
-    against the first axis of FRONTIER_X the grid varies, a line for each
-    combination of the other axes it varies.  Returns the x axis."""
-    plt = pyplot()
-    ok = [r for r in rows if not r["error"]]
-    if not ok:
-        raise VswError(errno.EINVAL, "nothing to plot: every point of the sweep was refused")
-    varied = [a for a in AXES if len({r[a] for r in ok}) > 1]
-    x = next((a for a in FRONTIER_X if a in varied), varied[0] if varied else "capacity")
-    series: dict[str, list[dict[str, Any]]] = {}
-    for r in ok:
-        label = ", ".join(f"{a}={r[a]}" for a in varied if a != x) or "all points"
-        series.setdefault(label, []).append(r)
-    fig, (hit, p99) = plt.subplots(1, 2, figsize=(13, 5))
-    for label, rs in series.items():
-        rs.sort(key=lambda r: float(r[x]))
-        xs = [float(r[x]) for r in rs]
-        hit.plot(xs, [float(r["hit_rate"]) * 100 for r in rs], marker="o", label=label)
-        line, = p99.plot(xs, [float(r["p99_ns"]) for r in rs], marker="o", label=f"{label}: p99")
-        p99.plot(xs, [float(r["mean_ns"]) for r in rs], marker="s", linestyle="--", color=line.get_color(),
-                 label=f"{label}: mean (hits and misses)")
-        p99.plot(xs, [float(r["prior_art_p50_ns"]) for r in rs], linestyle=":", color=line.get_color(),
-                 label=f"{label}: prior art p50")
-    hit.set(xlabel=AXES[x][2], ylabel="loads that found their context in the store (%)", ylim=(0, 105),
-            title=f"Hit rate against {x}")
-    p99.set(xlabel=AXES[x][2], ylabel="modelled switch latency (ns)", title=f"Switch cost against {x}")
-    for ax in (hit, p99):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return x
 
 
 def tty_progress(i: int, n: int) -> None:

@@ -15,6 +15,9 @@ import sys
 from collections.abc import Sequence
 
 from ..hw import VswError
+from . import calibrate as calibrate_verb
+from . import mrc as mrc_verb
+from . import sweep as sweep_verb
 
 
 def _probe(args: argparse.Namespace) -> int:
@@ -44,24 +47,6 @@ def _bench(args: argparse.Namespace) -> int:
     if args.plot:
         bench.plot(doc, args.plot)
     print(json.dumps(doc, indent=2) if args.json else bench.format_text(doc))
-    return 0
-
-
-def _sweep(args: argparse.Namespace) -> int:
-    from ..bench.sweep import RESULTS, plot, sweep, tty_progress
-    rows = sweep(args.grid, args.out, workers=args.workers, scheduler=args.scheduler, progress=tty_progress)
-    if args.plot:
-        x = plot(rows, args.plot)
-        print(f"wrote {args.plot}: hit rate and p99 against {x}", file=sys.stderr if args.json else sys.stdout)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        print(f"{len(rows)} points in {args.out}")
-        for r in rows:
-            axes = ", ".join(f"{k}={v}" for k, v in r.items() if k not in ("key", *RESULTS))
-            print(f"  {axes}: " + (f"refused: {r['error']}" if r["error"] else
-                                   f"p50 {float(r['p50_ns']):.1f} ns, p99 {float(r['p99_ns']):.1f} ns, "
-                                   f"hit rate {float(r['hit_rate']):.3f}, {float(r['speedup_p50']):.2f}x the prior art"))
     return 0
 
 
@@ -106,7 +91,7 @@ EXIT_CODES = {
             "2 an error",
     "run": "0 every guest finished (and, with --check-solo, matched its solo run), 1 otherwise, 2 an error",
     "bench": "0 done, 2 an error", "trace": "0 done, 2 an error", "guest": "0 done, 2 an error",
-    "sweep": "0 every point done, 2 an error",
+    "sweep": sweep_verb.EXIT, "mrc": mrc_verb.EXIT, "calibrate": calibrate_verb.EXIT,
 }
 
 
@@ -167,15 +152,9 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     b.add_argument("--plot", metavar="FILE.png", help="latency vs memory-bus load and bursts vs max burst "
                    "(needs the 'plot' extra: matplotlib)")
     b.set_defaults(run=_bench)
-    w = _verb(sub, "sweep", "a design sweep over a TOML grid of model parameters, on local cores or Dask",
-              "every row as JSON", platform_help=None)
-    w.add_argument("grid", metavar="GRID.toml", help="axes, each a list of values (pyvswitch/bench/sweep.py)")
-    w.add_argument("--out", default="sweep.csv", help="the table, appended to as points finish (default sweep.csv)")
-    w.add_argument("--workers", type=int, help="local processes (default: every core)")
-    w.add_argument("--scheduler", metavar="ADDRESS", help="a dask.distributed scheduler (the 'cluster' extra)")
-    w.add_argument("--plot", metavar="PNG", help="draw the frontier: hit rate and p99 against capacity (or the "
-                                                 "first axis that varies); needs the 'plot' extra: matplotlib")
-    w.set_defaults(run=_sweep)
+    sweep_verb.add(sub, _verb)
+    mrc_verb.add(sub, _verb)
+    calibrate_verb.add(sub, _verb)
     t = _verb(sub, "trace", "bus transactions of a run of switches as Chrome trace-event JSON",
               "print a JSON summary with each switch's stats")
     t.add_argument("--switches", type=int, default=10, help="switches to trace (default 10)")

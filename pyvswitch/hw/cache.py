@@ -17,7 +17,10 @@ from .bus import Bus
 from .path import Path
 from .store import Store
 
-POLICIES = {"lru": lib.VSW_POLICY_LRU, "clock": lib.VSW_POLICY_CLOCK, "belady": lib.VSW_POLICY_BELADY}
+#: LRU goes by the order of loads as the cache sees them (the textbook's, with one
+#: PCPU or several); "lru-time" by the loading PCPU's model clock, ties in load order.
+POLICIES = {"lru": lib.VSW_POLICY_LRU, "clock": lib.VSW_POLICY_CLOCK, "belady": lib.VSW_POLICY_BELADY,
+            "lru-time": lib.VSW_POLICY_LRU_TIME}
 FETCH_VIA = {"pcpu": lib.VSW_FETCH_PCPU, "mover": lib.VSW_FETCH_MOVER}
 CACHE_FAULTS = {"none": lib.VSW_CACHE_FAULT_NONE, "fetch": lib.VSW_CACHE_FAULT_FETCH,
                 "writeback": lib.VSW_CACHE_FAULT_WRITEBACK}

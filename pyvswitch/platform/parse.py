@@ -76,7 +76,7 @@ def parse(doc: dict[str, Any], source: str) -> "tuple[str, str, list[DeviceSpec]
     meta = doc.get("platform", {})
     if not isinstance(meta, dict):
         raise bad("[platform]", "expected a table with name and description")
-    unknown = set(doc) - {"platform", "device"}
+    unknown = set(doc) - {"platform", "device", "calibration"}     # calibration: bench/calibrate.py
     if unknown:
         raise bad(f"key {sorted(unknown)[0]!r}", "unknown top-level key; expected [platform] and [[device]]")
     raw = doc.get("device")
