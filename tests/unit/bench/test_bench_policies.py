@@ -2,7 +2,6 @@
 victim, what it writes back, what is fetched - on one PCPU and several, in the
 C cache, the API, the C schedule loop and the sweep (tests/policy_reference.py)."""
 import errno
-import pathlib
 
 import pytest
 from hypothesis import given, settings
@@ -19,7 +18,7 @@ from policy_reference import ReferenceStore
 LAY = Layout.get("x86_64")
 SIZES = [g.size for g in LAY.groups]
 SLOT = Store(LAY, 1 << 20).slot_bytes
-EXPLICIT = pathlib.Path(__file__).parent / "platforms" / "explicit.toml"
+from locations import EXPLICIT
 
 
 class Rig:
