@@ -5,16 +5,59 @@ path, 2 an error; demo - 0 every machine's state checked out, 1 a mismatch or
 a declared fast path that did not come up, 2 an error; run - 0 every guest
 finished (and, with --check-solo, matched its solo run), 1 otherwise, 2 an
 error; bench, trace, guest - 0 done, 2 an error.  Every verb takes --json.
+Every verb: 2 and its usage for an option it cannot take; 130 on Ctrl-C (no
+traceback); 141 (128 + SIGPIPE), quietly, when the reader of its output went
+away (``pyvswitch probe | head -1``), as coreutils do.
 """
 from __future__ import annotations
 
 import argparse
 import errno
 import json
+import math
+import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from ..errors import MAX_DEMO_SWITCHES, MAX_DEMO_VMS, MAX_GUEST_MEM_MIB, MAX_TRACE_SWITCHES, SLICE_US_RANGE
 from ..hw import VswError
+
+#: Exit status after Ctrl-C (128 + SIGINT) and when the reader of stdout went away (128 + SIGPIPE).
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+
+
+def int_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high`` (usage and exit 2 otherwise)."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text[:40]!r}") from None
+        if not low <= v <= high:
+            raise argparse.ArgumentTypeError(f"expected an integer from {low} to {high}, got {text[:40]}")
+        return v
+    parse.__name__ = "integer"
+    return parse
+
+
+def number_in(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a finite number from ``low`` to ``high`` (not inf, not nan)."""
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
+        if not math.isfinite(v) or not low <= v <= high:
+            raise argparse.ArgumentTypeError(f"expected a number from {low:g} to {high:g}, got {text[:40]}")
+        return v
+    parse.__name__ = "number"
+    return parse
+
+
+SLICE_US = number_in(*SLICE_US_RANGE)
+SLICE_HELP = f"{SLICE_US_RANGE[0]:g} to {SLICE_US_RANGE[1]:g}"
 
 
 def _probe(args: argparse.Namespace) -> int:
@@ -38,8 +81,24 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
+def check_plot_file(path: str) -> None:
+    """Before a long run: --plot names a file matplotlib can write (the formats this
+    matplotlib supports, asked at run time) in a directory that exists."""
+    from ..bench.report import pyplot
+    supported = pyplot().figure().canvas.get_supported_filetypes()
+    ext = os.path.splitext(path)[1][1:].lower()
+    if ext and ext not in supported:
+        raise VswError(errno.EINVAL, f"--plot {path}: matplotlib cannot write .{ext} files; "
+                                     f"expected one of {', '.join('.' + e for e in sorted(supported))}")
+    if os.path.isdir(path) or not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise VswError(errno.ENOENT if not os.path.isdir(path) else errno.EISDIR,
+                       f"--plot {path}: expected a file in a directory that exists")
+
+
 def _bench(args: argparse.Namespace) -> int:
     from .. import bench
+    if args.plot:
+        check_plot_file(args.plot)
     doc = bench.run(platform=args.platform, quick=args.quick)
     if args.plot:
         bench.plot(doc, args.plot)
@@ -128,11 +187,13 @@ def _guest_verbs(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     r = _verb(sub, "run", "C guests (ELF images) preempted on one KVM vCPU through the context store",
               "one JSON document", "a platform with a vsw,pcpu-kvm (default reference-kvm)")
     r.add_argument("images", nargs="+", metavar="GUEST.elf", help="images built with `pyvswitch guest build`")
-    r.add_argument("--slice-us", type=float, default=50.0, help="time slice in microseconds (default 50)")
+    r.add_argument("--slice-us", type=SLICE_US, default=50.0,
+                   help=f"time slice in microseconds, {SLICE_HELP} (default 50)")
     r.add_argument("--order", choices=("round-robin", "random"), default="round-robin", help="who runs next")
     r.add_argument("--seed", type=int, default=0, help="seed of the random order (default 0)")
     r.add_argument("--check-solo", action="store_true", help="run each alone first; exit 1 if any differs")
-    r.add_argument("--mem-mib", type=int, default=64, help="address space of each guest in MiB (default 64)")
+    r.add_argument("--mem-mib", type=int_in(1, MAX_GUEST_MEM_MIB), default=64,
+                   help=f"address space of each guest in MiB, 1 to {MAX_GUEST_MEM_MIB} (default 64)")
     r.set_defaults(run=_run)
     g = _verb(sub, "guest", "build freestanding C programs into guest images", "print JSON", platform_help=None)
     g.add_argument("action", choices=("build", "runtime"), help="build: compile; runtime: where the header is")
@@ -155,11 +216,14 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     p.add_argument("-v", "--verbose", action="store_true", help="the modalias column too")
     p.set_defaults(run=_probe)
     d = _verb(sub, "demo", "host and VMs switched many times over both paths, state checked", "one JSON document")
-    d.add_argument("--vms", type=int, default=3, help="VMs besides the host (default 3)")
-    d.add_argument("--switches", type=int, default=10000, help="switches per path (default 10000)")
+    d.add_argument("--vms", type=int_in(1, MAX_DEMO_VMS), default=3,
+                   help=f"VMs besides the host, 1 to {MAX_DEMO_VMS} (default 3)")
+    d.add_argument("--switches", type=int_in(1, MAX_DEMO_SWITCHES), default=10000,
+                   help=f"switches per path, 1 to {MAX_DEMO_SWITCHES:,} (default 10000)")
     d.add_argument("--kvm", action="store_true", help="real guests preempted on a KVM vCPU (needs /dev/kvm; "
                    "platform default reference-kvm)")
-    d.add_argument("--slice-us", type=float, default=50.0, help="KVM time slice in microseconds (default 50)")
+    d.add_argument("--slice-us", type=SLICE_US, default=50.0,
+                   help=f"KVM time slice in microseconds, {SLICE_HELP} (default 50)")
     d.set_defaults(run=_demo)
     b = _verb(sub, "bench", "the model (patented path vs prior art) and the emulator's own speed",
               "one JSON document, with the platform and the machine")
@@ -178,7 +242,8 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     w.set_defaults(run=_sweep)
     t = _verb(sub, "trace", "bus transactions of a run of switches as Chrome trace-event JSON",
               "print a JSON summary with each switch's stats")
-    t.add_argument("--switches", type=int, default=10, help="switches to trace (default 10)")
+    t.add_argument("--switches", type=int_in(1, MAX_TRACE_SWITCHES), default=10,
+                   help=f"switches to trace, 1 to {MAX_TRACE_SWITCHES:,} (default 10)")
     t.add_argument("--out", default="trace.json", help="output file (default trace.json)")
     t.add_argument("--fallback", action="store_true", help="unbind the mover first: trace the prior-art path")
     t.set_defaults(run=_trace)
@@ -186,8 +251,7 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     return parser, sub
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``pyvswitch VERB ...``: runs the verb; returns its exit status (EXIT_CODES)."""
+def _run_verb(argv: Sequence[str] | None) -> int:
     parser, sub = _parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
@@ -196,10 +260,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:                            # the verb's own usage, and exit 2
             sub.choices[args.verb].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        return int(args.run(args))
+        status = int(args.run(args))
+        sys.stdout.flush()          # a reader that went away shows here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        if _stdout_gone():
+            raise
+        print(f"pyvswitch {args.verb}: {VswError(errno.EPIPE, 'a pipe it used was closed')}", file=sys.stderr)
+        return 2
     except OSError as exc:          # a VswError, or e.g. an --out file that cannot be written
         print(f"pyvswitch {args.verb}: {exc}", file=sys.stderr)
         return 2
+
+
+def _stdout_gone() -> bool:
+    """Whether stdout (or stderr) is a pipe whose reader went away (poll says POLLERR)."""
+    import select
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            fd = stream.fileno()
+            p = select.poll()
+            p.register(fd, select.POLLOUT)
+            if any(ev & select.POLLERR for _, ev in p.poll(0)):
+                return True
+        except (AttributeError, OSError, ValueError):   # no descriptor (captured), or closed
+            continue
+    return False
+
+
+def _quiet_streams() -> None:
+    """After the reader went away: stdout and stderr write to /dev/null from now on,
+    so the interpreter's last flush finds nothing to complain about."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                os.dup2(null, stream.fileno())
+            except (AttributeError, OSError, ValueError):
+                pass
+    finally:
+        os.close(null)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``pyvswitch VERB ...``: runs the verb; returns its exit status (EXIT_CODES):
+    130 after Ctrl-C and 141 when the reader of its output went away, both quietly."""
+    try:
+        return _run_verb(argv)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:         # stdout's reader (``| head``) went away: quietly, as coreutils
+        _quiet_streams()
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

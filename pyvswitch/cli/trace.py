@@ -8,12 +8,12 @@ switch's slice, carrying bytes, direction and the machines involved.
 """
 from __future__ import annotations
 
-import errno
 import json
 from typing import Any
 
 from .. import api
-from ..hw import SwitchStats, Trace, TraceRecord, VswError
+from ..errors import MAX_DEMO_VMS, MAX_TRACE_SWITCHES, check_int_in, check_uint
+from ..hw import SwitchStats, Trace, TraceRecord
 
 TRACKS = {"pcpu": 1, "storage": 2, "memory": 3}
 
@@ -62,8 +62,9 @@ def run_trace(switches: int, out: str | None, platform: str | None = None, fallb
               vms: int = 2, steps: int = 64) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Switches round-robin, traced; writes the JSON to ``out`` (if given);
     returns it with the stats of each switch."""
-    if switches < 1:
-        raise VswError(errno.EINVAL, f"--switches must be at least 1, got {switches}")
+    check_int_in(switches, "switches", 1, MAX_TRACE_SWITCHES)
+    check_int_in(vms, "vms", 1, MAX_DEMO_VMS)
+    check_uint(steps, "steps", 32)
     with api.open(platform) as hv:
         if fallback:
             hv.unbind("mover")

@@ -22,6 +22,7 @@ from typing import Any, Union
 
 from ..api import Hypervisor, Machine
 from ..guest import GuestImage
+from ..errors import SLICE_US_RANGE, check_number, check_uint
 from ..hw import VswError
 from ..hw.kvm import (
     DEFAULT_MEM,
@@ -157,8 +158,9 @@ class Scheduler:
         """Until every job is done: slices of ``slice_us`` microseconds, the next job
         chosen by ``order`` (round-robin, random or a callable), switching through
         pyvswitch between machines."""
-        if not isinstance(slice_us, (int, float)) or isinstance(slice_us, bool) or not slice_us > 0:
-            raise VswError(errno.EINVAL, f"slice_us must be a positive number, got {slice_us!r}")
+        check_number(slice_us, "slice_us", *SLICE_US_RANGE)
+        check_uint(max_slices, "max_slices", 63)
+        check_uint(rng_seed, "rng_seed", 64)
         pick = policy_of(order, rng_seed)
         rep = RunReport(self.jobs)
         slice_ns = int(slice_us * 1000)

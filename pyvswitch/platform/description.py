@@ -49,6 +49,8 @@ class Platform:
 
     @classmethod
     def from_text(cls, text: str, source: str) -> "Platform":
+        if not isinstance(text, str):
+            raise VswError(errno.EINVAL, f"{source}: a platform's TOML text is a str, not {type(text).__name__}")
         try:
             doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
