@@ -306,7 +306,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``pyvswitch VERB ...``: runs the verb; returns its exit status (EXIT_CODES):
     130 after Ctrl-C and 141 when the reader of its output went away, both quietly."""
     try:
-        return _run_verb(argv)
+        try:
+            return _run_verb(argv)
+        finally:                    # argparse's --help and usage too: their output may meet a closed pipe
+            if sys.stdout is not None:
+                sys.stdout.flush()
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:         # stdout's reader (``| head``) went away: quietly, as coreutils
