@@ -458,3 +458,43 @@ def test_ctrl_c_ends_any_verb_with_130_and_no_traceback(argv, tmp_path):
             p.kill()
             p.wait()
     assert p.returncode == 130 and b"Traceback" not in err and b"KeyboardInterrupt" not in err, (p.returncode, err)
+
+
+def test_hardware_owners_and_queries_refuse_what_they_cannot_take(hv):
+    pcpu = hv.pcpu(0)
+    before = hv.host.state()
+    raises(errno.EINVAL, pcpu.thaw, None)
+    raises(errno.EINVAL, pcpu.thaw, -1)
+    raises(errno.EINVAL, pcpu.export, None)
+    raises(errno.ERANGE, pcpu.export, 0, 2 ** 40)
+    raises(errno.EINVAL, pcpu.set_trace, 1.5, match="Trace or None")
+    raises(errno.EINVAL, hv.layout.mask, None, match="group names")
+    raises(errno.EINVAL, hv.layout.mask, "regs", match="group names")
+    assert hv.layout.mask(["regs"]) == hv.layout.group("regs").mask
+    assert hv.platform.find([]) is None
+    raises(errno.ENOENT, hv.platform.spec, [], match="no device")
+    assert hv.host.state() == before and hv.switch_context(hv.host, hv.create_vm("vm")).path == "store"
+
+
+def test_the_kvm_scheduler_checks_what_it_is_given_before_loading_anything():
+    from pyvswitch.hw.kvm import why_unusable
+    why = why_unusable()
+    if why is not None:
+        pytest.skip(f"needs a usable /dev/kvm: {why}")
+    from pyvswitch.kvm.scheduler import Scheduler
+    raises(errno.EINVAL, Scheduler, None, match="runs on a Hypervisor")
+    with pyvswitch.open("reference-kvm") as hv, pyvswitch.open("reference-kvm") as other:
+        sched = Scheduler(hv)
+        vm = hv.create_vm("vm")
+        before = vm.state()
+        for kw, code in (({"machine": None}, errno.EINVAL), ({"machine": other.create_vm("x")}, errno.EINVAL),
+                         ({"program": None}, errno.EINVAL), ({"program": 1}, errno.EINVAL),
+                         ({"rounds": 2 ** 70}, errno.ERANGE), ({"rounds": 0}, errno.EINVAL),
+                         ({"seed": "x"}, errno.EINVAL), ({"seed": 2 ** 64}, errno.ERANGE),
+                         ({"cr4": "x"}, errno.EINVAL), ({"xcr0": -1}, errno.EINVAL)):
+            args = {"machine": vm, "program": "hash", "rounds": 2, "seed": 1, **kw}
+            raises(code, sched.add, args.pop("machine"), args.pop("program"), **args)
+        assert sched.jobs == [] and vm.state() == before
+        sched.add(vm, "hash", 2, 1)
+        sched.run(slice_us=50)
+        assert sched.jobs[0].done

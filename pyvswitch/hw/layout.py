@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 
@@ -78,6 +78,8 @@ class Layout:
 
     def mask(self, groups: "Iterator[str] | list[str] | tuple[str, ...]") -> int:
         """Bit mask of the named groups."""
+        if isinstance(groups, (str, bytes)) or not isinstance(groups, Iterable):
+            raise VswError(errno.EINVAL, f"mask takes group names (a list), not {type(groups).__name__}")
         m = 0
         for name in groups:
             m |= self.group(name).mask

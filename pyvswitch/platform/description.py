@@ -87,7 +87,7 @@ class Platform:
         return s
 
     def find(self, name: str) -> DeviceSpec | None:
-        return self._by_name.get(name)
+        return self._by_name.get(name) if isinstance(name, str) else None
 
     @property
     def declares_fast_path(self) -> bool:
