@@ -163,7 +163,9 @@ def play(hv: Hypervisor, schedule: Iterable[Switch], steps: int = 0) -> PlayStat
     """Runs ``schedule`` on ``hv``: before each switch the workload runs ``steps``
     steps on that PCPU's machine; a PCPU that is idle starts the machine.  A step
     that names a machine of no one, or one running on another PCPU, stops with
-    the error (and its position) - everything before it happened."""
+    the error (and its position) before its own steps run - everything before it
+    happened; a switch refused after its steps ran (an injected fault, a full
+    store) says so in the error."""
     if not isinstance(hv, Hypervisor):
         raise VswError(errno.EINVAL, f"play runs on a Hypervisor (pyvswitch.open()), not {type(hv).__name__}")
     check_uint(steps, "steps", 64)
@@ -176,18 +178,25 @@ def play(hv: Hypervisor, schedule: Iterable[Switch], steps: int = 0) -> PlayStat
         except (TypeError, ValueError):
             raise VswError(errno.EINVAL, f"schedule step {i}: expected (pcpu, machine name), got {item!r:.80}") \
                 from None
+        ran = None
         try:
             to = hv.machine(name)
             frm = hv.running(pcpu)
             if frm is to:
                 out.stays += 1
                 continue
+            elsewhere = to.pcpu
+            if elsewhere is not None:       # refused before its steps run, not after
+                raise VswError(errno.EBUSY, f"{name} is running on pcpu{elsewhere}")
             if steps and frm is not None:
                 hv.run(steps, pcpu=pcpu)
+                ran = frm
             s = hv.switch_context(frm, to, pcpu)
         except VswError as exc:
-            raise VswError(exc.errno or errno.EINVAL, f"schedule step {i} (pcpu {pcpu}, {name}): {exc.strerror}") \
-                from None
+            why = f"schedule step {i} (pcpu {pcpu}, {name}): {exc.strerror}"
+            if ran is not None:
+                why += f"; its {steps} workload steps before the switch ran on {ran.name}"
+            raise VswError(exc.errno or errno.EINVAL, why) from None
         out.switches += 1
         out.paths[s.path] = out.paths.get(s.path, 0) + 1
         out.modeled_ns.append(s.modeled_ns)

@@ -1,13 +1,17 @@
 """Helpers the drivers share: supplier lookup and managed hardware objects."""
 from __future__ import annotations
 
+import errno
+import math
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from ..hw import Store
-from ..kernel import Device, ProbeDefer, VswError
+from ..kernel import Device, KernelError, ProbeDefer, VswError
 from ..kernel.links import DL_FLAG_AUTOPROBE_CONSUMER
 from ..kernel.module import ModuleParam
 from ..schema import KINDS as SCHEMA
+from ..schema import Param
 
 
 class Closable(Protocol):
@@ -55,11 +59,37 @@ def param(dev: Device, key: str) -> Any:
     return dev.resources[key]
 
 
+@dataclass(frozen=True)
+class SchemaParam(ModuleParam):
+    """A module parameter that stands for a schema parameter: a value outside the
+    schema's bounds (type, range, multiple, choices) is refused when it is given -
+    by modprobe or a sysfs write - with EINVAL, as a platform file's would be, and
+    the parameter keeps its value."""
+
+    bounds: Param | None = None
+
+    def parse(self, module: str, text: object) -> object:
+        if self.bounds is not None and self.bounds.type is float and not isinstance(text, (int, float)):
+            try:
+                value: object = float(str(text).strip())
+            except ValueError:
+                value = text
+        else:
+            value = super().parse(module, text)
+        if self.bounds is not None and not (self.bounds.accepts(value) and (
+                not isinstance(value, float) or math.isfinite(value))):
+            raise KernelError(errno.EINVAL, f"module {module}: parameter {self.name} is {self.bounds.expected()}, "
+                                            f"got {str(text)[:40]!r}")
+        return value
+
+
 def module_params(kind: str, *names: str) -> tuple[ModuleParam, ...]:
     """The module parameters of a driver for ``kind``: these of the kind's
-    schema parameters, writable (0644: a new value applies from the next probe)."""
+    schema parameters, writable (0644: a new value applies from the next probe),
+    bounded as the schema bounds them."""
     k = SCHEMA[kind]
-    return tuple(ModuleParam(n, k.param(n).type, k.param(n).default, 0o644, k.param(n).source) for n in names)
+    return tuple(SchemaParam(n, k.param(n).type, k.param(n).default, 0o644, k.param(n).source, k.param(n))
+                 for n in names)
 
 
 def store_of(dev: Device, what: str) -> Store:
