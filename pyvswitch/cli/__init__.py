@@ -50,14 +50,18 @@ def number_in(low: float, high: float) -> Callable[[str], float]:
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
         if not math.isfinite(v) or not low <= v <= high:
-            raise argparse.ArgumentTypeError(f"expected a number from {low:g} to {high:g}, got {text[:40]}")
+            raise argparse.ArgumentTypeError(f"expected a number from {_num(low)} to {_num(high)}, got {text[:40]}")
         return v
     parse.__name__ = "number"
     return parse
 
 
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if x == int(x) else f"{x:g}"
+
+
 SLICE_US = number_in(*SLICE_US_RANGE)
-SLICE_HELP = f"{SLICE_US_RANGE[0]:g} to {SLICE_US_RANGE[1]:g}"
+SLICE_HELP = f"{_num(SLICE_US_RANGE[0])} to {_num(SLICE_US_RANGE[1])}"
 
 
 def _probe(args: argparse.Namespace) -> int:
@@ -85,7 +89,10 @@ def check_plot_file(path: str) -> None:
     """Before a long run: --plot names a file matplotlib can write (the formats this
     matplotlib supports, asked at run time) in a directory that exists."""
     from ..bench.report import pyplot
-    supported = pyplot().figure().canvas.get_supported_filetypes()
+    plt = pyplot()
+    fig = plt.figure()
+    supported = fig.canvas.get_supported_filetypes()
+    plt.close(fig)
     ext = os.path.splitext(path)[1][1:].lower()
     if ext and ext not in supported:
         raise VswError(errno.EINVAL, f"--plot {path}: matplotlib cannot write .{ext} files; "
@@ -167,6 +174,8 @@ EXIT_CODES = {
     "bench": "0 done, 2 an error", "trace": "0 done, 2 an error", "guest": "0 done, 2 an error",
     "sweep": "0 every point done, 2 an error",
 }
+#: What every verb's exit status can also be.
+EVERY_VERB = f"{EXIT_INTERRUPTED} after Ctrl-C, {EXIT_BROKEN_PIPE} when the reader of its output went away"
 
 
 PLATFORM_HELP = "platform TOML file or built-in name (default: reference)"
@@ -175,7 +184,7 @@ PLATFORM_HELP = "platform TOML file or built-in name (default: reference)"
 def _verb(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str, help_: str, json_help: str,
           platform_help: str | None = PLATFORM_HELP) -> argparse.ArgumentParser:
     """A verb's sub-parser with the options every verb shares: --json, and --platform where it takes one."""
-    p = sub.add_parser(name, help=help_, epilog=f"exit status: {EXIT_CODES[name]}")
+    p = sub.add_parser(name, help=help_, epilog=f"exit status: {EXIT_CODES[name]}; {EVERY_VERB}")
     if platform_help:
         p.add_argument("--platform", metavar="FILE", help=platform_help)
     p.add_argument("--json", action="store_true", help=json_help)
@@ -193,7 +202,7 @@ def _guest_verbs(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     r.add_argument("--seed", type=int, default=0, help="seed of the random order (default 0)")
     r.add_argument("--check-solo", action="store_true", help="run each alone first; exit 1 if any differs")
     r.add_argument("--mem-mib", type=int_in(1, MAX_GUEST_MEM_MIB), default=64,
-                   help=f"address space of each guest in MiB, 1 to {MAX_GUEST_MEM_MIB} (default 64)")
+                   help=f"address space of each guest in MiB, 1 to {MAX_GUEST_MEM_MIB:,} (default 64)")
     r.set_defaults(run=_run)
     g = _verb(sub, "guest", "build freestanding C programs into guest images", "print JSON", platform_help=None)
     g.add_argument("action", choices=("build", "runtime"), help="build: compile; runtime: where the header is")
@@ -207,7 +216,7 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     from .. import __version__
     parser = argparse.ArgumentParser(
         prog="pyvswitch", description="emulator of hardware-assisted VM switching (patent CN105718300B)",
-        epilog="exit status: " + "; ".join(f"{v}: {c}" for v, c in EXIT_CODES.items()))
+        epilog="exit status: " + "; ".join(f"{v}: {c}" for v, c in EXIT_CODES.items()) + f"; every verb: {EVERY_VERB}")
     parser.add_argument("--version", action="version", version=f"pyvswitch {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     p = _verb(sub, "probe", "the invention's devices, their drivers, the fast path; and the host",
@@ -217,7 +226,7 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     p.set_defaults(run=_probe)
     d = _verb(sub, "demo", "host and VMs switched many times over both paths, state checked", "one JSON document")
     d.add_argument("--vms", type=int_in(1, MAX_DEMO_VMS), default=3,
-                   help=f"VMs besides the host, 1 to {MAX_DEMO_VMS} (default 3)")
+                   help=f"VMs besides the host, 1 to {MAX_DEMO_VMS:,} (default 3)")
     d.add_argument("--switches", type=int_in(1, MAX_DEMO_SWITCHES), default=10000,
                    help=f"switches per path, 1 to {MAX_DEMO_SWITCHES:,} (default 10000)")
     d.add_argument("--kvm", action="store_true", help="real guests preempted on a KVM vCPU (needs /dev/kvm; "

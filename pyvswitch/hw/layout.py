@@ -212,6 +212,9 @@ class RegisterView(Mapping[str, int]):
             raise AttributeError(str(exc)) from None
 
     def __delattr__(self, name: str) -> None:
+        if name.startswith("_"):
+            object.__delattr__(self, name)
+            return
         del self[name]
 
     def __repr__(self) -> str:
