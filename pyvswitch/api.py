@@ -312,6 +312,9 @@ class Hypervisor:
     """
 
     def __init__(self, platform: Platform, strict: bool = False) -> None:
+        if not isinstance(platform, Platform):
+            raise VswError(errno.EINVAL, f"a Hypervisor is built from a Platform, not {type(platform).__name__}; "
+                                         "pyvswitch.open() takes a name, a path or TOML text")
         self.platform = platform
         self.layout = platform.layout
         self.npcpus = len(platform.of_kind("pcpu"))

@@ -70,6 +70,8 @@ def test_open_refuses_what_is_not_a_platform(tmp_path):
     bad.write_bytes(REFERENCE.encode().replace(b"# ", b"\xe9 ", 1))
     raises(errno.EINVAL, pyvswitch.open, str(bad), match="not UTF-8")
     raises(errno.EINVAL, pyvswitch.open, 42, match="not int")
+    for bad in (None, "reference", [], b"x"):
+        raises(errno.EINVAL, pyvswitch.Hypervisor, bad, match="built from a Platform")
     raises(errno.ENOENT, pyvswitch.open, "no-such-platform", match="built-in")
 
 
