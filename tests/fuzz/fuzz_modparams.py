@@ -27,15 +27,19 @@ HV.run(41)
 STATE = {m.name: m.state() for m in HV.machines}
 SYSFS = HV.kernel.sysfs
 PARAMS = sorted(p for p in SYSFS.tree() if p.startswith("module/") and "/parameters/" in p)
-BOUND_WITH = [{p: SYSFS.read(p) for p in PARAMS}]     # the parameters the mover was last probed with
 # the mover's module is the one with parameters; another module's would need its kind rebound below
 assert PARAMS and all(p.startswith("module/vsw_mover/") for p in PARAMS), PARAMS
 VALUES = ["0", "1", "8", "16", "4096", "8192", "-8", "0x1000", "0o20", "1_024", " 64 ", "65", "4294967296", "Y", "n",
           "1e3", "nan", "inf", "", "\n", "99999999999999999999", "lru", "belady"]
+MOVER = HV.kernel.module("vsw_mover")
 
 
-def params() -> dict[str, str]:
-    return {p: SYSFS.read(p) for p in PARAMS}
+def params() -> dict[str, object]:
+    """What the parameters hold (what sysfs shows them from; a sysfs read rebuilds its whole tree)."""
+    return dict(MOVER.values)
+
+
+BOUND_WITH = [params()]             # the parameters the mover was last probed with
 
 
 def test_one_input(data: bytes) -> None:
@@ -54,6 +58,8 @@ def test_one_input(data: bytes) -> None:
         except KernelError:
             assert params() == before, f"a refused {path}={value!r} changed a parameter"
     now = params()
+    name = path.rsplit("/", 1)[1]
+    assert SYSFS.read(path) == str(now[name]), (path, now)     # every one an int the schema bounds: shown as such
     if now == BOUND_WITH[0]:
         return
     HV.unbind("mover")              # the next probe reads what was taken: it binds or is refused
