@@ -63,8 +63,9 @@ def check(ret: int, what: str, explain: dict[int, str] | None = None) -> int:
 # --- what a user hands in: the one place each limit is written down -------------
 #: A platform TOML file (the largest built-in is a few KiB).
 MAX_PLATFORM_BYTES = 1 << 20
-#: A schedule file for ``read_schedule`` (about a million switches).
+#: A schedule file for ``read_schedule``: its size, and the switches it may list.
 MAX_SCHEDULE_BYTES = 16 << 20
+MAX_SCHEDULE_SWITCHES = 1_000_000
 #: Switches one ``pyvswitch demo`` makes per phase (each a few microseconds of this process's time).
 MAX_DEMO_SWITCHES = 10_000_000
 #: VMs beside the host in ``pyvswitch demo`` (and ``trace``).

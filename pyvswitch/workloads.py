@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from .api import Hypervisor
 from .bench.timing import percentile
-from .errors import MAX_SCHEDULE_BYTES, VswError, check_uint, decode_text, read_regular_file
+from .errors import MAX_SCHEDULE_BYTES, MAX_SCHEDULE_SWITCHES, VswError, check_uint, decode_text, read_regular_file
 
 Switch = tuple[int, str]
 
@@ -115,10 +115,12 @@ def read_schedule(path: "str | os.PathLike[str]") -> list[Switch]:
     """A schedule file: one switch per line, ``pcpu,machine`` or a JSON object
     ``{"pcpu": N, "machine": "name"}``; blank lines and ``#`` comments skipped.
     EINVAL naming the line for anything else; the file must be a regular file of
-    UTF-8 text, at most ``MAX_SCHEDULE_BYTES`` (a path, never a file descriptor)."""
+    UTF-8 text, at most ``MAX_SCHEDULE_BYTES`` listing at most ``MAX_SCHEDULE_SWITCHES``
+    switches (EFBIG beyond; a path, never a file descriptor)."""
     data = read_regular_file(path, "schedule file", MAX_SCHEDULE_BYTES)
     where = os.fsdecode(path)       # read_regular_file took it: a str, bytes or PathLike
-    out = []
+    out: list[Switch] = []
+    names: dict[str, str] = {}      # one string per machine, however many lines name it
     text = decode_text(data, where, "schedule file")
     for n, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):   # as open() reads
         text = line.strip()
@@ -137,7 +139,10 @@ def read_schedule(path: "str | os.PathLike[str]") -> list[Switch]:
         except (ValueError, KeyError, TypeError, IndexError, RecursionError):   # RecursionError: JSON nested deep
             raise VswError(errno.EINVAL, f"{where}, line {n}: expected 'pcpu,machine' or "
                                          f'{{"pcpu": N, "machine": "name"}}, got {text[:80]!r}') from None
-        out.append((pcpu, name))
+        if len(out) == MAX_SCHEDULE_SWITCHES:
+            raise VswError(errno.EFBIG, f"{where}, line {n}: a schedule file lists at most "
+                                        f"{MAX_SCHEDULE_SWITCHES:,} switches")
+        out.append((pcpu, names.setdefault(name, name)))
     return out
 
 

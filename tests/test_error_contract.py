@@ -225,6 +225,16 @@ def test_read_schedule_never_reads_a_device_nor_takes_a_descriptor():
     raises(errno.EINVAL, workloads.read_schedule, "", match="is not a path")
 
 
+def test_a_schedule_lists_at_most_its_limit_of_switches(tmp_path):
+    f = tmp_path / "many.txt"
+    f.write_text("0,a\n" * limits.MAX_SCHEDULE_SWITCHES)
+    got = workloads.read_schedule(f)
+    assert len(got) == limits.MAX_SCHEDULE_SWITCHES and got[0] == got[-1] == (0, "a") and got[0][1] is got[-1][1]
+    with open(f, "a") as fh:
+        fh.write("# a comment is not a switch\n\n0,b\n")
+    raises(errno.EFBIG, workloads.read_schedule, f, match=f"line {limits.MAX_SCHEDULE_SWITCHES + 3}: a schedule")
+
+
 def test_a_file_that_grows_past_the_limit_while_read_is_cut_at_the_limit(tmp_path):
     f = tmp_path / "p.toml"
     f.write_bytes(b"# x\n" * 10)
