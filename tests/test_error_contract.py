@@ -408,6 +408,18 @@ def test_cli_platform_dev_zero_is_refused_with_exit_2(argv, capsys):
     assert "not a regular file" in out.err and out.out == ""
 
 
+def test_trace_out_and_platform_paths_are_checked_before_the_run(tmp_path, capsys):
+    assert main(["trace", "--out", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    from pyvswitch.cli.trace import run_trace
+    raises(errno.EINVAL, run_trace, 1, 5, match="out is a file name")
+    odd = tmp_path / "a=b.toml"                    # a path with "=" in it is a file, not TOML text
+    odd.write_text(REFERENCE)
+    assert pyvswitch.Platform.load(str(odd)).source == str(odd)
+    assert main(["trace", "--switches", "2", "--platform", str(odd), "--out", str(tmp_path / "t.json")]) == 0
+    assert (tmp_path / "t.json").stat().st_size > 0
+
+
 def test_bench_plot_to_a_format_it_cannot_write_is_refused_before_the_bench(tmp_path, capsys):
     assert main(["bench", "--quick", "--plot", str(tmp_path / "x.bad")]) == 2
     out = capsys.readouterr()

@@ -34,7 +34,8 @@ class Platform:
         TOML file; or TOML text."""
         if spec is None:
             spec = "reference"
-        if isinstance(spec, os.PathLike) or (isinstance(spec, str) and "\n" not in spec and "=" not in spec):
+        if isinstance(spec, os.PathLike) or (isinstance(spec, str) and "\n" not in spec and (
+                "=" not in spec or os.path.exists(spec))):        # a file named a=b.toml is a file
             text_spec = os.fspath(spec)
             if os.path.exists(text_spec):
                 return cls.from_text(read_text(text_spec), text_spec)
