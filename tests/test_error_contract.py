@@ -13,6 +13,8 @@ import sys
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pyvswitch
 from pyvswitch import VswError
@@ -522,3 +524,17 @@ def test_the_kvm_scheduler_checks_what_it_is_given_before_loading_anything():
         sched.add(vm, "hash", 2, 1)
         sched.run(slice_us=50)
         assert sched.jobs[0].done
+
+
+@settings(max_examples=60, deadline=None)
+@given(switches=st.lists(st.tuples(st.integers(0, 2 ** 70), st.text(min_size=1, max_size=12)), max_size=20),
+       forms=st.lists(st.booleans(), min_size=20, max_size=20))
+def test_schedule_files_round_trip_in_both_forms(tmp_path_factory, switches, forms):
+    """What a hypervisor's own trace writes - either form, mixed - reads back as it was."""
+    lines = []
+    for (pcpu, name), as_json in zip(switches, forms):
+        plain = name.strip() == name and not any(c in name for c in "\r\n") and name
+        lines.append(f"{pcpu},{name}" if plain and not as_json else json.dumps({"pcpu": pcpu, "machine": name}))
+    f = tmp_path_factory.mktemp("rt") / "s.txt"
+    f.write_text("# a trace\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    assert workloads.read_schedule(f) == switches
