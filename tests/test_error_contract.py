@@ -474,8 +474,9 @@ def _cpu_seconds(pid: int) -> float:
 def test_ctrl_c_ends_any_verb_with_130_and_no_traceback(argv, tmp_path):
     p = subprocess.Popen([*PYVSWITCH, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
     try:
-        while p.poll() is None and _cpu_seconds(p.pid) < 1.5:    # imported and busy in the verb (CPU, not wall time)
-            time.sleep(0.05)
+        deadline = time.monotonic() + 600                       # a bound on a stuck child, not a timing
+        while p.poll() is None and _cpu_seconds(p.pid) < 1.5 and time.monotonic() < deadline:
+            time.sleep(0.05)                                    # imported and busy in the verb (CPU, not wall time)
         assert p.poll() is None, "finished before it could be interrupted"
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=120)
