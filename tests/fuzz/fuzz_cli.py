@@ -29,11 +29,10 @@ with atheris.instrument_imports():
 from _common import main  # noqa: E402
 
 warnings.simplefilter("ignore", pyvswitch.FallbackWarning)
-CWD = tempfile.mkdtemp(prefix="vsw-fuzz-cli-")
-os.chdir(CWD)
-with open("plat.toml", "w") as f:
+CWD = tempfile.mkdtemp(prefix="vsw-fuzz-cli-")      # each input runs in it (libFuzzer's paths stay where given)
+with open(os.path.join(CWD, "plat.toml"), "w") as f:
     f.write(open(os.path.join(pyvswitch.__path__[0], "platforms", "reference.toml")).read())
-os.mkfifo("fifo")
+os.mkfifo(os.path.join(CWD, "fifo"))
 LISTING = sorted(os.listdir(CWD))
 PARSER, SUB = cli._parser()
 VERBS = sorted(SUB.choices)
@@ -73,6 +72,8 @@ def test_one_input(data: bytes) -> None:
         argv.append(opts[fdp.ConsumeIntInRange(0, len(opts) - 1)] if pick == 0 else
                     VALUES[fdp.ConsumeIntInRange(0, len(VALUES) - 1)] if pick == 1 else fdp.ConsumeUnicode(12))
     out, err = io.StringIO(), io.StringIO()
+    home = os.getcwd()
+    os.chdir(CWD)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             status = cli.main(argv)
@@ -82,6 +83,8 @@ def test_one_input(data: bytes) -> None:
     else:
         assert status in (0, 2), (argv, status)
         assert status == 0 or err.getvalue().startswith("pyvswitch "), (argv, err.getvalue())
+    finally:
+        os.chdir(home)
     assert "Traceback" not in err.getvalue()
     assert sorted(os.listdir(CWD)) == LISTING, f"{argv} changed the working directory"
 
