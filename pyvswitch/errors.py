@@ -161,8 +161,9 @@ def read_regular_file(path: object, what: str, limit: int) -> bytes:
 
 
 def decode_text(data: bytes, name: str, what: str) -> str:
-    """UTF-8 text, or EINVAL naming the first byte that is not."""
+    """UTF-8 text (a leading byte-order mark dropped, as editors on Windows write one),
+    or EINVAL naming the first byte that is not."""
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         raise VswError(_errno.EINVAL, f"{name}: not UTF-8 text (byte {exc.start}); expected a {what}") from None

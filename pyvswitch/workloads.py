@@ -121,8 +121,8 @@ def read_schedule(path: "str | os.PathLike[str]") -> list[Switch]:
     where = os.fsdecode(path)       # read_regular_file took it: a str, bytes or PathLike
     out: list[Switch] = []
     names: dict[str, str] = {}      # one string per machine, however many lines name it
-    text = decode_text(data, where, "schedule file")
-    for n, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):   # as open() reads
+    content = decode_text(data, where, "schedule file")
+    for n, line in enumerate(content.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):   # as open() reads
         text = line.strip()
         if not text or text.startswith("#"):
             continue

@@ -227,6 +227,15 @@ def test_read_schedule_never_reads_a_device_nor_takes_a_descriptor():
     raises(errno.EINVAL, workloads.read_schedule, "", match="is not a path")
 
 
+def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path):
+    f = tmp_path / "bom.txt"
+    f.write_bytes(b"\xef\xbb\xbf0,vm1\n")
+    assert workloads.read_schedule(f) == [(0, "vm1")]
+    p = tmp_path / "bom.toml"
+    p.write_bytes(b"\xef\xbb\xbf" + REFERENCE.encode())
+    assert pyvswitch.Platform.load(str(p)).name == pyvswitch.Platform.from_text(REFERENCE, "x").name
+
+
 def test_a_schedule_lists_at_most_its_limit_of_switches(tmp_path):
     f = tmp_path / "many.txt"
     f.write_text("0,a\n" * limits.MAX_SCHEDULE_SWITCHES)
