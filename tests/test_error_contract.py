@@ -89,6 +89,12 @@ def test_parameters_that_size_things_have_bounds(old, new, match):
     raises(errno.EINVAL, pyvswitch.open, edit(old, new), match=match)
 
 
+@pytest.mark.parametrize("value", ["nan", "-nan", "inf"])
+def test_a_fraction_that_is_not_a_number_is_refused_where_it_is_written(value):
+    raises(errno.EINVAL, pyvswitch.open, edit("utilisation = 0.0", f"utilisation = {value}"),
+           match="key 'utilisation': expected a fraction")
+
+
 def test_register_views_take_names_and_say_what_is_wrong(hv):
     vm = hv.create_vm("vm")
     e = raises(errno.EINVAL, vm.regs.__getitem__, ["rax"], match="named by a string")
