@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .controller import Controller, ControllerReport
-from .errors import check, check_uint
+from .errors import bytes_of, check, check_uint
 from .hw import (
     Layout,
     Path,
@@ -249,19 +249,17 @@ class Machine:
         """The names of the groups whose registers differ from ``other`` (a machine or
         a register file, e.g. ``pyvswitch.replay(n)``); empty when they are the same."""
         mine = self.state()
-        theirs = other.state() if isinstance(other, Machine) else other
-        if not isinstance(theirs, (bytes, bytearray, memoryview)) or len(theirs) != len(mine):
+        theirs = other.state() if isinstance(other, Machine) else \
+            bytes_of(other, f"compare takes a machine or a {self.layout.size}-byte register file: it")
+        if len(theirs) != len(mine):
             raise VswError(errno.EINVAL, f"compare takes a machine or a {self.layout.size}-byte register file, "
-                                         f"got {type(other).__name__}")
-        theirs = bytes(theirs)
+                                         f"got {len(theirs)} bytes")
         return [g.name for g in self.layout.groups
                 if mine[g.offset:g.offset + g.size] != theirs[g.offset:g.offset + g.size]]
 
     def set_state(self, raw: "bytes | bytearray | memoryview") -> None:
         """Replaces the whole register file of the machine (``layout.size`` bytes), running or saved."""
-        if not isinstance(raw, (bytes, bytearray, memoryview)):
-            raise VswError(errno.EINVAL, f"a register file is bytes, not {type(raw).__name__}")
-        data = memoryview(raw).cast("B").tobytes()
+        data = bytes_of(raw, "a register file")
         if len(data) != self.layout.size:
             raise VswError(errno.EINVAL, f"a {self.layout.name} register file is {self.layout.size} bytes, "
                                          f"got {len(data)}")
@@ -284,9 +282,7 @@ class Machine:
         Any machine's image restores into any machine of the same layout - cloning a
         context is a feature; the image header's owner and generation say where it came
         from and are not checked against this machine."""
-        if not isinstance(image, (bytes, bytearray, memoryview)):
-            raise VswError(errno.EINVAL, f"an image is bytes, not {type(image).__name__}")
-        data = memoryview(image).cast("B").tobytes()
+        data = bytes_of(image, "an image")
         info = ffi.new("struct vsw_image_info *")
         # validated (and decoded, groups it lacks reset) in a scratch slot first
         scratch = self._hv._scratch_slot()
@@ -316,6 +312,9 @@ class Hypervisor:
     """
 
     def __init__(self, platform: Platform, strict: bool = False) -> None:
+        if not isinstance(platform, Platform):
+            raise VswError(errno.EINVAL, f"a Hypervisor is built from a Platform, not {type(platform).__name__}; "
+                                         "pyvswitch.open() takes a name, a path or TOML text")
         self.platform = platform
         self.layout = platform.layout
         self.npcpus = len(platform.of_kind("pcpu"))
@@ -425,7 +424,7 @@ class Hypervisor:
 
     def _devices_of(self, kind: str) -> list[Any]:
         self._check_closed()
-        if kind not in KINDS:
+        if not isinstance(kind, str) or kind not in KINDS:
             raise VswError(errno.EINVAL, f"no device kind {kind!r}; kinds are {', '.join(KINDS)}")
         return [self.kernel.device(s.name) for s in self.platform.of_kind(kind)]
 
@@ -747,8 +746,10 @@ class Hypervisor:
         check_count(steps, "steps")
         check_uint(seed, "seed", 64)
         self._check_pcpu(pcpu)
-        if order not in ORDERS:
+        if not isinstance(order, str) or order not in ORDERS:
             raise VswError(errno.EINVAL, f"order is {' or '.join(ORDERS)}, not {order!r}")
+        if stop is not None and not isinstance(stop, StopFlag):
+            raise VswError(errno.EINVAL, f"stop is a pyvswitch.StopFlag or None, not {type(stop).__name__}")
         ms = list(machines) if isinstance(machines, (list, tuple)) else None
         if ms is None or len(ms) < 2 or len({id(m) for m in ms}) != len(ms):
             raise VswError(errno.EINVAL, "run_schedule takes a list of two or more distinct machines")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+import stat
 
 
 class VswError(OSError):
@@ -92,3 +93,112 @@ ERRNO_MEANINGS: dict[str, str] = {
     "ELOOP": "a device link that would close a cycle",
     "EPROBE_DEFER": "(517) `ProbeDefer`: a probe waits for something (a supplier, a DMA provider)",
 }
+
+
+# --- what a user hands in: the one place each limit is written down -------------
+#: A platform TOML file (the largest built-in is a few KiB).
+MAX_PLATFORM_BYTES = 1 << 20
+#: A schedule file for ``read_schedule``: its size, and the switches it may list.
+MAX_SCHEDULE_BYTES = 16 << 20
+MAX_SCHEDULE_SWITCHES = 1_000_000
+#: Switches one ``pyvswitch demo`` makes per phase (each a few microseconds of this process's time).
+MAX_DEMO_SWITCHES = 10_000_000
+#: VMs beside the host in ``pyvswitch demo`` (and ``trace``).
+MAX_DEMO_VMS = 1024
+#: Switches one ``pyvswitch trace`` records (about 50 bus records each, all held in memory).
+MAX_TRACE_SWITCHES = 10_000
+#: A KVM time slice in microseconds (``Scheduler.run``, ``demo --kvm``, ``run``): 1 us to a minute
+#: (``solo`` runs a guest unpreempted with a 10 s slice).
+SLICE_US_RANGE = (1.0, 60_000_000.0)
+#: The address space of one KVM guest in MiB (``run --mem-mib``).
+MAX_GUEST_MEM_MIB = 4096
+
+
+def check_int_in(v: object, what: str, low: int, high: int) -> int:
+    """An integer from ``low`` to ``high``: EINVAL for anything else (``bool`` too)
+    or below ``low``, ERANGE above ``high`` (the stated limit)."""
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise VswError(_errno.EINVAL, f"{what} must be an integer, got {type(v).__name__} {v!r}")
+    if v < low:
+        raise VswError(_errno.EINVAL, f"{what} must be >= {low}, got {v}")
+    if v > high:
+        raise VswError(_errno.ERANGE, f"{what} must be at most {high}, got {v}")
+    return v
+
+
+def check_number(v: object, what: str, low: float, high: float) -> float:
+    """A real number from ``low`` to ``high`` (inclusive): EINVAL for anything else -
+    ``bool``, NaN and infinities included."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise VswError(_errno.EINVAL, f"{what} must be a number, got {type(v).__name__} {v!r}")
+    if not low <= v <= high:        # NaN fails both
+        raise VswError(_errno.EINVAL, f"{what} must be a number from {low:g} to {high:g}, got {v!r}")
+    return float(v)
+
+
+def bytes_of(v: object, what: str) -> bytes:
+    """The bytes of a bytes-like argument (a strided memoryview gives the bytes it
+    shows): EINVAL for anything else and for a released memoryview."""
+    if not isinstance(v, (bytes, bytearray, memoryview)):
+        raise VswError(_errno.EINVAL, f"{what} is bytes, not {type(v).__name__}")
+    if isinstance(v, bytes):
+        return v
+    try:
+        return memoryview(v).tobytes()
+    except ValueError:
+        raise VswError(_errno.EINVAL, f"{what}: the memoryview was released; expected bytes") from None
+
+
+def read_regular_file(path: object, what: str, limit: int) -> bytes:
+    """The bytes of the regular file at ``path`` (a str, bytes or os.PathLike; never a
+    file descriptor), at most ``limit`` of them.  A VswError otherwise: ENOENT, EACCES
+    (...) as the open said, EISDIR for a directory, EINVAL for a device, FIFO or socket
+    (``/dev/zero`` is never read), EFBIG for a file over the limit."""
+    if isinstance(path, bool) or not isinstance(path, (str, bytes, os.PathLike)):
+        raise VswError(_errno.EINVAL, f"a {what} is named by a path (str or os.PathLike), not "
+                                      f"{type(path).__name__} {path!r}")
+    try:
+        name = os.fsdecode(path)
+    except (TypeError, ValueError) as exc:      # a PathLike that gives neither str nor bytes; bad bytes
+        raise VswError(_errno.EINVAL, f"a {what} path must be text: {exc}") from None
+    if not name or "\0" in name:
+        raise VswError(_errno.EINVAL, f"{name!r} is not a path to a {what}")
+    try:    # O_NONBLOCK: opening a FIFO must not wait for a writer; a regular file ignores it
+        fd = os.open(name, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except IsADirectoryError:
+        raise VswError(_errno.EISDIR, f"{name}: is a directory; expected a {what}") from None
+    except OSError as exc:
+        raise VswError(exc.errno or _errno.EIO, f"{name}: cannot open the {what}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise VswError(_errno.EISDIR, f"{name}: is a directory; expected a {what}")
+        if not stat.S_ISREG(st.st_mode):
+            raise VswError(_errno.EINVAL, f"{name}: not a regular file (a device, FIFO or socket); expected a {what}")
+        if st.st_size > limit:
+            raise VswError(_errno.EFBIG, f"{name}: {st.st_size} bytes; a {what} is at most {limit} bytes")
+        chunks, got = [], 0
+        while got <= limit:         # a file that grows while read still stops one byte past the limit
+            chunk = os.read(fd, limit + 1 - got)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        if got > limit:
+            raise VswError(_errno.EFBIG, f"{name}: more than {limit} bytes; a {what} is at most {limit} bytes")
+        return b"".join(chunks)
+    except OSError as exc:
+        if isinstance(exc, VswError):
+            raise
+        raise VswError(exc.errno or _errno.EIO, f"{name}: cannot read the {what}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def decode_text(data: bytes, name: str, what: str) -> str:
+    """UTF-8 text (a leading byte-order mark dropped, as editors on Windows write one),
+    or EINVAL naming the first byte that is not."""
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise VswError(_errno.EINVAL, f"{name}: not UTF-8 text (byte {exc.start}); expected a {what}") from None

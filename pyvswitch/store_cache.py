@@ -82,10 +82,12 @@ class StoreCache:
     def plan(self, loads: Iterable["Machine"]) -> None:
         """The machines the next switches load, in order: what Belady evicts by (the
         context needed again last).  A switch off the plan abandons it."""
+        if isinstance(loads, (str, bytes)) or not isinstance(loads, Iterable):
+            raise VswError(errno.EINVAL, f"a plan is an iterable of machines, not {type(loads).__name__}")
         with self._hv._lock:
             cache = self._cache()
             ms = list(loads)
-            for m in set(ms):
+            for m in ms:                # each a live Machine of this hypervisor (unhashable things too)
                 self._hv._check_alive(m)
             cache.plan([m._c for m in ms])
 

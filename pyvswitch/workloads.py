@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from .api import Hypervisor
 from .bench.timing import percentile
-from .errors import VswError, check_uint
+from .errors import MAX_SCHEDULE_BYTES, MAX_SCHEDULE_SWITCHES, VswError, check_uint, decode_text, read_regular_file
 
 Switch = tuple[int, str]
 
@@ -30,6 +30,8 @@ Switch = tuple[int, str]
 def _shares(names: Sequence[str], pcpus: int) -> list[list[str]]:
     """Each PCPU's machines: every pcpus-th name, so no machine is wanted on two at once."""
     check_uint(pcpus, "pcpus", 16, minimum=1)
+    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+        raise VswError(errno.EINVAL, f"a schedule takes a sequence of machine names, not {type(names).__name__}")
     names = list(names)
     if len(set(names)) != len(names) or not all(isinstance(n, str) for n in names):
         raise VswError(errno.EINVAL, "a schedule takes distinct machine names")
@@ -40,10 +42,20 @@ def _shares(names: Sequence[str], pcpus: int) -> list[list[str]]:
 
 
 def _interleave(per_pcpu: list[Iterator[str]], count: int) -> Iterator[Switch]:
-    check_uint(count, "count", 63)
-    for i in range(count):
-        p = i % len(per_pcpu)
-        yield p, next(per_pcpu[p])
+    check_uint(count, "count", 63)         # now, not at the first draw
+
+    def gen() -> Iterator[Switch]:
+        for i in range(count):
+            p = i % len(per_pcpu)
+            yield p, next(per_pcpu[p])
+    return gen()
+
+
+def _rng(seed: int) -> random.Random:
+    """The generators' one source of randomness: an integer seed, nothing else."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise VswError(errno.EINVAL, f"seed must be an integer, got {type(seed).__name__} {seed!r}")
+    return random.Random(seed)
 
 
 def round_robin(names: Sequence[str], count: int, pcpus: int = 1) -> Iterator[Switch]:
@@ -55,7 +67,7 @@ def round_robin(names: Sequence[str], count: int, pcpus: int = 1) -> Iterator[Sw
 
 
 def _drawn(names: Sequence[str], count: int, pcpus: int, seed: int, weights_of) -> Iterator[Switch]:
-    rng = random.Random(seed)
+    rng = _rng(seed)
 
     def draws(share: list[str]) -> Iterator[str]:
         # rng.choices(share, weights)[0], with the running sums taken once: the same draws
@@ -85,7 +97,7 @@ def zipf(names: Sequence[str], count: int, pcpus: int = 1, s: float = 1.0, seed:
 def bursts(names: Sequence[str], count: int, pcpus: int = 1, burst: int = 8, seed: int = 0) -> Iterator[Switch]:
     """Ping-pong between a random pair of the share for ``burst`` switches, then another pair."""
     check_uint(burst, "burst", 32, minimum=1)
-    rng = random.Random(seed)
+    rng = _rng(seed)
 
     def pairs(share: list[str]) -> Iterator[str]:
         last = None
@@ -102,27 +114,35 @@ def bursts(names: Sequence[str], count: int, pcpus: int = 1, burst: int = 8, see
 def read_schedule(path: "str | os.PathLike[str]") -> list[Switch]:
     """A schedule file: one switch per line, ``pcpu,machine`` or a JSON object
     ``{"pcpu": N, "machine": "name"}``; blank lines and ``#`` comments skipped.
-    EINVAL naming the line for anything else."""
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            text = line.strip()
-            if not text or text.startswith("#"):
-                continue
-            try:
-                if text.startswith("{"):
-                    obj = json.loads(text)
-                    pcpu, name = obj["pcpu"], obj["machine"]
-                else:
-                    first, name = (x.strip() for x in text.split(",", 1))
-                    pcpu = int(first)
-                if isinstance(pcpu, bool) or not isinstance(pcpu, int) or pcpu < 0 or not isinstance(name, str) \
-                        or not name:
-                    raise ValueError
-            except (ValueError, KeyError, TypeError):
-                raise VswError(errno.EINVAL, f"{path}, line {n}: expected 'pcpu,machine' or "
-                                             f'{{"pcpu": N, "machine": "name"}}, got {text[:80]!r}') from None
-            out.append((pcpu, name))
+    EINVAL naming the line for anything else; the file must be a regular file of
+    UTF-8 text, at most ``MAX_SCHEDULE_BYTES`` listing at most ``MAX_SCHEDULE_SWITCHES``
+    switches (EFBIG beyond; a path, never a file descriptor)."""
+    data = read_regular_file(path, "schedule file", MAX_SCHEDULE_BYTES)
+    where = os.fsdecode(path)       # read_regular_file took it: a str, bytes or PathLike
+    out: list[Switch] = []
+    names: dict[str, str] = {}      # one string per machine, however many lines name it
+    content = decode_text(data, where, "schedule file")
+    for n, line in enumerate(content.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):   # as open() reads
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        try:
+            if text.startswith("{"):
+                obj = json.loads(text)
+                pcpu, name = obj["pcpu"], obj["machine"]
+            else:
+                first, name = (x.strip() for x in text.split(",", 1))
+                pcpu = int(first)
+            if isinstance(pcpu, bool) or not isinstance(pcpu, int) or pcpu < 0 or not isinstance(name, str) \
+                    or not name:
+                raise ValueError
+        except (ValueError, KeyError, TypeError, IndexError, RecursionError):   # RecursionError: JSON nested deep
+            raise VswError(errno.EINVAL, f"{where}, line {n}: expected 'pcpu,machine' or "
+                                         f'{{"pcpu": N, "machine": "name"}}, got {text[:80]!r}') from None
+        if len(out) == MAX_SCHEDULE_SWITCHES:
+            raise VswError(errno.EFBIG, f"{where}, line {n}: a schedule file lists at most "
+                                        f"{MAX_SCHEDULE_SWITCHES:,} switches")
+        out.append((pcpu, names.setdefault(name, name)))
     return out
 
 
@@ -148,21 +168,40 @@ def play(hv: Hypervisor, schedule: Iterable[Switch], steps: int = 0) -> PlayStat
     """Runs ``schedule`` on ``hv``: before each switch the workload runs ``steps``
     steps on that PCPU's machine; a PCPU that is idle starts the machine.  A step
     that names a machine of no one, or one running on another PCPU, stops with
-    the error (and its position) - everything before it happened."""
+    the error (and its position) before its own steps run - everything before it
+    happened; a switch refused after its steps ran (an injected fault, a full
+    store) says so in the error."""
+    if not isinstance(hv, Hypervisor):
+        raise VswError(errno.EINVAL, f"play runs on a Hypervisor (pyvswitch.open()), not {type(hv).__name__}")
+    check_uint(steps, "steps", 64)
+    if isinstance(schedule, (str, bytes)) or not isinstance(schedule, Iterable):
+        raise VswError(errno.EINVAL, f"a schedule is an iterable of (pcpu, machine name), not {type(schedule).__name__}")
     out = PlayStats()
-    for i, (pcpu, name) in enumerate(schedule):
+    for i, item in enumerate(schedule):
+        try:
+            pcpu, name = item
+        except (TypeError, ValueError):
+            raise VswError(errno.EINVAL, f"schedule step {i}: expected (pcpu, machine name), got {item!r:.80}") \
+                from None
+        ran = None
         try:
             to = hv.machine(name)
             frm = hv.running(pcpu)
             if frm is to:
                 out.stays += 1
                 continue
+            elsewhere = to.pcpu
+            if elsewhere is not None:       # refused before its steps run, not after
+                raise VswError(errno.EBUSY, f"{name} is running on pcpu{elsewhere}")
             if steps and frm is not None:
                 hv.run(steps, pcpu=pcpu)
+                ran = frm
             s = hv.switch_context(frm, to, pcpu)
         except VswError as exc:
-            raise VswError(exc.errno or errno.EINVAL, f"schedule step {i} (pcpu {pcpu}, {name}): {exc.strerror}") \
-                from None
+            why = f"schedule step {i} (pcpu {pcpu}, {name}): {exc.strerror}"
+            if ran is not None:
+                why += f"; its {steps} workload steps before the switch ran on {ran.name}"
+            raise VswError(exc.errno or errno.EINVAL, why) from None
         out.switches += 1
         out.paths[s.path] = out.paths.get(s.path, 0) + 1
         out.modeled_ns.append(s.modeled_ns)

@@ -5,19 +5,66 @@ path, 2 no switch path (a device it needs did not bind) or an error; demo - 0 ev
 a declared fast path that did not come up, 2 an error; run - 0 every guest
 finished (and, with --check-solo, matched its solo run), 1 otherwise, 2 an
 error; bench, trace, guest - 0 done, 2 an error.  Every verb takes --json.
+Every verb: 2 and its usage for an option it cannot take; 130 on Ctrl-C (no
+traceback); 141 (128 + SIGPIPE), quietly, when the reader of its output went
+away (``pyvswitch probe | head -1``), as coreutils do.
 """
 from __future__ import annotations
 
 import argparse
 import errno
 import json
+import math
+import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from ..errors import MAX_DEMO_SWITCHES, MAX_DEMO_VMS, MAX_GUEST_MEM_MIB, MAX_TRACE_SWITCHES, SLICE_US_RANGE
 from ..hw import VswError
 from . import calibrate as calibrate_verb
 from . import mrc as mrc_verb
 from . import sweep as sweep_verb
+
+#: Exit status after Ctrl-C (128 + SIGINT) and when the reader of stdout went away (128 + SIGPIPE).
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+
+
+def int_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high`` (usage and exit 2 otherwise)."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text[:40]!r}") from None
+        if not low <= v <= high:
+            raise argparse.ArgumentTypeError(f"expected an integer from {low} to {high}, got {text[:40]}")
+        return v
+    parse.__name__ = "integer"
+    return parse
+
+
+def number_in(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a finite number from ``low`` to ``high`` (not inf, not nan)."""
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
+        if not math.isfinite(v) or not low <= v <= high:
+            raise argparse.ArgumentTypeError(f"expected a number from {_num(low)} to {_num(high)}, got {text[:40]}")
+        return v
+    parse.__name__ = "number"
+    return parse
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if x == int(x) else f"{x:g}"
+
+
+SLICE_US = number_in(*SLICE_US_RANGE)
+SLICE_HELP = f"{_num(SLICE_US_RANGE[0])} to {_num(SLICE_US_RANGE[1])}"
 
 
 def _probe(args: argparse.Namespace) -> int:
@@ -41,8 +88,27 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
+def check_plot_file(path: str) -> None:
+    """Before a long run: --plot names a file matplotlib can write (the formats this
+    matplotlib supports, asked at run time) in a directory that exists."""
+    from ..bench.report import pyplot
+    plt = pyplot()
+    fig = plt.figure()
+    supported = fig.canvas.get_supported_filetypes()
+    plt.close(fig)
+    ext = os.path.splitext(path)[1][1:].lower()
+    if ext and ext not in supported:
+        raise VswError(errno.EINVAL, f"--plot {path}: matplotlib cannot write .{ext} files; "
+                                     f"expected one of {', '.join('.' + e for e in sorted(supported))}")
+    if os.path.isdir(path) or not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise VswError(errno.ENOENT if not os.path.isdir(path) else errno.EISDIR,
+                       f"--plot {path}: expected a file in a directory that exists")
+
+
 def _bench(args: argparse.Namespace) -> int:
     from .. import bench
+    if args.plot:
+        check_plot_file(args.plot)
     doc = bench.run(platform=args.platform, quick=args.quick)
     if args.plot:
         bench.plot(doc, args.plot)
@@ -93,6 +159,8 @@ EXIT_CODES = {
     "bench": "0 done, 2 an error", "trace": "0 done, 2 an error", "guest": "0 done, 2 an error",
     "sweep": sweep_verb.EXIT, "mrc": mrc_verb.EXIT, "calibrate": calibrate_verb.EXIT,
 }
+#: What every verb's exit status can also be.
+EVERY_VERB = f"{EXIT_INTERRUPTED} after Ctrl-C, {EXIT_BROKEN_PIPE} when the reader of its output went away"
 
 
 PLATFORM_HELP = "platform TOML file or built-in name (default: reference)"
@@ -101,7 +169,7 @@ PLATFORM_HELP = "platform TOML file or built-in name (default: reference)"
 def _verb(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str, help_: str, json_help: str,
           platform_help: str | None = PLATFORM_HELP) -> argparse.ArgumentParser:
     """A verb's sub-parser with the options every verb shares: --json, and --platform where it takes one."""
-    p = sub.add_parser(name, help=help_, epilog=f"exit status: {EXIT_CODES[name]}")
+    p = sub.add_parser(name, help=help_, epilog=f"exit status: {EXIT_CODES[name]}; {EVERY_VERB}")
     if platform_help:
         p.add_argument("--platform", metavar="FILE", help=platform_help)
     p.add_argument("--json", action="store_true", help=json_help)
@@ -113,11 +181,13 @@ def _guest_verbs(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     r = _verb(sub, "run", "C guests (ELF images) preempted on one KVM vCPU through the context store",
               "one JSON document", "a platform with a vsw,pcpu-kvm (default reference-kvm)")
     r.add_argument("images", nargs="+", metavar="GUEST.elf", help="images built with `pyvswitch guest build`")
-    r.add_argument("--slice-us", type=float, default=50.0, help="time slice in microseconds (default 50)")
+    r.add_argument("--slice-us", type=SLICE_US, default=50.0,
+                   help=f"time slice in microseconds, {SLICE_HELP} (default 50)")
     r.add_argument("--order", choices=("round-robin", "random"), default="round-robin", help="who runs next")
     r.add_argument("--seed", type=int, default=0, help="seed of the random order (default 0)")
     r.add_argument("--check-solo", action="store_true", help="run each alone first; exit 1 if any differs")
-    r.add_argument("--mem-mib", type=int, default=64, help="address space of each guest in MiB (default 64)")
+    r.add_argument("--mem-mib", type=int_in(1, MAX_GUEST_MEM_MIB), default=64,
+                   help=f"address space of each guest in MiB, 1 to {MAX_GUEST_MEM_MIB:,} (default 64)")
     r.set_defaults(run=_run)
     g = _verb(sub, "guest", "build freestanding C programs into guest images", "print JSON", platform_help=None)
     g.add_argument("action", choices=("build", "runtime"), help="build: compile; runtime: where the header is")
@@ -131,7 +201,7 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     from .. import __version__
     parser = argparse.ArgumentParser(
         prog="pyvswitch", description="emulator of hardware-assisted VM switching (patent CN105718300B)",
-        epilog="exit status: " + "; ".join(f"{v}: {c}" for v, c in EXIT_CODES.items()))
+        epilog="exit status: " + "; ".join(f"{v}: {c}" for v, c in EXIT_CODES.items()) + f"; every verb: {EVERY_VERB}")
     parser.add_argument("--version", action="version", version=f"pyvswitch {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     p = _verb(sub, "probe", "the invention's devices, their drivers, the fast path; and the host",
@@ -140,11 +210,14 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     p.add_argument("-v", "--verbose", action="store_true", help="the modalias column too")
     p.set_defaults(run=_probe)
     d = _verb(sub, "demo", "host and VMs switched many times over both paths, state checked", "one JSON document")
-    d.add_argument("--vms", type=int, default=3, help="VMs besides the host (default 3)")
-    d.add_argument("--switches", type=int, default=10000, help="switches per path (default 10000)")
+    d.add_argument("--vms", type=int_in(1, MAX_DEMO_VMS), default=3,
+                   help=f"VMs besides the host, 1 to {MAX_DEMO_VMS:,} (default 3)")
+    d.add_argument("--switches", type=int_in(1, MAX_DEMO_SWITCHES), default=10000,
+                   help=f"switches per path, 1 to {MAX_DEMO_SWITCHES:,} (default 10000)")
     d.add_argument("--kvm", action="store_true", help="real guests preempted on a KVM vCPU (needs /dev/kvm; "
                    "platform default reference-kvm)")
-    d.add_argument("--slice-us", type=float, default=50.0, help="KVM time slice in microseconds (default 50)")
+    d.add_argument("--slice-us", type=SLICE_US, default=50.0,
+                   help=f"KVM time slice in microseconds, {SLICE_HELP} (default 50)")
     d.set_defaults(run=_demo)
     b = _verb(sub, "bench", "the model (patented path vs prior art) and the emulator's own speed",
               "one JSON document, with the platform and the machine")
@@ -157,7 +230,8 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     calibrate_verb.add(sub, _verb)
     t = _verb(sub, "trace", "bus transactions of a run of switches as Chrome trace-event JSON",
               "print a JSON summary with each switch's stats")
-    t.add_argument("--switches", type=int, default=10, help="switches to trace (default 10)")
+    t.add_argument("--switches", type=int_in(1, MAX_TRACE_SWITCHES), default=10,
+                   help=f"switches to trace, 1 to {MAX_TRACE_SWITCHES:,} (default 10)")
     t.add_argument("--out", default="trace.json", help="output file (default trace.json)")
     t.add_argument("--fallback", action="store_true", help="unbind the mover first: trace the prior-art path")
     t.set_defaults(run=_trace)
@@ -165,8 +239,7 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     return parser, sub
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``pyvswitch VERB ...``: runs the verb; returns its exit status (EXIT_CODES)."""
+def _run_verb(argv: Sequence[str] | None) -> int:
     parser, sub = _parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
@@ -175,10 +248,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:                            # the verb's own usage, and exit 2
             sub.choices[args.verb].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        return int(args.run(args))
+        status = int(args.run(args))
+        sys.stdout.flush()          # a reader that went away shows here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        if _stdout_gone():
+            raise
+        print(f"pyvswitch {args.verb}: {VswError(errno.EPIPE, 'a pipe it used was closed')}", file=sys.stderr)
+        return 2
     except OSError as exc:          # a VswError, or e.g. an --out file that cannot be written
         print(f"pyvswitch {args.verb}: {exc}", file=sys.stderr)
         return 2
+
+
+def _stdout_gone() -> bool:
+    """Whether stdout (or stderr) is a pipe whose reader went away (poll says POLLERR)."""
+    import select
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            fd = stream.fileno()
+            p = select.poll()
+            p.register(fd, select.POLLOUT)
+            if any(ev & select.POLLERR for _, ev in p.poll(0)):
+                return True
+        except (AttributeError, OSError, ValueError):   # no descriptor (captured), or closed
+            continue
+    return False
+
+
+def _quiet_streams() -> None:
+    """After the reader went away: stdout and stderr write to /dev/null from now on,
+    so the interpreter's last flush finds nothing to complain about."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                os.dup2(null, stream.fileno())
+            except (AttributeError, OSError, ValueError):
+                pass
+    finally:
+        os.close(null)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``pyvswitch VERB ...``: runs the verb; returns its exit status (EXIT_CODES):
+    130 after Ctrl-C and 141 when the reader of its output went away, both quietly."""
+    try:
+        try:
+            return _run_verb(argv)
+        finally:                    # argparse's --help and usage too: their output may meet a closed pipe
+            if sys.stdout is not None:
+                sys.stdout.flush()
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:         # stdout's reader (``| head``) went away: quietly, as coreutils
+        _quiet_streams()
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,13 +6,12 @@ printed side by side."""
 from __future__ import annotations
 
 import dataclasses
-import errno
 import time
 import warnings
 from typing import Any
 
 from .. import api
-from ..hw import VswError
+from ..errors import MAX_DEMO_SWITCHES, MAX_DEMO_VMS, check_int_in, check_uint
 from ..replay import replay
 from .probe import as_text
 
@@ -63,8 +62,9 @@ def _phase(hv: api.Hypervisor, machines: list[api.Machine], ref: Reference, swit
 
 
 def run_demo(platform: str | None = None, vms: int = 3, switches: int = 10000, steps: int = 64) -> dict[str, Any]:
-    if vms < 1 or switches < 1:
-        raise VswError(errno.EINVAL, f"need at least one VM and one switch (got vms={vms}, switches={switches})")
+    check_int_in(vms, "vms", 1, MAX_DEMO_VMS)
+    check_int_in(switches, "switches", 1, MAX_DEMO_SWITCHES)
+    check_uint(steps, "steps", 32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", api.FallbackWarning)    # said in the report instead: exit 1
         hv = api.open(platform)

@@ -7,6 +7,7 @@ import errno
 from typing import Any
 
 from .. import api
+from ..errors import SLICE_US_RANGE, check_int_in, check_number
 from ..hw import VswError
 from ..hw.kvm import why_unusable
 from ..kvm import overhead
@@ -16,6 +17,8 @@ PROGRAMS = ("hash", "vecsum", "prng")
 
 
 def run_kvm_demo(platform: str | None = None, slice_us: float = 50.0, rounds: int = 40) -> dict[str, Any]:
+    check_number(slice_us, "slice_us", *SLICE_US_RANGE)        # before the solo runs, not after
+    check_int_in(rounds, "rounds", 1, 1_000_000)
     why = why_unusable()
     if why is not None:
         raise VswError(errno.ENODEV, f"the KVM demo needs a usable /dev/kvm: {why}")

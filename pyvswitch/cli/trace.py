@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 from typing import Any
 
 from .. import api
+from ..errors import MAX_DEMO_VMS, MAX_TRACE_SWITCHES, check_int_in, check_uint
 from ..hw import SwitchStats, Trace, TraceRecord, VswError
 
 TRACKS = {"pcpu": 1, "storage": 2, "memory": 3}
@@ -62,8 +64,16 @@ def run_trace(switches: int, out: str | None, platform: str | None = None, fallb
               vms: int = 2, steps: int = 64) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Switches round-robin, traced; writes the JSON to ``out`` (if given);
     returns it with the stats of each switch."""
-    if switches < 1:
-        raise VswError(errno.EINVAL, f"--switches must be at least 1, got {switches}")
+    check_int_in(switches, "switches", 1, MAX_TRACE_SWITCHES)
+    if out is not None and not isinstance(out, str):
+        raise VswError(errno.EINVAL, f"out is a file name (or None: not written), got {type(out).__name__}")
+    if out:                         # checked before the run, not after it
+        if os.path.isdir(out):
+            raise VswError(errno.EISDIR, f"--out {out}: is a directory; expected a file to write")
+        if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+            raise VswError(errno.ENOENT, f"--out {out}: No such file or directory (its directory does not exist)")
+    check_int_in(vms, "vms", 1, MAX_DEMO_VMS)
+    check_uint(steps, "steps", 32)
     with api.open(platform) as hv:
         if fallback:
             hv.unbind("mover")

@@ -132,7 +132,7 @@ class Cache:
     def inject(self, kind: str, group: int = 0) -> None:
         """Fault injection: the next ``kind`` ("fetch" or "writeback") fails with EIO
         after ``group`` groups moved (0: before the first)."""
-        if kind not in CACHE_FAULTS:
+        if not isinstance(kind, str) or kind not in CACHE_FAULTS:
             raise VswError(errno.EINVAL, f"cache fault is one of {', '.join(CACHE_FAULTS)}, not {kind!r}")
         check_uint(group, "fault group")
         check(lib.vsw_cache_inject(self._h, CACHE_FAULTS[kind], group), "cache inject",

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 
-from ..errors import UnknownName, VswError, check
+from ..errors import UnknownName, VswError, bytes_of, check
 from ._ffi import ffi, lib
 
 
@@ -78,6 +78,8 @@ class Layout:
 
     def mask(self, groups: "Iterator[str] | list[str] | tuple[str, ...]") -> int:
         """Bit mask of the named groups."""
+        if isinstance(groups, (str, bytes)) or not isinstance(groups, Iterable):
+            raise VswError(errno.EINVAL, f"mask takes group names (a list), not {type(groups).__name__}")
         m = 0
         for name in groups:
             m |= self.group(name).mask
@@ -175,9 +177,16 @@ class RegisterView(Mapping[str, int]):
 
     def update(self, values: Mapping[str, "int | bytes"]) -> None:
         """Writes several registers; every value is checked before any is written."""
+        if not isinstance(values, Mapping):
+            raise VswError(errno.EINVAL, f"update takes a mapping of register names to values, not "
+                                         f"{type(values).__name__}")
         data = [(f, encode(f, v)) for f, v in ((self._layout.field(n), v) for n, v in values.items())]
         for f, d in data:
             self._write(f.offset, d)
+
+    def __delitem__(self, name: str) -> None:
+        raise VswError(errno.EPERM, f"a register cannot be deleted (the register file has every one); "
+                                    f"write 0 to clear {name!r} instead")
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._layout.fields)
@@ -202,6 +211,12 @@ class RegisterView(Mapping[str, int]):
         except UnknownName as exc:
             raise AttributeError(str(exc)) from None
 
+    def __delattr__(self, name: str) -> None:
+        if name.startswith("_"):
+            object.__delattr__(self, name)
+            return
+        del self[name]
+
     def __repr__(self) -> str:
         return f"<RegisterView {self._layout.name}: {len(self)} registers>"
 
@@ -214,7 +229,7 @@ def encode(f: Field, value: "int | bytes | bytearray | memoryview") -> bytes:
         if not 0 <= value < (1 << f.bits):
             raise VswError(errno.ERANGE, f"register {f.name} is {f.bits}-bit: {value:#x} is out of range 0..{(1 << f.bits) - 1:#x}")
         return value.to_bytes(f.size, "little")
-    data = bytes(value)
+    data = bytes_of(value, f"register {f.name}'s value")
     if len(data) != f.size:
         raise VswError(errno.EINVAL, f"register {f.name} is {f.size} bytes wide, got {len(data)} bytes")
     return data

@@ -93,6 +93,7 @@ class Pcpu:
 
     def thaw(self, epoch: int) -> None:
         """Opens the gate; context handles must carry ``epoch`` from now on."""
+        check_uint(epoch, "epoch", 64)
         check(lib.vsw_pcpu_thaw(self.handle, epoch), "pcpu thaw",
               {errno.EPERM: "another thread's migration has this PCPU frozen", errno.ENODEV: "this PCPU is retired"})
 
@@ -129,12 +130,17 @@ class Pcpu:
 
     def export(self, generation: int = 0, owner: int = 0) -> bytes:
         """The running machine's context (of ``owner``, when given) as an image."""
+        check_uint(generation, "generation", 64)
+        check_uint(owner, "owner", 32)
         buf = bytearray(self.layout.image_size)
         n = check(self._call(lib.vsw_pcpu_export, owner, generation, ffi.from_buffer(buf), len(buf)), "export",
                   _ACCESS_ERRORS)
         return bytes(buf[:n])
 
     def set_trace(self, trace: Trace | None) -> None:
+        """Records this PCPU's switches in ``trace`` (None: stops recording)."""
+        if trace is not None and not isinstance(trace, Trace):
+            raise VswError(errno.EINVAL, f"set_trace takes a pyvswitch.hw.Trace or None, not {type(trace).__name__}")
         check(self._call(lib.vsw_pcpu_set_trace, trace.handle if trace else ffi.NULL), "set trace")
         self.trace = trace
 

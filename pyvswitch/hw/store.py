@@ -5,7 +5,7 @@ import errno
 import threading
 from dataclasses import dataclass
 
-from ..errors import VswError, check, check_uint
+from ..errors import VswError, bytes_of, check, check_uint
 from ._ffi import ffi, lib
 from .layout import Layout, RegisterView
 
@@ -158,10 +158,8 @@ class Slot:
 
     def import_(self, image: "bytes | bytearray | memoryview") -> None:
         """Replaces the context with an image; validated whole first, so a bad image changes nothing."""
-        if not isinstance(image, (bytes, bytearray, memoryview)):
-            raise VswError(errno.EINVAL, f"an image is bytes, not {type(image).__name__}")
+        data = bytes_of(image, "an image")
         info = ffi.new("struct vsw_image_info *")
-        data = bytes(image)
         r = lib.vsw_store_import(self.store.handle, self.index, self.owner, data, len(data), info)
         if r < 0:
             code = -r

@@ -23,6 +23,7 @@ from typing import Any, Union
 
 from ..api import Hypervisor, Machine
 from ..guest import GuestImage
+from ..errors import SLICE_US_RANGE, check_number, check_uint
 from ..hw import VswError
 from ..hw.kvm import (
     DEFAULT_MEM,
@@ -143,6 +144,8 @@ class Scheduler:
     """Runs guest programs preemptively on the KVM vCPU behind ``pcpu``."""
 
     def __init__(self, hv: Hypervisor, pcpu: int = 0) -> None:
+        if not isinstance(hv, Hypervisor):
+            raise VswError(errno.EINVAL, f"a Scheduler runs on a Hypervisor (pyvswitch.open()), not {type(hv).__name__}")
         p = hv.pcpu(pcpu)
         if not isinstance(p, KvmPcpu):
             raise VswError(errno.ENODEV, f"pcpu{pcpu} of platform {hv.platform.name} is not a KVM vCPU "
@@ -158,6 +161,16 @@ class Scheduler:
         bytes or a GuestImage; ``mem_bytes`` of address space, 64 MiB by default).
         ``xcr0`` and ``cr4`` override what the guest gets (default: the host's x87, SSE,
         AVX, AVX-512 and PKRU state, with OSXSAVE)."""
+        if not isinstance(machine, Machine) or machine.hypervisor is not self.hv:
+            raise VswError(errno.EINVAL, f"{machine!r} is not a machine of this scheduler's hypervisor")
+        if not isinstance(program, (str, bytes, os.PathLike, GuestImage)):
+            raise VswError(errno.EINVAL, f"a program is a built-in name, an ELF path, its bytes or a GuestImage, "
+                                         f"not {type(program).__name__}")
+        check_uint(rounds, "rounds", 64, minimum=1)        # registers rdi and rsi take them
+        check_uint(seed, "seed", 64)
+        for what, v in (("mem_bytes", mem_bytes), ("xcr0", xcr0), ("cr4", cr4)):
+            if v is not None:
+                check_uint(v, what, 64)
         if any(j.machine is machine for j in self.jobs):
             raise VswError(errno.EEXIST, f"{machine.name} already has a program")
         job = load_program(self.vcpu, machine, program, rounds, seed, mem_bytes=mem_bytes, xcr0=xcr0, cr4=cr4)
@@ -169,8 +182,9 @@ class Scheduler:
         """Until every job is done: slices of ``slice_us`` microseconds, the next job
         chosen by ``order`` (round-robin, random or a callable), switching through
         pyvswitch between machines."""
-        if not isinstance(slice_us, (int, float)) or isinstance(slice_us, bool) or not slice_us > 0:
-            raise VswError(errno.EINVAL, f"slice_us must be a positive number, got {slice_us!r}")
+        check_number(slice_us, "slice_us", *SLICE_US_RANGE)
+        check_uint(max_slices, "max_slices", 63)
+        check_uint(rng_seed, "rng_seed", 64)
         pick = policy_of(order, rng_seed)
         slice_ns = int(slice_us * 1000)
         floor = self.vcpu.shortest_slice_ns()

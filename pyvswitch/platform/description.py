@@ -34,7 +34,8 @@ class Platform:
         TOML file; or TOML text."""
         if spec is None:
             spec = "reference"
-        if isinstance(spec, os.PathLike) or (isinstance(spec, str) and "\n" not in spec and "=" not in spec):
+        if isinstance(spec, os.PathLike) or (isinstance(spec, str) and "\n" not in spec and (
+                "=" not in spec or os.path.exists(spec))):        # a file named a=b.toml is a file
             text_spec = os.fspath(spec)
             if os.path.exists(text_spec):
                 return cls.from_text(read_text(text_spec), text_spec)
@@ -49,6 +50,8 @@ class Platform:
 
     @classmethod
     def from_text(cls, text: str, source: str) -> "Platform":
+        if not isinstance(text, str):
+            raise VswError(errno.EINVAL, f"{source}: a platform's TOML text is a str, not {type(text).__name__}")
         try:
             doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -85,7 +88,7 @@ class Platform:
         return s
 
     def find(self, name: str) -> DeviceSpec | None:
-        return self._by_name.get(name)
+        return self._by_name.get(name) if isinstance(name, str) else None
 
     @property
     def declares_fast_path(self) -> bool:

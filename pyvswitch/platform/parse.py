@@ -8,12 +8,13 @@ and say what was expected.
 from __future__ import annotations
 
 import errno
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import VswError
+from ..errors import MAX_PLATFORM_BYTES, VswError, decode_text, read_regular_file
 from ..hw import layout_names
 from ..kernel.links import FLAG_NAMES
 from ..schema import (
@@ -56,17 +57,10 @@ class DeviceSpec:
 
 
 def read_text(path: str) -> str:
-    """A platform file's text, or a VswError that says why it cannot be read."""
-    try:
-        data = Path(path).read_bytes()
-    except IsADirectoryError:
-        raise VswError(errno.EISDIR, f"{path}: is a directory; expected a platform TOML file") from None
-    except OSError as exc:
-        raise VswError(exc.errno or errno.EIO, f"{path}: cannot read the platform file: {exc.strerror}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise VswError(errno.EINVAL, f"{path}: not UTF-8 text (byte {exc.start}); expected a platform TOML file") from None
+    """A platform file's text (a regular file of at most MAX_PLATFORM_BYTES), or a
+    VswError that says why it cannot be read."""
+    data = read_regular_file(path, "platform TOML file", MAX_PLATFORM_BYTES)
+    return decode_text(data, os.fsdecode(path), "platform TOML file")
 
 
 def parse(doc: dict[str, Any], source: str) -> "tuple[str, str, list[DeviceSpec]]":
@@ -148,7 +142,7 @@ def _params(raw: Any, kind: str | None, where: str, bad: Any) -> dict[str, Any]:
             raise bad(f"{where}, key {key!r}", f"unknown parameter for a {kind}; expected one of "
                                                f"{', '.join(out)}")
         p = schema.param(key)
-        if not p.accepts(value):
+        if not p.accepts(value) or (isinstance(value, float) and value != value):     # NaN: no bound holds it
             if p.type is float and isinstance(value, (int, float)) and not isinstance(value, bool):
                 raise bad(f"{where}, key {key!r}", f"expected a fraction in [{p.minimum:g}, {p.maximum:g}), got {value!r}")
             if p.multiple_of > 1 and isinstance(value, int) and not isinstance(value, bool) and value >= p.minimum \

@@ -109,7 +109,9 @@ def _check_trace(doc, stats):
 
 
 def test_bad_trace_arguments(tmp_path, capsys):
-    assert main(["trace", "--switches", "0"]) == 2
+    with pytest.raises(SystemExit) as e:            # argparse: the verb's usage, and exit 2
+        main(["trace", "--switches", "0"])
+    assert e.value.code == 2 and "from 1 to" in capsys.readouterr().err
     assert main(["trace", "--switches", "1", "--out", str(tmp_path / "no" / "such" / "dir.json")]) == 2
     assert "No such file" in capsys.readouterr().err
 

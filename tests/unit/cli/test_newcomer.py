@@ -100,6 +100,9 @@ def test_cli_version_verb_usage_exit_codes_and_probe_columns():
     for verb in EXIT_CODES:
         r = _cli(verb, "--help")
         assert r.returncode == 0 and "exit status:" in r.stdout, verb
+        assert "130 after Ctrl-C" in " ".join(r.stdout.split()), verb      # argparse wraps the epilog
+    r = _cli("demo", "--help")          # what sizes time or memory says its limit
+    assert "1 to 10,000,000" in r.stdout and "1 to 1,024" in r.stdout and "1 to 60,000,000" in r.stdout
     r = _cli("probe", "--no-host")
     assert "of:N" not in r.stdout
     assert "of:Npcpu0" in _cli("probe", "--no-host", "-v").stdout
