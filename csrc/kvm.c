@@ -200,6 +200,8 @@ static const struct {
 #endif
 };
 
+static void vm_caps(struct vsw_kvm *k);
+
 /* A vCPU (the next id) with its run area, the host's CPUID, write-back MTRRs. */
 static int vcpu_create(struct vsw_kvm *k)
 {
@@ -262,6 +264,23 @@ int vsw_kvm_reset(struct vsw_kvm *k)
     k->run = NULL;
     k->vcpu_fd = -1;
     k->read_pending = 0;
+    /* KVM frees vCPUs only with their VM: when its vCPUs run out (KVM_CAP_MAX_VCPUS;
+     * a guest's system call costs one on hosts where it is a shutdown, see
+     * pyvswitch.guest.linux), a fresh VM takes over the same guest memory */
+    int max = ioctl(k->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+    if (max > 0 && k->next_vcpu_id >= max) {
+        close(k->vm_fd);
+        k->vm_fd = ioctl(k->sys_fd, KVM_CREATE_VM, 0);
+        if (k->vm_fd < 0)
+            return err();
+        struct kvm_userspace_memory_region region = {
+            .slot = 0, .guest_phys_addr = 0, .memory_size = k->mem_bytes, .userspace_addr = (uint64_t)(uintptr_t)k->mem};
+        if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+            return err();
+        k->events_flags = 0;
+        vm_caps(k);
+        k->next_vcpu_id = 0;
+    }
     return vcpu_create(k);
 }
 

@@ -59,6 +59,8 @@ class Job:
     slices: int = 0
     clock_ns: int = 0                   # time inside KVM_RUN: the guest's own virtual clock
     error: str | None = None
+    linux: Any = None                   # a Linux program's system-call server (pyvswitch.kvm.linux)
+    syscalls: int = 0                   # system calls it made
     _lo: int = 0
     _hi: int = 0
     _console: int = 0
@@ -152,6 +154,17 @@ class Scheduler:
         self.jobs.append(job)
         return job
 
+    def add_linux(self, machine: Machine, program: "str | os.PathLike[str] | bytes", argv: Sequence[str] | None = None,
+                  envp: Sequence[str] = (), **kw: Any) -> Job:
+        """Loads an unmodified static Linux program (``pyvswitch.kvm.linux.load_linux``:
+        ``ro_dir``, ``stdin``, ``seed``, ``mem_bytes``)."""
+        from .linux import load_linux
+        if any(j.machine is machine for j in self.jobs):
+            raise VswError(errno.EEXIST, f"{machine.name} already has a program")
+        job = load_linux(self.vcpu, machine, program, argv, envp, **kw)
+        self.jobs.append(job)
+        return job
+
     def run(self, slice_us: float = 100.0, order: "str | Policy" = "round-robin", rng_seed: int = 0,
             max_slices: int = 1_000_000) -> RunReport:
         """Until every job is done: slices of ``slice_us`` microseconds, the next job
@@ -234,6 +247,10 @@ class Scheduler:
 
     def _device(self, job: Job, x: KvmExit) -> None:
         """What a guest's device-register write or stop means for its job."""
+        if job.linux is not None:
+            from .linux import serve
+            if serve(self, job, x):
+                return
         if x.reason in ("shutdown", "other", "hlt"):
             job.error = f"guest stopped: {x.reason} (KVM exit {x.kvm_reason}); a fault, or a jump to nowhere"
             if x.reason == "shutdown":
