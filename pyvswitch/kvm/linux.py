@@ -82,7 +82,7 @@ def load_linux(vcpu: KvmVcpu, machine: Machine, program: "str | os.PathLike[str]
     struct.pack_into("<Q", mem, 0x3000 + 8, base | 0x83)       # 0xC0200000: the region's first 2 MiB, supervisor
     mem[STUB_PA:STUB_PA + len(STUB)] = STUB
     proc = LinuxProcess(mem, size, brk_start=-(-image.end // 4096) * 4096, mmap_top=size - STACK_RESERVE,
-                        argv0=names[0] if names else b"", ro_dir=ro_dir, stdin=stdin, seed=seed)
+                        argv0=_exe_path(program, image), ro_dir=ro_dir, stdin=stdin, seed=seed)
     rsp, blob = build_stack(size, image, names, env, proc.rng.randbytes(16), (os.getuid(), os.geteuid(),
                             os.getgid(), os.getegid()), host_hwcap())
     if size - len(blob) < size - STACK_RESERVE // 2:
@@ -102,6 +102,13 @@ def load_linux(vcpu: KvmVcpu, machine: Machine, program: "str | os.PathLike[str]
     proc.stdout = job.output
     job.linux = proc
     return job
+
+
+def _exe_path(program: object, image: LinuxImage) -> bytes:
+    """What /proc/self/exe reads as: the program's absolute path (its name, for bytes)."""
+    if isinstance(program, (str, os.PathLike)):
+        return os.fsencode(os.path.abspath(program))
+    return b"/" + os.fsencode(image.name)
 
 
 def serve(sched: "Scheduler", job: "Job", x: KvmExit) -> bool:
