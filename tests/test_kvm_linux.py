@@ -1,0 +1,246 @@
+"""Unmodified static Linux programs as KVM guests: Debian's busybox-static and C
+programs built with musl-gcc -static, each one's stdout and exit status equal to
+the same binary run natively, alone and preempted among others at 50 us."""
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import subprocess
+
+import pytest
+
+import pyvswitch
+from pyvswitch.errors import VswError
+from pyvswitch.guest.linux import LinuxImage
+from pyvswitch.hw.kvm import why_unusable
+from pyvswitch.kvm import Scheduler
+
+WHY = why_unusable()
+pytestmark = pytest.mark.skipif(WHY is not None, reason=f"no usable KVM: {WHY}")
+
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+
+
+def _static(path: str) -> str | None:
+    """Why ``path`` cannot be a Linux guest, or None."""
+    if not os.path.exists(path):
+        return f"{path} is not installed (apt-get install busybox-static)"
+    try:
+        LinuxImage.read(path)
+    except VswError as e:
+        return f"{path} is not a static program ({e}); install busybox-static"
+    return None
+
+
+NO_BUSYBOX = _static(BUSYBOX)
+NO_MUSL = None if shutil.which("musl-gcc") else "musl-gcc is not installed (apt-get install musl-tools)"
+needs_busybox = pytest.mark.skipif(NO_BUSYBOX is not None, reason=str(NO_BUSYBOX))
+needs_musl = pytest.mark.skipif(NO_MUSL is not None, reason=str(NO_MUSL))
+
+#: busybox applets: awk programs, md5sum/sort/gzip -c of files under --ro-dir,
+#: sh -c arithmetic and loops, expr, seq
+CASES = {
+    "awk-sum": ["awk", "{s += $1; n[$3 % 7]++} END {print s, NR; for (k = 0; k < 7; k++) printf \"%d \", n[k]; print \"\"}",
+                "nums.txt"],
+    "awk-fields": ["awk", "-F", ",", "{printf \"%-8s|%5.2f\\n\", toupper($1), $2 / 3}", "table.csv"],
+    "md5sum": ["md5sum", "fruit.txt", "nums.txt", "d/deep.txt"],
+    "sort": ["sort", "fruit.txt"],
+    "sort-n": ["sort", "-n", "-r", "-k", "1", "nums.txt"],
+    "gzip": ["gzip", "-c", "nums.txt"],
+    "sh-loop": ["sh", "-c", "i=0; s=0; while [ $i -lt 200 ]; do s=$((s + i * i % 13)); i=$((i + 1)); done; "
+                            "echo sum=$s; for w in a b c; do echo \"$w$((i / 3))\"; done; exit 7"],
+    "expr": ["expr", "12", "*", "(", "7", "+", "5", ")"],
+    "seq": ["seq", "-s", ",", "3", "4", "60"],
+    "cat-dir": ["ls", "-1", "d"],
+}
+
+
+@pytest.fixture(scope="module")
+def ro(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ro")
+    (root / "fruit.txt").write_text("pear\napple\nfig\nbanana\ncherry\n")
+    (root / "nums.txt").write_text("".join(f"{i * 7919 % 1013} x {i}\n" for i in range(1, 800)))
+    (root / "table.csv").write_text("".join(f"item{i},{i * 3.5}\n" for i in range(20)))
+    (root / "d").mkdir()
+    (root / "d" / "deep.txt").write_text("deep\n" * 100)
+    (root / "d" / "link").symlink_to("../fruit.txt")
+    return str(root)
+
+
+def native(argv: list[str], ro: str) -> tuple[bytes, int]:
+    r = subprocess.run(argv, cwd=ro, env={}, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    return r.stdout, r.returncode
+
+
+def run_together(programs: list[tuple[str, list[str]]], ro: str, slice_us: float = 50.0,
+                 order: str = "round-robin", extra: bool = True) -> list:
+    with pyvswitch.open("reference-kvm") as hv:
+        s = Scheduler(hv)
+        jobs = [s.add_linux(hv.create_vm(f"lx{i}"), path, argv, [], ro_dir=ro) for i, (path, argv) in
+                enumerate(programs)]
+        if extra:
+            s.add(hv.create_vm("freestanding"), "hash", 500)          # a freestanding guest beside them
+        s.run(slice_us=slice_us, order=order, rng_seed=7)
+        out = [(bytes(j.output), j.exit_status, j.error, j.linux.report()) for j in jobs]
+        for j in jobs:
+            j.linux.close()
+        return out
+
+
+@needs_busybox
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_busybox_alone_equals_native(name, ro):
+    argv = CASES[name]
+    want = native([BUSYBOX, *argv], ro)
+    (out, status, error, rep), = run_together([(BUSYBOX, ["busybox", *argv])], ro, slice_us=10_000, extra=False)
+    assert error is None, (error, rep)
+    assert (out, status) == want, rep
+    assert want[0] or want[1]               # something to compare
+
+
+@needs_busybox
+@pytest.mark.slow
+@pytest.mark.parametrize("reverse", [False, True])
+def test_busybox_preempted_at_50us_both_orders(reverse, ro):
+    names = sorted(CASES)[::-1] if reverse else sorted(CASES)
+    progs = [(BUSYBOX, ["busybox", *CASES[n]]) for n in names]
+    got = run_together(progs, ro, slice_us=50)
+    for n, (out, status, error, rep) in zip(names, got):
+        assert error is None, (n, error)
+        assert (out, status) == native([BUSYBOX, *CASES[n]], ro), n
+
+
+@needs_busybox
+def test_busybox_random_order_preempted(ro):
+    names = ["gzip", "sh-loop", "awk-sum"]
+    got = run_together([(BUSYBOX, ["busybox", *CASES[n]]) for n in names], ro, slice_us=50, order="random")
+    assert [(o, s) for o, s, _, _ in got] == [native([BUSYBOX, *CASES[n]], ro) for n in names]
+
+
+@needs_busybox
+def test_busybox_stays_inside_ro_dir(ro, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("outside\n")
+    (out, status, error, _), = run_together(
+        [(BUSYBOX, ["busybox", "cat", "../../" + os.path.relpath(str(secret), "/"), str(secret), "d/link"])], ro,
+        extra=False)
+    assert error is None and b"outside" not in out
+    assert out == b"pear\napple\nfig\nbanana\ncherry\n" and status == 1
+
+
+C_PROGRAM = r"""
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <fcntl.h>
+
+static int cmp(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
+
+int main(int argc, char **argv) {
+    int n = argc > 1 ? atoi(argv[1]) : 1000;
+    int *v = malloc(n * sizeof *v);
+    unsigned x = 12345;
+    for (int i = 0; i < n; i++) { x = x * 1103515245 + 12345; v[i] = (x >> 8) % 100000; }
+    qsort(v, n, sizeof *v, cmp);
+    double acc = 0;
+    for (int i = 0; i < n; i += 7) acc += sqrt((double)v[i]) + sin(i) * cos(i / 3.0) + log1p(i);
+    printf("n=%d min=%d max=%d acc=%.6f strtod=%g\n", n, v[0], v[n - 1], acc, strtod("2.5e3", 0));
+    char *big = malloc(3 << 20);          /* mmap'd by musl's malloc */
+    memset(big, 'q', 3 << 20);
+    big = realloc(big, 6 << 20);          /* mremap */
+    printf("big %c%c\n", big[0], big[(3 << 20) - 1]);
+    free(big);
+    long r = syscall(SYS_write, 1, (void *)8, 5);
+    printf("bad pointer: %ld %s\n", r, strerror(errno));
+    r = syscall(1000, 1, 2, 3);
+    printf("unknown call: %ld %s\n", r, strerror(errno));
+    int fd = open("d/deep.txt", O_RDONLY);
+    char buf[16] = {0};
+    printf("file: fd %d read %zd '%.4s'\n", fd, read(fd, buf, 10), buf);
+    printf("missing: %d %s\n", open("nope/x.txt", O_RDONLY), strerror(errno));
+    fflush(stdout);
+    return n % 256;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def cprog(tmp_path_factory):
+    if NO_MUSL:
+        pytest.skip(NO_MUSL)
+    d = tmp_path_factory.mktemp("musl")
+    (d / "p.c").write_text(C_PROGRAM)
+    subprocess.run(["musl-gcc", "-static", "-O2", "-o", str(d / "p"), str(d / "p.c"), "-lm"], check=True)
+    return str(d / "p")
+
+
+@needs_musl
+def test_musl_program_alone_and_preempted_equals_native(cprog, ro):
+    want = native([cprog, "3001"], ro)
+    assert b"bad pointer: -1 Bad address" in want[0]
+    alone = run_together([(cprog, ["p", "3001"])], ro, slice_us=10_000, extra=False)
+    assert alone[0][:3] == (*want, None)
+    progs = [(cprog, ["p", "3001"]), (cprog, ["p", "77"])]
+    if not NO_BUSYBOX:
+        progs.append((BUSYBOX, ["busybox", *CASES["gzip"]]))
+    for order in (progs, progs[::-1]):
+        got = run_together(order, ro, slice_us=50)
+        for (path, argv), (out, status, error, rep) in zip(order, got):
+            assert error is None
+            assert (out, status) == native([path, *argv[1:]], ro)
+    assert alone[0][3]["enosys"].get("1000") == 1
+
+
+FAULT = r"""
+#include <stdio.h>
+int main(void) { puts("before"); fflush(stdout); return *(volatile int *)16; }
+"""
+
+MANY = r"""
+#include <stdio.h>
+#include <unistd.h>
+int main(void) { long s = 0; for (int i = 0; i < 1300; i++) s += getppid(); printf("%ld\n", s); return 0; }
+"""
+
+
+def _build(tmp_path, name: str, src: str) -> str:
+    (tmp_path / f"{name}.c").write_text(src)
+    subprocess.run(["musl-gcc", "-static", "-O1", "-o", str(tmp_path / name), str(tmp_path / f"{name}.c")],
+                   check=True)
+    return str(tmp_path / name)
+
+
+@needs_musl
+def test_a_faulting_linux_guest_is_reported_and_the_others_go_on(tmp_path, cprog, ro):
+    bad = _build(tmp_path, "fault", FAULT)
+    got = run_together([(bad, ["fault"]), (cprog, ["p", "500"])], ro, slice_us=50)
+    assert got[0][0] == b"before\n" and got[0][1] is None and "shutdown" in got[0][2]
+    assert got[1][:2] == native([cprog, "500"], ro)
+
+
+@needs_musl
+@pytest.mark.slow
+def test_more_system_calls_than_kvm_has_vcpus(tmp_path, ro):
+    """Each call on kvm-pvm costs a vCPU; past KVM_CAP_MAX_VCPUS a fresh VM takes over."""
+    prog = _build(tmp_path, "many", MANY)
+    (out, status, error, rep), = run_together([(prog, ["many"])], ro, slice_us=1000, extra=False)
+    assert error is None and status == 0 and out == b"%d\n" % (1300 * 1)
+    assert rep["served"]["getppid"] == 1300
+
+
+def test_dynamic_program_refused_naming_interpreter(tmp_path):
+    prog = next((p for p in ("/bin/ls", "/usr/bin/env") if os.path.exists(p)), None)
+    if prog is None or b"ld-linux" not in open(prog, "rb").read(4096):
+        pytest.skip("no dynamically linked program here")
+    with pyvswitch.open("reference-kvm") as hv:
+        vm = hv.create_vm("dyn")
+        before = vm.state()
+        with pytest.raises(VswError) as e:
+            Scheduler(hv).add_linux(vm, prog)
+        assert e.value.errno == errno.ENOEXEC and "ld-linux" in str(e.value)
+        assert vm.state() == before
