@@ -244,3 +244,28 @@ def test_dynamic_program_refused_naming_interpreter(tmp_path):
             Scheduler(hv).add_linux(vm, prog)
         assert e.value.errno == errno.ENOEXEC and "ld-linux" in str(e.value)
         assert vm.state() == before
+
+
+@needs_busybox
+def test_cli_run_linux_passes_arguments_and_exit_status(ro, capfd):
+    from pyvswitch.cli import main
+    rc = main(["run", "--ro-dir", ro, "--slice-us", "50", "--linux", BUSYBOX, "sh", "-c",
+               "echo $((6 * 7)); exit 5"])
+    out, err = capfd.readouterr()
+    assert (rc, out) == (5, "42\n")
+    rc = main(["run", "--copies", "2", "--json", "--ro-dir", ro, "--linux", BUSYBOX, "md5sum", "fruit.txt"])
+    out, _ = capfd.readouterr()
+    import json
+    doc = json.loads(out)
+    assert rc == 0 and doc["same"] and len(doc["copies"]) == 2
+    assert doc["copies"][0]["stdout"].encode() == native([BUSYBOX, "md5sum", "fruit.txt"], ro)[0]
+
+
+def test_cli_run_linux_refuses_dynamic_and_missing(tmp_path, capfd):
+    from pyvswitch.cli import main
+    assert main(["run", "--linux", str(tmp_path / "nope")]) == 2
+    assert "nope" in capfd.readouterr().err
+    prog = "/bin/ls"
+    if os.path.exists(prog) and b"ld-linux" in open(prog, "rb").read(4096):
+        assert main(["run", "--linux", prog, "-l"]) == 2
+        assert "interpreter" in capfd.readouterr().err

@@ -104,7 +104,8 @@ EXIT_CODES = {
     "probe": "0 the fast switch path is usable, 1 only the fallback path, 2 no switch path or an error",
     "demo": "0 every machine's state checked out, 1 a mismatch or a declared fast path that did not come up, "
             "2 an error",
-    "run": "0 every guest finished (and, with --check-solo, matched its solo run), 1 otherwise, 2 an error",
+    "run": "0 every guest finished (and, with --check-solo, matched its solo run), 1 otherwise, 2 an error; "
+           "with --linux PROG: the program's own exit status, 139 when it faulted, 2 an error",
     "bench": "0 done, 2 an error", "trace": "0 done, 2 an error", "guest": "0 done, 2 an error",
     "sweep": "0 every point done, 2 an error",
 }
@@ -127,7 +128,9 @@ def _guest_verbs(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     """The verbs for real guests on KVM: run and guest."""
     r = _verb(sub, "run", "C guests (ELF images) preempted on one KVM vCPU through the context store",
               "one JSON document", "a platform with a vsw,pcpu-kvm (default reference-kvm)")
-    r.add_argument("images", nargs="+", metavar="GUEST.elf", help="images built with `pyvswitch guest build`")
+    r.add_argument("images", nargs="+", metavar="GUEST.elf", help="images built with `pyvswitch guest build` "
+                   "(or: run [--ro-dir DIR --stdin FILE --env N=V --copies N] --linux PROG [ARGS...], an "
+                   "unmodified static Linux program)")
     r.add_argument("--slice-us", type=float, default=50.0, help="time slice in microseconds (default 50)")
     r.add_argument("--order", choices=("round-robin", "random"), default="round-robin", help="who runs next")
     r.add_argument("--seed", type=int, default=0, help="seed of the random order (default 0)")
@@ -188,6 +191,10 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``pyvswitch VERB ...``: runs the verb; returns its exit status (EXIT_CODES)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"] and "--linux" in argv:      # PROG's own arguments pass through verbatim
+        from .run_linux import main_linux
+        return main_linux(argv[1:])
     parser, sub = _parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
