@@ -17,8 +17,11 @@ space (virtual ``STUB_VA``): ``movabs %eax, VSW_MMIO + SYSCALL_REG; sysretq``.
   the state of the SYSCALL already taken: RIP = LSTAR, RCX = the return
   address, R11 = RFLAGS, RAX and the arguments intact.  A shutdown whose RIP is
   the stub and whose RCX follows a ``syscall`` instruction is served: RAX takes
-  the answer, RIP and RFLAGS what SYSRET would load, and, since a vCPU that
-  shut down stays down, a fresh vCPU takes the state (``KvmVcpu.reset``).
+  the answer, RIP and RFLAGS what SYSRET would load, and the guest goes on on
+  the same vCPU (kvm-pvm keeps it runnable: its MP state stays RUNNABLE).
+  Should a host leave the vCPU down instead (the next entry shuts down again
+  at once, or comes back reset), the served state is given to a fresh vCPU
+  (``KvmVcpu.reset``) and, from then on, after every call on that scheduler.
 Any other shutdown is a fault of the guest, reported as before.
 """
 from __future__ import annotations
@@ -124,8 +127,16 @@ def serve(sched: "Scheduler", job: "Job", x: KvmExit) -> bool:
     vcpu, pcpu = sched.vcpu, sched.pcpu
     vcpu.pull(pcpu)
     regs = job.machine.regs
+    served, job.linux_served = getattr(job, "linux_served", None), None
     if how == "shutdown":
         rip, rcx = regs["rip"], regs["rcx"]
+        if served is not None and (rip == served[0] or rip == 0xFFF0):
+            # the vCPU did not survive the shutdown just served: a fresh one, now and after every call
+            sched.linux_fresh_vcpu = True
+            vcpu.reset()
+            job.machine.set_state(served[1])
+            vcpu.push(pcpu)
+            return True
         if rip != STUB_VA or not LOAD_FLOOR + 2 <= rcx <= job.mem_bytes or \
                 bytes(proc.mem[rcx - 2:rcx]) != b"\x0f\x05":
             return False
@@ -133,11 +144,9 @@ def serve(sched: "Scheduler", job: "Job", x: KvmExit) -> bool:
     fs, gs = proc.fs_base, proc.gs_base
     nr = regs["rax"]
     r = proc.call(nr, (regs["rdi"], regs["rsi"], regs["rdx"], regs["r10"], regs["r8"], regs["r9"]))
-    job.syscalls = getattr(job, "syscalls", 0) + 1
+    job.syscalls += 1
     if proc.exit_status is not None:
         job.exit_status = proc.exit_status
-        if how == "shutdown":
-            vcpu.reset()
         return True
     regs["rax"] = r & MASK64
     if proc.fs_base != fs:
@@ -147,7 +156,10 @@ def serve(sched: "Scheduler", job: "Job", x: KvmExit) -> bool:
     if how == "shutdown":
         regs["rflags"] = (regs["r11"] & 0x3C7FD7) | 0x2
         regs["rip"] = rcx
-        vcpu.reset()
+        if getattr(sched, "linux_fresh_vcpu", False):
+            vcpu.reset()
+        else:
+            job.linux_served = (rcx, job.machine.state())
     vcpu.push(pcpu)
     return True
 
