@@ -52,6 +52,7 @@ FMASK = 0x47700                 # as Linux: TF DF IF NT AC cleared on entry
 STACK_RESERVE = 8 << 20         # the stack's share of the address space (mappings stay below)
 DEFAULT_LINUX_MEM = 128 << 20
 MASK64 = (1 << 64) - 1
+_LAYOUT = Layout.get("x86_64")
 
 
 def load_linux(vcpu: KvmVcpu, machine: Machine, program: "str | os.PathLike[str] | bytes | LinuxImage",
@@ -126,40 +127,51 @@ def serve(sched: "Scheduler", job: "Job", x: KvmExit) -> bool:
         return False
     vcpu, pcpu = sched.vcpu, sched.pcpu
     vcpu.pull(pcpu)
-    regs = job.machine.regs
-    served, job.linux_served = getattr(job, "linux_served", None), None
+    machine = job.machine
+    raw = pcpu.raw()            # the scheduler owns the PCPU: its register file, read in place
+    fields = _LAYOUT.fields
+    owner = machine.id
+
+    def get(name: str) -> int:
+        f = fields[name]
+        return int.from_bytes(raw[f.offset:f.offset + f.size], "little")
+
+    def put(name: str, value: int) -> None:
+        f = fields[name]
+        pcpu.write(f.offset, value.to_bytes(f.size, "little"), owner)
+
+    served, job.linux_served = job.linux_served, None
+    rcx = get("rcx")
     if how == "shutdown":
-        rip, rcx = regs["rip"], regs["rcx"]
+        rip = get("rip")
         if served is not None and (rip == served[0] or rip == 0xFFF0):
             # the vCPU did not survive the shutdown just served: a fresh one, now and after every call
             sched.linux_fresh_vcpu = True
             vcpu.reset()
-            job.machine.set_state(served[1])
+            machine.set_state(served[1])
             vcpu.push(pcpu)
             return True
         if rip != STUB_VA or not LOAD_FLOOR + 2 <= rcx <= job.mem_bytes or \
                 bytes(proc.mem[rcx - 2:rcx]) != b"\x0f\x05":
             return False
-    proc.fs_base, proc.gs_base = regs["fs.base"], regs["gs.base"]
-    fs, gs = proc.fs_base, proc.gs_base
-    nr = regs["rax"]
-    r = proc.call(nr, (regs["rdi"], regs["rsi"], regs["rdx"], regs["r10"], regs["r8"], regs["r9"]))
+    proc.fs_base, proc.gs_base = fs, gs = get("fs.base"), get("gs.base")
+    r = proc.call(get("rax"), (get("rdi"), get("rsi"), get("rdx"), get("r10"), get("r8"), get("r9")))
     job.syscalls += 1
     if proc.exit_status is not None:
         job.exit_status = proc.exit_status
         return True
-    regs["rax"] = r & MASK64
+    put("rax", r & MASK64)
     if proc.fs_base != fs:
-        regs["fs.base"] = proc.fs_base
+        put("fs.base", proc.fs_base)
     if proc.gs_base != gs:
-        regs["gs.base"] = proc.gs_base
+        put("gs.base", proc.gs_base)
     if how == "shutdown":
-        regs["rflags"] = (regs["r11"] & 0x3C7FD7) | 0x2
-        regs["rip"] = rcx
+        put("rflags", (get("r11") & 0x3C7FD7) | 0x2)
+        put("rip", rcx)
         if getattr(sched, "linux_fresh_vcpu", False):
             vcpu.reset()
         else:
-            job.linux_served = (rcx, job.machine.state())
+            job.linux_served = (rcx, bytes(raw))      # as pushed
     vcpu.push(pcpu)
     return True
 
