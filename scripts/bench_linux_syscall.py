@@ -110,14 +110,14 @@ def main() -> int:
             guest_ns.append(g / 1000)
             native_ns.append(nat)
             ratio.append(g / nat)
-            # throughput with a call every 50 rounds of work
-            args = [str(a.calls * 5), "50"]
+            # throughput with a call every 100 rounds of work
+            args = [str(a.calls * 20), "100"]
             alone = own_time(prog, args, 1_000_000, 0)
             pre = own_time(prog, args, a.slice_us, 3)
             keep.append(100 * alone / pre)
         print(f"syscall round trip (getppid), {a.calls} calls: guest {fmt(guest_ns, ' us')}, native "
               f"{fmt(native_ns, ' ns')}, guest/native {fmt(ratio, 'x')}")
-        print(f"a guest with a call every 50 work rounds, preempted every {a.slice_us:g} us among 3 others, keeps "
+        print(f"a guest with a call every 100 work rounds, preempted every {a.slice_us:g} us among 3 others, keeps "
               f"{fmt(keep, '%')} of its solo speed in its own slices")
     return 0
 
