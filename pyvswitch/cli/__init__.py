@@ -92,7 +92,7 @@ def _guest(args: argparse.Namespace) -> int:
     if args.action == "build":
         if not args.output:
             raise VswError(errno.EINVAL, "guest build needs -o OUT.elf")
-        out = build(args.sources, args.output, args.cflags)
+        out = build(args.sources, args.output, args.cflags, libc=args.libc)
         print(json.dumps({"out": str(out)}) if args.json else f"built {out}")
     else:
         print(json.dumps({"runtime": str(runtime_dir())}) if args.json else runtime_dir())
@@ -141,6 +141,8 @@ def _guest_verbs(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     g.add_argument("action", choices=("build", "runtime"), help="build: compile; runtime: where the header is")
     g.add_argument("sources", nargs="*", metavar="SOURCE.c", help="C sources (with build)")
     g.add_argument("-o", "--output", metavar="OUT.elf", help="the image to write")
+    g.add_argument("--libc", choices=("none", "musl"), default="none",
+                   help="musl: link musl's printf/puts, <ctype.h> and libm (musl-tools); none: freestanding")
     g.set_defaults(run=_guest, cflags=[])
 
 

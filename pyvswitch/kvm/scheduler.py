@@ -300,6 +300,9 @@ def load_program(vcpu: KvmVcpu, machine: Machine, program: "str | os.PathLike[st
         machine.set_state(guests.initial_state(base, rounds, seed, xcr0, cr4))
         return Job(machine, program, rounds, seed, base=base, mem_bytes=PAGE_2M)
     image = program if isinstance(program, GuestImage) else GuestImage.read(program)
+    if image.linux is not None:         # built with --libc musl: a static Linux program
+        from .linux import load_linux
+        return load_linux(vcpu, machine, image.linux, mem_bytes=mem_bytes, xcr0=xcr0, cr4=cr4)
     size = DEFAULT_MEM if mem_bytes is None else mem_bytes
     base = vcpu.regions.get(machine.id, size)
     guests.load_image(vcpu.memory, vcpu.clear, base, size, image)
