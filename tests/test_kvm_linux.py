@@ -276,3 +276,25 @@ def test_cli_run_linux_refuses_dynamic_and_missing(tmp_path, capfd):
     if os.path.exists(prog) and b"ld-linux" in open(prog, "rb").read(4096):
         assert main(["run", "--linux", prog, "-l"]) == 2
         assert "interpreter" in capfd.readouterr().err
+
+
+@needs_busybox
+@pytest.mark.parametrize("kw,code", [({"mem_bytes": 8 << 20}, errno.EINVAL),
+                                     ({"argv": ["busybox", "x" * (5 << 20)]}, errno.E2BIG),
+                                     ({"argv": ["busy\0box"]}, errno.EINVAL),
+                                     ({"envp": ["A=\0"]}, errno.EINVAL),
+                                     ({"ro_dir": "/nonexistent/dir"}, errno.ENOTDIR)])
+def test_add_linux_refused_leaves_the_machine_as_it_was(kw, code):
+    with pyvswitch.open("reference-kvm") as hv:
+        s = Scheduler(hv)
+        vm = hv.create_vm("refused")
+        before = vm.state()
+        argv = kw.pop("argv", ["busybox", "true"])
+        envp = kw.pop("envp", [])
+        with pytest.raises(VswError) as e:
+            s.add_linux(vm, BUSYBOX, argv, envp, **kw)
+        assert e.value.errno == code
+        assert vm.state() == before and s.jobs == []
+        job = s.add_linux(vm, BUSYBOX, ["busybox", "true"])        # and it can still take a program
+        s.run(slice_us=10_000)
+        assert job.exit_status == 0

@@ -324,3 +324,26 @@ def test_stack_layout_as_the_kernel_builds_it():
     assert bytes(mem[aux[AT_RANDOM]:aux[AT_RANDOM] + 16]) == bytes(range(16))
     with pytest.raises(VswError):
         build_stack(top, img, [b"p"], [], b"short")
+
+
+def test_output_bound_is_efbig_and_keeps_what_was_written(monkeypatch):
+    import pyvswitch.guest.linux.server as srv
+    monkeypatch.setattr(srv, "MAX_OUTPUT", 10)
+    p = proc()
+    put(p, BUF, b"0123456789AB")
+    assert sc(p, "write", 1, BUF, 6) == 6
+    assert sc(p, "write", 2, BUF, 4) == 4            # exactly at the bound
+    assert sc(p, "write", 1, BUF, 1) == -errno.EFBIG  # one past it
+    assert bytes(p.stdout) == b"012345" and bytes(p.stderr) == b"0123"
+
+
+def test_close_in_the_middle_releases_files(tree):
+    p = proc(str(tree))
+    fd = sc(p, "openat", -100 & 0xFFFFFFFF, path(p, b"a.txt"), 0)
+    dup = sc(p, "dup", fd)
+    assert sc(p, "close", fd) == 0
+    assert sc(p, "read", dup, BUF, 5) == 5           # the dup keeps the host file open
+    p.close()
+    assert sc(p, "read", dup, BUF, 5) == -errno.EBADF
+    assert sc(p, "write", 1, BUF, 1) == -errno.EBADF
+    p.close()                                        # twice is fine
