@@ -168,7 +168,7 @@ def serve(sched: "Scheduler", job: "Job", x: KvmExit) -> bool:
     if how == "shutdown":
         put("rflags", (get("r11") & 0x3C7FD7) | 0x2)
         put("rip", rcx)
-        if getattr(sched, "linux_fresh_vcpu", False):
+        if sched.linux_fresh_vcpu:
             vcpu.reset()
         else:
             job.linux_served = (rcx, bytes(raw))      # as pushed

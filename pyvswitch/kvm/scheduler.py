@@ -140,6 +140,7 @@ class Scheduler:
                                          "(use a platform with a vsw,pcpu-kvm device, e.g. reference-kvm)")
         self.hv, self.index, self.pcpu, self.vcpu = hv, pcpu, p, p.vcpu
         self.jobs: list[Job] = []
+        self.linux_fresh_vcpu = False       # Linux guests' calls resume on a fresh vCPU (pyvswitch.kvm.linux)
 
     def add(self, machine: Machine, program: "str | os.PathLike[str] | bytes | GuestImage", rounds: int = 20,
             seed: int = 1, *, mem_bytes: int | None = None, xcr0: int | None = None,

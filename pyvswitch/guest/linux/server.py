@@ -13,6 +13,9 @@ Every guest pointer is checked against the region: a bad one is EFAULT, never a
 byte read or written outside the guest.  Every answer depends only on the
 guest's own calls, its seed and the read-only directory, so a guest gives the
 same output alone and preempted among others.
+
+A LinuxProcess is driven by one thread at a time - the scheduler that owns the
+vCPU its guest runs on - and holds no global state: every guest has its own.
 """
 from __future__ import annotations
 
