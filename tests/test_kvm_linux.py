@@ -298,3 +298,42 @@ def test_add_linux_refused_leaves_the_machine_as_it_was(kw, code):
         job = s.add_linux(vm, BUSYBOX, ["busybox", "true"])        # and it can still take a program
         s.run(slice_us=10_000)
         assert job.exit_status == 0
+
+
+@needs_busybox
+def test_stdin_from_bytes_like_a_native_pipe(ro):
+    data = b"".join(b"%d w%d\n" % (i * 37 % 101, i) for i in range(300))
+    argv = ["sort", "-n", "-k", "1"]
+    want = subprocess.run([BUSYBOX, *argv], cwd=ro, env={}, input=data, capture_output=True, timeout=60)
+    with pyvswitch.open("reference-kvm") as hv:
+        s = Scheduler(hv)
+        job = s.add_linux(hv.create_vm("stdin"), BUSYBOX, ["busybox", *argv], ro_dir=ro, stdin=data)
+        s.run(slice_us=50)
+        assert (bytes(job.output), job.exit_status) == (want.stdout, want.returncode)
+
+
+@needs_busybox
+@pytest.mark.slow
+def test_hypothesis_drawn_schedules(ro):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as hst
+    names = ["awk-sum", "sh-loop"]
+    want = [native([BUSYBOX, *CASES[n]], ro) for n in names]
+
+    @settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(picks=hst.lists(hst.integers(0, 2), min_size=1, max_size=64), slice_us=hst.sampled_from([20, 50, 200]))
+    def check(picks, slice_us):
+        turn = [0]
+
+        def policy(runnable, last):
+            turn[0] += 1
+            return runnable[picks[turn[0] % len(picks)] % len(runnable)]
+
+        with pyvswitch.open("reference-kvm") as hv:
+            s = Scheduler(hv)
+            jobs = [s.add_linux(hv.create_vm(n), BUSYBOX, ["busybox", *CASES[n]], ro_dir=ro) for n in names]
+            s.add(hv.create_vm("free"), "vecsum", 200)
+            s.run(slice_us=slice_us, order=policy)
+            assert [(bytes(j.output), j.exit_status) for j in jobs] == want
+
+    check()
