@@ -337,3 +337,41 @@ def test_hypothesis_drawn_schedules(ro):
             assert [(bytes(j.output), j.exit_status) for j in jobs] == want
 
     check()
+
+
+HELLO = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+static const char *table[] = {"zero", "one", "two", "three"};   /* pointers: relocated at start-up */
+int main(int argc, char **argv) {
+    char *p = malloc(50000);
+    memset(p, 3, 50000);
+    long s = 0;
+    for (int i = 0; i < 50000; i++) s += p[i];
+    printf("%s argc=%d last=%s sum=%ld at %s\n", table[argc % 4], argc, argv[argc - 1], s,
+           (unsigned long)&table < 0x400000 ? "low" : "placed");
+    return argc;
+}
+"""
+
+
+@needs_musl
+def test_static_pie_program(tmp_path, ro):
+    """musl's rcrt1.o relocates a static-PIE program itself, from AT_PHDR/AT_BASE."""
+    lib = "/usr/lib/x86_64-linux-musl"
+    if not os.path.exists(f"{lib}/rcrt1.o"):
+        pytest.skip(f"no {lib}/rcrt1.o (musl-tools without static-PIE start-up code)")
+    (tmp_path / "h.c").write_text(HELLO)
+    gcc_inc = subprocess.run(["gcc", "-print-file-name=include"], capture_output=True, text=True).stdout.strip()
+    libgcc = subprocess.run(["gcc", "-print-libgcc-file-name"], capture_output=True, text=True).stdout.strip()
+    prog = str(tmp_path / "h")
+    subprocess.run(["gcc", "-fPIE", "-O2", "-nostdinc", "-isystem", "/usr/include/x86_64-linux-musl", "-isystem",
+                    gcc_inc, "-c", str(tmp_path / "h.c"), "-o", prog + ".o"], check=True)
+    subprocess.run(["gcc", "-static-pie", "-nostdlib", "-o", prog, f"{lib}/rcrt1.o", f"{lib}/crti.o", prog + ".o",
+                    f"{lib}/libc.a", libgcc, f"{lib}/crtn.o"], check=True)
+    img = LinuxImage.read(prog)
+    assert img.pie
+    want = native([prog, "a", "b"], ro)
+    (out, status, error, _), = run_together([(prog, [prog, "a", "b"])], ro, slice_us=50)
+    assert error is None and (out, status) == want
