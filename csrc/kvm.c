@@ -60,6 +60,7 @@ static const struct reg {
 } device_regs[] = {
     {VSW_REG_RESULT_LO, 4, 1}, {VSW_REG_RESULT_HI, 4, 1}, {VSW_REG_PROGRESS, 4, 1}, {VSW_REG_DONE, 4, 1},
     {VSW_REG_CONSOLE_ADDR, 8, 1}, {VSW_REG_CONSOLE_LEN, 4, 1}, {VSW_REG_EXIT, 4, 1}, {VSW_REG_CLOCK, 8, 0},
+    {VSW_REG_SYSCALL, 4, 1},
 };
 
 /* The groups that are one KVM struct each, in push order (the mode - SREGS,
@@ -230,6 +231,9 @@ static const struct {
 #endif
 };
 
+static void vm_caps(struct vsw_kvm *k);
+static int vm_memslots(struct vsw_kvm *k);
+
 /* A vCPU (the next id) with its run area, the host's CPUID, write-back MTRRs. */
 static int vcpu_create(struct vsw_kvm *k)
 {
@@ -294,6 +298,22 @@ int vsw_kvm_reset(struct vsw_kvm *k)
     k->read_pending = 0;
     k->io_pending = 0;
     k->masked = 0;              /* the signal mask is the old vCPU's */
+    /* KVM frees vCPUs only with their VM: when its vCPUs run out (KVM_CAP_MAX_VCPUS;
+     * a guest's system call costs one on hosts where it is a shutdown, see
+     * pyvswitch.guest.linux), a fresh VM takes over the same guest memory */
+    int max = ioctl(k->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+    if (max > 0 && k->next_vcpu_id >= max) {
+        close(k->vm_fd);
+        k->vm_fd = ioctl(k->sys_fd, KVM_CREATE_VM, 0);
+        if (k->vm_fd < 0)
+            return err();
+        int r = vm_memslots(k);
+        if (r < 0)
+            return r;
+        k->events_flags = 0;
+        vm_caps(k);
+        k->next_vcpu_id = 0;
+    }
     return vcpu_create(k);
 }
 
@@ -332,10 +352,6 @@ static int vm_create(struct vsw_kvm *k, const char *path, uint64_t mem_bytes)
         return err();
     }
     k->mem_bytes = k->info.mem_bytes = mem_bytes;
-    struct kvm_userspace_memory_region region = {
-        .slot = 0, .guest_phys_addr = 0, .memory_size = mem_bytes, .userspace_addr = (uint64_t)(uintptr_t)k->mem};
-    if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
-        return err();
     /* the calibration guest (vsw_kvm_calibrate): CPL 3 code at virtual = physical
      * CAL_CODE, a `jmp .`, through 4 KiB pages of its own */
     k->cal = mmap(NULL, CAL_PAGES * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -349,9 +365,20 @@ static int vm_create(struct vsw_kvm *k, const char *path, uint64_t mem_bytes)
     pt[1024 + ((CAL_CODE >> 21) & 511)] = (CAL_GPA + 0x3000) | 7;       /* PD */
     pt[1536 + ((CAL_CODE >> 12) & 511)] = CAL_CODE | 7;                 /* PT */
     k->cal[4 * 4096] = 0xeb, k->cal[4 * 4096 + 1] = 0xfe;               /* jmp . */
+    return vm_memslots(k);
+}
+
+/* Guest memory (slot 0) and the calibration guest (slot 1) into the VM: at its
+ * creation, and again when a fresh VM takes over (vsw_kvm_reset). */
+static int vm_memslots(struct vsw_kvm *k)
+{
+    struct kvm_userspace_memory_region mem = {
+        .slot = 0, .guest_phys_addr = 0, .memory_size = k->mem_bytes, .userspace_addr = (uint64_t)(uintptr_t)k->mem};
     struct kvm_userspace_memory_region cal = {
         .slot = 1, .guest_phys_addr = CAL_GPA, .memory_size = CAL_PAGES * 4096, .userspace_addr = (uint64_t)(uintptr_t)k->cal};
-    return ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &cal) < 0 ? err() : 0;
+    if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &mem) < 0 || ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &cal) < 0)
+        return err();
+    return 0;
 }
 
 /* What the VM can do for us, where the host offers it. */

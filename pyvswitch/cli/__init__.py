@@ -143,7 +143,7 @@ def _guest(args: argparse.Namespace) -> int:
     if args.action == "build":
         if not args.output:
             raise VswError(errno.EINVAL, "guest build needs -o OUT.elf")
-        out = build(args.sources, args.output, args.cflags)
+        out = build(args.sources, args.output, args.cflags, libc=args.libc)
         print(json.dumps({"out": str(out)}) if args.json else f"built {out}")
     else:
         print(json.dumps({"runtime": str(runtime_dir())}) if args.json else runtime_dir())
@@ -155,7 +155,8 @@ EXIT_CODES = {
     "probe": "0 the fast switch path is usable, 1 only the fallback path, 2 no switch path or an error",
     "demo": "0 every machine's state checked out, 1 a mismatch or a declared fast path that did not come up, "
             "2 an error",
-    "run": "0 every guest finished (and, with --check-solo, matched its solo run), 1 otherwise, 2 an error",
+    "run": "0 every guest finished (and, with --check-solo, matched its solo run), 1 otherwise, 2 an error; "
+           "with --linux PROG: the program's own exit status, 139 when it faulted, 2 an error",
     "bench": "0 done, 2 an error", "trace": "0 done, 2 an error", "guest": "0 done, 2 an error",
     "sweep": sweep_verb.EXIT, "mrc": mrc_verb.EXIT, "calibrate": calibrate_verb.EXIT,
 }
@@ -180,7 +181,9 @@ def _guest_verbs(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     """The verbs for real guests on KVM: run and guest."""
     r = _verb(sub, "run", "C guests (ELF images) preempted on one KVM vCPU through the context store",
               "one JSON document", "a platform with a vsw,pcpu-kvm (default reference-kvm)")
-    r.add_argument("images", nargs="+", metavar="GUEST.elf", help="images built with `pyvswitch guest build`")
+    r.add_argument("images", nargs="+", metavar="GUEST.elf", help="images built with `pyvswitch guest build` "
+                   "(or: run [--ro-dir DIR --stdin FILE --env N=V --copies N] --linux PROG [ARGS...], an "
+                   "unmodified static Linux program)")
     r.add_argument("--slice-us", type=SLICE_US, default=50.0,
                    help=f"time slice in microseconds, {SLICE_HELP} (default 50)")
     r.add_argument("--order", choices=("round-robin", "random"), default="round-robin", help="who runs next")
@@ -193,6 +196,8 @@ def _guest_verbs(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     g.add_argument("action", choices=("build", "runtime"), help="build: compile; runtime: where the header is")
     g.add_argument("sources", nargs="*", metavar="SOURCE.c", help="C sources (with build)")
     g.add_argument("-o", "--output", metavar="OUT.elf", help="the image to write")
+    g.add_argument("--libc", choices=("none", "musl"), default="none",
+                   help="musl: link musl's printf/puts, <ctype.h> and libm (musl-tools); none: freestanding")
     g.set_defaults(run=_guest, cflags=[])
 
 
@@ -240,6 +245,10 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
 
 
 def _run_verb(argv: Sequence[str] | None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"] and "--linux" in argv:      # PROG's own arguments pass through verbatim
+        from .run_linux import main_linux
+        return main_linux(argv[1:])
     parser, sub = _parser()
     args, extra = parser.parse_known_args(argv)
     if extra:

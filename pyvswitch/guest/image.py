@@ -5,6 +5,7 @@ import errno
 import io
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from elftools.elf.elffile import ELFFile
 
@@ -28,6 +29,9 @@ class GuestImage:
     name: str
     entry: int
     segments: tuple[Segment, ...]
+    #: a guest built with ``--libc musl`` (a ``.vsw_linux`` section): a static Linux
+    #: program (its ``pyvswitch.guest.linux.LinuxImage``), loaded with a Linux stack
+    linux: Any = None
 
     @property
     def end(self) -> int:
@@ -66,6 +70,7 @@ class GuestImage:
                                                   f"{LOAD_FLOOR:#x} where guest images start (vsw_guest.ld)")
                 segs.append(Segment(seg["p_vaddr"], seg.data(), seg["p_memsz"]))
             entry = elf["e_entry"]
+            is_linux = elf.get_section_by_name(".vsw_linux") is not None
         except VswError:
             raise
         except Exception as exc:    # noqa: BLE001 - hostile bytes: pyelftools raises many kinds
@@ -73,4 +78,8 @@ class GuestImage:
                                           f"({type(exc).__name__}: {exc})") from None
         if not segs:
             raise VswError(errno.ENOEXEC, f"guest image {label}: nothing to load (no PT_LOAD segment)")
-        return cls(os.path.basename(label), entry, tuple(segs))
+        linux = None
+        if is_linux:
+            from .linux.image import LinuxImage
+            linux = LinuxImage.read(data, os.path.basename(label))
+        return cls(os.path.basename(label), entry, tuple(segs), linux)

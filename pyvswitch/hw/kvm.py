@@ -21,6 +21,7 @@ PORT_RESULT_LO, PORT_RESULT_HI = lib.VSW_REG_RESULT_LO // 4, lib.VSW_REG_RESULT_
 PORT_PROGRESS, PORT_DONE = lib.VSW_REG_PROGRESS // 4, lib.VSW_REG_DONE // 4
 PORT_CONSOLE_ADDR, PORT_CONSOLE_LEN = lib.VSW_REG_CONSOLE_ADDR // 4, lib.VSW_REG_CONSOLE_LEN // 4
 PORT_EXIT, PORT_CLOCK = lib.VSW_REG_EXIT // 4, lib.VSW_REG_CLOCK // 4
+PORT_SYSCALL = lib.VSW_REG_SYSCALL // 4
 DEFAULT_MEM = 64 << 20
 MAX_MEM = 1 << 30               # one page directory of 2 MiB pages
 
@@ -115,7 +116,8 @@ EXIT_NAMES = {lib.VSW_KVM_EXIT_PREEMPTED: "preempted", lib.VSW_KVM_EXIT_IO: "io"
 DEVICE_REGS = {PORT_RESULT_LO: ("RESULT_LO", 4, True), PORT_RESULT_HI: ("RESULT_HI", 4, True),
                PORT_PROGRESS: ("PROGRESS", 4, True), PORT_DONE: ("DONE", 4, True),
                PORT_CONSOLE_ADDR: ("CONSOLE_ADDR", 8, True), PORT_CONSOLE_LEN: ("CONSOLE_LEN", 4, True),
-               PORT_EXIT: ("EXIT", 4, True), PORT_CLOCK: ("CLOCK", 8, False)}
+               PORT_EXIT: ("EXIT", 4, True), PORT_CLOCK: ("CLOCK", 8, False),
+               PORT_SYSCALL: ("SYSCALL", 4, True)}
 
 
 def layout_msrs() -> list[str]:

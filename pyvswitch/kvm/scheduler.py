@@ -61,6 +61,9 @@ class Job:
     slices: int = 0
     clock_ns: int = 0                   # time inside KVM_RUN: the guest's own virtual clock
     error: str | None = None
+    linux: Any = None                   # a Linux program's system-call server (pyvswitch.kvm.linux)
+    syscalls: int = 0                   # system calls it made
+    linux_served: Any = None            # (return RIP, state) of the call served last, until it runs on
     _lo: int = 0
     _hi: int = 0
     _console: int = 0
@@ -152,6 +155,7 @@ class Scheduler:
                                          "(use a platform with a vsw,pcpu-kvm device, e.g. reference-kvm)")
         self.hv, self.index, self.pcpu, self.vcpu = hv, pcpu, p, p.vcpu
         self.jobs: list[Job] = []
+        self.linux_fresh_vcpu = False       # Linux guests' calls resume on a fresh vCPU (pyvswitch.kvm.linux)
 
     def add(self, machine: Machine, program: "str | os.PathLike[str] | bytes | GuestImage", rounds: int = 20,
             seed: int = 1, *, mem_bytes: int | None = None, xcr0: int | None = None,
@@ -174,6 +178,17 @@ class Scheduler:
         if any(j.machine is machine for j in self.jobs):
             raise VswError(errno.EEXIST, f"{machine.name} already has a program")
         job = load_program(self.vcpu, machine, program, rounds, seed, mem_bytes=mem_bytes, xcr0=xcr0, cr4=cr4)
+        self.jobs.append(job)
+        return job
+
+    def add_linux(self, machine: Machine, program: "str | os.PathLike[str] | bytes", argv: Sequence[str] | None = None,
+                  envp: Sequence[str] = (), **kw: Any) -> Job:
+        """Loads an unmodified static Linux program (``pyvswitch.kvm.linux.load_linux``:
+        ``ro_dir``, ``stdin``, ``seed``, ``mem_bytes``)."""
+        from .linux import load_linux
+        if any(j.machine is machine for j in self.jobs):
+            raise VswError(errno.EEXIST, f"{machine.name} already has a program")
+        job = load_linux(self.vcpu, machine, program, argv, envp, **kw)
         self.jobs.append(job)
         return job
 
@@ -286,6 +301,10 @@ class Scheduler:
         answered here; it reaches the guest as its access completes)."""
         if job.done:
             return                      # what is left of its last access: completed, dropped
+        if job.linux is not None:
+            from .linux import serve
+            if serve(self, job, x):
+                return
         if x.reason in ("shutdown", "other", "hlt"):
             job.error = f"guest stopped: {x.reason} (KVM exit {x.kvm_reason}); a fault, or a jump to nowhere"
             if x.reason == "shutdown":
@@ -341,6 +360,9 @@ def load_program(vcpu: KvmVcpu, machine: Machine, program: "str | os.PathLike[st
         machine.set_state(guests.initial_state(base, rounds, seed, xcr0, cr4))
         return Job(machine, program, rounds, seed, base=base, mem_bytes=PAGE_2M)
     image = program if isinstance(program, GuestImage) else GuestImage.read(program)
+    if image.linux is not None:         # built with --libc musl: a static Linux program
+        from .linux import load_linux
+        return load_linux(vcpu, machine, image.linux, mem_bytes=mem_bytes, xcr0=xcr0, cr4=cr4)
     size = DEFAULT_MEM if mem_bytes is None else mem_bytes
     base = vcpu.regions.get(machine.id, size)
     guests.load_image(vcpu.memory, vcpu.clear, base, size, image)

@@ -25,5 +25,7 @@
 #define VSW_REG_CONSOLE_LEN 0x88    /* 4-byte write: ... and its length: printed     */
 #define VSW_REG_EXIT 0x90           /* 4-byte write: exit status; never returns      */
 #define VSW_REG_CLOCK 0x98          /* 8-byte read: this guest's virtual ns          */
+#define VSW_REG_SYSCALL 0xa0        /* 4-byte write: a Linux guest's system call, from  */
+                                    /* its entry stub (pyvswitch.kvm.linux)           */
 
 #endif
