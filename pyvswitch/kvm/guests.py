@@ -20,6 +20,7 @@ import struct
 from collections.abc import Callable
 
 from ..guest import GuestImage
+from ..guest.image import LOAD_FLOOR
 from ..hw import Layout, VswError, ffi, lib
 from ..hw.kvm import CODE, MMIO, PAGE_2M, STACK_TOP
 
@@ -63,7 +64,16 @@ def load(memory: object, base: int, program: str) -> None:
 def load_image(memory: object, clear: "Callable[[int, int], None]", base: int, size: int,
                image: GuestImage) -> None:
     """Clears the region (``clear(base, size)``), maps virtual [2 MiB, size) onto it and
-    0xC0000000 onto the device registers, and copies the image's segments in."""
+    0xC0000000 onto the device registers, and copies the image's segments in.
+
+    Everything is checked before a byte is written: a segment with any byte outside
+    [2 MiB, size) is refused with ENOEXEC naming it, an image that leaves no stack
+    with EFBIG, a region outside guest memory with ENOSPC."""
+    image.check()                               # a GuestImage's fields could have been swapped since
+    for i, seg in enumerate(image.segments):
+        if seg.vaddr < LOAD_FLOOR or seg.vaddr + seg.memsz > size or len(seg.data) > seg.memsz:
+            raise VswError(errno.ENOEXEC, f"guest image {image.name}: {seg.describe(i)} is outside the guest's "
+                                          f"{size >> 20} MiB address space [{LOAD_FLOOR:#x}, {size:#x})")
     if image.end > size - (1 << 20):
         raise VswError(errno.EFBIG, f"guest image {image.name} reaches {image.end:#x}; a {size >> 20} MiB "
                                     "address space leaves it no stack (give it more guest memory)")
