@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("atheris") is None,
 
 
 def test_every_surface_has_a_harness():
-    assert HARNESSES == ["fuzz_image.py", "fuzz_platform.py", "fuzz_regs.py", "fuzz_sysfs.py"]
+    assert HARNESSES == ["fuzz_elf.py", "fuzz_image.py", "fuzz_platform.py", "fuzz_regs.py", "fuzz_sysfs.py"]
 
 
 @pytest.mark.parametrize("harness", HARNESSES)
