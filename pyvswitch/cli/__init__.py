@@ -3,8 +3,8 @@
 Exit status: probe - 0 the fast switch path is usable, 1 only the fallback
 path, 2 an error; demo - 0 every machine's state checked out, 1 a mismatch or
 a declared fast path that did not come up, 2 an error; run - 0 every guest
-finished (and, with --check-solo, matched its solo run), 1 otherwise, 2 an
-error; bench, trace, guest - 0 done, 2 an error.  Every verb takes --json.
+ended by returning or vsw_exit (and, with --check-solo, matched its solo run), 1
+otherwise, 2 an error, 130 interrupted; bench, trace, guest - 0 done, 2 an error.  Every verb takes --json.
 """
 from __future__ import annotations
 
@@ -79,11 +79,30 @@ def _trace(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
     from .run import run_guests
-    doc = run_guests(args.images, slice_us=args.slice_us, order=args.order, check_solo=args.check_solo,
-                     seed=args.seed, mem_mib=args.mem_mib, platform=args.platform)
+    out = sys.stderr if args.json else sys.stdout
+
+    def stream(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    interrupted = threading.Event()
+    old = None
+    if threading.current_thread() is threading.main_thread():   # Ctrl-C: stop between slices, report, 130
+        old = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.set())
+    try:
+        doc = run_guests(args.images, slice_us=args.slice_us, order=args.order, check_solo=args.check_solo,
+                         seed=args.seed, mem_mib=args.mem_mib, platform=args.platform, timeout=args.timeout,
+                         stream=None if args.quiet else stream, stop=interrupted.is_set)
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
     text = doc.pop("text")
     print(json.dumps(doc, indent=2) if args.json else text)
+    if doc["stopped"] == "interrupted":
+        return 130
     return 0 if doc["ok"] else 1
 
 
@@ -104,7 +123,9 @@ EXIT_CODES = {
     "probe": "0 the fast switch path is usable, 1 only the fallback path, 2 an error",
     "demo": "0 every machine's state checked out, 1 a mismatch or a declared fast path that did not come up, "
             "2 an error",
-    "run": "0 every guest finished (and, with --check-solo, matched its solo run), 1 otherwise, 2 an error",
+    "run": "0 every guest ended by returning from main or vsw_exit (and, with --check-solo, matched its solo run); "
+           "1 otherwise (a crash, a guest unfinished at the slice budget or --timeout, a difference); 2 an error; "
+           "130 interrupted (Ctrl-C)",
     "bench": "0 done, 2 an error", "trace": "0 done, 2 an error", "guest": "0 done, 2 an error",
     "sweep": "0 every point done, 2 an error",
 }
@@ -133,6 +154,10 @@ def _guest_verbs(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     r.add_argument("--seed", type=int, default=0, help="seed of the random order (default 0)")
     r.add_argument("--check-solo", action="store_true", help="run each alone first; exit 1 if any differs")
     r.add_argument("--mem-mib", type=int, default=64, help="address space of each guest in MiB (default 64)")
+    r.add_argument("--timeout", type=float, metavar="SECONDS", help="stop after this much wall time; guests "
+                   "still running did not finish (exit 1)")
+    r.add_argument("-q", "--quiet", action="store_true", help="no streamed console lines; each guest's output "
+                   "comes with its summary (with --json, the lines stream to stderr unless --quiet)")
     r.set_defaults(run=_run)
     g = _verb(sub, "guest", "build freestanding C programs into guest images", "print JSON", platform_help=None)
     g.add_argument("action", choices=("build", "runtime"), help="build: compile; runtime: where the header is")
