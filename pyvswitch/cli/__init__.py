@@ -29,7 +29,7 @@ def _probe(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     if args.kvm:
         from .demo_kvm import run_kvm_demo
-        report = run_kvm_demo(platform=args.platform, slice_us=args.slice_us)
+        report = run_kvm_demo(platform=args.platform, slice_us=args.slice_us, vms=args.vms)
     else:
         from .demo import run_demo
         report = run_demo(platform=args.platform, vms=args.vms, switches=args.switches)
@@ -160,8 +160,12 @@ def _guest_verbs(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
                    "comes with its summary (with --json, the lines stream to stderr unless --quiet)")
     r.set_defaults(run=_run)
     g = _verb(sub, "guest", "build freestanding C programs into guest images", "print JSON", platform_help=None)
+    g.description = ("guest build [SOURCE.c and gcc flags, in any order] -o OUT.elf: everything that is not one of "
+                     "its own options (-o/--output, --json, -h) goes to gcc, after the defaults, so "
+                     "`pyvswitch guest build -O2 prog.c -o prog.elf` and -march=native work as they do with gcc. "
+                     "guest runtime: where vsw_guest.h (what a guest has instead of libc) is.")
     g.add_argument("action", choices=("build", "runtime"), help="build: compile; runtime: where the header is")
-    g.add_argument("sources", nargs="*", metavar="SOURCE.c", help="C sources (with build)")
+    g.add_argument("sources", nargs="*", metavar="SOURCE.c|GCC-FLAG", help="C sources and gcc flags (with build)")
     g.add_argument("-o", "--output", metavar="OUT.elf", help="the image to write")
     g.set_defaults(run=_guest, cflags=[])
 
@@ -180,7 +184,8 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     p.add_argument("-v", "--verbose", action="store_true", help="the modalias column too")
     p.set_defaults(run=_probe)
     d = _verb(sub, "demo", "host and VMs switched many times over both paths, state checked", "one JSON document")
-    d.add_argument("--vms", type=int, default=3, help="VMs besides the host (default 3)")
+    d.add_argument("--vms", type=int, default=3, help="VMs besides the host (default 3); with --kvm, the guests "
+                   "(the built-in programs in turn)")
     d.add_argument("--switches", type=int, default=10000, help="switches per path (default 10000)")
     d.add_argument("--kvm", action="store_true", help="real guests preempted on a KVM vCPU (needs /dev/kvm; "
                    "platform default reference-kvm)")
@@ -211,14 +216,46 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     return parser, sub
 
 
+def _guest_build_args(argv: Sequence[str]) -> "argparse.Namespace | str":
+    """``guest build ...`` read as gcc reads its command line: its own options
+    (-o OUT, -oOUT, --output[=]OUT, --json) taken out, every other word to gcc,
+    sources among them (``split_gcc_args``); or what is wrong."""
+    from ..guest.build import split_gcc_args
+    rest, out, js, it = [], None, False, iter(argv)
+    for a in it:
+        if a in ("-o", "--output"):
+            value = next(it, None)
+        elif a.startswith("--output="):
+            value = a.split("=", 1)[1]
+        elif a.startswith("-o") and len(a) > 2:
+            value = a[2:]
+        elif a == "--json":
+            js = True
+            continue
+        else:
+            rest.append(a)
+            continue
+        if value is None or out is not None:
+            return "-o OUT.elf is given once, with a file name"
+        out = value
+    if out is None:
+        return "guest build needs -o OUT.elf"
+    sources, flags = split_gcc_args(rest)
+    return argparse.Namespace(verb="guest", action="build", sources=sources, output=out, cflags=flags, json=js,
+                              run=_guest)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``pyvswitch VERB ...``: runs the verb; returns its exit status (EXIT_CODES)."""
     parser, sub = _parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra:
-        if args.verb == "guest" and args.action == "build":
-            args.cflags = extra          # gcc flags such as -O3 -march=native pass through
-        else:                            # the verb's own usage, and exit 2
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["guest", "build"] and not {"-h", "--help"} & set(argv[2:]):
+        args = _guest_build_args(argv[2:])
+        if isinstance(args, str):
+            sub.choices["guest"].error(args)
+    else:
+        args, extra = parser.parse_known_args(argv)
+        if extra:                        # the verb's own usage, and exit 2
             sub.choices[args.verb].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.run(args))

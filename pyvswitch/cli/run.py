@@ -68,9 +68,12 @@ def run_guests(paths: Sequence[str | os.PathLike[str]], slice_us: float = 50.0, 
     the guest's label; ``timeout`` bounds each run's wall time in seconds."""
     if not paths:
         raise VswError(errno.EINVAL, "pyvswitch run needs at least one guest ELF image")
-    if not isinstance(mem_mib, int) or isinstance(mem_mib, bool) or not 2 <= mem_mib <= MAX_MEM >> 20 or mem_mib % 2:
-        raise VswError(errno.EINVAL, f"--mem-mib is an even number of MiB from 2 to {MAX_MEM >> 20}, "
-                                     f"got {mem_mib!r} MiB")
+    if not isinstance(mem_mib, int) or isinstance(mem_mib, bool):
+        raise VswError(errno.EINVAL, f"--mem-mib is a whole number of MiB, got {mem_mib!r}")
+    if not 2 <= mem_mib <= MAX_MEM >> 20 or mem_mib % 2:
+        need = f"at most {MAX_MEM >> 20} MiB" if mem_mib > MAX_MEM >> 20 else "at least 2 MiB" if mem_mib < 2 \
+            else "an even number of MiB (guest memory comes in 2 MiB pages)"
+        raise VswError(errno.EINVAL, f"--mem-mib: got {mem_mib} MiB, {need}")
     why = why_unusable()
     if why is not None:
         raise VswError(errno.ENODEV, f"running guests needs a usable /dev/kvm: {why}")
