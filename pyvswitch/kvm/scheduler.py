@@ -369,7 +369,11 @@ class Scheduler:
                 text = self.vcpu.memory[job.base + addr:job.base + addr + n]
                 job.output += text
                 if self._on_output is not None and n:
-                    self._on_output(job, bytes(text))
+                    try:
+                        self._on_output(job, bytes(text))
+                    except BaseException:
+                        self.vcpu.pull(self.pcpu)   # the register file holds the truth, as run() leaves it
+                        raise
         elif port == PORT_EXIT:
             job.exit_status = (data & 0xFFFFFFFF) - (1 << 32 if data & 0x80000000 else 0)
         elif port == guests.PORT_FAULT and job.image is not None:
