@@ -8,6 +8,7 @@ import errno
 import hashlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from elfcraft import PT_LOAD, body_offset, elf
@@ -145,3 +146,43 @@ def test_cli_run_refuses_a_hostile_image_without_a_traceback(tmp_path):
     r = subprocess.run([sys.executable, "-m", "pyvswitch", "run", str(bad)], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2 and "segment 0" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_a_hostile_image_beside_a_loaded_guest_changes_nothing(tmp_path):
+    """The issue's attack: an image whose segment would reach past its region
+    into the next guest's page tables.  Refused before a region is even taken;
+    the neighbour's memory is as it was, and it runs to its own output."""
+    from pyvswitch.kvm import why_unusable
+    why = why_unusable()
+    if why is not None:
+        pytest.skip(f"KVM unusable here: {why}")
+    import pyvswitch
+    from pyvswitch.guest import build
+    from pyvswitch.kvm import Scheduler
+    good = build([Path(__file__).parent / "guests" / "abi.c"], tmp_path / "abi.elf")
+    with pyvswitch.open("reference-kvm") as hv:
+        sched = Scheduler(hv)
+        vcpu = sched.vcpu
+        big = 4 * SIZE                              # room for abi's heap above its stack's reserve
+        first = sched.add(hv.create_vm("first"), good, mem_bytes=big)
+        victim = sched.add(hv.create_vm("victim"), good, mem_bytes=big)
+        assert victim.base == first.base + big
+        before, used = bytes(vcpu.memory[victim.base:victim.base + big]), vcpu.regions.in_use
+        bad = hv.create_vm("bad")
+        state = bad.state()
+        for raw in (elf([(PT_LOAD, body_offset(1), LOAD_FLOOR, 0x1000, 0x1000)], b"\xcc" * 0x1000),   # fits
+                    elf([(PT_LOAD, body_offset(1), SIZE - 0x800, 0x1000, 0x1000)], b"\xcc" * 0x1000),
+                    elf([(PT_LOAD, body_offset(1), LOAD_FLOOR, 0x1000, 0x10)], b"\xcc" * 0x1000)):
+            try:
+                sched.add(bad, raw, mem_bytes=SIZE)
+            except VswError as e:
+                assert e.errno == errno.ENOEXEC and "segment 0" in str(e)
+                assert bad.state() == state and vcpu.regions.in_use == used
+            else:                                   # the one that fits took a region of its own, not the victim's
+                assert sched.jobs[-1].base not in (first.base, victim.base)
+                sched.jobs.pop()
+                hv.destroy_vm(bad)
+                bad, state, used = hv.create_vm("bad2"), hv.create_vm("tmp").state(), vcpu.regions.in_use
+        assert bytes(vcpu.memory[victim.base:victim.base + big]) == before
+        sched.run(slice_us=200)
+    assert victim.exit_status == 0 and victim.text == "abi ok (0 failures)\n"

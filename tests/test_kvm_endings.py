@@ -224,3 +224,18 @@ def test_cli_ctrl_c_stops_cleanly_reports_what_finished_and_exits_130(elves):
     doc = json.loads(out)
     assert doc["stopped"] == "interrupted"
     assert [g["ended"] for g in doc["guests"]] == ["exit", "unfinished"]
+
+
+def test_a_small_address_space_has_no_heap_rather_than_a_wild_one(tmp_path):
+    """At 8 MiB or less the stack's reserve leaves no heap: malloc says no (it
+    used to say yes to anything, below a limit under the heap's start)."""
+    src = tmp_path / "m.c"
+    src.write_text('#include <vsw_guest.h>\nint main(void) { return malloc(16) != 0 || malloc((size_t)1 << 40) != 0;'
+                   ' }\n')
+    img = build([src], tmp_path / "m.elf")
+    for mib, status in ((4, 0), (8, 0), (64, 1)):       # at 64 MiB a small block exists (status 1)
+        with pyvswitch.open("reference-kvm") as hv:
+            sched = Scheduler(hv)
+            job = sched.add(hv.create_vm("m"), img, mem_bytes=mib << 20)
+            sched.run(slice_us=1000)
+        assert job.exit_status == status, (mib, job)

@@ -68,14 +68,10 @@ def load(memory: object, base: int, program: str) -> None:
     mem[base + CODE:base + CODE + len(code)] = code
 
 
-def load_image(memory: object, clear: "Callable[[int, int], None]", base: int, size: int,
-               image: GuestImage) -> None:
-    """Clears the region (``clear(base, size)``), maps virtual [2 MiB, size) onto it and
-    0xC0000000 onto the device registers, and copies the image's segments in.
-
-    Everything is checked before a byte is written: a segment with any byte outside
-    [2 MiB, size) is refused with ENOEXEC naming it, an image that leaves no stack
-    with EFBIG, a region outside guest memory with ENOSPC."""
+def check_image(image: GuestImage, size: int) -> None:
+    """ENOEXEC naming the segment unless every byte of ``image`` lies in a guest
+    address space of ``size`` bytes above its unmapped first 2 MiB; EFBIG when
+    it leaves less than 1 MiB of stack."""
     image.check()                               # a GuestImage's fields could have been swapped since
     for i, seg in enumerate(image.segments):
         if seg.vaddr < LOAD_FLOOR or seg.vaddr + seg.memsz > size or len(seg.data) > seg.memsz:
@@ -84,6 +80,17 @@ def load_image(memory: object, clear: "Callable[[int, int], None]", base: int, s
     if image.end > size - (1 << 20):
         raise VswError(errno.EFBIG, f"guest image {image.name} reaches {image.end:#x}; a {size >> 20} MiB "
                                     "address space leaves it no stack (give it more guest memory)")
+
+
+def load_image(memory: object, clear: "Callable[[int, int], None]", base: int, size: int,
+               image: GuestImage) -> None:
+    """Clears the region (``clear(base, size)``), maps virtual [2 MiB, size) onto it and
+    0xC0000000 onto the device registers, and copies the image's segments in.
+
+    Everything is checked before a byte is written: a segment with any byte outside
+    [2 MiB, size) is refused with ENOEXEC naming it, an image that leaves no stack
+    with EFBIG, a region outside guest memory with ENOSPC."""
+    check_image(image, size)
     mem = _check_room(memory, base, size)
     clear(base, size)
     struct.pack_into("<Q", mem, base + 0x0000, (base + 0x1000) | 0x7)        # PML4[0] -> PDPT

@@ -409,6 +409,8 @@ def load_program(vcpu: KvmVcpu, machine: Machine, program: "str | os.PathLike[st
         return Job(machine, program, rounds, seed, base=base, mem_bytes=PAGE_2M)
     image = program if isinstance(program, GuestImage) else GuestImage.read(program)
     size = DEFAULT_MEM if mem_bytes is None else mem_bytes
+    if isinstance(size, int) and not isinstance(size, bool):
+        guests.check_image(image, size)         # before a region is taken: a refusal changes nothing
     base = vcpu.regions.get(machine.id, size)
     guests.load_image(vcpu.memory, vcpu.clear, base, size, image)
     machine.set_state(guests.image_state(base, size, image, xcr0, cr4))
