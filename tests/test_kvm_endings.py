@@ -34,6 +34,7 @@ SOURCES = {
                ' return 0; }',
     "de": 'int main(void) { __asm__ volatile("xor %%ecx, %%ecx\\n.globl here\\nhere: div %%ecx" ::: "eax", "ecx",'
           ' "edx"); return 0; }',
+    "int80": 'int main(void) { __asm__ volatile(".globl here\\nhere: int $0x80"); return 0; }',
     "forge": 'int main(void) { *(volatile unsigned *)(0xc00000a0ul) = 14; for (;;) ; }',
     "done": 'int main(void) { vsw_printf("bye\\n"); *(volatile unsigned *)(0xc000004cul) = 7; for (;;) ; }',
     # never ends; a device write now and then ends its slice even where a timer kick is lost (issue 20, item 3)
@@ -73,13 +74,18 @@ def _run(elves, names, **kw):
     ("gp", "general protection", 13, None, None),
     ("ud", "invalid opcode", 6, None, None),
     ("de", "divide error", 0, None, None),
+    # a Linux system call: no gate for vector 0x80, so #GP - though KVM on AMD, which intercepts
+    # #GP, hands the guest #UD when it cannot emulate the instruction: either is the host's word
+    ("int80", ("general protection", "invalid opcode"), (13, 6), None, None),
     ("pf_write", "page fault", 14, 0x1000, "write, not mapped"),
     ("pf_far", "page fault", 14, 0x40000000, "read, not mapped"),
 ])
 def test_a_crash_is_its_kind_at_its_rip(elves, name, kind, vector, address, access):
     (job, ok), rep = _run(elves, [name, "quick"])
     c = job.crash
-    assert job.ended == "crash" and c is not None and c.kind == kind and c.vector == vector, job
+    kinds, vectors = (kind, vector) if isinstance(kind, tuple) else ((kind,), (vector,))
+    assert job.ended == "crash" and c is not None and c.kind in kinds and c.vector in vectors, job
+    assert kinds.index(c.kind) == vectors.index(c.vector)
     assert c.rip == _here(elves[name]), (hex(c.rip or 0), hex(_here(elves[name])))
     assert c.address == address
     if access:

@@ -262,6 +262,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:          # a VswError, or e.g. an --out file that cannot be written
         print(f"pyvswitch {args.verb}: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:       # Ctrl-C where a verb does not stop cleanly itself: no traceback
+        print(f"pyvswitch {args.verb}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover
