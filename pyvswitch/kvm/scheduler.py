@@ -135,7 +135,7 @@ class Job:
         return self.output.decode("utf-8", errors="replace")
 
     def outcome(self) -> tuple[Any, ...]:
-        """What must equal the solo run's: output, exit status, result, error."""
+        """What must equal the solo run's: output, exit status, result, error, crash."""
         return bytes(self.output), self.exit_status, self.result, self.error, self.crash
 
 
