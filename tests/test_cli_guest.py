@@ -109,3 +109,9 @@ def test_demo_kvm_runs_as_many_guests_as_asked(vms):
     doc = json.loads(r.stdout)
     assert len(doc["guests"]) == vms and all(g["same"] for g in doc["guests"])
     assert len({g["machine"] for g in doc["guests"]}) == vms
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan"])
+def test_a_timeout_that_is_not_positive_is_refused_up_front(tmp_path, value):
+    r = _cli("run", tmp_path / "none.elf", "--timeout", value)
+    assert r.returncode == 2 and "--timeout is a positive number of seconds" in r.stderr, r.stderr

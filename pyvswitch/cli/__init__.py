@@ -154,8 +154,8 @@ def _guest_verbs(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     r.add_argument("--seed", type=int, default=0, help="seed of the random order (default 0)")
     r.add_argument("--check-solo", action="store_true", help="run each alone first; exit 1 if any differs")
     r.add_argument("--mem-mib", type=int, default=64, help="address space of each guest in MiB (default 64)")
-    r.add_argument("--timeout", type=float, metavar="SECONDS", help="stop after this much wall time; guests "
-                   "still running did not finish (exit 1)")
+    r.add_argument("--timeout", type=float, metavar="SECONDS", help="stop a run after this much wall time (each "
+                   "solo run too, with --check-solo); guests still running did not finish (exit 1)")
     r.add_argument("-q", "--quiet", action="store_true", help="no streamed console lines; each guest's output "
                    "comes with its summary (with --json, the lines stream to stderr unless --quiet)")
     r.set_defaults(run=_run)

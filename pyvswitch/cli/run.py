@@ -74,6 +74,9 @@ def run_guests(paths: Sequence[str | os.PathLike[str]], slice_us: float = 50.0, 
         need = f"at most {MAX_MEM >> 20} MiB" if mem_mib > MAX_MEM >> 20 else "at least 2 MiB" if mem_mib < 2 \
             else "an even number of MiB (guest memory comes in 2 MiB pages)"
         raise VswError(errno.EINVAL, f"--mem-mib: got {mem_mib} MiB, {need}")
+    if timeout is not None and (not isinstance(timeout, (int, float)) or isinstance(timeout, bool)
+                                or not timeout > 0):
+        raise VswError(errno.EINVAL, f"--timeout is a positive number of seconds, got {timeout!r}")
     why = why_unusable()
     if why is not None:
         raise VswError(errno.ENODEV, f"running guests needs a usable /dev/kvm: {why}")
