@@ -245,3 +245,19 @@ def test_a_small_address_space_has_no_heap_rather_than_a_wild_one(tmp_path):
             job = sched.add(hv.create_vm("m"), img, mem_bytes=mib << 20)
             sched.run(slice_us=1000)
         assert job.exit_status == status, (mib, job)
+
+
+@pytest.mark.parametrize("offset", [0x1000, 0x40000 + 0x90, 0x1FF000])
+def test_the_device_registers_answer_in_their_page_only(tmp_path, offset):
+    """Past the register page (and at its 256 KiB aliases, where EXIT's offset
+    once reached EXIT) a store is a page fault of the guest, not a register."""
+    src = tmp_path / "a.c"
+    src.write_text("#include <vsw_guest.h>\nint main(void) { *(volatile unsigned *)(0xc0000000ul + %#x) = 0x1337;"
+                   " return 5; }\n" % offset)
+    img = build([src], tmp_path / "a.elf")
+    with pyvswitch.open("reference-kvm") as hv:
+        sched = Scheduler(hv)
+        job = sched.add(hv.create_vm("a"), img)
+        sched.run(slice_us=1000)
+    assert job.crash is not None and job.crash.kind == "page fault", job
+    assert job.crash.address == 0xC0000000 + offset and job.exit_status is None

@@ -35,6 +35,7 @@ from ..hw.kvm import CODE, MMIO, PAGE_2M, STACK_TOP
 #: AVX, opmask, ZMM_Hi256, Hi16_ZMM, PKRU.
 GUEST_XCR0 = 0x2E7
 CR4 = 0x10620 | 1 << 18         # PAE, OSFXSR, OSXMMEXCPT, FSGSBASE, OSXSAVE
+DEV_PT_OFF = 0x4000             # ELF guests: the page table that maps the device registers' one page
 
 
 def programs() -> dict[str, bytes]:
@@ -98,7 +99,10 @@ def load_image(memory: object, clear: "Callable[[int, int], None]", base: int, s
     struct.pack_into("<Q", mem, base + 0x1018, (base + 0x3000) | 0x7)        # PDPT[3] -> PD: [3 GiB, 4 GiB)
     for i in range(1, size // PAGE_2M):                                        # PD[0] stays unmapped
         struct.pack_into("<Q", mem, base + 0x2000 + 8 * i, (base + i * PAGE_2M) | 0x87)
-    struct.pack_into("<Q", mem, base + 0x3000, MMIO | 0x87)                   # the device registers
+    # the device registers: one 4 KiB page, so the rest of the 2 MiB above 0xC0000000 faults
+    # instead of reaching registers through aliases of the page
+    struct.pack_into("<Q", mem, base + 0x3000, (base + DEV_PT_OFF) | 0x7)     # PD[0] of 3 GiB -> a page table
+    struct.pack_into("<Q", mem, base + DEV_PT_OFF, MMIO | 0x7)               # PT[0]: the register page
     _system_area(mem, base)
     for seg in image.segments:
         mem[base + seg.vaddr:base + seg.vaddr + len(seg.data)] = seg.data
