@@ -60,7 +60,7 @@ static const struct reg {
 } device_regs[] = {
     {VSW_REG_RESULT_LO, 4, 1}, {VSW_REG_RESULT_HI, 4, 1}, {VSW_REG_PROGRESS, 4, 1}, {VSW_REG_DONE, 4, 1},
     {VSW_REG_CONSOLE_ADDR, 8, 1}, {VSW_REG_CONSOLE_LEN, 4, 1}, {VSW_REG_EXIT, 4, 1}, {VSW_REG_CLOCK, 8, 0},
-    {VSW_REG_SYSCALL, 4, 1},
+    {VSW_REG_FAULT, 4, 1}, {VSW_REG_SYSCALL, 4, 1},
 };
 
 /* The groups that are one KVM struct each, in push order (the mode - SREGS,

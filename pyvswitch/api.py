@@ -589,6 +589,8 @@ class Hypervisor:
                 check(lib.vsw_ctx_revive(vm._c, self._epoch), "revive")     # still in use
                 raise VswError(errno.EBUSY, f"{vm.name} is running on pcpu{on}; switch away first")
             self._release(vm)
+            for p in self._pcpus:
+                p.forget(vm._id)            # e.g. its region of a KVM vCPU's guest memory
             self._pinned.discard(vm._id)
             vm.destroyed = True
             del self._machines[vm._id], self._names[vm.name]

@@ -110,8 +110,10 @@ MAX_TRACE_SWITCHES = 10_000
 #: A KVM time slice in microseconds (``Scheduler.run``, ``demo --kvm``, ``run``): 1 us to a minute
 #: (``solo`` runs a guest unpreempted with a 10 s slice).
 SLICE_US_RANGE = (1.0, 60_000_000.0)
-#: The address space of one KVM guest in MiB (``run --mem-mib``).
-MAX_GUEST_MEM_MIB = 4096
+#: The address space of one KVM guest in MiB (``run --mem-mib``): one page directory of 2 MiB pages.
+MAX_GUEST_MEM_MIB = 1024
+#: A guest ELF image file (``run``, ``Scheduler.add``): no guest address space is larger.
+MAX_GUEST_IMAGE_BYTES = MAX_GUEST_MEM_MIB << 20
 
 
 def check_int_in(v: object, what: str, low: int, high: int) -> int:

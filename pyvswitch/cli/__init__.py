@@ -3,8 +3,8 @@
 Exit status: probe - 0 the fast switch path is usable, 1 only the fallback
 path, 2 no switch path (a device it needs did not bind) or an error; demo - 0 every machine's state checked out, 1 a mismatch or
 a declared fast path that did not come up, 2 an error; run - 0 every guest
-finished (and, with --check-solo, matched its solo run), 1 otherwise, 2 an
-error; bench, trace, guest - 0 done, 2 an error.  Every verb takes --json.
+ended by returning or vsw_exit (and, with --check-solo, matched its solo run), 1
+otherwise, 2 an error; bench, trace, guest - 0 done, 2 an error.  Every verb takes --json.
 Every verb: 2 and its usage for an option it cannot take; 130 on Ctrl-C (no
 traceback); 141 (128 + SIGPIPE), quietly, when the reader of its output went
 away (``pyvswitch probe | head -1``), as coreutils do.
@@ -79,7 +79,7 @@ def _probe(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     if args.kvm:
         from .demo_kvm import run_kvm_demo
-        report = run_kvm_demo(platform=args.platform, slice_us=args.slice_us)
+        report = run_kvm_demo(platform=args.platform, slice_us=args.slice_us, vms=args.vms)
     else:
         from .demo import run_demo
         report = run_demo(platform=args.platform, vms=args.vms, switches=args.switches)
@@ -130,11 +130,30 @@ def _trace(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
     from .run import run_guests
-    doc = run_guests(args.images, slice_us=args.slice_us, order=args.order, check_solo=args.check_solo,
-                     seed=args.seed, mem_mib=args.mem_mib, platform=args.platform)
+    out = sys.stderr if args.json else sys.stdout
+
+    def stream(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    interrupted = threading.Event()
+    old = None
+    if threading.current_thread() is threading.main_thread():   # Ctrl-C: stop between slices, report, 130
+        old = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.set())
+    try:
+        doc = run_guests(args.images, slice_us=args.slice_us, order=args.order, check_solo=args.check_solo,
+                         seed=args.seed, mem_mib=args.mem_mib, platform=args.platform, timeout=args.timeout,
+                         stream=None if args.quiet else stream, stop=interrupted.is_set)
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
     text = doc.pop("text")
     print(json.dumps(doc, indent=2) if args.json else text)
+    if doc["stopped"] == "interrupted":
+        return 130
     return 0 if doc["ok"] else 1
 
 
@@ -155,8 +174,9 @@ EXIT_CODES = {
     "probe": "0 the fast switch path is usable, 1 only the fallback path, 2 no switch path or an error",
     "demo": "0 every machine's state checked out, 1 a mismatch or a declared fast path that did not come up, "
             "2 an error",
-    "run": "0 every guest finished (and, with --check-solo, matched its solo run), 1 otherwise, 2 an error; "
-           "with --linux PROG: the program's own exit status, 139 when it faulted, 2 an error",
+    "run": "0 every guest ended by returning from main or vsw_exit (and, with --check-solo, matched its solo run); "
+           "1 otherwise (a crash, a guest unfinished at the slice budget or --timeout, a difference); 2 an error; "
+           "with --linux PROG: the program's own exit status, 139 when it faulted",
     "bench": "0 done, 2 an error", "trace": "0 done, 2 an error", "guest": "0 done, 2 an error",
     "sweep": sweep_verb.EXIT, "mrc": mrc_verb.EXIT, "calibrate": calibrate_verb.EXIT,
 }
@@ -191,10 +211,18 @@ def _guest_verbs(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     r.add_argument("--check-solo", action="store_true", help="run each alone first; exit 1 if any differs")
     r.add_argument("--mem-mib", type=int_in(1, MAX_GUEST_MEM_MIB), default=64,
                    help=f"address space of each guest in MiB, 1 to {MAX_GUEST_MEM_MIB:,} (default 64)")
+    r.add_argument("--timeout", type=float, metavar="SECONDS", help="stop a run after this much wall time (each "
+                   "solo run too, with --check-solo); guests still running did not finish (exit 1)")
+    r.add_argument("-q", "--quiet", action="store_true", help="no streamed console lines; each guest's output "
+                   "comes with its summary (with --json, the lines stream to stderr unless --quiet)")
     r.set_defaults(run=_run)
     g = _verb(sub, "guest", "build freestanding C programs into guest images", "print JSON", platform_help=None)
+    g.description = ("guest build [SOURCE.c and gcc flags, in any order] -o OUT.elf: everything that is not one of "
+                     "its own options (-o/--output, --json, -h) goes to gcc, after the defaults, so "
+                     "`pyvswitch guest build -O2 prog.c -o prog.elf` and -march=native work as they do with gcc. "
+                     "guest runtime: where vsw_guest.h (what a guest has instead of libc) is.")
     g.add_argument("action", choices=("build", "runtime"), help="build: compile; runtime: where the header is")
-    g.add_argument("sources", nargs="*", metavar="SOURCE.c", help="C sources (with build)")
+    g.add_argument("sources", nargs="*", metavar="SOURCE.c|GCC-FLAG", help="C sources and gcc flags (with build)")
     g.add_argument("-o", "--output", metavar="OUT.elf", help="the image to write")
     g.add_argument("--libc", choices=("none", "musl"), default="none",
                    help="musl: link musl's printf/puts, <ctype.h> and libm (musl-tools); none: freestanding")
@@ -216,7 +244,8 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     p.set_defaults(run=_probe)
     d = _verb(sub, "demo", "host and VMs switched many times over both paths, state checked", "one JSON document")
     d.add_argument("--vms", type=int_in(1, MAX_DEMO_VMS), default=3,
-                   help=f"VMs besides the host, 1 to {MAX_DEMO_VMS:,} (default 3)")
+                   help=f"VMs besides the host, 1 to {MAX_DEMO_VMS:,} (default 3); with --kvm, the guests "
+                        "(the built-in programs in turn)")
     d.add_argument("--switches", type=int_in(1, MAX_DEMO_SWITCHES), default=10000,
                    help=f"switches per path, 1 to {MAX_DEMO_SWITCHES:,} (default 10000)")
     d.add_argument("--kvm", action="store_true", help="real guests preempted on a KVM vCPU (needs /dev/kvm; "
@@ -244,17 +273,53 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     return parser, sub
 
 
+def _guest_build_args(argv: Sequence[str]) -> "argparse.Namespace | str":
+    """``guest build ...`` read as gcc reads its command line: its own options
+    (-o OUT, -oOUT, --output[=]OUT, --libc[=]LIBC, --json) taken out, every other word to gcc,
+    sources among them (``split_gcc_args``); or what is wrong."""
+    from ..guest.build import split_gcc_args
+    rest, out, js, libc, it = [], None, False, "none", iter(argv)
+    for a in it:
+        if a == "--libc" or a.startswith("--libc="):
+            libc = a.split("=", 1)[1] if "=" in a else next(it, "")
+            if libc not in ("none", "musl"):
+                return f"--libc is none or musl, not {libc!r}"
+            continue
+        if a in ("-o", "--output"):
+            value = next(it, None)
+        elif a.startswith("--output="):
+            value = a.split("=", 1)[1]
+        elif a.startswith("-o") and len(a) > 2:
+            value = a[2:]
+        elif a == "--json":
+            js = True
+            continue
+        else:
+            rest.append(a)
+            continue
+        if value is None or out is not None:
+            return "-o OUT.elf is given once, with a file name"
+        out = value
+    if out is None:
+        return "guest build needs -o OUT.elf"
+    sources, flags = split_gcc_args(rest)
+    return argparse.Namespace(verb="guest", action="build", sources=sources, output=out, cflags=flags, json=js,
+                              libc=libc, run=_guest)
+
+
 def _run_verb(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["run"] and "--linux" in argv:      # PROG's own arguments pass through verbatim
         from .run_linux import main_linux
         return main_linux(argv[1:])
     parser, sub = _parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra:
-        if args.verb == "guest" and args.action == "build":
-            args.cflags = extra          # gcc flags such as -O3 -march=native pass through
-        else:                            # the verb's own usage, and exit 2
+    if argv[:2] == ["guest", "build"] and not {"-h", "--help"} & set(argv[2:]):
+        args = _guest_build_args(argv[2:])
+        if isinstance(args, str):
+            sub.choices["guest"].error(args)
+    else:
+        args, extra = parser.parse_known_args(argv)
+        if extra:                        # the verb's own usage, and exit 2
             sub.choices[args.verb].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         status = int(args.run(args))
@@ -268,6 +333,9 @@ def _run_verb(argv: Sequence[str] | None) -> int:
     except OSError as exc:          # a VswError, or e.g. an --out file that cannot be written
         print(f"pyvswitch {args.verb}: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:       # Ctrl-C where a verb does not stop cleanly itself: no traceback
+        print(f"pyvswitch {args.verb}: interrupted", file=sys.stderr)
+        return 130
 
 
 def _stdout_gone() -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -18,6 +19,51 @@ RUNTIME = ("crt0.S", "runtime.c")
 BASE_FLAGS = ("-ffreestanding", "-nostdlib", "-static", "-no-pie", "-fno-pic", "-fno-stack-protector",
               "-fno-asynchronous-unwind-tables", "-fno-exceptions", "-mno-red-zone", "-O2", "-g0",
               "-Wl,--build-id=none", "-Wl,-z,noexecstack")
+
+
+#: What a C programmer reaches for first, and what the guest runtime (vsw_guest.h) has instead.
+LIBC_INSTEAD = {"printf": "vsw_printf", "puts": "vsw_printf(\"%s\\n\", s)", "putchar": "vsw_putc",
+                "fprintf": "vsw_printf", "sprintf": "vsw_snprintf", "snprintf": "vsw_snprintf",
+                "vprintf": "vsw_vprintf", "fputs": "vsw_write", "fwrite": "vsw_write", "putc": "vsw_putc",
+                "fputc": "vsw_putc", "exit": "vsw_exit", "_exit": "vsw_exit", "abort": "vsw_exit",
+                "clock_gettime": "vsw_clock_ns", "time": "vsw_clock_ns", "clock": "vsw_clock_ns"}
+#: gcc options whose value is the next argument (so it is not a source).
+GCC_TAKES_VALUE = frozenset({"-I", "-D", "-U", "-include", "-imacros", "-iquote", "-isystem", "-idirafter", "-L", "-l",
+                             "-x", "-MF", "-MT", "-MQ", "-T", "-Xlinker", "-Xassembler", "-Xpreprocessor", "-u", "-z",
+                             "-e", "--param", "-aux-info", "-wrapper", "-specs"})
+
+
+def split_gcc_args(args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Sources and gcc flags from a command line in any order: a word that is not
+    an option, nor the value of one that takes the next word (-I DIR, -D X, ...),
+    is a source."""
+    sources, flags, take = [], [], False
+    for a in args:
+        if take:
+            flags.append(a)
+            take = False
+        elif a.startswith("-") and a != "-":
+            flags.append(a)
+            take = a in GCC_TAKES_VALUE
+        else:
+            sources.append(a)
+    return sources, flags
+
+
+def _hint(stderr: str) -> str:
+    """What the runtime offers instead of the libc calls a failed link names, and
+    that ``--libc musl`` links a real C library."""
+    missing = re.findall(r"undefined reference to `([A-Za-z_][A-Za-z_0-9]*)'", stderr)
+    offered = {m: LIBC_INSTEAD[m] for m in dict.fromkeys(missing) if m in LIBC_INSTEAD}
+    wants_libc = "stdio.h" in stderr or any(m in _LIBC_NAMES for m in missing)
+    if not offered and not wants_libc:
+        return ""
+    instead = ", ".join(f"{m} -> {v}" for m, v in offered.items())
+    return ("\nhint: a guest has no libc (no <stdio.h>, <stdlib.h>); #include <vsw_guest.h> instead, which offers "
+            "vsw_printf, vsw_snprintf, vsw_putc, vsw_write, vsw_exit, vsw_clock_ns, the string functions and "
+            "malloc/free" + (f" ({instead})" if instead else "") + ". `pyvswitch guest runtime` shows where it is."
+            "\nOr build with --libc musl to link musl's printf, <ctype.h> and libm"
+            + ("" if shutil.which("musl-gcc") else " (apt-get install musl-tools)") + ".")
 
 
 def runtime_dir() -> Path:
@@ -43,7 +89,8 @@ def build(sources: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]
     if libc == "musl":
         return _build_musl(sources, out, cflags, cc)
     if not sources:
-        raise VswError(errno.EINVAL, "guest build needs at least one C source")
+        raise VswError(errno.EINVAL, "guest build needs at least one C source (e.g. pyvswitch guest build -O2 prog.c "
+                                     "-o prog.elf)")
     for src in sources:
         if not Path(src).is_file():
             raise VswError(errno.ENOENT, f"guest build: no source file {os.fspath(src)!r}")
@@ -55,12 +102,8 @@ def build(sources: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]
            *(os.fspath(rt / f) for f in RUNTIME), *(os.fspath(s) for s in sources)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
-        hint = ""
-        if any(f"undefined reference to `{n}" in r.stderr for n in _LIBC_NAMES):
-            hint = ("\n(a freestanding guest has no C library: build with --libc musl to link musl's printf, "
-                    "<ctype.h> and libm" + ("" if shutil.which("musl-gcc") else "; apt-get install musl-tools") + ")")
         raise VswError(errno.ENOEXEC, f"guest build: {compiler} failed (exit {r.returncode}):\n{r.stderr.strip()}"
-                                      f"{hint}")
+                                      + _hint(r.stderr))
     return Path(out)
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import threading
 from dataclasses import dataclass, field
 
-from ..errors import VswError, check
+from ..errors import MAX_GUEST_MEM_MIB, VswError, check
 from ._ffi import ffi, lib
 from .layout import Layout
 from .pcpu import CPU_MHZ, EXIT_ENTRY_CYCLES, Pcpu
@@ -23,7 +24,7 @@ PORT_CONSOLE_ADDR, PORT_CONSOLE_LEN = lib.VSW_REG_CONSOLE_ADDR // 4, lib.VSW_REG
 PORT_EXIT, PORT_CLOCK = lib.VSW_REG_EXIT // 4, lib.VSW_REG_CLOCK // 4
 PORT_SYSCALL = lib.VSW_REG_SYSCALL // 4
 DEFAULT_MEM = 64 << 20
-MAX_MEM = 1 << 30               # one page directory of 2 MiB pages
+MAX_MEM = MAX_GUEST_MEM_MIB << 20  # a guest's address space at most (pyvswitch.errors)
 
 KVM_GET_API_VERSION = 0xAE00          # _IO(KVMIO, 0x00)
 KVM_CHECK_EXTENSION = 0xAE03          # _IO(KVMIO, 0x03)
@@ -77,35 +78,65 @@ def kvm_info(path: str = "/dev/kvm") -> KvmInfo:
 
 
 class Regions:
-    """Hands out 2 MiB-aligned regions of a vCPU's guest memory, one per machine."""
+    """Hands out 2 MiB-aligned regions of a vCPU's guest memory, one per machine, and
+    takes them back (``release``) when the machine goes: free space is kept sorted
+    and merged with its neighbours, so any number of create/destroy cycles fit in
+    the memory of the machines alive at once.  Thread-safe."""
 
     def __init__(self, memory_bytes: int) -> None:
         self.memory_bytes = memory_bytes
-        self._next = 0
+        self._lock = threading.Lock()
         self._by_machine: dict[int, tuple[int, int]] = {}
-        self._free: list[tuple[int, int]] = []
+        self._free: list[tuple[int, int]] = [(0, memory_bytes)] if memory_bytes > 0 else []   # (base, size), sorted
+
+    @staticmethod
+    def _merged(free: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        out: list[tuple[int, int]] = []
+        for b, n in sorted(free):
+            if out and out[-1][0] + out[-1][1] == b:
+                out[-1] = (out[-1][0], out[-1][1] + n)
+            else:
+                out.append((b, n))
+        return out
 
     def get(self, machine_id: int, size: int) -> int:
-        """The base of machine ``machine_id``'s region of ``size`` bytes."""
+        """The base of machine ``machine_id``'s region of ``size`` bytes (its own region
+        again if it has one of that size; else a new one, the old one given back)."""
         if not isinstance(size, int) or isinstance(size, bool) or size < PAGE_2M or size % PAGE_2M or size > MAX_MEM:
+            got = f"{size >> 20} MiB" if isinstance(size, int) and not isinstance(size, bool) and \
+                size % (1 << 20) == 0 else repr(size)
             raise VswError(errno.EINVAL, f"guest memory is a multiple of 2 MiB from 2 MiB to {MAX_MEM >> 20} MiB, "
-                                         f"got {size!r}")
-        have = self._by_machine.get(machine_id)
-        if have is not None and have[1] == size:
-            return have[0]
-        if have is not None:
-            self._free.append(have)
-        base = next((b for b, s in self._free if s == size), None)
-        if base is not None:
-            self._free.remove((base, size))
-        else:
-            if self._next + size > self.memory_bytes:
+                                         f"got {got}")
+        with self._lock:
+            have = self._by_machine.get(machine_id)
+            if have is not None and have[1] == size:
+                return have[0]
+            free = self._merged(self._free + ([have] if have is not None else []))
+            at = next((i for i, (_, n) in enumerate(free) if n >= size), None)
+            if at is None:
+                used = sum(n for _, n in self._by_machine.values())
                 raise VswError(errno.ENOSPC, f"guest memory is full: {self.memory_bytes >> 20} MiB, "
-                                             f"{self._next >> 20} MiB given out, {size >> 20} MiB more asked "
-                                             "(raise the platform's guest_memory_bytes)")
-            base, self._next = self._next, self._next + size
-        self._by_machine[machine_id] = (base, size)
-        return base
+                                             f"{used >> 20} MiB given out, {size >> 20} MiB more asked "
+                                             "(destroy a machine, or raise the platform's guest_memory_bytes)")
+            base, n = free[at]
+            free[at:at + 1] = [(base + size, n - size)] if n > size else []
+            self._free = free
+            self._by_machine[machine_id] = (base, size)
+            return base
+
+    def release(self, machine_id: int) -> "tuple[int, int] | None":
+        """Gives machine ``machine_id``'s region back; (base, size) it had, or None."""
+        with self._lock:
+            have = self._by_machine.pop(machine_id, None)
+            if have is not None:
+                self._free = self._merged([*self._free, have])
+            return have
+
+    @property
+    def in_use(self) -> int:
+        """Bytes given out to machines."""
+        with self._lock:
+            return sum(n for _, n in self._by_machine.values())
 
 
 
@@ -347,6 +378,12 @@ class KvmPcpu(Pcpu):
     def __init__(self, vcpu: KvmVcpu, cpu_mhz: int = CPU_MHZ, exit_entry_cycles: int = EXIT_ENTRY_CYCLES) -> None:
         super().__init__("x86_64", cpu_mhz, exit_entry_cycles)
         self.vcpu = vcpu
+
+    def forget(self, machine_id: int) -> None:
+        """The machine is gone: its region of guest memory is given back, as zeros."""
+        had = self.vcpu.regions.release(machine_id)
+        if had is not None and self.vcpu._h is not None:
+            self.vcpu.clear(*had)
 
     def close(self) -> None:
         super().close()

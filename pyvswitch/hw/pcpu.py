@@ -182,6 +182,10 @@ class Pcpu:
             raise_switch_error(r, f"machine {frm}" if frm else None, f"machine {to.owner}" if to else None,
                                "this PCPU", path.name)
 
+    def forget(self, machine_id: int) -> None:
+        """Machine ``machine_id`` is destroyed: what this PCPU keeps for it goes too
+        (a plain PCPU keeps nothing; a KVM one, its region of guest memory)."""
+
     def close(self) -> None:
         """Retires the PCPU: every later call, from any thread still holding its
         handle, is refused (ENODEV); the memory goes when the last handle does."""

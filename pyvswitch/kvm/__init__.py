@@ -18,7 +18,7 @@ from ..hw.kvm import (
            why_unusable,
 )
 from .guests import programs
-from .scheduler import Job, RunReport, Scheduler, load_program, solo
+from .scheduler import Crash, Job, RunReport, Scheduler, load_program, solo
 
-__all__ = ["Job", "KvmExit", "KvmPcpu", "KvmVcpu", "PORT_DONE", "PORT_PROGRESS", "PORT_RESULT_HI", "PORT_RESULT_LO",
+__all__ = ["Crash", "Job", "KvmExit", "KvmPcpu", "KvmVcpu", "PORT_DONE", "PORT_PROGRESS", "PORT_RESULT_HI", "PORT_RESULT_LO",
            "RunReport", "Scheduler", "load_program", "programs", "solo", "why_unusable"]

@@ -43,8 +43,8 @@ if TYPE_CHECKING:
     from .scheduler import Job, Scheduler
 
 SYSCALL_REG = lib.VSW_REG_SYSCALL  # the entry stub's device register (bytes from VSW_MMIO, vsw_guest_abi.h)
-STUB_VA = 0xC0200000 + 0x8000   # LSTAR: the stub, in the supervisor-only page at 0xC0200000
-STUB_PA = 0x8000                # where it lies in the guest's region (after its page tables)
+STUB_PA = guests.FAULT_STACK_TOP  # where it lies in the guest's region: in the system area, past its handlers' stack
+STUB_VA = guests.SYS_VIRT + STUB_PA  # LSTAR: the stub, in the supervisor-only system area (pyvswitch.kvm.guests)
 #: movabs %eax, MMIO + SYSCALL_REG ; sysretq
 STUB = b"\xa3" + struct.pack("<Q", MMIO + SYSCALL_REG) + b"\x48\x0f\x07"
 STAR = (0x1B << 48) | (0x10 << 32)  # SYSRET: CS 0x2B, SS 0x23 (the guest's own); SYSCALL: CS 0x10, SS 0x18
@@ -83,8 +83,7 @@ def load_linux(vcpu: KvmVcpu, machine: Machine, program: "str | os.PathLike[str]
     base = vcpu.regions.get(machine.id, size)
     guests.load_image(vcpu.memory, vcpu.clear, base, size, image.guest_image())
     mem = memoryview(vcpu.memory)[base:base + size]         # type: ignore[arg-type]
-    struct.pack_into("<Q", mem, 0x3000 + 8, base | 0x83)       # 0xC0200000: the region's first 2 MiB, supervisor
-    mem[STUB_PA:STUB_PA + len(STUB)] = STUB
+    mem[STUB_PA:STUB_PA + len(STUB)] = STUB                 # the system area is mapped supervisor-only
     proc = LinuxProcess(mem, size, brk_start=-(-image.end // 4096) * 4096, mmap_top=size - STACK_RESERVE,
                         argv0=_exe_path(program, image), ro_dir=ro_dir, stdin=stdin, seed=seed)
     rsp, blob = build_stack(size, image, names, env, proc.rng.randbytes(16), (os.getuid(), os.geteuid(),

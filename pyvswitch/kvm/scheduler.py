@@ -44,6 +44,44 @@ from . import guests
 
 MAX_OUTPUT = 1 << 20            # console bytes a guest may print
 
+#: CPU exception vectors by name (Intel SDM vol. 3, 6.3.1)
+EXCEPTIONS = {0: "divide error", 1: "debug", 2: "NMI", 3: "breakpoint", 4: "overflow", 5: "bound range exceeded",
+              6: "invalid opcode", 7: "device not available", 8: "double fault", 10: "invalid TSS",
+              11: "segment not present", 12: "stack fault", 13: "general protection", 14: "page fault",
+              16: "x87 floating-point error", 17: "alignment check", 18: "machine check",
+              19: "SIMD floating-point exception", 20: "virtualization exception", 21: "control protection"}
+
+
+@dataclass(frozen=True)
+class Crash:
+    """How a guest died: a CPU exception (its kind and vector, the instruction's
+    RIP, the error code, and for a page fault the address), or a triple fault
+    (KVM's shutdown exit; the vCPU state is gone, so no RIP)."""
+
+    kind: str
+    vector: int | None = None
+    rip: int | None = None
+    error_code: int | None = None
+    address: int | None = None          # page faults: CR2, the address touched
+
+    def __str__(self) -> str:
+        out = self.kind + (f" at rip {self.rip:#x}" if self.rip is not None else "")
+        if self.address is not None:
+            out += f", address {self.address:#x} ({self._access()})"
+        elif self.error_code:
+            out += f", error code {self.error_code:#x}"
+        return out
+
+    def _access(self) -> str:
+        e = self.error_code or 0
+        # without EFER.NXE the CPU sets no fetch bit (0x10); a fetch faults at its own RIP
+        what = "instruction fetch" if e & 0x10 or self.address == self.rip else "write" if e & 2 else "read"
+        return f"{what}, {'protection violation' if e & 1 else 'not mapped'}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"crash": self.kind, "vector": self.vector, "rip": self.rip, "error_code": self.error_code,
+                "address": self.address, "text": str(self)}
+
 
 @dataclass
 class Job:
@@ -60,7 +98,8 @@ class Job:
     progress: list[int] = field(default_factory=list)
     slices: int = 0
     clock_ns: int = 0                   # time inside KVM_RUN: the guest's own virtual clock
-    error: str | None = None
+    crash: Crash | None = None          # a CPU exception or triple fault ended it
+    error: str | None = None            # it broke the device ABI (console out of bounds, ...)
     linux: Any = None                   # a Linux program's system-call server (pyvswitch.kvm.linux)
     syscalls: int = 0                   # system calls it made
     linux_served: Any = None            # (return RIP, state) of the call served last, until it runs on
@@ -70,15 +109,39 @@ class Job:
 
     @property
     def done(self) -> bool:
-        return self.result is not None or self.exit_status is not None or self.error is not None
+        """It ended: returned, called vsw_exit (or wrote DONE), crashed, or broke the ABI."""
+        return self.ended is not None
+
+    @property
+    def ended(self) -> str | None:
+        """How it ended: "exit" (an exit status; a built-in program's result), "crash",
+        "error"; None while it has not (it may still be runnable, or was stopped)."""
+        if self.crash is not None:
+            return "crash"
+        if self.error is not None:
+            return "error"
+        if self.exit_status is not None or self.result is not None:
+            return "exit"
+        return None
+
+    @property
+    def status(self) -> "int | dict[str, Any] | None":
+        """The exit status, the crash as a dict, or None (unfinished, or an error)."""
+        return self.crash.as_dict() if self.crash is not None else self.exit_status
+
+    def __repr__(self) -> str:
+        how = {"exit": f"exit status {self.exit_status}" if self.image is not None else f"result {self.result!r}",
+               "crash": f"crashed: {self.crash}", "error": f"error: {self.error}", None: "unfinished"}[self.ended]
+        return (f"Job({self.machine.name}, {self.program}, {how}, {self.slices} slices, "
+                f"{len(self.output)} bytes of output)")
 
     @property
     def text(self) -> str:
         return self.output.decode("utf-8", errors="replace")
 
     def outcome(self) -> tuple[Any, ...]:
-        """What must equal the solo run's: output, exit status, result, error."""
-        return bytes(self.output), self.exit_status, self.result, self.error
+        """What must equal the solo run's: output, exit status, result, error, crash."""
+        return bytes(self.output), self.exit_status, self.result, self.error, self.crash
 
 
 #: A scheduling policy: the runnable jobs and the one that ran last -> the next.
@@ -111,6 +174,27 @@ class RunReport:
             return kept[min(len(kept) - 1, int(q * len(kept)))] / 1000 if kept else None
         return {"asked": self.slice_asked_ns / 1000, "p50": pct(0.5), "p99": pct(0.99), "n": len(kept)}
 
+    stopped: str | None = None      # why it stopped with guests unfinished: "budget", "timeout", "interrupted"
+    wall_ns: int = 0
+
+    @property
+    def finished(self) -> bool:
+        """Every job ended (one way or another)."""
+        return all(j.done for j in self.jobs)
+
+    @property
+    def ok(self) -> bool:
+        """Every job ended by returning or vsw_exit (built-in programs: their result)."""
+        return all(j.ended == "exit" for j in self.jobs)
+
+    def __repr__(self) -> str:
+        ends: dict[str, int] = {}
+        for j in self.jobs:
+            ends[j.ended or "unfinished"] = ends.get(j.ended or "unfinished", 0) + 1
+        return (f"RunReport({len(self.jobs)} jobs: " + ", ".join(f"{n} {k}" for k, n in ends.items())
+                + f"; {self.slices} slices, {self.switches} switches"
+                + (f"; stopped: {self.stopped}" if self.stopped else "") + ")")
+
     def per_switch(self) -> dict[str, float]:
         n = max(1, self.switches)
         return {"ioctl_us": (self.pull_ns + self.push_ns) / n / 1000, "pyvswitch_us": self.switch_ns / n / 1000,
@@ -118,11 +202,12 @@ class RunReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"slices": self.slices, "switches": self.switches, "faults": self.faults, "exits": self.exits,
-                "paths": self.paths, "slice_us": self.slice_us(),
+                "paths": self.paths, "slice_us": self.slice_us(), "finished": self.finished, "ok": self.ok,
+                "stopped": self.stopped, "wall_ms": self.wall_ns / 1e6,
                 "guest_ms": self.guest_ns / 1e6, "per_switch": self.per_switch(),
                 "jobs": [{"machine": j.machine.name, "program": j.program, "rounds": j.rounds, "seed": j.seed,
-                          "result": j.result, "exit_status": j.exit_status, "output": j.text,
-                          "progress": len(j.progress), "slices": j.slices, "error": j.error}
+                          "result": j.result, "exit_status": j.status, "ended": j.ended or "unfinished",
+                          "output": j.text, "progress": len(j.progress), "slices": j.slices, "error": j.error}
                          for j in self.jobs]}
 
 
@@ -156,6 +241,7 @@ class Scheduler:
         self.hv, self.index, self.pcpu, self.vcpu = hv, pcpu, p, p.vcpu
         self.jobs: list[Job] = []
         self.linux_fresh_vcpu = False       # Linux guests' calls resume on a fresh vCPU (pyvswitch.kvm.linux)
+        self._on_output: Callable[[Job, bytes], None] | None = None
 
     def add(self, machine: Machine, program: "str | os.PathLike[str] | bytes | GuestImage", rounds: int = 20,
             seed: int = 1, *, mem_bytes: int | None = None, xcr0: int | None = None,
@@ -193,13 +279,20 @@ class Scheduler:
         return job
 
     def run(self, slice_us: float = 100.0, order: "str | Policy" = "round-robin", rng_seed: int = 0,
-            max_slices: int = 1_000_000) -> RunReport:
+            max_slices: int = 1_000_000, *, timeout: float | None = None, stop: Callable[[], bool] | None = None,
+            on_output: Callable[[Job, bytes], None] | None = None) -> RunReport:
         """Until every job is done: slices of ``slice_us`` microseconds, the next job
         chosen by ``order`` (round-robin, random or a callable), switching through
-        pyvswitch between machines."""
+        pyvswitch between machines.  It stops early, with the report's ``stopped``
+        saying why, after ``max_slices`` ("budget"), ``timeout`` seconds of wall
+        time ("timeout"), or when ``stop()`` is true ("interrupted"; checked
+        between slices, e.g. set from a SIGINT handler).  ``on_output(job, bytes)``
+        sees each guest's console output as it writes it."""
         check_number(slice_us, "slice_us", *SLICE_US_RANGE)
         check_uint(max_slices, "max_slices", 63)
         check_uint(rng_seed, "rng_seed", 64)
+        if timeout is not None:
+            check_number(timeout, "timeout (seconds)", 1e-6, 1e9)
         pick = policy_of(order, rng_seed)
         slice_ns = int(slice_us * 1000)
         floor = self.vcpu.shortest_slice_ns()
@@ -207,6 +300,9 @@ class Scheduler:
             raise VswError(errno.EINVAL, f"a {slice_us:g} us slice is shorter than this host can keep: the shortest "
                                          f"is {-(-floor // 1000)} us (measured: {self.vcpu.kick_report()})")
         rep = RunReport(self.jobs, slice_asked_ns=slice_ns)
+        self._on_output = on_output
+        t_start = time.perf_counter_ns()
+        deadline = None if timeout is None else t_start + int(timeout * 1e9)
         # whose state the vCPU holds: the machine on the PCPU, if it is a job (pushed
         # afresh, in case its registers were written since the last run)
         running = self.hv.running(self.index)
@@ -217,6 +313,12 @@ class Scheduler:
             runnable = [j for j in self.jobs if not j.done]
             if not runnable:
                 break
+            if stop is not None and stop():
+                rep.stopped = "interrupted"
+                break
+            if deadline is not None and time.perf_counter_ns() >= deadline:
+                rep.stopped = "timeout"
+                break
             job = pick(runnable, on_vcpu)
             if job not in runnable:
                 raise VswError(errno.EINVAL, f"the policy chose {job!r}, which is not runnable")
@@ -226,8 +328,12 @@ class Scheduler:
                     continue                # refused before anything ran: try again
                 job = on_vcpu = owner
             self._slice(job, slice_ns, rep)
+        else:
+            if any(not j.done for j in self.jobs):
+                rep.stopped = "budget"
         if on_vcpu is not None:             # leave the register file holding the truth
             self.vcpu.pull(self.pcpu)
+        rep.wall_ns = time.perf_counter_ns() - t_start
         return rep
 
     def _switch(self, on_vcpu: Job | None, job: Job, rep: RunReport) -> Job | None:
@@ -305,10 +411,11 @@ class Scheduler:
             from .linux import serve
             if serve(self, job, x):
                 return
-        if x.reason in ("shutdown", "other", "hlt"):
+        if x.reason == "shutdown":
+            job.crash = Crash("triple fault")
+            self.vcpu.reset()           # a triple fault leaves the vCPU undefined; the others go on
+        elif x.reason in ("other", "hlt"):
             job.error = f"guest stopped: {x.reason} (KVM exit {x.kvm_reason}); a fault, or a jump to nowhere"
-            if x.reason == "shutdown":
-                self.vcpu.reset()       # a triple fault leaves the vCPU undefined; the others go on
         if x.reason == "bad_io":
             job.error = (f"device access refused: {x.describe()} is not one of the device's registers at its "
                          f"width and direction (vsw_guest_abi.h)")
@@ -326,7 +433,10 @@ class Scheduler:
         elif port == PORT_RESULT_HI:
             job._hi = data & 0xFFFFFFFF
         elif port == PORT_DONE:
-            job.result = job._hi << 32 | job._lo
+            if job.image is None:
+                job.result = job._hi << 32 | job._lo
+            else:                       # a C guest: finished, with the value written as its exit status
+                job.exit_status = (data & 0xFFFFFFFF) - (1 << 32 if data & 0x80000000 else 0)
         elif port == PORT_CONSOLE_ADDR:
             job._console = data
         elif port == PORT_CONSOLE_LEN:
@@ -334,9 +444,27 @@ class Scheduler:
             if not (PAGE_2M <= addr and addr + n <= job.mem_bytes) or len(job.output) + n > MAX_OUTPUT:
                 job.error = f"console write of {n} bytes at {addr:#x} is outside the guest or over {MAX_OUTPUT} bytes"
             else:
-                job.output += self.vcpu.memory[job.base + addr:job.base + addr + n]
+                text = self.vcpu.memory[job.base + addr:job.base + addr + n]
+                job.output += text
+                if self._on_output is not None and n:
+                    try:
+                        self._on_output(job, bytes(text))
+                    except BaseException:
+                        while self.vcpu.complete() is not None:     # the write ends in its guest ...
+                            pass
+                        self.vcpu.pull(self.pcpu)   # ... and the register file holds the truth, as run() leaves it
+                        raise
         elif port == PORT_EXIT:
             job.exit_status = (data & 0xFFFFFFFF) - (1 << 32 if data & 0x80000000 else 0)
+        elif port == guests.PORT_FAULT and job.image is not None:
+            f = guests.fault_frame(self.vcpu.memory, job.base)
+            if f["vector"] != data & 0xFFFFFFFF or f["cs"] & 3 != 3:
+                job.error = f"wrote the FAULT register ({data:#x}) from its own code; only the VMM's handlers may"
+            else:
+                v = f["vector"]
+                job.crash = Crash(EXCEPTIONS.get(v, f"exception {v}"), v, f["rip"],
+                                  f["error_code"] if v in guests.ERROR_CODE else None,
+                                  f["cr2"] if v == 14 else None)
 
 
 def load_program(vcpu: KvmVcpu, machine: Machine, program: "str | os.PathLike[str] | bytes | GuestImage",
@@ -364,6 +492,8 @@ def load_program(vcpu: KvmVcpu, machine: Machine, program: "str | os.PathLike[st
         from .linux import load_linux
         return load_linux(vcpu, machine, image.linux, mem_bytes=mem_bytes, xcr0=xcr0, cr4=cr4)
     size = DEFAULT_MEM if mem_bytes is None else mem_bytes
+    if isinstance(size, int) and not isinstance(size, bool):
+        guests.check_image(image, size)         # before a region is taken: a refusal changes nothing
     base = vcpu.regions.get(machine.id, size)
     guests.load_image(vcpu.memory, vcpu.clear, base, size, image)
     machine.set_state(guests.image_state(base, size, image, xcr0, cr4))

@@ -73,8 +73,8 @@ def test_every_instruction_set_a_guest_needs_is_tested_or_skipped_with_the_reaso
 
 
 def test_each_guest_alone_finishes_with_its_output(alone):
-    for g, (output, status, result, error) in alone.items():
-        assert error is None and status is not None and output, g
+    for g, (output, status, result, error, crash) in alone.items():
+        assert error is None and crash is None and status is not None and output, g
     assert b"sorted 200000 keys" in alone["sort_hash"][0] and alone["sort_hash"][1] > 0
     assert b"touched 24 MiB" in alone["bigmem"][0]
 
@@ -139,7 +139,8 @@ def test_a_crashing_guest_is_reported_and_others_go_on(images):
         crash = sched.add(hv.create_vm("crash"), images["crash"])
         ok = sched.add(hv.create_vm("ok"), images["float"])
         sched.run(slice_us=max(50, sched.vcpu.shortest_slice_ns() / 1000))
-    assert crash.error and "guest stopped" in crash.error and crash.text == "about to fault\n"
+    assert crash.crash is not None and crash.crash.kind == "page fault" and crash.crash.address == 0
+    assert crash.ended == "crash" and crash.text == "about to fault\n"
     assert ok.exit_status == 0 and ok.error is None
 
 

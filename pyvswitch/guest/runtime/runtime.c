@@ -304,7 +304,9 @@ static struct block *free_list;
 void vsw_runtime_init(unsigned long memory_size)
 {
     heap_next = (char *)(((uintptr_t)_end + 15) & ~(uintptr_t)15);
-    heap_limit = (char *)(memory_size > STACK_RESERVE ? memory_size - STACK_RESERVE : 0);
+    /* no room above the image (an address space of 8 MiB or less): no heap, never a limit below its start */
+    uintptr_t top = memory_size > STACK_RESERVE ? memory_size - STACK_RESERVE : 0;
+    heap_limit = top > (uintptr_t)heap_next ? (char *)top : heap_next;
 }
 
 void *malloc(size_t n)
