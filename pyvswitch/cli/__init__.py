@@ -31,13 +31,17 @@ EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 
 
-def int_in(low: int, high: int) -> Callable[[str], int]:
-    """An argparse type: an integer from ``low`` to ``high`` (usage and exit 2 otherwise)."""
+def int_in(low: int, high: int, unit: str = "") -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high`` (usage and exit 2 otherwise),
+    stated in ``unit`` (MiB, say) where the option takes one."""
     def parse(text: str) -> int:
         try:
             v = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text[:40]!r}") from None
+        if unit and not low <= v <= high:
+            bound = f"at least {low} {unit}" if v < low else f"at most {high} {unit}"
+            raise argparse.ArgumentTypeError(f"got {v} {unit}, {bound}")
         if not low <= v <= high:
             raise argparse.ArgumentTypeError(f"expected an integer from {low} to {high}, got {text[:40]}")
         return v
@@ -209,8 +213,9 @@ def _guest_verbs(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     r.add_argument("--order", choices=("round-robin", "random"), default="round-robin", help="who runs next")
     r.add_argument("--seed", type=int, default=0, help="seed of the random order (default 0)")
     r.add_argument("--check-solo", action="store_true", help="run each alone first; exit 1 if any differs")
-    r.add_argument("--mem-mib", type=int_in(1, MAX_GUEST_MEM_MIB), default=64,
-                   help=f"address space of each guest in MiB, 1 to {MAX_GUEST_MEM_MIB:,} (default 64)")
+    r.add_argument("--mem-mib", type=int_in(2, MAX_GUEST_MEM_MIB, "MiB"), default=64,
+                   help=f"address space of each guest in MiB, an even number from 2 to {MAX_GUEST_MEM_MIB:,} "
+                        "(default 64)")
     r.add_argument("--timeout", type=float, metavar="SECONDS", help="stop a run after this much wall time (each "
                    "solo run too, with --check-solo); guests still running did not finish (exit 1)")
     r.add_argument("-q", "--quiet", action="store_true", help="no streamed console lines; each guest's output "

@@ -93,8 +93,11 @@ def load_linux(vcpu: KvmVcpu, machine: Machine, program: "str | os.PathLike[str]
     mem[rsp:size] = blob
     lay = Layout.get("x86_64")
     raw = bytearray(guests.image_state(base, size, image.guest_image(), xcr0, guests.CR4 if cr4 is None else cr4))
+    # no IDT: on kvm-pvm a `syscall` arrives at LSTAR still at CPL 3, and the fetch fault there
+    # must end in the shutdown that serve() takes for the call; the fault handlers that
+    # freestanding guests get (pyvswitch.kvm.guests) would catch it as a crash instead
     for name, value in {"rsp": rsp, "rdi": 0, "rdx": 0, "rip": image.entry, "msr.lstar": STUB_VA,
-                        "msr.star": STAR, "msr.fmask": FMASK}.items():
+                        "msr.star": STAR, "msr.fmask": FMASK, "idt.base": 0, "idt.limit": 0}.items():
         f = lay.fields[name]
         raw[f.offset:f.offset + f.size] = value.to_bytes(f.size, "little")
     f = lay.fields["efer"]
@@ -156,10 +159,12 @@ def serve(sched: "Scheduler", job: "Job", x: KvmExit) -> bool:
                 bytes(proc.mem[rcx - 2:rcx]) != b"\x0f\x05":
             return False
     proc.fs_base, proc.gs_base = fs, gs = get("fs.base"), get("gs.base")
+    before = len(job.output)
     r = proc.call(get("rax"), (get("rdi"), get("rsi"), get("rdx"), get("r10"), get("r8"), get("r9")))
     job.syscalls += 1
     if proc.exit_status is not None:
         job.exit_status = proc.exit_status
+        _stream(sched, job, before)
         return True
     put("rax", r & MASK64)
     if proc.fs_base != fs:
@@ -174,7 +179,16 @@ def serve(sched: "Scheduler", job: "Job", x: KvmExit) -> bool:
         else:
             job.linux_served = (rcx, bytes(raw))      # as pushed
     vcpu.push(pcpu)
+    _stream(sched, job, before)
     return True
+
+
+def _stream(sched: "Scheduler", job: "Job", before: int) -> None:
+    """What the call wrote to stdout or stderr, to the run's listener (as a freestanding
+    guest's console is), once the vCPU holds the call's result: a listener that raises
+    leaves nothing half done."""
+    if len(job.output) > before and sched._on_output is not None:
+        sched._on_output(job, bytes(job.output[before:]))
 
 
 def report(job: "Job") -> dict[str, Any]:

@@ -117,6 +117,13 @@ def _among_good(images, hostile: dict[str, bytes], slice_us: float, order: str, 
         return good, bad, rep
 
 
+def _refused(job) -> str:
+    """How the striker was stopped, in words: refused by the device (an access in its
+    page but not at a register), or a page fault (an access outside the one page
+    that maps the registers: its neighbours and old aliases)."""
+    return job.error or (str(job.crash) if job.crash is not None else "")
+
+
 def _assert_good_as_alone(good, alone):
     for name, job in good.items():
         assert job.outcome() == alone[name.rstrip("0123456789")], name
@@ -136,13 +143,14 @@ def test_split_and_straddling_accesses_are_the_strikers_fault_only(images, alone
     good, bad, rep = _among_good(images, hostile, slice_us, order, seed=11)
     _assert_good_as_alone(good, alone)
     for n, job in bad.items():
-        assert job.exit_status is None and job.error and "device access refused" in job.error, (n, job.error)
+        assert job.exit_status is None and ("device access refused" in (job.error or "") or (
+            job.crash is not None and job.crash.kind == "page fault")), (n, _refused(job))
         assert b"survived" not in job.output and b"hostile round 50" in job.output, n
-    assert rep.exits.get("bad_io", 0) >= len(names) and rep.switches > len(names)
+    assert rep.exits.get("bad_io", 0) >= len(names) - 1 and rep.switches > len(names)
     # the attack's second half names the register it hit
     assert "8-byte write at 0xc0000088" in bad["store16 over CONSOLE_LEN+EXIT"].error
     assert "8-byte read at 0xc00000a0" in bad["load16 over CLOCK (first half valid)"].error
-    assert f"{MMIO + 0x40090:#x}" in bad["256 KiB alias of EXIT"].error
+    assert f"address {MMIO + 0x40090:#x}" in _refused(bad["256 KiB alias of EXIT"])
 
 
 @pytest.mark.slow
@@ -155,13 +163,13 @@ def test_every_bad_access_and_value_is_refused_among_good_guests(images, alone):
     good, bad, rep = _among_good(images, hostile, 200, "random", seed=5)
     _assert_good_as_alone(good, alone)
     for n, job in bad.items():
-        assert job.exit_status is None and job.error, (n, job.error, job.text)
+        assert job.exit_status is None and _refused(job), (n, job.text)
         assert b"survived" not in job.output, n
         if n in FAULTS:
-            assert "guest stopped" in job.error, (n, job.error)
+            assert job.crash is not None or "guest stopped" in (job.error or ""), (n, _refused(job))
         elif table[n][2] == CONSOLE:
-            assert "console write" in job.error, (n, job.error)
-        elif table[n][1] <= 16:
+            assert "console write" in (job.error or ""), (n, _refused(job))
+        elif table[n][1] <= 16 and job.crash is None:
             assert "device access refused" in job.error, (n, job.error)
 
 
@@ -247,7 +255,7 @@ def test_the_device_page_answers_only_at_its_registers(images):
                 probes[(name, off)] = sched.add(hv.create_vm(f"p{len(probes)}"), img, mem_bytes=MEM)
         sched.run(slice_us=max(1000, sched.vcpu.shortest_slice_ns() / 1000))
     for (name, off), job in probes.items():
-        assert job.error and f"at {MMIO + off:#x}" in job.error, (name, hex(off), job.error, job.text)
+        assert f"{MMIO + off:#x}" in _refused(job), (name, hex(off), _refused(job), job.text)
 
 
 def test_shortest_slice_is_measured_and_a_shorter_one_refused(images):
@@ -258,7 +266,7 @@ def test_shortest_slice_is_measured_and_a_shorter_one_refused(images):
         assert floor >= 1000 and floor % 1000 == 0
         report = sched.vcpu.kick_report()
         assert "p50 of 64" in report
-        for bad in (floor / 1000 - 1, floor / 2000, 0.5):
+        for bad in (floor / 1000 - 1, floor / 2000, 1):
             with pytest.raises(pyvswitch.VswError) as e:
                 sched.run(slice_us=bad)
             assert e.value.errno == errno.EINVAL and f"the shortest is {floor // 1000} us" in str(e.value)
