@@ -26,6 +26,7 @@
  */
 #include "cache.h"
 #include "transfer.h"
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -286,15 +287,23 @@ static int64_t write_back(struct vsw_cache *c, struct vsw_ctx *v, struct vsw_slo
     return (int64_t)bytes;
 }
 
-/* A victim, held: the policy's choice, again if a hit took it meanwhile. */
+/* A victim, held: the policy's choice, again while a lock-free hit holds it.
+ * Never gives up while one is evictable: a hit leaves HELD within a few
+ * instructions (for LOADING - not evictable from then on - or back to SAVED),
+ * so the search ends, with a victim or with none left (every context in the
+ * store pinned or on a PCPU).  Refusing after a fixed number of tries made a
+ * miss fail with ENOSPC beside a hot PCPU whose hits kept claiming candidates. */
 static struct vsw_ctx *hold_victim(struct vsw_cache *c)
 {
-    for (uint32_t tries = 0; tries < 64; tries++) {
+    for (unsigned spins = 0;; spins++) {
         struct vsw_ctx *v = victim(c);
         if (!v || vsw_store_hold(c->store->slots[v->slot]) == 0)
             return v;
+        if (spins % 64 == 63)
+            sched_yield();      /* the hitting thread may be descheduled mid-claim */
+        else
+            vsw_cpu_relax();
     }
-    return NULL;
 }
 
 /* A slot for x, held: a free one, or the victim's (*victim), its changes
