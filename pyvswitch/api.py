@@ -11,8 +11,29 @@ when they come back, the contexts move back to the store (``migration.py``).
 Threads: every call is safe while other threads switch, run, read registers
 or unbind and bind devices.  A switch or run is one C call that needs no
 Python lock; a migration freezes the PCPUs in C and holds the hypervisor's
-lock, and whatever it refused waits at the gate (``_wait_gate``) and then
-goes on over the new path.
+lock, and whatever it refused waits at the gate and then goes on over the
+new path (``migration.py`` states the rules).
+
+Failure contract - every public call either does all of what it says or
+changes nothing, and says why with a ``VswError`` carrying the errno:
+
+* ``switch_context`` (method and module function), ``Machine.restore``,
+  ``set_state``, register writes, ``create_vm``, ``destroy_vm``,
+  ``cache.pin``/``unpin``/``plan``: all or nothing.  A migration in the way is
+  waited out at the gate, never reported (no ESRCH, EAGAIN or "idle" because
+  one was running); after ``close()`` every call is EBADF, and ENODEV while the
+  contexts are parked (a PCPU, MEM or the memory bus without a driver).
+* ``run`` and ``run_schedule`` change state step by step, so they report what
+  they did: ``run`` runs all its steps or none; ``run_schedule`` returns its
+  (partial) ``ScheduleStats`` with ``why``/``errno`` when a refused switch,
+  ``close()`` or parked contexts end it after it changed anything, and raises
+  only when nothing of it happened.
+* ``bind``/``unbind``: the device is (un)bound as the kernel decides; a move
+  between paths that fails is undone whole - the contexts stay on (or return
+  to) the memory path, every PCPU running what it ran - and ``bind`` warns
+  (``FallbackWarning``) naming why.
+* ``close``: calls in flight finish or end with EBADF; nothing a call can
+  reach is freed before they have left.
 """
 from __future__ import annotations
 
@@ -28,7 +49,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .controller import Controller, ControllerReport
-from .errors import check, check_uint
+from .errors import UnknownName, check, check_uint
 from .hw import (
     Layout,
     Path,
@@ -444,7 +465,13 @@ class Hypervisor:
         self._check_closed()
         if kind not in KINDS:
             raise VswError(errno.EINVAL, f"no device kind {kind!r}; kinds are {', '.join(KINDS)}")
-        return [self.kernel.device(s.name) for s in self.platform.of_kind(kind)]
+        devs = []
+        for s in self.platform.of_kind(kind):
+            try:
+                devs.append(self.kernel.device(s.name))
+            except UnknownName:
+                pass        # gone with its bus (the storage bus's unbind removes the store): back with it
+        return devs
 
     def fallback_reasons(self) -> list[str]:
         """Why the fast path is not in use: one sentence per invention device that
@@ -784,7 +811,7 @@ class Hypervisor:
                     break
                 self._back_off(r)
             if r < 0 and r not in _RETRY:
-                raise_switch_error(r, _name(total.running), None, f"pcpu{pcpu}", self.path)
+                raise_switch_error(r, _name(total.running), "the next machine", f"pcpu{pcpu}", self.path)
         except VswError as exc:
             if not total.changed:
                 raise                               # nothing of it happened

@@ -29,9 +29,9 @@ retry rule.  Its rules, as drivers/base/dd.c states deferred probing:
   frozen, and calls are refused with ENODEV until a device binds again.
 * **End.**  The PCPUs are thawed with the new epoch (unless parked or closed)
   and the waiting threads let through.
-* **Close** is the last migration: it waits its turn, freezes every PCPU (a
-  call in flight finishes first) and waits for the calls holding the
-  hypervisor (``using``) to leave; it never thaws.
+* **Close** is the last migration: it waits its turn, waits for the calls
+  holding the hypervisor (``using``) to leave and freezes every PCPU (a call
+  inside finishes first); it never thaws.
 * **The one retry rule** (``back_off``): a C call refused with EAGAIN while no
   thread migrates (another thread is inside the PCPU, or a switch in flight
   holds the only slot that could make room) is tried again after a yield;
@@ -171,11 +171,12 @@ class Migration:
                 self.gate.notify_all()
 
     def quiesce_for_close(self) -> None:
-        """Under the lock, migrating: every PCPU frozen for good, every ``using``
-        call left.  The caller marks the hypervisor closed first."""
-        self.freeze(self.hv._pcpus)
+        """Under the lock, migrating: every ``using`` hold left (new ones wait, then
+        EBADF), then every PCPU frozen for good.  The caller marks the hypervisor
+        closed first."""
         while self.calls:
             self.gate.wait()
+        self.freeze(self.hv._pcpus)
 
     def take_warnings(self) -> list[str]:
         """Why moves to the fast path fell back since the last call (each once)."""
