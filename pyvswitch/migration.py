@@ -142,7 +142,9 @@ class Migration:
 
     def wait_gate(self) -> None:
         """Under the lock: waits while another thread migrates, then EBADF once
-        closed and ENODEV while parked (no switch path)."""
+        closed and ENODEV while parked (no switch path).  Closed is answered at
+        once: ``close`` may be the migrator, waiting for this thread's ``using``."""
+        self.hv._check_closed()
         self.wait_for_migrator()
         self.hv._check_open()
 

@@ -237,14 +237,19 @@ def test_close_while_calls_are_in_flight_ends_them_with_ebadf_and_frees_nothing_
     assert _close_during_calls(hv, delay) == []
 
 
-def test_close_waits_for_a_migration_and_for_using_holds():
+def test_close_waits_for_using_holds_and_a_holder_calling_in_meanwhile_gets_ebadf():
     hv = pyvswitch.open(platform(npcpus=2))
     entered, release, closed = threading.Event(), threading.Event(), threading.Event()
+    seen: list[int] = []
 
     def holder():
         with hv.using():
             entered.set()
             release.wait(10)
+            try:
+                hv.running(0)                   # close() is waiting for this hold: no deadlock
+            except VswError as exc:
+                seen.append(exc.errno)
     t = threading.Thread(target=holder, daemon=True)
     t.start()
     entered.wait(10)
@@ -252,7 +257,8 @@ def test_close_waits_for_a_migration_and_for_using_holds():
     c.start()
     assert not closed.wait(0.2), "close() did not wait for the hold"
     release.set()
-    assert closed.wait(10)
+    assert closed.wait(10), "close() and a holder's call wait for each other"
+    assert seen == [errno.EBADF]
     with pytest.raises(VswError) as e:
         with hv.using():
             pass
