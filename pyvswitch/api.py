@@ -40,7 +40,6 @@ from __future__ import annotations
 import errno
 import os
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -743,17 +742,19 @@ class Hypervisor:
             raise VswError(errno.EINVAL, "switch_context needs a machine to save or to load")
         if r is not None and r not in _RETRY:
             self._raise_switch_error(r, frm, to, pcpu)     # the switch was tried and refused
-        while True:
+        taken: list[SwitchStats] = []
+
+        def attempt() -> int:
             with self._lock:
                 self._wait_gate()
                 for m in (frm, to):
                     if m is not None:
                         self._check_alive(m)
-                stats = self._pools[pcpu].take()
-                r = _switch_desc(stats._d, frm._c if frm else ffi.NULL, to._c if to else ffi.NULL)  # type: ignore[union-attr]
-                if r not in _RETRY:
-                    break
-            time.sleep(0)                       # another thread is inside this PCPU
+                taken[:] = [self._pools[pcpu].take()]
+                return _switch_desc(taken[0]._d, frm._c if frm else ffi.NULL,  # type: ignore[union-attr]
+                                    to._c if to else ffi.NULL)               # type: ignore[union-attr]
+        r = self.migration.retry(attempt)
+        stats = taken[0]
         if r < 0:
             self._raise_switch_error(r, frm, to, pcpu)
         if to is not None:
@@ -825,14 +826,7 @@ class Hypervisor:
         """Runs the deterministic workload on whatever machine runs on ``pcpu``."""
         check_count(steps, "steps")
         self._check_pcpu(pcpu)
-        while True:
-            try:
-                r = lib.vsw_pcpu_run(self._pcpu_h[pcpu], steps)
-            except IndexError:
-                r = -errno.EAGAIN               # handles dropped: a migration, or parked
-            if r not in _RETRY:
-                break
-            self._back_off(r)
+        r = self.migration.retry(lambda: lib.vsw_pcpu_run(self._pcpu_h[pcpu], steps))
         check(r, f"run on pcpu{pcpu}", {errno.ESRCH: f"pcpu{pcpu} is idle: no machine runs on it"})
 
     # --- teardown -----------------------------------------------------------------

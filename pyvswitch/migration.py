@@ -45,7 +45,7 @@ import errno
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -157,6 +157,19 @@ class Migration:
         else:
             with self.lock:
                 self.wait_gate()
+
+    def retry(self, call: "Callable[[], int]") -> int:
+        """``call()`` (a C call: >= 0 or -errno) under the one retry rule until it
+        answers something outside ``RETRY``; an IndexError means the hypervisor's
+        handles were dropped (a migration, or parked) and counts as EAGAIN."""
+        while True:
+            try:
+                r = call()
+            except IndexError:
+                r = -errno.EAGAIN
+            if r not in RETRY:
+                return r
+            self.back_off(r)
 
     @contextmanager
     def using(self) -> Iterator[None]:
