@@ -109,6 +109,31 @@ def test_a_move_to_the_fast_path_that_cannot_place_every_context_stays_on_the_me
         led.check()
 
 
+@pytest.mark.parametrize("pins", [3, 4, 5])
+def test_the_move_back_fits_up_to_the_store_and_not_one_past_it(pins):
+    """1 + pins pinned and 3 more running on an 8-context store: 7 and 8 go back to the
+    store path, 9 stay on the memory path (whole)."""
+    with pyvswitch.open(platform()) as hv:
+        led = Ledger(hv)
+        for i in range(pins):
+            hv.cache.pin(hv.create_vm(f"p{i}"))
+        others = [hv.create_vm(f"o{i}") for i in range(3)]
+        hv.unbind("mover")
+        for i, m in enumerate(others, 1):
+            hv.switch_context(None, m, pcpu=i)
+            led.run(i, i)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always", FallbackWarning)
+            hv.bind("mover")
+        fits = 1 + pins + 3 <= 8
+        assert hv.path == ("store" if fits else "memory")
+        assert len([w for w in seen if issubclass(w.category, FallbackWarning)]) == (0 if fits else 1)
+        assert [hv.running(i) for i in range(4)] == [hv.host, *others]
+        for i in range(4):
+            led.run(2, i)
+        led.check()
+
+
 def test_a_fault_in_the_move_back_is_undone_and_the_memory_path_kept(monkeypatch):
     """Not the capacity: an EIO in the fetch that gives a PCPU its machine back (the
     pre-check passes) - the attempt is undone as a whole."""
