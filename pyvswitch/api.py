@@ -374,7 +374,7 @@ class Hypervisor:
         except BaseException:
             self._teardown()
             raise
-        self._unsubscribe = self.kernel.notifier_register(self._on_driver_event)
+        self._unsubscribe = self.kernel.notifier_register(self.migration.on_driver_event)
 
     # --- the hardware the bound drivers expose ------------------------------------
     def _drop_handles(self) -> None:
@@ -433,10 +433,11 @@ class Hypervisor:
         devices unbound."""
         done = []
         try:
-            for dev in self._devices_of(kind):
-                if dev.driver is not None:
-                    self.kernel.unbind(dev)
-                    done.append(dev.name)
+            with self.migration.using(parked_ok=True):      # close() waits for it
+                for dev in self._devices_of(kind):
+                    if dev.driver is not None:
+                        self.kernel.unbind(dev)
+                        done.append(dev.name)
         finally:
             self._warn_fallbacks()
         return done
@@ -449,9 +450,10 @@ class Hypervisor:
         and warns (:class:`FallbackWarning`, naming why).  Returns the devices bound."""
         done = []
         try:
-            for dev in self._devices_of(kind):
-                if dev.driver is None and self.kernel.probe(dev):
-                    done.append(dev.name)
+            with self.migration.using(parked_ok=True):      # close() waits for it
+                for dev in self._devices_of(kind):
+                    if dev.driver is None and self.kernel.probe(dev):
+                        done.append(dev.name)
         finally:
             self._warn_fallbacks()
         return done
@@ -503,38 +505,6 @@ class Hypervisor:
     def migrations(self) -> list[MigrationStats]:
         """Every move of the contexts between paths so far: what moved, from where to where."""
         return list(self.migration.history)
-
-    # --- following the drivers: quiesce, park, come back on what is bound ---------
-    def _in_use(self, dev: Any) -> bool:
-        spec = self.platform.spec(dev.name)
-        if spec is None:
-            return False
-        return not spec.invention or self._path is not None and self._path.name == "store"
-
-    def _on_driver_event(self, event: str, dev: Any) -> None:
-        """A bus notifier.  Before a device the switch uses unbinds (its hardware
-        is still there), every context is saved out of it; once the unbind is
-        done, or a device binds, the switch comes back on the best path bound."""
-        mig = self.migration
-        with self._lock:
-            if self._closed:
-                return
-            try:
-                if event == "unbind_driver" and self._in_use(dev):
-                    mig.begin()
-                    mig.park(f"{dev.name} unbound")
-                elif event in ("unbound_driver", "bound_driver"):
-                    if (event == "bound_driver" and mig.parked is None and self._path is not None
-                            and self._path.name == "memory" and self.controller.acquire_channel() is not None):
-                        mig.begin()
-                        mig.park("moving to the fast path")
-                    if mig.parked is not None:
-                        mig.begin()
-                        mig.unpark()
-                    mig.end()
-            except BaseException:
-                mig.end()
-                raise
 
     def _wait_gate(self) -> None:
         """Under the lock: the gate (``migration.py``)."""

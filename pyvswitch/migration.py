@@ -172,11 +172,17 @@ class Migration:
             self.back_off(r)
 
     @contextmanager
-    def using(self) -> Iterator[None]:
+    def using(self, parked_ok: bool = False) -> Iterator[None]:
         """A call that needs the hypervisor's hardware outside a PCPU's gate (a KVM
-        slice): ``close`` waits for it to leave.  EBADF once closed."""
+        slice, a bind): ``close`` waits for it to leave.  EBADF once closed; ENODEV
+        while parked unless ``parked_ok`` (a bind is how the contexts come back)."""
         with self.lock:
-            self.wait_gate()
+            if parked_ok:
+                self.hv._check_closed()
+                self.wait_for_migrator()
+                self.hv._check_closed()
+            else:
+                self.wait_gate()
             self.calls += 1
         try:
             yield
@@ -198,6 +204,43 @@ class Migration:
         with self.lock:
             out, self._warnings = self._warnings, []
         return out
+
+    # --- following the drivers: when to park and unpark ---------------------------------
+    def _in_use(self, dev: object) -> bool:
+        """Whether the switch uses ``dev`` now: a part every path needs, or an invention
+        device while the fast path is in use."""
+        hv = self.hv
+        spec = hv.platform.spec(dev.name)       # type: ignore[attr-defined]
+        if spec is None:
+            return False
+        return not spec.invention or hv._path is not None and hv._path.name == "store"
+
+    def on_driver_event(self, event: str, dev: object) -> None:
+        """The hypervisor's bus notifier.  Before a device the switch uses unbinds (its
+        hardware is still there), every context is parked; once the unbind is done,
+        or a device binds, the switch comes back on the best path bound."""
+        hv = self.hv
+        with self.lock:
+            if hv._closed:          # close() waits for this bind or unbind; its hardware goes now:
+                if event == "unbind_driver":    # nothing may be inside it meanwhile
+                    self.freeze(hv._pcpus)
+                return
+            try:
+                if event == "unbind_driver" and self._in_use(dev):
+                    self.begin()
+                    self.park(f"{dev.name} unbound")     # type: ignore[attr-defined]
+                elif event in ("unbound_driver", "bound_driver"):
+                    if (event == "bound_driver" and self.parked is None and hv._path is not None
+                            and hv._path.name == "memory" and hv.controller.acquire_channel() is not None):
+                        self.begin()
+                        self.park("moving to the fast path")
+                    if self.parked is not None:
+                        self.begin()
+                        self.unpark()
+                    self.end()
+            except BaseException:
+                self.end()
+                raise
 
     # --- park and unpark ----------------------------------------------------------------
     def park(self, why: str) -> None:
