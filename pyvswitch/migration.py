@@ -133,8 +133,11 @@ class Migration:
 
     def freeze(self, pcpus: "list[Pcpu]") -> None:
         """Under the lock, migrating: freezes each PCPU (a call inside finishes first)
-        and keys it to the current epoch (the migrating thread switches on it)."""
+        and keys it to the current epoch (the migrating thread switches on it).  A
+        PCPU already closed (its driver gone) refuses everyone for good: skipped."""
         for p in pcpus:
+            if p._h is None:
+                continue
             p.freeze()
             check(lib.vsw_pcpu_rekey(p.handle, self.epoch), "rekey")
             if p not in self.frozen:

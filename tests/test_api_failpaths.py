@@ -310,6 +310,42 @@ def test_close_while_another_thread_unbinds_and_binds_ends_everything_with_ebadf
     assert bad == [] and cycles["n"] >= 3
 
 
+@pytest.mark.parametrize("kind", ["pcpu", "storage-bus", "mover"])
+def test_close_that_starts_while_an_unbind_is_inside_the_kernel_waits_for_it(kind, monkeypatch):
+    """The unbind's notifier finds the hypervisor closing: it freezes the PCPUs (its
+    hardware goes now) and close() then tears down what is left, without error."""
+    hv = pyvswitch.open(platform(npcpus=2))
+    inside, go = threading.Event(), threading.Event()
+    orig = hv.kernel.unbind
+
+    def slow_unbind(dev):
+        inside.set()
+        go.wait(10)
+        return orig(dev)
+    monkeypatch.setattr(hv.kernel, "unbind", slow_unbind)
+    errors: list[BaseException] = []
+
+    def caught(fn):
+        try:
+            fn()
+        except BaseException as exc:            # noqa: BLE001
+            errors.append(exc)
+    t = threading.Thread(target=caught, args=(lambda: hv.unbind(kind),), daemon=True)
+    t.start()
+    assert inside.wait(10)
+    c = threading.Thread(target=caught, args=(hv.close,), daemon=True)
+    c.start()
+    time.sleep(0.1)
+    assert c.is_alive(), "close() did not wait for the unbind in flight"
+    go.set()
+    t.join(10)
+    c.join(10)
+    assert not c.is_alive() and errors == [] and hv.kernel.devices == []
+    with pytest.raises(VswError) as e:
+        hv.run(1)
+    assert e.value.errno == errno.EBADF
+
+
 def test_close_waits_for_using_holds_and_a_holder_calling_in_meanwhile_gets_ebadf():
     hv = pyvswitch.open(platform(npcpus=2))
     entered, release, closed = threading.Event(), threading.Event(), threading.Event()
