@@ -43,7 +43,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -513,6 +513,24 @@ class Hypervisor:
     def _back_off(self, r: int) -> None:
         """The one retry rule (``migration.py``)."""
         self.migration.back_off(r)
+
+    @contextmanager
+    def _cache_of(self, *machines: Machine) -> Iterator[tuple[Cache, list[Any]]]:
+        """The internal API ``store_cache`` uses: under the lock, past the gate, each
+        machine checked alive - the store's cache (ENODEV on the memory path) and the
+        machines' context handles."""
+        with self._lock:
+            self._wait_gate()
+            if self._cache is None:
+                raise VswError(errno.ENODEV, "no context store in use: switching goes over the memory path "
+                                             f"({'; '.join(self.fallback_reasons()) or 'no mover channel'})")
+            for m in machines:
+                self._check_alive(m)
+            yield self._cache, [m._c for m in machines]
+
+    def _keep_pinned(self, m: Machine, pinned: bool) -> None:
+        """Under the lock: ``m`` is pinned (or not) from now on, across moves between paths."""
+        (self._pinned.add if pinned else self._pinned.discard)(m._id)
 
     @property
     def _epoch(self) -> int:
