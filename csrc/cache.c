@@ -325,7 +325,8 @@ static struct vsw_ctx *hold_victim(struct vsw_cache *c)
                 return NULL;
             seen = now;
             looked = true;
-            sched_yield();      /* let a PCPU that is mid-switch finish before the second look */
+            for (int i = 0; i < 64; i++)
+                vsw_cpu_relax();    /* a commit under way elsewhere shows in the second look */
         } else {
             looked = false;     /* a hit holds the candidate, or a switch in flight commits soon */
             if (spins % 64 == 63)
