@@ -27,6 +27,7 @@
  */
 #include "cache.h"
 #include "transfer.h"
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -301,15 +302,54 @@ static int64_t write_back(struct vsw_cache *c, struct vsw_ctx *v, struct vsw_slo
     return (int64_t)bytes;
 }
 
-/* A victim, held: the policy's choice, again if a hit took it meanwhile. */
+/* Under the lock: a fingerprint of who is where - each slot's context, its state
+ * and its last use (a claim writes the use, so a context that left a PCPU and came
+ * back between two looks changes it too). */
+static uint64_t fingerprint(const struct vsw_cache *c)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (uint32_t i = 0; i < c->store->nslots; i++) {
+        const struct vsw_ctx *x = c->at[i];
+        uint64_t v = 0;
+        if (x)
+            v = (uint64_t)(uintptr_t)x ^ __atomic_load_n(&x->stamp, __ATOMIC_RELAXED) ^
+                (uint64_t)__atomic_load_n(&c->store->slots[i]->resident, __ATOMIC_ACQUIRE) << 61;
+        h = (h ^ v) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* A victim, held: the policy's choice, again while a lock-free hit holds it or a
+ * switch in flight on another PCPU is about to give one back.  NULL - the store
+ * is full for good, every context in it pinned or running - only when two looks,
+ * a yield apart, found no candidate, none in flight and nothing moved between
+ * them: a hit and its commit take no lock, so one look can see a PCPU's outgoing
+ * context still loaded and its incoming one already loaded.  Giving up after a
+ * fixed number of tries made a miss fail with ENOSPC beside a hot PCPU. */
 static struct vsw_ctx *hold_victim(struct vsw_cache *c)
 {
-    for (uint32_t tries = 0; tries < 64; tries++) {
+    uint64_t seen = 0;
+    bool looked = false;
+    for (unsigned spins = 0;; spins++) {
         struct vsw_ctx *v = victim(c);
-        if (!v || vsw_store_hold(c->store->slots[v->slot]) == 0)
+        if (v && vsw_store_hold(c->store->slots[v->slot]) == 0)
             return v;
+        if (!v && !in_flight(c)) {
+            uint64_t now = fingerprint(c);
+            if (looked && now == seen)
+                return NULL;
+            seen = now;
+            looked = true;
+            for (int i = 0; i < 64; i++)
+                vsw_cpu_relax();    /* a commit under way elsewhere shows in the second look */
+        } else {
+            looked = false;     /* a hit holds the candidate, or a switch in flight commits soon */
+            if (spins % 64 == 63)
+                sched_yield();  /* its thread may be descheduled mid-claim */
+            else
+                vsw_cpu_relax();
+        }
     }
-    return NULL;
 }
 
 /* A slot for x, held: a free one, or the victim's (*victim), its changes
@@ -323,9 +363,8 @@ static int take_slot(struct vsw_cache *c, struct vsw_ctx *x, struct vsw_fill *fi
         return r;
     }
     struct vsw_ctx *v = hold_victim(c);
-    if (!v)                     /* every context in the store is pinned or running - for good, or
-                                 * until a switch in flight commits (then it is worth another try) */
-        return in_flight(c) ? -EAGAIN : -ENOSPC;
+    if (!v)                     /* every context in the store is pinned or running */
+        return -ENOSPC;
     int64_t w = write_back(c, v, c->store->slots[v->slot], fill);
     if (w < 0) {
         vsw_store_release(c->store, c->store->slots[v->slot]);

@@ -11,23 +11,44 @@ when they come back, the contexts move back to the store (``migration.py``).
 Threads: every call is safe while other threads switch, run, read registers
 or unbind and bind devices.  A switch or run is one C call that needs no
 Python lock; a migration freezes the PCPUs in C and holds the hypervisor's
-lock, and whatever it refused waits at the gate (``_wait_gate``) and then
-goes on over the new path.
+lock, and whatever it refused waits at the gate and then goes on over the
+new path (``migration.py`` states the rules).
+
+Failure contract - every public call either does all of what it says or
+changes nothing, and says why with a ``VswError`` carrying the errno:
+
+* ``switch_context`` (method and module function), ``Machine.restore``,
+  ``set_state``, register writes, ``create_vm``, ``destroy_vm``,
+  ``cache.pin``/``unpin``/``plan``: all or nothing.  A migration in the way is
+  waited out at the gate, never reported (no ESRCH, EAGAIN or "idle" because
+  one was running); after ``close()`` every call is EBADF, and ENODEV while the
+  contexts are parked (a PCPU, MEM or the memory bus without a driver).
+* ``run`` and ``run_schedule`` change state step by step, so they report what
+  they did: ``run`` runs all its steps or none; ``run_schedule`` returns its
+  (partial) ``ScheduleStats`` with ``why``/``errno`` when a refused switch,
+  ``close()`` or parked contexts end it after it changed anything, and raises
+  only when nothing of it happened.
+* ``bind``/``unbind``: the device is (un)bound as the kernel decides; a move
+  between paths that fails is undone whole - the contexts stay on (or return
+  to) the memory path, every PCPU running what it ran - and ``bind`` warns
+  (``FallbackWarning``) naming why.
+* ``close``: calls in flight finish or end with EBADF; nothing a call can
+  reach is freed before they have left.
 """
 from __future__ import annotations
 
 import errno
 import os
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from .controller import Controller, ControllerReport
-from .errors import bytes_of, check, check_uint
+from .errors import UnknownName, bytes_of, check, check_uint
 from .hw import (
     Layout,
     Path,
@@ -45,7 +66,7 @@ from .hw.pcpu import check_count, raise_switch_error
 from .hw.stats import StatsPool
 from .hw.store import IMAGE_ERRORS, describe_image_error
 from .kernel import Kernel
-from .migration import Migration, MigrationStats
+from .migration import RETRY, FallbackWarning, Migration, MigrationStats
 from .platform import KINDS, Platform, boot
 from .schema import REQUIRED
 from .store_cache import StoreCache
@@ -54,7 +75,7 @@ _switch_desc = lib.vsw_switch_desc
 _owner = lib.vsw_pcpu_owner
 _refcount = sys.getrefcount
 HOST_ID = 1
-_RETRY = (-errno.EAGAIN, -errno.ESTALE, -errno.ENODEV)   # a migration (or another thread) got in the way
+_RETRY = RETRY          # a migration (or another thread) got in the way: migration.py's one retry rule
 
 
 @dataclass(frozen=True)
@@ -90,7 +111,15 @@ class ScheduleStats:
     bytes_written_back: int = 0
     cache_ns: float = 0.0               # write-back + fetch, part of data_ns
     running: "Machine | None" = None    # on the PCPU at the end
-    stopped: bool = False               # ended by its StopFlag before all switches ran
+    stopped: bool = False               # ended before all switches ran (its StopFlag, or ``why``)
+    why: str = ""                       # why it ended early ("" when every switch ran): "stopped" by its
+    #                                     StopFlag, or the error that ended it after it had changed things
+    errno: int = 0                      # that error's errno (0: none)
+
+    @property
+    def changed(self) -> bool:
+        """Whether it switched or ran anything."""
+        return bool(self.switches or self.steps)
 
     @property
     def hit_rate(self) -> float:
@@ -135,11 +164,6 @@ class StopFlag:
 
 
 ORDERS = {"round-robin": lib.VSW_ORDER_ROUND_ROBIN, "random": lib.VSW_ORDER_RANDOM}
-
-
-class FallbackWarning(UserWarning):
-    """A platform that declares the invention's devices came up on the prior-art
-    memory path; the message names each device that did not bind and why."""
 
 
 class Machine:
@@ -318,12 +342,9 @@ class Hypervisor:
         self.platform = platform
         self.layout = platform.layout
         self.npcpus = len(platform.of_kind("pcpu"))
-        self._lock = threading.RLock()
-        self._gate = threading.Condition(self._lock)
-        self._migrator: int | None = None       # the thread migrating, if one is
-        self._frozen: list[Pcpu] = []           # PCPUs it froze, thawed when it ends
-        # unique to this hypervisor, so a handle of another one is refused as stale
-        self._epoch = int.from_bytes(os.urandom(7), "little") + 1
+        self.migration = Migration(self)        # the gate, the epoch, park and unpark
+        self._lock = self.migration.lock
+        self._gate = self.migration.gate
         self._machines: dict[int, Machine] = {}
         self._names: dict[str, Machine] = {}
         self._pinned = {HOST_ID}                # machines the store's cache keeps (the host)
@@ -331,26 +352,28 @@ class Hypervisor:
         self._closed = False
         self._unsubscribe: Callable[[], None] = lambda: None
         self._drop_handles()
-        self.migration = Migration(self)
         self.kernel = Kernel()
         try:
             boot(platform, self.kernel)
             self.controller = Controller(self.kernel, platform)
             self.controller.enable()
-            ok, why = self._bring_up()
-            if not ok:
-                raise VswError(errno.ENODEV, f"platform {platform.name}: {why}")
-            self._check_fallback(strict)
-            assert self._path is not None
-            for p in self._pcpus:
-                p.thaw(self._epoch)
-            self._slot_bytes = self._memory.store.slot_bytes if self._memory else 0
-            self.host = self._new_machine("host")
-            self._pcpus[0].switch_ctx(None, self.host._c)
+            with self._lock:
+                self.migration.begin()
+                try:
+                    ok, why = self._bring_up()      # the PCPUs come frozen
+                    if not ok:
+                        raise VswError(errno.ENODEV, f"platform {platform.name}: {why}")
+                    self._check_fallback(strict)
+                    assert self._path is not None
+                    self._slot_bytes = self._memory.store.slot_bytes if self._memory else 0
+                    self.host = self._new_machine("host")
+                    self._pcpus[0].switch_ctx(None, self.host._c)
+                finally:
+                    self.migration.end()            # thawed with the epoch
         except BaseException:
             self._teardown()
             raise
-        self._unsubscribe = self.kernel.notifier_register(self._on_driver_event)
+        self._unsubscribe = self.kernel.notifier_register(self.migration.on_driver_event)
 
     # --- the hardware the bound drivers expose ------------------------------------
     def _drop_handles(self) -> None:
@@ -374,6 +397,8 @@ class Hypervisor:
         k = self.kernel
         pcpus = [k.device(s.name) for s in self.platform.of_kind("pcpu")]
         mem, membus = (k.device(self.platform.of_kind(kind)[0].name) for kind in ("mem", "memory-bus"))
+        # frozen before they are published: no call finds a new PCPU open and idle
+        self.migration.freeze([d.driver_data for d in pcpus])
         self._pcpus = [d.driver_data for d in pcpus]
         self._pcpu_h = [p.handle for p in self._pcpus]
         self._pools = [StatsPool(h, i) for i, h in enumerate(self._pcpu_h)]
@@ -406,33 +431,56 @@ class Hypervisor:
         falls back or waits exactly as it does for a hot-unplug.  Returns the
         devices unbound."""
         done = []
-        for dev in self._devices_of(kind):
-            if dev.driver is not None:
-                self.kernel.unbind(dev)
-                done.append(dev.name)
+        try:
+            with self.migration.using(parked_ok=True):      # close() waits for it
+                for dev in self._devices_of(kind):
+                    if dev.driver is not None:
+                        self.kernel.unbind(dev)
+                        done.append(dev.name)
+        finally:
+            self._warn_fallbacks()
         return done
 
     def bind(self, kind: str) -> list[str]:
         """Binds every unbound device of ``kind`` to its matching driver (a probe,
         as the kernel's device_attach); the fast path returns once the
-        invention's devices are all bound.  Returns the devices bound."""
+        invention's devices are all bound.  A move back to the fast path that
+        cannot place every context leaves the system on the memory path, whole,
+        and warns (:class:`FallbackWarning`, naming why).  Returns the devices bound."""
         done = []
-        for dev in self._devices_of(kind):
-            if dev.driver is None and self.kernel.probe(dev):
-                done.append(dev.name)
+        try:
+            with self.migration.using(parked_ok=True):      # close() waits for it
+                for dev in self._devices_of(kind):
+                    if dev.driver is None and self.kernel.probe(dev):
+                        done.append(dev.name)
+        finally:
+            self._warn_fallbacks()
         return done
+
+    def _warn_fallbacks(self) -> None:
+        for why in self.migration.take_warnings():
+            warnings.warn(f"platform {self.platform.name}: {why}", FallbackWarning, stacklevel=3)
 
     def _devices_of(self, kind: str) -> list[Any]:
         self._check_closed()
         if not isinstance(kind, str) or kind not in KINDS:
             raise VswError(errno.EINVAL, f"no device kind {kind!r}; kinds are {', '.join(KINDS)}")
-        return [self.kernel.device(s.name) for s in self.platform.of_kind(kind)]
+        devs = []
+        for s in self.platform.of_kind(kind):
+            try:
+                devs.append(self.kernel.device(s.name))
+            except UnknownName:
+                pass        # gone with its bus (the storage bus's unbind removes the store): back with it
+        return devs
 
     def fallback_reasons(self) -> list[str]:
         """Why the fast path is not in use: one sentence per invention device that
         did not bind (empty on the fast path)."""
         self._check_closed()
-        return [] if self.path == "store" else self.controller.report().problems
+        if self.path == "store":
+            return []
+        last = self.migration.history[-1] if self.migration.history else None
+        return ([last.fallback] if last is not None and last.fallback else []) + self.controller.report().problems
 
     @property
     def path(self) -> str:
@@ -457,75 +505,43 @@ class Hypervisor:
         """Every move of the contexts between paths so far: what moved, from where to where."""
         return list(self.migration.history)
 
-    # --- following the drivers: quiesce, park, come back on what is bound ---------
-    def _in_use(self, dev: Any) -> bool:
-        spec = self.platform.spec(dev.name)
-        if spec is None:
-            return False
-        return not spec.invention or self._path is not None and self._path.name == "store"
-
-    def _on_driver_event(self, event: str, dev: Any) -> None:
-        """A bus notifier.  Before a device the switch uses unbinds (its hardware
-        is still there), every context is saved out of it; once the unbind is
-        done, or a device binds, the switch comes back on the best path bound."""
-        with self._lock:
-            if self._closed:
-                return
-            try:
-                if event == "unbind_driver" and self._in_use(dev):
-                    self._begin_migration()
-                    self.migration.park(f"{dev.name} unbound")
-                elif event in ("unbound_driver", "bound_driver"):
-                    if (event == "bound_driver" and self.migration.parked is None and self._path is not None
-                            and self._path.name == "memory" and self.controller.acquire_channel() is not None):
-                        self._begin_migration()
-                        self.migration.park("moving to the fast path")
-                    if self.migration.parked is not None:
-                        self._begin_migration()
-                        self.migration.unpark()
-                    self._end_migration()
-            except BaseException:
-                self._end_migration()
-                raise
-
-    def _wait_for_migrator(self) -> None:
-        """Under the lock: waits while another thread migrates."""
-        me = threading.get_ident()
-        while self._migrator is not None and self._migrator != me:
-            self._gate.wait()
-
-    def _begin_migration(self) -> None:
-        self._wait_for_migrator()
-        self._migrator = threading.get_ident()
-
-    def _end_migration(self) -> None:
-        """Thaws every PCPU the migration froze (with the new epoch) unless the contexts
-        stay parked, and lets the waiting threads on."""
-        if self._migrator != threading.get_ident():
-            return
-        if self.migration.parked is None:       # still parked: they stay frozen (idle, no handles)
-            for p in self._frozen:
-                if p._h is not None:            # a retired PCPU stays shut
-                    p.thaw(self._epoch)
-            self._frozen.clear()
-        self._migrator = None
-        self._gate.notify_all()
-
     def _wait_gate(self) -> None:
-        """Under the lock: waits while another thread migrates, then EBADF once
-        closed and ENODEV while parked (no switch path)."""
-        self._wait_for_migrator()
-        self._check_open()
+        """Under the lock: the gate (``migration.py``)."""
+        self.migration.wait_gate()
 
     def _back_off(self, r: int) -> None:
-        """After a C call refused with one of _RETRY: yields while another thread is
-        inside the PCPU, waits at the gate while a migration runs (EBADF, ENODEV
-        once there is no path)."""
-        if r == -errno.EAGAIN and self._migrator is None and self._pcpu_h:
-            time.sleep(0)
-        else:
-            with self._lock:
-                self._wait_gate()
+        """The one retry rule (``migration.py``)."""
+        self.migration.back_off(r)
+
+    @contextmanager
+    def _cache_of(self, *machines: Machine) -> Iterator[tuple[Cache, list[Any]]]:
+        """The internal API ``store_cache`` uses: under the lock, past the gate, each
+        machine checked alive - the store's cache (ENODEV on the memory path) and the
+        machines' context handles."""
+        with self._lock:
+            self._wait_gate()
+            if self._cache is None:
+                raise VswError(errno.ENODEV, "no context store in use: switching goes over the memory path "
+                                             f"({'; '.join(self.fallback_reasons()) or 'no mover channel'})")
+            for m in machines:
+                self._check_alive(m)
+            yield self._cache, [m._c for m in machines]
+
+    def _keep_pinned(self, m: Machine, pinned: bool) -> None:
+        """Under the lock: ``m`` is pinned (or not) from now on, across moves between paths."""
+        (self._pinned.add if pinned else self._pinned.discard)(m._id)
+
+    @property
+    def _epoch(self) -> int:
+        """The epoch context handles must carry (``migration.py``)."""
+        return self.migration.epoch
+
+    def using(self) -> "AbstractContextManager[None]":
+        """Holds the hypervisor open around work on its hardware that does not go
+        through a PCPU's gate (a KVM slice): ``close()`` waits for it to end.
+        Raises EBADF once closed (ENODEV while parked).  Calls of this API need
+        no such hold."""
+        return self.migration.using()
 
     # --- machines -----------------------------------------------------------
     def _new_machine(self, name: str) -> Machine:
@@ -715,17 +731,19 @@ class Hypervisor:
             raise VswError(errno.EINVAL, "switch_context needs a machine to save or to load")
         if r is not None and r not in _RETRY:
             self._raise_switch_error(r, frm, to, pcpu)     # the switch was tried and refused
-        while True:
+        taken: list[SwitchStats] = []
+
+        def attempt() -> int:
             with self._lock:
                 self._wait_gate()
                 for m in (frm, to):
                     if m is not None:
                         self._check_alive(m)
-                stats = self._pools[pcpu].take()
-                r = _switch_desc(stats._d, frm._c if frm else ffi.NULL, to._c if to else ffi.NULL)  # type: ignore[union-attr]
-                if r not in _RETRY:
-                    break
-            time.sleep(0)                       # another thread is inside this PCPU
+                taken[:] = [self._pools[pcpu].take()]
+                return _switch_desc(taken[0]._d, frm._c if frm else ffi.NULL,  # type: ignore[union-attr]
+                                    to._c if to else ffi.NULL)               # type: ignore[union-attr]
+        r = self.migration.retry(attempt)
+        stats = taken[0]
         if r < 0:
             self._raise_switch_error(r, frm, to, pcpu)
         if to is not None:
@@ -743,7 +761,9 @@ class Hypervisor:
         the next (``order`` "round-robin" or seeded "random"), ``switches`` times.
         Each switch is as exact and atomic as ``switch_context``; a migration in the
         middle is waited out and the schedule goes on; ``stop.set()`` from another
-        thread ends it early.  Returns totals (``ScheduleStats``)."""
+        thread ends it early.  Returns totals (``ScheduleStats``) - partial ones, with
+        ``why`` it ended, when a refused switch, ``close()`` or parked contexts end it
+        after it changed something; raises only when nothing of it happened."""
         check_count(switches, "switches")
         check_count(steps, "steps")
         check_uint(seed, "seed", 64)
@@ -760,57 +780,67 @@ class Hypervisor:
         flag = stop._c if stop is not None else ffi.NULL
         out = ffi.new("struct vsw_schedule_stats *")
         total = ScheduleStats()
-        while True:
-            with self._lock:
-                self._wait_gate()
-                for m in ms:
-                    self._check_alive(m)
-                on = self._machines.get(_owner(self._pcpu_h[pcpu]))
-                if on not in ms:
-                    raise VswError(errno.EINVAL, f"the schedule must include the machine running on pcpu{pcpu} "
-                                                 f"({_name(on)})")
-                handles = [m._c for m in ms]            # alive through the call
-                ctxs = ffi.new("struct vsw_ctx *[]", handles)
-                h = self._pcpu_h[pcpu]
-            r = lib.vsw_run_schedule(h, ctxs, len(ms), ms.index(on), plan, flag, out)
-            total._add(out)
-            plan.switches -= out.switches
-            plan.steps_done = out.steps_done          # a retried switch does not run its steps twice
-            total.running = ms[out.current]
-            if r not in _RETRY or not plan.switches or (stop is not None and stop.is_set()):
-                break
-            self._back_off(r)
-        total.stopped = stop is not None and stop.is_set() and plan.switches > 0
-        if r < 0 and r not in _RETRY:
-            check(r, f"run_schedule on pcpu{pcpu} stopped after {total.switches} switches (the last one refused, "
-                     "nothing of it changed)")
+        r = 0
+        try:
+            while True:
+                with self._lock:
+                    self._wait_gate()
+                    for m in ms:
+                        self._check_alive(m)
+                    on = self._machines.get(_owner(self._pcpu_h[pcpu]))
+                    if on not in ms:
+                        raise VswError(errno.EINVAL, f"the schedule must include the machine running on "
+                                                     f"pcpu{pcpu} ({_name(on)})")
+                    handles = [m._c for m in ms]            # alive through the call
+                    ctxs = ffi.new("struct vsw_ctx *[]", handles)
+                    h = self._pcpu_h[pcpu]
+                r = lib.vsw_run_schedule(h, ctxs, len(ms), ms.index(on), plan, flag, out)
+                total._add(out)
+                plan.switches -= out.switches
+                plan.steps_done = out.steps_done          # a retried switch does not run its steps twice
+                total.running = ms[out.current]
+                if r not in _RETRY or not plan.switches or (stop is not None and stop.is_set()):
+                    break
+                self._back_off(r)
+            if r < 0 and r not in _RETRY:
+                raise_switch_error(r, _name(total.running), "the next machine", f"pcpu{pcpu}", self.path)
+        except VswError as exc:
+            if not total.changed:
+                raise                               # nothing of it happened
+            total.why, total.errno = str(exc), exc.errno or 0
+        if stop is not None and stop.is_set() and plan.switches > 0 and not total.why:
+            total.why = "stopped"
+        total.stopped = bool(total.why)
         return total
 
     def run(self, steps: int, pcpu: int = 0) -> None:
         """Runs the deterministic workload on whatever machine runs on ``pcpu``."""
         check_count(steps, "steps")
         self._check_pcpu(pcpu)
-        while True:
-            try:
-                r = lib.vsw_pcpu_run(self._pcpu_h[pcpu], steps)
-            except IndexError:
-                r = -errno.EAGAIN               # handles dropped: a migration, or parked
-            if r not in _RETRY:
-                break
-            self._back_off(r)
+        r = self.migration.retry(lambda: lib.vsw_pcpu_run(self._pcpu_h[pcpu], steps))
         check(r, f"run on pcpu{pcpu}", {errno.ESRCH: f"pcpu{pcpu} is idle: no machine runs on it"})
 
     # --- teardown -----------------------------------------------------------------
     def close(self) -> None:
-        """Removes every device (drivers unbind, hardware models close)."""
+        """Removes every device (drivers unbind, hardware models close).
+
+        Quiesces first, as the last migration: waits for one in flight, freezes every
+        PCPU (a call inside finishes) and waits for ``using`` holds to end; calls
+        still waiting end with EBADF, and so does every later call.  No memory a
+        call could reach is freed before then."""
+        mig = self.migration
         with self._lock:
             if self._closed:
                 return
-            self._closed = True
-            for m in self._machines.values():
-                m._unplace()
-            self._drop_handles()
-            self._gate.notify_all()             # waiters see EBADF
+            mig.begin()
+            try:
+                self._closed = True             # from here every gate answers EBADF
+                mig.quiesce_for_close()
+                for m in self._machines.values():
+                    m._unplace()
+                self._drop_handles()
+            finally:
+                mig.end(thaw=False)             # waiters see EBADF
         # outside our lock: the kernel calls back into us under its own
         self._teardown()
 
@@ -888,7 +918,16 @@ def _switch_where_running(frm: Machine, to: Machine | None) -> SwitchStats:
     """switch_context without the fast path: asks every PCPU which one runs ``frm``."""
     if not isinstance(frm, Machine):
         raise VswError(errno.EINVAL, f"switch_context takes machines, not {type(frm).__name__}")
-    pcpu = frm.pcpu
-    if pcpu is None:
-        raise VswError(errno.ESRCH, f"{frm.name} is not running on any PCPU")
-    return frm._hv.switch_context(frm, to, pcpu)
+    hv = frm._hv
+    while True:
+        with hv._lock:
+            hv._wait_gate()                     # a migration moves it: asked once it ended
+            hv._check_alive(frm)
+            pcpu = frm.pcpu
+        if pcpu is None:
+            raise VswError(errno.ESRCH, f"{frm.name} is not running on any PCPU")
+        try:
+            return hv.switch_context(frm, to, pcpu)
+        except VswError as exc:
+            if exc.errno != errno.ESRCH or frm.pcpu == pcpu:
+                raise                           # not that it moved away meanwhile

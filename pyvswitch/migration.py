@@ -1,27 +1,52 @@
 """Moving every context between switch paths while other threads keep working.
 
-When a device the switch uses is about to unbind (its hardware still there),
-or a better path appears, the hypervisor migrates - as Linux quiesces a
-device before it unbinds:
+The whole mechanism lives here: the gate, the epoch, park, unpark and the one
+retry rule.  Its rules, as drivers/base/dd.c states deferred probing:
 
-1. **quiesce**: under the hypervisor's lock, every PCPU is frozen in C
-   (``vsw_pcpu_freeze``): a call already inside finishes, new calls from other
-   threads are refused with EAGAIN and wait at the hypervisor's gate until the
-   migration ends (they never fail because one raced);
-2. **park**: each running machine is saved out of its PCPU, every context
-   exported into a self-checking image, every slot freed, the epoch bumped so
-   that context handles a thread still holds are refused (ESTALE) before they
-   reach a path that is about to go;
-3. the kernel unbinds the device (its driver's remove and devres run);
-4. **unpark**: the best path the bound drivers allow is taken, every image
-   imported, each PCPU given back the machine it ran, the PCPUs thawed with the
-   new epoch, and the waiting threads let through.
-
-If no path is left (a PCPU, MEM or the memory bus lost its driver) the images
-stay parked and switching says so (ENODEV) until the device binds again.
+* **Who migrates.**  The hypervisor's lock guards its tables; the gate is a
+  condition on it.  One thread at a time migrates (``begin``/``end``); every
+  call that needs the hardware first waits at the gate (``wait_gate``) while
+  another thread migrates, then is refused with EBADF once the hypervisor is
+  closed and ENODEV while the contexts are parked (no switch path) - never
+  with ESRCH or "idle" because a migration was in progress.
+* **Quiesce.**  A migration freezes every PCPU in C (``vsw_pcpu_freeze``)
+  before it touches anything: a call inside finishes, later calls from other
+  threads are refused with EAGAIN before they look at a handle.  A PCPU a
+  driver newly probed is frozen before the hypervisor publishes it, so no
+  call ever finds it open and idle in the middle of a migration.
+* **Park.**  Every context is exported into a self-checking image (a running
+  machine's from its PCPU), each PCPU saved out to idle, every slot freed and
+  the epoch bumped: a context handle a thread still holds carries the old
+  epoch, and C refuses it (ESTALE) before it reaches a path that may be gone.
+* **Unpark, all or nothing.**  The best path the bound drivers allow is taken
+  (the epoch bumped again), every image imported and every PCPU given back the
+  machine it ran.  If the fast path cannot take them all - the store holds
+  fewer contexts than are pinned or running, a transfer fails - every step of
+  the attempt is undone (PCPUs saved out, contexts released, the mover channel
+  given back) and the memory path is taken instead; ``take_warnings`` hands
+  the reason to the call that bound the device, which warns
+  (``FallbackWarning``).  If no path is left the images stay parked, the PCPUs
+  frozen, and calls are refused with ENODEV until a device binds again.
+* **End.**  The PCPUs are thawed with the new epoch (unless parked or closed)
+  and the waiting threads let through.
+* **Close** is the last migration: it waits its turn, waits for the calls
+  holding the hypervisor (``using``) to leave and freezes every PCPU (a call
+  inside finishes first); it never thaws.
+* **The one retry rule** (``back_off``): a C call refused with EAGAIN while no
+  thread migrates (another thread is inside the PCPU, or a switch in flight
+  holds the only slot that could make room) is tried again after a yield;
+  every other refusal in ``RETRY`` (EAGAIN during a migration, ESTALE, ENODEV,
+  or no handles at all) waits at the gate first and then is tried again - or
+  ends with EBADF/ENODEV from the gate.  Nothing else is retried.
 """
 from __future__ import annotations
 
+import errno
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -30,6 +55,15 @@ from .hw import VswError, ffi, lib
 
 if TYPE_CHECKING:
     from .api import Hypervisor, Machine
+    from .hw import Pcpu
+
+#: C refusals that mean "a migration (or another thread) got in the way": the one retry rule.
+RETRY = (-errno.EAGAIN, -errno.ESTALE, -errno.ENODEV)
+
+
+class FallbackWarning(UserWarning):
+    """A platform that declares the invention's devices came up on (or stayed on)
+    the prior-art memory path; the message names each device or reason."""
 
 
 @dataclass
@@ -43,6 +77,7 @@ class MigrationStats:
     bytes: int = 0
     modeled_ns: float = 0.0     # every context saved out over the old path and loaded over the new one
     running: dict[int, int] = field(default_factory=dict)   # pcpu -> machine id, as before the move
+    fallback: str = ""          # why the fast path it was meant to reach refused them (then to_path "memory")
 
 
 @dataclass
@@ -55,30 +90,175 @@ class Parked:
 
 
 class Migration:
-    """The park/unpark machine of one hypervisor; every method runs under its lock."""
+    """The gate and the park/unpark machine of one hypervisor."""
 
     def __init__(self, hv: "Hypervisor") -> None:
         self.hv = hv
+        self.lock = threading.RLock()
+        self.gate = threading.Condition(self.lock)
+        self.migrator: int | None = None        # the thread migrating, if one is
+        self.frozen: list[Pcpu] = []            # PCPUs it froze, thawed when it ends
+        # unique to this hypervisor, so a handle of another one is refused as stale
+        self.epoch = int.from_bytes(os.urandom(7), "little") + 1
         self.parked: Parked | None = None
         self.why = ""
         self.history: list[MigrationStats] = []
+        self.calls = 0                          # threads inside ``using``
+        self._warnings: list[str] = []
 
+    # --- the gate -------------------------------------------------------------------
+    def wait_for_migrator(self) -> None:
+        """Under the lock: waits while another thread migrates."""
+        me = threading.get_ident()
+        while self.migrator is not None and self.migrator != me:
+            self.gate.wait()
+
+    def begin(self) -> None:
+        """Under the lock: this thread migrates (after any other has ended)."""
+        self.wait_for_migrator()
+        self.migrator = threading.get_ident()
+
+    def end(self, thaw: bool = True) -> None:
+        """Thaws every PCPU the migration froze (with the current epoch) unless the
+        contexts stay parked or ``thaw`` is False, and lets the waiting threads on."""
+        if self.migrator != threading.get_ident():
+            return
+        if thaw and self.parked is None:        # still parked: they stay frozen (idle, no handles)
+            for p in self.frozen:
+                if p._h is not None:            # a retired PCPU stays shut
+                    p.thaw(self.epoch)
+            self.frozen.clear()
+        self.migrator = None
+        self.gate.notify_all()
+
+    def freeze(self, pcpus: "list[Pcpu]") -> None:
+        """Under the lock, migrating: freezes each PCPU (a call inside finishes first)
+        and keys it to the current epoch (the migrating thread switches on it).  A
+        PCPU already closed (its driver gone) refuses everyone for good: skipped."""
+        for p in pcpus:
+            if p._h is None:
+                continue
+            p.freeze()
+            check(lib.vsw_pcpu_rekey(p.handle, self.epoch), "rekey")
+            if p not in self.frozen:
+                self.frozen.append(p)
+
+    def wait_gate(self) -> None:
+        """Under the lock: waits while another thread migrates, then EBADF once
+        closed and ENODEV while parked (no switch path).  Closed is answered at
+        once: ``close`` may be the migrator, waiting for this thread's ``using``."""
+        self.hv._check_closed()
+        self.wait_for_migrator()
+        self.hv._check_open()
+
+    def back_off(self, r: int) -> None:
+        """The one retry rule, after a C call refused with one of ``RETRY`` (or made
+        without handles): a yield while another thread is inside the PCPU, else a
+        wait at the gate (EBADF, ENODEV once there is no path)."""
+        if r == -errno.EAGAIN and self.migrator is None and self.hv._pcpu_h:
+            time.sleep(0)
+        else:
+            with self.lock:
+                self.wait_gate()
+
+    def retry(self, call: "Callable[[], int]") -> int:
+        """``call()`` (a C call: >= 0 or -errno) under the one retry rule until it
+        answers something outside ``RETRY``; an IndexError means the hypervisor's
+        handles were dropped (a migration, or parked) and counts as EAGAIN."""
+        while True:
+            try:
+                r = call()
+            except IndexError:
+                r = -errno.EAGAIN
+            if r not in RETRY:
+                return r
+            self.back_off(r)
+
+    @contextmanager
+    def using(self, parked_ok: bool = False) -> Iterator[None]:
+        """A call that needs the hypervisor's hardware outside a PCPU's gate (a KVM
+        slice, a bind): ``close`` waits for it to leave.  EBADF once closed; ENODEV
+        while parked unless ``parked_ok`` (a bind is how the contexts come back)."""
+        with self.lock:
+            if parked_ok:
+                self.hv._check_closed()
+                self.wait_for_migrator()
+                self.hv._check_closed()
+            else:
+                self.wait_gate()
+            self.calls += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.calls -= 1
+                self.gate.notify_all()
+
+    def quiesce_for_close(self) -> None:
+        """Under the lock, migrating: every ``using`` hold left (new ones wait, then
+        EBADF), then every PCPU frozen for good.  The caller marks the hypervisor
+        closed first."""
+        while self.calls:
+            self.gate.wait()
+        self.freeze(self.hv._pcpus)
+
+    def take_warnings(self) -> list[str]:
+        """Why moves to the fast path fell back since the last call (each once)."""
+        with self.lock:
+            out, self._warnings = self._warnings, []
+        return out
+
+    # --- following the drivers: when to park and unpark ---------------------------------
+    def _in_use(self, dev: object) -> bool:
+        """Whether the switch uses ``dev`` now: a part every path needs, or an invention
+        device while the fast path is in use."""
+        hv = self.hv
+        spec = hv.platform.spec(dev.name)       # type: ignore[attr-defined]
+        if spec is None:
+            return False
+        return not spec.invention or hv._path is not None and hv._path.name == "store"
+
+    def on_driver_event(self, event: str, dev: object) -> None:
+        """The hypervisor's bus notifier.  Before a device the switch uses unbinds (its
+        hardware is still there), every context is parked; once the unbind is done,
+        or a device binds, the switch comes back on the best path bound."""
+        hv = self.hv
+        with self.lock:
+            if hv._closed:          # close() waits for this bind or unbind; its hardware goes now:
+                if event == "unbind_driver":    # nothing may be inside it meanwhile
+                    self.freeze(hv._pcpus)
+                return
+            try:
+                if event == "unbind_driver" and self._in_use(dev):
+                    self.begin()
+                    self.park(f"{dev.name} unbound")     # type: ignore[attr-defined]
+                elif event in ("unbound_driver", "bound_driver"):
+                    if (event == "bound_driver" and self.parked is None and hv._path is not None
+                            and hv._path.name == "memory" and hv.controller.acquire_channel() is not None):
+                        self.begin()
+                        self.park("moving to the fast path")
+                    if self.parked is not None:
+                        self.begin()
+                        self.unpark()
+                    self.end()
+            except BaseException:
+                self.end()
+                raise
+
+    # --- park and unpark ----------------------------------------------------------------
     def park(self, why: str) -> None:
         """Quiesces every PCPU and moves every context out of the hardware into images."""
         hv = self.hv
         if self.parked is not None:
             return
         assert hv._path is not None
-        for p in hv._pcpus:
-            p.freeze()
-            if p not in hv._frozen:
-                hv._frozen.append(p)
+        self.freeze(hv._pcpus)
         path = hv._path
         running = {i: p.owner for i, p in enumerate(hv._pcpus) if p.owner}
-        for i, owner in running.items():
-            hv._pcpus[i].switch(path, owner, None)
         images = {mid: m.snapshot() for mid, m in hv._machines.items() if m._c is not None}
-        hv._epoch += 1                      # handles still held by threads are stale from here
+        for i, owner in running.items():
+            self._save_out(hv._pcpus[i], path, owner)
+        self.epoch += 1                     # handles still held by threads are stale from here
         for m in hv._machines.values():
             hv._release(m)
         if path.name == "store":
@@ -89,37 +269,47 @@ class Migration:
         self.parked, self.why = Parked(images, running, stats), why
         hv._drop_handles()
 
+    @staticmethod
+    def _save_out(p: "Pcpu", path: object, owner: int) -> None:
+        """Leaves a PCPU idle.  Its machine's image was taken already; a fault
+        injected into the path's next save strikes once, so the save is tried again."""
+        for attempt in range(3):
+            try:
+                p.switch(path, owner, None)     # type: ignore[arg-type]
+                return
+            except VswError as exc:
+                if exc.errno != errno.EIO or attempt == 2:
+                    raise
+
     def unpark(self) -> bool:
         """Back on the best path the bound drivers allow, every context restored and
-        every PCPU running what it ran; False (still parked, and why) otherwise.
-        Contexts that do not fit the store stay on the memory path, and say why."""
+        every PCPU running what it ran - all of it, or (on the fast path) none of it
+        and the memory path instead; False (still parked, and why) when no path is bound."""
         hv = self.hv
         parked = self.parked
         assert parked is not None
-        ok, why = hv._bring_up()
+        ok, why = hv._bring_up()            # new PCPUs come frozen
         if not ok:
             self.why = why
             return False
-        for p in hv._pcpus:                 # new ones, and those an earlier migration left frozen
-            p.freeze()
-            if p not in hv._frozen:
-                hv._frozen.append(p)
+        fast = hv._path is not hv._memory
         try:
-            placed = self._place_all(parked)
-        except VswError as exc:             # e.g. the store is too small for them all
-            if hv._path is hv._memory:
-                raise
-            self.why = f"contexts do not fit the store path ({exc}); staying on the memory path"
-            hv.kernel.printk("error", self.why)
+            placed = self._restore(parked)
+        except VswError as exc:
+            if not fast:
+                return self._stay_parked(f"the contexts cannot be restored on the memory path: {exc}")
+            note = f"the contexts do not fit the store path ({exc}); staying on the memory path"
+            hv.kernel.printk("error", note)
             hv.controller.release()
             hv._drop_handles()
             hv._bring_up(fast=False)
-            placed = self._place_all(parked)
+            try:
+                placed = self._restore(parked)
+            except VswError as exc2:
+                return self._stay_parked(f"{note}, and the memory path refused them too: {exc2}")
+            parked.stats.fallback = note
+            self._warnings.append(note)
         assert hv._path is not None
-        for p in hv._pcpus:
-            check(lib.vsw_pcpu_rekey(p.handle, hv._epoch), "rekey")
-        for i, owner in parked.running.items():
-            hv._pcpus[i].switch_ctx(None, hv._machines[owner]._c)
         parked.stats.to_path = hv._path.name
         parked.stats.modeled_ns += len(placed) * hv._path.price(hv.layout.all_groups)[1]
         self.history.append(parked.stats)
@@ -127,22 +317,53 @@ class Migration:
         hv.kernel.printk("info", f"switching over the {hv._path.name} path ({len(placed)} contexts)")
         return True
 
-    def _place_all(self, parked: Parked) -> list["Machine"]:
-        """Every image into a context of the current path, all or none."""
+    def _stay_parked(self, why: str) -> bool:
+        self.why = why
+        self.hv.kernel.printk("error", why)
+        self.hv._drop_handles()
+        return False
+
+    def _restore(self, parked: Parked) -> list["Machine"]:
+        """Every image into a context of the current path and every PCPU given back
+        its machine, under a new epoch - all, or every step undone and the error raised."""
         hv = self.hv
+        self.freeze(hv._pcpus)
+        self.epoch += 1                     # handles of an attempt undone are stale too
+        for p in hv._pcpus:
+            check(lib.vsw_pcpu_rekey(p.handle, self.epoch), "rekey")
         placed: list[Machine] = []
+        loaded: list[int] = []
         try:
+            self._check_fits(parked)
             for mid, img in parked.images.items():
                 m = hv._machines[mid]
                 hv._place_new(m)
                 placed.append(m)
                 info = ffi.new("struct vsw_image_info *")
                 check(lib.vsw_ctx_import(m._c, img, len(img), info), f"import the context of {m.name}")
-        except VswError:
+            for i, owner in parked.running.items():
+                hv._pcpus[i].switch_ctx(None, hv._machines[owner]._c)
+                loaded.append(i)
+        except BaseException:
+            for i in reversed(loaded):      # just loaded, clean: the save moves nothing
+                hv._pcpus[i].switch_ctx(hv._machines[parked.running[i]]._c, None)
             for m in placed:
                 hv._release(m)
             raise
         return placed
 
+    def _check_fits(self, parked: Parked) -> None:
+        """ENOSPC, before anything moves, when the store cannot hold every context
+        that must stay in it: the pinned ones and the ones running."""
+        hv = self.hv
+        if hv._cache is None:
+            return
+        pinned = {mid for mid in parked.images if mid in hv._pinned}
+        running = set(parked.running.values())
+        cap = hv._cache.path.store.capacity_slots
+        if len(pinned | running) > cap:
+            raise VswError(errno.ENOSPC, f"{len(pinned | running)} contexts must be in the store ({len(pinned)} "
+                                         f"pinned, {len(running - pinned)} more running) and it holds {cap}")
 
-__all__ = ["Migration", "MigrationStats", "Parked"]
+
+__all__ = ["FallbackWarning", "Migration", "MigrationStats", "Parked", "RETRY"]

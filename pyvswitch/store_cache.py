@@ -15,64 +15,52 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .hw import VswError
-from .hw.cache import Cache, CacheStats, Where, where
+from .hw.cache import CacheStats, Where, where
 
 if TYPE_CHECKING:
     from .api import Hypervisor, Machine
 
 
 class StoreCache:
-    """The cache of one hypervisor's context store (the fast path's)."""
+    """The cache of one hypervisor's context store (the fast path's); every call goes
+    through ``Hypervisor._cache_of`` (the lock, the gate, the machines checked)."""
 
     def __init__(self, hv: "Hypervisor") -> None:
         self._hv = hv
 
-    def _cache(self) -> Cache:
-        """Under the lock: the cache, or ENODEV on the memory path."""
-        hv = self._hv
-        hv._wait_gate()
-        if hv._cache is None:
-            raise VswError(errno.ENODEV, "no context store in use: switching goes over the memory path "
-                                         f"({'; '.join(hv.fallback_reasons()) or 'no mover channel'})")
-        return hv._cache
-
     @property
     def policy(self) -> str:
         """"lru", "clock", "belady" or "lru-time" (the context-store device's ``policy``)."""
-        with self._hv._lock:
-            return self._cache().policy
+        with self._hv._cache_of() as (cache, _):
+            return cache.policy
 
     def stats(self) -> CacheStats:
         """Hits, misses, write-backs and what they moved, since the path came up or the last reset."""
-        with self._hv._lock:
-            return self._cache().stats()
+        with self._hv._cache_of() as (cache, _):
+            return cache.stats()
 
     def reset_stats(self) -> None:
-        with self._hv._lock:
-            self._cache().reset_stats()
+        with self._hv._cache_of() as (cache, _):
+            cache.reset_stats()
 
     def where(self, m: "Machine") -> Where:
         """Whether ``m``'s context is in the store (and its slot) or only at home."""
-        with self._hv._lock:
-            self._cache()
-            self._hv._check_alive(m)
-            return where(m._c)
+        with self._hv._cache_of(m) as (_, (ctx,)):
+            return where(ctx)
 
     def pin(self, m: "Machine", pinned: bool = True) -> None:
         """Keeps ``m``'s context in the store from now on (fetching it now), or
         (``pinned=False``) lets the policy evict it again.  The host is pinned
         from the start; a pin outlives a move to the memory path and back."""
         while True:
-            with self._hv._lock:
-                cache = self._cache()
-                self._hv._check_alive(m)
+            with self._hv._cache_of(m) as (cache, (ctx,)):
                 try:
-                    cache.pin(m._c, pinned)
+                    cache.pin(ctx, pinned)
                 except VswError as e:
                     if e.errno != errno.EAGAIN:
                         raise
                 else:
-                    (self._hv._pinned.add if pinned else self._hv._pinned.discard)(m._id)
+                    self._hv._keep_pinned(m, pinned)
                     return
             time.sleep(0)           # a switch in flight holds the slot that could make room
 
@@ -84,18 +72,15 @@ class StoreCache:
         context needed again last).  A switch off the plan abandons it."""
         if isinstance(loads, (str, bytes)) or not isinstance(loads, Iterable):
             raise VswError(errno.EINVAL, f"a plan is an iterable of machines, not {type(loads).__name__}")
-        with self._hv._lock:
-            cache = self._cache()
-            ms = list(loads)
-            for m in ms:                # each a live Machine of this hypervisor (unhashable things too)
-                self._hv._check_alive(m)
-            cache.plan([m._c for m in ms])
+        ms = list(loads)
+        with self._hv._cache_of(*ms) as (cache, handles):
+            cache.plan(handles)
 
     def inject(self, kind: str, group: int = 0) -> None:
         """Fault injection: the next fetch (``kind`` "fetch") or write-back ("writeback")
         fails with EIO after ``group`` groups moved; the switch is refused, nothing lost."""
-        with self._hv._lock:
-            self._cache().inject(kind, group)
+        with self._hv._cache_of() as (cache, _):
+            cache.inject(kind, group)
 
     def __repr__(self) -> str:
         try:

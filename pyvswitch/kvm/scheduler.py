@@ -308,7 +308,8 @@ class Scheduler:
         running = self.hv.running(self.index)
         on_vcpu: Job | None = next((j for j in self.jobs if j.machine is running), None)
         if on_vcpu is not None:
-            self.vcpu.push(self.pcpu)
+            with self.hv.using():
+                self.vcpu.push(self.pcpu)
         for _ in range(max_slices):
             runnable = [j for j in self.jobs if not j.done]
             if not runnable:
@@ -322,17 +323,20 @@ class Scheduler:
             job = pick(runnable, on_vcpu)
             if job not in runnable:
                 raise VswError(errno.EINVAL, f"the policy chose {job!r}, which is not runnable")
-            if job is not on_vcpu:
-                owner = self._switch(on_vcpu, job, rep)
-                if owner is None:
-                    continue                # refused before anything ran: try again
-                job = on_vcpu = owner
-            self._slice(job, slice_ns, rep)
+            # the vCPU is the hypervisor's hardware outside a PCPU's gate: close() waits for the slice
+            with self.hv.using():
+                if job is not on_vcpu:
+                    owner = self._switch(on_vcpu, job, rep)
+                    if owner is None:
+                        continue            # refused before anything ran: try again
+                    job = on_vcpu = owner
+                self._slice(job, slice_ns, rep)
         else:
             if any(not j.done for j in self.jobs):
                 rep.stopped = "budget"
         if on_vcpu is not None:             # leave the register file holding the truth
-            self.vcpu.pull(self.pcpu)
+            with self.hv.using():
+                self.vcpu.pull(self.pcpu)
         rep.wall_ns = time.perf_counter_ns() - t_start
         return rep
 
