@@ -600,3 +600,34 @@ def test_kobject_synth_uevent_on_any_text_sends_one_event_or_none():
             assert len(k.uevents) == n + 1 and k.uevents[-1].action in SYNTH_ACTIONS
             assert "SYNTH_UUID" in k.uevents[-1].env
     run()
+
+
+# --- found by attacking part two (each failed before its fix) --------------------
+def test_bus_remove_driver_takes_the_driver_off_the_bus_before_driver_detach():
+    """klist_remove comes before driver_detach: a device re-probed while its
+    driver goes (a udev-like helper writing drivers_probe on the unbind uevent)
+    can never bind to the driver being unregistered."""
+    log = []
+    k = loaded(make_module("m", driver("foo", ("vsw,x",), log=log)))
+    dev = k.device_add(Device("x0", compatible=["vsw,x"]))
+
+    def helper(ev):
+        if ev.action == "unbind":
+            k.sysfs.write("bus/platform/drivers_probe", ev.device)
+    k.subscribe(helper)
+    k.rmmod("m")
+    assert dev.driver is None and probes(log) == ["x0"]
+    assert "devices/platform/x0/driver" not in k.sysfs.links()
+    k.insmod("m")                                       # and it binds again once the module is back
+    assert dev.driver is k.driver("foo") and probes(log) == ["x0", "x0"]
+
+
+def test_driver_register_sends_the_drivers_add_uevent_after_bus_add_driver_attached():
+    """driver_register: bus_add_driver (driver_attach: the binds and their
+    uevents) first, then kobject_uevent(KOBJ_ADD) of the driver."""
+    k = kernel(make_module("m", driver("foo", ("vsw,x",))))
+    k.device_add(Device("x0", compatible=["vsw,x"]))
+    n = len(k.uevents)
+    k.insmod("m")
+    evs = [(e.action, e.devpath) for e in k.uevents[n:]]
+    assert evs == [("bind", "/devices/platform/x0"), ("add", "/bus/platform/drivers/foo"), ("add", "/module/m")]

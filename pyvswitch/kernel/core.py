@@ -218,8 +218,9 @@ class Kernel:
     @locked
     def driver_register(self, drv: Driver) -> Driver:
         """driver_register: EINVAL for a bus type that is not registered, EBUSY
-        for a name the bus has already; the driver's "add" uevent
-        (SUBSYSTEM=drivers), then it attaches to the bus's unbound devices."""
+        for a name the bus has already; it attaches to the bus's unbound devices,
+        then the driver's "add" uevent (SUBSYSTEM=drivers), as driver_register
+        sends it after bus_add_driver."""
         if not isinstance(drv, Driver):
             raise KernelError(errno.EINVAL, f"driver_register takes a Driver, not {type(drv).__name__}")
         if drv.bus not in self.buses:
@@ -230,20 +231,22 @@ class Kernel:
             raise KernelError(errno.EBUSY, f"driver '{drv.name}' is already registered on bus {bus.name}, aborting")
         drv.kernel = self
         bus.drivers[drv.name] = drv
-        self.kobject_uevent("add", f"/bus/{bus.name}/drivers/{drv.name}", "drivers")
-        if bus.drivers_autoprobe:
+        if bus.drivers_autoprobe:                   # bus_add_driver: attached first ...
             dd.driver_attach(self, drv)
+        self.kobject_uevent("add", f"/bus/{bus.name}/drivers/{drv.name}", "drivers")     # ... then KOBJ_ADD
         return drv
 
     @locked
     def driver_unregister(self, drv: Driver) -> None:
-        """Unbinds every device of the driver, then forgets it (its "remove" uevent)."""
+        """bus_remove_driver: off the bus first (klist_remove: nothing matches it
+        any more, not even a device re-probed while it goes), then every device
+        of the driver unbound, then its "remove" uevent."""
         bus = self.buses.get(drv.bus)
         if bus is None or bus.drivers.get(drv.name) is not drv:
             return
+        del bus.drivers[drv.name]
         for dev in reversed(drv.devices):            # driver_detach: the last bound first
             dd.device_release_driver(self, dev)     # as in Linux: unbound, not re-probed by itself
-        del bus.drivers[drv.name]
         drv.kernel = None
         self.kobject_uevent("remove", f"/bus/{bus.name}/drivers/{drv.name}", "drivers")
 
