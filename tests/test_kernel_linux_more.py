@@ -631,3 +631,138 @@ def test_driver_register_sends_the_drivers_add_uevent_after_bus_add_driver_attac
     k.insmod("m")
     evs = [(e.action, e.devpath) for e in k.uevents[n:]]
     assert evs == [("bind", "/devices/platform/x0"), ("add", "/bus/platform/drivers/foo"), ("add", "/module/m")]
+
+
+def test_driver_set_override_cuts_at_the_newline_and_refuses_a_page():
+    """driver_set_override: the name ends at the first newline (or NUL); a
+    lone newline clears it; leading blanks are kept (they are part of a name
+    no driver has); a write of a page or more is EINVAL, nothing changed."""
+    import mmap
+    k = kernel()
+    dev = k.device_add(Device("x0", compatible=["vsw,x"]))
+    f = "devices/platform/x0/driver_override"
+    k.sysfs.write(f, "foo\nbar")
+    assert dev.driver_override == "foo" and k.sysfs.read(f) == "foo"
+    k.sysfs.write(f, "\n")
+    assert dev.driver_override is None and k.sysfs.read(f) == "(null)"
+    k.sysfs.write(f, "foo\0junk")
+    assert dev.driver_override == "foo"
+    k.sysfs.write(f, " foo")
+    assert dev.driver_override == " foo"
+    k.sysfs.write(f, "a" * (mmap.PAGESIZE - 2))         # one less than the page: stored
+    assert dev.driver_override == "a" * (mmap.PAGESIZE - 2)
+    with pytest.raises(KernelError) as e:
+        k.sysfs.write(f, "b" * (mmap.PAGESIZE - 1))
+    assert e.value.errno == errno.EINVAL and dev.driver_override == "a" * (mmap.PAGESIZE - 2)
+
+
+def test_sysfs_kf_write_of_nothing_does_nothing():
+    """sysfs_kf_write: a write of no bytes never reaches the store."""
+    k = loaded(make_module("m", driver("foo", ("vsw,x",))))
+    k.sysfs.write("bus/platform/drivers_autoprobe", "0")
+    dev = k.device_add(Device("x0", compatible=["vsw,x"]))
+    dev.driver_override = "foo"
+    n = len(k.uevents)
+    for f in ("bus/platform/drivers/foo/bind", "bus/platform/drivers_probe", "devices/platform/x0/uevent",
+              "devices/platform/x0/driver_override", "bus/platform/drivers_autoprobe"):
+        k.sysfs.write(f, "")
+    assert dev.driver_override == "foo" and dev.driver is None and len(k.uevents) == n
+    assert k.sysfs.read("bus/platform/drivers_autoprobe") == "0"
+
+
+@pytest.mark.parametrize("text", [" x0", "x0 ", "x0\n\n", "\nx0", "x0\t"])
+def test_bind_store_matches_names_as_sysfs_streq_does(text):
+    """bus_find_device_by_name compares with sysfs_streq: the name exactly, or
+    with one trailing newline - no other blank is ignored (ENODEV)."""
+    k = loaded(make_module("m", driver("foo", ("vsw,x",))))
+    k.sysfs.write("bus/platform/drivers_autoprobe", "0")
+    dev = k.device_add(Device("x0", compatible=["vsw,x"]))
+    for f in ("bus/platform/drivers/foo/bind", "bus/platform/drivers_probe"):
+        with pytest.raises(KernelError) as e:
+            k.sysfs.write(f, text)
+        assert e.value.errno == errno.ENODEV and dev.driver is None
+    k.sysfs.write("bus/platform/drivers/foo/bind", "x0\n")
+    with pytest.raises(KernelError) as e:
+        k.sysfs.write("bus/platform/drivers/foo/unbind", text)
+    assert e.value.errno == errno.ENODEV and dev.driver is not None
+    k.sysfs.write("bus/platform/drivers/foo/unbind", "x0\0junk")     # a C string ends at its NUL
+    assert dev.driver is None
+
+
+@pytest.mark.parametrize("action", ["online", "offline", "move"])
+def test_dev_uevent_adds_the_bus_variables_to_every_action(action):
+    """kobject_uevent_env calls the kset's uevent op (dev_uevent, then the
+    bus's) whatever the action: a synthetic online/offline/move carries
+    MODALIAS and the OF_* variables too."""
+    k = loaded(make_module("m", driver("foo", ("vsw,x",))))
+    k.device_add(Device("x0", compatible=["vsw,x"]))
+    k.sysfs.write("devices/platform/x0/uevent", action)
+    env = k.uevents[-1].as_dict()
+    assert env["ACTION"] == action and env["MODALIAS"] == "of:Nx0T<NULL>Cvsw,x"
+    assert env["OF_COMPATIBLE_0"] == "vsw,x" and env["DRIVER"] == "foo"
+
+
+def test_device_link_add_makes_a_sync_state_only_link_a_full_one_before_anything_else():
+    """device_link_add over a sync-state-only link without that flag clears it
+    first (and reorders): a full managed link from then on, holding the
+    consumer's probe behind its supplier - even when the new add is stateless
+    (no reference is taken then: the link is not stateless)."""
+    k = loaded(make_module("m", driver("sup", ("vsw,s",)), driver("con", ("vsw,c",))))
+    k.sysfs.write("bus/platform/drivers_autoprobe", "0")
+    s = k.device_add(Device("s0", compatible=["vsw,s"]))
+    c = k.device_add(Device("c0", compatible=["vsw,c"]))
+    k.device_link_add(c, s, DL_FLAG_SYNC_STATE_ONLY)
+    k.device_link_add(c, s, DL_FLAG_STATELESS)
+    link = links.link_of(c, s)
+    assert link.managed and link.kref == 1 and not link.flags & (DL_FLAG_SYNC_STATE_ONLY | DL_FLAG_STATELESS)
+    assert k.probe(c) is False and c.driver is None             # waits for its supplier now
+    k.probe(s)
+    k.probe(c)
+    assert c.driver is not None and link.status == "active"
+    k.device_link_del(c, s)                                     # managed: not dropped by a del
+    assert links.link_of(c, s) is link
+
+
+def test_driver_deferred_probe_add_never_keeps_a_deleted_device():
+    """A device deleted while a link still names it (a link added to it after
+    device_del) is not left on the deferred list when its supplier binds: the
+    deferred work takes every device off the list and probes only live ones."""
+    k = loaded(make_module("m", driver("sup", ("vsw,s",)), driver("con", ("vsw,c",))))
+    k.sysfs.write("bus/platform/drivers_autoprobe", "0")
+    s = k.device_add(Device("s0", compatible=["vsw,s"]))
+    c = k.device_add(Device("c0", compatible=["vsw,c"]))
+    k.device_del(c)
+    k.device_link_add(c, s, DL_FLAG_AUTOPROBE_CONSUMER)
+    k.probe(s)
+    assert c not in k.deferred and k.sysfs.read("kernel/debug/devices_deferred") == ""
+    assert c.driver is None
+
+
+def test_drivers_probe_store_gives_the_errors_of_device_attach():
+    """drivers_probe_store -> bus_rescan_devices_helper: device_attach's
+    negative return is the write's error - EBUSY for resources present before
+    probing, EPROBE_DEFER while an enforced supplier is unbound; no driver
+    binding (or a probe that failed) is not an error."""
+    from pyvswitch.kernel.errors import EPROBE_DEFER
+    k = loaded(make_module("m", driver("sup", ("vsw,s",)), driver("con", ("vsw,c",)),
+                           driver("bad", ("vsw,b",), outcome="fail")))
+    k.sysfs.write("bus/platform/drivers_autoprobe", "0")
+    s = k.device_add(Device("s0", compatible=["vsw,s"]))
+    c = k.device_add(Device("c0", compatible=["vsw,c"]))
+    k.device_add(Device("b0", compatible=["vsw,b"]))
+    k.device_add(Device("n0", compatible=["vsw,none"]))
+    k.device_link_add(c, s)
+    with pytest.raises(KernelError) as e:
+        k.sysfs.write("bus/platform/drivers_probe", "c0")
+    assert e.value.errno == EPROBE_DEFER and c.driver is None
+    s.devm_add_action(lambda: None, "held")
+    with pytest.raises(KernelError) as e:
+        k.sysfs.write("bus/platform/drivers_probe", "s0\n")
+    assert e.value.errno == errno.EBUSY and s.driver is None
+    s.devres.release_all()
+    k.sysfs.write("bus/platform/drivers_probe", "s0")
+    k.sysfs.write("bus/platform/drivers_probe", "c0")
+    assert s.driver is not None and c.driver is not None
+    k.sysfs.write("bus/platform/drivers_probe", "b0")           # the probe failed: not the write's error
+    k.sysfs.write("bus/platform/drivers_probe", "n0")           # no driver: neither
+    k.sysfs.write("bus/platform/drivers_probe", "c0")           # bound already: nothing to do

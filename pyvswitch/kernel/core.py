@@ -102,12 +102,11 @@ class Kernel:
         return self._uevents.emit(action, devpath, subsystem, **env)
 
     def uevents_emit(self, action: str, dev: Device, **env: str) -> UEvent:
-        """kobject_uevent: the device's variables (dev_uevent: DRIVER from its
-        current driver, then the bus's own) with ``env`` over them."""
+        """kobject_uevent: the device's variables (dev_uevent, for every action:
+        DRIVER from its current driver, then the bus's own) with ``env`` over them."""
         assert dev.bus is not None
         base = {"DRIVER": dev.driver.name} if dev.driver is not None else {}
-        if action in ("add", "remove", "bind", "unbind", "change"):
-            base.update(dev.bus.uevent_env(dev))
+        base.update(dev.bus.uevent_env(dev))
         return self._uevents.emit(action, dev.devpath, dev.bus.name, **{**base, **env})
 
     # --- buses --------------------------------------------------------------
