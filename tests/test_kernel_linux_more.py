@@ -597,6 +597,9 @@ def test_kobject_synth_uevent_on_any_text_sends_one_event_or_none():
         except KernelError as e:
             assert e.errno == errno.EINVAL and len(k.uevents) == n
         else:
+            if text == "":                      # sysfs_kf_write: a write of no bytes does nothing
+                assert len(k.uevents) == n
+                return
             assert len(k.uevents) == n + 1 and k.uevents[-1].action in SYNTH_ACTIONS
             assert "SYNTH_UUID" in k.uevents[-1].env
     run()

@@ -123,8 +123,16 @@ def kstrtouint(s: str, base: int = 0) -> int:
     return kstrto("uint", s, base)
 
 
+def _cstr(val: str) -> str:
+    """The value as the kernel reads it, a C string: up to its first NUL."""
+    return val.split("\0", 1)[0]
+
+
 def param_set(ctype: str, val: str | None) -> object:
-    """param_set_<type>: ``val`` None is a name given without "=value"."""
+    """param_set_<type>: ``val`` None is a name given without "=value"; a
+    value is read as a C string (up to a NUL)."""
+    if val is not None:
+        val = _cstr(val)
     if ctype in ("bool", "invbool"):
         b = kstrtobool("1" if val is None else val)      # param_set_bool: no value means "1"
         return (not b) if ctype == "invbool" else b
@@ -142,6 +150,7 @@ def param_array(ctype: str, val: str | None, max_elems: int) -> tuple[object, ..
     more than ``max_elems`` or fewer than one EINVAL."""
     if val is None:
         raise _einval("a value is required (name=v1,v2,...)")
+    val = _cstr(val)
     out = []
     for part in val.split(","):
         if len(out) == max_elems:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import errno
+import mmap
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -43,6 +44,29 @@ def _dir(dev: "Device") -> str:
     return "devices" + dev.devpath[len("/devices"):]
 
 
+def _cstr(buf: str) -> str:
+    """What a store reading ``buf`` as a C string sees: up to its first NUL."""
+    return buf.split("\0", 1)[0]
+
+
+def _streq_name(buf: str) -> str:
+    """The name sysfs_streq compares a written buffer with: the C string, less
+    one trailing newline (no other blank is ignored)."""
+    name = _cstr(buf)
+    return name[:-1] if name.endswith("\n") else name
+
+
+def driver_set_override(buf: str) -> str | None:
+    """driver_set_override: EINVAL for a page or more (PAGE_SIZE - 1: the
+    show adds a newline); the C string up to its first newline; an empty
+    one (or a lone newline) clears the override (None)."""
+    if len(buf) >= mmap.PAGESIZE - 1:
+        raise KernelError(errno.EINVAL, f"driver_override: {len(buf)} characters; expected fewer than "
+                                        f"{mmap.PAGESIZE - 1} (a page, less the newline a read adds)")
+    name = _cstr(buf).split("\n", 1)[0]
+    return name or None
+
+
 def _no_such(path: str) -> KernelError:
     return KernelError(errno.ENOENT, f"sysfs: no such file or directory: {path}")
 
@@ -54,13 +78,13 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 
 def synth_uevent_args(buf: str) -> tuple[str, dict[str, str]]:
     """kobject_synth_uevent: "<action>[ <uuid>[ KEY=value ...]]" (one trailing
-    newline allowed; keys and values alphanumeric, one space between pairs) ->
+    newline or NUL allowed; keys and values alphanumeric, one space between pairs) ->
     the action and SYNTH_UUID (0 when not given) with a SYNTH_ARG_KEY per pair;
     EINVAL for anything else (kobject_action_type, kobject_action_args)."""
     def bad(why: str) -> KernelError:
         return KernelError(errno.EINVAL, f"uevent: {buf!r}: {why}; expected '<action> [<uuid> [KEY=value ...]]' "
                                          f"with an action of {', '.join(SYNTH_ACTIONS)}")
-    text = buf[:-1] if buf.endswith("\n") else buf
+    text = buf[:-1] if buf.endswith(("\n", "\0")) else buf      # kobject_action_type: one newline or NUL
     action, sep, args = text.partition(" ")
     if action not in SYNTH_ACTIONS:
         raise bad(f"{action!r} is not a uevent action")
@@ -93,7 +117,7 @@ class Sysfs:
         k = self.k
 
         def override_w(v: str) -> None:
-            dev.driver_override = v.strip() or None
+            dev.driver_override = driver_set_override(v)
 
         def state_synced_w(v: str) -> None:   # state_synced_store: only "1", forcing sync_state now
             if v.strip() != "1":
@@ -137,7 +161,7 @@ class Sysfs:
             bus.drivers_autoprobe = not v.startswith("0")      # drivers_autoprobe_store: buf[0] == '0' or not
 
         def probe_w(v: str) -> None:
-            name = v.strip()
+            name = _streq_name(v)
             if name not in bus.devices:
                 raise KernelError(errno.ENODEV, f"drivers_probe: no device {name!r} on bus {bus.name}")
             k.probe(bus.devices[name])
@@ -150,13 +174,13 @@ class Sysfs:
         k = self.k
 
         def bind_w(v: str) -> None:          # bind_store: errors as device_driver_attach gives them
-            name = v.strip()
+            name = _streq_name(v)
             if name not in bus.devices:
                 raise KernelError(errno.ENODEV, f"bind: no device {name!r} on bus {bus.name}")
             k.bind(bus.devices[name], drv)
 
         def unbind_w(v: str) -> None:
-            name = v.strip()
+            name = _streq_name(v)
             dev = bus.devices.get(name)
             if dev is None or dev.driver is not drv:
                 raise KernelError(errno.ENODEV, f"unbind: {name!r} is not bound to {drv.name}")
@@ -290,6 +314,8 @@ class Sysfs:
             return reader().rstrip("\n")
 
     def write(self, path: str, value: str) -> None:
+        """Writes ``value`` to the attribute, as write(2) would (stores see it as
+        the kernel's do: names compared as sysfs_streq, strings ending at a NUL)."""
         p = self._norm(path)
         with self.k.lock:
             t = self._table()
@@ -301,7 +327,8 @@ class Sysfs:
                 raise KernelError(errno.EACCES, f"sysfs: {path} is read-only")
             if not isinstance(value, str):
                 raise KernelError(errno.EINVAL, f"sysfs: write a string to {path}, not {type(value).__name__}")
-            writer(value)
+            if value:                           # sysfs_kf_write: a write of no bytes never reaches the store
+                writer(value)
 
     def ls(self, path: str = "") -> list[str]:
         """The entries of a directory."""
