@@ -149,7 +149,10 @@ class DriverCore(RuleBasedStateMachine):
             assert links.link_of(c, s) is had and (had is None or had.kref == kref)   # a refusal changes nothing
             return
         link = links.link_of(c, s)
-        if flags & links.DL_FLAG_STATELESS or (had is not None and not had.managed):
+        sso = had is not None and had.flags & links.DL_FLAG_SYNC_STATE_ONLY
+        if sso and not flags & links.DL_FLAG_SYNC_STATE_ONLY:
+            assert link.kref == kref and link.managed and not link.flags & links.DL_FLAG_SYNC_STATE_ONLY  # full now
+        elif flags & links.DL_FLAG_STATELESS or (had is not None and not had.managed):
             assert link.kref == kref + 1                # each stateless add, and managed over stateless, a ref
         self.settle()
 
@@ -169,7 +172,7 @@ class DriverCore(RuleBasedStateMachine):
             assert links.link_of(c, s) is link      # managed: the core's, not deleted while c is registered
 
     @rule(text=st.one_of(st.tuples(st.integers(-5, 1005), st.sampled_from(["{}", "{:#x}", "0{:o}", "+{}"])),
-                         st.sampled_from(["", "1_0", "ten", " 5", "5 ", "0x", "09", "2147483648", "5\n"])))
+                         st.sampled_from(["\n", "1_0", "ten", " 5", "5 ", "0x", "09", "2147483648", "5\n"])))
     def set_module_parameter(self, text):
         """Through sysfs, as text: kstrtoint base 0, then the bounds; a refusal changes nothing."""
         if isinstance(text, tuple):
