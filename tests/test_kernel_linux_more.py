@@ -769,3 +769,25 @@ def test_drivers_probe_store_gives_the_errors_of_device_attach():
     k.sysfs.write("bus/platform/drivers_probe", "b0")           # the probe failed: not the write's error
     k.sysfs.write("bus/platform/drivers_probe", "n0")           # no driver: neither
     k.sysfs.write("bus/platform/drivers_probe", "c0")           # bound already: nothing to do
+
+
+def test___device_release_driver_reentered_from_its_unbind_notifier_releases_once():
+    """A BUS_NOTIFY_UNBIND_DRIVER listener that unbinds the device again (in
+    Linux it would wait on the device lock, then find no driver): remove()
+    runs once, one unbind uevent, no recursion."""
+    log = []
+    k = loaded(make_module("m", driver("foo", ("vsw,x",), log=log, resources=1)))
+    dev = k.device_add(Device("x0", compatible=["vsw,x"]))
+    again = []
+
+    def listener(event, d):
+        if event == "unbind_driver" and d is dev:
+            k.unbind(d)
+            k.sysfs.write("bus/platform/drivers/foo/unbind", "x0")
+            again.append(d.driver)
+    k.notifier_register(listener)
+    n = len(k.uevents)
+    k.unbind(dev)
+    assert again == [k.driver("foo")] and dev.driver is None
+    assert [e for e in log if e[0] in ("remove", "release")] == [("remove", "foo", "x0"), ("release", "foo", "x0", 0)]
+    assert [e.action for e in k.uevents[n:]] == ["unbind"]

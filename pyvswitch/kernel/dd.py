@@ -114,6 +114,10 @@ def undo_probe(dev: "Device") -> None:
 
 
 def defer(k: "Kernel", dev: "Device", reason: str) -> None:
+    """driver_deferred_probe_add.  A device that went (device_del) is not kept:
+    Linux's deferred work would take it off the list and find it dead."""
+    if dev.dead or dev.kernel is not k:
+        return
     k.deferred[dev] = reason
     k.printk("debug", f"{dev.name}: probe deferred: {reason}")
 
@@ -133,6 +137,17 @@ def device_attach(k: "Kernel", dev: "Device", allow_async: bool = False) -> bool
                                        for d in dev.bus.drivers.values()):
         k.async_probe.schedule(lambda: _attach_async(k, dev))
     return ret == 0
+
+
+def bus_rescan_devices_helper(k: "Kernel", dev: "Device") -> int:
+    """drivers_probe_store's helper: device_attach on a device with no driver
+    (every matching driver, synchronously); its negative return - -EBUSY for
+    resources present before probing, -EPROBE_DEFER for a supplier not bound -
+    is the write's error, anything else 0 (bound, no driver, a failed probe)."""
+    if dev.driver is not None or dev.dead or dev.kernel is not k:
+        return 0
+    ret = _try_drivers(k, dev, lambda drv: True)
+    return ret if ret < 0 else 0
 
 
 def _try_drivers(k: "Kernel", dev: "Device", wanted: Callable[["Driver"], bool]) -> int:
@@ -203,7 +218,7 @@ def device_release_driver(k: "Kernel", dev: "Device") -> None:
     BUS_NOTIFY_UNBOUND_DRIVER and the unbind uevent - which carries no DRIVER,
     the device has none by then."""
     drv = dev.driver
-    if drv is None or dev.probing:
+    if drv is None or dev.probing or dev.unbinding:     # re-entered from its own unbind: released once
         return
     dev.unbinding = True
     try:
@@ -231,6 +246,8 @@ def deferred_probe(k: "Kernel") -> None:
     while k.deferred_pending:
         k.deferred_pending = False
         for dev in list(k.deferred):
-            if dev.registered and dev.driver is None and dev.bus is not None and dev.bus.drivers_autoprobe:
+            if dev.dead or dev.kernel is not k:
+                k.deferred.pop(dev, None)
+            elif dev.driver is None and dev.bus is not None and dev.bus.drivers_autoprobe:
                 k.deferred.pop(dev, None)
                 device_attach(k, dev)

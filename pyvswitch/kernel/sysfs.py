@@ -164,7 +164,15 @@ class Sysfs:
             name = _streq_name(v)
             if name not in bus.devices:
                 raise KernelError(errno.ENODEV, f"drivers_probe: no device {name!r} on bus {bus.name}")
-            k.probe(bus.devices[name])
+            dev = bus.devices[name]
+            with k.lock:
+                ret = dd.bus_rescan_devices_helper(k, dev)
+            if ret == -errno.EBUSY:
+                raise KernelError(errno.EBUSY, f"drivers_probe: {name} holds resources taken outside a probe "
+                                               f"({', '.join(dev.devres.names())}): release them first")
+            if ret:
+                raise KernelError(-ret, f"drivers_probe: {name} waits for its supplier(s): "
+                                        f"{k.deferred.get(dev, 'not bound yet')}")
 
         return {"drivers_autoprobe": (lambda: "1" if bus.drivers_autoprobe else "0", autoprobe_w),
                 "drivers_probe": (None, probe_w)}
