@@ -320,3 +320,12 @@ def test_param_attr_store_reads_the_value_as_a_c_string(ctype, text, value):
     k.sysfs.write("module/m/parameters/p", text)
     k.sysfs.write("module/m/parameters/a", text)
     assert k.module("m").values["p"] == value and k.module("m").values["a"] == (value,)
+
+
+def test_unknown_module_param_cb_compares_async_probe_with_strcmp():
+    """parameq folds "-" into "_" for the module's own parameters only; the
+    async_probe option is compared with strcmp: "async-probe" is unknown."""
+    k = kernel(make_module("m", driver("foo", ("vsw,x",))))
+    k.modprobe("m async-probe=1")
+    assert not k.driver("foo").allows_async_probing
+    assert "unknown parameter 'async-probe' ignored" in " ".join(line.message for line in k.dmesg)

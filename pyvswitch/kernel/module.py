@@ -157,7 +157,7 @@ class Module:
         for name, text in args.items():
             key = _param_name(name)
             if key not in self.params:
-                if key == "async_probe":
+                if name == "async_probe":           # strcmp, not parameq
                     try:
                         async_probe = params.kstrtobool(text) if isinstance(text, str) else \
                             (True if text is None else bool(text))
