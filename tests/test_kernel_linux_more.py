@@ -791,3 +791,90 @@ def test___device_release_driver_reentered_from_its_unbind_notifier_releases_onc
     assert again == [k.driver("foo")] and dev.driver is None
     assert [e for e in log if e[0] in ("remove", "release")] == [("remove", "foo", "x0"), ("release", "foo", "x0", 0)]
     assert [e.action for e in k.uevents[n:]] == ["unbind"]
+
+
+def _self_removing_module(name="m"):
+    """A module whose first driver's probe tries rmmod of its own module."""
+    tried = []
+
+    class D1(Driver):
+        name, of_match_table = "d1", ("vsw,x",)
+
+        def probe(self, dev):
+            try:
+                self.kernel.rmmod(name)
+                tried.append("unloaded")
+            except KernelError as e:
+                tried.append(e.errno)
+
+        def remove(self, dev):
+            tried.append(("remove", dev.name))
+
+    class D2(Driver):
+        name, of_match_table = "d2", ("vsw,y",)
+
+        def probe(self, dev):
+            pass
+    return make_module(name, D1, D2), tried
+
+
+def test_delete_module_refuses_a_module_still_coming_with_ebusy():
+    """delete_module: "Doing init or already dying?" - a module whose init
+    (its drivers' registration, their probes) is still running is not LIVE:
+    EBUSY, and the load goes on as if nothing happened."""
+    mod, tried = _self_removing_module()
+    k = kernel(mod)
+    x = k.device_add(Device("x0", compatible=["vsw,x"]))
+    y = k.device_add(Device("y0", compatible=["vsw,y"]))
+    k.insmod("m")
+    assert tried == [errno.EBUSY] and k.module("m").loaded
+    assert x.driver is k.driver("d1") and y.driver is k.driver("d2")
+    assert k.sysfs.read("module/m/initstate") == "live"
+    k.rmmod("m")
+    assert x.driver is None and y.driver is None and list(k.bus("platform").drivers) == []
+
+
+def test_driver_detach_of_a_driver_whose_probe_is_running_unbinds_the_device_once_probed():
+    """rmmod from inside a probe of one of the module's drivers (after the
+    module is live): driver_detach waits on the device lock until the probe
+    is over - the device binds, then unbinds; it is never left bound to a
+    driver that is no longer registered."""
+    mod, tried = _self_removing_module()
+    k = kernel(mod)
+    k.sysfs.write("bus/platform/drivers_autoprobe", "0")
+    k.insmod("m")
+    x = k.device_add(Device("x0", compatible=["vsw,x"]))
+    n = len(k.uevents)
+    k.bind(x, k.driver("d1"))
+    assert tried == ["unloaded", ("remove", "x0")] and not k.module("m").loaded
+    assert x.driver is None and list(k.bus("platform").drivers) == []
+    assert [(e.action, e.devpath) for e in k.uevents[n:] if e.subsystem == "platform"] == [
+        ("bind", "/devices/platform/x0"), ("unbind", "/devices/platform/x0")]
+
+
+def test_try_module_get_fails_on_a_going_module():
+    """try_module_get: false once the module is going (its exit running) -
+    a reference taken then would outlive the module."""
+    got = []
+
+    class D(Driver):
+        name, of_match_table = "d", ("vsw,x",)
+
+        def probe(self, dev):
+            pass
+
+        def remove(self, dev):
+            try:
+                self.module.get()
+                got.append("pinned")
+            except KernelError as e:
+                got.append(e.errno)
+            try:
+                self.kernel.rmmod("m")
+            except KernelError as e:
+                got.append(e.errno)
+    k = loaded(make_module("m", D))
+    k.device_add(Device("x0", compatible=["vsw,x"]))
+    assert k.sysfs.read("module/m/initstate") == "live"
+    k.rmmod("m")
+    assert got == [errno.ENOENT, errno.EBUSY] and not k.module("m").loaded and k.module("m").refcnt == 0

@@ -26,7 +26,9 @@ def really_probe(k: "Kernel", dev: "Device", drv: "Driver", queue: bool = True) 
     ProbeDefer.  A deferral puts the device on the deferred list when
     ``queue`` (driver_deferred_probe_add; a sysfs bind does not queue).
     BUS_NOTIFY_BIND_DRIVER before the probe; after a failed one
-    BUS_NOTIFY_DRIVER_NOT_BOUND, then whatever it took is released."""
+    BUS_NOTIFY_DRIVER_NOT_BOUND, then whatever it took is released.  A driver
+    unregistered while its probe ran (from inside it) unbinds the device once
+    it bound, as driver_detach does once the device lock is free."""
     if dev.dead or dev.kernel is not k:
         return -errno.ENODEV
     if dev.driver is not None:
@@ -64,6 +66,8 @@ def really_probe(k: "Kernel", dev: "Device", drv: "Driver", queue: bool = True) 
     finally:
         dev.probing = False
     driver_bound(k, dev)
+    if dev.driver is drv and dev.bus is not None and dev.bus.drivers.get(drv.name) is not drv:
+        device_release_driver(k, dev)   # unregistered during its probe: driver_detach waited for it, and unbinds
     return 0
 
 

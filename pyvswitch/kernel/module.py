@@ -136,6 +136,9 @@ class Module:
         self.exit: Callable[[Kernel], None] | None = getattr(py, "cleanup_module", None)
         self.drivers: list[Driver] = []
         self.loaded = False
+        #: initstate while loaded: "coming" (its init and drivers' registration
+        #: running), "live", "going" (its unload running)
+        self.state = "live"
         self.pins = 0
         self.holders: list[str] = []
         self.async_probe_requested = False
@@ -175,9 +178,11 @@ class Module:
         self.values, self.async_probe_requested = self.parse_args(args, warn)
 
     def get(self) -> None:
-        """try_module_get(): pins the module; rmmod refuses while pinned."""
-        if not self.loaded:
-            raise KernelError(errno.ENOENT, f"module {self.name} is not loaded")
+        """try_module_get(): pins the module; rmmod refuses while pinned.
+        ENOENT once it is going (module_is_live) or not loaded."""
+        if not self.loaded or self.state == "going":
+            raise KernelError(errno.ENOENT, f"module {self.name} is not loaded"
+                                            f"{' (it is being unloaded)' if self.loaded else ''}")
         self.pins += 1
 
     def put(self) -> None:
@@ -278,7 +283,7 @@ class ModuleRegistry:
         """do_init_module: the parameters, init_module(kernel), then each driver registered."""
         old = mod.values, mod.async_probe_requested
         mod.values, mod.async_probe_requested = values, async_probe
-        mod.loaded = True
+        mod.loaded, mod.state = True, "coming"
         registered: list[Driver] = []
         try:
             if mod.init is not None:
@@ -296,10 +301,11 @@ class ModuleRegistry:
                     mod.exit(self.kernel)
                 raise
         except BaseException:
-            mod.loaded = False
+            mod.loaded, mod.state = False, "live"
             mod.values, mod.async_probe_requested = old
             raise
         mod.drivers = registered
+        mod.state = "live"
 
     def modprobe(self, name: str, params: Mapping[str, object] | None = None) -> list[str]:
         """modprobe NAME [param=value ...]: a module of that name (with "-" and
@@ -328,24 +334,33 @@ class ModuleRegistry:
 
     def unload(self, name: str) -> None:
         """rmmod (kmod's checks, then delete_module): EBUSY while other modules
-        hold it or it is pinned; its drivers unregistered (their devices
+        hold it or it is pinned, or while it is not live (its init or unload
+        still running: re-entered from a probe, a remove or a notifier); its drivers unregistered (their devices
         unbound), cleanup_module, the "remove" uevent; it no longer holds its
         dependencies."""
         mod = self.get(name)
         if not mod.loaded:
             raise KernelError(errno.ENOENT, f"rmmod: module {mod.name} is not loaded")
+        if mod.state != "live":             # delete_module: "Doing init or already dying?"
+            raise KernelError(errno.EBUSY, f"rmmod: module {mod.name} is {mod.state}: its "
+                                           f"{'init' if mod.state == 'coming' else 'unload'} is still running")
         if mod.holders:
             raise KernelError(errno.EBUSY, f"rmmod: module {mod.name} is in use by: {', '.join(mod.holders)}")
         if mod.pins:
             raise KernelError(errno.EBUSY, f"rmmod: module {mod.name} is in use (refcount {mod.refcnt})")
-        for drv in reversed(mod.drivers):
-            self.kernel.driver_unregister(drv)
-        mod.drivers = []
-        if mod.exit is not None:
-            try:
-                mod.exit(self.kernel)
-            except Exception as exc:
-                self.kernel.printk("error", f"module {mod.name}: cleanup_module raised {type(exc).__name__}: {exc}")
+        mod.state = "going"
+        try:
+            for drv in reversed(mod.drivers):
+                self.kernel.driver_unregister(drv)
+            mod.drivers = []
+            if mod.exit is not None:
+                try:
+                    mod.exit(self.kernel)
+                except Exception as exc:
+                    self.kernel.printk("error", f"module {mod.name}: cleanup_module raised "
+                                                f"{type(exc).__name__}: {exc}")
+        finally:
+            mod.state = "live"
         mod.loaded = False
         mod.values = {n: p.default for n, p in mod.params.items()}     # the next load starts afresh
         mod.async_probe_requested = False

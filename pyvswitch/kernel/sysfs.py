@@ -31,10 +31,6 @@ Reader = Callable[[], str]
 Writer = Callable[[str], None]
 
 
-def _const(value: str) -> Reader:
-    return lambda: value
-
-
 def _getter(obj: object, attr: str) -> Reader:
     return lambda: str(getattr(obj, attr))
 
@@ -234,7 +230,7 @@ class Sysfs:
         for mod in k.modules.modules.values():
             if mod.loaded:
                 t[f"module/{mod.name}/refcnt"] = (_getter(mod, "refcnt"), None)
-                t[f"module/{mod.name}/initstate"] = (_const("live"), None)
+                t[f"module/{mod.name}/initstate"] = (_getter(mod, "state"), None)
                 t.update({f"module/{mod.name}/parameters/{key}": self._param_attr(k, mod, key, p)
                           for key, p in mod.params.items() if p.perm})     # perm 0: no file
         for dev in k.devices:
