@@ -878,3 +878,28 @@ def test_try_module_get_fails_on_a_going_module():
     assert k.sysfs.read("module/m/initstate") == "live"
     k.rmmod("m")
     assert got == [errno.ENOENT, errno.EBUSY] and not k.module("m").loaded and k.module("m").refcnt == 0
+
+
+@pytest.mark.parametrize("call", ["device_del", "unbind"])
+def test_device_del_and_unbind_from_inside_a_probe_wait_for_it(call):
+    """device_del and an unbind take the device lock the probe holds: they
+    wait for it, then unbind (and delete) - the probe's resources are not
+    released under it, and a deleted device is never left bound."""
+    log = []
+
+    class D(Driver):
+        name, of_match_table = "d", ("vsw,x",)
+
+        def probe(self, dev):
+            dev.devm_add_action(lambda: log.append("release"), "r")
+            getattr(self.kernel, call)(dev)
+            log.append(("probe done", len(dev.devres), dev.registered))
+
+        def remove(self, dev):
+            log.append("remove")
+    k = loaded(make_module("m", D))
+    x = k.device_add(Device("x0", compatible=["vsw,x"]))
+    assert log == [("probe done", 1, True), "remove", "release"]
+    assert x.driver is None and x.registered is (call == "unbind")
+    actions = [e.action for e in k.uevents if e.devpath == "/devices/platform/x0"]
+    assert actions == ["add", "bind", "unbind"] + (["remove"] if call == "device_del" else [])

@@ -169,8 +169,13 @@ class Kernel:
         unbinding, off the deferred list, its links purged, its devres released
         (resources taken outside a probe too), BUS_NOTIFY_REMOVED_DEVICE, the
         "remove" uevent.  Its children are not removed with it (whoever added
-        them removes them), and no deferred probe is triggered: nothing bound."""
+        them removes them), and no deferred probe is triggered: nothing bound.
+        Called from inside the device's probe it waits for the probe to end
+        (the device lock), as from another thread in Linux."""
         if not dev.registered or dev.kernel is not self or dev.dead:
+            return
+        if dev.probing:                 # device_lock: it waits for the probe to end (really_probe carries it out)
+            dev.waiting.add("del")
             return
         dev.dead = True
         self.notify("del_device", dev)
@@ -263,8 +268,12 @@ class Kernel:
 
     @locked
     def unbind(self, dev: Device) -> None:
+        """device_release_driver; from inside the device's probe it waits for the probe to end."""
         if dev.driver is None:
             raise KernelError(errno.ENODEV, f"{dev.name} is not bound to a driver")
+        if dev.probing:
+            dev.waiting.add("unbind")
+            return
         dd.device_release_driver(self, dev)
 
     @locked

@@ -62,13 +62,24 @@ def really_probe(k: "Kernel", dev: "Device", drv: "Driver", queue: bool = True) 
         k.notify("driver_not_bound", dev)
         links.no_driver(dev)
         undo_probe(dev)
+        _after_probe(k, dev)
         return code
     finally:
         dev.probing = False
     driver_bound(k, dev)
     if dev.driver is drv and dev.bus is not None and dev.bus.drivers.get(drv.name) is not drv:
         device_release_driver(k, dev)   # unregistered during its probe: driver_detach waited for it, and unbinds
+    _after_probe(k, dev)
     return 0
+
+
+def _after_probe(k: "Kernel", dev: "Device") -> None:
+    """What was called during the probe and waited on the device lock: a device_del, an unbind."""
+    waiting, dev.waiting = dev.waiting, set()
+    if "del" in waiting:
+        k.device_del(dev)
+    elif "unbind" in waiting and dev.driver is not None:
+        device_release_driver(k, dev)
 
 
 def driver_bound(k: "Kernel", dev: "Device") -> None:
