@@ -47,11 +47,23 @@ def _check_alive(dev):
 
 
 class X(Driver):
+    """A device's ``in_probe`` resource makes its probe hostile: it deletes or
+    unbinds its own device, or removes its own module, from inside."""
     name, of_match_table = "dx", ("vsw,x",)
 
     def probe(self, dev):
         _check_alive(dev)
         dev.devm_add_action(lambda: None, "x-res")
+        what = dev.resources.get("in_probe")
+        if what == "del":
+            self.kernel.device_del(dev)
+        elif what == "unbind":
+            self.kernel.unbind(dev)
+        elif what == "rmmod":
+            try:
+                self.kernel.rmmod("mx")
+            except KernelError as e:
+                assert e.errno == errno.EBUSY, e        # coming, or held by a module that depends on it
 
 
 class Y(Driver):
@@ -210,6 +222,21 @@ class DriverCore(RuleBasedStateMachine):
         before = len(self.released)
         dev.devres.release_all()
         assert len(self.released) - before == self.outside.pop(name, 0)
+
+    @rule(name=st.sampled_from(NAMES[:-1]), what=st.sampled_from(["del", "unbind", "rmmod"]))
+    def add_hostile_device(self, name, what):
+        """A device whose probe deletes or unbinds it, or removes its driver's
+        module: whatever the probe did waits for it to end, and takes effect then."""
+        if name in self.devices():
+            return
+        dev = self.k.device_add(Device(name, compatible=["vsw,x"], resources={"in_probe": what}))
+        self.settle()
+        if not dev.registered:
+            assert what == "del" and dev.driver is None and len(dev.devres) == 0
+            self.deleted.append(dev)
+            self.binds_at_del = self.k.binds
+        elif what != "rmmod" or not self.k.module("mx").loaded:
+            assert dev.driver is None
 
     @rule(name=st.sampled_from(NAMES))
     def remove_device(self, name):
