@@ -903,3 +903,52 @@ def test_device_del_and_unbind_from_inside_a_probe_wait_for_it(call):
     assert x.driver is None and x.registered is (call == "unbind")
     actions = [e.action for e in k.uevents if e.devpath == "/devices/platform/x0"]
     assert actions == ["add", "bind", "unbind"] + (["remove"] if call == "device_del" else [])
+
+
+def test_bus_for_each_dev_walks_are_safe_with_threads_adding_and_deleting():
+    """The device lists (Kernel.devices, Driver.devices, k.device, a sysfs
+    listing) are walked under the kernel's lock, as bus_for_each_dev walks the
+    klist: a thread adding and deleting devices never breaks a reader."""
+    import sys
+    import threading
+    import time
+    k = loaded(make_module("m", driver("foo", ("vsw,x",))))
+    errors, stop = [], threading.Event()
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            try:
+                k.device_add(Device(f"x{i % 40}", compatible=["vsw,x"]))
+                k.device_del(k.device(f"x{(i * 7) % 40}"))
+            except VswError:
+                pass                                # EEXIST / ENOENT: another name's turn
+            i += 1
+
+    def reader():
+        while not stop.is_set():
+            try:
+                k.devices
+                k.driver("foo").devices
+                k.sysfs.ls("bus/platform/devices")
+                k.device("x1")
+            except VswError:
+                pass
+            except Exception as exc:                # RuntimeError: dictionary changed size during iteration
+                errors.append(repr(exc))
+                stop.set()
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader) for _ in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and not stop.is_set():
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        sys.setswitchinterval(old)
+    assert errors == []

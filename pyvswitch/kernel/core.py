@@ -193,15 +193,18 @@ class Kernel:
         self.probe_errors.pop(dev.name, None)
         dev.kernel = None
 
+    @locked
     def device(self, name: str, bus: str | None = None) -> Device:
-        for b in ([self.bus(bus)] if bus else self.buses.values()):
+        for b in ([self.bus(bus)] if bus else list(self.buses.values())):
             if name in b.devices:
                 return b.devices[name]
         raise UnknownName(f"no device {name!r}" + (f" on bus {bus}" if bus else ""))
 
     @property
     def devices(self) -> list[Device]:
-        return [d for b in self.buses.values() for d in b.devices.values()]
+        """Every registered device (a snapshot, taken under the lock)."""
+        with self.lock:
+            return [d for b in self.buses.values() for d in b.devices.values()]
 
     @locked
     def device_link_add(self, consumer: Device, supplier: Device, flags: int = 0) -> None:
@@ -324,4 +327,5 @@ class Kernel:
         return self.modules.get(name)
 
     def lsmod(self) -> list[Module]:
-        return [m for m in self.modules.modules.values() if m.loaded]
+        with self.lock:
+            return [m for m in self.modules.modules.values() if m.loaded]
