@@ -952,3 +952,47 @@ def test_bus_for_each_dev_walks_are_safe_with_threads_adding_and_deleting():
             t.join()
         sys.setswitchinterval(old)
     assert errors == []
+
+
+def test_try_module_get_and_module_put_are_atomic_against_each_other_and_rmmod():
+    """try_module_get / module_put from several threads while another tries
+    rmmod: no reference is lost, and rmmod never succeeds while one is held
+    (the check and the going state are one step, as delete_module's
+    try_stop_module)."""
+    import sys
+    import threading
+    k = loaded(make_module("m", driver("foo", ("vsw,x",))))
+    mod = k.module("m")
+    held_when_gone, stop = [], threading.Event()
+
+    def user():
+        for _ in range(3000):
+            try:
+                mod.get()
+            except KernelError:
+                continue                            # not loaded at that moment
+            if not mod.loaded or mod.state == "going":     # a reference on a module on its way out
+                held_when_gone.append(mod.state)
+            mod.put()
+
+    def remover():
+        while not stop.is_set():
+            try:
+                k.rmmod("m")
+                k.insmod("m")
+            except KernelError:
+                pass                                # EBUSY: in use
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    users = [threading.Thread(target=user) for _ in range(3)]
+    rm = threading.Thread(target=remover)
+    try:
+        for t in [*users, rm]:
+            t.start()
+        for t in users:
+            t.join()
+    finally:
+        stop.set()
+        rm.join()
+        sys.setswitchinterval(old)
+    assert mod.pins == 0 and held_when_gone == []

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import importlib
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -139,6 +140,7 @@ class Module:
         #: initstate while loaded: "coming" (its init and drivers' registration
         #: running), "live", "going" (its unload running)
         self.state = "live"
+        self._ref_lock = threading.Lock()     # try_module_get/module_put against rmmod's check
         self.pins = 0
         self.holders: list[str] = []
         self.async_probe_requested = False
@@ -180,16 +182,18 @@ class Module:
     def get(self) -> None:
         """try_module_get(): pins the module; rmmod refuses while pinned.
         ENOENT once it is going (module_is_live) or not loaded."""
-        if not self.loaded or self.state == "going":
-            raise KernelError(errno.ENOENT, f"module {self.name} is not loaded"
-                                            f"{' (it is being unloaded)' if self.loaded else ''}")
-        self.pins += 1
+        with self._ref_lock:
+            if not self.loaded or self.state == "going":
+                raise KernelError(errno.ENOENT, f"module {self.name} is not loaded"
+                                                f"{' (it is being unloaded)' if self.loaded else ''}")
+            self.pins += 1
 
     def put(self) -> None:
         """module_put()."""
-        if self.pins <= 0:
-            raise KernelError(errno.EINVAL, f"module {self.name}: put without get")
-        self.pins -= 1
+        with self._ref_lock:
+            if self.pins <= 0:
+                raise KernelError(errno.EINVAL, f"module {self.name}: put without get")
+            self.pins -= 1
 
     def __repr__(self) -> str:
         return f"<Module {self.name} {'loaded' if self.loaded else 'available'} refcnt={self.refcnt}>"
@@ -346,9 +350,10 @@ class ModuleRegistry:
                                            f"{'init' if mod.state == 'coming' else 'unload'} is still running")
         if mod.holders:
             raise KernelError(errno.EBUSY, f"rmmod: module {mod.name} is in use by: {', '.join(mod.holders)}")
-        if mod.pins:
-            raise KernelError(errno.EBUSY, f"rmmod: module {mod.name} is in use (refcount {mod.refcnt})")
-        mod.state = "going"
+        with mod._ref_lock:                 # try_stop_module: no reference, and none can be taken from now on
+            if mod.pins:
+                raise KernelError(errno.EBUSY, f"rmmod: module {mod.name} is in use (refcount {mod.refcnt})")
+            mod.state = "going"
         try:
             for drv in reversed(mod.drivers):
                 self.kernel.driver_unregister(drv)
