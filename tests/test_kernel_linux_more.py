@@ -996,3 +996,24 @@ def test_try_module_get_and_module_put_are_atomic_against_each_other_and_rmmod()
         rm.join()
         sys.setswitchinterval(old)
     assert mod.pins == 0 and held_when_gone == []
+
+
+def test_state_synced_store_refuses_a_device_synced_already_with_einval():
+    """state_synced_store: "1" on a device whose state is synced already
+    (by the core or an earlier write) is EINVAL, and sync_state does not run again."""
+    calls = []
+
+    class Sup(Driver):
+        name, of_match_table = "sup", ("vsw,s",)
+
+        def probe(self, dev):
+            pass
+
+        def sync_state(self, dev):
+            calls.append(dev.name)
+    k = loaded(make_module("m", Sup))
+    s = k.device_add(Device("s0", compatible=["vsw,s"]))
+    assert calls == ["s0"] and s.state_synced                   # no consumer: synced at bind
+    with pytest.raises(KernelError) as e:
+        k.sysfs.write("devices/platform/s0/state_synced", "1")
+    assert e.value.errno == errno.EINVAL and calls == ["s0"]

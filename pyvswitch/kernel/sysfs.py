@@ -119,6 +119,8 @@ class Sysfs:
             if v.strip() != "1":
                 raise KernelError(errno.EINVAL, f"state_synced takes 1 (sync now), got {v.strip()!r}")
             with k.lock:
+                if dev.state_synced:
+                    raise KernelError(errno.EINVAL, f"{dev.name}: its state is synced already")
                 dd.sync_state(k, dev, force=True)
 
         def uevent_w(v: str) -> None:
