@@ -1017,3 +1017,30 @@ def test_state_synced_store_refuses_a_device_synced_already_with_einval():
     with pytest.raises(KernelError) as e:
         k.sysfs.write("devices/platform/s0/state_synced", "1")
     assert e.value.errno == errno.EINVAL and calls == ["s0"]
+
+
+def test_remove_nodes_keeps_a_group_not_wholly_inside_the_released_one():
+    """devres_release_group over interleaved groups (A opens, B opens, A
+    closes, B closes): remove_nodes releases A's span but keeps B's marks -
+    B is not wholly inside it - so B can still be released (or closed)."""
+    dev = Device("x0")
+    order = []
+    dev.devres_open_group("A")
+    dev.devm_add_action(lambda: order.append("a"), "a")
+    dev.devres_open_group("B")
+    dev.devm_add_action(lambda: order.append("ab"), "ab")
+    dev.devres_close_group("A")
+    dev.devm_add_action(lambda: order.append("b"), "b")
+    dev.devres_close_group("B")
+    dev.devm_add_action(lambda: order.append("after"), "after")
+    assert dev.devres_release_group("A") == 2 and order == ["ab", "a"]
+    assert dev.devres_release_group("B") == 1 and order == ["ab", "a", "b"]
+    assert dev.devres.names() == ["after"]
+    dev.devres_open_group("C")                      # an open group inside: wholly in with its open mark
+    dev.devm_add_action(lambda: order.append("c"), "c")
+    dev.devres_open_group("D")
+    dev.devm_add_action(lambda: order.append("d"), "d")
+    assert dev.devres_release_group("C") == 2 and order[-2:] == ["d", "c"]
+    with pytest.raises(KernelError) as e:
+        dev.devres_release_group("D")
+    assert e.value.errno == errno.ENOENT and dev.devres.names() == ["after"]
