@@ -329,3 +329,16 @@ def test_unknown_module_param_cb_compares_async_probe_with_strcmp():
     k.modprobe("m async-probe=1")
     assert not k.driver("foo").allows_async_probing
     assert "unknown parameter 'async-probe' ignored" in " ".join(line.message for line in k.dmesg)
+
+
+@pytest.mark.parametrize("line,value", [('m label="a b"', "a b"), ("m label=a=b", "a=b"),
+                                        ('m "label=x y"', "x y"), ("m   label=z  ", "z"),
+                                        ('m label="q', "q")])
+def test_next_arg_splits_the_options_as_parse_args_does(line, value):
+    """kernel/params.c next_arg: blanks separate parameters except inside
+    double quotes; the value starts after the first "="; quotes around the
+    value (or the whole parameter) are not part of it."""
+    k = with_params(ModuleParam("label", str, None, 0o644))
+    k.modprobe(line)
+    assert k.module("m").values["label"] == value
+    assert not any("unknown parameter" in line.message for line in k.dmesg)

@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
 
 from . import params
+from .params import parse_args as _options
 from .driver import Driver
 from .errors import KernelError
 from .modalias import alias_matches, driver_aliases
@@ -321,13 +322,12 @@ class ModuleRegistry:
         if not isinstance(name, str):
             raise KernelError(errno.EINVAL, f"modprobe: a module name or modalias is a string, "
                                             f"not {type(name).__name__} {name!r}")
-        words = name.split()
+        words = name.split(maxsplit=1)
         if not words:
             raise KernelError(errno.EINVAL, "modprobe: no module name")
         name, args = words[0], dict(params or {})
-        for w in words[1:]:
-            key, eq, value = w.partition("=")
-            args[key] = value if eq else None
+        for key, value in _options(words[1] if len(words) > 1 else ""):     # next_arg: quotes kept together
+            args[key] = value
         by_name = self._folded().get(name.replace("-", "_"))
         found = [by_name] if by_name is not None else self.lookup(name)
         if not found:

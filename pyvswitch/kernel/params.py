@@ -159,6 +159,52 @@ def param_array(ctype: str, val: str | None, max_elems: int) -> tuple[object, ..
     return tuple(out)
 
 
+_SPACE = " \t\n\v\f\r"       # C's isspace
+
+
+def next_arg(args: str) -> tuple[str, str | None, str]:
+    """kernel/params.c next_arg: the first parameter of ``args`` as (name,
+    value or None without "=", the rest).  Blanks separate parameters except
+    inside double quotes; the value starts after the first "="; a quote
+    opening the value or the whole parameter, and the one closing it, are
+    not part of it."""
+    quoted = in_quote = args[:1] == '"'
+    if quoted:
+        args = args[1:]
+    equals = i = 0
+    while i < len(args):
+        c = args[i]
+        if c in _SPACE and not in_quote:
+            break
+        if equals == 0 and c == "=":
+            equals = i
+        if c == '"':
+            in_quote = not in_quote
+        i += 1
+    token, rest = args[:i], args[i + 1:].lstrip(_SPACE)
+    closing = token.endswith('"')       # args[i-1] = '\0': the last character goes, once
+    if not equals:
+        name, val = (token[:-1] if quoted and closing else token), None
+    else:
+        name, val = token[:equals], token[equals + 1:]
+        if val.startswith('"') or quoted:
+            if val.startswith('"'):
+                val = val[1:]
+            if closing and val:
+                val = val[:-1]
+    return name, val, rest
+
+
+def parse_args(args: str) -> list[tuple[str, str | None]]:
+    """parse_args' walk over an options string: every (name, value) in order."""
+    out = []
+    args = args.lstrip(_SPACE)
+    while args:
+        name, val, args = next_arg(args)
+        out.append((name, val))
+    return out
+
+
 def param_get(ctype: str, value: object) -> str:
     """param_get_<type>: what the sysfs file shows (bools Y/N, charp "(null)" when unset)."""
     if ctype in ("bool", "invbool"):
