@@ -1044,3 +1044,14 @@ def test_remove_nodes_keeps_a_group_not_wholly_inside_the_released_one():
     with pytest.raises(KernelError) as e:
         dev.devres_release_group("D")
     assert e.value.errno == errno.ENOENT and dev.devres.names() == ["after"]
+
+
+def test_driver_set_override_counts_the_page_in_bytes():
+    """driver_set_override's bound is the write's length in bytes: a page of
+    two-byte characters is EINVAL long before a page of characters."""
+    import mmap
+    k = kernel()
+    dev = k.device_add(Device("x0", compatible=["vsw,x"]))
+    with pytest.raises(KernelError) as e:
+        k.sysfs.write("devices/platform/x0/driver_override", "é" * (mmap.PAGESIZE // 2))
+    assert e.value.errno == errno.EINVAL and dev.driver_override is None

@@ -342,3 +342,15 @@ def test_next_arg_splits_the_options_as_parse_args_does(line, value):
     k.modprobe(line)
     assert k.module("m").values["label"] == value
     assert not any("unknown parameter" in line.message for line in k.dmesg)
+
+
+def test_param_set_charp_counts_bytes_as_strnlen_does():
+    """param_set_charp's 1024 is bytes (strnlen): 512 two-byte characters fit,
+    513 are ENOSPC - the text as the kernel would be given it, in UTF-8."""
+    k = with_params(ModuleParam("label", str, "x", 0o644))
+    k.modprobe("m")
+    k.sysfs.write("module/m/parameters/label", "é" * 512)
+    assert k.module("m").values["label"] == "é" * 512
+    with pytest.raises(KernelError) as e:
+        k.sysfs.write("module/m/parameters/label", "é" * 513)
+    assert e.value.errno == errno.ENOSPC and k.module("m").values["label"] == "é" * 512

@@ -2,7 +2,7 @@
 
 ``kstrtobool``, ``kstrtoull``/``kstrtoll`` and the fixed-width ``kstrto*`` with
 their ranges (base 0: ``0x`` hexadecimal, a leading ``0`` octal), the
-``param_set_*`` of each type (``charp`` up to 1024 characters, ``bool`` with no
+``param_set_*`` of each type (``charp`` up to 1024 bytes of UTF-8, ``bool`` with no
 value meaning "1"), ``param_array`` (comma-separated, at least one and at most
 ``max`` elements), ``param_get_*`` for sysfs (``Y``/``N`` for bools), and
 ``VERIFY_OCTAL_PERMISSIONS`` for a parameter's mode.
@@ -139,8 +139,9 @@ def param_set(ctype: str, val: str | None) -> object:
     if val is None:                         # parse_one: only KERNEL_PARAM_OPS_FL_NOARG types take no value
         raise _einval("a value is required (name=value)")
     if ctype == "charp":
-        if len(val) > CHARP_MAX:
-            raise KernelError(errno.ENOSPC, f"string parameter too long ({len(val)} > {CHARP_MAX} characters)")
+        size = len(val.encode("utf-8", "surrogatepass"))        # strnlen: bytes, as the kernel is given them
+        if size > CHARP_MAX:
+            raise KernelError(errno.ENOSPC, f"string parameter too long ({size} > {CHARP_MAX} bytes)")
         return val
     return kstrto(ctype, val, 0)
 

@@ -56,8 +56,9 @@ def driver_set_override(buf: str) -> str | None:
     """driver_set_override: EINVAL for a page or more (PAGE_SIZE - 1: the
     show adds a newline); the C string up to its first newline; an empty
     one (or a lone newline) clears the override (None)."""
-    if len(buf) >= mmap.PAGESIZE - 1:
-        raise KernelError(errno.EINVAL, f"driver_override: {len(buf)} characters; expected fewer than "
+    size = len(buf.encode("utf-8", "surrogatepass"))
+    if size >= mmap.PAGESIZE - 1:
+        raise KernelError(errno.EINVAL, f"driver_override: {size} bytes; expected fewer than "
                                         f"{mmap.PAGESIZE - 1} (a page, less the newline a read adds)")
     name = _cstr(buf).split("\n", 1)[0]
     return name or None
