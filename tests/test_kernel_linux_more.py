@@ -1055,3 +1055,16 @@ def test_driver_set_override_counts_the_page_in_bytes():
     with pytest.raises(KernelError) as e:
         k.sysfs.write("devices/platform/x0/driver_override", "é" * (mmap.PAGESIZE // 2))
     assert e.value.errno == errno.EINVAL and dev.driver_override is None
+
+
+@pytest.mark.parametrize("name", ["", None])
+def test_kobject_add_internal_refuses_a_driver_without_a_name(name):
+    """bus_add_driver's kobject_init_and_add: a driver with an empty name is
+    EINVAL, and nothing is registered."""
+    drv = driver("placeholder", ("vsw,x",))
+    drv.name = name
+    k = kernel()
+    n = len(k.uevents)
+    with pytest.raises(KernelError) as e:
+        k.driver_register(drv())
+    assert e.value.errno == errno.EINVAL and k.bus("platform").drivers == {} and len(k.uevents) == n

@@ -230,6 +230,8 @@ class Kernel:
         sends it after bus_add_driver."""
         if not isinstance(drv, Driver):
             raise KernelError(errno.EINVAL, f"driver_register takes a Driver, not {type(drv).__name__}")
+        if not isinstance(drv.name, str) or not drv.name:          # kobject_add_internal
+            raise KernelError(errno.EINVAL, f"driver_register: a driver needs a name, got {drv.name!r}")
         if drv.bus not in self.buses:
             raise KernelError(errno.EINVAL, f"driver {drv.name} was not registered because bus {drv.bus!r} is "
                                             f"not registered (buses: {', '.join(self.buses)})")
