@@ -1068,3 +1068,22 @@ def test_kobject_add_internal_refuses_a_driver_without_a_name(name):
     with pytest.raises(KernelError) as e:
         k.driver_register(drv())
     assert e.value.errno == errno.EINVAL and k.bus("platform").drivers == {} and len(k.uevents) == n
+
+
+def test_device_links_unbind_consumers_waits_for_a_consumer_still_probing():
+    """A supplier unbound while a consumer is probing (from inside that probe):
+    device_links_unbind_consumers waits for the probe, then unbinds the
+    consumer - it is never left bound with its required supplier unbound."""
+    class Con(Driver):
+        name, of_match_table = "con", ("vsw,c",)
+
+        def probe(self, dev):
+            self.kernel.unbind(self.kernel.device("s0"))
+    k = loaded(make_module("m", driver("sup", ("vsw,s",)), Con))
+    k.sysfs.write("bus/platform/drivers_autoprobe", "0")
+    s = k.device_add(Device("s0", compatible=["vsw,s"]))
+    c = k.device_add(Device("c0", compatible=["vsw,c"]))
+    k.device_link_add(c, s)
+    k.probe(s)
+    k.probe(c)
+    assert s.driver is None and c.driver is None and links.link_of(c, s).status == "dormant"

@@ -317,7 +317,9 @@ def no_driver(dev: "Device") -> None:
 def busy(dev: "Device") -> list["Device"]:
     """device_links_busy + device_links_unbind_consumers: every enforced link
     to a consumer goes to SUPPLIER_UNBIND; returns the consumers that were
-    ACTIVE - those alone are unbound before the supplier."""
+    ACTIVE - those alone are unbound before the supplier.  A consumer still
+    probing (this unbind comes from inside its probe) is unbound once its
+    probe ends, as Linux waits for it."""
     active = []
     for consumer in dev.consumers:
         link = consumer.supplier_links[dev]
@@ -325,6 +327,8 @@ def busy(dev: "Device") -> list["Device"]:
             continue
         if link.state == ACTIVE:
             active.append(consumer)
+        elif link.state == CONSUMER_PROBE and consumer.probing:
+            consumer.waiting.add("unbind")      # it waits for the probe, then unbinds the consumer
         link.state = SUPPLIER_UNBIND
     return active
 
