@@ -1087,3 +1087,24 @@ def test_device_links_unbind_consumers_waits_for_a_consumer_still_probing():
     k.probe(s)
     k.probe(c)
     assert s.driver is None and c.driver is None and links.link_of(c, s).status == "dormant"
+
+
+def test_load_module_failure_reports_its_own_error_when_a_dependency_cannot_be_rolled_back():
+    """A module whose init pins its dependency and then fails: insmod raises
+    the init's error (not the dependency's EBUSY from the roll-back), the
+    dependency stays loaded - pinned, as kmod leaves dependencies - with a
+    warning, and everything else is rolled back."""
+    dep = make_module("dep", driver("d1", ("vsw,y",)))
+    top = make_module("top", driver("t1", ("vsw,x",)))
+    top.MODULE_DEPENDS = ("dep",)
+
+    def init_module(kernel):
+        kernel.module("dep").get()
+        raise KernelError(errno.ENOMEM, "init failed")
+    top.init_module = init_module
+    k = kernel(dep, top)
+    with pytest.raises(KernelError) as e:
+        k.insmod("top")
+    assert e.value.errno == errno.ENOMEM and not k.module("top").loaded
+    assert k.module("dep").loaded and k.module("dep").holders == []
+    assert any("dep" in line.message and line.level == "warning" for line in k.dmesg)

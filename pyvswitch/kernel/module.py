@@ -275,8 +275,12 @@ class ModuleRegistry:
                 done += self.load(dep, _stack + (mod.name,))
             self._init(mod, values, async_probe)
         except BaseException:
-            for dep in reversed(done):
-                self.unload(dep)
+            for dep in reversed(done):      # best effort: the load's own error is the one raised
+                try:
+                    self.unload(dep)
+                except KernelError as exc:
+                    self.kernel.printk("warning", f"module {mod.name} failed to load; its dependency {dep} "
+                                                  f"stays loaded: {exc}")
             raise
         for dep in mod.depends:
             self.get(dep).holders.append(mod.name)          # ref_module: the dependency is held
