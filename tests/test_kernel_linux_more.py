@@ -1108,3 +1108,55 @@ def test_load_module_failure_reports_its_own_error_when_a_dependency_cannot_be_r
     assert e.value.errno == errno.ENOMEM and not k.module("top").loaded
     assert k.module("dep").loaded and k.module("dep").holders == []
     assert any("dep" in line.message and line.level == "warning" for line in k.dmesg)
+
+
+def test_bus_notify_a_listener_that_raises_leaves_every_operation_whole():
+    """A bus listener that raises (the api's vetoes an unbind it cannot save
+    contexts for that way) never leaves a device half-way: on add_device or
+    del_device the call is refused with nothing changed; bind_driver is a
+    failed probe; bound_driver, unbound_driver and removed_device come after
+    the fact - the operation completes, uevent included, and the error is
+    logged.  (A raising del_device listener left the device dead but
+    registered, never to be deleted; a raising add_device one left it on the
+    bus unannounced; a raising unbound_driver one, without its uevent.)"""
+    log = []
+    k = loaded(make_module("m", driver("foo", ("vsw,x",), log=log)))
+    failing = set()
+
+    def listener(ev, d):
+        if ev in failing:
+            raise RuntimeError(f"listener bug at {ev}")
+    k.notifier_register(listener)
+
+    def actions():
+        return [e.action for e in k.uevents if e.devpath == "/devices/platform/x0"]
+
+    failing.add("add_device")
+    dev = Device("x0", compatible=["vsw,x"])
+    with pytest.raises(RuntimeError):
+        k.device_add(dev)
+    assert not dev.registered and "x0" not in k.bus("platform").devices and actions() == []
+    failing.clear()
+    failing.add("bind_driver")
+    k.device_add(dev)
+    assert dev.registered and dev.driver is None and "listener bug" in k.probe_errors["x0"]
+    failing.clear()
+    failing.add("bound_driver")
+    assert k.probe(dev) is True
+    assert dev.driver is not None and actions() == ["add", "bind"]
+    failing.clear()
+    failing.add("unbound_driver")
+    k.unbind(dev)
+    assert dev.driver is None and actions() == ["add", "bind", "unbind"]
+    failing.clear()
+    k.probe(dev)
+    failing.add("del_device")
+    with pytest.raises(RuntimeError):
+        k.device_del(dev)
+    assert dev.registered and not dev.dead and dev.driver is not None and k.device("x0") is dev
+    failing.clear()
+    failing.add("removed_device")
+    k.device_del(dev)
+    assert not dev.registered and dev.driver is None and "x0" not in k.bus("platform").devices
+    assert actions()[-2:] == ["unbind", "remove"]
+    assert sum("listener bug" in line.message for line in k.dmesg) == 4     # the failed probe, the three late ones

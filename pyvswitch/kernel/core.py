@@ -156,7 +156,14 @@ class Kernel:
         bus.devices[dev.name] = dev
         if dev.parent is not None:
             dev.parent.children.append(dev)
-        self.notify("add_device", dev)
+        try:
+            self.notify("add_device", dev)
+        except BaseException:               # a listener refused it: not added at all
+            del bus.devices[dev.name]
+            if dev.parent is not None:
+                dev.parent.children.remove(dev)
+            dev.bus = dev.kernel = None
+            raise
         self.uevents_emit("add", dev)
         if bus.drivers_autoprobe:
             dd.device_attach(self, dev, allow_async=True)      # device_initial_probe
@@ -178,12 +185,16 @@ class Kernel:
             dev.waiting.add("del")
             return
         dev.dead = True
-        self.notify("del_device", dev)
+        try:
+            self.notify("del_device", dev)
+        except BaseException:               # a listener refused it: nothing changed
+            dev.dead = False
+            raise
         dd.device_release_driver(self, dev)
         self.deferred.pop(dev, None)
         links.purge(dev)
         dev.devres.release_all()
-        self.notify("removed_device", dev)
+        dd.notify_late(self, "removed_device", dev)     # it is gone whatever a listener says
         self.uevents_emit("remove", dev)
         assert dev.bus is not None
         del dev.bus.devices[dev.name]

@@ -97,9 +97,19 @@ def driver_bound(k: "Kernel", dev: "Device") -> None:
             defer(k, consumer, f"supplier {dev.name} bound")
     for supplier in [*suppliers, dev]:          # device_links_flush_sync_list: before the notifier
         sync_state(k, supplier)
-    k.notify("bound_driver", dev)
+    notify_late(k, "bound_driver", dev)
     k.uevents_emit("bind", dev)
     k.trigger_deferred()
+
+
+def notify_late(k: "Kernel", event: str, dev: "Device") -> None:
+    """A notifier event after the fact (bound, unbound, removed): a listener
+    that raises cannot undo it, nor stop the operation (or the walk it is
+    part of, a driver_detach, a supplier's consumers) - it is logged."""
+    try:
+        k.notify(event, dev)
+    except Exception as exc:
+        k.printk("error", f"{dev.name}: a bus notifier raised on {event}: {type(exc).__name__}: {exc}")
 
 
 def sync_state(k: "Kernel", dev: "Device", force: bool = False) -> None:
@@ -250,7 +260,7 @@ def device_release_driver(k: "Kernel", dev: "Device") -> None:
         links.driver_cleanup(dev)
     finally:
         dev.unbinding = False
-    k.notify("unbound_driver", dev)
+    notify_late(k, "unbound_driver", dev)
     k.uevents_emit("unbind", dev)
 
 
