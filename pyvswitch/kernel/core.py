@@ -72,7 +72,9 @@ class Kernel:
         left: unbound, links purged, devres released), "bind_driver" (before
         probe), "bound_driver", "driver_not_bound" (after a failed probe),
         "unbind_driver" (before remove() and devres run) and "unbound_driver";
-        returns the unregister function."""
+        returns the unregister function.  A callback that raises refuses the
+        operation whole on "add_device", "del_device" and "unbind_driver", fails
+        the probe on "bind_driver", and is logged after the fact (the others)."""
         self._notifiers.append(callback)
 
         def unregister() -> None:
