@@ -1160,3 +1160,28 @@ def test_bus_notify_a_listener_that_raises_leaves_every_operation_whole():
     assert not dev.registered and dev.driver is None and "x0" not in k.bus("platform").devices
     assert actions()[-2:] == ["unbind", "remove"]
     assert sum("listener bug" in line.message for line in k.dmesg) == 4     # the failed probe, the three late ones
+
+
+def test_an_unbind_vetoed_by_a_listener_puts_its_consumer_links_back():
+    """A listener refusing a supplier's unbind (raising on unbind_driver, as
+    the api does when it cannot save contexts) leaves the supplier bound and
+    its consumer links available again - not stuck in "supplier unbinding",
+    where its consumers could never probe again."""
+    k = loaded(make_module("m", driver("sup", ("vsw,s",)), driver("con", ("vsw,c",))))
+    s = k.device_add(Device("s0", compatible=["vsw,s"]))
+    c = k.device_add(Device("c0", compatible=["vsw,c"]))
+    k.device_link_add(c, s)
+    k.unbind(c)
+    k.probe(c)
+    assert links.link_of(c, s).status == "active"
+
+    def veto(ev, d):
+        if ev == "unbind_driver" and d is s:
+            raise KernelError(errno.EBUSY, "contexts still in the store")
+    off = k.notifier_register(veto)
+    with pytest.raises(KernelError):
+        k.unbind(s)
+    off()
+    assert s.driver is not None and c.driver is None                # the consumer went first, as Linux's would
+    assert links.link_of(c, s).status == "available"
+    assert k.probe(c) is True and links.link_of(c, s).status == "active"

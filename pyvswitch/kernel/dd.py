@@ -251,7 +251,11 @@ def device_release_driver(k: "Kernel", dev: "Device") -> None:
             device_release_driver(k, consumer)
         if dev.driver is not drv:
             return
-        k.notify("unbind_driver", dev)      # before anything is released: users can still leave
+        try:
+            k.notify("unbind_driver", dev)  # before anything is released: users can still leave
+        except BaseException:               # a listener refused: still bound, its consumer links usable
+            links.unbind_refused(dev)
+            raise
         try:
             drv.remove(dev)
         except Exception as exc:

@@ -333,6 +333,15 @@ def busy(dev: "Device") -> list["Device"]:
     return active
 
 
+def unbind_refused(dev: "Device") -> None:
+    """The unbind ``busy`` began did not happen (a notifier listener refused
+    it): the links it moved to SUPPLIER_UNBIND are AVAILABLE again."""
+    for consumer in dev.consumers:
+        link = consumer.supplier_links[dev]
+        if link.managed and link.state == SUPPLIER_UNBIND:
+            link.state = AVAILABLE
+
+
 def driver_cleanup(dev: "Device") -> None:
     """device_links_driver_cleanup (after the unbind): links to consumers go
     DORMANT, those that go with the supplier's unbind go; then its own
