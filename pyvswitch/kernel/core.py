@@ -72,7 +72,9 @@ class Kernel:
         left: unbound, links purged, devres released), "bind_driver" (before
         probe), "bound_driver", "driver_not_bound" (after a failed probe),
         "unbind_driver" (before remove() and devres run) and "unbound_driver";
-        returns the unregister function."""
+        returns the unregister function.  A callback that raises refuses the
+        operation whole on "add_device", "del_device" and "unbind_driver", fails
+        the probe on "bind_driver", and is logged after the fact (the others)."""
         self._notifiers.append(callback)
 
         def unregister() -> None:
@@ -102,12 +104,11 @@ class Kernel:
         return self._uevents.emit(action, devpath, subsystem, **env)
 
     def uevents_emit(self, action: str, dev: Device, **env: str) -> UEvent:
-        """kobject_uevent: the device's variables (dev_uevent: DRIVER from its
-        current driver, then the bus's own) with ``env`` over them."""
+        """kobject_uevent: the device's variables (dev_uevent, for every action:
+        DRIVER from its current driver, then the bus's own) with ``env`` over them."""
         assert dev.bus is not None
         base = {"DRIVER": dev.driver.name} if dev.driver is not None else {}
-        if action in ("add", "remove", "bind", "unbind", "change"):
-            base.update(dev.bus.uevent_env(dev))
+        base.update(dev.bus.uevent_env(dev))
         return self._uevents.emit(action, dev.devpath, dev.bus.name, **{**base, **env})
 
     # --- buses --------------------------------------------------------------
@@ -157,7 +158,14 @@ class Kernel:
         bus.devices[dev.name] = dev
         if dev.parent is not None:
             dev.parent.children.append(dev)
-        self.notify("add_device", dev)
+        try:
+            self.notify("add_device", dev)
+        except BaseException:               # a listener refused it: not added at all
+            del bus.devices[dev.name]
+            if dev.parent is not None:
+                dev.parent.children.remove(dev)
+            dev.bus = dev.kernel = None
+            raise
         self.uevents_emit("add", dev)
         if bus.drivers_autoprobe:
             dd.device_attach(self, dev, allow_async=True)      # device_initial_probe
@@ -170,16 +178,25 @@ class Kernel:
         unbinding, off the deferred list, its links purged, its devres released
         (resources taken outside a probe too), BUS_NOTIFY_REMOVED_DEVICE, the
         "remove" uevent.  Its children are not removed with it (whoever added
-        them removes them), and no deferred probe is triggered: nothing bound."""
+        them removes them), and no deferred probe is triggered: nothing bound.
+        Called from inside the device's probe it waits for the probe to end
+        (the device lock), as from another thread in Linux."""
         if not dev.registered or dev.kernel is not self or dev.dead:
             return
+        if dev.probing:                 # device_lock: it waits for the probe to end (really_probe carries it out)
+            dev.waiting.add("del")
+            return
         dev.dead = True
-        self.notify("del_device", dev)
+        try:
+            self.notify("del_device", dev)
+        except BaseException:               # a listener refused it: nothing changed
+            dev.dead = False
+            raise
         dd.device_release_driver(self, dev)
         self.deferred.pop(dev, None)
         links.purge(dev)
         dev.devres.release_all()
-        self.notify("removed_device", dev)
+        dd.notify_late(self, "removed_device", dev)     # it is gone whatever a listener says
         self.uevents_emit("remove", dev)
         assert dev.bus is not None
         del dev.bus.devices[dev.name]
@@ -189,15 +206,18 @@ class Kernel:
         self.probe_errors.pop(dev.name, None)
         dev.kernel = None
 
+    @locked
     def device(self, name: str, bus: str | None = None) -> Device:
-        for b in ([self.bus(bus)] if bus else self.buses.values()):
+        for b in ([self.bus(bus)] if bus else list(self.buses.values())):
             if name in b.devices:
                 return b.devices[name]
         raise UnknownName(f"no device {name!r}" + (f" on bus {bus}" if bus else ""))
 
     @property
     def devices(self) -> list[Device]:
-        return [d for b in self.buses.values() for d in b.devices.values()]
+        """Every registered device (a snapshot, taken under the lock)."""
+        with self.lock:
+            return [d for b in self.buses.values() for d in b.devices.values()]
 
     @locked
     def device_link_add(self, consumer: Device, supplier: Device, flags: int = 0) -> None:
@@ -218,10 +238,13 @@ class Kernel:
     @locked
     def driver_register(self, drv: Driver) -> Driver:
         """driver_register: EINVAL for a bus type that is not registered, EBUSY
-        for a name the bus has already; the driver's "add" uevent
-        (SUBSYSTEM=drivers), then it attaches to the bus's unbound devices."""
+        for a name the bus has already; it attaches to the bus's unbound devices,
+        then the driver's "add" uevent (SUBSYSTEM=drivers), as driver_register
+        sends it after bus_add_driver."""
         if not isinstance(drv, Driver):
             raise KernelError(errno.EINVAL, f"driver_register takes a Driver, not {type(drv).__name__}")
+        if not isinstance(drv.name, str) or not drv.name:          # kobject_add_internal
+            raise KernelError(errno.EINVAL, f"driver_register: a driver needs a name, got {drv.name!r}")
         if drv.bus not in self.buses:
             raise KernelError(errno.EINVAL, f"driver {drv.name} was not registered because bus {drv.bus!r} is "
                                             f"not registered (buses: {', '.join(self.buses)})")
@@ -230,20 +253,22 @@ class Kernel:
             raise KernelError(errno.EBUSY, f"driver '{drv.name}' is already registered on bus {bus.name}, aborting")
         drv.kernel = self
         bus.drivers[drv.name] = drv
-        self.kobject_uevent("add", f"/bus/{bus.name}/drivers/{drv.name}", "drivers")
-        if bus.drivers_autoprobe:
+        if bus.drivers_autoprobe:                   # bus_add_driver: attached first ...
             dd.driver_attach(self, drv)
+        self.kobject_uevent("add", f"/bus/{bus.name}/drivers/{drv.name}", "drivers")     # ... then KOBJ_ADD
         return drv
 
     @locked
     def driver_unregister(self, drv: Driver) -> None:
-        """Unbinds every device of the driver, then forgets it (its "remove" uevent)."""
+        """bus_remove_driver: off the bus first (klist_remove: nothing matches it
+        any more, not even a device re-probed while it goes), then every device
+        of the driver unbound, then its "remove" uevent."""
         bus = self.buses.get(drv.bus)
         if bus is None or bus.drivers.get(drv.name) is not drv:
             return
+        del bus.drivers[drv.name]
         for dev in reversed(drv.devices):            # driver_detach: the last bound first
             dd.device_release_driver(self, dev)     # as in Linux: unbound, not re-probed by itself
-        del bus.drivers[drv.name]
         drv.kernel = None
         self.kobject_uevent("remove", f"/bus/{bus.name}/drivers/{drv.name}", "drivers")
 
@@ -261,8 +286,12 @@ class Kernel:
 
     @locked
     def unbind(self, dev: Device) -> None:
+        """device_release_driver; from inside the device's probe it waits for the probe to end."""
         if dev.driver is None:
             raise KernelError(errno.ENODEV, f"{dev.name} is not bound to a driver")
+        if dev.probing:
+            dev.waiting.add("unbind")
+            return
         dd.device_release_driver(self, dev)
 
     @locked
@@ -313,4 +342,5 @@ class Kernel:
         return self.modules.get(name)
 
     def lsmod(self) -> list[Module]:
-        return [m for m in self.modules.modules.values() if m.loaded]
+        with self.lock:
+            return [m for m in self.modules.modules.values() if m.loaded]

@@ -26,7 +26,9 @@ def really_probe(k: "Kernel", dev: "Device", drv: "Driver", queue: bool = True) 
     ProbeDefer.  A deferral puts the device on the deferred list when
     ``queue`` (driver_deferred_probe_add; a sysfs bind does not queue).
     BUS_NOTIFY_BIND_DRIVER before the probe; after a failed one
-    BUS_NOTIFY_DRIVER_NOT_BOUND, then whatever it took is released."""
+    BUS_NOTIFY_DRIVER_NOT_BOUND, then whatever it took is released.  A driver
+    unregistered while its probe ran (from inside it) unbinds the device once
+    it bound, as driver_detach does once the device lock is free."""
     if dev.dead or dev.kernel is not k:
         return -errno.ENODEV
     if dev.driver is not None:
@@ -60,11 +62,24 @@ def really_probe(k: "Kernel", dev: "Device", drv: "Driver", queue: bool = True) 
         k.notify("driver_not_bound", dev)
         links.no_driver(dev)
         undo_probe(dev)
+        _after_probe(k, dev)
         return code
     finally:
         dev.probing = False
     driver_bound(k, dev)
+    if dev.driver is drv and dev.bus is not None and dev.bus.drivers.get(drv.name) is not drv:
+        device_release_driver(k, dev)   # unregistered during its probe: driver_detach waited for it, and unbinds
+    _after_probe(k, dev)
     return 0
+
+
+def _after_probe(k: "Kernel", dev: "Device") -> None:
+    """What was called during the probe and waited on the device lock: a device_del, an unbind."""
+    waiting, dev.waiting = dev.waiting, set()
+    if "del" in waiting:
+        k.device_del(dev)
+    elif "unbind" in waiting and dev.driver is not None:
+        device_release_driver(k, dev)
 
 
 def driver_bound(k: "Kernel", dev: "Device") -> None:
@@ -82,9 +97,19 @@ def driver_bound(k: "Kernel", dev: "Device") -> None:
             defer(k, consumer, f"supplier {dev.name} bound")
     for supplier in [*suppliers, dev]:          # device_links_flush_sync_list: before the notifier
         sync_state(k, supplier)
-    k.notify("bound_driver", dev)
+    notify_late(k, "bound_driver", dev)
     k.uevents_emit("bind", dev)
     k.trigger_deferred()
+
+
+def notify_late(k: "Kernel", event: str, dev: "Device") -> None:
+    """A notifier event after the fact (bound, unbound, removed): a listener
+    that raises cannot undo it, nor stop the operation (or the walk it is
+    part of, a driver_detach, a supplier's consumers) - it is logged."""
+    try:
+        k.notify(event, dev)
+    except Exception as exc:
+        k.printk("error", f"{dev.name}: a bus notifier raised on {event}: {type(exc).__name__}: {exc}")
 
 
 def sync_state(k: "Kernel", dev: "Device", force: bool = False) -> None:
@@ -114,6 +139,10 @@ def undo_probe(dev: "Device") -> None:
 
 
 def defer(k: "Kernel", dev: "Device", reason: str) -> None:
+    """driver_deferred_probe_add.  A device that went (device_del) is not kept:
+    Linux's deferred work would take it off the list and find it dead."""
+    if dev.dead or dev.kernel is not k:
+        return
     k.deferred[dev] = reason
     k.printk("debug", f"{dev.name}: probe deferred: {reason}")
 
@@ -133,6 +162,17 @@ def device_attach(k: "Kernel", dev: "Device", allow_async: bool = False) -> bool
                                        for d in dev.bus.drivers.values()):
         k.async_probe.schedule(lambda: _attach_async(k, dev))
     return ret == 0
+
+
+def bus_rescan_devices_helper(k: "Kernel", dev: "Device") -> int:
+    """drivers_probe_store's helper: device_attach on a device with no driver
+    (every matching driver, synchronously); its negative return - -EBUSY for
+    resources present before probing, -EPROBE_DEFER for a supplier not bound -
+    is the write's error, anything else 0 (bound, no driver, a failed probe)."""
+    if dev.driver is not None or dev.dead or dev.kernel is not k:
+        return 0
+    ret = _try_drivers(k, dev, lambda drv: True)
+    return ret if ret < 0 else 0
 
 
 def _try_drivers(k: "Kernel", dev: "Device", wanted: Callable[["Driver"], bool]) -> int:
@@ -203,7 +243,7 @@ def device_release_driver(k: "Kernel", dev: "Device") -> None:
     BUS_NOTIFY_UNBOUND_DRIVER and the unbind uevent - which carries no DRIVER,
     the device has none by then."""
     drv = dev.driver
-    if drv is None or dev.probing:
+    if drv is None or dev.probing or dev.unbinding:     # re-entered from its own unbind: released once
         return
     dev.unbinding = True
     try:
@@ -211,7 +251,11 @@ def device_release_driver(k: "Kernel", dev: "Device") -> None:
             device_release_driver(k, consumer)
         if dev.driver is not drv:
             return
-        k.notify("unbind_driver", dev)      # before anything is released: users can still leave
+        try:
+            k.notify("unbind_driver", dev)  # before anything is released: users can still leave
+        except BaseException:               # a listener refused: still bound, its consumer links usable
+            links.unbind_refused(dev)
+            raise
         try:
             drv.remove(dev)
         except Exception as exc:
@@ -220,7 +264,7 @@ def device_release_driver(k: "Kernel", dev: "Device") -> None:
         links.driver_cleanup(dev)
     finally:
         dev.unbinding = False
-    k.notify("unbound_driver", dev)
+    notify_late(k, "unbound_driver", dev)
     k.uevents_emit("unbind", dev)
 
 
@@ -231,6 +275,8 @@ def deferred_probe(k: "Kernel") -> None:
     while k.deferred_pending:
         k.deferred_pending = False
         for dev in list(k.deferred):
-            if dev.registered and dev.driver is None and dev.bus is not None and dev.bus.drivers_autoprobe:
+            if dev.dead or dev.kernel is not k:
+                k.deferred.pop(dev, None)
+            elif dev.driver is None and dev.bus is not None and dev.bus.drivers_autoprobe:
                 k.deferred.pop(dev, None)
                 device_attach(k, dev)

@@ -51,6 +51,7 @@ class Device:
         self.suppliers: list[Device] = []
         self.supplier_links: dict[Device, DeviceLink] = {}  # per supplier: the link (links.py)
         self.probing = False
+        self.waiting: set[str] = set()  # "unbind", "del": called during its probe, they wait for it to end
         self.unbinding = False      # its driver is being released
         self.dead = False           # device_del has begun: no driver probes it any more
         self.state_synced = False   # its driver's sync_state ran (every consumer has probed)

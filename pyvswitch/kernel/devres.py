@@ -116,12 +116,21 @@ class DevresList:
     def release_group(self, gid: object = None) -> int:
         """devres_release_group: releases the resources from the group's open
         mark to its close mark (to the end while it is open), nested groups
-        included, newest first; returns how many.  ENOENT for no such group."""
+        included, newest first; returns how many.  ENOENT for no such group.
+        A group that only overlaps the span keeps its marks (remove_nodes)."""
         with self._lock:
             i, end = self._span(gid)
             span = self._items[i:end + 1]
-            del self._items[i:end + 1]
+            self._items[i:end + 1] = [m for m in span if isinstance(m, _Mark) and not self._wholly_in(m.gid, span)]
         return len(self._run([r for r in span if isinstance(r, Devres)]))
+
+    def _wholly_in(self, gid: object, span: list[Devres | _Mark]) -> bool:
+        """remove_nodes' colouring: a group goes with a released span only when
+        wholly inside it - both marks of a closed group, the open mark of an
+        open one; the marks of any other group stay where they are."""
+        def has(items: list[Devres | _Mark], close: bool) -> bool:
+            return any(isinstance(m, _Mark) and m.close is close and m.gid == gid for m in items)
+        return has(span, False) and (has(span, True) or not has(self._items, True))
 
     def names(self) -> list[str]:
         return [r.name for r in self._items if isinstance(r, Devres)]

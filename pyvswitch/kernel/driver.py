@@ -64,10 +64,12 @@ class Driver:
     def devices(self) -> list["Device"]:
         """The devices bound to this driver, in the order they bound (the
         driver's klist_devices)."""
-        if self.kernel is None:
+        k = self.kernel
+        if k is None:
             return []
-        bus = self.kernel.buses.get(self.bus)
-        return sorted((d for d in bus.devices.values() if d.driver is self), key=lambda d: d.bound_seq) if bus else []
+        with k.lock:            # a snapshot: threads add and delete devices
+            bus = k.buses.get(self.bus)
+            return sorted((d for d in bus.devices.values() if d.driver is self), key=lambda d: d.bound_seq) if bus else []
 
     @property
     def allows_async_probing(self) -> bool:

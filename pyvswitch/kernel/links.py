@@ -159,9 +159,10 @@ def link_add(consumer: "Device", supplier: "Device", flags: int = 0) -> DeviceLi
     """device_link_add: refused (EINVAL) for unknown flags or flags that do not
     go together, an unregistered supplier or a sync-state-only link to a
     consumer that has probed; (ELOOP) a supplier that depends on the consumer.
-    A second add of the same link takes a reference if stateless, makes it
-    managed if it was not, keeps the longer of the two lifetimes, and drops
-    SYNC_STATE_ONLY for a full link."""
+    A second add of the same link turns a sync-state-only link into a full
+    managed one and does nothing else (whatever the new flags, STATELESS
+    too); otherwise it takes a reference if stateless, makes it managed if
+    it was not, and keeps the longer of the two lifetimes."""
     _check_flags(consumer, supplier, flags)
     if consumer is supplier or not supplier.registered or supplier.dead:
         raise KernelError(errno.EINVAL, f"device link {consumer.name} -> {supplier.name}: the supplier is not a "
@@ -176,6 +177,9 @@ def link_add(consumer: "Device", supplier: "Device", flags: int = 0) -> DeviceLi
         flags &= ~DL_FLAG_AUTOREMOVE_CONSUMER
     link = link_of(consumer, supplier)
     if link is not None:
+        if link.flags & DL_FLAG_SYNC_STATE_ONLY and not flags & DL_FLAG_SYNC_STATE_ONLY:
+            link.flags &= ~DL_FLAG_SYNC_STATE_ONLY      # a full managed link now, and nothing else changes
+            return link
         if flags & DL_FLAG_PM_RUNTIME:
             link.flags |= DL_FLAG_PM_RUNTIME
         if flags & DL_FLAG_STATELESS:
@@ -192,8 +196,6 @@ def link_add(consumer: "Device", supplier: "Device", flags: int = 0) -> DeviceLi
             link.managed = True
             link.flags |= flags & MANAGED_FLAGS
             link.state = _init_state(consumer, supplier)
-        if link.flags & DL_FLAG_SYNC_STATE_ONLY and not flags & DL_FLAG_SYNC_STATE_ONLY:
-            link.flags &= ~DL_FLAG_SYNC_STATE_ONLY
         return link
     managed_link = not flags & DL_FLAG_STATELESS
     link = DeviceLink(consumer, supplier, flags, _init_state(consumer, supplier) if managed_link else NONE,
@@ -315,7 +317,9 @@ def no_driver(dev: "Device") -> None:
 def busy(dev: "Device") -> list["Device"]:
     """device_links_busy + device_links_unbind_consumers: every enforced link
     to a consumer goes to SUPPLIER_UNBIND; returns the consumers that were
-    ACTIVE - those alone are unbound before the supplier."""
+    ACTIVE - those alone are unbound before the supplier.  A consumer still
+    probing (this unbind comes from inside its probe) is unbound once its
+    probe ends, as Linux waits for it."""
     active = []
     for consumer in dev.consumers:
         link = consumer.supplier_links[dev]
@@ -323,8 +327,19 @@ def busy(dev: "Device") -> list["Device"]:
             continue
         if link.state == ACTIVE:
             active.append(consumer)
+        elif link.state == CONSUMER_PROBE and consumer.probing:
+            consumer.waiting.add("unbind")      # it waits for the probe, then unbinds the consumer
         link.state = SUPPLIER_UNBIND
     return active
+
+
+def unbind_refused(dev: "Device") -> None:
+    """The unbind ``busy`` began did not happen (a notifier listener refused
+    it): the links it moved to SUPPLIER_UNBIND are AVAILABLE again."""
+    for consumer in dev.consumers:
+        link = consumer.supplier_links[dev]
+        if link.managed and link.state == SUPPLIER_UNBIND:
+            link.state = AVAILABLE
 
 
 def driver_cleanup(dev: "Device") -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import importlib
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -21,6 +22,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
 
 from . import params
+from .params import parse_args as _options
 from .driver import Driver
 from .errors import KernelError
 from .modalias import alias_matches, driver_aliases
@@ -136,6 +138,10 @@ class Module:
         self.exit: Callable[[Kernel], None] | None = getattr(py, "cleanup_module", None)
         self.drivers: list[Driver] = []
         self.loaded = False
+        #: initstate while loaded: "coming" (its init and drivers' registration
+        #: running), "live", "going" (its unload running)
+        self.state = "live"
+        self._ref_lock = threading.Lock()     # try_module_get/module_put against rmmod's check
         self.pins = 0
         self.holders: list[str] = []
         self.async_probe_requested = False
@@ -157,7 +163,7 @@ class Module:
         for name, text in args.items():
             key = _param_name(name)
             if key not in self.params:
-                if key == "async_probe":
+                if name == "async_probe":           # strcmp, not parameq
                     try:
                         async_probe = params.kstrtobool(text) if isinstance(text, str) else \
                             (True if text is None else bool(text))
@@ -175,16 +181,20 @@ class Module:
         self.values, self.async_probe_requested = self.parse_args(args, warn)
 
     def get(self) -> None:
-        """try_module_get(): pins the module; rmmod refuses while pinned."""
-        if not self.loaded:
-            raise KernelError(errno.ENOENT, f"module {self.name} is not loaded")
-        self.pins += 1
+        """try_module_get(): pins the module; rmmod refuses while pinned.
+        ENOENT once it is going (module_is_live) or not loaded."""
+        with self._ref_lock:
+            if not self.loaded or self.state == "going":
+                raise KernelError(errno.ENOENT, f"module {self.name} is not loaded"
+                                                f"{' (it is being unloaded)' if self.loaded else ''}")
+            self.pins += 1
 
     def put(self) -> None:
         """module_put()."""
-        if self.pins <= 0:
-            raise KernelError(errno.EINVAL, f"module {self.name}: put without get")
-        self.pins -= 1
+        with self._ref_lock:
+            if self.pins <= 0:
+                raise KernelError(errno.EINVAL, f"module {self.name}: put without get")
+            self.pins -= 1
 
     def __repr__(self) -> str:
         return f"<Module {self.name} {'loaded' if self.loaded else 'available'} refcnt={self.refcnt}>"
@@ -265,8 +275,12 @@ class ModuleRegistry:
                 done += self.load(dep, _stack + (mod.name,))
             self._init(mod, values, async_probe)
         except BaseException:
-            for dep in reversed(done):
-                self.unload(dep)
+            for dep in reversed(done):      # best effort: the load's own error is the one raised
+                try:
+                    self.unload(dep)
+                except KernelError as exc:
+                    self.kernel.printk("warning", f"module {mod.name} failed to load; its dependency {dep} "
+                                                  f"stays loaded: {exc}")
             raise
         for dep in mod.depends:
             self.get(dep).holders.append(mod.name)          # ref_module: the dependency is held
@@ -278,7 +292,7 @@ class ModuleRegistry:
         """do_init_module: the parameters, init_module(kernel), then each driver registered."""
         old = mod.values, mod.async_probe_requested
         mod.values, mod.async_probe_requested = values, async_probe
-        mod.loaded = True
+        mod.loaded, mod.state = True, "coming"
         registered: list[Driver] = []
         try:
             if mod.init is not None:
@@ -296,10 +310,11 @@ class ModuleRegistry:
                     mod.exit(self.kernel)
                 raise
         except BaseException:
-            mod.loaded = False
+            mod.loaded, mod.state = False, "live"
             mod.values, mod.async_probe_requested = old
             raise
         mod.drivers = registered
+        mod.state = "live"
 
     def modprobe(self, name: str, params: Mapping[str, object] | None = None) -> list[str]:
         """modprobe NAME [param=value ...]: a module of that name (with "-" and
@@ -311,13 +326,12 @@ class ModuleRegistry:
         if not isinstance(name, str):
             raise KernelError(errno.EINVAL, f"modprobe: a module name or modalias is a string, "
                                             f"not {type(name).__name__} {name!r}")
-        words = name.split()
+        words = name.split(maxsplit=1)
         if not words:
             raise KernelError(errno.EINVAL, "modprobe: no module name")
         name, args = words[0], dict(params or {})
-        for w in words[1:]:
-            key, eq, value = w.partition("=")
-            args[key] = value if eq else None
+        for key, value in _options(words[1] if len(words) > 1 else ""):     # next_arg: quotes kept together
+            args[key] = value
         by_name = self._folded().get(name.replace("-", "_"))
         found = [by_name] if by_name is not None else self.lookup(name)
         if not found:
@@ -328,24 +342,34 @@ class ModuleRegistry:
 
     def unload(self, name: str) -> None:
         """rmmod (kmod's checks, then delete_module): EBUSY while other modules
-        hold it or it is pinned; its drivers unregistered (their devices
+        hold it or it is pinned, or while it is not live (its init or unload
+        still running: re-entered from a probe, a remove or a notifier); its drivers unregistered (their devices
         unbound), cleanup_module, the "remove" uevent; it no longer holds its
         dependencies."""
         mod = self.get(name)
         if not mod.loaded:
             raise KernelError(errno.ENOENT, f"rmmod: module {mod.name} is not loaded")
+        if mod.state != "live":             # delete_module: "Doing init or already dying?"
+            raise KernelError(errno.EBUSY, f"rmmod: module {mod.name} is {mod.state}: its "
+                                           f"{'init' if mod.state == 'coming' else 'unload'} is still running")
         if mod.holders:
             raise KernelError(errno.EBUSY, f"rmmod: module {mod.name} is in use by: {', '.join(mod.holders)}")
-        if mod.pins:
-            raise KernelError(errno.EBUSY, f"rmmod: module {mod.name} is in use (refcount {mod.refcnt})")
-        for drv in reversed(mod.drivers):
-            self.kernel.driver_unregister(drv)
-        mod.drivers = []
-        if mod.exit is not None:
-            try:
-                mod.exit(self.kernel)
-            except Exception as exc:
-                self.kernel.printk("error", f"module {mod.name}: cleanup_module raised {type(exc).__name__}: {exc}")
+        with mod._ref_lock:                 # try_stop_module: no reference, and none can be taken from now on
+            if mod.pins:
+                raise KernelError(errno.EBUSY, f"rmmod: module {mod.name} is in use (refcount {mod.refcnt})")
+            mod.state = "going"
+        try:
+            for drv in reversed(mod.drivers):
+                self.kernel.driver_unregister(drv)
+            mod.drivers = []
+            if mod.exit is not None:
+                try:
+                    mod.exit(self.kernel)
+                except Exception as exc:
+                    self.kernel.printk("error", f"module {mod.name}: cleanup_module raised "
+                                                f"{type(exc).__name__}: {exc}")
+        finally:
+            mod.state = "live"
         mod.loaded = False
         mod.values = {n: p.default for n, p in mod.params.items()}     # the next load starts afresh
         mod.async_probe_requested = False

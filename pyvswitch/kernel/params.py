@@ -2,7 +2,7 @@
 
 ``kstrtobool``, ``kstrtoull``/``kstrtoll`` and the fixed-width ``kstrto*`` with
 their ranges (base 0: ``0x`` hexadecimal, a leading ``0`` octal), the
-``param_set_*`` of each type (``charp`` up to 1024 characters, ``bool`` with no
+``param_set_*`` of each type (``charp`` up to 1024 bytes of UTF-8, ``bool`` with no
 value meaning "1"), ``param_array`` (comma-separated, at least one and at most
 ``max`` elements), ``param_get_*`` for sysfs (``Y``/``N`` for bools), and
 ``VERIFY_OCTAL_PERMISSIONS`` for a parameter's mode.
@@ -123,16 +123,25 @@ def kstrtouint(s: str, base: int = 0) -> int:
     return kstrto("uint", s, base)
 
 
+def _cstr(val: str) -> str:
+    """The value as the kernel reads it, a C string: up to its first NUL."""
+    return val.split("\0", 1)[0]
+
+
 def param_set(ctype: str, val: str | None) -> object:
-    """param_set_<type>: ``val`` None is a name given without "=value"."""
+    """param_set_<type>: ``val`` None is a name given without "=value"; a
+    value is read as a C string (up to a NUL)."""
+    if val is not None:
+        val = _cstr(val)
     if ctype in ("bool", "invbool"):
         b = kstrtobool("1" if val is None else val)      # param_set_bool: no value means "1"
         return (not b) if ctype == "invbool" else b
     if val is None:                         # parse_one: only KERNEL_PARAM_OPS_FL_NOARG types take no value
         raise _einval("a value is required (name=value)")
     if ctype == "charp":
-        if len(val) > CHARP_MAX:
-            raise KernelError(errno.ENOSPC, f"string parameter too long ({len(val)} > {CHARP_MAX} characters)")
+        size = len(val.encode("utf-8", "surrogatepass"))        # strnlen: bytes, as the kernel is given them
+        if size > CHARP_MAX:
+            raise KernelError(errno.ENOSPC, f"string parameter too long ({size} > {CHARP_MAX} bytes)")
         return val
     return kstrto(ctype, val, 0)
 
@@ -142,12 +151,59 @@ def param_array(ctype: str, val: str | None, max_elems: int) -> tuple[object, ..
     more than ``max_elems`` or fewer than one EINVAL."""
     if val is None:
         raise _einval("a value is required (name=v1,v2,...)")
+    val = _cstr(val)
     out = []
     for part in val.split(","):
         if len(out) == max_elems:
             raise _einval(f"can only take {max_elems} arguments")
         out.append(param_set(ctype, part))
     return tuple(out)
+
+
+_SPACE = " \t\n\v\f\r"       # C's isspace
+
+
+def next_arg(args: str) -> tuple[str, str | None, str]:
+    """kernel/params.c next_arg: the first parameter of ``args`` as (name,
+    value or None without "=", the rest).  Blanks separate parameters except
+    inside double quotes; the value starts after the first "="; a quote
+    opening the value or the whole parameter, and the one closing it, are
+    not part of it."""
+    quoted = in_quote = args[:1] == '"'
+    if quoted:
+        args = args[1:]
+    equals = i = 0
+    while i < len(args):
+        c = args[i]
+        if c in _SPACE and not in_quote:
+            break
+        if equals == 0 and c == "=":
+            equals = i
+        if c == '"':
+            in_quote = not in_quote
+        i += 1
+    token, rest = args[:i], args[i + 1:].lstrip(_SPACE)
+    closing = token.endswith('"')       # args[i-1] = '\0': the last character goes, once
+    if not equals:
+        name, val = (token[:-1] if quoted and closing else token), None
+    else:
+        name, val = token[:equals], token[equals + 1:]
+        if val.startswith('"') or quoted:
+            if val.startswith('"'):
+                val = val[1:]
+            if closing and val:
+                val = val[:-1]
+    return name, val, rest
+
+
+def parse_args(args: str) -> list[tuple[str, str | None]]:
+    """parse_args' walk over an options string: every (name, value) in order."""
+    out = []
+    args = args.lstrip(_SPACE)
+    while args:
+        name, val, args = next_arg(args)
+        out.append((name, val))
+    return out
 
 
 def param_get(ctype: str, value: object) -> str:

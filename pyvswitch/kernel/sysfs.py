@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import errno
+import mmap
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -30,10 +31,6 @@ Reader = Callable[[], str]
 Writer = Callable[[str], None]
 
 
-def _const(value: str) -> Reader:
-    return lambda: value
-
-
 def _getter(obj: object, attr: str) -> Reader:
     return lambda: str(getattr(obj, attr))
 
@@ -41,6 +38,30 @@ def _getter(obj: object, attr: str) -> Reader:
 def _dir(dev: "Device") -> str:
     """A device's directory in the hierarchy: devices/<bus root>/<parents...>/<name>."""
     return "devices" + dev.devpath[len("/devices"):]
+
+
+def _cstr(buf: str) -> str:
+    """What a store reading ``buf`` as a C string sees: up to its first NUL."""
+    return buf.split("\0", 1)[0]
+
+
+def _streq_name(buf: str) -> str:
+    """The name sysfs_streq compares a written buffer with: the C string, less
+    one trailing newline (no other blank is ignored)."""
+    name = _cstr(buf)
+    return name[:-1] if name.endswith("\n") else name
+
+
+def driver_set_override(buf: str) -> str | None:
+    """driver_set_override: EINVAL for a page or more (PAGE_SIZE - 1: the
+    show adds a newline); the C string up to its first newline; an empty
+    one (or a lone newline) clears the override (None)."""
+    size = len(buf.encode("utf-8", "surrogatepass"))
+    if size >= mmap.PAGESIZE - 1:
+        raise KernelError(errno.EINVAL, f"driver_override: {size} bytes; expected fewer than "
+                                        f"{mmap.PAGESIZE - 1} (a page, less the newline a read adds)")
+    name = _cstr(buf).split("\n", 1)[0]
+    return name or None
 
 
 def _no_such(path: str) -> KernelError:
@@ -54,13 +75,13 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 
 def synth_uevent_args(buf: str) -> tuple[str, dict[str, str]]:
     """kobject_synth_uevent: "<action>[ <uuid>[ KEY=value ...]]" (one trailing
-    newline allowed; keys and values alphanumeric, one space between pairs) ->
+    newline or NUL allowed; keys and values alphanumeric, one space between pairs) ->
     the action and SYNTH_UUID (0 when not given) with a SYNTH_ARG_KEY per pair;
     EINVAL for anything else (kobject_action_type, kobject_action_args)."""
     def bad(why: str) -> KernelError:
         return KernelError(errno.EINVAL, f"uevent: {buf!r}: {why}; expected '<action> [<uuid> [KEY=value ...]]' "
                                          f"with an action of {', '.join(SYNTH_ACTIONS)}")
-    text = buf[:-1] if buf.endswith("\n") else buf
+    text = buf[:-1] if buf.endswith(("\n", "\0")) else buf      # kobject_action_type: one newline or NUL
     action, sep, args = text.partition(" ")
     if action not in SYNTH_ACTIONS:
         raise bad(f"{action!r} is not a uevent action")
@@ -93,12 +114,14 @@ class Sysfs:
         k = self.k
 
         def override_w(v: str) -> None:
-            dev.driver_override = v.strip() or None
+            dev.driver_override = driver_set_override(v)
 
         def state_synced_w(v: str) -> None:   # state_synced_store: only "1", forcing sync_state now
             if v.strip() != "1":
                 raise KernelError(errno.EINVAL, f"state_synced takes 1 (sync now), got {v.strip()!r}")
             with k.lock:
+                if dev.state_synced:
+                    raise KernelError(errno.EINVAL, f"{dev.name}: its state is synced already")
                 dd.sync_state(k, dev, force=True)
 
         def uevent_w(v: str) -> None:
@@ -137,10 +160,18 @@ class Sysfs:
             bus.drivers_autoprobe = not v.startswith("0")      # drivers_autoprobe_store: buf[0] == '0' or not
 
         def probe_w(v: str) -> None:
-            name = v.strip()
+            name = _streq_name(v)
             if name not in bus.devices:
                 raise KernelError(errno.ENODEV, f"drivers_probe: no device {name!r} on bus {bus.name}")
-            k.probe(bus.devices[name])
+            dev = bus.devices[name]
+            with k.lock:
+                ret = dd.bus_rescan_devices_helper(k, dev)
+            if ret == -errno.EBUSY:
+                raise KernelError(errno.EBUSY, f"drivers_probe: {name} holds resources taken outside a probe "
+                                               f"({', '.join(dev.devres.names())}): release them first")
+            if ret:
+                raise KernelError(-ret, f"drivers_probe: {name} waits for its supplier(s): "
+                                        f"{k.deferred.get(dev, 'not bound yet')}")
 
         return {"drivers_autoprobe": (lambda: "1" if bus.drivers_autoprobe else "0", autoprobe_w),
                 "drivers_probe": (None, probe_w)}
@@ -150,13 +181,13 @@ class Sysfs:
         k = self.k
 
         def bind_w(v: str) -> None:          # bind_store: errors as device_driver_attach gives them
-            name = v.strip()
+            name = _streq_name(v)
             if name not in bus.devices:
                 raise KernelError(errno.ENODEV, f"bind: no device {name!r} on bus {bus.name}")
             k.bind(bus.devices[name], drv)
 
         def unbind_w(v: str) -> None:
-            name = v.strip()
+            name = _streq_name(v)
             dev = bus.devices.get(name)
             if dev is None or dev.driver is not drv:
                 raise KernelError(errno.ENODEV, f"unbind: {name!r} is not bound to {drv.name}")
@@ -202,7 +233,7 @@ class Sysfs:
         for mod in k.modules.modules.values():
             if mod.loaded:
                 t[f"module/{mod.name}/refcnt"] = (_getter(mod, "refcnt"), None)
-                t[f"module/{mod.name}/initstate"] = (_const("live"), None)
+                t[f"module/{mod.name}/initstate"] = (_getter(mod, "state"), None)
                 t.update({f"module/{mod.name}/parameters/{key}": self._param_attr(k, mod, key, p)
                           for key, p in mod.params.items() if p.perm})     # perm 0: no file
         for dev in k.devices:
@@ -290,6 +321,8 @@ class Sysfs:
             return reader().rstrip("\n")
 
     def write(self, path: str, value: str) -> None:
+        """Writes ``value`` to the attribute, as write(2) would (stores see it as
+        the kernel's do: names compared as sysfs_streq, strings ending at a NUL)."""
         p = self._norm(path)
         with self.k.lock:
             t = self._table()
@@ -301,7 +334,8 @@ class Sysfs:
                 raise KernelError(errno.EACCES, f"sysfs: {path} is read-only")
             if not isinstance(value, str):
                 raise KernelError(errno.EINVAL, f"sysfs: write a string to {path}, not {type(value).__name__}")
-            writer(value)
+            if value:                           # sysfs_kf_write: a write of no bytes never reaches the store
+                writer(value)
 
     def ls(self, path: str = "") -> list[str]:
         """The entries of a directory."""

@@ -47,11 +47,23 @@ def _check_alive(dev):
 
 
 class X(Driver):
+    """A device's ``in_probe`` resource makes its probe hostile: it deletes or
+    unbinds its own device, or removes its own module, from inside."""
     name, of_match_table = "dx", ("vsw,x",)
 
     def probe(self, dev):
         _check_alive(dev)
         dev.devm_add_action(lambda: None, "x-res")
+        what = dev.resources.get("in_probe")
+        if what == "del":
+            self.kernel.device_del(dev)
+        elif what == "unbind":
+            self.kernel.unbind(dev)
+        elif what == "rmmod":
+            try:
+                self.kernel.rmmod("mx")
+            except KernelError as e:
+                assert e.errno == errno.EBUSY, e        # coming, or held by a module that depends on it
 
 
 class Y(Driver):
@@ -149,7 +161,10 @@ class DriverCore(RuleBasedStateMachine):
             assert links.link_of(c, s) is had and (had is None or had.kref == kref)   # a refusal changes nothing
             return
         link = links.link_of(c, s)
-        if flags & links.DL_FLAG_STATELESS or (had is not None and not had.managed):
+        sso = had is not None and had.flags & links.DL_FLAG_SYNC_STATE_ONLY
+        if sso and not flags & links.DL_FLAG_SYNC_STATE_ONLY:
+            assert link.kref == kref and link.managed and not link.flags & links.DL_FLAG_SYNC_STATE_ONLY  # full now
+        elif flags & links.DL_FLAG_STATELESS or (had is not None and not had.managed):
             assert link.kref == kref + 1                # each stateless add, and managed over stateless, a ref
         self.settle()
 
@@ -169,7 +184,7 @@ class DriverCore(RuleBasedStateMachine):
             assert links.link_of(c, s) is link      # managed: the core's, not deleted while c is registered
 
     @rule(text=st.one_of(st.tuples(st.integers(-5, 1005), st.sampled_from(["{}", "{:#x}", "0{:o}", "+{}"])),
-                         st.sampled_from(["", "1_0", "ten", " 5", "5 ", "0x", "09", "2147483648", "5\n"])))
+                         st.sampled_from(["\n", "1_0", "ten", " 5", "5 ", "0x", "09", "2147483648", "5\n"])))
     def set_module_parameter(self, text):
         """Through sysfs, as text: kstrtoint base 0, then the bounds; a refusal changes nothing."""
         if isinstance(text, tuple):
@@ -207,6 +222,21 @@ class DriverCore(RuleBasedStateMachine):
         before = len(self.released)
         dev.devres.release_all()
         assert len(self.released) - before == self.outside.pop(name, 0)
+
+    @rule(name=st.sampled_from(NAMES[:-1]), what=st.sampled_from(["del", "unbind", "rmmod"]))
+    def add_hostile_device(self, name, what):
+        """A device whose probe deletes or unbinds it, or removes its driver's
+        module: whatever the probe did waits for it to end, and takes effect then."""
+        if name in self.devices():
+            return
+        dev = self.k.device_add(Device(name, compatible=["vsw,x"], resources={"in_probe": what}))
+        self.settle()
+        if not dev.registered:
+            assert what == "del" and dev.driver is None and len(dev.devres) == 0
+            self.deleted.append(dev)
+            self.binds_at_del = self.k.binds
+        elif what != "rmmod" or not self.k.module("mx").loaded:
+            assert dev.driver is None
 
     @rule(name=st.sampled_from(NAMES))
     def remove_device(self, name):

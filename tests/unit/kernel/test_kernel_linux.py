@@ -103,7 +103,7 @@ def test_kobject_synth_uevent_takes_every_kobject_action(action):
     assert k.uevents[-1].action == action
 
 
-@pytest.mark.parametrize("text", ["", "\n", "explode"])
+@pytest.mark.parametrize("text", ["\n", "\0", "explode"])
 def test_kobject_synth_uevent_refuses_an_empty_or_unknown_action(text):
     k = kernel()
     k.device_add(Device("x0", compatible=["vsw,x"]))
@@ -111,6 +111,8 @@ def test_kobject_synth_uevent_refuses_an_empty_or_unknown_action(text):
     with pytest.raises(KernelError) as e:
         k.sysfs.write("devices/platform/x0/uevent", text)
     assert e.value.errno == errno.EINVAL and len(k.uevents) == n
+    k.sysfs.write("devices/platform/x0/uevent", "")     # sysfs_kf_write: no bytes never reach the store
+    assert len(k.uevents) == n
 
 
 def test_device_links_unbind_consumers_reprobes_only_with_autoprobe_consumer():

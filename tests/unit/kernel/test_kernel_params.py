@@ -119,7 +119,10 @@ def test_param_set_charp_keeps_the_text_up_to_1024_characters():
     with pytest.raises(KernelError) as e:
         k.sysfs.write("module/m/parameters/label", "b" * 1025)
     assert e.value.errno == errno.ENOSPC and k.module("m").values["label"] == "a" * 1024
-    k.sysfs.write("module/m/parameters/label", "")
+    k.sysfs.write("module/m/parameters/label", "")             # sysfs_kf_write: no bytes, no store
+    assert k.module("m").values["label"] == "a" * 1024
+    k.rmmod("m")
+    k.modprobe("m label=")
     assert k.module("m").values["label"] == ""
 
 
@@ -128,7 +131,7 @@ def test_param_array_takes_comma_separated_values_up_to_its_size():
     k.modprobe("m irqs=1,0x10,010")
     assert k.module("m").values["irqs"] == (1, 16, 8)
     assert k.sysfs.read("module/m/parameters/irqs") == "1,16,8"
-    for text in ("1,2,3,4", "", "1,,2", "1,-2", "1,x"):
+    for text in ("1,2,3,4", "\n", ",", "1,,2", "1,-2", "1,x"):
         with pytest.raises(KernelError) as e:
             k.sysfs.write("module/m/parameters/irqs", text)
         assert e.value.errno == errno.EINVAL, text
@@ -303,3 +306,51 @@ def test_kstrtobool_on_any_text_is_a_bool_or_einval(text):
         assert e.errno == errno.EINVAL
     else:
         assert b is (text[0] in "yY1" or text[:2].lower() == "on")
+
+
+@pytest.mark.parametrize("ctype,text,value", [("int", "5\0junk", 5), ("charp", "ab\0cd", "ab"), ("bool", "n\0y", False),
+                                              ("uint", "0x10\n\0", 16)])
+def test_param_attr_store_reads_the_value_as_a_c_string(ctype, text, value):
+    """A value written to a parameter's file ends at its first NUL, as the
+    kernel's param_set_<type> reads it (kstrto*, strnlen) - the trailing NULs
+    some writers pad with included."""
+    k = with_params(ModuleParam("p", ctype, None if ctype == "charp" else 0, 0o644),
+                    ModuleParam("a", ctype, (), 0o644, array=2))
+    k.modprobe("m")
+    k.sysfs.write("module/m/parameters/p", text)
+    k.sysfs.write("module/m/parameters/a", text)
+    assert k.module("m").values["p"] == value and k.module("m").values["a"] == (value,)
+
+
+def test_unknown_module_param_cb_compares_async_probe_with_strcmp():
+    """parameq folds "-" into "_" for the module's own parameters only; the
+    async_probe option is compared with strcmp: "async-probe" is unknown."""
+    k = kernel(make_module("m", driver("foo", ("vsw,x",))))
+    k.modprobe("m async-probe=1")
+    assert not k.driver("foo").allows_async_probing
+    assert "unknown parameter 'async-probe' ignored" in " ".join(line.message for line in k.dmesg)
+
+
+@pytest.mark.parametrize("line,value", [('m label="a b"', "a b"), ("m label=a=b", "a=b"),
+                                        ('m "label=x y"', "x y"), ("m   label=z  ", "z"),
+                                        ('m label="q', "q")])
+def test_next_arg_splits_the_options_as_parse_args_does(line, value):
+    """kernel/params.c next_arg: blanks separate parameters except inside
+    double quotes; the value starts after the first "="; quotes around the
+    value (or the whole parameter) are not part of it."""
+    k = with_params(ModuleParam("label", str, None, 0o644))
+    k.modprobe(line)
+    assert k.module("m").values["label"] == value
+    assert not any("unknown parameter" in line.message for line in k.dmesg)
+
+
+def test_param_set_charp_counts_bytes_as_strnlen_does():
+    """param_set_charp's 1024 is bytes (strnlen): 512 two-byte characters fit,
+    513 are ENOSPC - the text as the kernel would be given it, in UTF-8."""
+    k = with_params(ModuleParam("label", str, "x", 0o644))
+    k.modprobe("m")
+    k.sysfs.write("module/m/parameters/label", "é" * 512)
+    assert k.module("m").values["label"] == "é" * 512
+    with pytest.raises(KernelError) as e:
+        k.sysfs.write("module/m/parameters/label", "é" * 513)
+    assert e.value.errno == errno.ENOSPC and k.module("m").values["label"] == "é" * 512
