@@ -191,8 +191,14 @@ def switch_costs(pcpus: int, masters: int, switches: int, layout: str = "x86_64"
         for cpu in cpus:
             cpu.thaw(1)
         if trace is not None:
-            if policy == "belady":
-                cache.plan([ctxs[m] for _, m in trace])
+            if policy == "belady":      # the loads: a stay (the machine already running) loads nothing
+                on: list[int | None] = [None] * pcpus
+                future = []
+                for i, m in trace:
+                    if on[i] != m:
+                        future.append(ctxs[m])
+                        on[i] = m
+                cache.plan(future)
             _traced(cpus, ctxs, trace, [None] * pcpus, mask, rng, mean_steps, out, record, warmup, warmed)
         else:
             loads = _loads(schedule, vms, pcpus, warmup * pcpus + switches + 1, seed, zipf_s, burst_len)

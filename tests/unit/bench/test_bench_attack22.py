@@ -1,0 +1,189 @@
+"""Defects found attacking issue 22's sweep work, each pinned by a test: the
+numbers (Belady on a trace with stays, p99, the 95% CI past 30 degrees of
+freedom, the one-pass curve's cost), resuming (a float axis written as an
+integer, --resume-any saying what it mixed) and hostile traces (/dev/zero)."""
+import errno
+import functools
+import math
+import random
+
+import pytest
+
+from pyvswitch import VswError
+from pyvswitch.bench import mrc
+from pyvswitch.bench import sweep as sw
+from pyvswitch.bench.contention import switch_costs
+from pyvswitch.bench.points import ci95
+from pyvswitch.bench.timing import percentile
+from pyvswitch.cli import main
+
+
+# --- Belady on a trace: a stay (a switch to the machine already running) is no load -------------
+def _loads_of(trace: list[tuple[int, int]]) -> list[int]:
+    """One PCPU's loads: the trace without its stays."""
+    out: list[int] = []
+    for _, m in trace:
+        if not out or out[-1] != m:
+            out.append(m)
+    return out
+
+
+def _optimum(seq: list[int], cap: int) -> int:
+    """The most hits any choice of victims gives (the running machine cannot be one), by brute force."""
+    @functools.lru_cache(None)
+    def go(i: int, res: frozenset) -> int:
+        if i == len(seq):
+            return 0
+        m = seq[i]
+        if m in res:
+            return 1 + go(i + 1, res)
+        if len(res) < cap:
+            return go(i + 1, res | {m})
+        return max(go(i + 1, (res - {v}) | {m}) for v in res if i == 0 or v != seq[i - 1])
+    return go(0, frozenset())
+
+
+def test_belady_on_a_trace_with_stays_is_the_optimum():
+    trace = [(0, 1), (0, 2), (0, 2), (0, 0), (0, 3), (0, 1), (0, 4), (0, 0), (0, 5), (0, 0), (0, 3), (0, 3)]
+    c = switch_costs(1, 1, 1, vms=6, capacity=3, policy="belady", start="cold", trace=trace)
+    assert c.hits == _optimum(_loads_of(trace), 3) == 3
+
+
+def test_belady_on_random_traces_with_stays_is_the_optimum():
+    for trial in range(40):
+        r = random.Random(trial)
+        vms, n = r.randint(2, 7), r.randint(1, 13)
+        cap = r.randint(2, vms)
+        trace = [(0, r.randrange(vms)) for _ in range(n)]
+        c = switch_costs(1, 1, 1, vms=vms, capacity=cap, policy="belady", start="cold", trace=trace, seed=trial)
+        assert c.hits == _optimum(_loads_of(trace), cap), (trace, cap)
+
+
+# --- statistics ------------------------------------------------------------------------------------
+def test_p99_of_a_hundred_values_is_the_99th_not_the_maximum():
+    xs = list(range(1, 101))
+    assert percentile(xs, 0.99) == 99          # nearest rank: the ceil(0.99 * 100)-th smallest
+    assert percentile(xs, 0.5) == 50
+    assert percentile(xs, 1.0) == 100
+    assert percentile(list(range(1, 1001)), 0.99) == 990
+    assert percentile([7.0], 0.99) == 7.0
+    assert percentile([1, 2, 3], 0.0) == 1
+
+
+def test_ci95_uses_students_t_beyond_30_degrees_of_freedom():
+    # t(0.975) for 31, 40, 60 and 99 degrees of freedom (tables), not the normal 1.96
+    for df, t in ((31, 2.0395), (40, 2.0211), (60, 2.0003), (99, 1.9842)):
+        xs = [0.0] * df + [1.0]
+        n = df + 1
+        sd = math.sqrt((1 - 1 / n) / (n - 1))
+        assert ci95(xs) == pytest.approx(t * sd / math.sqrt(n), rel=2e-4), df
+    assert ci95([1.0, 3.0]) == pytest.approx(12.706 * math.sqrt(2) / math.sqrt(2), rel=1e-4)
+    assert ci95([5.0]) is None
+
+
+# --- resuming -----------------------------------------------------------------------------------
+def test_a_float_axis_written_as_an_integer_resumes_without_recomputing(tmp_path):
+    grid = tmp_path / "g.toml"
+    grid.write_text("utilisation = [0, 0.5]\nzipf_s = 1\nswitches = 20\nvms = 4\n")
+    out = str(tmp_path / "t.csv")
+    first = sw.sweep(grid, out, workers=1)
+    lines = open(out).read().splitlines()
+    again = sw.sweep(grid, out, workers=1)
+    assert open(out).read().splitlines() == lines       # nothing computed twice, no row appended
+    assert [r["key"] for r in again] == [r["key"] for r in first]
+    assert all(isinstance(r["utilisation"], float) for r in again)
+
+
+def test_negative_zero_is_the_same_point_as_zero(tmp_path):
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    a.write_text("utilisation = -0.0\nswitches = 20\nvms = 4\n")
+    b.write_text("utilisation = 0.0\nswitches = 20\nvms = 4\n")
+    assert sw.point_key(sw.load_grid(a)[0]) == sw.point_key(sw.load_grid(b)[0])
+
+
+def test_resume_any_says_what_it_mixed(tmp_path, capsys):
+    cal = tmp_path / "cal.toml"
+    grid = tmp_path / "g.toml"
+    grid.write_text("switches = 20\nvms = 4\ncapacity = [2, 4]\n")
+    out = str(tmp_path / "t.csv")
+    sw.sweep(grid, out, workers=1)
+    notes: list[str] = []
+    # another model version in the table: rows edited as an older pyvswitch would have written them
+    text = open(out).read().splitlines()
+    head = text[0].split(",")
+    col = head.index("model_sha")
+    rows = [line.split(",") for line in text[1:]]
+    rows[0][col] = "0123456789abcdef"
+    open(out, "w").write("\n".join([text[0], *(",".join(r) for r in rows)]) + "\n")
+    with pytest.raises(VswError) as e:
+        sw.sweep(grid, out, workers=1)
+    assert e.value.errno == errno.EINVAL and "0123456789abcdef" in str(e.value)
+    sw.sweep(grid, out, workers=1, resume_any=True, notice=notes.append)
+    assert len(notes) == 1 and "1 of 2" in notes[0] and "0123456789abcdef" in notes[0], notes
+    # the CLI prints it
+    assert main(["sweep", str(grid), "--out", out, "--resume-any"]) == 0
+    assert "0123456789abcdef" in capsys.readouterr().err
+    del cal
+
+
+# --- hostile traces -------------------------------------------------------------------------------
+@pytest.mark.parametrize("dev", ["/dev/zero", "/dev/urandom"])
+def test_a_trace_that_is_no_regular_file_is_refused(tmp_path, dev, capsys):
+    grid = tmp_path / "g.toml"
+    grid.write_text(f'trace = "{dev}"\n')
+    with pytest.raises(VswError) as e:
+        sw.load_grid(grid)
+    assert e.value.errno == errno.EINVAL and dev in str(e.value)
+    with pytest.raises(VswError) as e:
+        mrc.of_trace(dev)
+    assert e.value.errno == errno.EINVAL
+    assert main(["mrc", dev]) == 2
+    assert "regular file" in capsys.readouterr().err
+
+
+def test_mrc_refuses_a_capacity_no_switch_fits(tmp_path, capsys):
+    t = tmp_path / "t.csv"
+    t.write_text("0,a\n0,b\n0,a\n")
+    assert main(["mrc", str(t), "--capacities", "1,2"]) == 2
+    assert "2.." in capsys.readouterr().err
+    assert main(["mrc", str(t), "--capacities", "2"]) == 0
+
+
+# --- the one-pass curve: the same distances as the textbook stack, in n log n -----------------------
+def _naive(loads: list[int], skip: int) -> dict[int, int]:
+    stack: list[int] = []
+    hist: dict[int, int] = {}
+    last = None
+    for n, m in enumerate(loads):
+        if m == last:
+            continue
+        last = m
+        d = len(stack) - stack.index(m) if m in stack else 0
+        if m in stack:
+            stack.remove(m)
+        stack.append(m)
+        if n >= skip:
+            hist[d] = hist.get(d, 0) + 1
+    return hist
+
+
+def test_distances_equal_the_textbook_stack():
+    for trial in range(60):
+        r = random.Random(trial)
+        loads = [r.randrange(r.randint(1, 12)) for _ in range(r.randint(0, 200))]
+        skip = r.randint(0, 20)
+        hist, counted, machines = mrc.distances(loads, skip)
+        assert hist == _naive(loads, skip)
+        assert counted == sum(hist.values()) and machines == len(set(loads))
+
+
+def test_curve_of_at_every_capacity_equals_a_sum_per_capacity():
+    r = random.Random(5)
+    hist = {d: r.randint(0, 9) for d in range(0, 40)}
+    counted = sum(hist.values())
+    caps = list(range(1, 45))
+    got = mrc.curve_of(hist, counted, caps)
+    for c in caps:
+        assert got[c] == pytest.approx(sum(k for d, k in hist.items() if d and d <= c) / counted)
+    assert mrc.curve_of(hist, counted, caps, 0.5)[10] == pytest.approx(
+        sum(k for d, k in hist.items() if d and d * 0.5 <= 10) / counted)
