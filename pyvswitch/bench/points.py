@@ -143,19 +143,33 @@ def point_key(point: dict[str, Any]) -> str:
     return hashlib.sha1(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:12]
 
 
-#: Student's t at 97.5% for 1..30 degrees of freedom (then the normal 1.96): 95% two-sided.
+#: Student's t at 97.5% for 1..30 degrees of freedom (beyond, ``_t975``'s expansion): 95% two-sided.
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
          2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
          2.045, 2.042)
 
 
+def _t975(df: int) -> float:
+    """Student's t at 97.5% for ``df`` degrees of freedom: the table to 30, then the
+    Cornish-Fisher expansion about the normal's 1.959964 (Abramowitz & Stegun
+    26.7.5; within 1e-5 from 30 on) - not the normal itself, which is 4% narrow at 31."""
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z, v = 1.959963984540054, float(df)
+    g1 = (z**3 + z) / 4
+    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
+    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
+    g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
+    return z + g1 / v + g2 / v**2 + g3 / v**3 + g4 / v**4
+
+
 def ci95(xs: list[float]) -> float | None:
-    """Half the width of the 95% confidence interval of the mean of ``xs`` (Student's t); None for one value."""
+    """Half the width of the 95% confidence interval of the mean of ``xs`` (Student's t
+    with n - 1 degrees of freedom); None for one value."""
     n = len(xs)
     if n < 2:
         return None
-    t = _T975[n - 2] if n - 1 <= len(_T975) else 1.96
-    return t * statistics.stdev(xs) / math.sqrt(n)
+    return _t975(n - 1) * statistics.stdev(xs) / math.sqrt(n)
 
 
 def _trace(path: str) -> tuple[list[tuple[int, int]], int, int]:
