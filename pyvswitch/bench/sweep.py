@@ -134,6 +134,8 @@ def load_grid(path: "str | os.PathLike[str]") -> list[dict[str, Any]]:
             raise _bad(path, f"axis {name!r} has {len(values)} values; at most {MAX_VALUES}")
         for v in values:
             _check_value(path, name, v)
+        if AXES[name][0] is float:      # 0 and 0.0 (and -0.0) one point: keyed, and read back, as the float 0.0
+            values = [float(v) + 0.0 for v in values]
         if len(set(values)) != len(values):
             raise _bad(path, f"axis {name!r} repeats a value: {values!r}")
         axes[name] = values
