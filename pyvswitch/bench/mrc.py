@@ -147,6 +147,8 @@ def mrc(loads: list[int], skip: int = 0, capacities: list[int] | None = None, ex
 def of_trace(path: str, warmup: int = 0, **kw: Any) -> Curve:
     """The curve of a schedule file (workloads.read_schedule), its switches in order."""
     from ..workloads import read_schedule
+    from .points import check_trace
+    check_trace(path)
     sched = read_schedule(path)
     if not sched:
         raise VswError(errno.EINVAL, f"{path}: no switches in it")

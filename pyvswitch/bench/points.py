@@ -126,12 +126,34 @@ def _cached(point: dict[str, Any]) -> tuple[float, str]:
     return cached_save_ns(point.get("_calibration"), KINDS["pcpu"].param("cpu_mhz").default)
 
 
+#: A trace's largest file: 256 MiB (some 20 million switches; a point holds at most MAX_POINT_SWITCHES).
+MAX_TRACE_BYTES = 1 << 28
+
+
+def check_trace(path: "str | os.PathLike[str]", f: Any = None) -> None:
+    """EINVAL unless ``path`` (or the open file ``f``) is a regular file of at most
+    ``MAX_TRACE_BYTES``: /dev/zero, a FIFO or a terminal would be read for ever."""
+    import stat
+    try:
+        st = os.fstat(f.fileno()) if f is not None else os.stat(path)
+    except OSError as exc:
+        raise VswError(exc.errno or errno.ENOENT, f"trace {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise VswError(errno.EINVAL, f"trace {path}: not a regular file (a schedule file: pcpu,machine lines)")
+    if st.st_size > MAX_TRACE_BYTES:
+        raise VswError(errno.EINVAL, f"trace {path}: {st.st_size} bytes; a trace is at most {MAX_TRACE_BYTES}")
+
+
 def trace_digest(path: str) -> str:
     """A schedule file's content hash (a point keyed by a trace's name alone would survive edits to it)."""
+    check_trace(path)
     try:
         with open(path, "rb") as f:
-            return hashlib.sha256(f.read()).hexdigest()[:16]
+            check_trace(path, f)
+            return hashlib.sha256(f.read(MAX_TRACE_BYTES + 1)).hexdigest()[:16]
     except OSError as exc:
+        if isinstance(exc, VswError):
+            raise
         raise VswError(exc.errno or errno.ENOENT, f"trace {path}: {exc.strerror}") from None
 
 
@@ -174,6 +196,7 @@ def ci95(xs: list[float]) -> float | None:
 
 def _trace(path: str) -> tuple[list[tuple[int, int]], int, int]:
     from ..workloads import read_schedule
+    check_trace(path)
     sched = read_schedule(path)
     if not sched:
         raise VswError(errno.EINVAL, f"trace {path}: no switches in it")
