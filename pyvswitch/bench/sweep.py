@@ -206,18 +206,30 @@ def read_table(out: str) -> tuple[dict[str, dict[str, Any]], int]:
 
 
 def _check_provenance(out: str, done: dict[str, dict[str, Any]], points: list[dict[str, Any]],
-                      prov: dict[str, str]) -> None:
+                      prov: dict[str, str], resume_any: bool = False,
+                      notice: Callable[[str], None] | None = None) -> None:
+    """EINVAL if the table holds rows of another model (version, hashes, or - for
+    this grid's points - platform); with ``resume_any``, ``notice`` is told what
+    is mixed: how many of this grid's points come from which other model."""
     from .points import platform_of
     mine = {point_key(p): p for p in points}
+    mixed: dict[str, int] = {}
     for row in done.values():
         diff = [f"{k} {row[k]} (this one: {prov[k]})" for k in ("pyvswitch", "core_sha", "model_sha")
                 if row[k] != prov[k]]
         p = mine.get(row["key"])
         if p is not None and row["platform"] != json.dumps(platform_of(p), sort_keys=True, separators=(",", ":")):
             diff.append("the platform's canonical parameters")
-        if diff:
+        if diff and not resume_any:
             raise VswError(errno.EINVAL, f"{out} holds rows of another model: {'; '.join(diff)}; "
                                          "choose another --out, or --resume-any to mix them")
+        if diff and p is not None:
+            what = "; ".join(diff)
+            mixed[what] = mixed.get(what, 0) + 1
+    if mixed and notice:
+        notice(f"{out}: --resume-any kept rows of another model: "
+               + "; and ".join(f"{n} of {len(points)} points with {what}" for what, n in mixed.items())
+               + " (each row keeps its provenance columns)")
 
 
 class _Lock:
@@ -338,13 +350,15 @@ def _dask(todo: list[dict[str, Any]], scheduler: str, prov: dict[str, str], stop
 
 def sweep(grid: "str | os.PathLike[str]", out: str, workers: int | None = None, scheduler: str | None = None,
           progress: Callable[[int, int], None] | None = None, resume_any: bool = False,
-          platform: "str | os.PathLike[str] | None" = None) -> list[dict[str, Any]]:
+          platform: "str | os.PathLike[str] | None" = None,
+          notice: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Runs the points of ``grid`` not yet in the table ``out`` and appends each
     row as it finishes; returns every row of the grid, in grid order, typed
     (numbers as numbers, None where a failed point has none).  Raises
     ``Interrupted`` on SIGINT/SIGTERM, the finished rows kept.  ``platform``: a
     file from ``pyvswitch calibrate`` whose cached-save prior art the rows price
-    the fast path against too (without one: the README's reference point)."""
+    the fast path against too (without one: the README's reference point).
+    ``notice``: told, with ``resume_any``, which rows it kept from another model."""
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or not 1 <= workers <= MAX_WORKERS):
         raise VswError(errno.EINVAL, f"workers is 1..{MAX_WORKERS}, got {workers!r}")
@@ -360,8 +374,7 @@ def sweep(grid: "str | os.PathLike[str]", out: str, workers: int | None = None, 
     lock = _Lock(out)
     try:
         done, whole = read_table(out)
-        if not resume_any:
-            _check_provenance(out, done, points, prov)
+        _check_provenance(out, done, points, prov, resume_any, notice)
         todo = [p for p in points if point_key(p) not in done]
         with open(out, "a+b") as fb:        # a torn last row (no newline) is cut off: computed again
             if fb.seek(0, os.SEEK_END) != whole:

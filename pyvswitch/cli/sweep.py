@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     target = Target.parse(args.target) if args.target is not None else None
     try:
         rows = sweep(args.grid, args.out, workers=args.workers, scheduler=args.scheduler, progress=tty_progress,
-                     resume_any=args.resume_any, platform=args.platform)
+                     resume_any=args.resume_any, platform=args.platform,
+                     notice=lambda text: print(f"pyvswitch sweep: {text}", file=sys.stderr))
     except Interrupted as exc:
         print(f"pyvswitch sweep: {exc}", file=sys.stderr)
         return 128 + exc.signum

@@ -102,7 +102,6 @@ def test_negative_zero_is_the_same_point_as_zero(tmp_path):
 
 
 def test_resume_any_says_what_it_mixed(tmp_path, capsys):
-    cal = tmp_path / "cal.toml"
     grid = tmp_path / "g.toml"
     grid.write_text("switches = 20\nvms = 4\ncapacity = [2, 4]\n")
     out = str(tmp_path / "t.csv")
@@ -123,7 +122,6 @@ def test_resume_any_says_what_it_mixed(tmp_path, capsys):
     # the CLI prints it
     assert main(["sweep", str(grid), "--out", out, "--resume-any"]) == 0
     assert "0123456789abcdef" in capsys.readouterr().err
-    del cal
 
 
 # --- hostile traces -------------------------------------------------------------------------------
