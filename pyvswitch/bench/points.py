@@ -157,11 +157,18 @@ def trace_digest(path: str) -> str:
         raise VswError(exc.errno or errno.ENOENT, f"trace {path}: {exc.strerror}") from None
 
 
-def point_key(point: dict[str, Any]) -> str:
-    """A point's key: its parameters (and a trace's content), not the model's version."""
+def point_key(point: dict[str, Any], digests: dict[str, str] | None = None) -> str:
+    """A point's key: its parameters (and a trace's content), not the model's version.
+    ``digests``: the traces' hashes known already (read once per table, not per row)."""
     keyed = {k: v for k, v in point.items() if not k.startswith("_")}
     if point.get("trace"):
-        keyed["trace"] = [point["trace"], trace_digest(point["trace"])]
+        t = point["trace"]
+        digest = digests.get(t) if digests is not None else None
+        if digest is None:
+            digest = trace_digest(t)
+            if digests is not None:
+                digests[t] = digest
+        keyed["trace"] = [t, digest]
     return hashlib.sha1(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -102,8 +102,9 @@ def _check_value(path: object, name: str, v: Any) -> None:
 
 
 def _trace_path(grid: object, name: str) -> str:
-    """A trace named in a grid: relative to the grid's directory."""
-    return name if os.path.isabs(name) else os.path.join(os.path.dirname(os.fspath(grid)), name)
+    """A trace named in a grid: relative to the grid's directory, made absolute (a
+    row names the same file whatever directory the sweep is run from)."""
+    return os.path.abspath(name if os.path.isabs(name) else os.path.join(os.path.dirname(os.fspath(grid)), name))
 
 
 def load_grid(path: "str | os.PathLike[str]") -> list[dict[str, Any]]:
@@ -198,10 +199,17 @@ def read_table(out: str) -> tuple[dict[str, dict[str, Any]], int]:
         raise VswError(errno.EINVAL, f"{out}: not a table of this sweep's columns (another version of pyvswitch, "
                                      "or another file); choose another --out")
     done = {}
+    digests: dict[str, str] = {}
     for row in reader:
         typed = _typed(row)
-        if typed is not None and typed["key"] == point_key({k: typed[k] for k in AXES}) and typed["error"] != DIED:
-            done[typed["key"]] = typed
+        if typed is None or typed["error"] == DIED:
+            continue
+        try:
+            key = point_key({k: typed[k] for k in AXES}, digests)
+        except VswError:            # a row of a trace since moved or deleted: no point of a grid is it now
+            continue
+        if typed["key"] == key:
+            done[key] = typed
     return done, whole
 
 

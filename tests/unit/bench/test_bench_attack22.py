@@ -185,3 +185,30 @@ def test_curve_of_at_every_capacity_equals_a_sum_per_capacity():
         assert got[c] == pytest.approx(sum(k for d, k in hist.items() if d and d <= c) / counted)
     assert mrc.curve_of(hist, counted, caps, 0.5)[10] == pytest.approx(
         sum(k for d, k in hist.items() if d and d * 0.5 <= 10) / counted)
+
+
+# --- a table that outlives its traces -----------------------------------------------------------------
+def test_a_table_with_a_row_of_a_deleted_trace_still_takes_other_grids(tmp_path, monkeypatch):
+    trace = tmp_path / "t.csv"
+    trace.write_text("0,a\n0,b\n0,c\n0,a\n")
+    with_trace, plain = tmp_path / "a.toml", tmp_path / "b.toml"
+    with_trace.write_text('trace = "t.csv"\ncapacity = [2, 3]\n')
+    plain.write_text("switches = 20\nvms = 4\n")
+    out = str(tmp_path / "t.csv.out")
+    assert all(not r["error"] for r in sw.sweep(with_trace, out, workers=1))
+    trace.unlink()
+    rows = sw.sweep(plain, out, workers=1)
+    assert len(rows) == 1 and not rows[0]["error"]
+
+
+def test_a_trace_is_the_same_point_from_any_working_directory(tmp_path, monkeypatch):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "t.csv").write_text("0,a\n0,b\n0,a\n")
+    (sub / "g.toml").write_text('trace = "t.csv"\n')
+    monkeypatch.chdir(tmp_path)
+    here = sw.load_grid("sub/g.toml")
+    monkeypatch.chdir(sub)
+    there = sw.load_grid("g.toml")
+    assert sw.point_key(here[0]) == sw.point_key(there[0])
+    assert here[0]["trace"] == str(sub / "t.csv")
