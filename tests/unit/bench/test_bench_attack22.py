@@ -212,3 +212,21 @@ def test_a_trace_is_the_same_point_from_any_working_directory(tmp_path, monkeypa
     there = sw.load_grid("g.toml")
     assert sw.point_key(here[0]) == sw.point_key(there[0])
     assert here[0]["trace"] == str(sub / "t.csv")
+
+
+# --- the answer: capacity 0 is every machine, the largest store, not the smallest ---------------------
+def test_capacity_zero_is_the_largest_store_in_the_answer(tmp_path):
+    from pyvswitch.bench import frontier
+    grid = tmp_path / "g.toml"
+    grid.write_text('vms = 6\ncapacity = [0, 2, 4]\nschedule = "uniform"\nstart = "cold"\nswitches = 200\n')
+    rows = sw.sweep(grid, str(tmp_path / "t.csv"), workers=1)
+    by = {r["capacity"]: r["hit_rate"] for r in rows}
+    assert by[2] < by[4] < by[0]                # 0: a store of all six
+    a = frontier.answer(rows, frontier.Target.parse(f"hit_rate >= {by[0] - 1e-9}"))
+    assert [x["smallest"] for x in a] == [0] and a[0]["largest_tried"] == 0
+    a = frontier.answer(rows, frontier.Target.parse(f"hit_rate >= {by[4] - 1e-9}"))
+    assert [x["smallest"] for x in a] == [4]
+    text = "\n".join(frontier.answer_text(a, frontier.Target.parse("hit_rate >= 0.1")))
+    assert "capacity = 4" in text
+    a = frontier.answer(rows, frontier.Target.parse("hit_rate >= 1.01"))
+    assert "every machine" in "\n".join(frontier.answer_text(a, frontier.Target.parse("hit_rate >= 1.01")))
