@@ -230,3 +230,56 @@ def test_capacity_zero_is_the_largest_store_in_the_answer(tmp_path):
     assert "capacity = 4" in text
     a = frontier.answer(rows, frontier.Target.parse("hit_rate >= 1.01"))
     assert "every machine" in "\n".join(frontier.answer_text(a, frontier.Target.parse("hit_rate >= 1.01")))
+
+
+# --- CLOCK after a cold start: the hand (from slot 0) meets the oldest first ---------------------------
+def _clock(trace: list[tuple[int, int]], cap: int) -> tuple[int, int]:
+    """Textbook CLOCK over ``cap`` frames filled in order 0, 1, ...; a load sets the reference
+    bit; the hand skips the machines running (or being switched from), clears set bits, and
+    evicts the first clear one, stopping just past it."""
+    slots: list[int | None] = [None] * cap
+    ref: dict[int, int] = {}
+    hand = hits = misses = 0
+    running: dict[int, int] = {}
+    for p, m in trace:
+        if running.get(p) == m:
+            continue
+        busy = set(running.values())
+        running[p] = m
+        if m in slots:
+            hits += 1
+            ref[m] = 1
+            continue
+        misses += 1
+        if None in slots:
+            i = slots.index(None)
+        else:
+            while True:
+                x, i = slots[hand], hand
+                hand = (hand + 1) % cap
+                if x in busy:
+                    continue
+                if not ref.get(x):
+                    break
+                ref[x] = 0
+        slots[i] = m
+        ref[m] = 1
+    return hits, misses
+
+
+def test_clock_from_a_cold_start_is_the_textbook_one():
+    for trial in range(60):
+        r = random.Random(trial)
+        pcpus = r.choice([1, 2, 3])
+        vms = r.randint(2 * pcpus, 9)
+        cap = r.randint(pcpus + 1, vms)
+        running: list[int | None] = [None] * pcpus
+        trace = []
+        for _ in range(r.randint(1, 25)):
+            p = r.randrange(pcpus)
+            m = r.choice([m for m in range(vms) if m not in running or running[p] == m])
+            trace.append((p, m))
+            running[p] = m
+        c = switch_costs(pcpus, pcpus, 1, vms=vms, capacity=cap, policy="clock", start="cold", trace=trace,
+                         seed=trial)
+        assert (c.hits, c.misses) == _clock(trace, cap), (pcpus, vms, cap, trace)
