@@ -151,6 +151,8 @@ def mrc(loads: list[int], skip: int = 0, capacities: list[int] | None = None, ex
     first ``skip`` uncounted: exact up to ``exact_limit`` loads, SHARDS beyond."""
     if not 0 < rate <= 1:
         raise VswError(errno.EINVAL, f"the SHARDS rate is in (0, 1], got {rate!r}")
+    if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
+        raise VswError(errno.EINVAL, f"the warm-up is a number of switches, 0 or more, got {skip!r}")
     if capacities and min(capacities) < 2:
         raise VswError(errno.EINVAL, f"capacities are 2 or more (a store of one context cannot hold the machine "
                                      f"running and the next), got {min(capacities)}")

@@ -283,3 +283,13 @@ def test_clock_from_a_cold_start_is_the_textbook_one():
         c = switch_costs(pcpus, pcpus, 1, vms=vms, capacity=cap, policy="clock", start="cold", trace=trace,
                          seed=trial)
         assert (c.hits, c.misses) == _clock(trace, cap), (pcpus, vms, cap, trace)
+
+
+@pytest.mark.parametrize("warmup", ["-1", "-5"])
+def test_mrc_refuses_a_negative_warmup(tmp_path, warmup, capsys):
+    t = tmp_path / "t.csv"
+    t.write_text("0,a\n0,b\n0,a\n")
+    assert main(["mrc", str(t), f"--warmup={warmup}"]) == 2
+    assert "warm-up" in capsys.readouterr().err
+    with pytest.raises(VswError):
+        mrc.mrc([0, 1, 0], int(warmup))
