@@ -82,19 +82,25 @@ def _bad(path: object, what: str) -> VswError:
     return VswError(errno.EINVAL, f"{path}: {what}")
 
 
+def _short(v: object) -> str:
+    """A value for a message: its repr, cut short (a grid of one huge string gave a message as long)."""
+    r = repr(v)
+    return r if len(r) <= 80 else f"{r[:60]}... ({len(r)} characters)"
+
+
 def _check_value(path: object, name: str, v: Any) -> None:
     want = AXES[name][0]
     if isinstance(v, bool) or not (isinstance(v, want) or (want is float and isinstance(v, int))):
-        raise _bad(path, f"axis {name!r} takes {want.__name__} values, got {v!r}")
+        raise _bad(path, f"axis {name!r} takes {want.__name__} values, got {_short(v)}")
     if name in CHOICES and v not in CHOICES[name]:
-        raise _bad(path, f"axis {name!r} takes {', '.join(CHOICES[name])}; got {v!r}")
+        raise _bad(path, f"axis {name!r} takes {', '.join(CHOICES[name])}; got {_short(v)}")
     if want is float and not math.isfinite(v):
-        raise _bad(path, f"axis {name!r} takes finite numbers, got {v!r}")
+        raise _bad(path, f"axis {name!r} takes finite numbers, got {_short(v)}")
     if name in SCHEMA_AXES and not SCHEMA_AXES[name].accepts(v):
-        raise _bad(path, f"axis {name!r} takes {SCHEMA_AXES[name].expected()}, got {v!r}")
+        raise _bad(path, f"axis {name!r} takes {SCHEMA_AXES[name].expected()}, got {_short(v)}")
     if name in BOUNDS and not BOUNDS[name][0] <= v <= BOUNDS[name][1]:
         lo, hi = BOUNDS[name]
-        raise _bad(path, f"axis {name!r} takes {lo}..{hi}, got {v!r}")
+        raise _bad(path, f"axis {name!r} takes {lo}..{hi}, got {_short(v)}")
     if name == "trace" and v:
         if len(v) > 4096 or "\0" in v:
             raise _bad(path, f"axis 'trace' takes file names, got {v[:80]!r}")
@@ -127,7 +133,7 @@ def load_grid(path: "str | os.PathLike[str]") -> list[dict[str, Any]]:
     axes: dict[str, list[Any]] = {}
     for name, value in doc.items():
         if name not in AXES:
-            raise _bad(path, f"unknown axis {name!r}; axes are {', '.join(AXES)}")
+            raise _bad(path, f"unknown axis {_short(name)}; axes are {', '.join(AXES)}")
         values = value if isinstance(value, list) else [value]
         if not values:
             raise _bad(path, f"axis {name!r} takes {AXES[name][0].__name__} values, got an empty list")
@@ -138,7 +144,7 @@ def load_grid(path: "str | os.PathLike[str]") -> list[dict[str, Any]]:
         if AXES[name][0] is float:      # 0 and 0.0 (and -0.0) one point: keyed, and read back, as the float 0.0
             values = [float(v) + 0.0 for v in values]
         if len(set(values)) != len(values):
-            raise _bad(path, f"axis {name!r} repeats a value: {values!r}")
+            raise _bad(path, f"axis {name!r} repeats a value: {_short(values)}")
         axes[name] = values
     lists = {n: axes.get(n, [AXES[n][1]]) for n in AXES}
     count = math.prod(len(v) for v in lists.values())

@@ -293,3 +293,15 @@ def test_mrc_refuses_a_negative_warmup(tmp_path, warmup, capsys):
     assert "warm-up" in capsys.readouterr().err
     with pytest.raises(VswError):
         mrc.mrc([0, 1, 0], int(warmup))
+
+
+@pytest.mark.parametrize("text", ['layout = "' + "x" * 100_000 + '"\n', '"' + "y" * 100_000 + '" = 1\n',
+                                  "capacity = [{ a = 1 }]\n", 'policy = ["' + "z" * 5000 + '"]\n'])
+def test_a_huge_or_nested_value_is_refused_in_a_short_message(tmp_path, text, capsys):
+    grid = tmp_path / "g.toml"
+    grid.write_text(text)
+    with pytest.raises(VswError) as e:
+        sw.load_grid(grid)
+    assert e.value.errno == errno.EINVAL and len(str(e.value)) < 400 + len(str(grid))
+    assert main(["sweep", str(grid), "--out", str(tmp_path / "t.csv")]) == 2
+    assert len(capsys.readouterr().err) < 500 + len(str(grid))
