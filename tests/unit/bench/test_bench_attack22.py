@@ -305,3 +305,16 @@ def test_a_huge_or_nested_value_is_refused_in_a_short_message(tmp_path, text, ca
     assert e.value.errno == errno.EINVAL and len(str(e.value)) < 400 + len(str(grid))
     assert main(["sweep", str(grid), "--out", str(tmp_path / "t.csv")]) == 2
     assert len(capsys.readouterr().err) < 500 + len(str(grid))
+
+
+@pytest.mark.parametrize("where", ["/nonexistent-dir/x.png", "/proc/x.png", "DIR"])
+def test_a_plot_that_cannot_be_written_is_refused_before_any_point_runs(tmp_path, where, capsys):
+    pytest.importorskip("matplotlib")
+    grid = tmp_path / "g.toml"
+    grid.write_text("switches = 20\nvms = 4\n")
+    out = tmp_path / "t.csv"
+    where = str(tmp_path) if where == "DIR" else where
+    assert main(["sweep", str(grid), "--out", str(out), "--plot", where]) == 2
+    assert "--plot" in capsys.readouterr().err and not out.exists()
+    assert main(["sweep", str(grid), "--out", str(out), "--plot", str(tmp_path / "ok.png")]) == 0
+    assert (tmp_path / "ok.png").stat().st_size > 0
