@@ -157,6 +157,20 @@ def trace_digest(path: str) -> str:
         raise VswError(exc.errno or errno.ENOENT, f"trace {path}: {exc.strerror}") from None
 
 
+def trace_lines(path: str) -> int:
+    """A schedule file's lines (at most its switches): a grid's bound on a trace point's work."""
+    check_trace(path)
+    try:
+        with open(path, "rb") as f:
+            check_trace(path, f)
+            data = f.read(MAX_TRACE_BYTES + 1)
+    except OSError as exc:
+        if isinstance(exc, VswError):
+            raise
+        raise VswError(exc.errno or errno.ENOENT, f"trace {path}: {exc.strerror}") from None
+    return data.count(b"\n") + (not data.endswith(b"\n") and bool(data))
+
+
 def point_key(point: dict[str, Any], digests: dict[str, str] | None = None) -> str:
     """A point's key: its parameters (and a trace's content), not the model's version.
     ``digests``: the traces' hashes known already (read once per table, not per row)."""

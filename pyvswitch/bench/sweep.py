@@ -52,7 +52,7 @@ from typing import Any
 
 from ..errors import VswError
 from .points import (AXES, BOUNDS, CHOICES, CI, MAX_POINT_SWITCHES, METRICS, RESULTS, SCHEMA_AXES,
-                     point_key, provenance, run_point, trace_digest, worker_init)
+                     point_key, provenance, run_point, trace_digest, trace_lines, worker_init)
 from .frontier import plot
 
 __all__ = ["AXES", "COLUMNS", "Interrupted", "MAX_POINTS", "MAX_SWITCHES", "RESULTS", "load_grid", "plot",
@@ -156,6 +156,16 @@ def load_grid(path: "str | os.PathLike[str]") -> list[dict[str, Any]]:
     per = (sum(lists["switches"]) * len(lists["warmup"]) + sum(lists["warmup"]) * len(lists["switches"])) \
         * sum(lists["pcpus"]) * sum(lists["repeats"])
     total = per * count // (len(lists["switches"]) * len(lists["warmup"]) * len(lists["pcpus"]) * len(lists["repeats"]))
+    traces = lists["trace"]
+    if traces != [""]:              # a trace point runs the trace's switches (its lines, at most), not `switches`
+        total = total // len(traces) * ("" in traces)
+        per_value = count // len(traces) // len(lists["repeats"]) * sum(lists["repeats"])
+        for t in traces:
+            if t:
+                n = trace_lines(_trace_path(path, t))
+                if n > MAX_POINT_SWITCHES:
+                    raise _bad(path, f"trace {t[:80]!r} has {n} lines; a point holds at most {MAX_POINT_SWITCHES} switches")
+                total += n * per_value
     if total > MAX_SWITCHES:
         raise _bad(path, f"{total:.3g} modelled switches in all (seeds and warm-up included); at most {MAX_SWITCHES:.0e}")
     names = list(AXES)

@@ -318,3 +318,28 @@ def test_a_plot_that_cannot_be_written_is_refused_before_any_point_runs(tmp_path
     assert "--plot" in capsys.readouterr().err and not out.exists()
     assert main(["sweep", str(grid), "--out", str(out), "--plot", str(tmp_path / "ok.png")]) == 0
     assert (tmp_path / "ok.png").stat().st_size > 0
+
+
+# --- a grid of traces: bounded by the traces' switches, not by `switches` ------------------------------
+def test_a_grid_of_traces_is_bounded_by_their_lines_before_any_point_runs(tmp_path, monkeypatch):
+    t = tmp_path / "t.csv"
+    t.write_text("".join(f"0,m{i % 5}\n" for i in range(60)))
+    grid = tmp_path / "g.toml"
+    grid.write_text('trace = "t.csv"\nswitches = 1\nrepeats = 2\n')
+    assert len(sw.load_grid(grid)) == 1
+    monkeypatch.setattr(sw, "MAX_SWITCHES", 100)            # 60 lines x 2 seeds
+    with pytest.raises(VswError) as e:
+        sw.load_grid(grid)
+    assert e.value.errno == errno.EINVAL and "modelled switches in all" in str(e.value)
+    monkeypatch.setattr(sw, "MAX_SWITCHES", 10**9)
+    monkeypatch.setattr(sw, "MAX_POINT_SWITCHES", 50)       # one seed's 60 lines
+    with pytest.raises(VswError) as e:
+        sw.load_grid(grid)
+    assert e.value.errno == errno.EINVAL and "60 lines" in str(e.value)
+    grid.write_text('trace = ["t.csv", ""]\nswitches = 20\nvms = 4\n')   # a trace beside the schedule
+    monkeypatch.setattr(sw, "MAX_POINT_SWITCHES", 1000)
+    monkeypatch.setattr(sw, "MAX_SWITCHES", 80)             # 60 + 20
+    assert len(sw.load_grid(grid)) == 2
+    monkeypatch.setattr(sw, "MAX_SWITCHES", 79)
+    with pytest.raises(VswError):
+        sw.load_grid(grid)
