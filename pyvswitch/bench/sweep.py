@@ -409,7 +409,7 @@ def sweep(grid: "str | os.PathLike[str]", out: str, workers: int | None = None, 
                 writer.writeheader()
                 f.flush()
             results: Rows = (_dask(todo, scheduler, prov, stop) if scheduler else
-                                                 _local(todo, workers or os.cpu_count() or 1, prov, stop))
+                                                 _local(todo, max(1, min(workers or os.cpu_count() or 1, len(todo))), prov, stop))
             n = 0
             try:
                 for row in results:

@@ -343,3 +343,17 @@ def test_a_grid_of_traces_is_bounded_by_their_lines_before_any_point_runs(tmp_pa
     monkeypatch.setattr(sw, "MAX_SWITCHES", 79)
     with pytest.raises(VswError):
         sw.load_grid(grid)
+
+
+def test_workers_beyond_the_points_are_not_started(tmp_path, monkeypatch):
+    made: list[int] = []
+    real = sw.ProcessPoolExecutor
+
+    def pool(n, **kw):
+        made.append(n)
+        return real(min(n, 2), **kw)          # safe whatever n: the test looks at what was asked
+    monkeypatch.setattr(sw, "ProcessPoolExecutor", pool)
+    grid = tmp_path / "g.toml"
+    grid.write_text("switches = 10\nvms = 4\ncapacity = [2, 3]\n")
+    rows = sw.sweep(grid, str(tmp_path / "t.csv"), workers=512)      # 512 forks for 2 points
+    assert made == [2] and all(not r["error"] for r in rows)
