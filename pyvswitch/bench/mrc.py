@@ -207,7 +207,13 @@ def of_grid(path: str, **kw: Any) -> list[Curve]:
     for k, group in itertools.groupby(sorted(points, key=lambda p: repr(key(p))), key=lambda p: repr(key(p))):
         ps = list(group)
         p = ps[0]
-        caps = sorted({q["capacity"] or (p["vms"] or 2) for q in ps})
+        every = p["vms"] or 2                   # capacity 0: every machine
+        if p["trace"]:                          # ... of the trace's, at least
+            from ..workloads import read_schedule
+            from .points import check_trace
+            check_trace(p["trace"])
+            every = max(p["vms"], len({m for _, m in read_schedule(p["trace"])}))
+        caps = sorted({q["capacity"] or every for q in ps})
         if p["trace"]:
             c = of_trace(p["trace"], p["warmup"], capacities=caps, **kw)
         else:
@@ -220,6 +226,8 @@ def of_grid(path: str, **kw: Any) -> list[Curve]:
             c = curves[0]
             c.hit_rate = {cap: sum(x.hit_rate[cap] for x in curves) / len(curves) for cap in caps}
         c.group = {a: p[a] for a in LOAD_AXES}
+        if any(q["capacity"] == 0 for q in ps):
+            c.note = (c.note + "; " if c.note else "") + f"capacity 0 (every machine) is {every}"
         if any(q["start"] == "warm" for q in ps):
             c.note = (c.note + "; " if c.note else "") + "taken as start = cold (a warm store differs per capacity)"
         out.append(c)

@@ -357,3 +357,15 @@ def test_workers_beyond_the_points_are_not_started(tmp_path, monkeypatch):
     grid.write_text("switches = 10\nvms = 4\ncapacity = [2, 3]\n")
     rows = sw.sweep(grid, str(tmp_path / "t.csv"), workers=512)      # 512 forks for 2 points
     assert made == [2] and all(not r["error"] for r in rows)
+
+
+def test_mrc_of_a_trace_grid_keeps_capacity_zero_as_every_machine(tmp_path):
+    t = tmp_path / "m.csv"
+    t.write_text("0,a\n0,b\n0,c\n0,d\n0,a\n0,b\n0,e\n0,a\n")
+    grid = tmp_path / "g.toml"
+    grid.write_text('trace = "m.csv"\ncapacity = [0, 2, 3]\nstart = "cold"\n')
+    rows = {r["capacity"]: r["hit_rate"] for r in sw.sweep(grid, str(tmp_path / "t.csv"), workers=1)}
+    [c] = mrc.of_grid(str(grid))
+    assert sorted(c.hit_rate) == [2, 3, 5] and "capacity 0 (every machine) is 5" in c.note
+    assert c.hit_rate[5] == pytest.approx(rows[0]) and c.hit_rate[3] == pytest.approx(rows[3])
+    assert c.hit_rate[2] == pytest.approx(rows[2])
