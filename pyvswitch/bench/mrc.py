@@ -56,7 +56,7 @@ class Curve:
         return d
 
 
-def distances(loads: list[int], skip: int = 0) -> tuple[dict[int, int], int, int]:
+def distances(loads: list[int], skip: int = 0, stays: bool = True) -> tuple[dict[int, int], int, int]:
     """Stack distances of ``loads`` (first ``skip`` not counted): a histogram
     distance -> counted loads (0: a machine's first load, a miss at any
     capacity), the counted loads, the distinct machines.
@@ -64,7 +64,10 @@ def distances(loads: list[int], skip: int = 0) -> tuple[dict[int, int], int, int
     In O(n log n) (Bennett and Kruskal's tree of last uses, a Fenwick tree):
     a load's distance is one plus the machines whose last load came after its
     machine's, counted over the loads' positions - a list of the stack searched
-    per load was O(n x machines), hours for a trace of 10^6 distinct names."""
+    per load was O(n x machines), hours for a trace of 10^6 distinct names.
+    ``stays``: a load of the machine loaded just before is a stay, not a load
+    (False: ``loads`` are loads already - a SHARDS sample, whose consecutive
+    repeats are reuses across machines left out of it)."""
     tree = [0] * (len(loads) + 1)               # 1 at each machine's last load (positions 1..)
     last: dict[int, int] = {}
     hist: dict[int, int] = {}
@@ -72,7 +75,7 @@ def distances(loads: list[int], skip: int = 0) -> tuple[dict[int, int], int, int
     t = counted = 0
     size = len(loads)
     for n, m in enumerate(loads):
-        if m == prev:
+        if m == prev and stays:
             continue                            # a stay, not a load
         prev = m
         t += 1
@@ -137,7 +140,7 @@ def _sampled(loads: list[int], skip: int, rate: float) -> tuple[dict[int, int], 
         if m in keep:
             sub.append(m)
             sub_skip += n < skip
-    hist, counted, _ = distances(sub, sub_skip)
+    hist, counted, _ = distances(sub, sub_skip, stays=False)
     expected = _counted(loads, skip) * rate
     short = min((d for d in hist if d), default=None)
     if short is not None:

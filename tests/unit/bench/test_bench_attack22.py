@@ -369,3 +369,22 @@ def test_mrc_of_a_trace_grid_keeps_capacity_zero_as_every_machine(tmp_path):
     assert sorted(c.hit_rate) == [2, 3, 5] and "capacity 0 (every machine) is 5" in c.note
     assert c.hit_rate[5] == pytest.approx(rows[0]) and c.hit_rate[3] == pytest.approx(rows[3])
     assert c.hit_rate[2] == pytest.approx(rows[2])
+
+
+# --- SHARDS: a sample's consecutive repeats are reuses, not stays ------------------------------------
+def test_distances_of_a_sample_keep_its_consecutive_repeats():
+    hist, counted, _ = mrc.distances([1, 1, 2, 1], stays=False)
+    assert hist == {0: 2, 1: 1, 2: 1} and counted == 4
+    assert mrc.distances([1, 1, 2, 1])[0] == {0: 2, 2: 1}
+
+
+def test_shards_on_bursts_is_near_the_exact_curve():
+    from pyvswitch.bench.contention import _loads
+    loads = _loads("bursts", 1000, 1, 100_000, 3, 1.0, 8)[0]
+    caps = [10, 12, 20, 50, 100, 500]          # 10 = 1 / rate: a sampled reuse with nothing sampled between
+    exact = mrc.mrc(loads, capacities=caps, exact_limit=10**7)
+    sampled = mrc.mrc(loads, capacities=caps, exact_limit=50_000, rate=0.1)
+    assert sampled.method == "shards" and exact.method == "mattson"
+    worst = max(abs(exact.hit_rate[c] - sampled.hit_rate[c]) for c in caps)
+    assert worst < 0.1, (worst, exact.hit_rate, sampled.hit_rate)      # it was 0.75: bursts' reuses dropped
+    assert sampled.error is not None and abs(sampled.error - worst) < 0.1
