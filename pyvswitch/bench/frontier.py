@@ -120,7 +120,8 @@ def answer_text(answers: list[dict[str, Any]], target: Target) -> list[str]:
         else:
             r = a["row"]
             ci = r.get(f"{target.metric}_ci95")
-            lines.append(f"  {label}: {a['x']} = {_shown(a['x'], a['smallest'])} ({target.metric} {r[target.metric]:.4g}"
+            lines.append(f"  {label}: {a['x']} = {_shown(a['x'], a['smallest'])} "
+                         f"({target.metric} {r[target.metric]:.4g}"
                          f"{f' +-{ci:.2g}' if ci else ''})")
     return lines
 

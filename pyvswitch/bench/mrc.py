@@ -173,7 +173,8 @@ def mrc(loads: list[int], skip: int = 0, capacities: list[int] | None = None, ex
     sh, sc = _sampled(head, min(skip, len(head)), rate)
     exact, approx = curve_of(eh, ec, caps), curve_of(sh, sc, caps, 1 / rate)
     err = max(abs(exact[c] - approx[c]) for c in caps) if caps else 0.0
-    return Curve(source, counted, machines, "shards", False, curve_of(hist, counted, caps, 1 / rate), rate=rate,
+    return Curve(source, _counted(loads, skip), machines, "shards", False, curve_of(hist, counted, caps, 1 / rate),
+                 rate=rate,
                  error=err, note=f"SHARDS at rate {rate}: max |error| {err:.4f} against the exact pass over the "
                                  f"first {len(head)} loads")
 

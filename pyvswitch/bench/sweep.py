@@ -164,7 +164,8 @@ def load_grid(path: "str | os.PathLike[str]") -> list[dict[str, Any]]:
             if t:
                 n = trace_lines(_trace_path(path, t))
                 if n > MAX_POINT_SWITCHES:
-                    raise _bad(path, f"trace {t[:80]!r} has {n} lines; a point holds at most {MAX_POINT_SWITCHES} switches")
+                    raise _bad(path, f"trace {t[:80]!r} has {n} lines; a point holds at most "
+                                     f"{MAX_POINT_SWITCHES} switches")
                 total += n * per_value
     if total > MAX_SWITCHES:
         raise _bad(path, f"{total:.3g} modelled switches in all (seeds and warm-up included); at most {MAX_SWITCHES:.0e}")
@@ -408,8 +409,8 @@ def sweep(grid: "str | os.PathLike[str]", out: str, workers: int | None = None, 
             if whole == 0:
                 writer.writeheader()
                 f.flush()
-            results: Rows = (_dask(todo, scheduler, prov, stop) if scheduler else
-                                                 _local(todo, max(1, min(workers or os.cpu_count() or 1, len(todo))), prov, stop))
+            pool = max(1, min(workers or os.cpu_count() or 1, len(todo)))     # no more workers than points
+            results: Rows = (_dask(todo, scheduler, prov, stop) if scheduler else _local(todo, pool, prov, stop))
             n = 0
             try:
                 for row in results:

@@ -388,3 +388,8 @@ def test_shards_on_bursts_is_near_the_exact_curve():
     worst = max(abs(exact.hit_rate[c] - sampled.hit_rate[c]) for c in caps)
     assert worst < 0.1, (worst, exact.hit_rate, sampled.hit_rate)      # it was 0.75: bursts' reuses dropped
     assert sampled.error is not None and abs(sampled.error - worst) < 0.1
+
+
+def test_a_sampled_curve_counts_the_trace_s_loads_as_a_whole_number():
+    c = mrc.mrc([0, 1, 2, 0, 1, 2, 0, 1, 3, 3], skip=2, exact_limit=2, rate=0.5)
+    assert c.method == "shards" and c.loads == 7 and isinstance(c.loads, int)     # 9 loads (a stay), 2 skipped
