@@ -177,8 +177,8 @@ def switch_costs(pcpus: int, masters: int, switches: int, layout: str = "x86_64"
     cache = Cache(path, mem, membus, policy, "mover" if reaches_dram else "pcpu")
     fillers = [cache.new_context(vms + 1 + k, 1) for k in range(cold)]     # hold the store while the machines
     ctxs = [cache.new_context(m + 1, 1) for m in range(vms)]                # are made: they start at home
-    for x in fillers:
-        lib.vsw_ctx_release(x)
+    for x in reversed(fillers):     # the free slots a stack: slot 0 on top, so a cold store fills 0, 1, ...
+        lib.vsw_ctx_release(x)      # as CLOCK's hand (from slot 0) expects: it meets the oldest first
     cpus = [Pcpu(lay) for _ in range(pcpus)]
     mask = lay.all_groups if dirty else 0
     out = Costs()
@@ -191,8 +191,14 @@ def switch_costs(pcpus: int, masters: int, switches: int, layout: str = "x86_64"
         for cpu in cpus:
             cpu.thaw(1)
         if trace is not None:
-            if policy == "belady":
-                cache.plan([ctxs[m] for _, m in trace])
+            if policy == "belady":      # the loads: a stay (the machine already running) loads nothing
+                on: list[int | None] = [None] * pcpus
+                future = []
+                for i, m in trace:
+                    if on[i] != m:
+                        future.append(ctxs[m])
+                        on[i] = m
+                cache.plan(future)
             _traced(cpus, ctxs, trace, [None] * pcpus, mask, rng, mean_steps, out, record, warmup, warmed)
         else:
             loads = _loads(schedule, vms, pcpus, warmup * pcpus + switches + 1, seed, zipf_s, burst_len)

@@ -75,6 +75,20 @@ def frontier_x(rows: list[dict[str, Any]]) -> str:
     return next((a for a in FRONTIER_X if a in v), next((a for a in v if AXES[a][0] is not str), "capacity"))
 
 
+def size(row: dict[str, Any], x: str) -> float:
+    """A row's place along the frontier axis ``x``: its value, but capacity 0 -
+    "every machine" - is the store of all the point's machines (the largest its
+    axis can be; a trace's machines are known only to the run: larger than any)."""
+    v = row[x]
+    if x == "capacity" and v == 0:
+        return math.inf if row.get("trace") else float(row["vms"] or 2 * row["pcpus"])
+    return v
+
+
+def _shown(x: str, v: Any) -> str:
+    return f"{v} (every machine)" if x == "capacity" and v == 0 else f"{v}"
+
+
 def _label(combo: tuple[Any, ...], names: list[str]) -> str:
     return ", ".join(f"{a}={v}" for a, v in zip(names, combo)) or "every point"
 
@@ -90,7 +104,7 @@ def answer(rows: list[dict[str, Any]], target: Target) -> list[dict[str, Any]]:
         groups.setdefault(tuple(r[a] for a in others), []).append(r)
     out = []
     for combo, rs in groups.items():
-        rs.sort(key=lambda r: r[x])
+        rs.sort(key=lambda r: (size(r, x), r[x] == 0))     # capacity 0 after an explicit store as large
         best = next((r for r in rs if target.met(r)), None)
         out.append({"axes": dict(zip(others, combo)), "x": x, "smallest": best[x] if best else None,
                     "row": best, "largest_tried": rs[-1][x], "target": str(target)})
@@ -102,11 +116,12 @@ def answer_text(answers: list[dict[str, Any]], target: Target) -> list[str]:
     for a in answers:
         label = _label(tuple(a["axes"].values()), list(a["axes"]))
         if a["row"] is None:
-            lines.append(f"  {label}: not met by any {a['x']} up to {a['largest_tried']}")
+            lines.append(f"  {label}: not met by any {a['x']} up to {_shown(a['x'], a['largest_tried'])}")
         else:
             r = a["row"]
             ci = r.get(f"{target.metric}_ci95")
-            lines.append(f"  {label}: {a['x']} = {a['smallest']} ({target.metric} {r[target.metric]:.4g}"
+            lines.append(f"  {label}: {a['x']} = {_shown(a['x'], a['smallest'])} "
+                         f"({target.metric} {r[target.metric]:.4g}"
                          f"{f' +-{ci:.2g}' if ci else ''})")
     return lines
 
@@ -137,14 +152,20 @@ def plot(rows: list[dict[str, Any]], path: str, target: Target | None = None) ->
     best = {(tuple(a["axes"].get(p) for p in panel_axes), a["axes"].get(hue) if hue else None): a
             for a in answer(rows, target)} if target else {}
     numeric = AXES[x][0] is not str
+
+    def at(r: dict[str, Any]) -> Any:        # where a row is drawn: capacity 0 at its store's size where known
+        if not numeric:
+            return str(r[x])
+        v = size(r, x)
+        return v if math.isfinite(v) else r[x]
     for i, (combo, rs) in enumerate(sorted(panels.items(), key=lambda kv: repr(kv[0]))):
         top, low = axs[2 * (i // cols)][i % cols], axs[2 * (i // cols) + 1][i % cols]
         for h in hues:
-            mine = sorted((r for r in rs if hue is None or r[hue] == h), key=lambda r: r[x])
+            mine = sorted((r for r in rs if hue is None or r[hue] == h), key=lambda r: (size(r, x), r[x] == 0))
             if not mine:
                 continue
             colour, marker = style[h]
-            xs = [r[x] if numeric else str(r[x]) for r in mine]
+            xs = [at(r) for r in mine]
             top.plot(xs, [r["hit_rate"] * 100 for r in mine], color=colour, marker=marker, ms=4)
             low.errorbar(xs, [r["mean_ns"] for r in mine], yerr=[r["mean_ns_ci95"] or 0 for r in mine],
                          color=colour, marker=marker, ms=4, capsize=2)
@@ -155,7 +176,7 @@ def plot(rows: list[dict[str, Any]], path: str, target: Target | None = None) ->
                 r = a["row"]
                 ax = top if target and target.metric == "hit_rate" else low
                 yv = r[target.metric] * (100 if target.metric == "hit_rate" else 1) if target else 0
-                ax.plot([r[x] if numeric else str(r[x])], [yv], marker="*", ms=15, color=colour,
+                ax.plot([at(r)], [yv], marker="*", ms=15, color=colour,
                         markeredgecolor="black", zorder=5)
         if target:
             ax = top if target.metric == "hit_rate" else low

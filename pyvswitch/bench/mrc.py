@@ -56,39 +56,68 @@ class Curve:
         return d
 
 
-def distances(loads: list[int], skip: int = 0) -> tuple[dict[int, int], int, int]:
+def distances(loads: list[int], skip: int = 0, stays: bool = True) -> tuple[dict[int, int], int, int]:
     """Stack distances of ``loads`` (first ``skip`` not counted): a histogram
     distance -> counted loads (0: a machine's first load, a miss at any
-    capacity), the counted loads, the distinct machines."""
-    stack: list[int] = []                      # least recently loaded first
+    capacity), the counted loads, the distinct machines.
+
+    In O(n log n) (Bennett and Kruskal's tree of last uses, a Fenwick tree):
+    a load's distance is one plus the machines whose last load came after its
+    machine's, counted over the loads' positions - a list of the stack searched
+    per load was O(n x machines), hours for a trace of 10^6 distinct names.
+    ``stays``: a load of the machine loaded just before is a stay, not a load
+    (False: ``loads`` are loads already - a SHARDS sample, whose consecutive
+    repeats are reuses across machines left out of it)."""
+    tree = [0] * (len(loads) + 1)               # 1 at each machine's last load (positions 1..)
+    last: dict[int, int] = {}
     hist: dict[int, int] = {}
-    last = None
-    counted = 0
+    prev = None
+    t = counted = 0
+    size = len(loads)
     for n, m in enumerate(loads):
-        if m == last:
+        if m == prev and stays:
             continue                            # a stay, not a load
-        last = m
-        try:
-            i = stack.index(m)
-        except ValueError:
+        prev = m
+        t += 1
+        was = last.get(m)
+        if was is None:
             d = 0
         else:
-            d = len(stack) - i
-            del stack[i]
-        stack.append(m)
+            d = 1                               # ones in (was, t): sum(t - 1) - sum(was)
+            i = t - 1
+            while i > 0:
+                d += tree[i]
+                i &= i - 1
+            i = was
+            while i > 0:
+                d -= tree[i]
+                i &= i - 1
+            i = was
+            while i <= size:
+                tree[i] -= 1
+                i += i & -i
+        i = t
+        while i <= size:
+            tree[i] += 1
+            i += i & -i
+        last[m] = t
         if n >= skip:
             hist[d] = hist.get(d, 0) + 1
             counted += 1
-    return hist, counted, len(stack)
+    return hist, counted, len(last)
 
 
 def curve_of(hist: dict[int, int], counted: int, capacities: list[int], scale: float = 1.0) -> dict[int, float]:
-    """Hit rate at each capacity from a histogram of distances (scaled by ``scale``: SHARDS)."""
+    """Hit rate at each capacity from a histogram of distances (scaled by ``scale``: SHARDS):
+    one cumulative pass over the distances, a binary search per capacity."""
+    import bisect
     ds = sorted((d * scale, k) for d, k in hist.items() if d)
+    keys = [d for d, _ in ds]
+    cum = list(itertools.accumulate(k for _, k in ds))
     out = {}
     for c in capacities:
-        hits = sum(k for d, k in ds if d <= c)
-        out[c] = hits / counted if counted else 0.0
+        j = bisect.bisect_right(keys, c)
+        out[c] = (cum[j - 1] if j else 0) / counted if counted else 0.0
     return out
 
 
@@ -111,7 +140,7 @@ def _sampled(loads: list[int], skip: int, rate: float) -> tuple[dict[int, int], 
         if m in keep:
             sub.append(m)
             sub_skip += n < skip
-    hist, counted, _ = distances(sub, sub_skip)
+    hist, counted, _ = distances(sub, sub_skip, stays=False)
     expected = _counted(loads, skip) * rate
     short = min((d for d in hist if d), default=None)
     if short is not None:
@@ -125,6 +154,11 @@ def mrc(loads: list[int], skip: int = 0, capacities: list[int] | None = None, ex
     first ``skip`` uncounted: exact up to ``exact_limit`` loads, SHARDS beyond."""
     if not 0 < rate <= 1:
         raise VswError(errno.EINVAL, f"the SHARDS rate is in (0, 1], got {rate!r}")
+    if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
+        raise VswError(errno.EINVAL, f"the warm-up is a number of switches, 0 or more, got {skip!r}")
+    if capacities and min(capacities) < 2:
+        raise VswError(errno.EINVAL, f"capacities are 2 or more (a store of one context cannot hold the machine "
+                                     f"running and the next), got {min(capacities)}")
     machines = len(set(loads))
     caps = capacities or list(range(2, machines + 1))
     if len(loads) <= exact_limit or rate == 1:
@@ -139,7 +173,8 @@ def mrc(loads: list[int], skip: int = 0, capacities: list[int] | None = None, ex
     sh, sc = _sampled(head, min(skip, len(head)), rate)
     exact, approx = curve_of(eh, ec, caps), curve_of(sh, sc, caps, 1 / rate)
     err = max(abs(exact[c] - approx[c]) for c in caps) if caps else 0.0
-    return Curve(source, counted, machines, "shards", False, curve_of(hist, counted, caps, 1 / rate), rate=rate,
+    return Curve(source, _counted(loads, skip), machines, "shards", False, curve_of(hist, counted, caps, 1 / rate),
+                 rate=rate,
                  error=err, note=f"SHARDS at rate {rate}: max |error| {err:.4f} against the exact pass over the "
                                  f"first {len(head)} loads")
 
@@ -147,6 +182,8 @@ def mrc(loads: list[int], skip: int = 0, capacities: list[int] | None = None, ex
 def of_trace(path: str, warmup: int = 0, **kw: Any) -> Curve:
     """The curve of a schedule file (workloads.read_schedule), its switches in order."""
     from ..workloads import read_schedule
+    from .points import check_trace
+    check_trace(path)
     sched = read_schedule(path)
     if not sched:
         raise VswError(errno.EINVAL, f"{path}: no switches in it")
@@ -174,7 +211,13 @@ def of_grid(path: str, **kw: Any) -> list[Curve]:
     for k, group in itertools.groupby(sorted(points, key=lambda p: repr(key(p))), key=lambda p: repr(key(p))):
         ps = list(group)
         p = ps[0]
-        caps = sorted({q["capacity"] or (p["vms"] or 2) for q in ps})
+        every = p["vms"] or 2                   # capacity 0: every machine
+        if p["trace"]:                          # ... of the trace's, at least
+            from ..workloads import read_schedule
+            from .points import check_trace
+            check_trace(p["trace"])
+            every = max(p["vms"], len({m for _, m in read_schedule(p["trace"])}))
+        caps = sorted({q["capacity"] or every for q in ps})
         if p["trace"]:
             c = of_trace(p["trace"], p["warmup"], capacities=caps, **kw)
         else:
@@ -187,6 +230,8 @@ def of_grid(path: str, **kw: Any) -> list[Curve]:
             c = curves[0]
             c.hit_rate = {cap: sum(x.hit_rate[cap] for x in curves) / len(curves) for cap in caps}
         c.group = {a: p[a] for a in LOAD_AXES}
+        if any(q["capacity"] == 0 for q in ps):
+            c.note = (c.note + "; " if c.note else "") + f"capacity 0 (every machine) is {every}"
         if any(q["start"] == "warm" for q in ps):
             c.note = (c.note + "; " if c.note else "") + "taken as start = cold (a warm store differs per capacity)"
         out.append(c)

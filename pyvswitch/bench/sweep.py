@@ -52,7 +52,7 @@ from typing import Any
 
 from ..errors import VswError
 from .points import (AXES, BOUNDS, CHOICES, CI, MAX_POINT_SWITCHES, METRICS, RESULTS, SCHEMA_AXES,
-                     point_key, provenance, run_point, trace_digest, worker_init)
+                     point_key, provenance, run_point, trace_digest, trace_lines, worker_init)
 from .frontier import plot
 
 __all__ = ["AXES", "COLUMNS", "Interrupted", "MAX_POINTS", "MAX_SWITCHES", "RESULTS", "load_grid", "plot",
@@ -82,19 +82,25 @@ def _bad(path: object, what: str) -> VswError:
     return VswError(errno.EINVAL, f"{path}: {what}")
 
 
+def _short(v: object) -> str:
+    """A value for a message: its repr, cut short (a grid of one huge string gave a message as long)."""
+    r = repr(v)
+    return r if len(r) <= 80 else f"{r[:60]}... ({len(r)} characters)"
+
+
 def _check_value(path: object, name: str, v: Any) -> None:
     want = AXES[name][0]
     if isinstance(v, bool) or not (isinstance(v, want) or (want is float and isinstance(v, int))):
-        raise _bad(path, f"axis {name!r} takes {want.__name__} values, got {v!r}")
+        raise _bad(path, f"axis {name!r} takes {want.__name__} values, got {_short(v)}")
     if name in CHOICES and v not in CHOICES[name]:
-        raise _bad(path, f"axis {name!r} takes {', '.join(CHOICES[name])}; got {v!r}")
+        raise _bad(path, f"axis {name!r} takes {', '.join(CHOICES[name])}; got {_short(v)}")
     if want is float and not math.isfinite(v):
-        raise _bad(path, f"axis {name!r} takes finite numbers, got {v!r}")
+        raise _bad(path, f"axis {name!r} takes finite numbers, got {_short(v)}")
     if name in SCHEMA_AXES and not SCHEMA_AXES[name].accepts(v):
-        raise _bad(path, f"axis {name!r} takes {SCHEMA_AXES[name].expected()}, got {v!r}")
+        raise _bad(path, f"axis {name!r} takes {SCHEMA_AXES[name].expected()}, got {_short(v)}")
     if name in BOUNDS and not BOUNDS[name][0] <= v <= BOUNDS[name][1]:
         lo, hi = BOUNDS[name]
-        raise _bad(path, f"axis {name!r} takes {lo}..{hi}, got {v!r}")
+        raise _bad(path, f"axis {name!r} takes {lo}..{hi}, got {_short(v)}")
     if name == "trace" and v:
         if len(v) > 4096 or "\0" in v:
             raise _bad(path, f"axis 'trace' takes file names, got {v[:80]!r}")
@@ -102,8 +108,9 @@ def _check_value(path: object, name: str, v: Any) -> None:
 
 
 def _trace_path(grid: object, name: str) -> str:
-    """A trace named in a grid: relative to the grid's directory."""
-    return name if os.path.isabs(name) else os.path.join(os.path.dirname(os.fspath(grid)), name)
+    """A trace named in a grid: relative to the grid's directory, made absolute (a
+    row names the same file whatever directory the sweep is run from)."""
+    return os.path.abspath(name if os.path.isabs(name) else os.path.join(os.path.dirname(os.fspath(grid)), name))
 
 
 def load_grid(path: "str | os.PathLike[str]") -> list[dict[str, Any]]:
@@ -126,7 +133,7 @@ def load_grid(path: "str | os.PathLike[str]") -> list[dict[str, Any]]:
     axes: dict[str, list[Any]] = {}
     for name, value in doc.items():
         if name not in AXES:
-            raise _bad(path, f"unknown axis {name!r}; axes are {', '.join(AXES)}")
+            raise _bad(path, f"unknown axis {_short(name)}; axes are {', '.join(AXES)}")
         values = value if isinstance(value, list) else [value]
         if not values:
             raise _bad(path, f"axis {name!r} takes {AXES[name][0].__name__} values, got an empty list")
@@ -134,8 +141,10 @@ def load_grid(path: "str | os.PathLike[str]") -> list[dict[str, Any]]:
             raise _bad(path, f"axis {name!r} has {len(values)} values; at most {MAX_VALUES}")
         for v in values:
             _check_value(path, name, v)
+        if AXES[name][0] is float:      # 0 and 0.0 (and -0.0) one point: keyed, and read back, as the float 0.0
+            values = [float(v) + 0.0 for v in values]
         if len(set(values)) != len(values):
-            raise _bad(path, f"axis {name!r} repeats a value: {values!r}")
+            raise _bad(path, f"axis {name!r} repeats a value: {_short(values)}")
         axes[name] = values
     lists = {n: axes.get(n, [AXES[n][1]]) for n in AXES}
     count = math.prod(len(v) for v in lists.values())
@@ -147,6 +156,17 @@ def load_grid(path: "str | os.PathLike[str]") -> list[dict[str, Any]]:
     per = (sum(lists["switches"]) * len(lists["warmup"]) + sum(lists["warmup"]) * len(lists["switches"])) \
         * sum(lists["pcpus"]) * sum(lists["repeats"])
     total = per * count // (len(lists["switches"]) * len(lists["warmup"]) * len(lists["pcpus"]) * len(lists["repeats"]))
+    traces = lists["trace"]
+    if traces != [""]:              # a trace point runs the trace's switches (its lines, at most), not `switches`
+        total = total // len(traces) * ("" in traces)
+        per_value = count // len(traces) // len(lists["repeats"]) * sum(lists["repeats"])
+        for t in traces:
+            if t:
+                n = trace_lines(_trace_path(path, t))
+                if n > MAX_POINT_SWITCHES:
+                    raise _bad(path, f"trace {t[:80]!r} has {n} lines; a point holds at most "
+                                     f"{MAX_POINT_SWITCHES} switches")
+                total += n * per_value
     if total > MAX_SWITCHES:
         raise _bad(path, f"{total:.3g} modelled switches in all (seeds and warm-up included); at most {MAX_SWITCHES:.0e}")
     names = list(AXES)
@@ -196,26 +216,45 @@ def read_table(out: str) -> tuple[dict[str, dict[str, Any]], int]:
         raise VswError(errno.EINVAL, f"{out}: not a table of this sweep's columns (another version of pyvswitch, "
                                      "or another file); choose another --out")
     done = {}
+    digests: dict[str, str] = {}
     for row in reader:
         typed = _typed(row)
-        if typed is not None and typed["key"] == point_key({k: typed[k] for k in AXES}) and typed["error"] != DIED:
-            done[typed["key"]] = typed
+        if typed is None or typed["error"] == DIED:
+            continue
+        try:
+            key = point_key({k: typed[k] for k in AXES}, digests)
+        except VswError:            # a row of a trace since moved or deleted: no point of a grid is it now
+            continue
+        if typed["key"] == key:
+            done[key] = typed
     return done, whole
 
 
 def _check_provenance(out: str, done: dict[str, dict[str, Any]], points: list[dict[str, Any]],
-                      prov: dict[str, str]) -> None:
+                      prov: dict[str, str], resume_any: bool = False,
+                      notice: Callable[[str], None] | None = None) -> None:
+    """EINVAL if the table holds rows of another model (version, hashes, or - for
+    this grid's points - platform); with ``resume_any``, ``notice`` is told what
+    is mixed: how many of this grid's points come from which other model."""
     from .points import platform_of
     mine = {point_key(p): p for p in points}
+    mixed: dict[str, int] = {}
     for row in done.values():
         diff = [f"{k} {row[k]} (this one: {prov[k]})" for k in ("pyvswitch", "core_sha", "model_sha")
                 if row[k] != prov[k]]
         p = mine.get(row["key"])
         if p is not None and row["platform"] != json.dumps(platform_of(p), sort_keys=True, separators=(",", ":")):
             diff.append("the platform's canonical parameters")
-        if diff:
+        if diff and not resume_any:
             raise VswError(errno.EINVAL, f"{out} holds rows of another model: {'; '.join(diff)}; "
                                          "choose another --out, or --resume-any to mix them")
+        if diff and p is not None:
+            what = "; ".join(diff)
+            mixed[what] = mixed.get(what, 0) + 1
+    if mixed and notice:
+        notice(f"{out}: --resume-any kept rows of another model: "
+               + "; and ".join(f"{n} of {len(points)} points with {what}" for what, n in mixed.items())
+               + " (each row keeps its provenance columns)")
 
 
 class _Lock:
@@ -336,13 +375,15 @@ def _dask(todo: list[dict[str, Any]], scheduler: str, prov: dict[str, str], stop
 
 def sweep(grid: "str | os.PathLike[str]", out: str, workers: int | None = None, scheduler: str | None = None,
           progress: Callable[[int, int], None] | None = None, resume_any: bool = False,
-          platform: "str | os.PathLike[str] | None" = None) -> list[dict[str, Any]]:
+          platform: "str | os.PathLike[str] | None" = None,
+          notice: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Runs the points of ``grid`` not yet in the table ``out`` and appends each
     row as it finishes; returns every row of the grid, in grid order, typed
     (numbers as numbers, None where a failed point has none).  Raises
     ``Interrupted`` on SIGINT/SIGTERM, the finished rows kept.  ``platform``: a
     file from ``pyvswitch calibrate`` whose cached-save prior art the rows price
-    the fast path against too (without one: the README's reference point)."""
+    the fast path against too (without one: the README's reference point).
+    ``notice``: told, with ``resume_any``, which rows it kept from another model."""
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or not 1 <= workers <= MAX_WORKERS):
         raise VswError(errno.EINVAL, f"workers is 1..{MAX_WORKERS}, got {workers!r}")
@@ -358,8 +399,7 @@ def sweep(grid: "str | os.PathLike[str]", out: str, workers: int | None = None, 
     lock = _Lock(out)
     try:
         done, whole = read_table(out)
-        if not resume_any:
-            _check_provenance(out, done, points, prov)
+        _check_provenance(out, done, points, prov, resume_any, notice)
         todo = [p for p in points if point_key(p) not in done]
         with open(out, "a+b") as fb:        # a torn last row (no newline) is cut off: computed again
             if fb.seek(0, os.SEEK_END) != whole:
@@ -369,8 +409,8 @@ def sweep(grid: "str | os.PathLike[str]", out: str, workers: int | None = None, 
             if whole == 0:
                 writer.writeheader()
                 f.flush()
-            results: Rows = (_dask(todo, scheduler, prov, stop) if scheduler else
-                                                 _local(todo, workers or os.cpu_count() or 1, prov, stop))
+            pool = max(1, min(workers or os.cpu_count() or 1, len(todo)))     # no more workers than points
+            results: Rows = (_dask(todo, scheduler, prov, stop) if scheduler else _local(todo, pool, prov, stop))
             n = 0
             try:
                 for row in results:

@@ -9,6 +9,7 @@ measured side by side in the same run (ratios, so they hold on a noisy machine).
 """
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -63,9 +64,12 @@ def fastest_copy_pair(size: int) -> tuple[object, object, object]:
 
 
 def percentile(values: list[float], q: float) -> float:
-    """The value below which a fraction ``q`` of ``values`` lie (nearest rank)."""
+    """The nearest-rank percentile: the smallest value with at least a fraction
+    ``q`` of ``values`` at or below it - the ceil(q * n)-th smallest (the first
+    for q = 0), so the p99 of 100 values is the 99th, not the maximum."""
     s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))]
+    rank = math.ceil(q * len(s) - 1e-9)          # q * n a whole number up to float rounding: that rank
+    return s[min(len(s) - 1, max(0, rank - 1))]
 
 
 def spread(xs: list[float], digits: int = 2) -> str:

@@ -16,8 +16,9 @@ def _caps(text: str) -> list[int]:
         caps = sorted({int(x) for x in text.split(",") if x.strip()})
     except ValueError:
         raise VswError(errno.EINVAL, f"--capacities takes integers separated by commas, got {text!r}") from None
-    if not caps or caps[0] < 1 or caps[-1] > 1 << 20:
-        raise VswError(errno.EINVAL, f"--capacities are 1..{1 << 20}, got {text!r}")
+    if not caps or caps[0] < 2 or caps[-1] > 1 << 20:
+        raise VswError(errno.EINVAL, f"--capacities are 2..{1 << 20} (a store of one context cannot hold the "
+                                     f"machine running and the next: the sweep refuses it), got {text!r}")
     return caps
 
 

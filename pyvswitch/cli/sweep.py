@@ -26,13 +26,39 @@ def _line(r: dict[str, Any], shown: list[str]) -> str:
             f"the patent's prior art, mean {r['speedup_cached_mean']:.2f}x a cached XSAVE prior art")
 
 
+def _check_plot(path: str) -> None:
+    """EINVAL (ENOPKG without matplotlib) now for a --plot that could not be written after the sweep:
+    a file made (and removed) beside it says so whoever runs it (permissions alone do not, for root)."""
+    import errno
+    import os
+    import tempfile
+    from ..bench.report import pyplot
+    from ..errors import VswError
+    pyplot()
+    try:
+        if os.path.isdir(path):
+            raise IsADirectoryError(errno.EISDIR, "a directory")
+        if os.path.exists(path):
+            with open(path, "ab"):
+                pass
+        else:
+            with tempfile.NamedTemporaryFile(dir=os.path.dirname(os.path.abspath(path)), prefix=".plot-probe-"):
+                pass
+    except OSError as exc:
+        raise VswError(errno.EINVAL, f"--plot {path}: cannot write it ({exc.strerror or exc}); "
+                                     "a new or writable file in a writable directory is expected") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from ..bench.frontier import Target, answer, answer_text, varied
     from ..bench.sweep import Interrupted, plot, sweep, tty_progress
     target = Target.parse(args.target) if args.target is not None else None
+    if args.plot:                   # before any point runs, not after the last: a plot it cannot write
+        _check_plot(args.plot)
     try:
         rows = sweep(args.grid, args.out, workers=args.workers, scheduler=args.scheduler, progress=tty_progress,
-                     resume_any=args.resume_any, platform=args.platform)
+                     resume_any=args.resume_any, platform=args.platform,
+                     notice=lambda text: print(f"pyvswitch sweep: {text}", file=sys.stderr))
     except Interrupted as exc:
         print(f"pyvswitch sweep: {exc}", file=sys.stderr)
         return 128 + exc.signum
