@@ -7,6 +7,7 @@ import errno
 import fcntl
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import VswError, check
 from ._ffi import ffi, lib
@@ -306,8 +307,9 @@ class KvmVcpu:
         return (f"stopping a guest takes {k['p50_ns'] / 1000:.1f} us after its slice is up, p50 of {k['samples']} "
                 f"(min {k['min_ns'] / 1000:.1f}, p99 {k['p99_ns'] / 1000:.1f}, max {k['max_ns'] / 1000:.1f})")
 
-    def _last(self) -> KvmExit:
-        x = self._exit
+    def _last(self, x: Any = None) -> KvmExit:
+        """The exit in ``x`` (a ``struct vsw_kvm_exit``; default: the last run's) as a KvmExit."""
+        x = self._exit if x is None else x
         return KvmExit(EXIT_NAMES[x.reason], x.kvm_reason, x.port, x.size, bool(x.write), x.data, x.run_ns, x.addr)
 
     def calibrate(self, slice_ns: int, samples: int = 64) -> list[int]:
