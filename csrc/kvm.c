@@ -863,9 +863,8 @@ int vsw_kvm_loop(struct vsw_kvm *k, struct vsw_pcpu *p, struct vsw_ctx *const *c
             int r = vsw_kvm_pull(k, p);
             uint64_t t1 = now_ns();
             L->pull_ns += t1 - t;
-            if (r < 0)
-                return r;
-            r = vsw_switch_ctx(p, ctxs[current], ctxs[next], &st);
+            if (r == 0)
+                r = vsw_switch_ctx(p, ctxs[current], ctxs[next], &st);
             uint64_t t2 = now_ns();
             L->switch_ns += t2 - t1;
             if (r < 0) {
@@ -880,8 +879,11 @@ int vsw_kvm_loop(struct vsw_kvm *k, struct vsw_pcpu *p, struct vsw_ctx *const *c
             L->paths[st.path & 1]++;
             r = vsw_kvm_push(k, p);
             L->push_ns += now_ns() - t2;
-            if (r < 0)
-                return r;
+            if (r < 0) {
+                L->stopped = VSW_KVM_STOP_UNPUSHED;
+                L->r = r;
+                return 0;       /* the switch is done: the caller pushes once the PCPU is open again */
+            }
         }
         pending_switch = 1;
         uint64_t t0 = now_ns();

@@ -513,9 +513,12 @@ int vsw_kvm_bench_ioctls(struct vsw_kvm *k, uint64_t iterations, struct vsw_kvm_
  * vsw_switch_ctx the API's switch calls (atomic, through p's gate), push.  It
  * stops, to let the caller act, at the first exit other than the timer's (a
  * device access: `exit`, the slice in progress `used_ns` old), when a switch is
- * refused (`r`, nothing of it done, `current` still on the vCPU), after
- * max_slices slices, or once max_ns have passed (a slice always ends first). */
-enum vsw_kvm_stop { VSW_KVM_STOP_BUDGET = 0, VSW_KVM_STOP_EXIT = 1, VSW_KVM_STOP_REFUSED = 2 };
+ * refused (`r`: the pull or the switch; nothing of it done, `current` still on
+ * the vCPU), when the push after a switch is refused (`r`, -EAGAIN while a
+ * migration holds the PCPU: `current` switched in but not yet in the vCPU),
+ * after max_slices slices, or once max_ns have passed (a slice always ends first). */
+enum vsw_kvm_stop { VSW_KVM_STOP_BUDGET = 0, VSW_KVM_STOP_EXIT = 1, VSW_KVM_STOP_REFUSED = 2,
+                    VSW_KVM_STOP_UNPUSHED = 3 };
 struct vsw_kvm_loop {
     /* in */
     uint64_t slice_ns;

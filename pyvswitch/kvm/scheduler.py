@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 from ..api import Hypervisor, Machine
+from ..errors import check
 from ..guest import GuestImage
 from ..hw import VswError, ffi, lib
 from ..hw.kvm import (
@@ -193,13 +194,13 @@ class Scheduler:
         running = self.hv.running(self.index)
         on_vcpu: Job | None = next((j for j in self.jobs if j.machine is running), None)
         if on_vcpu is not None:
-            self.vcpu.push(self.pcpu)
+            self._settle(self.vcpu.push)
         it, due = 0, False          # due: on_vcpu has had its slice
         while it < max_slices:
             runnable = [j for j in self.jobs if not j.done]
             if not runnable:
                 break
-            if fast and on_vcpu in runnable:
+            if fast and on_vcpu in runnable and all(j.machine._c is not None for j in runnable):
                 on_vcpu, due, used = self._loop(runnable, on_vcpu, due, slice_ns, rep, max_slices - it)
                 it += used
                 continue
@@ -215,7 +216,7 @@ class Scheduler:
             self._slice(job, slice_ns, rep)
             due = True
         if on_vcpu is not None:             # leave the register file holding the truth
-            self.vcpu.pull(self.pcpu)
+            self._settle(self.vcpu.pull)
         return rep
 
     def _loop(self, runnable: list[Job], on_vcpu: Job, due: bool, slice_ns: int, rep: RunReport,
@@ -226,8 +227,8 @@ class Scheduler:
         n = len(runnable)
         cap = min(budget, C_LOOP_SLICES)
         ctxs = [j.machine._c for j in runnable]
-        if any(c is None for c in ctxs):        # a migration took the handles: the API's way
-            return self._refused(runnable, runnable.index(on_vcpu), on_vcpu, rep)
+        if any(c is None for c in ctxs):        # a migration took the handles just now: the Python loop's turn
+            return on_vcpu, due, 0
         c_ctxs = ffi.new("struct vsw_ctx *[]", ctxs)
         own = ffi.new("uint64_t[]", n)
         per = ffi.new("uint64_t[]", n)
@@ -262,6 +263,9 @@ class Scheduler:
         if L.stopped == lib.VSW_KVM_STOP_EXIT:
             self._slice(job, slice_ns, rep, first=self.vcpu._last(L.exit), used_ns=L.used_ns)
             return job, True, L.slices + 1
+        if L.stopped == lib.VSW_KVM_STOP_UNPUSHED:
+            self._settle(self.vcpu.push, L.r)
+            return job, False, used
         if L.stopped == lib.VSW_KVM_STOP_REFUSED:
             if -L.r == errno.EIO:               # an injected mover fault: nothing changed, the job runs on
                 rep.faults += 1
@@ -270,10 +274,26 @@ class Scheduler:
             return nxt, due, L.slices + 1
         return job, True, used
 
+    def _settle(self, op: Callable[[Any], None], r: int = -errno.EAGAIN) -> None:
+        """``op(pcpu)`` (pull or push) once the PCPU is open: -EAGAIN is a migration
+        holding it, waited out at the API's gate; any other refusal is raised."""
+        while True:
+            if r != -errno.EAGAIN:
+                check(r, f"{op.__name__} on pcpu{self.index}")
+            try:
+                op(self.pcpu)
+                return
+            except VswError as exc:
+                if exc.errno != errno.EAGAIN:
+                    raise
+            self.hv.running(self.index)         # waits at the gate until the migration is over
+            time.sleep(0)
+
     def _refused(self, runnable: list[Job], cur: int, on_vcpu: Job, rep: RunReport) -> tuple[Job, bool, int]:
         """The switch to the next job, the API's way (it waits out a migration, says what
         refused it); the job then on the vCPU and whether it has had its slice."""
-        owner = self._switch(on_vcpu, runnable[(cur + 1) % len(runnable)], rep)
+        nxt = runnable[(cur + 1) % len(runnable)]
+        owner = None if nxt is on_vcpu else self._switch(on_vcpu, nxt, rep)
         if owner is None or owner is on_vcpu:
             return on_vcpu, False, 1
         return owner, False, 1
@@ -284,7 +304,7 @@ class Scheduler:
         nothing changed)."""
         if on_vcpu is not None:
             t = time.perf_counter_ns()
-            self.vcpu.pull(self.pcpu)
+            self._settle(self.vcpu.pull)
             rep.pull_ns += time.perf_counter_ns() - t
         cur = self.hv.running(self.index)
         if cur is None:
@@ -304,7 +324,7 @@ class Scheduler:
         rep.load_bursts += s.load_bursts
         rep.paths[s.path] = rep.paths.get(s.path, 0) + 1
         t = time.perf_counter_ns()
-        self.vcpu.push(self.pcpu)
+        self._settle(self.vcpu.push)
         rep.push_ns += time.perf_counter_ns() - t
         return job
 
