@@ -242,6 +242,9 @@ def main() -> int:
                       # the threads' CPU time (a guest's time in KVM_RUN is its thread's): the host's other
                       # load left out, so this ratio holds on a busy machine where the wall clock does not
                       "cpu_s": spread(lin_cpu), "cpu_vs_solo_sum": spread([c / s for c, s in zip(lin_cpu, solo_cpu)]),
+                      # CPU time over the solo runs' per thread switch: what a switch costs, the others' load left out
+                      "cpu_us_per_thread_switch": spread([(c - s) / max(1, r["thread_switches"]) * 1e6
+                                                          for c, s, r in zip(lin_cpu, solo_cpu, raw["linux"])]),
                       "us_per_thread_switch": spread([max(0.0, w - s) / max(1, r["thread_switches"]) * 1e6
                                                       for w, s, r in zip(lin, solo_sum, raw["linux"])])}}
         for s in slices:
@@ -252,6 +255,8 @@ def main() -> int:
                 "vs_linux": spread([w / lw for w, lw in zip(walls, lin)]),
                 "cpu_s": spread([r["cpu_s"] for r in runs]),
                 "cpu_vs_linux": spread([r["cpu_s"] / lc for r, lc in zip(runs, lin_cpu)]),
+                "cpu_us_per_switch": spread([(r["cpu_s"] - sc) / max(1, r["switches"]) * 1e6
+                                             for r, sc in zip(runs, solo_cpu)]),
                 "vs_solo_sum": spread([w / ss for w, ss in zip(walls, solo_sum)]),
                 # the guests' own time (inside KVM_RUN) over the solo sum: what a switch costs them after it
                 "own_vs_solo_sum": spread([r["own_s"] / ss for r, ss in zip(runs, solo_sum)]),
@@ -275,14 +280,16 @@ def main() -> int:
         print(f"\n{g}: solo {f(out['solo_s'], 1e3, '.1f')} ms; Linux vCPU threads "
               f"{f(out['linux']['wall_s'], 1e3, '.1f')} ms = {f(out['linux']['vs_solo_sum'])}x the solo sum, "
               f"{f(out['linux']['us_per_thread_switch'], 1, '.1f')} us over the solo sum per thread switch; "
-              f"CPU time {f(out['linux']['cpu_s'], 1e3, '.1f')} ms = {f(out['linux']['cpu_vs_solo_sum'])}x the solo sum's")
+              f"CPU time {f(out['linux']['cpu_s'], 1e3, '.1f')} ms = {f(out['linux']['cpu_vs_solo_sum'])}x the solo sum's, "
+              f"{f(out['linux']['cpu_us_per_thread_switch'], 1, '.1f')} us CPU over it per thread switch")
         for s in slices:
             p = out[f"pyvswitch@{s:g}us"]
             sw, sl = p["switch_us"], p["slice_us"]
             print(f"  pyvswitch at {s:g} us: {f(p['wall_s'], 1e3, '.1f')} ms = {f(p['vs_linux'])}x Linux, "
                   f"{f(p['vs_solo_sum'])}x the solo sum (their own time {f(p['own_vs_solo_sum'])}x); slices kept p50 {f(p['slice_kept_us']['p50'], 1, '.0f')} us, "
                   f"p99 {f(p['slice_kept_us']['p99'], 1, '.0f')} us")
-            print(f"    CPU time {f(p['cpu_s'], 1e3, '.1f')} ms = {f(p['cpu_vs_linux'])}x Linux's threads'")
+            print(f"    CPU time {f(p['cpu_s'], 1e3, '.1f')} ms = {f(p['cpu_vs_linux'])}x Linux's threads', "
+                  f"{f(p['cpu_us_per_switch'], 1, '.1f')} us CPU over the solo sum's per switch")
             print(f"    per switch: KVM ioctls {f(sw['kvm_ioctls'], 1, '.1f')} us, store {f(sw['store'], 1, '.1f')} us, "
                   f"stopping the guest {f(sw['exit'], 1, '.1f')} us (within KVM_RUN); per slice (mean): guest in KVM_RUN "
                   f"{f(sl['guest_in_kvm_run'], 1, '.0f')} us, run loop {f(sl['run_loop'], 1, '.1f')} us")
