@@ -236,7 +236,8 @@ class Scheduler:
         L = ffi.new("struct vsw_kvm_loop *", {"slice_ns": slice_ns, "max_slices": cap, "max_ns": C_LOOP_NS,
                                               "switch_first": int(due), "took_ns": ffi.from_buffer("uint64_t[]", took),
                                               "own_ns": own, "slices_of": per})
-        r = lib.vsw_kvm_loop(self.vcpu.handle, self.pcpu.handle, c_ctxs, n, runnable.index(on_vcpu), L)
+        with self.vcpu._lock:                   # close() from another thread waits for this turn
+            r = lib.vsw_kvm_loop(self.vcpu.handle, self.pcpu.handle, c_ctxs, n, runnable.index(on_vcpu), L)
         # what ran counts, whatever stopped it
         for i, j in enumerate(runnable):
             j.clock_ns += own[i]

@@ -153,3 +153,27 @@ def test_unbinding_the_mover_while_the_c_loop_switches(expected):
         rep = out[0]
         assert [(j.result, j.progress) for j in jobs] == [expected[p] for p in PROGRAMS]
         assert sum(rep.paths.values()) == rep.switches > 0
+
+
+def test_closing_the_hypervisor_while_the_c_loop_runs():
+    """close() from another thread in the middle of a run: it waits for the C loop's
+    turn in flight (never frees the vCPU under it), and the run then fails with a
+    VswError saying the vCPU or PCPU is gone - no crash, no hang."""
+    hv = pyvswitch.open("reference-kvm")
+    sched, jobs = start(hv, rounds=10**6)
+    out, errors = [], []
+
+    def run():
+        try:
+            out.append(sched.run(slice_us=kept(sched, 200)))
+        except BaseException as exc:        # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    t = threading.Thread(target=run)
+    t.start()
+    time.sleep(0.05)
+    hv.close()
+    t.join(timeout=60)
+    assert not t.is_alive()
+    assert not out and len(errors) == 1 and isinstance(errors[0], pyvswitch.VswError), errors
+    assert errors[0].errno in (errno.EBADF, errno.ENODEV, errno.ESRCH), errors[0]
