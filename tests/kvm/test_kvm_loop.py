@@ -5,10 +5,14 @@ arguments and a pending access, and hand a refused switch back to the API.
 Skipped, with the reason, where /dev/kvm is absent or unusable; run where it is.
 """
 import errno
+import json
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
+from locations import SCRIPTS
 
 import pyvswitch
 from pyvswitch.hw import ffi, lib
@@ -177,3 +181,23 @@ def test_closing_the_hypervisor_while_the_c_loop_runs():
     assert not t.is_alive()
     assert not out and len(errors) == 1 and isinstance(errors[0], pyvswitch.VswError), errors
     assert errors[0].errno in (errno.EBADF, errno.ENODEV, errno.ESRCH), errors[0]
+
+
+def test_bench_mmu_reset_and_bench_guests_cpu_time():
+    """The two benchmarks this work is measured with run here and print ratios."""
+    r = subprocess.run([sys.executable, str(SCRIPTS / "bench_mmu_reset.py"), "--guest", "cpu", "--reps", "1",
+                        "--slice-us", "2000", "--json"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert set(doc["ways"]) == {"solo", "plain", "repush", "cr3"}
+    for way in doc["ways"].values():
+        assert way["cpu_ms"]["median"] > 0 and way["own_ms"]["median"] > 0
+    assert doc["ways"]["plain"]["slices"]["median"] > doc["ways"]["solo"]["slices"]["median"] == 1
+    r = subprocess.run([sys.executable, str(SCRIPTS / "bench_guests.py"), "--reps", "1", "--copies", "2",
+                        "--slices-us", "1000", "--guests", "cpu", "--json"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    cpu = json.loads(r.stdout)["results"]["cpu"]
+    mux = cpu["pyvswitch@1000us"]
+    assert mux["cpu_vs_linux"]["median"] > 0 and cpu["linux"]["cpu_s"]["median"] > 0
+    assert "cpu_us_per_switch" in mux and "cpu_us_per_thread_switch" in cpu["linux"]
