@@ -864,6 +864,80 @@ int vsw_kvm_complete(struct vsw_kvm *k, struct vsw_kvm_exit *x)
     return x->reason == VSW_KVM_EXIT_PREEMPTED ? 0 : 1;
 }
 
+/* The slice loop (vsw.h): run, and on the timer's exit switch to the next
+ * context and run again, until an exit the caller must see. */
+int vsw_kvm_loop(struct vsw_kvm *k, struct vsw_pcpu *p, struct vsw_ctx *const *ctxs, uint32_t n,
+                 uint32_t current, struct vsw_kvm_loop *L)
+{
+    if (!k || !p || !ctxs || !L || n == 0 || current >= n || L->slice_ns == 0 || L->max_slices == 0 ||
+        !L->own_ns || !L->slices_of)
+        return -EINVAL;
+    for (uint32_t i = 0; i < n; i++)
+        if (!ctxs[i])
+            return -EINVAL;
+    if (k->io_pending)
+        return -EBUSY;
+    uint8_t *in_end = (uint8_t *)&L->stopped;
+    memset(in_end, 0, sizeof(*L) - (size_t)(in_end - (uint8_t *)L));
+    L->current = current;
+    uint64_t start = now_ns();
+    int pending_switch = L->switch_first != 0;
+    struct vsw_switch_stats st;
+    for (;;) {
+        uint32_t next = (current + 1) % n;
+        if (pending_switch && next != current) {
+            uint64_t t = now_ns();
+            int r = vsw_kvm_pull(k, p);
+            uint64_t t1 = now_ns();
+            L->pull_ns += t1 - t;
+            if (r == 0)
+                r = vsw_switch_ctx(p, ctxs[current], ctxs[next], &st);
+            uint64_t t2 = now_ns();
+            L->switch_ns += t2 - t1;
+            if (r < 0) {
+                L->stopped = VSW_KVM_STOP_REFUSED;
+                L->r = r;
+                return 0;       /* nothing of it happened: `current` is still on the PCPU and the vCPU */
+            }
+            current = L->current = next;
+            L->switches++;
+            L->save_units += st.save_units;
+            L->load_units += st.load_units;
+            L->paths[st.path & 1]++;
+            r = vsw_kvm_push(k, p);
+            L->push_ns += now_ns() - t2;
+            if (r < 0) {
+                L->stopped = VSW_KVM_STOP_UNPUSHED;
+                L->r = r;
+                return 0;       /* the switch is done: the caller pushes once the PCPU is open again */
+            }
+        }
+        pending_switch = 1;
+        uint64_t t0 = now_ns();
+        int r = arm(k, L->slice_ns);
+        if (r < 0)
+            return r;
+        r = enter(k, 0, &L->exit);
+        disarm(k);
+        if (r < 0)
+            return r;
+        uint64_t took = now_ns() - t0;
+        if (L->exit.reason != VSW_KVM_EXIT_PREEMPTED) {
+            L->stopped = VSW_KVM_STOP_EXIT;
+            L->used_ns = took;
+            return 0;
+        }
+        L->guest_ns += L->exit.run_ns;
+        L->own_ns[current] += L->exit.run_ns;
+        L->slices_of[current]++;
+        if (L->took_ns)
+            L->took_ns[L->preempted] = took;
+        L->preempted++;
+        if (++L->slices >= L->max_slices || (L->max_ns && now_ns() - start >= L->max_ns))
+            return 0;           /* STOP_BUDGET */
+    }
+}
+
 int vsw_kvm_calibrate(struct vsw_kvm *k, uint64_t slice_ns, uint32_t n, uint64_t *took_ns)
 {
     if (!k || !took_ns || n == 0 || slice_ns == 0)
@@ -1040,5 +1114,11 @@ uint32_t vsw_kvm_refused_msr(const struct vsw_kvm *k)
 {
     (void)k;
     return 0;
+}
+int vsw_kvm_loop(struct vsw_kvm *k, struct vsw_pcpu *p, struct vsw_ctx *const *ctxs, uint32_t n,
+                 uint32_t current, struct vsw_kvm_loop *L)
+{
+    (void)k, (void)p, (void)ctxs, (void)n, (void)current, (void)L;
+    return -ENOSYS;
 }
 #endif

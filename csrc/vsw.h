@@ -506,6 +506,43 @@ int vsw_kvm_flush(struct vsw_kvm *k);
 uint32_t vsw_kvm_refused_msr(const struct vsw_kvm *k);
 /* The same GET (then SET) ioctls as pull (push), issued straight from C and timed. */
 int vsw_kvm_bench_ioctls(struct vsw_kvm *k, uint64_t iterations, struct vsw_kvm_bench *out);
+/* Slices and switches with no return to the caller between them: the slice
+ * loop in C.  The vCPU holds ctxs[current]'s state (pushed; that machine runs on
+ * p).  Each turn: a slice of slice_ns; when the timer ends it, the next context
+ * in round-robin order (ctxs[(current + 1) % n]) gets the vCPU: pull, the same
+ * vsw_switch_ctx the API's switch calls (atomic, through p's gate), push.  It
+ * stops, to let the caller act, at the first exit other than the timer's (a
+ * device access: `exit`, the slice in progress `used_ns` old), when a switch is
+ * refused (`r`: the pull or the switch; nothing of it done, `current` still on
+ * the vCPU), when the push after a switch is refused (`r`, -EAGAIN while a
+ * migration holds the PCPU: `current` switched in but not yet in the vCPU),
+ * after max_slices slices, or once max_ns have passed (a slice always ends first). */
+enum vsw_kvm_stop { VSW_KVM_STOP_BUDGET = 0, VSW_KVM_STOP_EXIT = 1, VSW_KVM_STOP_REFUSED = 2,
+                    VSW_KVM_STOP_UNPUSHED = 3 };
+struct vsw_kvm_loop {
+    /* in */
+    uint64_t slice_ns;
+    uint64_t max_slices;        /* >= 1 */
+    uint64_t max_ns;            /* 0: no bound */
+    uint32_t switch_first;      /* 1: ctxs[current] has had its slice: switch before the first */
+    uint32_t reserved;
+    uint64_t *took_ns;          /* optional, max_slices entries: each timer-ended slice's wall ns */
+    uint64_t *own_ns;           /* n entries, added to: each context's time inside KVM_RUN */
+    uint64_t *slices_of;        /* n entries, added to: each context's slices */
+    /* out */
+    uint32_t stopped;           /* enum vsw_kvm_stop */
+    uint32_t current;           /* the context the vCPU holds */
+    int32_t r;                  /* STOP_REFUSED: what vsw_switch_ctx returned */
+    uint32_t reserved2;
+    uint64_t slices, preempted, switches;   /* preempted: entries written to took_ns */
+    uint64_t guest_ns, pull_ns, push_ns, switch_ns;
+    uint64_t save_units, load_units;
+    uint64_t paths[2];          /* switches per enum vsw_path_kind */
+    uint64_t used_ns;           /* STOP_EXIT: wall ns of the slice so far (exit.run_ns not in own_ns) */
+    struct vsw_kvm_exit exit;
+};
+int vsw_kvm_loop(struct vsw_kvm *k, struct vsw_pcpu *p, struct vsw_ctx *const *ctxs, uint32_t n,
+                 uint32_t current, struct vsw_kvm_loop *L);
 
 /* ---- guest programs, assembled from source with the C core (csrc/guests.c) ---- */
 struct vsw_guest_program {

@@ -11,6 +11,9 @@ pyvswitch's wall time over Linux's and each over the solo sum (medians with
 min and max).  Then where a pyvswitch slice and switch go: the guest's own
 time, the exit that ends its slice, the run loop, KVM's ioctls (pull + push)
 and the store (switch_context) - and Linux's cost per vCPU-thread switch.
+Beside the wall clock, each way's CPU time (the threads' own, guest time
+included): on a host busy with other work the wall clock counts what the others
+took, the CPU time does not, so its ratio is the one that holds there.
 
     python scripts/bench_guests.py [--reps 5] [--copies 4] [--slices-us 4000,1000,100] [--cpu N] [--json]
 
@@ -123,6 +126,7 @@ def run_linux(image: bytes, copies: int, cpu: int) -> dict[str, Any]:
     ready, go = threading.Barrier(copies + 1), threading.Event()
     done: list[float] = []
     switches: list[int] = []
+    cpu_ns: list[int] = []
     errors: list[BaseException] = []
 
     def worker(i: int) -> None:
@@ -134,8 +138,9 @@ def run_linux(image: bytes, copies: int, cpu: int) -> dict[str, Any]:
                 sched.vcpu.shortest_slice_ns()          # its calibration, before the clock starts
                 ready.wait()
                 go.wait()
-                c0 = ctxt_switches()
+                c0, t0 = ctxt_switches(), time.thread_time_ns()
                 sched.run(slice_us=10_000_000)
+                cpu_ns.append(time.thread_time_ns() - t0)
                 switches.append(ctxt_switches() - c0)
                 done.append(time.perf_counter())
                 if job.exit_status != 0:
@@ -160,7 +165,7 @@ def run_linux(image: bytes, copies: int, cpu: int) -> dict[str, Any]:
         t.join()
     if errors:
         raise errors[0]
-    return {"wall_s": max(done) - t0, "thread_switches": sum(switches)}
+    return {"wall_s": max(done) - t0, "cpu_s": sum(cpu_ns) / 1e9, "thread_switches": sum(switches)}
 
 
 def run_pyvswitch(image: bytes, copies: int, cpu: int, slice_us: float) -> dict[str, Any]:
@@ -172,9 +177,9 @@ def run_pyvswitch(image: bytes, copies: int, cpu: int, slice_us: float) -> dict[
             sched = Scheduler(hv)
             jobs = [sched.add(hv.create_vm(f"g{i}"), image, mem_bytes=MEM) for i in range(copies)]
             kick = sched.vcpu.shortest_slice_ns()
-            t0 = time.perf_counter_ns()
+            t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
             rep = sched.run(slice_us=max(slice_us, kick / 1000))
-            wall = time.perf_counter_ns() - t0
+            wall, cpu_ns = time.perf_counter_ns() - t0, time.thread_time_ns() - c0
             bad = [j.error or j.exit_status for j in jobs if j.exit_status != 0]
             if bad:
                 raise RuntimeError(f"guest failed: {bad[0]}")
@@ -184,15 +189,15 @@ def run_pyvswitch(image: bytes, copies: int, cpu: int, slice_us: float) -> dict[
     n = max(1, rep.switches)
     slices = max(1, rep.slices)
     loop = wall - rep.guest_ns - rep.pull_ns - rep.push_ns - rep.switch_ns
-    return {"wall_s": wall / 1e9, "own_s": rep.guest_ns / 1e9, "slices": rep.slices, "switches": rep.switches,
+    return {"wall_s": wall / 1e9, "cpu_s": cpu_ns / 1e9, "own_s": rep.guest_ns / 1e9, "slices": rep.slices, "switches": rep.switches,
             "slice_kept_us": rep.slice_us(),
             "switch_us": {"kvm_ioctls": (rep.pull_ns + rep.push_ns) / n / 1000, "store": rep.switch_ns / n / 1000,
                           "exit": kick_p50 / 1000},
             "slice_us": {"guest_in_kvm_run": rep.guest_ns / slices / 1000, "run_loop": loop / slices / 1000}}
 
 
-def run_solo(image: bytes, cpu: int) -> float:
-    return run_linux(image, 1, cpu)["wall_s"]
+def run_solo(image: bytes, cpu: int) -> dict[str, Any]:
+    return run_linux(image, 1, cpu)
 
 
 def main() -> int:
@@ -226,11 +231,20 @@ def main() -> int:
             raw["linux"].append(run_linux(images[g], args.copies, cpu))
             for s in slices:
                 raw[f"pyvswitch@{s:g}"].append(run_pyvswitch(images[g], args.copies, cpu, s))
-        solo_sum = [args.copies * x for x in raw["solo"]]
+        solo_sum = [args.copies * x["wall_s"] for x in raw["solo"]]
+        solo_cpu = [args.copies * x["cpu_s"] for x in raw["solo"]]
         lin = [r["wall_s"] for r in raw["linux"]]
+        lin_cpu = [r["cpu_s"] for r in raw["linux"]]
         out: dict[str, Any] = {
-            "solo_s": spread(raw["solo"]),
+            "solo_s": spread([x["wall_s"] for x in raw["solo"]]),
+            "solo_cpu_s": spread([x["cpu_s"] for x in raw["solo"]]),
             "linux": {"wall_s": spread(lin), "vs_solo_sum": spread([w / s for w, s in zip(lin, solo_sum)]),
+                      # the threads' CPU time (a guest's time in KVM_RUN is its thread's): the host's other
+                      # load left out, so this ratio holds on a busy machine where the wall clock does not
+                      "cpu_s": spread(lin_cpu), "cpu_vs_solo_sum": spread([c / s for c, s in zip(lin_cpu, solo_cpu)]),
+                      # CPU time over the solo runs' per thread switch: what a switch costs, the others' load left out
+                      "cpu_us_per_thread_switch": spread([(c - s) / max(1, r["thread_switches"]) * 1e6
+                                                          for c, s, r in zip(lin_cpu, solo_cpu, raw["linux"])]),
                       "us_per_thread_switch": spread([max(0.0, w - s) / max(1, r["thread_switches"]) * 1e6
                                                       for w, s, r in zip(lin, solo_sum, raw["linux"])])}}
         for s in slices:
@@ -239,6 +253,10 @@ def main() -> int:
             out[f"pyvswitch@{s:g}us"] = {
                 "wall_s": spread(walls),
                 "vs_linux": spread([w / lw for w, lw in zip(walls, lin)]),
+                "cpu_s": spread([r["cpu_s"] for r in runs]),
+                "cpu_vs_linux": spread([r["cpu_s"] / lc for r, lc in zip(runs, lin_cpu)]),
+                "cpu_us_per_switch": spread([(r["cpu_s"] - sc) / max(1, r["switches"]) * 1e6
+                                             for r, sc in zip(runs, solo_cpu)]),
                 "vs_solo_sum": spread([w / ss for w, ss in zip(walls, solo_sum)]),
                 # the guests' own time (inside KVM_RUN) over the solo sum: what a switch costs them after it
                 "own_vs_solo_sum": spread([r["own_s"] / ss for r, ss in zip(runs, solo_sum)]),
@@ -261,13 +279,17 @@ def main() -> int:
     for g, out in results.items():
         print(f"\n{g}: solo {f(out['solo_s'], 1e3, '.1f')} ms; Linux vCPU threads "
               f"{f(out['linux']['wall_s'], 1e3, '.1f')} ms = {f(out['linux']['vs_solo_sum'])}x the solo sum, "
-              f"{f(out['linux']['us_per_thread_switch'], 1, '.1f')} us over the solo sum per thread switch")
+              f"{f(out['linux']['us_per_thread_switch'], 1, '.1f')} us over the solo sum per thread switch; "
+              f"CPU time {f(out['linux']['cpu_s'], 1e3, '.1f')} ms = {f(out['linux']['cpu_vs_solo_sum'])}x the solo sum's, "
+              f"{f(out['linux']['cpu_us_per_thread_switch'], 1, '.1f')} us CPU over it per thread switch")
         for s in slices:
             p = out[f"pyvswitch@{s:g}us"]
             sw, sl = p["switch_us"], p["slice_us"]
             print(f"  pyvswitch at {s:g} us: {f(p['wall_s'], 1e3, '.1f')} ms = {f(p['vs_linux'])}x Linux, "
                   f"{f(p['vs_solo_sum'])}x the solo sum (their own time {f(p['own_vs_solo_sum'])}x); slices kept p50 {f(p['slice_kept_us']['p50'], 1, '.0f')} us, "
                   f"p99 {f(p['slice_kept_us']['p99'], 1, '.0f')} us")
+            print(f"    CPU time {f(p['cpu_s'], 1e3, '.1f')} ms = {f(p['cpu_vs_linux'])}x Linux's threads', "
+                  f"{f(p['cpu_us_per_switch'], 1, '.1f')} us CPU over the solo sum's per switch")
             print(f"    per switch: KVM ioctls {f(sw['kvm_ioctls'], 1, '.1f')} us, store {f(sw['store'], 1, '.1f')} us, "
                   f"stopping the guest {f(sw['exit'], 1, '.1f')} us (within KVM_RUN); per slice (mean): guest in KVM_RUN "
                   f"{f(sl['guest_in_kvm_run'], 1, '.0f')} us, run loop {f(sl['run_loop'], 1, '.1f')} us")

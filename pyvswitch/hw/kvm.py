@@ -8,6 +8,7 @@ import fcntl
 import os
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import MAX_GUEST_MEM_MIB, VswError, check
 from ._ffi import ffi, lib
@@ -221,6 +222,10 @@ class KvmVcpu:
     """A KVM vCPU with ``mem_bytes`` of guest memory (a multiple of 2 MiB)."""
 
     def __init__(self, path: str = "/dev/kvm", mem_bytes: int = 64 << 20) -> None:
+        # held around every C call on the handle: close() waits for the call in flight
+        # (a slice, or the C slice loop's turn) instead of freeing the vCPU under it
+        self._lock = threading.RLock()
+        self._h: Any = None
         out, info = ffi.new("struct vsw_kvm **"), ffi.new("struct vsw_kvm_info *")
         r = lib.vsw_kvm_open(path.encode(), mem_bytes, out, info)
         check(r, f"KVM vCPU on {path}", {
@@ -248,21 +253,25 @@ class KvmVcpu:
 
     def clear(self, offset: int, length: int) -> None:
         """Guest memory [offset, offset + length) back to zeros, without touching it."""
-        check(lib.vsw_kvm_clear(self.handle, offset, length), "guest memory clear",
-              {errno.EINVAL: f"{offset:#x}+{length:#x} is not a page-aligned range of guest memory"})
+        with self._lock:
+            check(lib.vsw_kvm_clear(self.handle, offset, length), "guest memory clear",
+                  {errno.EINVAL: f"{offset:#x}+{length:#x} is not a page-aligned range of guest memory"})
 
     def flush(self) -> None:
         """Applies everything pushed and forgets what is known to be held, so the next
         pull asks KVM for every group (KVM's own word, as its selftests read it)."""
-        check(lib.vsw_kvm_flush(self.handle), "KVM flush", {errno.EBUSY: _PENDING})
+        with self._lock:
+            check(lib.vsw_kvm_flush(self.handle), "KVM flush", {errno.EBUSY: _PENDING})
 
     def reset(self) -> None:
         """A fresh vCPU in place of one a guest's triple fault left undefined."""
-        check(lib.vsw_kvm_reset(self.handle), "KVM vCPU reset")
+        with self._lock:
+            check(lib.vsw_kvm_reset(self.handle), "KVM vCPU reset")
 
     def complete_read(self, value: int) -> None:
         """The value the device-register read that just exited returns (before the next run)."""
-        check(lib.vsw_kvm_complete_read(self.handle, value), "MMIO read", {errno.EINVAL: "no read is pending"})
+        with self._lock:
+            check(lib.vsw_kvm_complete_read(self.handle, value), "MMIO read", {errno.EINVAL: "no read is pending"})
 
     @property
     def absent_msrs(self) -> list[str]:
@@ -277,13 +286,15 @@ class KvmVcpu:
 
     def pull(self, pcpu: Pcpu) -> None:
         """The vCPU's state into the PCPU's register file (changed groups become dirty)."""
-        check(lib.vsw_kvm_pull(self.handle, pcpu.handle), "KVM pull",
-              {errno.ESRCH: "no machine is running on the PCPU", errno.EBUSY: _PENDING})
+        with self._lock:
+            check(lib.vsw_kvm_pull(self.handle, pcpu.handle), "KVM pull",
+                  {errno.ESRCH: "no machine is running on the PCPU", errno.EBUSY: _PENDING})
 
     def push(self, pcpu: Pcpu) -> None:
         """The PCPU's register file into the vCPU (nothing is set when it cannot all be)."""
-        r = lib.vsw_kvm_push(self.handle, pcpu.handle)
-        refused = lib.vsw_kvm_refused_msr(self.handle) if r == -errno.EINVAL else 0
+        with self._lock:
+            r = lib.vsw_kvm_push(self.handle, pcpu.handle)
+            refused = lib.vsw_kvm_refused_msr(self.handle) if r == -errno.EINVAL else 0
         check(r, "KVM push", {
             errno.ESRCH: "no machine is running on the PCPU", errno.EBUSY: _PENDING,
             errno.EOPNOTSUPP: f"the context uses XSAVE components this host lacks: its XSTATE_BV has bits "
@@ -300,14 +311,16 @@ class KvmVcpu:
         """Enters the guest until it exits or the slice ends (preempted).  After an
         ``io`` or ``bad_io`` exit the access is complete only at the next ``run`` or
         ``complete``; pull and push refuse (EBUSY) until then."""
-        check(lib.vsw_kvm_run(self.handle, slice_ns, self._exit), "KVM_RUN")
+        with self._lock:
+            check(lib.vsw_kvm_run(self.handle, slice_ns, self._exit), "KVM_RUN")
         return self._last()
 
     def complete(self) -> KvmExit | None:
         """Completes the pending device access inside the guest that made it, running
         no further instruction: None when complete (or nothing was pending), else
         the next part of a split access, which exited in turn (handle it, call again)."""
-        r = lib.vsw_kvm_complete(self.handle, self._exit)
+        with self._lock:
+            r = lib.vsw_kvm_complete(self.handle, self._exit)
         check(r, "KVM_RUN (completing a device access)")
         return self._last() if r == 1 else None
 
@@ -339,8 +352,9 @@ class KvmVcpu:
         return (f"stopping a guest takes {k['p50_ns'] / 1000:.1f} us after its slice is up, p50 of {k['samples']} "
                 f"(min {k['min_ns'] / 1000:.1f}, p99 {k['p99_ns'] / 1000:.1f}, max {k['max_ns'] / 1000:.1f})")
 
-    def _last(self) -> KvmExit:
-        x = self._exit
+    def _last(self, x: Any = None) -> KvmExit:
+        """The exit in ``x`` (a ``struct vsw_kvm_exit``; default: the last run's) as a KvmExit."""
+        x = self._exit if x is None else x
         return KvmExit(EXIT_NAMES[x.reason], x.kvm_reason, x.port, x.size, bool(x.write), x.data, x.run_ns, x.addr)
 
     def calibrate(self, slice_ns: int, samples: int = 64) -> list[int]:
@@ -350,24 +364,28 @@ class KvmVcpu:
         if not isinstance(samples, int) or isinstance(samples, bool) or not 0 < samples <= 100_000:
             raise VswError(errno.EINVAL, f"samples must be an integer from 1 to 100000, got {samples!r}")
         took = ffi.new("uint64_t[]", samples)
-        check(lib.vsw_kvm_calibrate(self.handle, slice_ns, samples, took), "KVM preemption calibration",
-              {errno.EBUSY: _PENDING, errno.EIO: "the calibration guest stopped other than by the timer"})
+        with self._lock:
+            check(lib.vsw_kvm_calibrate(self.handle, slice_ns, samples, took), "KVM preemption calibration",
+                  {errno.EBUSY: _PENDING, errno.EIO: "the calibration guest stopped other than by the timer"})
         return list(took)
 
     def bench_ioctls(self, iterations: int = 1000) -> dict[str, dict[str, float]]:
         """Per-ioctl ns of the GET and SET sequences pull and push issue, straight from C."""
         out = ffi.new("struct vsw_kvm_bench *")
-        check(lib.vsw_kvm_bench_ioctls(self.handle, iterations, out), "KVM ioctl benchmark")
+        with self._lock:
+            check(lib.vsw_kvm_bench_ioctls(self.handle, iterations, out), "KVM ioctl benchmark")
         skip = set() if self.info["lapic"] else {"LAPIC"}
         names = [ffi.string(n).decode() for n in out.names]
         return {way: {n: total[i] / iterations for i, n in enumerate(names) if n and n not in skip}
                 for way, total in (("get", out.get_ns), ("set", out.set_ns))}
 
     def close(self) -> None:
-        if self._h is not None:
-            self.memory = None  # type: ignore[assignment]
-            ffi.release(self._h)
-            self._h = None
+        """Frees the vCPU, once a call another thread has in flight on it returns."""
+        with self._lock:
+            if self._h is not None:
+                self.memory = None  # type: ignore[assignment]
+                ffi.release(self._h)
+                self._h = None
 
 
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 from ..api import Hypervisor, Machine
+from ..errors import check
 from ..guest import GuestImage
 from ..errors import SLICE_US_RANGE, check_number, check_uint
-from ..hw import VswError
+from ..hw import VswError, ffi, lib
 from ..hw.kvm import (
     DEFAULT_MEM,
     PAGE_2M,
@@ -43,6 +44,8 @@ from ..hw.kvm import (
 from . import guests
 
 MAX_OUTPUT = 1 << 20            # console bytes a guest may print
+C_LOOP_SLICES = 4096            # slices the C loop runs per call at most ...
+C_LOOP_NS = 50_000_000          # ... and wall ns: Python (Ctrl-C, the budget) gets a turn at least this often
 
 #: CPU exception vectors by name (Intel SDM vol. 3, 6.3.1)
 EXCEPTIONS = {0: "divide error", 1: "debug", 2: "NMI", 3: "breakpoint", 4: "overflow", 5: "bound range exceeded",
@@ -229,7 +232,14 @@ def policy_of(order: "str | Policy", rng_seed: int) -> Policy:
 
 
 class Scheduler:
-    """Runs guest programs preemptively on the KVM vCPU behind ``pcpu``."""
+    """Runs guest programs preemptively on the KVM vCPU behind ``pcpu``.
+
+    In round-robin order the slices and switches run in C (``vsw_kvm_loop``: the
+    switch is the API's own C switch, through the PCPU's gate); Python sees the
+    guests' device accesses, refused switches and the ends.  ``c_loop = False``
+    keeps every slice in Python (the reference the C loop is tested against)."""
+
+    c_loop: bool = True
 
     def __init__(self, hv: Hypervisor, pcpu: int = 0) -> None:
         if not isinstance(hv, Hypervisor):
@@ -294,6 +304,7 @@ class Scheduler:
         if timeout is not None:
             check_number(timeout, "timeout (seconds)", 1e-6, 1e9)
         pick = policy_of(order, rng_seed)
+        fast = self.c_loop and order == "round-robin"
         slice_ns = int(slice_us * 1000)
         floor = self.vcpu.shortest_slice_ns()
         if slice_ns < floor:
@@ -309,8 +320,9 @@ class Scheduler:
         on_vcpu: Job | None = next((j for j in self.jobs if j.machine is running), None)
         if on_vcpu is not None:
             with self.hv.using():
-                self.vcpu.push(self.pcpu)
-        for _ in range(max_slices):
+                self._settle(self.vcpu.push)
+        it, due = 0, False          # due: on_vcpu has had its slice
+        while it < max_slices:
             runnable = [j for j in self.jobs if not j.done]
             if not runnable:
                 break
@@ -320,25 +332,111 @@ class Scheduler:
             if deadline is not None and time.perf_counter_ns() >= deadline:
                 rep.stopped = "timeout"
                 break
-            job = pick(runnable, on_vcpu)
-            if job not in runnable:
-                raise VswError(errno.EINVAL, f"the policy chose {job!r}, which is not runnable")
             # the vCPU is the hypervisor's hardware outside a PCPU's gate: close() waits for the slice
             with self.hv.using():
+                if fast and on_vcpu in runnable and all(j.machine._c is not None for j in runnable):
+                    on_vcpu, due, used = self._loop(runnable, on_vcpu, due, slice_ns, rep, max_slices - it)
+                    it += used
+                    continue
+                it += 1
+                job = pick(runnable, on_vcpu)
+                if job not in runnable:
+                    raise VswError(errno.EINVAL, f"the policy chose {job!r}, which is not runnable")
                 if job is not on_vcpu:
                     owner = self._switch(on_vcpu, job, rep)
                     if owner is None:
                         continue            # refused before anything ran: try again
                     job = on_vcpu = owner
                 self._slice(job, slice_ns, rep)
+                due = True
         else:
             if any(not j.done for j in self.jobs):
                 rep.stopped = "budget"
         if on_vcpu is not None:             # leave the register file holding the truth
             with self.hv.using():
-                self.vcpu.pull(self.pcpu)
+                self._settle(self.vcpu.pull)
         rep.wall_ns = time.perf_counter_ns() - t_start
         return rep
+
+    def _loop(self, runnable: list[Job], on_vcpu: Job, due: bool, slice_ns: int, rep: RunReport,
+              budget: int) -> tuple[Job, bool, int]:
+        """Round-robin slices in C from ``on_vcpu`` (``due``: it has had its slice)
+        until an exit Python must see; that slice is finished here.  Returns the
+        job on the vCPU, whether it has had its slice, and the slices used."""
+        n = len(runnable)
+        cap = min(budget, C_LOOP_SLICES)
+        ctxs = [j.machine._c for j in runnable]
+        if any(c is None for c in ctxs):        # a migration took the handles just now: the Python loop's turn
+            return on_vcpu, due, 0
+        c_ctxs = ffi.new("struct vsw_ctx *[]", ctxs)
+        own = ffi.new("uint64_t[]", n)
+        per = ffi.new("uint64_t[]", n)
+        took = array("q", bytes(8 * cap))
+        L = ffi.new("struct vsw_kvm_loop *", {"slice_ns": slice_ns, "max_slices": cap, "max_ns": C_LOOP_NS,
+                                              "switch_first": int(due), "took_ns": ffi.from_buffer("uint64_t[]", took),
+                                              "own_ns": own, "slices_of": per})
+        with self.vcpu._lock:                   # close() from another thread waits for this turn
+            r = lib.vsw_kvm_loop(self.vcpu.handle, self.pcpu.handle, c_ctxs, n, runnable.index(on_vcpu), L)
+        # what ran counts, whatever stopped it
+        for i, j in enumerate(runnable):
+            j.clock_ns += own[i]
+            j.slices += per[i]
+        rep.slices += L.slices
+        rep.guest_ns += L.guest_ns
+        rep.pull_ns += L.pull_ns
+        rep.push_ns += L.push_ns
+        rep.switch_ns += L.switch_ns
+        rep.switches += L.switches
+        rep.save_bursts += L.save_units
+        rep.load_bursts += L.load_units
+        for kind, name in ((lib.VSW_PATH_STORE, "store"), (lib.VSW_PATH_MEMORY, "memory")):
+            if L.paths[kind]:
+                rep.paths[name] = rep.paths.get(name, 0) + L.paths[kind]
+        if L.preempted:
+            rep.exits["preempted"] = rep.exits.get("preempted", 0) + L.preempted
+            rep.slice_ns.extend(took[:L.preempted])
+        job = runnable[L.current]
+        if r < 0:
+            raise VswError(-r, f"the slice loop on pcpu{self.index} failed running {job.machine.name}: "
+                               f"{os.strerror(-r)}")
+        used = max(1, L.slices)
+        if L.stopped == lib.VSW_KVM_STOP_EXIT:
+            self._slice(job, slice_ns, rep, first=self.vcpu._last(L.exit), used_ns=L.used_ns)
+            return job, True, L.slices + 1
+        if L.stopped == lib.VSW_KVM_STOP_UNPUSHED:
+            self._settle(self.vcpu.push, L.r)
+            return job, False, used
+        if L.stopped == lib.VSW_KVM_STOP_REFUSED:
+            if -L.r == errno.EIO:               # an injected mover fault: nothing changed, the job runs on
+                rep.faults += 1
+                return job, False, L.slices + 1
+            nxt, due, _ = self._refused(runnable, L.current, job, rep)
+            return nxt, due, L.slices + 1
+        return job, True, used
+
+    def _settle(self, op: Callable[[Any], None], r: int = -errno.EAGAIN) -> None:
+        """``op(pcpu)`` (pull or push) once the PCPU is open: -EAGAIN is a migration
+        holding it, waited out at the API's gate; any other refusal is raised."""
+        while True:
+            if r != -errno.EAGAIN:
+                check(r, f"{op.__name__} on pcpu{self.index}")
+            try:
+                op(self.pcpu)
+                return
+            except VswError as exc:
+                if exc.errno != errno.EAGAIN:
+                    raise
+            self.hv.running(self.index)         # waits at the gate until the migration is over
+            time.sleep(0)
+
+    def _refused(self, runnable: list[Job], cur: int, on_vcpu: Job, rep: RunReport) -> tuple[Job, bool, int]:
+        """The switch to the next job, the API's way (it waits out a migration, says what
+        refused it); the job then on the vCPU and whether it has had its slice."""
+        nxt = runnable[(cur + 1) % len(runnable)]
+        owner = None if nxt is on_vcpu else self._switch(on_vcpu, nxt, rep)
+        if owner is None or owner is on_vcpu:
+            return on_vcpu, False, 1
+        return owner, False, 1
 
     def _switch(self, on_vcpu: Job | None, job: Job, rep: RunReport) -> Job | None:
         """Pull, switch_context, push; the job that now owns the vCPU (the old one -
@@ -346,7 +444,7 @@ class Scheduler:
         nothing changed)."""
         if on_vcpu is not None:
             t = time.perf_counter_ns()
-            self.vcpu.pull(self.pcpu)
+            self._settle(self.vcpu.pull)
             rep.pull_ns += time.perf_counter_ns() - t
         cur = self.hv.running(self.index)
         if cur is None:
@@ -366,19 +464,24 @@ class Scheduler:
         rep.load_bursts += s.load_bursts
         rep.paths[s.path] = rep.paths.get(s.path, 0) + 1
         t = time.perf_counter_ns()
-        self.vcpu.push(self.pcpu)
+        self._settle(self.vcpu.push)
         rep.push_ns += time.perf_counter_ns() - t
         return job
 
-    def _slice(self, job: Job, slice_ns: int, rep: RunReport) -> None:
+    def _slice(self, job: Job, slice_ns: int, rep: RunReport, first: KvmExit | None = None,
+               used_ns: int = 0) -> None:
         """Runs ``job`` for a slice of ``slice_ns`` wall time.  A device access is
         handled and the guest goes on in the same slice; the slice ends when its time
         is up, or the job is done.  Before it ends, the guest's last access is
         completed inside it (a split access part by part), so nothing of it is
         left for the vCPU's next guest."""
-        t0 = time.perf_counter_ns()
+        t0 = time.perf_counter_ns() - used_ns
         preempted = False
-        while True:
+        if first is not None:               # the C loop's slice, stopped at this exit
+            self._count(job, first, rep)
+            self._device(job, first)
+        while first is None or not job.done:
+            first = None
             left = slice_ns - (time.perf_counter_ns() - t0)
             if left <= 0:
                 preempted = True            # its time went in device accesses
