@@ -65,32 +65,40 @@ def check(ret: int, what: str, explain: dict[int, str] | None = None) -> int:
 #: (the documentation renders it; tests/unit/test_error_contract.py checks every key is an errno).
 ERRNO_MEANINGS: dict[str, str] = {
     "ENOENT": "unknown layout, register, group, device, driver, module or platform (`UnknownName` is also "
-              "a `KeyError`); a freed slot; a modalias no module matches",
-    "EINVAL": "bad argument: zero sizes, a burst size that is not a positive multiple of 8, wrong value "
-              "types (`bool` is not a count or an index), a PCPU index outside `0..npcpus-1`, a parameter "
-              "beyond its bound",
-    "ERANGE": "a value that does not fit its register; a count too large for C (`run(2**64)`); a slot "
-              "number beyond the store",
-    "EBADF": "anything on a closed `Hypervisor`",
-    "EISDIR": "a platform path that is a directory",
+              "a `KeyError`); a freed slot; a modalias no module matches; a file that does not exist",
+    "EINVAL": "bad argument: a file that is not a regular file (`/dev/zero`, a FIFO) or not UTF-8, a file "
+              "descriptor for a path, a released `memoryview`; zero sizes, a burst size that is not a positive "
+              "multiple of 8, wrong value types (`bool` is not a count or an index), a PCPU index outside "
+              "`0..npcpus-1`, a parameter beyond its bound (module parameters too), a grid over its limits",
+    "ERANGE": "a value that does not fit its register or its C type (`run(2**64)`, a module parameter); a slot "
+              "number beyond the store; a count over its stated limit",
+    "EBADF": "anything on a closed `Hypervisor` (a call in flight when `close()` began ends so too)",
+    "EISDIR": "a platform, schedule, grid or image path that is a directory",
+    "EFBIG": "a file over its limit (the limits below)",
+    "EPERM": "`del` of a register",
     "ESTALE": "(C) a context handle from before a migration; the API retries on the new path",
     "EACCES": "a slot touched with another machine's id",
     "ENOSPC": "MEM is full (`create_vm`); no context in the store can make room (every one pinned or "
-              "running); a store smaller than one slot",
+              "running); a store smaller than one slot; guest memory with no room for another region",
     "E2BIG": "mover parameters that cannot keep N and M below the thresholds",
-    "EBUSY": "the machine is loaded on another PCPU; `rmmod` of a module in use; binding a bound device",
+    "EBUSY": "the machine is loaded on another PCPU; `rmmod` of a module in use; binding a bound device; a "
+             "driver name registered twice; a device holding resources before its probe; a sweep table "
+             "another sweep is writing",
     "ESRCH": "`frm` is not the machine running on the PCPU; no machine running",
     "EXDEV": "a context that lives behind the other path (migrate it first); a foreign-layout image",
     "EIO": "an injected mover or cache (fetch, write-back) fault; nothing changed",
     "EBADMSG": "a corrupt bank or an image whose CRC32C fails",
-    "ENODATA": "a truncated image",
-    "EMSGSIZE": "an image whose payload size does not match its layout",
-    "ENOEXEC": "an image that is not a pyvswitch context image",
-    "EPROTONOSUPPORT": "an image of a newer layout version than this pyvswitch reads",
+    "ENODATA": "a truncated context image",
+    "EMSGSIZE": "a context image whose payload size does not match its layout",
+    "ENOEXEC": "a context image that is not pyvswitch's; a guest ELF image that is not a static x86-64 "
+               "executable or whose segments reach outside the guest (naming the segment); a failed guest build",
+    "EPROTONOSUPPORT": "a context image of a newer layout version than this pyvswitch reads",
     "ENODEV": "a driver that does not match the device; no switch path (a PCPU, MEM or the memory bus has "
-              "no driver); `open(strict=True)` on a platform whose declared fast path did not come up",
-    "EEXIST": "a machine, device, driver or bus name used twice",
+              "no driver); `open(strict=True)` on a platform whose declared fast path did not come up; no "
+              "usable KVM for a KVM platform",
+    "EEXIST": "a machine, device or bus name used twice; a module inserted twice",
     "ELOOP": "a device link that would close a cycle",
+    "EPIPE": "a pipe a verb used (other than its stdout) was closed",
     "EPROBE_DEFER": "(517) `ProbeDefer`: a probe waits for something (a supplier, a DMA provider)",
 }
 
@@ -98,8 +106,9 @@ ERRNO_MEANINGS: dict[str, str] = {
 # --- what a user hands in: the one place each limit is written down -------------
 #: A platform TOML file (the largest built-in is a few KiB).
 MAX_PLATFORM_BYTES = 1 << 20
-#: A schedule file for ``read_schedule``: its size, and the switches it may list.
+#: A schedule file for ``read_schedule``: its size.
 MAX_SCHEDULE_BYTES = 16 << 20
+#: The switches a schedule file may list.
 MAX_SCHEDULE_SWITCHES = 1_000_000
 #: Switches one ``pyvswitch demo`` makes per phase (each a few microseconds of this process's time).
 MAX_DEMO_SWITCHES = 10_000_000

@@ -2,7 +2,8 @@
 
 NAME is one of ``platforms`` (the built-in platform files), ``defaults`` (every device
 parameter, from pyvswitch.schema), ``errnos`` (pyvswitch.errors.ERRNO_MEANINGS),
-``exit-codes`` (pyvswitch.cli.EXIT_CODES) or ``cli VERB`` (that verb's ``--help``).
+``exit-codes`` (pyvswitch.cli.EXIT_CODES), ``limits`` (the bounds on what a user hands in,
+pyvswitch.errors, each with its ``#:`` comment) or ``cli VERB`` (that verb's ``--help``).
 Markdown tables are produced by the same functions that print them for the README
 (scripts/platforms) and parsed as the page's own Markdown.
 """
@@ -33,6 +34,22 @@ def _errnos() -> list[str]:
     return ["| errno | when |", "|---|---|", *(f"| `{name}` | {text} |" for name, text in ERRNO_MEANINGS.items())]
 
 
+def _limits() -> list[str]:
+    """Each MAX_*/..._RANGE of pyvswitch.errors with its value and its ``#:`` comment."""
+    from sphinx.pycode import ModuleAnalyzer
+
+    import pyvswitch.errors as errors
+    docs = ModuleAnalyzer.for_module("pyvswitch.errors").find_attr_docs()
+    rows = ["| limit | value | what it bounds |", "|---|---|---|"]
+    for name in vars(errors):
+        if name.startswith("MAX_") or name.endswith("_RANGE"):
+            value = getattr(errors, name)
+            shown = f"{value[0]:g} to {value[1]:g}" if isinstance(value, tuple) else f"{value:,}"
+            text = " ".join(docs.get(("", name), [])).strip()
+            rows.append(f"| `{name}` | {shown} | {text} |")
+    return rows
+
+
 def _exit_codes() -> list[str]:
     from pyvswitch.cli import EXIT_CODES
     return ["| verb | exit status |", "|---|---|", *(f"| `{verb}` | {text} |" for verb, text in EXIT_CODES.items())]
@@ -56,7 +73,7 @@ class VswTable(Directive):
             return [nodes.literal_block(text, text)]
         makers = {"platforms": lambda: _platforms_script().platforms_table(),
                   "defaults": lambda: _platforms_script().defaults_table(),
-                  "errnos": _errnos, "exit-codes": _exit_codes}
+                  "errnos": _errnos, "exit-codes": _exit_codes, "limits": _limits}
         if what not in makers:
             raise self.error(f"vsw-table: unknown table {what!r}, expected one of {sorted(makers)} or 'cli VERB'")
         container = nodes.container()

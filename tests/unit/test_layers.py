@@ -1,5 +1,5 @@
 """The package's layers, enforced: a module imports only from its own layer or
-below (DESIGN.md, README "Layers"), never up, and modules import each other
+below (DESIGN.md, docs/reference/architecture.md), never up, and modules import each other
 without cycles.  Read from the source with ``ast``: imports under
 ``if TYPE_CHECKING:`` are annotations only and do not count; imports inside
 functions count for the direction (they are still a call upwards) but not for
