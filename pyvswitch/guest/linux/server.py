@@ -56,6 +56,7 @@ MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS = 0x1, 0x2, 0x10, 0x20
 MREMAP_MAYMOVE, MREMAP_FIXED = 1, 2
 ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS = 0x1001, 0x1002, 0x1003, 0x1004
 RLIM_INFINITY = (1 << 64) - 1
+MAX_OFF = (1 << 63) - 1          # the largest file offset (MAX_LFS_FILESIZE)
 MAX_SYMLINKS = 40
 
 
@@ -319,6 +320,9 @@ class LinuxProcess:
         if addr == 0 or addr < self.brk_start or addr > self.mmap_low:
             return self.brk                         # Linux: the unchanged break on failure
         end = -(-addr // PAGE) * PAGE
+        old_end = -(-self.brk // PAGE) * PAGE
+        if end < old_end:                           # pages given back: grown again, they read as zeros
+            self._zero(end, old_end - end)
         if addr > self.brk_max:                     # fresh memory reads as zeros
             self._zero(self.brk_max, end - self.brk_max) if end > self.brk_max else None
             self.brk_max = end
@@ -357,6 +361,8 @@ class LinuxProcess:
             raise Errno(errno.EINVAL)
         n = -(-length // PAGE) * PAGE
         anon = bool(flags & MAP_ANONYMOUS)
+        if not anon and off + n > MAX_OFF:
+            raise Errno(errno.EOVERFLOW)            # as Linux: past the largest file offset
         f = None
         if not anon:
             f = self._fd(fd)
@@ -456,8 +462,8 @@ class LinuxProcess:
             if i not in self.fds:
                 self.fds[i] = f
                 return i
-        if f.host_fd is not None:
-            os.close(f.host_fd)
+        if f.host_fd is not None and not any(g.host_fd == f.host_fd for g in self.fds.values()):
+            os.close(f.host_fd)                     # a fresh file nothing else holds (dup keeps its original)
         raise Errno(errno.EMFILE)
 
     def _output(self, f: OpenFile, data: bytes) -> int:
@@ -482,8 +488,13 @@ class LinuxProcess:
         f = self._fd(fd)
         if f.kind not in ("stdout", "stderr"):
             raise Errno(errno.EBADF)
-        data = b"".join(self.read(b, min(n, MAX_IO)) for b, n in self._iov(iov, cnt))
-        return self._output(f, data)
+        parts, left = [], MAX_IO                    # as Linux's MAX_RW_COUNT: a short write past it,
+        for b, n in self._iov(iov, cnt):            # gathered no further than it
+            self._check(b, min(n, MAX_IO))         # every vector's pointer, as before the bound
+            take = min(n, left)
+            parts.append(self.read(b, take))
+            left -= take
+        return self._output(f, b"".join(parts))
 
     def _input(self, f: OpenFile, n: int, at: int | None) -> bytes:
         pos = f.pos if at is None else at
@@ -539,7 +550,7 @@ class LinuxProcess:
         off = _s64(off)
         size = os.fstat(f.host_fd).st_size if f.host_fd is not None else len(f.entries or ())
         base = {0: 0, 1: f.pos, 2: size}.get(whence)
-        if base is None or base + off < 0:
+        if base is None or not 0 <= base + off <= MAX_OFF:
             raise Errno(errno.EINVAL)
         f.pos = base + off
         return f.pos
@@ -601,7 +612,7 @@ class LinuxProcess:
         if self.ro_dir is None:
             raise Errno(errno.ENOENT)
         try:
-            text = path.decode()
+            text = os.fsdecode(path)                # the host's names are bytes: undecodable ones too
         except UnicodeDecodeError:
             raise Errno(errno.ENOENT) from None
         if text.startswith("/"):
@@ -753,7 +764,7 @@ class LinuxProcess:
         out = bytearray()
         while f.pos < len(f.entries):
             name, ino, t = f.entries[f.pos]
-            nb = name.encode() + b"\0"
+            nb = os.fsencode(name) + b"\0"
             reclen = (19 + len(nb) + 7) & ~7
             if len(out) + reclen > count:
                 if not out:
@@ -766,13 +777,15 @@ class LinuxProcess:
 
     def close(self) -> None:
         """Releases the host files it holds open."""
-        for f in self.fds.values():
-            if f.host_fd is not None:
-                try:
-                    os.close(f.host_fd)
-                except OSError:
-                    pass
+        # each host fd once: dup'ed descriptors share one, and a second close of the
+        # number would close whatever another thread has opened under it meanwhile
+        held = {f.host_fd for f in self.fds.values() if f.host_fd is not None}
         self.fds = {}
+        for hfd in sorted(held):
+            try:
+                os.close(hfd)
+            except OSError:
+                pass
 
     def report(self) -> dict[str, object]:
         """What it served and what it did not (ENOSYS, by number and name where known)."""
