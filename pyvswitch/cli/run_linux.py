@@ -23,6 +23,7 @@ from ..hw.kvm import why_unusable
 from ..kvm.scheduler import Scheduler
 
 FAULT_STATUS = 139
+MAX_STDIN = 64 << 20           # bytes of standard input a program is given
 
 
 def run_linux(program: str, argv: Sequence[str], *, env: Sequence[str] = (), ro_dir: str | None = None,
@@ -77,7 +78,10 @@ def main_linux(argv: Sequence[str]) -> int:
         stdin = b""
         if args.stdin:
             with open(args.stdin, "rb") as f:
-                stdin = f.read()
+                stdin = f.read(MAX_STDIN + 1)       # /dev/zero or a pipe that never ends: bounded
+            if len(stdin) > MAX_STDIN:
+                raise VswError(errno.EFBIG, f"--stdin {args.stdin}: more than {MAX_STDIN >> 20} MiB (the guest "
+                                            "takes its standard input whole; give it a file that ends)")
         doc = run_linux(rest[0], rest[1:], env=args.env, ro_dir=args.ro_dir, stdin=stdin, slice_us=args.slice_us,
                         copies=args.copies, seed=args.seed, mem_mib=args.mem_mib, platform=args.platform)
     except OSError as exc:
