@@ -166,6 +166,8 @@ class LinuxProcess:
             return -errno.EFAULT
         except Errno as e:
             return -e.code
+        except OSError as e:                        # the host refused (EACCES, EIO, its own EMFILE ...):
+            return -(e.errno or errno.EIO)          # this guest's call fails, not every guest's run
         return r
 
     @property
@@ -381,8 +383,11 @@ class LinuxProcess:
             start = self._take(n)
         self._zero(start, n)
         if f is not None and f.host_fd is not None:
-            data = os.pread(f.host_fd, min(length, MAX_IO), off)
-            self.write(start, data)
+            for at in range(0, length, MAX_IO):     # the whole file, as Linux maps it
+                data = os.pread(f.host_fd, min(length - at, MAX_IO), off + at)
+                self.write(start + at, data)
+                if len(data) < min(length - at, MAX_IO):
+                    break
         self.maps[start] = n
         self.mmap_low = min(self.mmap_low, start)
         return start

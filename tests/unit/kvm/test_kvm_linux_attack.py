@@ -148,3 +148,42 @@ def test_brk_shrunk_then_regrown_reads_zeros():
     assert sc(p, "brk", start + 3 * 4096) == start + 3 * 4096
     assert bytes(p.mem[start + 4096:start + 3 * 4096]) == bytes(2 * 4096)
     assert sc(p, "brk", start - 4096) == start + 3 * 4096        # below the start: refused, unchanged
+
+
+@pytest.mark.parametrize("what", ["open", "scandir", "fstat"])
+def test_host_refusals_are_the_guests_errno(tree, monkeypatch, what):
+    """--ro-dir over files the host will not give (mode 000 as a non-root user, EIO,
+    the host's own fd table full): the guest's call fails with that errno; no
+    OSError escapes call() to end the run of every guest on the vCPU."""
+    (tree / "sub").mkdir()
+    p = proc(str(tree))
+    fd = sc(p, "openat", -100, path(p, b"/a.txt"), 0)
+    real = getattr(os, what)
+
+    def refuse(*a, **kw):
+        raise OSError(errno.EACCES if what != "fstat" else errno.EIO, "refused by the host")
+
+    monkeypatch.setattr(srv.os, what, refuse)
+    if what == "open":
+        assert sc(p, "openat", -100, path(p, b"/a.txt"), 0) == -errno.EACCES
+    elif what == "scandir":
+        assert sc(p, "openat", -100, path(p, b"/sub"), 0o200000) == -errno.EACCES
+    else:
+        assert sc(p, "fstat", fd, BUF) == -errno.EIO
+    monkeypatch.setattr(srv.os, what, real)
+    assert sc(p, "fstat", fd, BUF) == 0 and sc(p, "read", fd, BUF, 5) == 5       # and it goes on
+    p.close()
+
+
+def test_mmap_of_a_file_longer_than_one_read(tree):
+    """A file mapping longer than MAX_IO holds the whole file, as Linux maps it (its
+    tail was zeros)."""
+    n = MAX_IO + 3 * 4096 + 10
+    data = bytes(range(251)) * (n // 251) + b"\x07" * (n % 251)
+    (tree / "big").write_bytes(data)
+    p = proc(str(tree))
+    fd = sc(p, "openat", -100, path(p, b"/big"), 0)
+    va = sc(p, "mmap", 0, n, 1, MAP_PRIVATE, fd, 4096)
+    assert va > 0
+    assert bytes(p.mem[va:va + n - 4096]) == data[4096:]
+    assert bytes(p.mem[va + n - 4096:va + -(-n // 4096) * 4096]) == bytes(-(-n // 4096) * 4096 - n + 4096)
