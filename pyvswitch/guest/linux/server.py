@@ -35,6 +35,7 @@ PAGE = 4096
 MAX_IO = 1 << 24                # bytes one read/write may move
 MAX_OUTPUT = 16 << 20           # stdout + stderr a guest may print
 MAX_FDS = 256
+MAX_ENOSYS_KEYS = 64            # unserved call numbers counted one by one; the rest together (key -1)
 EPOCH_NS = 1_767_225_600 * 10**9    # the guest clock starts at 2026-01-01T00:00:00Z ...
 TICK_NS = 1000                      # ... and advances 1 us per system call: deterministic
 
@@ -157,7 +158,9 @@ class LinuxProcess:
         self.calls += 1
         fn = self._table.get(nr)
         if fn is None:
-            self.enosys[nr] += 1
+            # by number, up to MAX_ENOSYS_KEYS of them: a guest looping over bogus numbers
+            # must not grow the table (and the report printed) with each one
+            self.enosys[nr if nr in self.enosys or len(self.enosys) < MAX_ENOSYS_KEYS else -1] += 1
             return -errno.ENOSYS
         self.counts[fn.__name__[4:]] += 1
         try:
@@ -589,6 +592,8 @@ class LinuxProcess:
     def sys_fcntl(self, fd: int, cmd: int, arg: int, *_: int) -> int:
         f = self._fd(fd)
         if cmd in (0, 1030):                        # F_DUPFD, F_DUPFD_CLOEXEC
+            if not 0 <= arg < MAX_FDS:
+                raise Errno(errno.EINVAL)           # as Linux: the floor past RLIMIT_NOFILE
             return self._newfd(f, arg)
         if cmd in (1, 2):                           # F_GETFD, F_SETFD
             return 0
@@ -795,7 +800,7 @@ class LinuxProcess:
     def report(self) -> dict[str, object]:
         """What it served and what it did not (ENOSYS, by number and name where known)."""
         return {"calls": self.calls, "served": dict(self.counts),
-                "enosys": {f"{nr}" + (f" ({NAMES[nr]})" if nr in NAMES else ""): n
+                "enosys": {("other" if nr == -1 else f"{nr}") + (f" ({NAMES[nr]})" if nr in NAMES else ""): n
                            for nr, n in sorted(self.enosys.items())}}
 
 

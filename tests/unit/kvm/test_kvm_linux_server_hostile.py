@@ -187,3 +187,28 @@ def test_mmap_of_a_file_longer_than_one_read(tree):
     assert va > 0
     assert bytes(p.mem[va:va + n - 4096]) == data[4096:]
     assert bytes(p.mem[va + n - 4096:va + -(-n // 4096) * 4096]) == bytes(-(-n // 4096) * 4096 - n + 4096)
+
+
+def test_enosys_counted_in_bounded_memory():
+    """A guest calling 20000 different bogus numbers: each is ENOSYS, all are counted,
+    but the per-number table does not grow with them (every one was a Counter key,
+    and the CLI printed them all)."""
+    p = proc()
+    assert p.call(157, (0,) * 6) == -errno.ENOSYS                  # prctl: the first ones keep their number
+    for i in range(20000):
+        assert p.call(100000 + i * 7919, (0,) * 6) == -errno.ENOSYS
+    assert p.call(157, (0,) * 6) == -errno.ENOSYS                  # ... and are counted on under it
+    rep = p.report()
+    assert sum(rep["enosys"].values()) == 20002 and len(p.enosys) <= srv.MAX_ENOSYS_KEYS + 1
+    assert rep["enosys"]["157"] == 2 and rep["enosys"]["other"] == 20000 - (srv.MAX_ENOSYS_KEYS - 1)
+
+
+def test_fcntl_dupfd_past_the_table_is_einval(tree):
+    """F_DUPFD with a floor at or past RLIMIT_NOFILE (or a negative one) is EINVAL, as
+    Linux says; one below the bound still works."""
+    p = proc(str(tree))
+    assert sc(p, "fcntl", 1, 0, MAX_FDS) == -errno.EINVAL
+    assert sc(p, "fcntl", 1, 0, (1 << 64) - 1) == -errno.EINVAL
+    assert sc(p, "fcntl", 1, 0, (1 << 32) + 5) == -errno.EINVAL
+    assert sc(p, "fcntl", 1, 1030, MAX_FDS + 5) == -errno.EINVAL
+    assert sc(p, "fcntl", 1, 0, MAX_FDS - 1) == MAX_FDS - 1
