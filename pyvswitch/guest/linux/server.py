@@ -651,7 +651,8 @@ class LinuxProcess:
             except OSError as e:
                 raise Errno(e.errno or errno.ENOENT) from None
             last = not any(x not in ("", ".") for x in todo)
-            if st.S_ISLNK(s.st_mode) and (follow or not last):
+            slash = bool(todo)                      # a "/" follows: it must be a directory ("f/", "f/.")
+            if st.S_ISLNK(s.st_mode) and (follow or not last or slash):
                 links += 1
                 if links > MAX_SYMLINKS:
                     raise Errno(errno.ELOOP)
@@ -660,7 +661,7 @@ class LinuxProcess:
                     cur = []
                 todo = [x for x in target.split("/")] + todo
                 continue
-            if not last and not st.S_ISDIR(s.st_mode):
+            if slash and not st.S_ISDIR(s.st_mode):
                 raise Errno(errno.ENOTDIR)
             cur.append(c)
         if todo == [] and text.endswith("/") and cur:

@@ -212,3 +212,21 @@ def test_fcntl_dupfd_past_the_table_is_einval(tree):
     assert sc(p, "fcntl", 1, 0, (1 << 32) + 5) == -errno.EINVAL
     assert sc(p, "fcntl", 1, 1030, MAX_FDS + 5) == -errno.EINVAL
     assert sc(p, "fcntl", 1, 0, MAX_FDS - 1) == MAX_FDS - 1
+
+
+def test_a_file_followed_by_a_slash_or_dot_is_enotdir(tree):
+    """"a.txt/." and "a.txt/" name a directory that is not one: ENOTDIR, as Linux
+    says (a.txt/. opened the file); a symlink to a directory with a trailing slash is
+    followed even under O_NOFOLLOW / AT_SYMLINK_NOFOLLOW."""
+    (tree / "sub").mkdir()
+    (tree / "ln").symlink_to("sub")
+    p = proc(str(tree))
+    for name in (b"/a.txt/.", b"/a.txt/", b"a.txt/./", b"/a.txt/.//."):
+        assert sc(p, "openat", -100, path(p, name), 0) == -errno.ENOTDIR, name
+        assert sc(p, "newfstatat", -100, path(p, name), BUF + 0x2000, 0) == -errno.ENOTDIR, name
+    assert sc(p, "openat", -100, path(p, b"/sub/."), 0) >= 0
+    assert sc(p, "openat", -100, path(p, b"/ln/"), 0o400000 | 0o200000) >= 0         # O_NOFOLLOW|O_DIRECTORY
+    assert sc(p, "newfstatat", -100, path(p, b"/ln/"), BUF + 0x2000, 0x100) == 0
+    mode = struct.unpack_from("<I", p.mem, BUF + 0x2000 + 24)[0]
+    assert mode & 0o170000 == 0o040000                                                  # the directory's
+    assert sc(p, "openat", -100, path(p, b"/ln"), 0o400000) == -errno.ELOOP
