@@ -23,6 +23,7 @@ from ..hw.kvm import why_unusable
 from ..kvm.scheduler import Scheduler
 
 FAULT_STATUS = 139
+MAX_STDIN = 64 << 20           # bytes of standard input a program is given
 
 
 def run_linux(program: str, argv: Sequence[str], *, env: Sequence[str] = (), ro_dir: str | None = None,
@@ -48,10 +49,22 @@ def run_linux(program: str, argv: Sequence[str], *, env: Sequence[str] = (), ro_
                 j.linux.close()
         rows = [{"machine": j.machine.name, "stdout": bytes(j.output).decode("utf-8", "replace"),
                  "stderr": bytes(j.linux.stderr).decode("utf-8", "replace"), "exit_status": j.exit_status,
-                 "error": j.error, "slices": j.slices, "syscalls": j.linux.report()} for j in jobs]
+                 "error": _why_failed(j), "slices": j.slices, "syscalls": j.linux.report()} for j in jobs]
     same = all((r["stdout"], r["exit_status"]) == (rows[0]["stdout"], rows[0]["exit_status"]) for r in rows)
     return {"program": program, "argv": list(argv), "platform": plat, "slice_us": slice_us, "copies": rows,
             "same": same, "run": {k: v for k, v in rep.as_dict().items() if k != "jobs"}}
+
+
+def _why_failed(job: Any) -> str | None:
+    """Why a copy did not end in exit/exit_group: its error, its fault (a crash
+    that was reported as exit status 0), or its never exiting; None when it exited."""
+    if job.error:
+        return str(job.error)
+    if job.crash is not None:
+        return f"the guest faulted: {job.crash}"
+    if job.exit_status is None:
+        return "the guest stopped without calling exit or exit_group"
+    return None
 
 
 def main_linux(argv: Sequence[str]) -> int:
@@ -77,7 +90,10 @@ def main_linux(argv: Sequence[str]) -> int:
         stdin = b""
         if args.stdin:
             with open(args.stdin, "rb") as f:
-                stdin = f.read()
+                stdin = f.read(MAX_STDIN + 1)       # /dev/zero or a pipe that never ends: bounded
+            if len(stdin) > MAX_STDIN:
+                raise VswError(errno.EFBIG, f"--stdin {args.stdin}: more than {MAX_STDIN >> 20} MiB (the guest "
+                                            "takes its standard input whole; give it a file that ends)")
         doc = run_linux(rest[0], rest[1:], env=args.env, ro_dir=args.ro_dir, stdin=stdin, slice_us=args.slice_us,
                         copies=args.copies, seed=args.seed, mem_mib=args.mem_mib, platform=args.platform)
     except OSError as exc:

@@ -510,6 +510,15 @@ class Scheduler:
         rep.exits[x.reason] = rep.exits.get(x.reason, 0) + 1
 
     def _device(self, job: Job, x: KvmExit) -> None:
+        """What a guest's device access or stop means for its job; a Linux guest
+        that it ends gives back the host files it held (its report stays)."""
+        try:
+            self._device_exit(job, x)
+        finally:
+            if job.linux is not None and job.done:
+                job.linux.close()
+
+    def _device_exit(self, job: Job, x: KvmExit) -> None:
         """What a guest's device access or stop means for its job (a read is
         answered here; it reaches the guest as its access completes)."""
         if job.done:

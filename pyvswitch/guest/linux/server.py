@@ -35,6 +35,7 @@ PAGE = 4096
 MAX_IO = 1 << 24                # bytes one read/write may move
 MAX_OUTPUT = 16 << 20           # stdout + stderr a guest may print
 MAX_FDS = 256
+MAX_ENOSYS_KEYS = 64            # unserved call numbers counted one by one; the rest together (key -1)
 EPOCH_NS = 1_767_225_600 * 10**9    # the guest clock starts at 2026-01-01T00:00:00Z ...
 TICK_NS = 1000                      # ... and advances 1 us per system call: deterministic
 
@@ -56,6 +57,7 @@ MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS = 0x1, 0x2, 0x10, 0x20
 MREMAP_MAYMOVE, MREMAP_FIXED = 1, 2
 ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS = 0x1001, 0x1002, 0x1003, 0x1004
 RLIM_INFINITY = (1 << 64) - 1
+MAX_OFF = (1 << 63) - 1          # the largest file offset (MAX_LFS_FILESIZE)
 MAX_SYMLINKS = 40
 
 
@@ -156,7 +158,9 @@ class LinuxProcess:
         self.calls += 1
         fn = self._table.get(nr)
         if fn is None:
-            self.enosys[nr] += 1
+            # by number, up to MAX_ENOSYS_KEYS of them: a guest looping over bogus numbers
+            # must not grow the table (and the report printed) with each one
+            self.enosys[nr if nr in self.enosys or len(self.enosys) < MAX_ENOSYS_KEYS else -1] += 1
             return -errno.ENOSYS
         self.counts[fn.__name__[4:]] += 1
         try:
@@ -165,6 +169,8 @@ class LinuxProcess:
             return -errno.EFAULT
         except Errno as e:
             return -e.code
+        except OSError as e:                        # the host refused (EACCES, EIO, its own EMFILE ...):
+            return -(e.errno or errno.EIO)          # this guest's call fails, not every guest's run
         return r
 
     @property
@@ -319,6 +325,9 @@ class LinuxProcess:
         if addr == 0 or addr < self.brk_start or addr > self.mmap_low:
             return self.brk                         # Linux: the unchanged break on failure
         end = -(-addr // PAGE) * PAGE
+        old_end = -(-self.brk // PAGE) * PAGE
+        if end < old_end:                           # pages given back: grown again, they read as zeros
+            self._zero(end, old_end - end)
         if addr > self.brk_max:                     # fresh memory reads as zeros
             self._zero(self.brk_max, end - self.brk_max) if end > self.brk_max else None
             self.brk_max = end
@@ -357,6 +366,8 @@ class LinuxProcess:
             raise Errno(errno.EINVAL)
         n = -(-length // PAGE) * PAGE
         anon = bool(flags & MAP_ANONYMOUS)
+        if not anon and off + n > MAX_OFF:
+            raise Errno(errno.EOVERFLOW)            # as Linux: past the largest file offset
         f = None
         if not anon:
             f = self._fd(fd)
@@ -375,8 +386,11 @@ class LinuxProcess:
             start = self._take(n)
         self._zero(start, n)
         if f is not None and f.host_fd is not None:
-            data = os.pread(f.host_fd, min(length, MAX_IO), off)
-            self.write(start, data)
+            for at in range(0, length, MAX_IO):     # the whole file, as Linux maps it
+                data = os.pread(f.host_fd, min(length - at, MAX_IO), off + at)
+                self.write(start + at, data)
+                if len(data) < min(length - at, MAX_IO):
+                    break
         self.maps[start] = n
         self.mmap_low = min(self.mmap_low, start)
         return start
@@ -456,8 +470,8 @@ class LinuxProcess:
             if i not in self.fds:
                 self.fds[i] = f
                 return i
-        if f.host_fd is not None:
-            os.close(f.host_fd)
+        if f.host_fd is not None and not any(g.host_fd == f.host_fd for g in self.fds.values()):
+            os.close(f.host_fd)                     # a fresh file nothing else holds (dup keeps its original)
         raise Errno(errno.EMFILE)
 
     def _output(self, f: OpenFile, data: bytes) -> int:
@@ -482,8 +496,13 @@ class LinuxProcess:
         f = self._fd(fd)
         if f.kind not in ("stdout", "stderr"):
             raise Errno(errno.EBADF)
-        data = b"".join(self.read(b, min(n, MAX_IO)) for b, n in self._iov(iov, cnt))
-        return self._output(f, data)
+        parts, left = [], MAX_IO                    # as Linux's MAX_RW_COUNT: a short write past it,
+        for b, n in self._iov(iov, cnt):            # gathered no further than it
+            self._check(b, min(n, MAX_IO))         # every vector's pointer, as before the bound
+            take = min(n, left)
+            parts.append(self.read(b, take))
+            left -= take
+        return self._output(f, b"".join(parts))
 
     def _input(self, f: OpenFile, n: int, at: int | None) -> bytes:
         pos = f.pos if at is None else at
@@ -539,7 +558,7 @@ class LinuxProcess:
         off = _s64(off)
         size = os.fstat(f.host_fd).st_size if f.host_fd is not None else len(f.entries or ())
         base = {0: 0, 1: f.pos, 2: size}.get(whence)
-        if base is None or base + off < 0:
+        if base is None or not 0 <= base + off <= MAX_OFF:
             raise Errno(errno.EINVAL)
         f.pos = base + off
         return f.pos
@@ -573,6 +592,8 @@ class LinuxProcess:
     def sys_fcntl(self, fd: int, cmd: int, arg: int, *_: int) -> int:
         f = self._fd(fd)
         if cmd in (0, 1030):                        # F_DUPFD, F_DUPFD_CLOEXEC
+            if not 0 <= arg < MAX_FDS:
+                raise Errno(errno.EINVAL)           # as Linux: the floor past RLIMIT_NOFILE
             return self._newfd(f, arg)
         if cmd in (1, 2):                           # F_GETFD, F_SETFD
             return 0
@@ -601,7 +622,7 @@ class LinuxProcess:
         if self.ro_dir is None:
             raise Errno(errno.ENOENT)
         try:
-            text = path.decode()
+            text = os.fsdecode(path)                # the host's names are bytes: undecodable ones too
         except UnicodeDecodeError:
             raise Errno(errno.ENOENT) from None
         if text.startswith("/"):
@@ -630,7 +651,8 @@ class LinuxProcess:
             except OSError as e:
                 raise Errno(e.errno or errno.ENOENT) from None
             last = not any(x not in ("", ".") for x in todo)
-            if st.S_ISLNK(s.st_mode) and (follow or not last):
+            slash = bool(todo)                      # a "/" follows: it must be a directory ("f/", "f/.")
+            if st.S_ISLNK(s.st_mode) and (follow or not last or slash):
                 links += 1
                 if links > MAX_SYMLINKS:
                     raise Errno(errno.ELOOP)
@@ -639,7 +661,7 @@ class LinuxProcess:
                     cur = []
                 todo = [x for x in target.split("/")] + todo
                 continue
-            if not last and not st.S_ISDIR(s.st_mode):
+            if slash and not st.S_ISDIR(s.st_mode):
                 raise Errno(errno.ENOTDIR)
             cur.append(c)
         if todo == [] and text.endswith("/") and cur:
@@ -753,7 +775,7 @@ class LinuxProcess:
         out = bytearray()
         while f.pos < len(f.entries):
             name, ino, t = f.entries[f.pos]
-            nb = name.encode() + b"\0"
+            nb = os.fsencode(name) + b"\0"
             reclen = (19 + len(nb) + 7) & ~7
             if len(out) + reclen > count:
                 if not out:
@@ -766,18 +788,20 @@ class LinuxProcess:
 
     def close(self) -> None:
         """Releases the host files it holds open."""
-        for f in self.fds.values():
-            if f.host_fd is not None:
-                try:
-                    os.close(f.host_fd)
-                except OSError:
-                    pass
+        # each host fd once: dup'ed descriptors share one, and a second close of the
+        # number would close whatever another thread has opened under it meanwhile
+        held = {f.host_fd for f in self.fds.values() if f.host_fd is not None}
         self.fds = {}
+        for hfd in sorted(held):
+            try:
+                os.close(hfd)
+            except OSError:
+                pass
 
     def report(self) -> dict[str, object]:
         """What it served and what it did not (ENOSYS, by number and name where known)."""
         return {"calls": self.calls, "served": dict(self.counts),
-                "enosys": {f"{nr}" + (f" ({NAMES[nr]})" if nr in NAMES else ""): n
+                "enosys": {("other" if nr == -1 else f"{nr}") + (f" ({NAMES[nr]})" if nr in NAMES else ""): n
                            for nr, n in sorted(self.enosys.items())}}
 
 
