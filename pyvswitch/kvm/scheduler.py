@@ -335,7 +335,9 @@ class Scheduler:
             # the vCPU is the hypervisor's hardware outside a PCPU's gate: close() waits for the slice
             with self.hv.using():
                 if fast and on_vcpu in runnable and all(j.machine._c is not None for j in runnable):
-                    on_vcpu, due, used = self._loop(runnable, on_vcpu, due, slice_ns, rep, max_slices - it)
+                    left = C_LOOP_NS if deadline is None else deadline - time.perf_counter_ns()
+                    on_vcpu, due, used = self._loop(runnable, on_vcpu, due, slice_ns, rep, max_slices - it,
+                                                    max(1, min(C_LOOP_NS, left)))
                     it += used
                     continue
                 it += 1
@@ -359,9 +361,11 @@ class Scheduler:
         return rep
 
     def _loop(self, runnable: list[Job], on_vcpu: Job, due: bool, slice_ns: int, rep: RunReport,
-              budget: int) -> tuple[Job, bool, int]:
+              budget: int, max_ns: int = C_LOOP_NS) -> tuple[Job, bool, int]:
         """Round-robin slices in C from ``on_vcpu`` (``due``: it has had its slice)
-        until an exit Python must see; that slice is finished here.  Returns the
+        until an exit Python must see, or ``max_ns`` of wall time (what is left of
+        the run's timeout, so the C loop keeps it to the slice as the Python loop
+        does); that slice is finished here.  Returns the
         job on the vCPU, whether it has had its slice, and the slices used."""
         n = len(runnable)
         cap = min(budget, C_LOOP_SLICES)
@@ -372,7 +376,7 @@ class Scheduler:
         own = ffi.new("uint64_t[]", n)
         per = ffi.new("uint64_t[]", n)
         took = array("q", bytes(8 * cap))
-        L = ffi.new("struct vsw_kvm_loop *", {"slice_ns": slice_ns, "max_slices": cap, "max_ns": C_LOOP_NS,
+        L = ffi.new("struct vsw_kvm_loop *", {"slice_ns": slice_ns, "max_slices": cap, "max_ns": max_ns,
                                               "switch_first": int(due), "took_ns": ffi.from_buffer("uint64_t[]", took),
                                               "own_ns": own, "slices_of": per})
         with self.vcpu._lock:                   # close() from another thread waits for this turn

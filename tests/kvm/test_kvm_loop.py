@@ -12,9 +12,10 @@ import threading
 import time
 
 import pytest
-from locations import SCRIPTS
+from locations import GUESTS, SCRIPTS
 
 import pyvswitch
+from pyvswitch.guest import build
 from pyvswitch.hw import ffi, lib
 from pyvswitch.kvm import Scheduler, solo, why_unusable
 
@@ -201,3 +202,28 @@ def test_bench_mmu_reset_and_bench_guests_cpu_time():
     mux = cpu["pyvswitch@1000us"]
     assert mux["cpu_vs_linux"]["median"] > 0 and cpu["linux"]["cpu_s"]["median"] > 0
     assert "cpu_us_per_switch" in mux and "cpu_us_per_thread_switch" in cpu["linux"]
+
+
+@pytest.fixture(scope="module")
+def spin(tmp_path_factory) -> bytes:
+    out = tmp_path_factory.mktemp("spin")
+    return build([GUESTS / "spin.c"], out / "spin.elf", ["-Wall", "-Wextra", "-Werror"]).read_bytes()
+
+
+@pytest.mark.parametrize("c_loop", [True, False])
+def test_the_timeout_is_kept_to_the_slice_by_both_loops(spin, c_loop):
+    """Guests that never touch the device give the C loop no exit to stop at: the
+    timeout must still end the run within a slice of it, as the Python loop does
+    (it used to run on for the C loop's own 50 ms bound: 350 slices for a 1 ms
+    timeout).  Each timer-ended slice lasts at least the slice, so at most
+    timeout / slice of them (and the one running at the deadline) fit in it."""
+    with pyvswitch.open("reference-kvm") as hv:
+        sched = Scheduler(hv)
+        sched.c_loop = c_loop
+        jobs = [sched.add(hv.create_vm(f"spin{i}"), spin, mem_bytes=4 << 20) for i in range(2)]
+        slice_us = kept(sched, 200)
+        timeout = 5 * slice_us / 1e6
+        rep = sched.run(slice_us=slice_us, timeout=timeout)
+        assert rep.stopped == "timeout" and not any(j.done for j in jobs)
+        assert 1 <= rep.exits.get("preempted", 0) <= 5 + 2, rep.exits
+        assert rep.slices == sum(j.slices for j in jobs)
