@@ -323,6 +323,7 @@ class Scheduler:
                 self._settle(self.vcpu.push)
         it, due = 0, False          # due: on_vcpu has had its slice
         while it < max_slices:
+            self._gone()
             runnable = [j for j in self.jobs if not j.done]
             if not runnable:
                 break
@@ -418,6 +419,13 @@ class Scheduler:
             return nxt, due, L.slices + 1
         return job, True, used
 
+    def _gone(self) -> None:
+        """A job whose machine was destroyed (destroy_vm while it waited its turn)
+        has ended: the others run on."""
+        for j in self.jobs:
+            if not j.done and j.machine.destroyed:
+                j.error = f"{j.machine.name} was destroyed during the run"
+
     def _settle(self, op: Callable[[Any], None], r: int = -errno.EAGAIN) -> None:
         """``op(pcpu)`` (pull or push) once the PCPU is open: -EAGAIN is a migration
         holding it, waited out at the API's gate; any other refusal is raised."""
@@ -458,6 +466,9 @@ class Scheduler:
             s = self.hv.switch_context(cur, job.machine, self.index)
         except VswError as exc:
             rep.switch_ns += time.perf_counter_ns() - t
+            if job.machine.destroyed:       # destroyed since it was picked: it ends, the others go on
+                self._gone()
+                return on_vcpu if on_vcpu is not None and not on_vcpu.done else None
             if exc.errno != errno.EIO:
                 raise
             rep.faults += 1

@@ -227,3 +227,32 @@ def test_the_timeout_is_kept_to_the_slice_by_both_loops(spin, c_loop):
         assert rep.stopped == "timeout" and not any(j.done for j in jobs)
         assert 1 <= rep.exits.get("preempted", 0) <= 5 + 2, rep.exits
         assert rep.slices == sum(j.slices for j in jobs)
+
+
+@pytest.mark.parametrize("c_loop", [True, False])
+def test_destroying_a_waiting_guest_during_the_run_ends_it_alone(spin, c_loop, tmp_path):
+    """destroy_vm of a guest that waits its turn, from the console callback of
+    another: that guest ends (an error naming the destroy), its region is given
+    back, and the others run on to their ends - the run used to raise ENOENT
+    and take every other guest's outcome with it."""
+    chatty = build([GUESTS / "chatty.c"], tmp_path / "chatty.elf", ["-Wall", "-Wextra", "-Werror"]).read_bytes()
+    with pyvswitch.open("reference-kvm") as hv:
+        alone = solo(hv, hv.create_vm("alone"), chatty, mem_bytes=4 << 20).outcome()
+        sched = Scheduler(hv)
+        sched.c_loop = c_loop
+        talker = sched.add(hv.create_vm("talker"), chatty, mem_bytes=4 << 20)
+        victim = sched.add(hv.create_vm("victim"), spin, mem_bytes=4 << 20)
+        other = sched.add(hv.create_vm("other"), spin, mem_bytes=4 << 20)
+        gone = []
+
+        def on_output(job, data):
+            if not gone:
+                hv.destroy_vm(victim.machine)
+                gone.append(victim.slices)
+
+        rep = sched.run(slice_us=kept(sched, 200), on_output=on_output, max_slices=3000)
+        assert gone and victim.ended == "error" and "destroyed" in victim.error
+        assert victim.slices == gone[0]                 # it never ran again
+        assert talker.outcome() == alone
+        assert not other.done and other.slices > 0 and rep.stopped == "budget"
+        assert sched.vcpu.regions.in_use == 3 * (4 << 20)    # alone, talker, other: not the victim
