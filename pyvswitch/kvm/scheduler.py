@@ -252,6 +252,7 @@ class Scheduler:
         self.jobs: list[Job] = []
         self.linux_fresh_vcpu = False       # Linux guests' calls resume on a fresh vCPU (pyvswitch.kvm.linux)
         self._on_output: Callable[[Job, bytes], None] | None = None
+        self._holds: Machine | None = None  # during a run: the machine whose state the vCPU holds
 
     def add(self, machine: Machine, program: "str | os.PathLike[str] | bytes | GuestImage", rounds: int = 20,
             seed: int = 1, *, mem_bytes: int | None = None, xcr0: int | None = None,
@@ -304,6 +305,40 @@ class Scheduler:
         if timeout is not None:
             check_number(timeout, "timeout (seconds)", 1e-6, 1e9)
         pick = policy_of(order, rng_seed)
+        # one run at a time on a vCPU: another Scheduler's pulls, pushes and slices between
+        # this one's would run its guests in the state of this one's
+        if not self.vcpu.runner.acquire(blocking=False):
+            raise VswError(errno.EBUSY, f"pcpu{self.index}'s vCPU is running another Scheduler's guests (or this "
+                                        "one's, from a callback); one run at a time on a vCPU: start this one "
+                                        "once that has returned")
+        self._holds = None
+        try:
+            return self._run(slice_us, order, pick, max_slices, timeout, stop, on_output)
+        except BaseException:
+            self._rescue()
+            raise
+        finally:
+            self.vcpu.runner.release()
+
+    def _rescue(self) -> None:
+        """A run that raises (stop() or on_output raised, Ctrl-C, a refusal) leaves the
+        register file holding the truth, as one that returns does: the state the
+        vCPU ran on is pulled, if it is the machine's on the PCPU (not halfway
+        through a switch), so the next run goes on from there instead of replaying
+        the slices since the last pull.  Best effort: the exception says what broke."""
+        holds, self._holds = self._holds, None
+        try:
+            with self.hv.using():
+                if holds is None or self.hv.running(self.index) is not holds:
+                    return
+                while self.vcpu.complete() is not None:     # its last access ends in its guest
+                    pass
+                self.vcpu.pull(self.pcpu)
+        except VswError:
+            pass
+
+    def _run(self, slice_us: float, order: "str | Policy", pick: Policy, max_slices: int, timeout: float | None,
+             stop: Callable[[], bool] | None, on_output: Callable[[Job, bytes], None] | None) -> RunReport:
         fast = self.c_loop and order == "round-robin"
         slice_ns = int(slice_us * 1000)
         floor = self.vcpu.shortest_slice_ns()
@@ -401,6 +436,8 @@ class Scheduler:
             rep.exits["preempted"] = rep.exits.get("preempted", 0) + L.preempted
             rep.slice_ns.extend(took[:L.preempted])
         job = runnable[L.current]
+        # whose state the vCPU holds: the PCPU's machine, unless the loop switched and could not push
+        self._holds = None if L.stopped == lib.VSW_KVM_STOP_UNPUSHED else job.machine
         if r < 0:
             raise VswError(-r, f"the slice loop on pcpu{self.index} failed running {job.machine.name}: "
                                f"{os.strerror(-r)}")
@@ -434,6 +471,8 @@ class Scheduler:
                 check(r, f"{op.__name__} on pcpu{self.index}")
             try:
                 op(self.pcpu)
+                if op == self.vcpu.push:        # the vCPU now holds the state of the PCPU's machine
+                    self._holds = self.hv.running(self.index)
                 return
             except VswError as exc:
                 if exc.errno != errno.EAGAIN:
@@ -464,6 +503,7 @@ class Scheduler:
         t = time.perf_counter_ns()
         try:
             s = self.hv.switch_context(cur, job.machine, self.index)
+            self._holds = None              # the vCPU holds the old machine's state until the push
         except VswError as exc:
             rep.switch_ns += time.perf_counter_ns() - t
             if job.machine.destroyed:       # destroyed since it was picked: it ends, the others go on

@@ -256,3 +256,74 @@ def test_destroying_a_waiting_guest_during_the_run_ends_it_alone(spin, c_loop, t
         assert talker.outcome() == alone
         assert not other.done and other.slices > 0 and rep.stopped == "budget"
         assert sched.vcpu.regions.in_use == 3 * (4 << 20)    # alone, talker, other: not the victim
+
+
+@pytest.mark.parametrize("c_loop", [True, False])
+def test_a_second_run_on_the_same_vcpu_is_refused_while_one_runs(expected, c_loop):
+    """Two Schedulers share pcpu0's one vCPU.  A run started in another thread while
+    the first is between slices (from its stop() callback, with a guest's state in
+    the vCPU) must be refused before anything of it runs - it used to interleave
+    its pulls, pushes and KVM_RUNs with the first's: one guest ended with a wrong
+    result and no error, the other run died of EBUSY halfway.  Once the first run
+    has ended (even by an exception), the second runs as alone."""
+    with pyvswitch.open("reference-kvm") as hv:
+        first, jobs = start(hv, c_loop=c_loop)
+        second = Scheduler(hv)
+        second.c_loop = c_loop
+        others = [second.add(hv.create_vm(f"other-{p}"), p, ROUNDS, SEED) for p in PROGRAMS]
+        calls, got = [0], []
+
+        def run_second():
+            try:
+                second.run(slice_us=kept(second, 50))
+                got.append(None)
+            except pyvswitch.VswError as exc:
+                got.append(exc)
+
+        def stop():
+            calls[0] += 1
+            if calls[0] == 4:           # slices have run: a guest of the first run is in the vCPU
+                t = threading.Thread(target=run_second)
+                t.start()
+                t.join(60)
+            return False
+
+        first.run(slice_us=kept(first, 50), stop=stop)
+        assert len(got) == 1 and isinstance(got[0], pyvswitch.VswError) and got[0].errno == errno.EBUSY, got
+        assert "pcpu0" in str(got[0])
+        assert not any(j.slices for j in others)                # refused up front: nothing of it ran
+        assert [(j.result, j.progress) for j in jobs] == [expected[p] for p in PROGRAMS]
+
+        def boom():
+            calls[0] += 1
+            if calls[0] == 8:
+                raise RuntimeError("stop() failed")
+            return False
+        calls[0] = 0
+        with pytest.raises(RuntimeError):                       # a run that raises halfway ...
+            second.run(slice_us=kept(second, 50), stop=boom)
+        assert any(j.slices for j in others)
+        second.run(slice_us=kept(second, 50))                   # ... leaves the vCPU free
+        assert [(j.result, j.progress) for j in others] == [expected[p] for p in PROGRAMS]
+
+
+@pytest.mark.parametrize("c_loop", [True, False])
+@pytest.mark.parametrize("at", [1, 2, 5, 9])
+def test_a_run_that_raises_is_resumed_without_replaying_slices(expected, c_loop, at):
+    """stop() raises (as Ctrl-C's KeyboardInterrupt may, anywhere between slices)
+    after slices ran: the next run must go on from where the guests were, not from
+    the register file's last pull - it used to replay them, writing a progress
+    value twice."""
+    with pyvswitch.open("reference-kvm") as hv:
+        sched, jobs = start(hv, c_loop=c_loop)
+        calls = [0]
+
+        def stop():
+            calls[0] += 1
+            if calls[0] == at:
+                raise KeyboardInterrupt
+            return False
+        with pytest.raises(KeyboardInterrupt):
+            sched.run(slice_us=kept(sched, 50), stop=stop)
+        sched.run(slice_us=kept(sched, 50))
+        assert [(j.result, j.progress) for j in jobs] == [expected[p] for p in PROGRAMS]
