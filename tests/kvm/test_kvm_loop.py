@@ -327,3 +327,42 @@ def test_a_run_that_raises_is_resumed_without_replaying_slices(expected, c_loop,
             sched.run(slice_us=kept(sched, 50), stop=stop)
         sched.run(slice_us=kept(sched, 50))
         assert [(j.result, j.progress) for j in jobs] == [expected[p] for p in PROGRAMS]
+
+
+@pytest.mark.parametrize("c_loop", [True, False])
+def test_destroying_guests_from_another_thread_while_the_loop_switches(spin, c_loop):
+    """Another thread destroys every VM of a running round-robin (the one on the
+    PCPU is refused with EBUSY): the run returns, each destroyed guest has ended
+    with the destroy named, whatever was not destroyed runs on."""
+    for rep_i in range(4):
+        with pyvswitch.open("reference-kvm") as hv:
+            sched = Scheduler(hv)
+            sched.c_loop = c_loop
+            jobs = [sched.add(hv.create_vm(f"s{i}"), spin, mem_bytes=4 << 20) for i in range(4)]
+            slice_us = kept(sched, 100)
+            sched.vcpu.shortest_slice_ns()
+            refused, started = [], threading.Event()
+
+            def killer():
+                started.wait(10)
+                time.sleep(0.002 * rep_i)
+                for j in jobs:
+                    try:
+                        hv.destroy_vm(j.machine)
+                    except pyvswitch.VswError as exc:
+                        refused.append((j, exc.errno))
+
+            def stop():
+                started.set()
+                return False
+            t = threading.Thread(target=killer)
+            t.start()
+            sched.run(slice_us=slice_us, max_slices=300, stop=stop)
+            t.join(30)
+            assert all(e == errno.EBUSY for _, e in refused), refused
+            kept_jobs = [j for j, _ in refused]
+            for j in jobs:
+                if j in kept_jobs:
+                    assert j.error is None and j.machine is hv.running(0)
+                else:
+                    assert j.ended == "error" and "destroyed" in j.error
