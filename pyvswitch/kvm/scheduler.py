@@ -415,6 +415,7 @@ class Scheduler:
         L = ffi.new("struct vsw_kvm_loop *", {"slice_ns": slice_ns, "max_slices": cap, "max_ns": max_ns,
                                               "switch_first": int(due), "took_ns": ffi.from_buffer("uint64_t[]", took),
                                               "own_ns": own, "slices_of": per})
+        self._holds = None                      # unknown until the loop says where it stopped
         with self.vcpu._lock:                   # close() from another thread waits for this turn
             r = lib.vsw_kvm_loop(self.vcpu.handle, self.pcpu.handle, c_ctxs, n, runnable.index(on_vcpu), L)
         # what ran counts, whatever stopped it
