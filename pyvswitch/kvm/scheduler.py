@@ -106,6 +106,7 @@ class Job:
     linux: Any = None                   # a Linux program's system-call server (pyvswitch.kvm.linux)
     syscalls: int = 0                   # system calls it made
     linux_served: Any = None            # (return RIP, state) of the call served last, until it runs on
+    linux_retried: Any = None           # (return RIP, fresh-vCPU setting before) of a call resumed afresh
     _lo: int = 0
     _hi: int = 0
     _console: int = 0

@@ -415,3 +415,31 @@ def test_a_forged_system_call_cannot_raise_its_io_privilege(tmp_path, ro):
         s.run(slice_us=50)
     assert job.error is None and job.crash is None and job.exit_status == 0, job
     assert bytes(job.output) == b"ppid 1 iopl 0 nt 0\n"
+
+
+UD_AFTER_CALL = r"""
+int main(void)
+{
+    __asm__ volatile("mov $110, %%eax\n\tsyscall\n\tud2" ::: "rax", "rcx", "r11", "memory");
+    return 0;
+}
+"""
+
+
+@needs_musl
+def test_a_guest_faulting_at_a_calls_return_does_not_put_the_others_on_fresh_vcpus(tmp_path, ro):
+    """A shutdown at the return address of the call just served is taken as a vCPU
+    that did not survive the call, and every later call of every Linux guest then
+    resumes on a fresh vCPU.  A guest whose first instruction after a call faults
+    (ud2) gives that shutdown too, and again once retried: it is its crash, and
+    the scheduler must not stay on fresh vCPUs for everyone (it did)."""
+    bad = _build(tmp_path, "ud", UD_AFTER_CALL)
+    many = _build(tmp_path, "many", MANY)
+    with pyvswitch.open("reference-kvm") as hv:
+        s = Scheduler(hv)
+        crash = s.add_linux(hv.create_vm("ud"), bad, ["ud"], ro_dir=ro)
+        job = s.add_linux(hv.create_vm("many"), many, ["many"], ro_dir=ro)
+        s.run(slice_us=50)
+        assert crash.crash is not None and "triple fault" in str(crash.crash) and crash.exit_status is None
+        assert job.error is None and job.exit_status == 0 and bytes(job.output) == b"1300\n"
+        assert s.linux_fresh_vcpu is False
