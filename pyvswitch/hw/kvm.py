@@ -225,6 +225,7 @@ class KvmVcpu:
         # held around every C call on the handle: close() waits for the call in flight
         # (a slice, or the C slice loop's turn) instead of freeing the vCPU under it
         self._lock = threading.RLock()
+        self.runner = threading.Lock()     # held by the one Scheduler.run on this vCPU (pyvswitch.kvm)
         self._h: Any = None
         out, info = ffi.new("struct vsw_kvm **"), ffi.new("struct vsw_kvm_info *")
         r = lib.vsw_kvm_open(path.encode(), mem_bytes, out, info)

@@ -145,11 +145,18 @@ def serve(sched: "Scheduler", job: "Job", x: KvmExit) -> bool:
         pcpu.write(f.offset, value.to_bytes(f.size, "little"), owner)
 
     served, job.linux_served = job.linux_served, None
+    retried, job.linux_retried = job.linux_retried, None
     rcx = get("rcx")
     if how == "shutdown":
         rip = get("rip")
+        if retried is not None and rip == retried[0]:
+            # the retry on a fresh vCPU shut down where the first did: the guest's own
+            # fault at the call's return, not a vCPU that did not survive the call
+            sched.linux_fresh_vcpu = retried[1]
+            return False
         if served is not None and (rip == served[0] or rip == 0xFFF0):
             # the vCPU did not survive the shutdown just served: a fresh one, now and after every call
+            job.linux_retried = (served[0], sched.linux_fresh_vcpu)
             sched.linux_fresh_vcpu = True
             vcpu.reset()
             machine.set_state(served[1])

@@ -106,6 +106,7 @@ class Job:
     linux: Any = None                   # a Linux program's system-call server (pyvswitch.kvm.linux)
     syscalls: int = 0                   # system calls it made
     linux_served: Any = None            # (return RIP, state) of the call served last, until it runs on
+    linux_retried: Any = None           # (return RIP, fresh-vCPU setting before) of a call resumed afresh
     _lo: int = 0
     _hi: int = 0
     _console: int = 0
@@ -252,6 +253,7 @@ class Scheduler:
         self.jobs: list[Job] = []
         self.linux_fresh_vcpu = False       # Linux guests' calls resume on a fresh vCPU (pyvswitch.kvm.linux)
         self._on_output: Callable[[Job, bytes], None] | None = None
+        self._holds: Machine | None = None  # during a run: the machine whose state the vCPU holds
 
     def add(self, machine: Machine, program: "str | os.PathLike[str] | bytes | GuestImage", rounds: int = 20,
             seed: int = 1, *, mem_bytes: int | None = None, xcr0: int | None = None,
@@ -304,6 +306,40 @@ class Scheduler:
         if timeout is not None:
             check_number(timeout, "timeout (seconds)", 1e-6, 1e9)
         pick = policy_of(order, rng_seed)
+        # one run at a time on a vCPU: another Scheduler's pulls, pushes and slices between
+        # this one's would run its guests in the state of this one's
+        if not self.vcpu.runner.acquire(blocking=False):
+            raise VswError(errno.EBUSY, f"pcpu{self.index}'s vCPU is running another Scheduler's guests (or this "
+                                        "one's, from a callback); one run at a time on a vCPU: start this one "
+                                        "once that has returned")
+        self._holds = None
+        try:
+            return self._run(slice_us, order, pick, max_slices, timeout, stop, on_output)
+        except BaseException:
+            self._rescue()
+            raise
+        finally:
+            self.vcpu.runner.release()
+
+    def _rescue(self) -> None:
+        """A run that raises (stop() or on_output raised, Ctrl-C, a refusal) leaves the
+        register file holding the truth, as one that returns does: the state the
+        vCPU ran on is pulled, if it is the machine's on the PCPU (not halfway
+        through a switch), so the next run goes on from there instead of replaying
+        the slices since the last pull.  Best effort: the exception says what broke."""
+        holds, self._holds = self._holds, None
+        try:
+            with self.hv.using():
+                if holds is None or self.hv.running(self.index) is not holds:
+                    return
+                while self.vcpu.complete() is not None:     # its last access ends in its guest
+                    pass
+                self.vcpu.pull(self.pcpu)
+        except VswError:
+            pass
+
+    def _run(self, slice_us: float, order: "str | Policy", pick: Policy, max_slices: int, timeout: float | None,
+             stop: Callable[[], bool] | None, on_output: Callable[[Job, bytes], None] | None) -> RunReport:
         fast = self.c_loop and order == "round-robin"
         slice_ns = int(slice_us * 1000)
         floor = self.vcpu.shortest_slice_ns()
@@ -323,6 +359,7 @@ class Scheduler:
                 self._settle(self.vcpu.push)
         it, due = 0, False          # due: on_vcpu has had its slice
         while it < max_slices:
+            self._gone()
             runnable = [j for j in self.jobs if not j.done]
             if not runnable:
                 break
@@ -335,7 +372,9 @@ class Scheduler:
             # the vCPU is the hypervisor's hardware outside a PCPU's gate: close() waits for the slice
             with self.hv.using():
                 if fast and on_vcpu in runnable and all(j.machine._c is not None for j in runnable):
-                    on_vcpu, due, used = self._loop(runnable, on_vcpu, due, slice_ns, rep, max_slices - it)
+                    left = C_LOOP_NS if deadline is None else deadline - time.perf_counter_ns()
+                    on_vcpu, due, used = self._loop(runnable, on_vcpu, due, slice_ns, rep, max_slices - it,
+                                                    max(1, min(C_LOOP_NS, left)))
                     it += used
                     continue
                 it += 1
@@ -359,9 +398,11 @@ class Scheduler:
         return rep
 
     def _loop(self, runnable: list[Job], on_vcpu: Job, due: bool, slice_ns: int, rep: RunReport,
-              budget: int) -> tuple[Job, bool, int]:
+              budget: int, max_ns: int = C_LOOP_NS) -> tuple[Job, bool, int]:
         """Round-robin slices in C from ``on_vcpu`` (``due``: it has had its slice)
-        until an exit Python must see; that slice is finished here.  Returns the
+        until an exit Python must see, or ``max_ns`` of wall time (what is left of
+        the run's timeout, so the C loop keeps it to the slice as the Python loop
+        does); that slice is finished here.  Returns the
         job on the vCPU, whether it has had its slice, and the slices used."""
         n = len(runnable)
         cap = min(budget, C_LOOP_SLICES)
@@ -372,9 +413,10 @@ class Scheduler:
         own = ffi.new("uint64_t[]", n)
         per = ffi.new("uint64_t[]", n)
         took = array("q", bytes(8 * cap))
-        L = ffi.new("struct vsw_kvm_loop *", {"slice_ns": slice_ns, "max_slices": cap, "max_ns": C_LOOP_NS,
+        L = ffi.new("struct vsw_kvm_loop *", {"slice_ns": slice_ns, "max_slices": cap, "max_ns": max_ns,
                                               "switch_first": int(due), "took_ns": ffi.from_buffer("uint64_t[]", took),
                                               "own_ns": own, "slices_of": per})
+        self._holds = None                      # unknown until the loop says where it stopped
         with self.vcpu._lock:                   # close() from another thread waits for this turn
             r = lib.vsw_kvm_loop(self.vcpu.handle, self.pcpu.handle, c_ctxs, n, runnable.index(on_vcpu), L)
         # what ran counts, whatever stopped it
@@ -396,6 +438,8 @@ class Scheduler:
             rep.exits["preempted"] = rep.exits.get("preempted", 0) + L.preempted
             rep.slice_ns.extend(took[:L.preempted])
         job = runnable[L.current]
+        # whose state the vCPU holds: the PCPU's machine, unless the loop switched and could not push
+        self._holds = None if L.stopped == lib.VSW_KVM_STOP_UNPUSHED else job.machine
         if r < 0:
             raise VswError(-r, f"the slice loop on pcpu{self.index} failed running {job.machine.name}: "
                                f"{os.strerror(-r)}")
@@ -414,6 +458,13 @@ class Scheduler:
             return nxt, due, L.slices + 1
         return job, True, used
 
+    def _gone(self) -> None:
+        """A job whose machine was destroyed (destroy_vm while it waited its turn)
+        has ended: the others run on."""
+        for j in self.jobs:
+            if not j.done and j.machine.destroyed:
+                j.error = f"{j.machine.name} was destroyed during the run"
+
     def _settle(self, op: Callable[[Any], None], r: int = -errno.EAGAIN) -> None:
         """``op(pcpu)`` (pull or push) once the PCPU is open: -EAGAIN is a migration
         holding it, waited out at the API's gate; any other refusal is raised."""
@@ -422,6 +473,8 @@ class Scheduler:
                 check(r, f"{op.__name__} on pcpu{self.index}")
             try:
                 op(self.pcpu)
+                if op == self.vcpu.push:        # the vCPU now holds the state of the PCPU's machine
+                    self._holds = self.hv.running(self.index)
                 return
             except VswError as exc:
                 if exc.errno != errno.EAGAIN:
@@ -452,8 +505,12 @@ class Scheduler:
         t = time.perf_counter_ns()
         try:
             s = self.hv.switch_context(cur, job.machine, self.index)
+            self._holds = None              # the vCPU holds the old machine's state until the push
         except VswError as exc:
             rep.switch_ns += time.perf_counter_ns() - t
+            if job.machine.destroyed:       # destroyed since it was picked: it ends, the others go on
+                self._gone()
+                return on_vcpu if on_vcpu is not None and not on_vcpu.done else None
             if exc.errno != errno.EIO:
                 raise
             rep.faults += 1

@@ -376,3 +376,70 @@ def test_static_pie_program(tmp_path, ro):
     want = native([prog, "a", "b"], ro)
     (out, status, error, _), = run_together([(prog, [prog, "a", "b"])], ro, slice_us=50)
     assert error is None and (out, status) == want
+
+
+FORGED = r"""
+#include <stdio.h>
+/* A system call made by jumping to the entry stub with the caller's own R11
+ * (SYSCALL would have put RFLAGS there) asking for IOPL 3, NT and TF's neighbours. */
+int main(void)
+{
+    unsigned long flags, r;
+    __asm__ volatile("lea 1f(%%rip), %%rcx\n\t"
+                     "mov $0x7202, %%r11\n\t"       /* IF, IOPL 3, NT */
+                     "mov $110, %%eax\n\t"          /* getppid */
+                     "jmp *%2\n\t"
+                     "syscall\n"                    /* never run: RCX points past it, as after one */
+                     "1:\n\t"
+                     "pushfq\n\tpop %0"
+                     : "=r"(flags), "=a"(r) : "r"(STUB_VA) : "rcx", "r11", "memory");
+    printf("ppid %lu iopl %lu nt %lu\n", r, (flags >> 12) & 3, (flags >> 14) & 1);
+    return 0;
+}
+"""
+
+
+@needs_musl
+def test_a_forged_system_call_cannot_raise_its_io_privilege(tmp_path, ro):
+    """A guest that jumps to LSTAR itself, with an R11 of its choosing, is served as
+    a system call; the RFLAGS it returns with are what Linux gives back (a real
+    SYSCALL's RFLAGS have IOPL 0 at CPL 3), not IOPL 3 and NT: with IOPL 3 a CPL 3
+    guest could CLI and reach I/O ports."""
+    from pyvswitch.kvm.linux import STUB_VA
+    (tmp_path / "forged.c").write_text(FORGED)
+    subprocess.run(["musl-gcc", "-static", "-O1", f"-DSTUB_VA={STUB_VA:#x}ul", "-o", str(tmp_path / "forged"),
+                    str(tmp_path / "forged.c")], check=True)
+    with pyvswitch.open("reference-kvm") as hv:
+        s = Scheduler(hv)
+        job = s.add_linux(hv.create_vm("forged"), str(tmp_path / "forged"), ["forged"], ro_dir=ro)
+        s.run(slice_us=50)
+    assert job.error is None and job.crash is None and job.exit_status == 0, job
+    assert bytes(job.output) == b"ppid 1 iopl 0 nt 0\n"
+
+
+UD_AFTER_CALL = r"""
+int main(void)
+{
+    __asm__ volatile("mov $110, %%eax\n\tsyscall\n\tud2" ::: "rax", "rcx", "r11", "memory");
+    return 0;
+}
+"""
+
+
+@needs_musl
+def test_a_guest_faulting_at_a_calls_return_does_not_put_the_others_on_fresh_vcpus(tmp_path, ro):
+    """A shutdown at the return address of the call just served is taken as a vCPU
+    that did not survive the call, and every later call of every Linux guest then
+    resumes on a fresh vCPU.  A guest whose first instruction after a call faults
+    (ud2) gives that shutdown too, and again once retried: it is its crash, and
+    the scheduler must not stay on fresh vCPUs for everyone (it did)."""
+    bad = _build(tmp_path, "ud", UD_AFTER_CALL)
+    many = _build(tmp_path, "many", MANY)
+    with pyvswitch.open("reference-kvm") as hv:
+        s = Scheduler(hv)
+        crash = s.add_linux(hv.create_vm("ud"), bad, ["ud"], ro_dir=ro)
+        job = s.add_linux(hv.create_vm("many"), many, ["many"], ro_dir=ro)
+        s.run(slice_us=50)
+        assert crash.crash is not None and "triple fault" in str(crash.crash) and crash.exit_status is None
+        assert job.error is None and job.exit_status == 0 and bytes(job.output) == b"1300\n"
+        assert s.linux_fresh_vcpu is False

@@ -12,9 +12,10 @@ import threading
 import time
 
 import pytest
-from locations import SCRIPTS
+from locations import GUESTS, SCRIPTS
 
 import pyvswitch
+from pyvswitch.guest import build
 from pyvswitch.hw import ffi, lib
 from pyvswitch.kvm import Scheduler, solo, why_unusable
 
@@ -201,3 +202,167 @@ def test_bench_mmu_reset_and_bench_guests_cpu_time():
     mux = cpu["pyvswitch@1000us"]
     assert mux["cpu_vs_linux"]["median"] > 0 and cpu["linux"]["cpu_s"]["median"] > 0
     assert "cpu_us_per_switch" in mux and "cpu_us_per_thread_switch" in cpu["linux"]
+
+
+@pytest.fixture(scope="module")
+def spin(tmp_path_factory) -> bytes:
+    out = tmp_path_factory.mktemp("spin")
+    return build([GUESTS / "spin.c"], out / "spin.elf", ["-Wall", "-Wextra", "-Werror"]).read_bytes()
+
+
+@pytest.mark.parametrize("c_loop", [True, False])
+def test_the_timeout_is_kept_to_the_slice_by_both_loops(spin, c_loop):
+    """Guests that never touch the device give the C loop no exit to stop at: the
+    timeout must still end the run within a slice of it, as the Python loop does
+    (it used to run on for the C loop's own 50 ms bound: 350 slices for a 1 ms
+    timeout).  Each timer-ended slice lasts at least the slice, so at most
+    timeout / slice of them (and the one running at the deadline) fit in it."""
+    with pyvswitch.open("reference-kvm") as hv:
+        sched = Scheduler(hv)
+        sched.c_loop = c_loop
+        jobs = [sched.add(hv.create_vm(f"spin{i}"), spin, mem_bytes=4 << 20) for i in range(2)]
+        slice_us = kept(sched, 200)
+        timeout = 5 * slice_us / 1e6
+        rep = sched.run(slice_us=slice_us, timeout=timeout)
+        assert rep.stopped == "timeout" and not any(j.done for j in jobs)
+        assert 1 <= rep.exits.get("preempted", 0) <= 5 + 2, rep.exits
+        assert rep.slices == sum(j.slices for j in jobs)
+
+
+@pytest.mark.parametrize("c_loop", [True, False])
+def test_destroying_a_waiting_guest_during_the_run_ends_it_alone(spin, c_loop, tmp_path):
+    """destroy_vm of a guest that waits its turn, from the console callback of
+    another: that guest ends (an error naming the destroy), its region is given
+    back, and the others run on to their ends - the run used to raise ENOENT
+    and take every other guest's outcome with it."""
+    chatty = build([GUESTS / "chatty.c"], tmp_path / "chatty.elf", ["-Wall", "-Wextra", "-Werror"]).read_bytes()
+    with pyvswitch.open("reference-kvm") as hv:
+        alone = solo(hv, hv.create_vm("alone"), chatty, mem_bytes=4 << 20).outcome()
+        sched = Scheduler(hv)
+        sched.c_loop = c_loop
+        talker = sched.add(hv.create_vm("talker"), chatty, mem_bytes=4 << 20)
+        victim = sched.add(hv.create_vm("victim"), spin, mem_bytes=4 << 20)
+        other = sched.add(hv.create_vm("other"), spin, mem_bytes=4 << 20)
+        gone = []
+
+        def on_output(job, data):
+            if not gone:
+                hv.destroy_vm(victim.machine)
+                gone.append(victim.slices)
+
+        rep = sched.run(slice_us=kept(sched, 200), on_output=on_output, max_slices=3000)
+        assert gone and victim.ended == "error" and "destroyed" in victim.error
+        assert victim.slices == gone[0]                 # it never ran again
+        assert talker.outcome() == alone
+        assert not other.done and other.slices > 0 and rep.stopped == "budget"
+        assert sched.vcpu.regions.in_use == 3 * (4 << 20)    # alone, talker, other: not the victim
+
+
+@pytest.mark.parametrize("c_loop", [True, False])
+def test_a_second_run_on_the_same_vcpu_is_refused_while_one_runs(expected, c_loop):
+    """Two Schedulers share pcpu0's one vCPU.  A run started in another thread while
+    the first is between slices (from its stop() callback, with a guest's state in
+    the vCPU) must be refused before anything of it runs - it used to interleave
+    its pulls, pushes and KVM_RUNs with the first's: one guest ended with a wrong
+    result and no error, the other run died of EBUSY halfway.  Once the first run
+    has ended (even by an exception), the second runs as alone."""
+    with pyvswitch.open("reference-kvm") as hv:
+        first, jobs = start(hv, c_loop=c_loop)
+        second = Scheduler(hv)
+        second.c_loop = c_loop
+        others = [second.add(hv.create_vm(f"other-{p}"), p, ROUNDS, SEED) for p in PROGRAMS]
+        calls, got = [0], []
+
+        def run_second():
+            try:
+                second.run(slice_us=kept(second, 50))
+                got.append(None)
+            except pyvswitch.VswError as exc:
+                got.append(exc)
+
+        def stop():
+            calls[0] += 1
+            if calls[0] == 4:           # slices have run: a guest of the first run is in the vCPU
+                t = threading.Thread(target=run_second)
+                t.start()
+                t.join(60)
+            return False
+
+        first.run(slice_us=kept(first, 50), stop=stop)
+        assert len(got) == 1 and isinstance(got[0], pyvswitch.VswError) and got[0].errno == errno.EBUSY, got
+        assert "pcpu0" in str(got[0])
+        assert not any(j.slices for j in others)                # refused up front: nothing of it ran
+        assert [(j.result, j.progress) for j in jobs] == [expected[p] for p in PROGRAMS]
+
+        def boom():
+            calls[0] += 1
+            if calls[0] == 8:
+                raise RuntimeError("stop() failed")
+            return False
+        calls[0] = 0
+        with pytest.raises(RuntimeError):                       # a run that raises halfway ...
+            second.run(slice_us=kept(second, 50), stop=boom)
+        assert any(j.slices for j in others)
+        second.run(slice_us=kept(second, 50))                   # ... leaves the vCPU free
+        assert [(j.result, j.progress) for j in others] == [expected[p] for p in PROGRAMS]
+
+
+@pytest.mark.parametrize("c_loop", [True, False])
+@pytest.mark.parametrize("at", [1, 2, 5, 9])
+def test_a_run_that_raises_is_resumed_without_replaying_slices(expected, c_loop, at):
+    """stop() raises (as Ctrl-C's KeyboardInterrupt may, anywhere between slices)
+    after slices ran: the next run must go on from where the guests were, not from
+    the register file's last pull - it used to replay them, writing a progress
+    value twice."""
+    with pyvswitch.open("reference-kvm") as hv:
+        sched, jobs = start(hv, c_loop=c_loop)
+        calls = [0]
+
+        def stop():
+            calls[0] += 1
+            if calls[0] == at:
+                raise KeyboardInterrupt
+            return False
+        with pytest.raises(KeyboardInterrupt):
+            sched.run(slice_us=kept(sched, 50), stop=stop)
+        sched.run(slice_us=kept(sched, 50))
+        assert [(j.result, j.progress) for j in jobs] == [expected[p] for p in PROGRAMS]
+
+
+@pytest.mark.parametrize("c_loop", [True, False])
+def test_destroying_guests_from_another_thread_while_the_loop_switches(spin, c_loop):
+    """Another thread destroys every VM of a running round-robin (the one on the
+    PCPU at that moment is refused with EBUSY): the run returns, each destroyed
+    guest has ended with the destroy named, whatever was not destroyed runs on."""
+    for rep_i in range(4):
+        with pyvswitch.open("reference-kvm") as hv:
+            sched = Scheduler(hv)
+            sched.c_loop = c_loop
+            jobs = [sched.add(hv.create_vm(f"s{i}"), spin, mem_bytes=4 << 20) for i in range(4)]
+            slice_us = kept(sched, 100)
+            sched.vcpu.shortest_slice_ns()
+            refused, started = [], threading.Event()
+
+            def killer():
+                started.wait(10)
+                time.sleep(0.002 * rep_i)
+                for j in jobs:
+                    try:
+                        hv.destroy_vm(j.machine)
+                    except pyvswitch.VswError as exc:
+                        refused.append((j, exc.errno))
+
+            def stop():
+                started.set()
+                return False
+            t = threading.Thread(target=killer)
+            t.start()
+            sched.run(slice_us=slice_us, max_slices=300, stop=stop)
+            t.join(30)
+            assert all(e == errno.EBUSY for _, e in refused), refused
+            kept_jobs = [j for j, _ in refused]
+            for j in jobs:
+                if j in kept_jobs:
+                    assert j.error is None and not j.machine.destroyed     # it was on the PCPU then
+                else:
+                    assert j.ended == "error" and "destroyed" in j.error
