@@ -256,8 +256,15 @@ class Migration:
         path = hv._path
         running = {i: p.owner for i, p in enumerate(hv._pcpus) if p.owner}
         images = {mid: m.snapshot() for mid, m in hv._machines.items() if m._c is not None}
-        for i, owner in running.items():
-            self._save_out(hv._pcpus[i], path, owner)
+        saved: list[int] = []
+        try:
+            for i, owner in running.items():
+                self._save_out(hv._pcpus[i], path, owner)
+                saved.append(i)
+        except BaseException:               # a fault on every try, Ctrl-C: the unbind is refused, so
+            for i in reversed(saved):       # every PCPU saved out gets its machine back (its slot holds it)
+                hv._pcpus[i].switch_ctx(None, hv._machines[running[i]]._c)
+            raise
         self.epoch += 1                     # handles still held by threads are stale from here
         for m in hv._machines.values():
             hv._release(m)

@@ -1,0 +1,73 @@
+"""Attack on issue 21's failure paths: a migration interrupted halfway (a
+KeyboardInterrupt or a fault that strikes on every try) and close() racing calls.
+
+Every machine is checked against ``pyvswitch.replay`` of the steps it ran.
+"""
+from __future__ import annotations
+
+import errno
+import warnings
+
+import pytest
+
+import pyvswitch
+from pyvswitch import VswError
+from pyvswitch.migration import Migration
+
+from test_api_failpaths import Ledger, platform
+
+
+def _interrupt_second_save_out(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> list[int]:
+    """Park's second save-out of a running PCPU raises ``exc`` (the first went through)."""
+    orig = Migration._save_out
+    calls: list[int] = []
+
+    def save_out(p, path, owner):
+        calls.append(owner)
+        if len(calls) == 2:
+            raise exc
+        return orig(p, path, owner)
+    monkeypatch.setattr(Migration, "_save_out", staticmethod(save_out))
+    return calls
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt(), VswError(errno.EIO, "save: injected, every try")],
+                         ids=["ctrl-c", "eio"])
+@pytest.mark.parametrize("path,kind", [("store", "mover"), ("memory", "mem")])
+def test_a_park_interrupted_between_two_save_outs_leaves_every_pcpu_running_what_it_ran(monkeypatch, exc, path,
+                                                                                         kind):
+    """The unbind is refused (the kernel keeps the driver bound) - so nothing may have
+    changed: the PCPU already saved out gets its machine back, the gate opens."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hv = pyvswitch.open(platform(slots=8, npcpus=3))
+    with hv:
+        led = Ledger(hv)
+        vms = [hv.create_vm(f"v{i}") for i in range(3)]
+        hv.switch_context(None, vms[0], pcpu=1)
+        hv.switch_context(None, vms[1], pcpu=2)
+        for i in range(3):
+            led.run(3 + i, i)
+        if path == "memory":
+            hv.unbind("mover")
+        before = [hv.running(i) for i in range(3)]
+        calls = _interrupt_second_save_out(monkeypatch, exc)
+        with pytest.raises(type(exc)):
+            hv.unbind(kind)
+        monkeypatch.undo()
+        assert len(calls) == 2
+        assert hv.migration.migrator is None and hv.migration.parked is None
+        assert hv.path == path and hv._devices_of(kind)[0].driver is not None
+        assert [hv.running(i) for i in range(3)] == before
+        for i in range(3):
+            led.run(2, i)                   # no PCPU idle, none frozen
+        hv.switch_context(vms[0], vms[2], pcpu=1)
+        led.run(1, 1)
+        led.check()
+        hv.unbind(kind)                     # and the next migration works whole
+        assert hv.path == ("memory" if kind == "mover" else "none")
+        hv.bind(kind)
+        hv.bind("mover")
+        assert hv.path == "store" and [hv.running(i) for i in range(3)] == [hv.host, vms[2], vms[1]]
+        led.run(1, 2)
+        led.check()
