@@ -71,3 +71,48 @@ def test_a_park_interrupted_between_two_save_outs_leaves_every_pcpu_running_what
         assert hv.path == "store" and [hv.running(i) for i in range(3)] == [hv.host, vms[2], vms[1]]
         led.run(1, 2)
         led.check()
+
+
+@pytest.mark.parametrize("call", ["stats", "pin"])
+def test_the_cache_refused_on_the_memory_path_while_another_thread_binds_does_not_deadlock(call):
+    """``hv.cache``'s ENODEV names the fallback reasons, which asks the kernel: under the
+    hypervisor's lock that is the reverse of a bind's order (kernel lock, then the
+    notifier takes ours) - both threads stuck for good, and close() behind them."""
+    import threading
+    import time
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hv = pyvswitch.open(platform(slots=4, npcpus=2))
+    vm = hv.create_vm("v")
+    hv.unbind("mover")
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def refused():
+        while not done.is_set():
+            try:
+                hv.cache.stats() if call == "stats" else hv.cache.pin(vm)
+            except VswError as exc:
+                if exc.errno != errno.ENODEV:
+                    errors.append(exc)
+                    return
+
+    def cycle():
+        while not done.is_set():
+            hv.unbind("storage-bus")
+            hv.bind("storage-bus")
+            hv.bind("context-store")
+            hv.unbind("mover")              # the fast path came back with the bus: the cache refuses again
+
+    threads = [threading.Thread(target=fn, daemon=True) for fn in (refused, cycle)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    done.set()
+    for t in threads:
+        t.join(20)
+    stuck = [t for t in threads if t.is_alive()]
+    assert not stuck, "a refused hv.cache call and a bind deadlocked"
+    assert errors == []
+    assert hv.path == "memory"
+    hv.close()
