@@ -116,3 +116,32 @@ def test_the_cache_refused_on_the_memory_path_while_another_thread_binds_does_no
     assert errors == []
     assert hv.path == "memory"
     hv.close()
+
+
+@pytest.mark.parametrize("flag", ["no", "", None, [], 0, 1, 0.0, float("nan")], ids=repr)
+def test_pin_takes_a_bool_and_anything_else_changes_nothing(flag):
+    """``pin(vm, "no")`` pinned and ``pin(vm, [])`` unpinned (truthiness): a
+    non-bool flag is EINVAL, the pin as it was."""
+    with pyvswitch.open() as hv:
+        vm = hv.create_vm("v")
+        hv.cache.pin(vm)
+        with pytest.raises(VswError) as e:
+            hv.cache.pin(vm, flag)
+        assert e.value.errno == errno.EINVAL and "bool" in str(e.value)
+        assert hv.cache.where(vm).pinned
+        hv.cache.unpin(vm)
+        with pytest.raises(VswError):
+            hv.cache.pin(vm, flag)
+        assert not hv.cache.where(vm).pinned
+
+
+def test_a_released_memoryview_is_einval_for_pin_and_plan():
+    with pyvswitch.open() as hv:
+        vm = hv.create_vm("v")
+        gone = memoryview(bytearray(8))
+        gone.release()
+        for call in (lambda: hv.cache.pin(vm, gone), lambda: hv.cache.plan(gone)):
+            with pytest.raises(VswError) as e:
+                call()
+            assert e.value.errno == errno.EINVAL
+        assert not hv.cache.where(vm).pinned
