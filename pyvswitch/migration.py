@@ -300,12 +300,18 @@ class Migration:
             self.why = why
             return False
         fast = hv._path is not hv._memory
+        interrupted: BaseException | None = None
         try:
             placed = self._restore(parked)
-        except VswError as exc:
+        except BaseException as exc:        # noqa: BLE001 - Ctrl-C too: the attempt is undone, the memory path taken
             if not fast:
+                if not isinstance(exc, VswError):
+                    raise
                 return self._stay_parked(f"the contexts cannot be restored on the memory path: {exc}")
-            note = f"the contexts do not fit the store path ({exc}); staying on the memory path"
+            if not isinstance(exc, VswError):
+                interrupted = exc           # raised once the contexts are back, whole, on the memory path
+            note = f"the contexts do not fit the store path ({exc!r}); staying on the memory path" if interrupted \
+                else f"the contexts do not fit the store path ({exc}); staying on the memory path"
             hv.kernel.printk("error", note)
             hv.controller.release()
             hv._drop_handles()
@@ -322,6 +328,8 @@ class Migration:
         self.history.append(parked.stats)
         self.parked = None
         hv.kernel.printk("info", f"switching over the {hv._path.name} path ({len(placed)} contexts)")
+        if interrupted is not None:
+            raise interrupted
         return True
 
     def _stay_parked(self, why: str) -> bool:

@@ -145,3 +145,38 @@ def test_a_released_memoryview_is_einval_for_pin_and_plan():
                 call()
             assert e.value.errno == errno.EINVAL
         assert not hv.cache.where(vm).pinned
+
+
+def test_ctrl_c_inside_the_move_back_to_the_fast_path_leaves_the_memory_path_whole(monkeypatch):
+    """A KeyboardInterrupt while the contexts go back into the store: the attempt is
+    undone and the memory path taken, every PCPU running what it ran - not parked
+    (ENODEV for every call with every driver bound) - and the interrupt still raised."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hv = pyvswitch.open(platform(slots=8, npcpus=2))
+    with hv:
+        led = Ledger(hv)
+        vms = [hv.create_vm(f"v{i}") for i in range(3)]
+        hv.switch_context(None, vms[0], pcpu=1)
+        led.run(4, 1)
+        hv.unbind("mover")
+        led.run(3, 0)
+        orig = Migration._check_fits
+
+        def interrupted(self, parked):
+            monkeypatch.setattr(Migration, "_check_fits", orig)      # once
+            raise KeyboardInterrupt
+        monkeypatch.setattr(Migration, "_check_fits", interrupted)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pytest.raises(KeyboardInterrupt):
+                hv.bind("mover")
+        assert hv.migration.parked is None and hv.migration.migrator is None
+        assert hv.path == "memory" and [hv.running(i) for i in range(2)] == [hv.host, vms[0]]
+        led.run(2, 1)
+        led.check()
+        hv.unbind("mover")
+        hv.bind("mover")
+        assert hv.path == "store" and [hv.running(i) for i in range(2)] == [hv.host, vms[0]]
+        led.run(1, 1)
+        led.check()
