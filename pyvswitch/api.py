@@ -520,12 +520,14 @@ class Hypervisor:
         machines' context handles."""
         with self._lock:
             self._wait_gate()
-            if self._cache is None:
-                raise VswError(errno.ENODEV, "no context store in use: switching goes over the memory path "
-                                             f"({'; '.join(self.fallback_reasons()) or 'no mover channel'})")
-            for m in machines:
-                self._check_alive(m)
-            yield self._cache, [m._c for m in machines]
+            if self._cache is not None:
+                for m in machines:
+                    self._check_alive(m)
+                yield self._cache, [m._c for m in machines]
+                return
+        # the reasons ask the kernel: never under our lock (a bind holds the kernel's, then its notifier takes ours)
+        raise VswError(errno.ENODEV, "no context store in use: switching goes over the memory path "
+                                     f"({'; '.join(self.fallback_reasons()) or 'no mover channel'})")
 
     def _keep_pinned(self, m: Machine, pinned: bool) -> None:
         """Under the lock: ``m`` is pinned (or not) from now on, across moves between paths."""

@@ -256,8 +256,15 @@ class Migration:
         path = hv._path
         running = {i: p.owner for i, p in enumerate(hv._pcpus) if p.owner}
         images = {mid: m.snapshot() for mid, m in hv._machines.items() if m._c is not None}
-        for i, owner in running.items():
-            self._save_out(hv._pcpus[i], path, owner)
+        saved: list[int] = []
+        try:
+            for i, owner in running.items():
+                self._save_out(hv._pcpus[i], path, owner)
+                saved.append(i)
+        except BaseException:               # a fault on every try, Ctrl-C: the unbind is refused, so
+            for i in reversed(saved):       # every PCPU saved out gets its machine back (its slot holds it)
+                hv._pcpus[i].switch_ctx(None, hv._machines[running[i]]._c)
+            raise
         self.epoch += 1                     # handles still held by threads are stale from here
         for m in hv._machines.values():
             hv._release(m)
@@ -293,12 +300,18 @@ class Migration:
             self.why = why
             return False
         fast = hv._path is not hv._memory
+        interrupted: BaseException | None = None
         try:
             placed = self._restore(parked)
-        except VswError as exc:
+        except BaseException as exc:        # noqa: BLE001 - Ctrl-C too: the attempt is undone, the memory path taken
             if not fast:
+                if not isinstance(exc, VswError):
+                    raise
                 return self._stay_parked(f"the contexts cannot be restored on the memory path: {exc}")
-            note = f"the contexts do not fit the store path ({exc}); staying on the memory path"
+            if not isinstance(exc, VswError):
+                interrupted = exc           # raised once the contexts are back, whole, on the memory path
+            note = f"the contexts do not fit the store path ({exc!r}); staying on the memory path" if interrupted \
+                else f"the contexts do not fit the store path ({exc}); staying on the memory path"
             hv.kernel.printk("error", note)
             hv.controller.release()
             hv._drop_handles()
@@ -315,6 +328,8 @@ class Migration:
         self.history.append(parked.stats)
         self.parked = None
         hv.kernel.printk("info", f"switching over the {hv._path.name} path ({len(placed)} contexts)")
+        if interrupted is not None:
+            raise interrupted
         return True
 
     def _stay_parked(self, why: str) -> bool:

@@ -52,6 +52,8 @@ class StoreCache:
         """Keeps ``m``'s context in the store from now on (fetching it now), or
         (``pinned=False``) lets the policy evict it again.  The host is pinned
         from the start; a pin outlives a move to the memory path and back."""
+        if not isinstance(pinned, bool):        # "no" would pin and [] unpin: truthiness is not a flag
+            raise VswError(errno.EINVAL, f"pinned is True or False, not {type(pinned).__name__} (a bool)")
         while True:
             with self._hv._cache_of(m) as (cache, (ctx,)):
                 try:
@@ -72,7 +74,10 @@ class StoreCache:
         context needed again last).  A switch off the plan abandons it."""
         if isinstance(loads, (str, bytes)) or not isinstance(loads, Iterable):
             raise VswError(errno.EINVAL, f"a plan is an iterable of machines, not {type(loads).__name__}")
-        ms = list(loads)
+        try:
+            ms = list(loads)
+        except (TypeError, ValueError) as exc:      # e.g. a released memoryview
+            raise VswError(errno.EINVAL, f"a plan is an iterable of machines: {exc}") from None
         with self._hv._cache_of(*ms) as (cache, handles):
             cache.plan(handles)
 
