@@ -50,7 +50,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from ..errors import VswError
+from ..errors import VswError, read_regular_file
 from .points import (AXES, BOUNDS, CHOICES, CI, MAX_POINT_SWITCHES, METRICS, RESULTS, SCHEMA_AXES,
                      point_key, provenance, run_point, trace_digest, trace_lines, worker_init)
 from .frontier import plot
@@ -117,13 +117,12 @@ def load_grid(path: "str | os.PathLike[str]") -> list[dict[str, Any]]:
     """The points of a grid file: every combination of its axes (the rest at their
     defaults) - or EINVAL, before anything runs, for a grid that is not one or
     asks for more than the limits (``MAX_POINTS``, ``MAX_SWITCHES``, each axis's bounds)."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_GRID_BYTES + 1)
-    except OSError as exc:
-        raise VswError(exc.errno or errno.ENOENT, f"{path}: {exc.strerror}") from None
-    if len(raw) > MAX_GRID_BYTES:
-        raise _bad(path, f"a grid file is at most {MAX_GRID_BYTES} bytes")
+    try:                            # a regular file only: never /dev/zero, a FIFO or a descriptor
+        raw = read_regular_file(path, "grid", MAX_GRID_BYTES)
+    except VswError as exc:
+        if exc.errno != errno.EFBIG:
+            raise
+        raise _bad(path, f"a grid file is at most {MAX_GRID_BYTES} bytes") from None
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:

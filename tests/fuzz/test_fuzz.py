@@ -19,8 +19,8 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("atheris") is None,
 
 
 def test_every_surface_has_a_harness():
-    assert HARNESSES == ["fuzz_cli.py", "fuzz_elf.py", "fuzz_image.py", "fuzz_modparams.py", "fuzz_platform.py",
-                         "fuzz_regs.py", "fuzz_schedule.py", "fuzz_sysfs.py"]
+    assert HARNESSES == ["fuzz_cli.py", "fuzz_elf.py", "fuzz_grid.py", "fuzz_image.py", "fuzz_modparams.py",
+                         "fuzz_platform.py", "fuzz_regs.py", "fuzz_schedule.py", "fuzz_sysfs.py"]
 
 
 @pytest.mark.parametrize("harness", HARNESSES)
