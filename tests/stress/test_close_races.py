@@ -18,15 +18,10 @@ import pytest
 import pyvswitch
 from pyvswitch import VswError
 
-from locations import EXPLICIT
-
-SLOT_BYTES = pyvswitch.hw.Store("x86_64", 1 << 20).slot_bytes
-
+from sized_platform import sized_platform
 
 def platform(slots: int, npcpus: int) -> str:
-    text = EXPLICIT.read_text().replace("capacity_bytes = 8388608", f"capacity_bytes = {slots * SLOT_BYTES + 100}")
-    extra = "".join(f'\n[[device]]\nname = "pcpu{i}"\ncompatible = ["vsw,pcpu"]\n' for i in range(1, npcpus))
-    return text.replace('compatible = ["vsw,pcpu"]', 'compatible = ["vsw,pcpu"]' + extra, 1)
+    return sized_platform(slots, npcpus)
 
 
 def _race(plat: str, delay: float) -> Counter:

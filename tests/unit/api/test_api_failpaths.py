@@ -22,18 +22,13 @@ import pyvswitch
 from pyvswitch import FallbackWarning, VswError
 from pyvswitch.kvm import why_unusable
 
-from locations import EXPLICIT  # every parameter written out
-SLOT_BYTES = pyvswitch.hw.Store("x86_64", 1 << 20).slot_bytes
+from sized_platform import sized_platform
 KINDS = ("pcpu", "mem", "memory-bus", "storage-bus", "context-store", "mover")
 
 
 def platform(slots: int = 8, npcpus: int = 4, homes: int = 64) -> str:
     """The explicit platform with ``npcpus`` PCPUs and a store of ``slots`` contexts."""
-    text = (EXPLICIT.read_text()
-            .replace("capacity_bytes = 8388608", f"capacity_bytes = {slots * SLOT_BYTES + 100}")
-            .replace("capacity_bytes = 67108864", f"capacity_bytes = {homes * SLOT_BYTES + 100}"))
-    extra = "".join(f'\n[[device]]\nname = "pcpu{i}"\ncompatible = ["vsw,pcpu"]\n' for i in range(1, npcpus))
-    return text.replace('compatible = ["vsw,pcpu"]', 'compatible = ["vsw,pcpu"]' + extra, 1)
+    return sized_platform(slots, npcpus, homes)
 
 
 @functools.lru_cache(maxsize=None)
