@@ -11,15 +11,12 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 import pyvswitch
 from pyvswitch import VswError
 
-from locations import EXPLICIT  # every parameter written out
-SLOT_BYTES = pyvswitch.hw.Store("x86_64", 1 << 20).slot_bytes
+from sized_platform import sized_platform
 
 
 def platform(slots: int, homes: int = 64, policy: str = "lru", reaches_dram: int = 0) -> str:
     """The explicit platform with a store of ``slots`` contexts over a MEM of ``homes``."""
-    return (EXPLICIT.read_text()
-            .replace("capacity_bytes = 8388608", f"capacity_bytes = {slots * SLOT_BYTES + 100}")
-            .replace("capacity_bytes = 67108864", f"capacity_bytes = {homes * SLOT_BYTES + 100}")
+    return (sized_platform(slots, 1, homes)
             .replace('policy = "lru"', f'policy = "{policy}"')
             .replace("reaches_dram = 0", f"reaches_dram = {reaches_dram}"))
 
