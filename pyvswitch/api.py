@@ -772,20 +772,9 @@ class Hypervisor:
         PCPU (a call inside finishes) and waits for ``using`` holds to end; calls
         still waiting end with EBADF, and so does every later call.  No memory a
         call could reach is freed before then."""
-        mig = self.migration
-        with self._lock:
-            if mig.closed:
-                return
-            mig.begin()
-            try:
-                mig.closed = True               # from here every gate answers EBADF
-                mig.quiesce_for_close()
-                self._machines.unplace_all()
-                self._hw.drop()
-            finally:
-                mig.end(thaw=False)             # waiters see EBADF
-        # outside our lock: the kernel calls back into us under its own
-        self._teardown()
+        if self.migration.close():
+            # outside our lock: the kernel calls back into us under its own
+            self._teardown()
 
     def _teardown(self) -> None:
         self.migration.closed = True

@@ -230,13 +230,26 @@ class Migration:
                 self.calls -= 1
                 self.gate.notify_all()
 
-    def quiesce_for_close(self) -> None:
-        """Under the lock, migrating: every ``using`` hold left (new ones wait, then
-        EBADF), then every PCPU frozen for good.  The caller marks the hypervisor
-        closed first."""
-        while self.calls:
-            self.gate.wait()
-        self.freeze(self.hw.pcpus)
+    def close(self) -> bool:
+        """The last migration: waits for one in flight, marks the hypervisor closed
+        (from here every gate answers EBADF), waits for every ``using`` hold to leave
+        (new ones wait, then EBADF), freezes every PCPU for good (a call inside
+        finishes first) and forgets every handle - never thawed.  False when it
+        was closed already."""
+        with self.lock:
+            if self.closed:
+                return False
+            self.begin()
+            try:
+                self.closed = True
+                while self.calls:
+                    self.gate.wait()
+                self.freeze(self.hw.pcpus)
+                self.machines.unplace_all()
+                self.hw.drop()
+            finally:
+                self.end(thaw=False)            # waiters see EBADF
+        return True
 
     def take_warnings(self) -> list[str]:
         """Why moves to the fast path fell back since the last call (each once)."""
