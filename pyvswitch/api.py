@@ -8,6 +8,10 @@ unbinds, its module unloads), every context moves to MEM and switching goes
 on over the prior-art memory path - and says so in ``SwitchStats.path``;
 when they come back, the contexts move back to the store (``migration.py``).
 
+``Hypervisor`` is a facade: the hardware the bound drivers expose (PCPUs, stats
+pools, paths, cache, epoch) is a ``BoundHardware`` (``bound.py``), the machines a
+``MachineTable``, and when either changes is the ``Migration``'s decision.
+
 Threads: every call is safe while other threads switch, run, read registers
 or unbind and bind devices.  A switch or run is one C call that needs no
 Python lock; a migration freezes the PCPUs in C and holds the hypervisor's
@@ -46,9 +50,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from .bound import BoundHardware
 from .controller import Controller, ControllerReport
 from .errors import UnknownName, bytes_of, check, check_uint
-from .bound import BoundHardware
 from .hw import (
     Layout,
     Pcpu,
