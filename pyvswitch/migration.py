@@ -1,7 +1,7 @@
 """Moving every context between switch paths while other threads keep working.
 
-The whole mechanism lives here: the gate, the epoch, park, unpark and the one
-retry rule.  Its rules, as drivers/base/dd.c states deferred probing:
+The whole mechanism lives here: the gate, the epoch (when it moves; the
+hardware carries it), park, unpark and the one retry rule.  Its rules, as drivers/base/dd.c states deferred probing:
 
 * **Who migrates.**  The hypervisor's lock guards its tables; the gate is a
   condition on it.  One thread at a time migrates (``begin``/``end``); every
@@ -29,9 +29,9 @@ retry rule.  Its rules, as drivers/base/dd.c states deferred probing:
   frozen, and calls are refused with ENODEV until a device binds again.
 * **End.**  The PCPUs are thawed with the new epoch (unless parked or closed)
   and the waiting threads let through.
-* **Close** is the last migration: it waits its turn, waits for the calls
-  holding the hypervisor (``using``) to leave and freezes every PCPU (a call
-  inside finishes first); it never thaws.
+* **Close** is the last migration (``close``): it waits its turn, waits for the
+  calls holding the hypervisor (``using``) to leave, freezes every PCPU (a call
+  inside finishes first) and forgets every handle; it never thaws.
 * **The one retry rule** (``retry``, ``back_off``): a C call refused with
   EAGAIN while no thread migrates (another thread is inside the PCPU, a switch
   in flight holds the only slot that could make room, the machine moved between
@@ -50,7 +50,7 @@ retry rule.  Its rules, as drivers/base/dd.c states deferred probing:
 * **Who holds what.**  The hardware (PCPUs, pools, paths, cache, epoch) is a
   ``BoundHardware`` (``bound.py``) and the machines a ``MachineTable``
   (``api.py``); this module decides when they change, through their public
-  methods only (``tests/unit/api/test_public_only.py``).
+  methods only (``tests/unit/api/test_one_home.py`` checks it).
 """
 from __future__ import annotations
 
