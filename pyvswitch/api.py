@@ -8,6 +8,10 @@ unbinds, its module unloads), every context moves to MEM and switching goes
 on over the prior-art memory path - and says so in ``SwitchStats.path``;
 when they come back, the contexts move back to the store (``migration.py``).
 
+``Hypervisor`` is a facade: the hardware the bound drivers expose (PCPUs, stats
+pools, paths, cache, epoch) is a ``BoundHardware`` (``bound.py``), the machines a
+``MachineTable``, and when either changes is the ``Migration``'s decision.
+
 Threads: every call is safe while other threads switch, run, read registers
 or unbind and bind devices.  A switch or run is one C call that needs no
 Python lock; a migration freezes the PCPUs in C and holds the hypervisor's
@@ -40,39 +44,34 @@ from __future__ import annotations
 import errno
 import os
 import sys
-import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from .bound import BoundHardware
 from .controller import Controller, ControllerReport
 from .errors import UnknownName, bytes_of, check, check_uint
 from .hw import (
     Layout,
-    Path,
     Pcpu,
     RegisterView,
     Slot,
-    Store,
     SwitchStats,
     VswError,
     ffi,
     lib,
 )
-from .hw.cache import Cache, hit_rate, where
+from .hw.cache import hit_rate, where
 from .hw.pcpu import check_count, raise_switch_error
-from .hw.stats import StatsPool
 from .hw.store import IMAGE_ERRORS, describe_image_error
 from .kernel import Kernel
 from .migration import RETRY, FallbackWarning, Migration, MigrationStats
 from .platform import KINDS, Platform, boot
-from .schema import REQUIRED
 from .store_cache import StoreCache
 
 _switch_desc = lib.vsw_switch_desc
-_owner = lib.vsw_pcpu_owner
 _refcount = sys.getrefcount
 HOST_ID = 1
 _RETRY = RETRY          # a migration (or another thread) got in the way: migration.py's one retry rule
@@ -180,12 +179,6 @@ class Machine:
         self.destroyed = False
         self._hint: int | None = None   # the PCPU it was last loaded onto: where to look first
 
-    def _place(self, slot: Slot, path: Path) -> None:
-        """Binds the machine to its slot on a path (the C handle the switch takes)."""
-        out = ffi.new("struct vsw_ctx **")
-        check(lib.vsw_ctx_create(path.handle, slot.index, slot.owner, self._hv._epoch, out), "context handle")
-        self._mslot, self._c = slot, ffi.gc(out[0], lib.vsw_ctx_destroy)
-
     def _unplace(self) -> None:
         # never freed here: a thread may be passing the handle to C right now;
         # it goes with its last reference, and C refuses it as stale meanwhile
@@ -197,8 +190,7 @@ class Machine:
         if self._mslot is not None or self._c is None:
             return self._mslot
         w = where(self._c)
-        path = self._hv._path
-        return Slot(path.store, w.slot, self._id) if w.slot is not None and path is not None else None
+        return self._hv._hw.slot_of(w.slot, self._id) if w.slot is not None else None
 
     @property
     def id(self) -> int:
@@ -232,23 +224,21 @@ class Machine:
         """Runs ``on_pcpu`` while the machine runs or ``on_saved`` (on its context
         handle, wherever the context is: a slot of the store or its home) while it is saved,
         each a C call that refuses (ESRCH, EBUSY) when it moved meanwhile: then
-        it is asked again, so the access reaches this machine and no other."""
+        it is asked again (the one retry rule, ``migration.py``), so the access
+        reaches this machine and no other."""
         hv = self._hv
-        with hv._lock:
-            while True:
+
+        def attempt() -> int:
+            with hv._lock:
                 hv._wait_gate()
                 hv._check_alive(self)
                 i = hv._running_on(self)
                 if i is not None:
-                    r = on_pcpu(hv._pcpus[i])
-                    if r in (-errno.ESRCH, -errno.EAGAIN):
-                        time.sleep(0)       # it was switched out (or a switch is inside): again
-                        continue
-                else:
-                    r = on_saved(self._c)
-                    if r == -errno.EBUSY:
-                        continue            # it was switched in meanwhile
-                return check(r, f"{what} of {self.name}", explain or {})
+                    r = on_pcpu(hv._hw.pcpus[i])
+                    return -errno.EAGAIN if r == -errno.ESRCH else r     # it was switched out: again
+                r = on_saved(self._c)
+                return -errno.EAGAIN if r == -errno.EBUSY else r         # it was switched in: again
+        return check(hv.migration.retry(attempt), f"{what} of {self.name}", explain or {})
 
     def _read(self, offset: int, size: int) -> bytes:
         buf = ffi.new("char[]", size)
@@ -309,7 +299,7 @@ class Machine:
         data = bytes_of(image, "an image")
         info = ffi.new("struct vsw_image_info *")
         # validated (and decoded, groups it lacks reset) in a scratch slot first
-        scratch = self._hv._scratch_slot()
+        scratch = self._hv._hw.scratch_slot(self.layout)
         try:
             r = lib.vsw_store_import(scratch.store.handle, scratch.index, scratch.owner, data, len(data), info)
             if r < 0 and -r in IMAGE_ERRORS:
@@ -327,6 +317,87 @@ class Machine:
         return f"<Machine {self.name} id={self._id} {where}>"
 
 
+class MachineTable:
+    """The machines of one hypervisor by id and by name, and which of them the store's
+    cache keeps pinned (across moves between paths).  The hypervisor, its migration
+    and its cache view reach a machine's context only through these methods, under
+    the hypervisor's lock."""
+
+    def __init__(self, hv: "Hypervisor", hw: BoundHardware) -> None:
+        self._hv = hv
+        self._hw = hw
+        self._by_id: dict[int, Machine] = {}
+        self._by_name: dict[str, Machine] = {}
+        self.pinned = {HOST_ID}                 # ids of the machines the store's cache keeps (the host)
+        self._next_id = HOST_ID
+
+    def __iter__(self) -> Iterator[Machine]:
+        return iter(list(self._by_id.values()))
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __getitem__(self, mid: int) -> Machine:
+        return self._by_id[mid]
+
+    def get(self, mid: int) -> Machine | None:
+        """The machine with id ``mid`` (None: none, e.g. 0 for an idle PCPU)."""
+        return self._by_id.get(mid)
+
+    def named(self, name: object) -> Machine:
+        m = self._by_name.get(name) if isinstance(name, str) else None
+        if m is None:
+            raise VswError(errno.ENOENT, f"no machine named {name!r}")
+        return m
+
+    def check(self, m: object) -> None:
+        """EINVAL unless ``m`` is a machine of this hypervisor, ENOENT once destroyed."""
+        if not isinstance(m, Machine) or m._hv is not self._hv:
+            raise VswError(errno.EINVAL, f"{m!r} is not a machine of this hypervisor")
+        if m.destroyed:
+            raise VswError(errno.ENOENT, f"{m.name} was destroyed")
+
+    @staticmethod
+    def handle(m: Machine) -> Any:
+        """The C context handle of ``m`` (None while it has none: parked, closed)."""
+        return m._c
+
+    def add(self, name: str) -> Machine:
+        """A new machine, its context placed on the current path."""
+        if name in self._by_name:
+            raise VswError(errno.EEXIST, f"a machine named {name!r} exists already")
+        m = Machine(self._hv, name, self._next_id)
+        self.place(m)
+        self._next_id += 1
+        self._by_id[m._id] = self._by_name[name] = m
+        return m
+
+    def remove(self, m: Machine) -> None:
+        """``m`` is destroyed (its context released first)."""
+        self.pinned.discard(m._id)
+        m.destroyed = True
+        del self._by_id[m._id], self._by_name[m.name]
+
+    def place(self, m: Machine) -> None:
+        """A context for ``m`` in its reset state on the current path (``BoundHardware.new_context``)."""
+        m._mslot, m._c = self._hw.new_context(m._id, m._id in self.pinned)
+
+    def release(self, m: Machine) -> None:
+        """Frees ``m``'s context (its slot, or its cache entry and home in MEM); its
+        handle is retired or stale from here."""
+        self._hw.release(m._mslot, m._c, m.name)
+        m._unplace()
+
+    def unplace_all(self) -> None:
+        """Every machine forgets its context handle (close: the hardware goes)."""
+        for m in self._by_id.values():
+            m._unplace()
+
+    def keep_pinned(self, m: Machine, pinned: bool) -> None:
+        """``m`` is pinned (or not) from now on, across moves between paths."""
+        (self.pinned.add if pinned else self.pinned.discard)(m._id)
+
+
 class Hypervisor:
     """A platform brought up: its kernel, the controller's report, the host and VMs.
 
@@ -342,17 +413,12 @@ class Hypervisor:
         self.platform = platform
         self.layout = platform.layout
         self.npcpus = len(platform.of_kind("pcpu"))
-        self.migration = Migration(self)        # the gate, the epoch, park and unpark
-        self._lock = self.migration.lock
-        self._gate = self.migration.gate
-        self._machines: dict[int, Machine] = {}
-        self._names: dict[str, Machine] = {}
-        self._pinned = {HOST_ID}                # machines the store's cache keeps (the host)
-        self._next_id = HOST_ID
-        self._closed = False
-        self._unsubscribe: Callable[[], None] = lambda: None
-        self._drop_handles()
         self.kernel = Kernel()
+        self._hw = BoundHardware(platform, self.kernel)         # the hardware the bound drivers expose
+        self._machines = MachineTable(self, self._hw)
+        self.migration = Migration(self, self._hw, self._machines)  # the gate, park and unpark
+        self._lock = self.migration.lock
+        self._unsubscribe: Callable[[], None] = lambda: None
         try:
             boot(platform, self.kernel)
             self.controller = Controller(self.kernel, platform)
@@ -360,14 +426,12 @@ class Hypervisor:
             with self._lock:
                 self.migration.begin()
                 try:
-                    ok, why = self._bring_up()      # the PCPUs come frozen
+                    ok, why = self._hw.bring_up(self.controller, self.migration.freeze)   # PCPUs come frozen
                     if not ok:
                         raise VswError(errno.ENODEV, f"platform {platform.name}: {why}")
                     self._check_fallback(strict)
-                    assert self._path is not None
-                    self._slot_bytes = self._memory.store.slot_bytes if self._memory else 0
-                    self.host = self._new_machine("host")
-                    self._pcpus[0].switch_ctx(None, self.host._c)
+                    self.host = self._machines.add("host")
+                    self._hw.pcpus[0].switch_ctx(None, self.host._c)
                 finally:
                     self.migration.end()            # thawed with the epoch
         except BaseException:
@@ -375,44 +439,7 @@ class Hypervisor:
             raise
         self._unsubscribe = self.kernel.notifier_register(self.migration.on_driver_event)
 
-    # --- the hardware the bound drivers expose ------------------------------------
-    def _drop_handles(self) -> None:
-        """Forgets every C handle (the fast path then finds none and takes the slow path)."""
-        self._pcpus: list[Pcpu] = []
-        self._pcpu_h: list[Any] = []
-        self._pools: list[StatsPool] = []
-        self._pool0: StatsPool | None = None
-        self._memory: Path | None = None
-        self._path: Path | None = None
-        self._cache: Cache | None = None
-
-    def _bring_up(self, fast: bool = True) -> tuple[bool, str]:
-        """Takes the PCPUs, the prior art's MEM path and, when the controller holds
-        a mover channel (and ``fast``), the fast path from the bound drivers;
-        False and why when a part the switch needs has no driver."""
-        need = {s.name for kind in REQUIRED for s in self.platform.of_kind(kind)}
-        for d in self.controller.report().devices:        # what the controller found, not found again
-            if d.name in need and d.state != "bound":
-                return False, d.why_unbound()
-        k = self.kernel
-        pcpus = [k.device(s.name) for s in self.platform.of_kind("pcpu")]
-        mem, membus = (k.device(self.platform.of_kind(kind)[0].name) for kind in ("mem", "memory-bus"))
-        # frozen before they are published: no call finds a new PCPU open and idle
-        self.migration.freeze([d.driver_data for d in pcpus])
-        self._pcpus = [d.driver_data for d in pcpus]
-        self._pcpu_h = [p.handle for p in self._pcpus]
-        self._pools = [StatsPool(h, i) for i, h in enumerate(self._pcpu_h)]
-        self._pool0 = self._pools[0]
-        self._memory = Path.memory(mem.driver_data, membus.driver_data)
-        self._path = self._memory
-        chan = self.controller.acquire_channel() if fast else None
-        if chan is not None:
-            self._path = chan.context
-            self._path.set_baseline(membus.driver_data)
-            self._cache = Cache(self._path, mem.driver_data, membus.driver_data, self._path.store.policy,
-                                self._path.fetch_via)
-        return True, ""
-
+    # --- the paths and the drivers ---------------------------------------------------
     def _check_fallback(self, strict: bool) -> None:
         """A platform that declares the fast path but came up on the memory path says
         so: FallbackWarning, or (strict) ENODEV - naming each device and why."""
@@ -487,7 +514,7 @@ class Hypervisor:
         """"store" while the fast path is in use, "memory" on the prior-art path,
         "none" while a part every switch needs (a PCPU, MEM, the memory bus) has no driver."""
         self._check_closed()
-        return self._path.name if self._path else "none"
+        return self._hw.path_name
 
     def report(self) -> ControllerReport:
         self._check_closed()
@@ -498,7 +525,7 @@ class Hypervisor:
         """The context store as a cache: its statistics, pinning, a plan for Belady,
         fault injection (on the memory path there is no store: ENODEV)."""
         self._check_closed()
-        return StoreCache(self)
+        return StoreCache(self, self._hw, self._machines)
 
     @property
     def migrations(self) -> list[MigrationStats]:
@@ -509,35 +536,6 @@ class Hypervisor:
         """Under the lock: the gate (``migration.py``)."""
         self.migration.wait_gate()
 
-    def _back_off(self, r: int) -> None:
-        """The one retry rule (``migration.py``)."""
-        self.migration.back_off(r)
-
-    @contextmanager
-    def _cache_of(self, *machines: Machine) -> Iterator[tuple[Cache, list[Any]]]:
-        """The internal API ``store_cache`` uses: under the lock, past the gate, each
-        machine checked alive - the store's cache (ENODEV on the memory path) and the
-        machines' context handles."""
-        with self._lock:
-            self._wait_gate()
-            if self._cache is not None:
-                for m in machines:
-                    self._check_alive(m)
-                yield self._cache, [m._c for m in machines]
-                return
-        # the reasons ask the kernel: never under our lock (a bind holds the kernel's, then its notifier takes ours)
-        raise VswError(errno.ENODEV, "no context store in use: switching goes over the memory path "
-                                     f"({'; '.join(self.fallback_reasons()) or 'no mover channel'})")
-
-    def _keep_pinned(self, m: Machine, pinned: bool) -> None:
-        """Under the lock: ``m`` is pinned (or not) from now on, across moves between paths."""
-        (self._pinned.add if pinned else self._pinned.discard)(m._id)
-
-    @property
-    def _epoch(self) -> int:
-        """The epoch context handles must carry (``migration.py``)."""
-        return self.migration.epoch
-
     def using(self) -> "AbstractContextManager[None]":
         """Holds the hypervisor open around work on its hardware that does not go
         through a PCPU's gate (a KVM slice): ``close()`` waits for it to end.
@@ -546,39 +544,6 @@ class Hypervisor:
         return self.migration.using()
 
     # --- machines -----------------------------------------------------------
-    def _new_machine(self, name: str) -> Machine:
-        if name in self._names:
-            raise VswError(errno.EEXIST, f"a machine named {name!r} exists already")
-        assert self._path is not None
-        m = Machine(self, name, self._next_id)
-        self._place_new(m)
-        self._next_id += 1
-        self._machines[m._id] = self._names[name] = m
-        return m
-
-    def _place_new(self, m: Machine) -> None:
-        """A context for ``m`` in its reset state on the current path: a cache entry
-        of the store (MEM bounds how many), or a slot of MEM on the memory path."""
-        assert self._path is not None
-        if self._cache is None:
-            m._place(self._path.store.alloc(m._id), self._path)
-            return
-        m._c = self._cache.new_context(m._id, self._epoch)
-        if m._id in self._pinned:
-            try:
-                self._cache.pin(m._c)
-            except VswError:
-                self._release(m)
-                raise
-
-    def _release(self, m: Machine) -> None:
-        """Frees the machine's slot (and its home in MEM); its handle is retired or stale."""
-        if m._mslot is not None:
-            m._mslot.free()
-        elif m._c is not None:
-            check(lib.vsw_ctx_release(m._c), f"release {m.name}")
-        m._unplace()
-
     def create_vm(self, name: str, layout: "str | Layout | None" = None) -> Machine:
         """A new VM in the layout's reset state, saved (not running)."""
         if not isinstance(name, str) or not name:
@@ -591,7 +556,7 @@ class Hypervisor:
                                              f"not {Layout.get(layout).name}")
         with self._lock:
             self._wait_gate()
-            return self._new_machine(name)
+            return self._machines.add(name)
 
     def destroy_vm(self, vm: Machine) -> None:
         """Removes a saved VM and frees its slot (EBUSY while it runs)."""
@@ -601,22 +566,21 @@ class Hypervisor:
             if vm.is_host:
                 raise VswError(errno.EPERM, "the host cannot be destroyed")
             # take its handle from every PCPU first: no switch can load it from here on
-            lib.vsw_ctx_retire(vm._c, self._pcpu_h, len(self._pcpu_h))
+            hw = self._hw
+            lib.vsw_ctx_retire(vm._c, hw.handles, len(hw.handles))
             on = self._running_on(vm)
             if on is not None:
-                check(lib.vsw_ctx_revive(vm._c, self._epoch), "revive")     # still in use
+                check(lib.vsw_ctx_revive(vm._c, hw.epoch), "revive")      # still in use
                 raise VswError(errno.EBUSY, f"{vm.name} is running on pcpu{on}; switch away first")
-            self._release(vm)
-            for p in self._pcpus:
+            self._machines.release(vm)
+            for p in hw.pcpus:
                 p.forget(vm._id)            # e.g. its region of a KVM vCPU's guest memory
-            self._pinned.discard(vm._id)
-            vm.destroyed = True
-            del self._machines[vm._id], self._names[vm.name]
+            self._machines.remove(vm)
 
     @property
     def machines(self) -> list[Machine]:
         self._check_closed()
-        return list(self._machines.values())
+        return list(self._machines)
 
     @property
     def vms(self) -> list[Machine]:
@@ -624,17 +588,14 @@ class Hypervisor:
 
     def machine(self, name: str) -> Machine:
         self._check_closed()
-        m = self._names.get(name) if isinstance(name, str) else None
-        if m is None:
-            raise VswError(errno.ENOENT, f"no machine named {name!r}")
-        return m
+        return self._machines.named(name)
 
     def running(self, pcpu: int = 0) -> Machine | None:
         """The machine on a PCPU, or None."""
         self._check_pcpu(pcpu)
         with self._lock:
             self._wait_gate()
-            return self._machines.get(_owner(self._pcpu_h[pcpu]))
+            return self._machines.get(self._hw.owner(pcpu))
 
     @property
     def pcpus(self) -> list["PcpuStatus"]:
@@ -643,7 +604,7 @@ class Hypervisor:
         with self._lock:
             self._wait_gate()
             out = []
-            for i, p in enumerate(self._pcpus):
+            for i, p in enumerate(self._hw.pcpus):
                 st = p.state()
                 out.append(PcpuStatus(i, self._machines.get(st.owner), st.switches, st.now_ns, st.dirty_mask))
             return out
@@ -651,20 +612,14 @@ class Hypervisor:
     def _running_on(self, m: Machine) -> int | None:
         """The PCPU running ``m``: the one it was last loaded onto when it is still
         there (one C call), else every PCPU asked."""
-        hint, handles = m._hint, self._pcpu_h
-        if hint is not None and hint < len(handles) and _owner(handles[hint]) == m._id:
-            return hint
-        for i, h in enumerate(handles):
-            if _owner(h) == m._id:
-                return i
-        return None
+        return self._hw.running_on(m._id, m._hint)
 
     def pcpu(self, index: int = 0) -> Pcpu:
         """The PCPU model behind ``index`` (on a KVM platform, a ``KvmPcpu`` with its ``vcpu``)."""
         self._check_pcpu(index)
         with self._lock:
             self._wait_gate()
-            return self._pcpus[index]
+            return self._hw.pcpus[index]
 
     def _check_pcpu(self, i: object) -> None:
         """One check of a PCPU index for every entry point (``bool`` is not an index)."""
@@ -674,23 +629,12 @@ class Hypervisor:
                                          f"{self.platform.name}, got {i!r}")
 
     def _check_closed(self) -> None:
-        if self._closed:
-            raise VswError(errno.EBADF, "this hypervisor is closed")
-
-    def _check_open(self) -> None:
-        self._check_closed()
-        if self.migration.parked is not None:
-            raise VswError(errno.ENODEV, f"no switch path: {self.migration.why}")
+        self.migration.check_closed()
 
     def _check_alive(self, m: object) -> None:
-        self._check_open()
-        if not isinstance(m, Machine) or m._hv is not self:
-            raise VswError(errno.EINVAL, f"{m!r} is not a machine of this hypervisor")
-        if m.destroyed:
-            raise VswError(errno.ENOENT, f"{m.name} was destroyed")
-
-    def _scratch_slot(self) -> Slot:
-        return Store(self.layout, self._slot_bytes).alloc(1 << 63)
+        """EBADF once closed, ENODEV while parked; EINVAL/ENOENT for ``m`` (``MachineTable.check``)."""
+        self.migration.check_open()
+        self._machines.check(m)
 
     # --- the switch -----------------------------------------------------------
     def switch_context(self, frm: Machine | None, to: Machine | None, pcpu: int | None = None) -> SwitchStats:
@@ -702,9 +646,9 @@ class Hypervisor:
         """
         try:
             if pcpu is None:
-                pool = self._pool0
+                pool = self._hw.pool0
             else:
-                pool = self._pools[pcpu]
+                pool = self._hw.pools[pcpu]
                 if pool.index is not pcpu:      # -1, True, 1.0: not this PCPU's index
                     raise TypeError
             stats = pool.last                   # StatsPool.take(), inlined: this is the hot path
@@ -741,7 +685,7 @@ class Hypervisor:
                 for m in (frm, to):
                     if m is not None:
                         self._check_alive(m)
-                taken[:] = [self._pools[pcpu].take()]
+                taken[:] = [self._hw.pools[pcpu].take()]
                 return _switch_desc(taken[0]._d, frm._c if frm else ffi.NULL,  # type: ignore[union-attr]
                                     to._c if to else ffi.NULL)               # type: ignore[union-attr]
         r = self.migration.retry(attempt)
@@ -754,7 +698,7 @@ class Hypervisor:
 
     def _raise_switch_error(self, r: int, frm: Machine | None, to: Machine | None, pcpu: int) -> None:
         raise_switch_error(r, frm.name if frm else None, to.name if to else None, f"pcpu{pcpu}",
-                           self._path.name if self._path else "no")
+                           self._hw.path.name if self._hw.path else "no")
 
     def run_schedule(self, machines: "list[Machine]", switches: int, steps: int = 0, pcpu: int = 0,
                      order: str = "round-robin", seed: int = 0, stop: StopFlag | None = None) -> ScheduleStats:
@@ -782,29 +726,31 @@ class Hypervisor:
         flag = stop._c if stop is not None else ffi.NULL
         out = ffi.new("struct vsw_schedule_stats *")
         total = ScheduleStats()
-        r = 0
+
+        def attempt() -> int:
+            """One C call of the schedule, from where the last one stopped."""
+            with self._lock:
+                self._wait_gate()
+                for m in ms:
+                    self._check_alive(m)
+                on = self._machines.get(self._hw.owner(pcpu))
+                if on not in ms:
+                    raise VswError(errno.EINVAL, f"the schedule must include the machine running on "
+                                                 f"pcpu{pcpu} ({_name(on)})")
+                handles = [m._c for m in ms]            # alive through the call
+                ctxs = ffi.new("struct vsw_ctx *[]", handles)
+                h = self._hw.handles[pcpu]
+            r = lib.vsw_run_schedule(h, ctxs, len(ms), ms.index(on), plan, flag, out)
+            total._add(out)
+            plan.switches -= out.switches
+            plan.steps_done = out.steps_done          # a retried switch does not run its steps twice
+            total.running = ms[out.current]
+            if r in _RETRY and (not plan.switches or (stop is not None and stop.is_set())):
+                return 0                                # nothing left to try again
+            return r
         try:
-            while True:
-                with self._lock:
-                    self._wait_gate()
-                    for m in ms:
-                        self._check_alive(m)
-                    on = self._machines.get(_owner(self._pcpu_h[pcpu]))
-                    if on not in ms:
-                        raise VswError(errno.EINVAL, f"the schedule must include the machine running on "
-                                                     f"pcpu{pcpu} ({_name(on)})")
-                    handles = [m._c for m in ms]            # alive through the call
-                    ctxs = ffi.new("struct vsw_ctx *[]", handles)
-                    h = self._pcpu_h[pcpu]
-                r = lib.vsw_run_schedule(h, ctxs, len(ms), ms.index(on), plan, flag, out)
-                total._add(out)
-                plan.switches -= out.switches
-                plan.steps_done = out.steps_done          # a retried switch does not run its steps twice
-                total.running = ms[out.current]
-                if r not in _RETRY or not plan.switches or (stop is not None and stop.is_set()):
-                    break
-                self._back_off(r)
-            if r < 0 and r not in _RETRY:
+            r = self.migration.retry(attempt)           # the one retry rule between its C calls
+            if r < 0:
                 raise_switch_error(r, _name(total.running), "the next machine", f"pcpu{pcpu}", self.path)
         except VswError as exc:
             if not total.changed:
@@ -819,7 +765,7 @@ class Hypervisor:
         """Runs the deterministic workload on whatever machine runs on ``pcpu``."""
         check_count(steps, "steps")
         self._check_pcpu(pcpu)
-        r = self.migration.retry(lambda: lib.vsw_pcpu_run(self._pcpu_h[pcpu], steps))
+        r = self.migration.retry(lambda: lib.vsw_pcpu_run(self._hw.handles[pcpu], steps))
         check(r, f"run on pcpu{pcpu}", {errno.ESRCH: f"pcpu{pcpu} is idle: no machine runs on it"})
 
     # --- teardown -----------------------------------------------------------------
@@ -830,24 +776,12 @@ class Hypervisor:
         PCPU (a call inside finishes) and waits for ``using`` holds to end; calls
         still waiting end with EBADF, and so does every later call.  No memory a
         call could reach is freed before then."""
-        mig = self.migration
-        with self._lock:
-            if self._closed:
-                return
-            mig.begin()
-            try:
-                self._closed = True             # from here every gate answers EBADF
-                mig.quiesce_for_close()
-                for m in self._machines.values():
-                    m._unplace()
-                self._drop_handles()
-            finally:
-                mig.end(thaw=False)             # waiters see EBADF
-        # outside our lock: the kernel calls back into us under its own
-        self._teardown()
+        if self.migration.close():
+            # outside our lock: the kernel calls back into us under its own
+            self._teardown()
 
     def _teardown(self) -> None:
-        self._closed = True
+        self.migration.closed = True
         self._unsubscribe()
         controller = getattr(self, "controller", None)
         if controller is not None:
@@ -867,9 +801,9 @@ class Hypervisor:
         return iter(self.machines)
 
     def __repr__(self) -> str:
-        if self._closed:
+        if self.migration.closed:
             return f"<Hypervisor {self.platform.name} closed>"
-        path = self._path.name if self._path else "no"
+        path = self._hw.path.name if self._hw.path else "no"
         return (f"<Hypervisor {self.platform.name}: {len(self._machines)} machines, {self.npcpus} PCPU"
                 f"{'s' if self.npcpus != 1 else ''}, {self.layout.name}, {path} path>")
 
@@ -897,7 +831,7 @@ def switch_context(frm: Machine, to: Machine | None) -> SwitchStats:
     every PCPU, so the usual call costs what ``Hypervisor.switch_context`` does:
     its fast path is the method's, inlined, with that PCPU's stats pool."""
     try:
-        pool = frm._hv._pools[frm._hint]        # type: ignore[index]  # None: never loaded, the slow path
+        pool = frm._hv._hw.pools[frm._hint]        # type: ignore[index]  # None: never loaded, the slow path
         stats = pool.last
         if _refcount(stats) > pool.free:
             stats = pool.spare

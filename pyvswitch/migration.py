@@ -1,7 +1,7 @@
 """Moving every context between switch paths while other threads keep working.
 
-The whole mechanism lives here: the gate, the epoch, park, unpark and the one
-retry rule.  Its rules, as drivers/base/dd.c states deferred probing:
+The whole mechanism lives here: the gate, the epoch (when it moves; the
+hardware carries it), park, unpark and the one retry rule.  Its rules, as drivers/base/dd.c states deferred probing:
 
 * **Who migrates.**  The hypervisor's lock guards its tables; the gate is a
   condition on it.  One thread at a time migrates (``begin``/``end``); every
@@ -29,20 +29,32 @@ retry rule.  Its rules, as drivers/base/dd.c states deferred probing:
   frozen, and calls are refused with ENODEV until a device binds again.
 * **End.**  The PCPUs are thawed with the new epoch (unless parked or closed)
   and the waiting threads let through.
-* **Close** is the last migration: it waits its turn, waits for the calls
-  holding the hypervisor (``using``) to leave and freezes every PCPU (a call
-  inside finishes first); it never thaws.
-* **The one retry rule** (``back_off``): a C call refused with EAGAIN while no
-  thread migrates (another thread is inside the PCPU, or a switch in flight
-  holds the only slot that could make room) is tried again after a yield;
-  every other refusal in ``RETRY`` (EAGAIN during a migration, ESTALE, ENODEV,
-  or no handles at all) waits at the gate first and then is tried again - or
-  ends with EBADF/ENODEV from the gate.  Nothing else is retried.
+* **Close** is the last migration (``close``): it waits its turn, waits for the
+  calls holding the hypervisor (``using``) to leave, freezes every PCPU (a call
+  inside finishes first) and forgets every handle; it never thaws.
+* **The one retry rule** (``retry``, ``back_off``): a C call refused with
+  EAGAIN while no thread migrates (another thread is inside the PCPU, a switch
+  in flight holds the only slot that could make room, the machine moved between
+  being looked up and being reached) is tried again after a yield; every other
+  refusal in ``RETRY`` (EAGAIN during a migration, ESTALE, ENODEV, or no
+  handles at all) waits at the gate first and then is tried again - or ends
+  with EBADF/ENODEV from the gate.  Nothing else is retried.  Every "busy, try
+  again" above the hardware goes through ``retry`` (a switch's slow path,
+  ``run``, ``run_schedule`` between its C calls, register access, ``cache.pin``,
+  the KVM scheduler's pull and push).  Three loops differ, on purpose:
+  ``Pcpu``'s own access (``hw/pcpu.py``) sits below this layer and waits only
+  for the call inside the PCPU; ``_save_out`` below tries an injected EIO
+  again (a fault strikes once), which is not "busy"; and the module-level
+  ``switch_context`` asks again where its machine runs when it moved away
+  (ESRCH), which is a look-up, each try of which goes through this rule.
+* **Who holds what.**  The hardware (PCPUs, pools, paths, cache, epoch) is a
+  ``BoundHardware`` (``bound.py``) and the machines a ``MachineTable``
+  (``api.py``); this module decides when they change, through their public
+  methods only (``tests/unit/api/test_one_home.py`` checks it).
 """
 from __future__ import annotations
 
 import errno
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -54,7 +66,8 @@ from .errors import check
 from .hw import VswError, ffi, lib
 
 if TYPE_CHECKING:
-    from .api import Hypervisor, Machine
+    from .api import Hypervisor, Machine, MachineTable
+    from .bound import BoundHardware
     from .hw import Pcpu
 
 #: C refusals that mean "a migration (or another thread) got in the way": the one retry rule.
@@ -90,23 +103,46 @@ class Parked:
 
 
 class Migration:
-    """The gate and the park/unpark machine of one hypervisor."""
+    """The gate and the park/unpark machine of one hypervisor: it moves the contexts
+    of ``machines`` between the paths of ``hw`` as ``hv``'s drivers come and go."""
 
-    def __init__(self, hv: "Hypervisor") -> None:
-        self.hv = hv
+    def __init__(self, hv: "Hypervisor", hw: "BoundHardware", machines: "MachineTable") -> None:
+        self.hv = hv                            # its platform, kernel, controller and layout
+        self.hw = hw
+        self.machines = machines
         self.lock = threading.RLock()
         self.gate = threading.Condition(self.lock)
         self.migrator: int | None = None        # the thread migrating, if one is
         self.frozen: list[Pcpu] = []            # PCPUs it froze, thawed when it ends
-        # unique to this hypervisor, so a handle of another one is refused as stale
-        self.epoch = int.from_bytes(os.urandom(7), "little") + 1
+        self.closed = False                     # close() is the last migration
         self.parked: Parked | None = None
         self.why = ""
         self.history: list[MigrationStats] = []
         self.calls = 0                          # threads inside ``using``
         self._warnings: list[str] = []
 
+    @property
+    def epoch(self) -> int:
+        """The epoch context handles must carry: bumped by every park and restore,
+        so a handle a thread still holds is refused (ESTALE) once its path may be gone."""
+        return self.hw.epoch
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self.hw.epoch = value
+
     # --- the gate -------------------------------------------------------------------
+    def check_closed(self) -> None:
+        """EBADF once the hypervisor is closed."""
+        if self.closed:
+            raise VswError(errno.EBADF, "this hypervisor is closed")
+
+    def check_open(self) -> None:
+        """EBADF once closed, ENODEV while the contexts are parked (no switch path)."""
+        self.check_closed()
+        if self.parked is not None:
+            raise VswError(errno.ENODEV, f"no switch path: {self.why}")
+
     def wait_for_migrator(self) -> None:
         """Under the lock: waits while another thread migrates."""
         me = threading.get_ident()
@@ -125,7 +161,7 @@ class Migration:
             return
         if thaw and self.parked is None:        # still parked: they stay frozen (idle, no handles)
             for p in self.frozen:
-                if p._h is not None:            # a retired PCPU stays shut
+                if not p.closed:                # a retired PCPU stays shut
                     p.thaw(self.epoch)
             self.frozen.clear()
         self.migrator = None
@@ -136,7 +172,7 @@ class Migration:
         and keys it to the current epoch (the migrating thread switches on it).  A
         PCPU already closed (its driver gone) refuses everyone for good: skipped."""
         for p in pcpus:
-            if p._h is None:
+            if p.closed:
                 continue
             p.freeze()
             check(lib.vsw_pcpu_rekey(p.handle, self.epoch), "rekey")
@@ -147,15 +183,15 @@ class Migration:
         """Under the lock: waits while another thread migrates, then EBADF once
         closed and ENODEV while parked (no switch path).  Closed is answered at
         once: ``close`` may be the migrator, waiting for this thread's ``using``."""
-        self.hv._check_closed()
+        self.check_closed()
         self.wait_for_migrator()
-        self.hv._check_open()
+        self.check_open()
 
     def back_off(self, r: int) -> None:
         """The one retry rule, after a C call refused with one of ``RETRY`` (or made
         without handles): a yield while another thread is inside the PCPU, else a
         wait at the gate (EBADF, ENODEV once there is no path)."""
-        if r == -errno.EAGAIN and self.migrator is None and self.hv._pcpu_h:
+        if r == -errno.EAGAIN and self.migrator is None and self.hw.handles:
             time.sleep(0)
         else:
             with self.lock:
@@ -181,9 +217,9 @@ class Migration:
         while parked unless ``parked_ok`` (a bind is how the contexts come back)."""
         with self.lock:
             if parked_ok:
-                self.hv._check_closed()
+                self.check_closed()
                 self.wait_for_migrator()
-                self.hv._check_closed()
+                self.check_closed()
             else:
                 self.wait_gate()
             self.calls += 1
@@ -194,13 +230,26 @@ class Migration:
                 self.calls -= 1
                 self.gate.notify_all()
 
-    def quiesce_for_close(self) -> None:
-        """Under the lock, migrating: every ``using`` hold left (new ones wait, then
-        EBADF), then every PCPU frozen for good.  The caller marks the hypervisor
-        closed first."""
-        while self.calls:
-            self.gate.wait()
-        self.freeze(self.hv._pcpus)
+    def close(self) -> bool:
+        """The last migration: waits for one in flight, marks the hypervisor closed
+        (from here every gate answers EBADF), waits for every ``using`` hold to leave
+        (new ones wait, then EBADF), freezes every PCPU for good (a call inside
+        finishes first) and forgets every handle - never thawed.  False when it
+        was closed already."""
+        with self.lock:
+            if self.closed:
+                return False
+            self.begin()
+            try:
+                self.closed = True
+                while self.calls:
+                    self.gate.wait()
+                self.freeze(self.hw.pcpus)
+                self.machines.unplace_all()
+                self.hw.drop()
+            finally:
+                self.end(thaw=False)            # waiters see EBADF
+        return True
 
     def take_warnings(self) -> list[str]:
         """Why moves to the fast path fell back since the last call (each once)."""
@@ -212,29 +261,27 @@ class Migration:
     def _in_use(self, dev: object) -> bool:
         """Whether the switch uses ``dev`` now: a part every path needs, or an invention
         device while the fast path is in use."""
-        hv = self.hv
-        spec = hv.platform.spec(dev.name)       # type: ignore[attr-defined]
+        spec = self.hv.platform.spec(dev.name)  # type: ignore[attr-defined]
         if spec is None:
             return False
-        return not spec.invention or hv._path is not None and hv._path.name == "store"
+        return not spec.invention or self.hw.path_name == "store"
 
     def on_driver_event(self, event: str, dev: object) -> None:
         """The hypervisor's bus notifier.  Before a device the switch uses unbinds (its
         hardware is still there), every context is parked; once the unbind is done,
         or a device binds, the switch comes back on the best path bound."""
-        hv = self.hv
         with self.lock:
-            if hv._closed:          # close() waits for this bind or unbind; its hardware goes now:
+            if self.closed:         # close() waits for this bind or unbind; its hardware goes now:
                 if event == "unbind_driver":    # nothing may be inside it meanwhile
-                    self.freeze(hv._pcpus)
+                    self.freeze(self.hw.pcpus)
                 return
             try:
                 if event == "unbind_driver" and self._in_use(dev):
                     self.begin()
                     self.park(f"{dev.name} unbound")     # type: ignore[attr-defined]
                 elif event in ("unbound_driver", "bound_driver"):
-                    if (event == "bound_driver" and self.parked is None and hv._path is not None
-                            and hv._path.name == "memory" and hv.controller.acquire_channel() is not None):
+                    if (event == "bound_driver" and self.parked is None and self.hw.path_name == "memory"
+                            and self.hv.controller.acquire_channel() is not None):
                         self.begin()
                         self.park("moving to the fast path")
                     if self.parked is not None:
@@ -248,33 +295,33 @@ class Migration:
     # --- park and unpark ----------------------------------------------------------------
     def park(self, why: str) -> None:
         """Quiesces every PCPU and moves every context out of the hardware into images."""
-        hv = self.hv
+        hw, ms = self.hw, self.machines
         if self.parked is not None:
             return
-        assert hv._path is not None
-        self.freeze(hv._pcpus)
-        path = hv._path
-        running = {i: p.owner for i, p in enumerate(hv._pcpus) if p.owner}
-        images = {mid: m.snapshot() for mid, m in hv._machines.items() if m._c is not None}
+        assert hw.path is not None
+        self.freeze(hw.pcpus)
+        path = hw.path
+        running = {i: p.owner for i, p in enumerate(hw.pcpus) if p.owner}
+        images = {m.id: m.snapshot() for m in ms if ms.handle(m) is not None}
         saved: list[int] = []
         try:
             for i, owner in running.items():
-                self._save_out(hv._pcpus[i], path, owner)
+                self._save_out(hw.pcpus[i], path, owner)
                 saved.append(i)
         except BaseException:               # a fault on every try, Ctrl-C: the unbind is refused, so
             for i in reversed(saved):       # every PCPU saved out gets its machine back (its slot holds it)
-                hv._pcpus[i].switch_ctx(None, hv._machines[running[i]]._c)
+                hw.pcpus[i].switch_ctx(None, ms.handle(ms[running[i]]))
             raise
         self.epoch += 1                     # handles still held by threads are stale from here
-        for m in hv._machines.values():
-            hv._release(m)
+        for m in ms:
+            ms.release(m)
         if path.name == "store":
-            hv.controller.release()
+            self.hv.controller.release()
         stats = MigrationStats(why, path.name, contexts=len(images),
                                bytes=sum(len(i) for i in images.values()), running=dict(running),
-                               modeled_ns=len(images) * path.price(hv.layout.all_groups)[1])
+                               modeled_ns=len(images) * path.price(self.hv.layout.all_groups)[1])
         self.parked, self.why = Parked(images, running, stats), why
-        hv._drop_handles()
+        hw.drop()
 
     @staticmethod
     def _save_out(p: "Pcpu", path: object, owner: int) -> None:
@@ -292,14 +339,14 @@ class Migration:
         """Back on the best path the bound drivers allow, every context restored and
         every PCPU running what it ran - all of it, or (on the fast path) none of it
         and the memory path instead; False (still parked, and why) when no path is bound."""
-        hv = self.hv
+        hv, hw = self.hv, self.hw
         parked = self.parked
         assert parked is not None
-        ok, why = hv._bring_up()            # new PCPUs come frozen
+        ok, why = self._bring_up()          # new PCPUs come frozen
         if not ok:
             self.why = why
             return False
-        fast = hv._path is not hv._memory
+        fast = hw.fast
         interrupted: BaseException | None = None
         try:
             placed = self._restore(parked)
@@ -314,71 +361,62 @@ class Migration:
                 else f"the contexts do not fit the store path ({exc}); staying on the memory path"
             hv.kernel.printk("error", note)
             hv.controller.release()
-            hv._drop_handles()
-            hv._bring_up(fast=False)
+            hw.drop()
+            self._bring_up(fast=False)
             try:
                 placed = self._restore(parked)
             except VswError as exc2:
                 return self._stay_parked(f"{note}, and the memory path refused them too: {exc2}")
             parked.stats.fallback = note
             self._warnings.append(note)
-        assert hv._path is not None
-        parked.stats.to_path = hv._path.name
-        parked.stats.modeled_ns += len(placed) * hv._path.price(hv.layout.all_groups)[1]
+        assert hw.path is not None
+        parked.stats.to_path = hw.path.name
+        parked.stats.modeled_ns += len(placed) * hw.path.price(hv.layout.all_groups)[1]
         self.history.append(parked.stats)
         self.parked = None
-        hv.kernel.printk("info", f"switching over the {hv._path.name} path ({len(placed)} contexts)")
+        hv.kernel.printk("info", f"switching over the {hw.path.name} path ({len(placed)} contexts)")
         if interrupted is not None:
             raise interrupted
         return True
 
+    def _bring_up(self, fast: bool = True) -> tuple[bool, str]:
+        """The hardware taken from the bound drivers again, its PCPUs frozen for this migration."""
+        return self.hw.bring_up(self.hv.controller, self.freeze, fast)
+
     def _stay_parked(self, why: str) -> bool:
         self.why = why
         self.hv.kernel.printk("error", why)
-        self.hv._drop_handles()
+        self.hw.drop()
         return False
 
     def _restore(self, parked: Parked) -> list["Machine"]:
         """Every image into a context of the current path and every PCPU given back
         its machine, under a new epoch - all, or every step undone and the error raised."""
-        hv = self.hv
-        self.freeze(hv._pcpus)
+        hw, ms = self.hw, self.machines
+        self.freeze(hw.pcpus)
         self.epoch += 1                     # handles of an attempt undone are stale too
-        for p in hv._pcpus:
+        for p in hw.pcpus:
             check(lib.vsw_pcpu_rekey(p.handle, self.epoch), "rekey")
         placed: list[Machine] = []
         loaded: list[int] = []
         try:
-            self._check_fits(parked)
+            hw.check_fits({mid for mid in parked.images if mid in ms.pinned}, set(parked.running.values()))
             for mid, img in parked.images.items():
-                m = hv._machines[mid]
-                hv._place_new(m)
+                m = ms[mid]
+                ms.place(m)
                 placed.append(m)
                 info = ffi.new("struct vsw_image_info *")
-                check(lib.vsw_ctx_import(m._c, img, len(img), info), f"import the context of {m.name}")
+                check(lib.vsw_ctx_import(ms.handle(m), img, len(img), info), f"import the context of {m.name}")
             for i, owner in parked.running.items():
-                hv._pcpus[i].switch_ctx(None, hv._machines[owner]._c)
+                hw.pcpus[i].switch_ctx(None, ms.handle(ms[owner]))
                 loaded.append(i)
         except BaseException:
             for i in reversed(loaded):      # just loaded, clean: the save moves nothing
-                hv._pcpus[i].switch_ctx(hv._machines[parked.running[i]]._c, None)
+                hw.pcpus[i].switch_ctx(ms.handle(ms[parked.running[i]]), None)
             for m in placed:
-                hv._release(m)
+                ms.release(m)
             raise
         return placed
-
-    def _check_fits(self, parked: Parked) -> None:
-        """ENOSPC, before anything moves, when the store cannot hold every context
-        that must stay in it: the pinned ones and the ones running."""
-        hv = self.hv
-        if hv._cache is None:
-            return
-        pinned = {mid for mid in parked.images if mid in hv._pinned}
-        running = set(parked.running.values())
-        cap = hv._cache.path.store.capacity_slots
-        if len(pinned | running) > cap:
-            raise VswError(errno.ENOSPC, f"{len(pinned | running)} contexts must be in the store ({len(pinned)} "
-                                         f"pinned, {len(running - pinned)} more running) and it holds {cap}")
 
 
 __all__ = ["FallbackWarning", "Migration", "MigrationStats", "Parked", "RETRY"]

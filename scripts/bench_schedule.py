@@ -58,7 +58,7 @@ with pyvswitch.open("hyperscale") as hv:
 
     # a cache hit against the switch without a cache: the same schedule in C over
     # plain handles of the same slots (what every switch was before the store cached)
-    epoch = hv._epoch
+    epoch = hv.migration.epoch
     plain = []
     for m in vms:
         out = ffi.new("struct vsw_ctx **")

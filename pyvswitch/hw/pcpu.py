@@ -52,6 +52,11 @@ class Pcpu:
         self.trace: Trace | None = None
 
     @property
+    def closed(self) -> bool:
+        """Whether the PCPU is retired (``close``): every call is refused from then on."""
+        return self._h is None
+
+    @property
     def handle(self) -> object:
         if self._h is None:
             raise VswError(errno.EBADF, "this PCPU is closed")

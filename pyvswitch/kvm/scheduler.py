@@ -467,20 +467,22 @@ class Scheduler:
 
     def _settle(self, op: Callable[[Any], None], r: int = -errno.EAGAIN) -> None:
         """``op(pcpu)`` (pull or push) once the PCPU is open: -EAGAIN is a migration
-        holding it, waited out at the API's gate; any other refusal is raised."""
-        while True:
-            if r != -errno.EAGAIN:
-                check(r, f"{op.__name__} on pcpu{self.index}")
+        (or another thread) holding it, waited out under the API's one retry rule
+        (``Migration.retry``: the gate, EBADF/ENODEV from it); any other refusal is raised."""
+        if r != -errno.EAGAIN:
+            check(r, f"{op.__name__} on pcpu{self.index}")
+
+        def attempt() -> int:
             try:
                 op(self.pcpu)
-                if op == self.vcpu.push:        # the vCPU now holds the state of the PCPU's machine
-                    self._holds = self.hv.running(self.index)
-                return
             except VswError as exc:
                 if exc.errno != errno.EAGAIN:
                     raise
-            self.hv.running(self.index)         # waits at the gate until the migration is over
-            time.sleep(0)
+                return -errno.EAGAIN
+            if op == self.vcpu.push:            # the vCPU now holds the state of the PCPU's machine
+                self._holds = self.hv.running(self.index)
+            return 0
+        self.hv.migration.retry(attempt)
 
     def _refused(self, runnable: list[Job], cur: int, on_vcpu: Job, rep: RunReport) -> tuple[Job, bool, int]:
         """The switch to the next job, the API's way (it waits out a migration, says what

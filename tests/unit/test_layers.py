@@ -22,7 +22,7 @@ LAYERS = [
     ("pyvswitch.drivers",),
     ("pyvswitch.platform",),
     ("pyvswitch.controller",),
-    ("pyvswitch.api", "pyvswitch.migration", "pyvswitch.store_cache", "pyvswitch.replay"),
+    ("pyvswitch.api", "pyvswitch.bound", "pyvswitch.migration", "pyvswitch.store_cache", "pyvswitch.replay"),
     ("pyvswitch.bench", "pyvswitch.kvm", "pyvswitch.workloads"),        # tools on the API
     ("pyvswitch",),                                                     # the public facade (__init__)
     ("pyvswitch.cli", "pyvswitch.__main__"),                            # every verb

@@ -190,7 +190,7 @@ def test_a_corrupt_home_is_refused_before_anything_changes():
     with pyvswitch.open(platform(2)) as hv:
         a, b = hv.create_vm("a"), hv.create_vm("b")
         hv.machine("b").regs["rax"] = 7
-        home = pyvswitch.hw.Slot(hv._memory.store, 0, b.id)    # b's home: the only slot MEM backs
+        home = pyvswitch.hw.Slot(hv._hw.memory.store, 0, b.id)    # b's home: the only slot MEM backs
         home.corrupt(0)
         with pytest.raises(VswError) as e:
             hv.switch_context(hv.host, b)

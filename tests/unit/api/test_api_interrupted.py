@@ -12,6 +12,7 @@ import pytest
 
 import pyvswitch
 from pyvswitch import VswError
+from pyvswitch.bound import BoundHardware
 from pyvswitch.migration import Migration
 
 from test_api_failpaths import Ledger, platform
@@ -161,12 +162,12 @@ def test_ctrl_c_inside_the_move_back_to_the_fast_path_leaves_the_memory_path_who
         led.run(4, 1)
         hv.unbind("mover")
         led.run(3, 0)
-        orig = Migration._check_fits
+        orig = BoundHardware.check_fits
 
-        def interrupted(self, parked):
-            monkeypatch.setattr(Migration, "_check_fits", orig)      # once
+        def interrupted(self, pinned, running):
+            monkeypatch.setattr(BoundHardware, "check_fits", orig)   # once
             raise KeyboardInterrupt
-        monkeypatch.setattr(Migration, "_check_fits", interrupted)
+        monkeypatch.setattr(BoundHardware, "check_fits", interrupted)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with pytest.raises(KeyboardInterrupt):
