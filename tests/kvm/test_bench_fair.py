@@ -84,3 +84,26 @@ def test_linux_at_the_slice_is_verified_by_its_preemptions():
             assert v["handovers"] >= 1 and v["handover_every_ms"] <= 2.5 * s / 1000, v
         else:
             assert la["rr_interval_ms"] == pytest.approx(s / 1000)
+
+
+def test_bench_exit_switch_prints_the_three_ways_and_a_breakdown():
+    r = subprocess.run([sys.executable, str(SCRIPTS / "bench_exit_switch.py"), "--reps", "1", "--exits", "50",
+                        "--json"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    for clock in ("wall", "cpu"):
+        per = doc[clock]["per_exit_us"]
+        assert set(per) >= {"a", "b", "c"} and all(per[w]["median"] > 0 for w in per)
+        assert {"median", "min", "max"} == set(doc[clock]["a/b"])
+    parts = doc["a_breakdown_us_per_switch"]
+    assert all(v["median"] >= 0 for k, v in parts.items() if k != "run loop (the rest)")
+    # the parts are measured inside the wall time: together they cannot exceed a's time per exit by much
+    assert sum(v["median"] for k, v in parts.items() if k != "run loop (the rest)") <= \
+        doc["wall"]["per_exit_us"]["a"]["max"] * 1.5
+
+
+def test_bench_exit_switch_refuses_bad_counts():
+    for bad in (["--exits", "1"], ["--reps", "0"]):
+        r = subprocess.run([sys.executable, str(SCRIPTS / "bench_exit_switch.py"), *bad], capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 2 and "at least" in r.stderr
