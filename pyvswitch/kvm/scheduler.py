@@ -237,7 +237,9 @@ class Scheduler:
 
     In round-robin order the slices and switches run in C (``vsw_kvm_loop``: the
     switch is the API's own C switch, through the PCPU's gate); Python sees the
-    guests' device accesses, refused switches and the ends.  ``c_loop = False``
+    guests' device accesses, refused switches and the ends.  In any other order
+    each slice - the switch (pull, store, push) and the run - is one call of the
+    same C loop.  ``c_loop = False``
     keeps every slice in Python (the reference the C loop is tested against)."""
 
     c_loop: bool = True
@@ -381,6 +383,15 @@ class Scheduler:
                 job = pick(runnable, on_vcpu)
                 if job not in runnable:
                     raise VswError(errno.EINVAL, f"the policy chose {job!r}, which is not runnable")
+                if self.c_loop and on_vcpu is not None and on_vcpu.machine._c is not None \
+                        and job.machine._c is not None:
+                    # any order: the switch and the slice are one C call (the slice loop, one slice)
+                    pair = [job] if job is on_vcpu else [on_vcpu, job]
+                    left = C_LOOP_NS if deadline is None else deadline - time.perf_counter_ns()
+                    on_vcpu, due, used = self._loop(pair, on_vcpu, job is not on_vcpu, slice_ns, rep, 1,
+                                                    max(1, min(C_LOOP_NS, left)))
+                    it += max(0, used - 1)
+                    continue
                 if job is not on_vcpu:
                     owner = self._switch(on_vcpu, job, rep)
                     if owner is None:

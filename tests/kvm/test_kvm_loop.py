@@ -63,6 +63,51 @@ def test_c_loop_gives_what_the_python_loop_gives(expected, c_loop):
         assert rep.exits["preempted"] <= len(rep.slice_ns) <= rep.slices
 
 
+@pytest.mark.parametrize("c_loop", [True, False])
+def test_any_order_switches_and_runs_in_one_c_call(expected, c_loop):
+    """In an order other than round-robin each slice - switch and run - is one call
+    of the C loop: Python's pull/switch_context/push (``_switch``) runs only for the
+    first switch (nothing on the vCPU yet), and the guests end as alone.  The
+    Python loop (``c_loop = False``) switches every time itself, as the reference."""
+    with pyvswitch.open("reference-kvm") as hv:
+        sched, jobs = start(hv, c_loop=c_loop)
+        calls, real = [0], sched._switch
+
+        def counted(*a, **kw):
+            calls[0] += 1
+            return real(*a, **kw)
+        sched._switch = counted
+        picks = []
+
+        def policy(runnable, last):         # a callable of one's own: every other slice the same job again
+            picks.append(last)
+            return last if last in runnable and len(picks) % 2 else runnable[len(picks) % len(runnable)]
+        rep = sched.run(slice_us=kept(sched, 50), order=policy)
+        assert [(j.result, j.progress) for j in jobs] == [expected[p] for p in PROGRAMS]
+        assert rep.switches > 3 and rep.slices == sum(j.slices for j in jobs) == len(picks)
+        assert calls[0] == (1 if c_loop else rep.switches), (calls, rep.switches)
+
+
+def test_a_policy_that_raises_midway_leaves_the_truth_in_the_register_file(expected):
+    """The C call for one slice returns before the policy is asked again: a policy
+    raising after some slices leaves every guest where it was, and a second run
+    (round-robin) ends them as alone."""
+    with pyvswitch.open("reference-kvm") as hv:
+        sched, jobs = start(hv)
+        n = [0]
+
+        def policy(runnable, last):
+            n[0] += 1
+            if n[0] == 9:
+                raise KeyError("policy failed")
+            return runnable[n[0] % len(runnable)]
+        with pytest.raises(KeyError):
+            sched.run(slice_us=kept(sched, 50), order=policy)
+        assert any(j.slices for j in jobs)
+        sched.run(slice_us=kept(sched, 50))
+        assert [(j.result, j.progress) for j in jobs] == [expected[p] for p in PROGRAMS]
+
+
 def test_the_budget_is_kept_to_the_slice():
     with pyvswitch.open("reference-kvm") as hv:
         sched, jobs = start(hv, rounds=10**6)
