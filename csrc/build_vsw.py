@@ -1,8 +1,9 @@
 """cffi build script for pyvswitch._vsw (API mode, out of line).
 
-The cdef is the block of csrc/vsw.h between the CDEF markers, so the header
-stays the single statement of the ABI.  VSW_SANITIZE=1 in the environment
-builds it with AddressSanitizer and UndefinedBehaviorSanitizer (scripts/sanitize).
+The cdef is the block between the CDEF markers of each part csrc/vsw.h
+includes, in its order, then of csrc/vsw_test.h (the calls only tests and
+benchmarks make), so the headers stay the single statement of the ABI.
+VSW_SANITIZE=1 in the environment builds it with AddressSanitizer and UndefinedBehaviorSanitizer (scripts/sanitize).
 keep_gil.h makes the few short calls keep the GIL (it says why).
 """
 import os
@@ -18,12 +19,24 @@ SOURCES = sorted(p.name for p in HERE.glob("*.c"))
 GUEST_ABI = HERE.parent / "pyvswitch" / "guest" / "runtime" / "vsw_guest_abi.h"
 
 
+def _headers() -> list[str]:
+    """The parts vsw.h includes, in its order, then vsw_test.h."""
+    parts = re.findall(r'^#include "(vsw_[a-z0-9_]+\.h)"', (HERE / "vsw.h").read_text(), re.M)
+    return [*parts, "vsw_test.h"]
+
+
+def _block(name: str) -> str:
+    text = (HERE / name).read_text()
+    if text.count("/* CDEF-BEGIN */") != 1 or text.count("/* CDEF-END */") != 1:
+        raise SystemExit(f"csrc/{name}: expected one CDEF-BEGIN ... CDEF-END block")
+    return text.split("/* CDEF-BEGIN */", 1)[1].split("/* CDEF-END */", 1)[0]
+
+
 def _cdef() -> str:
-    """vsw.h's CDEF block, and every #define of the guest ABI header as a constant
-    whose value the compiler supplies (cffi's "#define NAME ..."): one definition."""
-    text = (HERE / "vsw.h").read_text()
+    """Each header's CDEF block, and every #define of the guest ABI header as a
+    constant whose value the compiler supplies (cffi's "#define NAME ..."): one definition."""
     names = re.findall(r"^#define (VSW_[A-Z0-9_]+) ", GUEST_ABI.read_text(), re.M)
-    return (text.split("/* CDEF-BEGIN */", 1)[1].split("/* CDEF-END */", 1)[0] +
+    return ("".join(_block(h) for h in _headers()) +
             "".join(f"#define {n} ...\n" for n in names))
 
 
@@ -43,7 +56,7 @@ ffibuilder = FFI()
 ffibuilder.cdef(_cdef())
 ffibuilder.set_source(
     "pyvswitch._vsw",
-    '#include "vsw.h"\n#include "vsw_guest_abi.h"\n#include "keep_gil.h"',
+    '#include "vsw.h"\n#include "vsw_test.h"\n#include "vsw_guest_abi.h"\n#include "keep_gil.h"',
     # relative to the project root, where setup.py runs the build
     sources=[f"csrc/{name}" for name in SOURCES],
     include_dirs=["csrc", "pyvswitch/guest/runtime"],

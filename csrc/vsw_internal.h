@@ -3,6 +3,7 @@
 #define VSW_INTERNAL_H
 
 #include "vsw.h"
+#include "vsw_test.h"     /* the core implements the test-only calls too */
 #include <errno.h>
 #include <stdbool.h>
 

@@ -1,6 +1,6 @@
 """The KVM hardware model: what /dev/kvm offers (``kvm_info``), one KVM VM with
 one vCPU and its guest memory (``Regions``: a region per machine), whose
-whole state moves to and from a PCPU register file (C: csrc/kvm.c)."""
+whole state moves to and from a PCPU register file (C: csrc/kvm_*.c)."""
 from __future__ import annotations
 
 import errno

@@ -1,7 +1,7 @@
 /*
  * vsw_guest_abi.h - the guest <-> VMM ABI, defined once.
  *
- * Read by the guest runtime (vsw_guest.h), by the C core (kvm.c decodes MMIO
+ * Read by the guest runtime (vsw_guest.h), by the C core (kvm_run.c decodes MMIO
  * exits with it, guests.c's built-in programs write these registers) and by
  * Python (the cffi build script turns every #define below into a constant of
  * pyvswitch._vsw.lib).  Plain integers only: a guest's freestanding build

@@ -1,0 +1,33 @@
+/* vsw_image.h - context images and their CRC32C (image.c, crc32c.c); part of the ABI (vsw.h includes every part). */
+#ifndef VSW_ABI_IMAGE_H
+#define VSW_ABI_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* CDEF-BEGIN */
+#define VSW_IMAGE_MAGIC 0x49575356
+#define VSW_IMAGE_HEADER_SIZE 40
+
+uint32_t vsw_crc32c(uint32_t crc, const void *buf, size_t len);
+int vsw_crc32c_hw(void);
+
+/* ---- context image ---- */
+struct vsw_image_info {
+    uint32_t magic;
+    uint32_t layout;
+    uint32_t version;
+    uint32_t payload_size;
+    uint32_t valid_mask;
+    uint32_t header_size;
+    uint64_t generation;
+    uint64_t owner;
+    uint32_t crc_stored;
+    uint32_t crc_computed;
+    uint64_t length;        /* bytes handed in */
+};
+/* Bytes an image of the layout takes. */
+int vsw_image_size(uint32_t layout);
+/* CDEF-END */
+
+#endif
