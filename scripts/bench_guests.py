@@ -521,7 +521,8 @@ def main() -> int:
               f"{f(out['linux']['wall_s'], 1e3, '.1f')} ms = {f(out['linux']['vs_solo_sum'])}x the solo sum, "
               f"{f(out['linux']['us_per_thread_switch'], 1, '.1f')} us over the solo sum per thread switch; "
               f"CPU time {f(out['linux']['cpu_s'], 1e3, '.1f')} ms = {f(out['linux']['cpu_vs_solo_sum'])}x the solo sum's, "
-              f"{f(out['linux']['cpu_us_per_thread_switch'], 1, '.1f')} us CPU over it per thread switch")
+              f"{f(out['linux']['cpu_us_per_thread_switch'], 1, '.1f')} us CPU over it per thread switch; "
+              f"preempted every {f(out['linux']['preempted_every_ms'], 1, '.2f')} ms of CPU")
         for s in slices:
             p = out[f"pyvswitch@{s:g}us"]
             sw, sl = p["switch_us"], p["slice_us"]
