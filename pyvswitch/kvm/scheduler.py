@@ -425,6 +425,9 @@ class Scheduler:
         while True:
             ctxs = [j.machine._c for j in runnable]
             if any(c is None for c in ctxs):    # a migration took the handles just now: the Python loop's turn
+                if complete:                    # ... once the slice an exit stopped is finished, in Python
+                    self._slice(runnable[current], slice_ns, rep, used_ns=resume_ns, handled=True)
+                    return runnable[current], True, used + 1
                 return runnable[current], due, used
             cap = 1 if complete and stop is not None else min(budget - used, C_LOOP_SLICES)
             L, r, took = self._c_loop(runnable, ctxs, current, due and not complete, complete, resume_ns,

@@ -113,6 +113,37 @@ def test_no_slice_runs_in_python_after_a_device_write(expected, order):
         assert rep.slices == sum(j.slices for j in jobs)
 
 
+def test_a_handle_gone_at_an_exit_finishes_that_slice_in_python(expected):
+    """A migration takes a context handle while Python handles a guest's write (the
+    C loop cannot resume over it): the slice the write stopped is finished in
+    Python - its access completed in its guest - and the run goes on, the guests
+    ending as alone."""
+    with pyvswitch.open("reference-kvm") as hv:
+        sched, jobs = start(hv)
+        state = {"n": 0, "saved": None, "finished_in_python": 0}
+        device, slice_ = sched._device, sched._slice
+
+        def on_device(job, x):
+            device(job, x)
+            state["n"] += 1
+            if state["n"] == 3 and not job.done:
+                other = next(j for j in jobs if j is not job and not j.done)
+                state["saved"] = (other.machine, other.machine._c)
+                other.machine._c = None             # as a migration does, for a moment
+
+        def on_slice(job, *a, **kw):
+            if state["saved"] is not None:          # the loop gave up the C path: the handle comes back
+                m, c = state["saved"]
+                m._c, state["saved"] = c, None
+                state["finished_in_python"] += bool(kw.get("handled"))
+            return slice_(job, *a, **kw)
+        sched._device, sched._slice = on_device, on_slice
+        rep = sched.run(slice_us=kept(sched, 200))
+        assert state["finished_in_python"] == 1
+        assert [(j.result, j.progress) for j in jobs] == [expected[p] for p in PROGRAMS]
+        assert rep.slices == sum(j.slices for j in jobs)
+
+
 def test_a_policy_that_raises_midway_leaves_the_truth_in_the_register_file(expected):
     """The C call for one slice returns before the policy is asked again: a policy
     raising after some slices leaves every guest where it was, and a second run
