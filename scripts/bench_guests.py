@@ -498,6 +498,7 @@ def main() -> int:
                 "linux_at_slice": la}
         results[g] = out
     doc = {"copies": args.copies, "reps": args.reps, "cpu": cpu, "slices_us": slices, "skipped": skipped,
+           "skip_reasons": {g: "this host has no AVX-512F (/proc/cpuinfo flags)" for g in skipped},
            "tick_ms": tick, "linux_at_slice": ways, "loadavg": os.getloadavg(), "results": results}
     if args.json:
         print(json.dumps(doc, indent=2))
@@ -508,8 +509,8 @@ def main() -> int:
 
     print(f"{args.copies} copies of each guest on core {cpu}, medians of {args.reps} interleaved repetitions "
           f"(min-max); load average {os.getloadavg()[0]:.2f}")
-    for g in skipped:
-        print(f"{g}: skipped: this host has no AVX-512F (/proc/cpuinfo flags); run it where it does")
+    for g, why in doc["skip_reasons"].items():
+        print(f"{g}: skipped: {why}; run it where it does")
     print(f"Linux's tick here: {tick:g} ms (SCHED_RR's timeslice for a 1 ms request, sched_rr_get_interval)")
     for s, how in ways.items():
         print(f"Linux at a {s:g} us slice: " + (
