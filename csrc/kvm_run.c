@@ -228,14 +228,39 @@ int vsw_kvm_loop(struct vsw_kvm *k, struct vsw_pcpu *p, struct vsw_ctx *const *c
     for (uint32_t i = 0; i < n; i++)
         if (!ctxs[i])
             return -EINVAL;
-    if (k->io_pending)
+    if (k->io_pending && !L->complete_first)
         return -EBUSY;
     uint8_t *in_end = (uint8_t *)&L->stopped;
     memset(in_end, 0, sizeof(*L) - (size_t)(in_end - (uint8_t *)L));
     L->current = current;
     uint64_t start = now_ns();
     int pending_switch = L->switch_first != 0;
+    /* the slice in progress: its age at the start of this call (0: a fresh one) */
+    uint64_t age = pending_switch ? 0 : L->resume_ns;
     struct vsw_switch_stats st;
+    if (k->io_pending) {
+        /* the access ends inside the guest that made it, before anything else */
+        int r = enter(k, 1, &L->exit);
+        if (r < 0)
+            return r;
+        if (L->exit.reason != VSW_KVM_EXIT_PREEMPTED) {
+            L->stopped = VSW_KVM_STOP_EXIT;     /* the next part of a split access: the caller's again */
+            L->used_ns = age;
+            return 0;
+        }
+        L->exit = (struct vsw_kvm_exit){0};
+    }
+    if (age && age >= L->slice_ns) {
+        /* its time went in device accesses: the slice is over without another run */
+        L->slices_of[current]++;
+        if (L->took_ns)
+            L->took_ns[L->preempted] = age;
+        L->preempted++;
+        age = 0;
+        pending_switch = 1;
+        if (++L->slices >= L->max_slices || (L->max_ns && now_ns() - start >= L->max_ns))
+            return 0;           /* STOP_BUDGET */
+    }
     for (;;) {
         uint32_t next = (current + 1) % n;
         if (pending_switch && next != current) {
@@ -267,14 +292,15 @@ int vsw_kvm_loop(struct vsw_kvm *k, struct vsw_pcpu *p, struct vsw_ctx *const *c
         }
         pending_switch = 1;
         uint64_t t0 = now_ns();
-        int r = arm(k, L->slice_ns);
+        int r = arm(k, L->slice_ns - age);
         if (r < 0)
             return r;
         r = enter(k, 0, &L->exit);
         disarm(k);
         if (r < 0)
             return r;
-        uint64_t took = now_ns() - t0;
+        uint64_t took = now_ns() - t0 + age;
+        age = 0;
         if (L->exit.reason != VSW_KVM_EXIT_PREEMPTED) {
             L->stopped = VSW_KVM_STOP_EXIT;
             L->used_ns = took;

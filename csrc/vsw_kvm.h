@@ -79,7 +79,12 @@ uint32_t vsw_kvm_refused_msr(const struct vsw_kvm *k);
  * refused (`r`: the pull or the switch; nothing of it done, `current` still on
  * the vCPU), when the push after a switch is refused (`r`, -EAGAIN while a
  * migration holds the PCPU: `current` switched in but not yet in the vCPU),
- * after max_slices slices, or once max_ns have passed (a slice always ends first). */
+ * after max_slices slices, or once max_ns have passed (a slice always ends first).
+ * Resuming after an exit the caller handled: complete_first completes the
+ * access ctxs[current] made inside it first (KVM_RUN with immediate_exit; the
+ * next part of a split access stops the loop again at once, STOP_EXIT), and
+ * resume_ns (the slice's age at that exit) makes the first slice what is left
+ * of it - none when its time is up - counted from its start. */
 enum vsw_kvm_stop { VSW_KVM_STOP_BUDGET = 0, VSW_KVM_STOP_EXIT = 1, VSW_KVM_STOP_REFUSED = 2,
                     VSW_KVM_STOP_UNPUSHED = 3 };
 struct vsw_kvm_loop {
@@ -88,10 +93,11 @@ struct vsw_kvm_loop {
     uint64_t max_slices;        /* >= 1 */
     uint64_t max_ns;            /* 0: no bound */
     uint32_t switch_first;      /* 1: ctxs[current] has had its slice: switch before the first */
-    uint32_t reserved;
+    uint32_t complete_first;    /* 1: complete ctxs[current]'s pending access first (else one pending: -EBUSY) */
     uint64_t *took_ns;          /* optional, max_slices entries: each timer-ended slice's wall ns */
     uint64_t *own_ns;           /* n entries, added to: each context's time inside KVM_RUN */
     uint64_t *slices_of;        /* n entries, added to: each context's slices */
+    uint64_t resume_ns;         /* with switch_first 0: ctxs[current]'s slice in progress is this old */
     /* out */
     uint32_t stopped;           /* enum vsw_kvm_stop */
     uint32_t current;           /* the context the vCPU holds */

@@ -237,7 +237,9 @@ class Scheduler:
 
     In round-robin order the slices and switches run in C (``vsw_kvm_loop``: the
     switch is the API's own C switch, through the PCPU's gate); Python sees the
-    guests' device accesses, refused switches and the ends.  ``c_loop = False``
+    guests' device accesses, refused switches and the ends.  In any other order
+    each slice - the switch (pull, store, push) and the run - is one call of the
+    same C loop.  ``c_loop = False``
     keeps every slice in Python (the reference the C loop is tested against)."""
 
     c_loop: bool = True
@@ -374,13 +376,22 @@ class Scheduler:
                 if fast and on_vcpu in runnable and all(j.machine._c is not None for j in runnable):
                     left = C_LOOP_NS if deadline is None else deadline - time.perf_counter_ns()
                     on_vcpu, due, used = self._loop(runnable, on_vcpu, due, slice_ns, rep, max_slices - it,
-                                                    max(1, min(C_LOOP_NS, left)))
+                                                    max(1, min(C_LOOP_NS, left)), stop)
                     it += used
                     continue
                 it += 1
                 job = pick(runnable, on_vcpu)
                 if job not in runnable:
                     raise VswError(errno.EINVAL, f"the policy chose {job!r}, which is not runnable")
+                if self.c_loop and on_vcpu is not None and on_vcpu.machine._c is not None \
+                        and job.machine._c is not None:
+                    # any order: the switch and the slice are one C call (the slice loop, one slice)
+                    pair = [job] if job is on_vcpu else [on_vcpu, job]
+                    left = C_LOOP_NS if deadline is None else deadline - time.perf_counter_ns()
+                    on_vcpu, due, used = self._loop(pair, on_vcpu, job is not on_vcpu, slice_ns, rep, 1,
+                                                    max(1, min(C_LOOP_NS, left)), stop)
+                    it += max(0, used - 1)
+                    continue
                 if job is not on_vcpu:
                     owner = self._switch(on_vcpu, job, rep)
                     if owner is None:
@@ -398,28 +409,72 @@ class Scheduler:
         return rep
 
     def _loop(self, runnable: list[Job], on_vcpu: Job, due: bool, slice_ns: int, rep: RunReport,
-              budget: int, max_ns: int = C_LOOP_NS) -> tuple[Job, bool, int]:
+              budget: int, max_ns: int = C_LOOP_NS, stop: Callable[[], bool] | None = None) -> tuple[Job, bool, int]:
         """Round-robin slices in C from ``on_vcpu`` (``due``: it has had its slice)
-        until an exit Python must see, or ``max_ns`` of wall time (what is left of
+        for ``budget`` slices at most, or ``max_ns`` of wall time (what is left of
         the run's timeout, so the C loop keeps it to the slice as the Python loop
-        does); that slice is finished here.  Returns the
-        job on the vCPU, whether it has had its slice, and the slices used."""
+        does).  A guest's device access stops the C loop; Python handles it and
+        the C loop resumes - completing the access in its guest, then the rest of
+        that slice, then on (with a ``stop`` to ask between slices: only to that
+        slice's end) - so no slice runs in Python.  Returns the job on the vCPU,
+        whether it has had its slice, and the slices used."""
         n = len(runnable)
-        cap = min(budget, C_LOOP_SLICES)
-        ctxs = [j.machine._c for j in runnable]
-        if any(c is None for c in ctxs):        # a migration took the handles just now: the Python loop's turn
-            return on_vcpu, due, 0
+        current, used = runnable.index(on_vcpu), 0
+        resume_ns, complete = 0, False      # after an exit: the slice's age, and its access to complete
+        end = time.perf_counter_ns() + max_ns
+        while True:
+            ctxs = [j.machine._c for j in runnable]
+            if any(c is None for c in ctxs):    # a migration took the handles just now: the Python loop's turn
+                if complete:                    # ... once the slice an exit stopped is finished, in Python
+                    self._slice(runnable[current], slice_ns, rep, used_ns=resume_ns, handled=True)
+                    return runnable[current], True, used + 1
+                return runnable[current], due, used
+            cap = 1 if complete and stop is not None else min(budget - used, C_LOOP_SLICES)
+            L, r, took = self._c_loop(runnable, ctxs, current, due and not complete, complete, resume_ns,
+                                      slice_ns, cap, max(1, end - time.perf_counter_ns()), rep)
+            job = runnable[L.current]
+            if r < 0:
+                raise VswError(-r, f"the slice loop on pcpu{self.index} failed running {job.machine.name}: "
+                                   f"{os.strerror(-r)}")
+            if L.stopped == lib.VSW_KVM_STOP_EXIT:
+                used += L.slices
+                x = self.vcpu._last(L.exit)
+                self._count(job, x, rep)
+                self._device(job, x)
+                if not job.done and all(not j.machine.destroyed and j.machine._c is not None for j in runnable):
+                    current, due, complete, resume_ns = L.current, False, True, L.used_ns
+                    continue                    # back into C: the access completes there, the slice goes on
+                # it ended (or a machine went): the slice is finished here, as the Python loop would
+                self._slice(job, slice_ns, rep, used_ns=L.used_ns, handled=True)
+                return job, True, used + 1
+            used += L.slices
+            if L.stopped == lib.VSW_KVM_STOP_UNPUSHED:
+                self._settle(self.vcpu.push, L.r)
+                return job, False, max(1, used)
+            if L.stopped == lib.VSW_KVM_STOP_REFUSED:
+                if -L.r == errno.EIO:           # an injected mover fault: nothing changed, the job runs on
+                    rep.faults += 1
+                    return job, False, used + 1
+                nxt, due, _ = self._refused(runnable, L.current, job, rep)
+                return nxt, due, used + 1
+            return job, True, max(1, used)
+
+    def _c_loop(self, runnable: list[Job], ctxs: list[Any], current: int, switch_first: bool, complete: bool,
+                resume_ns: int, slice_ns: int, cap: int, max_ns: int, rep: RunReport) -> tuple[Any, int, Any]:
+        """One call of the C slice loop; what ran is counted, whatever stopped it."""
+        n = len(runnable)
         c_ctxs = ffi.new("struct vsw_ctx *[]", ctxs)
         own = ffi.new("uint64_t[]", n)
         per = ffi.new("uint64_t[]", n)
         took = array("q", bytes(8 * cap))
         L = ffi.new("struct vsw_kvm_loop *", {"slice_ns": slice_ns, "max_slices": cap, "max_ns": max_ns,
-                                              "switch_first": int(due), "took_ns": ffi.from_buffer("uint64_t[]", took),
+                                              "switch_first": int(switch_first), "complete_first": int(complete),
+                                              "resume_ns": 0 if switch_first else resume_ns,
+                                              "took_ns": ffi.from_buffer("uint64_t[]", took),
                                               "own_ns": own, "slices_of": per})
         self._holds = None                      # unknown until the loop says where it stopped
         with self.vcpu._lock:                   # close() from another thread waits for this turn
-            r = lib.vsw_kvm_loop(self.vcpu.handle, self.pcpu.handle, c_ctxs, n, runnable.index(on_vcpu), L)
-        # what ran counts, whatever stopped it
+            r = lib.vsw_kvm_loop(self.vcpu.handle, self.pcpu.handle, c_ctxs, n, current, L)
         for i, j in enumerate(runnable):
             j.clock_ns += own[i]
             j.slices += per[i]
@@ -437,26 +492,9 @@ class Scheduler:
         if L.preempted:
             rep.exits["preempted"] = rep.exits.get("preempted", 0) + L.preempted
             rep.slice_ns.extend(took[:L.preempted])
-        job = runnable[L.current]
         # whose state the vCPU holds: the PCPU's machine, unless the loop switched and could not push
-        self._holds = None if L.stopped == lib.VSW_KVM_STOP_UNPUSHED else job.machine
-        if r < 0:
-            raise VswError(-r, f"the slice loop on pcpu{self.index} failed running {job.machine.name}: "
-                               f"{os.strerror(-r)}")
-        used = max(1, L.slices)
-        if L.stopped == lib.VSW_KVM_STOP_EXIT:
-            self._slice(job, slice_ns, rep, first=self.vcpu._last(L.exit), used_ns=L.used_ns)
-            return job, True, L.slices + 1
-        if L.stopped == lib.VSW_KVM_STOP_UNPUSHED:
-            self._settle(self.vcpu.push, L.r)
-            return job, False, used
-        if L.stopped == lib.VSW_KVM_STOP_REFUSED:
-            if -L.r == errno.EIO:               # an injected mover fault: nothing changed, the job runs on
-                rep.faults += 1
-                return job, False, L.slices + 1
-            nxt, due, _ = self._refused(runnable, L.current, job, rep)
-            return nxt, due, L.slices + 1
-        return job, True, used
+        self._holds = None if L.stopped == lib.VSW_KVM_STOP_UNPUSHED else runnable[L.current].machine
+        return L, r, took
 
     def _gone(self) -> None:
         """A job whose machine was destroyed (destroy_vm while it waited its turn)
@@ -528,7 +566,7 @@ class Scheduler:
         return job
 
     def _slice(self, job: Job, slice_ns: int, rep: RunReport, first: KvmExit | None = None,
-               used_ns: int = 0) -> None:
+               used_ns: int = 0, handled: bool = False) -> None:
         """Runs ``job`` for a slice of ``slice_ns`` wall time.  A device access is
         handled and the guest goes on in the same slice; the slice ends when its time
         is up, or the job is done.  Before it ends, the guest's last access is
@@ -539,7 +577,7 @@ class Scheduler:
         if first is not None:               # the C loop's slice, stopped at this exit
             self._count(job, first, rep)
             self._device(job, first)
-        while first is None or not job.done:
+        while (first is None and not handled) or not job.done:
             first = None
             left = slice_ns - (time.perf_counter_ns() - t0)
             if left <= 0:

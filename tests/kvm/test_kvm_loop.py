@@ -63,6 +63,107 @@ def test_c_loop_gives_what_the_python_loop_gives(expected, c_loop):
         assert rep.exits["preempted"] <= len(rep.slice_ns) <= rep.slices
 
 
+@pytest.mark.parametrize("c_loop", [True, False])
+def test_any_order_switches_and_runs_in_one_c_call(expected, c_loop):
+    """In an order other than round-robin each slice - switch and run - is one call
+    of the C loop: Python's pull/switch_context/push (``_switch``) runs only for the
+    first switch (nothing on the vCPU yet), and the guests end as alone.  The
+    Python loop (``c_loop = False``) switches every time itself, as the reference."""
+    with pyvswitch.open("reference-kvm") as hv:
+        sched, jobs = start(hv, c_loop=c_loop)
+        calls, real = [0], sched._switch
+
+        def counted(*a, **kw):
+            calls[0] += 1
+            return real(*a, **kw)
+        sched._switch = counted
+        picks = []
+
+        def policy(runnable, last):         # a callable of one's own: every other slice the same job again
+            picks.append(last)
+            return last if last in runnable and len(picks) % 2 else runnable[len(picks) % len(runnable)]
+        rep = sched.run(slice_us=kept(sched, 50), order=policy)
+        assert [(j.result, j.progress) for j in jobs] == [expected[p] for p in PROGRAMS]
+        assert rep.switches > 3 and rep.slices == sum(j.slices for j in jobs) == len(picks)
+        assert calls[0] == (1 if c_loop else rep.switches), (calls, rep.switches)
+
+
+@pytest.mark.parametrize("order", ["round-robin", "random"])
+def test_no_slice_runs_in_python_after_a_device_write(expected, order):
+    """Device writes stop the C loop; Python handles each and the C loop resumes -
+    completing the write in its guest, then the rest of the slice - so the
+    vCPU's own run and complete are never called from Python (the first switch
+    aside, nothing on the vCPU yet), and the guests end as alone."""
+    with pyvswitch.open("reference-kvm") as hv:
+        sched, jobs = start(hv)
+        calls = {"run": 0, "complete": 0}
+        for name in calls:
+            real = getattr(sched.vcpu, name)
+
+            def counted(*a, _real=real, _name=name, **kw):
+                calls[_name] += 1
+                return _real(*a, **kw)
+            setattr(sched.vcpu, name, counted)
+        rep = sched.run(slice_us=kept(sched, 200), order=order)
+        assert [(j.result, j.progress) for j in jobs] == [expected[p] for p in PROGRAMS]
+        assert sum(len(j.progress) for j in jobs) > 3 and rep.exits.get("io", 0) > 3
+        # the very first slice (switched to from no job) and each job's last one (it wrote DONE)
+        # are finished by Python; every other slice ran in C, however many writes it had
+        assert calls["run"] <= 1 and calls["complete"] <= len(jobs) + 1, calls
+        assert rep.slices == sum(j.slices for j in jobs)
+
+
+def test_a_handle_gone_at_an_exit_finishes_that_slice_in_python(expected):
+    """A migration takes a context handle while Python handles a guest's write (the
+    C loop cannot resume over it): the slice the write stopped is finished in
+    Python - its access completed in its guest - and the run goes on, the guests
+    ending as alone."""
+    with pyvswitch.open("reference-kvm") as hv:
+        sched, jobs = start(hv)
+        state = {"n": 0, "saved": None, "finished_in_python": 0}
+        device, slice_ = sched._device, sched._slice
+
+        def on_device(job, x):
+            device(job, x)
+            state["n"] += 1
+            if state["n"] == 3 and not job.done:
+                other = next(j for j in jobs if j is not job and not j.done)
+                state["saved"] = (other.machine, other.machine._c)
+                other.machine._c = None             # as a migration does, for a moment
+
+        def on_slice(job, *a, **kw):
+            if state["saved"] is not None:          # the loop gave up the C path: the handle comes back
+                m, c = state["saved"]
+                m._c, state["saved"] = c, None
+                state["finished_in_python"] += bool(kw.get("handled"))
+            return slice_(job, *a, **kw)
+        sched._device, sched._slice = on_device, on_slice
+        rep = sched.run(slice_us=kept(sched, 200))
+        assert state["finished_in_python"] == 1
+        assert [(j.result, j.progress) for j in jobs] == [expected[p] for p in PROGRAMS]
+        assert rep.slices == sum(j.slices for j in jobs)
+
+
+def test_a_policy_that_raises_midway_leaves_the_truth_in_the_register_file(expected):
+    """The C call for one slice returns before the policy is asked again: a policy
+    raising after some slices leaves every guest where it was, and a second run
+    (round-robin) ends them as alone."""
+    with pyvswitch.open("reference-kvm") as hv:
+        sched, jobs = start(hv)
+        n = [0]
+
+        def policy(runnable, last):
+            n[0] += 1
+            if n[0] == 9:
+                raise KeyError("policy failed")
+            return runnable[n[0] % len(runnable)]
+        with pytest.raises(KeyError):
+            sched.run(slice_us=kept(sched, 50), order=policy)
+        assert any(j.slices for j in jobs)
+        sched.run(slice_us=kept(sched, 50))
+        assert [(j.result, j.progress) for j in jobs] == [expected[p] for p in PROGRAMS]
+
+
 def test_the_budget_is_kept_to_the_slice():
     with pyvswitch.open("reference-kvm") as hv:
         sched, jobs = start(hv, rounds=10**6)
@@ -127,6 +228,72 @@ def test_a_pending_device_access_refuses_the_loop():
         ctxs, n, L, own, per = _loop_args(sched, jobs)
         assert lib.vsw_kvm_loop(sched.vcpu.handle, sched.pcpu.handle, ctxs, n, 0, L) == -errno.EBUSY
         assert L.slices == 0 and list(per) == [0] * n
+        assert sched.vcpu.complete() is None
+
+
+def _to_an_exit(sched):
+    for _ in range(100_000):
+        x = sched.vcpu.run(10_000_000)
+        if x.reason == "io":
+            return x
+    raise AssertionError("the guest never wrote its device")
+
+
+def test_complete_first_ends_the_access_in_its_guest_and_resumes_the_slice():
+    """complete_first: the pending write completes inside the guest that made it
+    (its RIP moves past the store exactly once), then the rest of the slice runs;
+    resume_ns makes that slice the rest of the one asked, counted from its start."""
+    with pyvswitch.open("reference-kvm") as hv:
+        sched, jobs = start(hv, rounds=10**6)
+        _onto_vcpu(sched, hv, jobs[0])
+        _to_an_exit(sched)
+        ctxs, n, L, own, per = _loop_args(sched, jobs, complete_first=1, resume_ns=150_000, max_slices=1)
+        took = ffi.new("uint64_t[]", 1)
+        L.took_ns = took
+        assert lib.vsw_kvm_loop(sched.vcpu.handle, sched.pcpu.handle, ctxs, n, 0, L) == 0
+        if L.stopped == lib.VSW_KVM_STOP_EXIT:          # the guest wrote again within the 50 us left
+            assert L.used_ns >= 150_000 and L.exit.reason == lib.VSW_KVM_EXIT_IO
+            assert sched.vcpu.complete() is None
+        else:
+            assert (L.stopped, L.slices, L.switches, L.preempted) == (lib.VSW_KVM_STOP_BUDGET, 1, 0, 1)
+            assert took[0] >= 150_000                   # the slice's age at the exit counts
+            assert per[0] == 1 and own[0] > 0
+        sched.vcpu.pull(sched.pcpu)                     # nothing pending: the state is whole
+
+
+def test_a_slice_whose_time_went_in_device_accesses_ends_without_another_run():
+    """resume_ns at or past the slice (one past the bound): no KVM_RUN for it -
+    the slice is over, counted with its age, and the loop switches on."""
+    with pyvswitch.open("reference-kvm") as hv:
+        sched, jobs = start(hv, rounds=10**6)
+        _onto_vcpu(sched, hv, jobs[0])
+        _to_an_exit(sched)
+        ctxs, n, L, own, per = _loop_args(sched, jobs, complete_first=1, resume_ns=200_001, max_slices=1)
+        took = ffi.new("uint64_t[]", 1)
+        L.took_ns = took
+        assert lib.vsw_kvm_loop(sched.vcpu.handle, sched.pcpu.handle, ctxs, n, 0, L) == 0
+        assert (L.stopped, L.slices, L.switches, L.current, L.guest_ns) == (lib.VSW_KVM_STOP_BUDGET, 1, 0, 0, 0)
+        assert took[0] == 200_001 and list(per) == [1, 0, 0] and list(own) == [0] * n
+        assert sched.vcpu.complete() is None            # the access did complete, in jobs[0]
+        # with slices to spare the loop goes on: the next context's slice follows
+        _to_an_exit(sched)
+        ctxs, n, L, own, per = _loop_args(sched, jobs, complete_first=1, resume_ns=10**9, max_slices=2)
+        assert lib.vsw_kvm_loop(sched.vcpu.handle, sched.pcpu.handle, ctxs, n, 0, L) == 0
+        if L.stopped == lib.VSW_KVM_STOP_BUDGET:
+            assert (L.slices, L.switches, L.current) == (2, 1, 1) and hv.running(0) is jobs[1].machine
+        else:                                           # jobs[1] wrote its device within its slice
+            assert L.stopped == lib.VSW_KVM_STOP_EXIT and L.switches == 1 and L.current == 1
+            sched.vcpu.complete()
+
+
+def test_without_complete_first_a_pending_access_is_still_refused_and_resume_alone_changes_nothing():
+    with pyvswitch.open("reference-kvm") as hv:
+        sched, jobs = start(hv)
+        _onto_vcpu(sched, hv, jobs[0])
+        _to_an_exit(sched)
+        ctxs, n, L, own, per = _loop_args(sched, jobs, resume_ns=10**9)
+        assert lib.vsw_kvm_loop(sched.vcpu.handle, sched.pcpu.handle, ctxs, n, 0, L) == -errno.EBUSY
+        assert L.slices == 0 and list(per) == [0] * n and list(own) == [0] * n
         assert sched.vcpu.complete() is None
 
 
