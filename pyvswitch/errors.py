@@ -124,6 +124,15 @@ MAX_GUEST_MEM_MIB = 1024
 #: A guest ELF image file (``run``, ``Scheduler.add``): no guest address space is larger.
 MAX_GUEST_IMAGE_BYTES = MAX_GUEST_MEM_MIB << 20
 
+# --- what a user may leave out: the one place each default is written down ------
+# (device parameters have theirs in pyvswitch.schema; the CLI shows these with %(default)s)
+#: A KVM time slice in microseconds (``Scheduler.run``, ``run``, ``run --linux``, ``demo --kvm``).
+DEFAULT_SLICE_US = 50.0
+#: The address space of one C guest in MiB (``run --mem-mib``, ``Scheduler.add``).
+DEFAULT_GUEST_MEM_MIB = 64
+#: The address space of one unmodified Linux program in MiB (``run --mem-mib ... --linux``, ``load_linux``).
+DEFAULT_LINUX_MEM_MIB = 128
+
 
 def check_int_in(v: object, what: str, low: int, high: int) -> int:
     """An integer from ``low`` to ``high``: EINVAL for anything else (``bool`` too)

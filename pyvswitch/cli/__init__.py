@@ -20,8 +20,17 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from ..errors import MAX_DEMO_SWITCHES, MAX_DEMO_VMS, MAX_GUEST_MEM_MIB, MAX_TRACE_SWITCHES, SLICE_US_RANGE
+from ..errors import (
+    DEFAULT_GUEST_MEM_MIB,
+    DEFAULT_SLICE_US,
+    MAX_DEMO_SWITCHES,
+    MAX_DEMO_VMS,
+    MAX_GUEST_MEM_MIB,
+    MAX_TRACE_SWITCHES,
+    SLICE_US_RANGE,
+)
 from ..hw import VswError
+from ..platform.description import DEFAULT_KVM_PLATFORM, DEFAULT_PLATFORM
 from . import calibrate as calibrate_verb
 from . import mrc as mrc_verb
 from . import sweep as sweep_verb
@@ -188,7 +197,7 @@ EXIT_CODES = {
 EVERY_VERB = f"{EXIT_INTERRUPTED} after Ctrl-C, {EXIT_BROKEN_PIPE} when the reader of its output went away"
 
 
-PLATFORM_HELP = "platform TOML file or built-in name (default: reference)"
+PLATFORM_HELP = f"platform TOML file or built-in name (default: {DEFAULT_PLATFORM})"
 
 
 def _verb(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str, help_: str, json_help: str,
@@ -204,18 +213,18 @@ def _verb(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str,
 def _guest_verbs(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """The verbs for real guests on KVM: run and guest."""
     r = _verb(sub, "run", "C guests (ELF images) preempted on one KVM vCPU through the context store",
-              "one JSON document", "a platform with a vsw,pcpu-kvm (default reference-kvm)")
+              "one JSON document", f"a platform with a vsw,pcpu-kvm (default {DEFAULT_KVM_PLATFORM})")
     r.add_argument("images", nargs="+", metavar="GUEST.elf", help="images built with `pyvswitch guest build` "
                    "(or: run [--ro-dir DIR --stdin FILE --env N=V --copies N] --linux PROG [ARGS...], an "
                    "unmodified static Linux program)")
-    r.add_argument("--slice-us", type=SLICE_US, default=50.0,
-                   help=f"time slice in microseconds, {SLICE_HELP} (default 50)")
+    r.add_argument("--slice-us", type=SLICE_US, default=DEFAULT_SLICE_US,
+                   help=f"time slice in microseconds, {SLICE_HELP} (default %(default)s)")
     r.add_argument("--order", choices=("round-robin", "random"), default="round-robin", help="who runs next")
-    r.add_argument("--seed", type=int, default=0, help="seed of the random order (default 0)")
+    r.add_argument("--seed", type=int, default=0, help="seed of the random order (default %(default)s)")
     r.add_argument("--check-solo", action="store_true", help="run each alone first; exit 1 if any differs")
-    r.add_argument("--mem-mib", type=int_in(2, MAX_GUEST_MEM_MIB, "MiB"), default=64,
+    r.add_argument("--mem-mib", type=int_in(2, MAX_GUEST_MEM_MIB, "MiB"), default=DEFAULT_GUEST_MEM_MIB,
                    help=f"address space of each guest in MiB, an even number from 2 to {MAX_GUEST_MEM_MIB:,} "
-                        "(default 64)")
+                        "(default %(default)s)")
     r.add_argument("--timeout", type=float, metavar="SECONDS", help="stop a run after this much wall time (each "
                    "solo run too, with --check-solo); guests still running did not finish (exit 1)")
     r.add_argument("-q", "--quiet", action="store_true", help="no streamed console lines; each guest's output "
@@ -249,14 +258,14 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     p.set_defaults(run=_probe)
     d = _verb(sub, "demo", "host and VMs switched many times over both paths, state checked", "one JSON document")
     d.add_argument("--vms", type=int_in(1, MAX_DEMO_VMS), default=3,
-                   help=f"VMs besides the host, 1 to {MAX_DEMO_VMS:,} (default 3); with --kvm, the guests "
+                   help=f"VMs besides the host, 1 to {MAX_DEMO_VMS:,} (default %(default)s); with --kvm, the guests "
                         "(the built-in programs in turn)")
     d.add_argument("--switches", type=int_in(1, MAX_DEMO_SWITCHES), default=10000,
-                   help=f"switches per path, 1 to {MAX_DEMO_SWITCHES:,} (default 10000)")
+                   help=f"switches per path, 1 to {MAX_DEMO_SWITCHES:,} (default %(default)s)")
     d.add_argument("--kvm", action="store_true", help="real guests preempted on a KVM vCPU (needs /dev/kvm; "
-                   "platform default reference-kvm)")
-    d.add_argument("--slice-us", type=SLICE_US, default=50.0,
-                   help=f"KVM time slice in microseconds, {SLICE_HELP} (default 50)")
+                   f"platform default {DEFAULT_KVM_PLATFORM})")
+    d.add_argument("--slice-us", type=SLICE_US, default=DEFAULT_SLICE_US,
+                   help=f"KVM time slice in microseconds, {SLICE_HELP} (default %(default)s)")
     d.set_defaults(run=_demo)
     b = _verb(sub, "bench", "the model (patented path vs prior art) and the emulator's own speed",
               "one JSON document, with the platform and the machine")
@@ -270,8 +279,8 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     t = _verb(sub, "trace", "bus transactions of a run of switches as Chrome trace-event JSON",
               "print a JSON summary with each switch's stats")
     t.add_argument("--switches", type=int_in(1, MAX_TRACE_SWITCHES), default=10,
-                   help=f"switches to trace, 1 to {MAX_TRACE_SWITCHES:,} (default 10)")
-    t.add_argument("--out", default="trace.json", help="output file (default trace.json)")
+                   help=f"switches to trace, 1 to {MAX_TRACE_SWITCHES:,} (default %(default)s)")
+    t.add_argument("--out", default="trace.json", help="output file (default %(default)s)")
     t.add_argument("--fallback", action="store_true", help="unbind the mover first: trace the prior-art path")
     t.set_defaults(run=_trace)
     _guest_verbs(sub)

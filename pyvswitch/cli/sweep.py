@@ -86,7 +86,7 @@ def add(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
              platform_help="a platform file from `pyvswitch calibrate`: its cached-save prior art priced too "
                            "(default: the README's XSAVE reference point)")
     w.add_argument("grid", metavar="GRID.toml", help="axes, each a list of values (pyvswitch/bench/sweep.py)")
-    w.add_argument("--out", default="sweep.csv", help="the table, appended to as points finish (default sweep.csv)")
+    w.add_argument("--out", default="sweep.csv", help="the table, appended to as points finish (default %(default)s)")
     w.add_argument("--workers", type=int, help="local processes (default: every core)")
     w.add_argument("--scheduler", metavar="ADDRESS", help="a dask.distributed scheduler (the 'cluster' extra)")
     w.add_argument("--resume-any", action="store_true", help="resume into a table made by another version of the "

@@ -1,0 +1,147 @@
+"""One fact, one place (issue 23, deliverable 4): each fact below is written down once and
+everything else reads it, or is checked against it here.  Each test fails when the fact
+is restated somewhere again (a default in a help text, a size in a signature, a table in
+prose)."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import pkgutil
+import re
+from pathlib import Path
+
+import pytest
+
+import pyvswitch
+from pyvswitch import errors
+from pyvswitch.cli import _parser
+from pyvswitch.cli.run_linux import linux_parser
+from pyvswitch.platform.description import DEFAULT_KVM_PLATFORM, DEFAULT_PLATFORM
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _parsers() -> list[tuple[str, argparse.ArgumentParser]]:
+    parser, sub = _parser()
+    return [("pyvswitch", parser), *((f"pyvswitch {v}", p) for v, p in sub.choices.items()),
+            ("pyvswitch run --linux", linux_parser())]
+
+
+def _options() -> list[tuple[str, argparse.Action]]:
+    return [(f"{name} {'/'.join(a.option_strings) or a.dest}", a) for name, p in _parsers() for a in p._actions
+            if a.help and a.help is not argparse.SUPPRESS]
+
+
+# --- 1. CLI defaults: argparse's own default, shown with %(default)s -------------------------
+def test_every_stated_default_of_an_option_is_argparses_own() -> None:
+    """A help text that says "default" shows the option's own default through %(default)s
+    (where argparse has none - None: decided later, a platform by name - the rendered help is
+    checked against the constants below)."""
+    stated = 0
+    for where, action in _options():
+        m = re.search(r"\(default:? ([^)]*)\)", action.help)
+        if not m:
+            continue
+        stated += 1
+        if action.default not in (None, False, argparse.SUPPRESS) and action.default != []:
+            assert "%(default)s" in action.help, f"{where}: restates its default {action.default!r} in its help " \
+                                                 f"({action.help!r}); use %(default)s"
+    assert stated >= 15, "the walk over the parsers found too few stated defaults: it no longer sees them"
+
+
+def test_rendered_help_shows_the_constants() -> None:
+    """What a user reads: the defaults the code runs with, not a copy."""
+    _, sub = _parser()
+    run_help, demo_help = sub.choices["run"].format_help(), sub.choices["demo"].format_help()
+    flat = " ".join(run_help.split())
+    assert f"(default {errors.DEFAULT_SLICE_US})" in flat
+    assert f"(default {errors.DEFAULT_GUEST_MEM_MIB})" in flat
+    assert f"(default {DEFAULT_KVM_PLATFORM})" in flat
+    assert f"(default {errors.DEFAULT_SLICE_US})" in " ".join(demo_help.split())
+    assert f"(default: {DEFAULT_PLATFORM})" in " ".join(sub.choices["probe"].format_help().split())
+    linux = " ".join(linux_parser().format_help().split())
+    assert f"(default {errors.DEFAULT_LINUX_MEM_MIB})" in linux and f"(default {errors.DEFAULT_SLICE_US})" in linux
+
+
+def test_the_cli_parses_to_the_constants() -> None:
+    parser, _ = _parser()
+    run = parser.parse_args(["run", "a.elf"])
+    assert (run.slice_us, run.mem_mib) == (errors.DEFAULT_SLICE_US, errors.DEFAULT_GUEST_MEM_MIB)
+    assert parser.parse_args(["demo"]).slice_us == errors.DEFAULT_SLICE_US
+    linux = linux_parser().parse_args([])
+    assert (linux.slice_us, linux.mem_mib) == (errors.DEFAULT_SLICE_US, errors.DEFAULT_LINUX_MEM_MIB)
+
+
+def _functions() -> list[tuple[str, object]]:
+    """Every function and method of pyvswitch's modules (the KVM ones included: importing
+    them needs no /dev/kvm)."""
+    found = []
+    for info in pkgutil.walk_packages(pyvswitch.__path__, "pyvswitch."):
+        if info.name.startswith("pyvswitch.guest.runtime") or info.name.endswith("__main__"):
+            continue
+        mod = importlib.import_module(info.name)
+        for name, obj in vars(mod).items():
+            if getattr(obj, "__module__", None) != mod.__name__:
+                continue
+            if inspect.isfunction(obj):
+                found.append((f"{mod.__name__}.{name}", obj))
+            elif inspect.isclass(obj):
+                found += [(f"{mod.__name__}.{name}.{m}", f) for m, f in vars(obj).items() if inspect.isfunction(f)]
+    return found
+
+
+#: Parameters of the same name that are another fact: the overhead measurements' own slices.
+_NOT_THE_USERS_DEFAULT = {"pyvswitch.kvm.overhead.measure", "pyvswitch.kvm.overhead.throughput"}
+
+
+@pytest.mark.parametrize("param, allowed", [
+    ("slice_us", {errors.DEFAULT_SLICE_US}),
+    ("mem_mib", {errors.DEFAULT_GUEST_MEM_MIB, errors.DEFAULT_LINUX_MEM_MIB}),
+    ("platform", {None}),
+])
+def test_every_signature_defaults_to_the_one_constant(param: str, allowed: set[object]) -> None:
+    """Scheduler.run, run_guests, run_linux, run_kvm_demo...: a parameter a user may leave out
+    has the one default (the scheduler said 100 us while the CLI said 50)."""
+    seen = []
+    for where, f in _functions():
+        p = inspect.signature(f).parameters.get(param)
+        if p is not None and p.default is not inspect.Parameter.empty and where not in _NOT_THE_USERS_DEFAULT:
+            seen.append(where)
+            assert p.default in allowed, f"{where}({param}={p.default!r}): expected one of {allowed}"
+    assert len(seen) >= 2, f"only {seen} take {param}: the walk no longer sees the callers"
+
+
+def test_the_slice_default_is_within_its_bound() -> None:
+    low, high = errors.SLICE_US_RANGE
+    assert low <= errors.DEFAULT_SLICE_US <= high
+    assert 2 <= errors.DEFAULT_GUEST_MEM_MIB <= errors.MAX_GUEST_MEM_MIB and errors.DEFAULT_GUEST_MEM_MIB % 2 == 0
+    assert errors.DEFAULT_LINUX_MEM_MIB % 2 == 0
+
+
+# --- 2. the guest's address space: DEFAULT_GUEST_MEM_MIB, nowhere a literal --------------------
+_SIZE_LITERALS = re.compile(r"\b(64 ?<< ?20|64 ?\* ?1024 ?\* ?1024|67108864|0x4000000|128 ?<< ?20)\b")
+#: Literals that are other facts: the MEM region's default (a device parameter, in the schema),
+#: and --stdin's bound.
+_OTHER_FACTS = {("pyvswitch/schema.py", "capacity_bytes"), ("pyvswitch/cli/run_linux.py", "MAX_STDIN")}
+
+
+def test_no_guest_size_literal_in_the_code() -> None:
+    """64 MiB (a C guest) and 128 MiB (a Linux program) live in pyvswitch.errors only."""
+    for path in sorted((ROOT / "pyvswitch").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if _SIZE_LITERALS.search(line) and not any(rel == f and key in line for f, key in _OTHER_FACTS):
+                raise AssertionError(f"{rel}:{n}: a guest size restated: {line.strip()}")
+
+
+def test_prose_about_the_guest_size_states_the_constant() -> None:
+    """Docs and the guest header may say the default in words; they are checked against it."""
+    said = 0
+    texts = [*(ROOT / "docs").rglob("*.md"), ROOT / "README.md",
+             *(ROOT / "pyvswitch" / "guest" / "runtime").glob("*.h")]
+    for path in texts:
+        for m in re.finditer(r"(\d+) MiB by default", path.read_text()):
+            said += 1
+            assert int(m.group(1)) == errors.DEFAULT_GUEST_MEM_MIB, f"{path}: {m.group(0)!r}"
+    assert said >= 1, "the guide no longer states the default size: drop this test or the phrase it checks"
