@@ -1,13 +1,9 @@
-"""pyvswitch <verb> (also python -m pyvswitch <verb>).
+"""pyvswitch <verb> (also python -m pyvswitch <verb>).  Every verb takes --json.
 
-Exit status: probe - 0 the fast switch path is usable, 1 only the fallback
-path, 2 no switch path (a device it needs did not bind) or an error; demo - 0 every machine's state checked out, 1 a mismatch or
-a declared fast path that did not come up, 2 an error; run - 0 every guest
-ended by returning or vsw_exit (and, with --check-solo, matched its solo run), 1
-otherwise, 2 an error; bench, trace, guest - 0 done, 2 an error.  Every verb takes --json.
-Every verb: 2 and its usage for an option it cannot take; 130 on Ctrl-C (no
-traceback); 141 (128 + SIGPIPE), quietly, when the reader of its output went
-away (``pyvswitch probe | head -1``), as coreutils do.
+Exit status: ``EXIT_STATUS`` below is the one table of what each verb's means
+(every ``--help`` ends with its verb's, the documentation renders it whole).  A
+broken pipe (``pyvswitch probe | head -1``) ends a verb quietly, as coreutils
+do; Ctrl-C ends it without a traceback.
 """
 from __future__ import annotations
 
@@ -38,6 +34,8 @@ from . import sweep as sweep_verb
 #: Exit status after Ctrl-C (128 + SIGINT) and when the reader of stdout went away (128 + SIGPIPE).
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+#: What ``run --linux`` exits with when the program faulted (128 + SIGSEGV, as a shell says it).
+FAULT_STATUS = 128 + signal.SIGSEGV
 
 
 def int_in(low: int, high: int, unit: str = "") -> Callable[[str], int]:
@@ -166,7 +164,7 @@ def _run(args: argparse.Namespace) -> int:
     text = doc.pop("text")
     print(json.dumps(doc, indent=2) if args.json else text)
     if doc["stopped"] == "interrupted":
-        return 130
+        return EXIT_INTERRUPTED
     return 0 if doc["ok"] else 1
 
 
@@ -182,19 +180,37 @@ def _guest(args: argparse.Namespace) -> int:
     return 0
 
 
-#: What each verb's exit status means (shown in every --help).
-EXIT_CODES = {
-    "probe": "0 the fast switch path is usable, 1 only the fallback path, 2 no switch path or an error",
-    "demo": "0 every machine's state checked out, 1 a mismatch or a declared fast path that did not come up, "
-            "2 an error",
-    "run": "0 every guest ended by returning from main or vsw_exit (and, with --check-solo, matched its solo run); "
-           "1 otherwise (a crash, a guest unfinished at the slice budget or --timeout, a difference); 2 an error; "
-           "with --linux PROG: the program's own exit status, 139 when it faulted",
-    "bench": "0 done, 2 an error", "trace": "0 done, 2 an error", "guest": "0 done, 2 an error",
+#: What a verb that does one job exits with.
+EXIT_DONE: dict[int, str] = {0: "done", 2: "an error"}
+#: The one table of exit statuses: per verb, each status and what it means.  Every --help ends with
+#: its verb's (the top-level one with all), docs/reference/cli.md renders it, and
+#: tests/unit/test_one_fact.py checks every exit status the README and the docs state against it.
+EXIT_STATUS: dict[str, dict[int, str]] = {
+    "probe": {0: "the fast switch path is usable", 1: "only the fallback path",
+              2: "no switch path (a PCPU, MEM or the memory bus did not bind: what open() refuses with ENODEV) "
+                 "or an error"},
+    "demo": {0: "every machine's state checked out", 1: "a mismatch or a declared fast path that did not come up",
+             2: "an error"},
+    "run": {0: "every guest ended by returning from main or vsw_exit (and, with --check-solo, matched its solo run)",
+            1: "otherwise (a crash, a guest unfinished at the slice budget or --timeout, a difference)",
+            2: "an error; with --linux PROG: the program's own exit status, or 2 when it could not run",
+            FAULT_STATUS: "with --linux PROG: the program faulted (as a shell reports a SIGSEGV)"},
+    "bench": EXIT_DONE, "trace": EXIT_DONE, "guest": EXIT_DONE,
     "sweep": sweep_verb.EXIT, "mrc": mrc_verb.EXIT, "calibrate": calibrate_verb.EXIT,
 }
 #: What every verb's exit status can also be.
-EVERY_VERB = f"{EXIT_INTERRUPTED} after Ctrl-C, {EXIT_BROKEN_PIPE} when the reader of its output went away"
+EXIT_EVERY_VERB: dict[int, str] = {2: "an option it cannot take (with its usage)", EXIT_INTERRUPTED: "after Ctrl-C",
+                                   EXIT_BROKEN_PIPE: "when the reader of its output went away"}
+
+
+def exit_text(codes: dict[int, str]) -> str:
+    """A verb's exit statuses in one line: "0 done, 2 an error"."""
+    return ", ".join(f"{code} {meaning}" for code, meaning in codes.items())
+
+
+#: Each verb's exit statuses as one line of text (the tables above, rendered).
+EXIT_CODES = {verb: exit_text(codes) for verb, codes in EXIT_STATUS.items()}
+EVERY_VERB = exit_text(EXIT_EVERY_VERB)
 
 
 PLATFORM_HELP = f"platform TOML file or built-in name (default: {DEFAULT_PLATFORM})"
@@ -349,7 +365,7 @@ def _run_verb(argv: Sequence[str] | None) -> int:
         return 2
     except KeyboardInterrupt:       # Ctrl-C where a verb does not stop cleanly itself: no traceback
         print(f"pyvswitch {args.verb}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _stdout_gone() -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from ..errors import VswError
 
-EXIT = "0 done, 2 an error"
+EXIT = {0: "done", 2: "an error"}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,8 +3,7 @@ x86-64 program as a KVM guest, its system calls served by pyvswitch.
 
 Everything after ``--linux PROG`` is the program's own argv, passed verbatim.
 Its stdout and stderr go to ours, and the exit status is the program's own
-(139 when the guest faulted, as a shell reports a SIGSEGV; 2 when pyvswitch
-could not run it).  ``--copies N`` runs N copies preempted together on the one
+(``EXIT_STATUS["run"]`` in pyvswitch.cli says the others).  ``--copies N`` runs N copies preempted together on the one
 vCPU (each must give the same output); ``--json`` prints one document instead.
 """
 from __future__ import annotations
@@ -23,8 +22,8 @@ from ..hw.kvm import why_unusable
 from ..errors import DEFAULT_LINUX_MEM_MIB, DEFAULT_SLICE_US
 from ..kvm.scheduler import Scheduler
 from ..platform.description import DEFAULT_KVM_PLATFORM
+from . import EVERY_VERB, EXIT_CODES, FAULT_STATUS
 
-FAULT_STATUS = 139
 MAX_STDIN = 64 << 20           # bytes of standard input a program is given
 
 
@@ -74,7 +73,7 @@ def linux_parser() -> argparse.ArgumentParser:
     """The options of ``run ... --linux PROG`` (the words before ``--linux``)."""
     p = argparse.ArgumentParser(prog="pyvswitch run", description="an unmodified static Linux x86-64 program "
                                 "as a KVM guest: pyvswitch run [OPTIONS] --linux PROG [ARGS...]",
-                                epilog="exit status: the program's own; 139 the guest faulted; 2 an error")
+                                epilog=f"exit status: {EXIT_CODES['run']}; {EVERY_VERB}")
     p.add_argument("--ro-dir", metavar="DIR", help="the read-only directory the program sees as / (default: none)")
     p.add_argument("--stdin", metavar="FILE", help="its standard input (default: empty)")
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="an environment variable")

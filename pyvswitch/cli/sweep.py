@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
 
-#: The sweep verb's exit status.
-EXIT = ("0 every point done (a point that failed is a row with its error), 2 an error (nothing run), "
-        "130 interrupted by SIGINT (143: SIGTERM), the finished rows kept")
+#: The sweep verb's exit status (pyvswitch.cli.EXIT_STATUS).
+EXIT = {0: "every point done (a point that failed is a row with its error)", 2: "an error (nothing run)",
+        128 + signal.SIGINT: "interrupted by SIGINT, the finished rows kept",
+        128 + signal.SIGTERM: "stopped by SIGTERM, the finished rows kept"}
 
 
 def _line(r: dict[str, Any], shown: list[str]) -> str:

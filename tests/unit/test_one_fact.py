@@ -145,3 +145,85 @@ def test_prose_about_the_guest_size_states_the_constant() -> None:
             said += 1
             assert int(m.group(1)) == errors.DEFAULT_GUEST_MEM_MIB, f"{path}: {m.group(0)!r}"
     assert said >= 1, "the guide no longer states the default size: drop this test or the phrase it checks"
+
+
+# --- 3. exit statuses: pyvswitch.cli.EXIT_STATUS ---------------------------------------------
+def _prose() -> list[Path]:
+    """Where people read about the verbs: the README, the docs' pages, the CLI's docstrings."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), *sorted((ROOT / "pyvswitch" / "cli").glob("*.py"))]
+
+
+def _docstrings(path: Path) -> str:
+    """A module's text as people read it: Markdown whole, Python's docstrings and comments only
+    (the code itself is the table's own use)."""
+    text = path.read_text()
+    if path.suffix != ".py":
+        return text
+    import ast
+    tree = ast.parse(text)
+    docs = [ast.get_docstring(n) or "" for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))]
+    return "\n\n".join(docs)
+
+
+def _sentences(text: str) -> list[str]:
+    text = re.sub(r"```.*?```", lambda m: m.group(0) if "#" in m.group(0) else "", text, flags=re.S)
+    return [" ".join(s.split()) for s in re.split(r"(?<=[.;:])\s+(?=[A-Z`(])|\n\s*\n|\n(?=\S*pyvswitch )", text)]
+
+
+_EXIT_MENTION = re.compile(r"\bexit(?:s| status(?: is)?| with| codes?)?:? (\d+)")
+
+
+def test_no_prose_restates_a_table_of_exit_statuses() -> None:
+    """A sentence that lists a verb's exit statuses (0 ..., 1 ..., 2 ...) is a copy of the
+    table: the docs render it ({vsw-table} exit-codes [VERB]), the README points there."""
+    for path in _prose():
+        for s in _sentences(_docstrings(path)):
+            if re.search(r"\bexit", s) and re.search(r"\b0\b.*\b1\b.*\b2\b", s):
+                raise AssertionError(f"{path.relative_to(ROOT)}: an exit-status table restated: {s[:160]!r}")
+
+
+def test_every_exit_status_the_prose_states_is_in_the_table() -> None:
+    """"demo exits 1", "exit 2 before any point runs": each status a sentence states is one
+    that the verbs it names (any verb, when it names none) have in EXIT_STATUS."""
+    from pyvswitch.cli import EXIT_EVERY_VERB, EXIT_STATUS
+    every = set(EXIT_EVERY_VERB)
+    checked = 0
+    for path in _prose():
+        for s in _sentences(_docstrings(path)):
+            codes = {int(c) for c in _EXIT_MENTION.findall(s)}
+            if not codes:
+                continue
+            checked += 1
+            verbs = {v for v in EXIT_STATUS if re.search(rf"(pyvswitch |`){v}\b", s)}
+            allowed = every.union(*(EXIT_STATUS[v] for v in (verbs or EXIT_STATUS)))
+            assert codes <= allowed, f"{path.relative_to(ROOT)}: exit {sorted(codes - allowed)} is not in " \
+                                     f"EXIT_STATUS for {sorted(verbs) or 'any verb'}: {s[:160]!r}"
+    assert checked >= 5, "the scan found too few statements of an exit status: it no longer sees them"
+
+
+def test_the_exit_table_is_what_the_code_returns() -> None:
+    """The statuses in the table are the ones the code returns: the probe's report, Ctrl-C, a
+    faulting Linux program, a sweep stopped by a signal."""
+    import signal
+
+    from pyvswitch.cli import EXIT_BROKEN_PIPE, EXIT_EVERY_VERB, EXIT_INTERRUPTED, EXIT_STATUS, FAULT_STATUS
+    from pyvswitch.controller import ControllerReport
+    for fast, usable in ((True, True), (False, True), (False, False)):
+        status = ControllerReport("p", [], fast, "", usable=usable).exit_status
+        assert status in EXIT_STATUS["probe"], (fast, usable, status)
+    assert {EXIT_INTERRUPTED, EXIT_BROKEN_PIPE} <= set(EXIT_EVERY_VERB)
+    assert FAULT_STATUS in EXIT_STATUS["run"] and FAULT_STATUS == 128 + signal.SIGSEGV
+    assert {128 + signal.SIGINT, 128 + signal.SIGTERM} <= set(EXIT_STATUS["sweep"])
+    _, sub = _parser()
+    assert set(EXIT_STATUS) == set(sub.choices), "every verb has its exit statuses, and only verbs"
+
+
+def test_every_help_ends_with_its_verbs_table() -> None:
+    from pyvswitch.cli import EXIT_CODES
+    parser, sub = _parser()
+    for verb, p in sub.choices.items():
+        assert " ".join(EXIT_CODES[verb].split()) in " ".join(p.format_help().split()), verb
+    top = " ".join(parser.format_help().split())
+    assert all(" ".join(text.split()) in top for text in EXIT_CODES.values())
+    assert " ".join(EXIT_CODES["run"].split()) in " ".join(linux_parser().format_help().split())
