@@ -5,6 +5,7 @@ prose)."""
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import inspect
 import pkgutil
@@ -227,3 +228,84 @@ def test_every_help_ends_with_its_verbs_table() -> None:
     top = " ".join(parser.format_help().split())
     assert all(" ".join(text.split()) in top for text in EXIT_CODES.values())
     assert " ".join(EXIT_CODES["run"].split()) in " ".join(linux_parser().format_help().split())
+
+
+# --- 4. bounds decided once: C the authority, the schema checked against it -------------------
+def _make(kind: str, name: str, value: object) -> None:
+    """The C model of ``kind`` with ``name`` = ``value`` (the rest at their defaults)."""
+    from pyvswitch import hw
+    if kind == "pcpu":
+        hw.Pcpu("x86_64", **{name: value}).close()
+    elif kind.endswith("-bus"):
+        hw.Bus(hw.BusParams.of(kind[:-4], {name: value})).close()
+    elif kind == "mover":           # the other parameters out of the way of the thresholds' rule
+        loose = {"max_burst": 8192, "write_threshold": 1 << 30, "read_threshold": 1 << 30, name: value}
+        hw.Path.mover(hw.Store("x86_64", 1 << 20), hw.Bus(), hw.MoverParams(**loose)).close()
+    else:
+        hw.Store("x86_64", value).close()
+
+
+#: The parameters C bounds (built through hw, whose only checks are C's types).  Beside each,
+#: where C's bound differs from the schema's on purpose: C decides, with its own errno.
+_C_DECIDES = {
+    ("pcpu", "cpu_mhz"): {}, ("pcpu", "exit_entry_cycles"): {},
+    **{(bus, n): {} for bus in ("memory-bus", "storage-bus") for n in ("width_bytes", "clock_mhz", "setup_cycles")},
+    ("memory-bus", "utilisation"): {}, ("memory-bus", "seed"): {},
+    ("memory-bus", "other_bytes"): {0: "C takes 0 as a cache line (64 bytes)"},
+    ("storage-bus", "masters"): {0: "C takes 0 as one master", 65: "C arbitrates any number; the driver binds one "
+                                                                   "PCPU per channel, at most the schema's"},
+    ("mover", "max_burst"): {},
+    ("mover", "write_threshold"): {1: "N < 1 holds for no transfer: E2BIG when the path is made",
+                                   2: "a save of scattered groups takes more than one burst: E2BIG"},
+    ("mover", "read_threshold"): {1: "M < 1 holds for no transfer: E2BIG when the path is made"},
+    ("context-store", "capacity_bytes"): {1: "a store smaller than one slot: ENOSPC", 2: "the same",
+                                          1 << 40: "C counts slots: at most 16M of them (E2BIG)"},
+    ("mem", "capacity_bytes"): {1: "a store smaller than one slot: ENOSPC", 2: "the same",
+                                1 << 40: "C counts slots: at most 16M of them (E2BIG)"},
+}
+#: Parameters no C model takes: the drivers (or the KVM backend) read them, the schema bounds them.
+_PYTHON_ONLY = {("pcpu", "layout"), ("pcpu", "kvm_device"), ("pcpu", "guest_memory_bytes"), ("mover", "channels"),
+                ("mover", "reaches_dram"), ("context-store", "policy")}
+
+
+def _edges(p) -> list[object]:
+    if p.type is float:
+        return [p.minimum - 1e-9, p.minimum, p.maximum - 1e-9, p.maximum, p.maximum + 1, float("nan"), float("inf")]
+    top = [] if p.maximum is None else [int(p.maximum) - p.multiple_of + 1, int(p.maximum), int(p.maximum) + 1]
+    return [int(p.minimum) - 1, int(p.minimum), int(p.minimum) + 1, int(p.minimum) + p.multiple_of, *top]
+
+
+def test_every_bounded_parameter_is_either_cs_or_pythons() -> None:
+    from pyvswitch.schema import KINDS
+    every = {(k, p.name) for k, kind in KINDS.items() for p in kind.params}
+    assert every == set(_C_DECIDES) | _PYTHON_ONLY, "a parameter was added: say who bounds it"
+
+
+@pytest.mark.parametrize("kind, name", sorted(_C_DECIDES))
+def test_c_refuses_exactly_what_the_schema_refuses(kind: str, name: str) -> None:
+    """Probe C at every edge of the schema's bounds: it accepts what the schema accepts and
+    refuses the rest (except the differences listed, C's own rules); the error of a refusal
+    names the parameter and says what was expected, in the schema's words."""
+    from pyvswitch import hw
+    from pyvswitch.schema import KINDS
+    p = KINDS[kind].param(name)
+    for v in _edges(p):
+        try:
+            _make(kind, name, v)
+            took = True
+        except hw.VswError as exc:
+            took, err = False, exc
+        expect = p.accepts(v) if v not in _C_DECIDES[(kind, name)] else not p.accepts(v)
+        assert took == expect, f"{kind}.{name} = {v!r}: C {'took' if took else 'refused'} it, the schema " \
+                               f"{'accepts' if p.accepts(v) else 'refuses'} it"
+        if not took and v not in _C_DECIDES[(kind, name)]:     # E2BIG: a rule between parameters, said so
+            assert name in str(err) and (p.expected() in str(err) or err.errno == errno.E2BIG), \
+                f"{kind}.{name} = {v!r}: {err}"
+
+
+def test_hw_states_no_bound_of_its_own() -> None:
+    """The hw owners convert and map; the numbers of a bound (a multiple of 8, [0, 1)) are C's."""
+    for f in ("bus.py", "path.py", "pcpu.py", "store.py"):
+        text = (ROOT / "pyvswitch" / "hw" / f).read_text()
+        for smell in ("% 8", "< 1.0", "<= 1.0", "1 << 32", "== 0 or", "minimum=1"):
+            assert smell not in text, f"pyvswitch/hw/{f} checks a bound itself ({smell!r}): let C decide"
