@@ -309,3 +309,28 @@ def test_hw_states_no_bound_of_its_own() -> None:
         text = (ROOT / "pyvswitch" / "hw" / f).read_text()
         for smell in ("% 8", "< 1.0", "<= 1.0", "1 << 32", "== 0 or", "minimum=1"):
             assert smell not in text, f"pyvswitch/hw/{f} checks a bound itself ({smell!r}): let C decide"
+
+
+# --- 5. a platform file states only what differs from the schema's defaults --------------------
+def test_no_built_in_platform_restates_a_default() -> None:
+    """reference-kvm.toml restated every default: a file that sets a parameter to the
+    schema's default hides a later change of the default (and, being "given", wins over
+    module parameters where the default would not)."""
+    from pyvswitch import Platform
+    from pyvswitch.schema import KINDS
+    names = Platform.builtin_names()
+    assert {"reference", "reference-kvm"} <= set(names)
+    for name in names:
+        for d in Platform.load(name).devices:
+            for key in d.given:
+                if d.kind is not None:
+                    assert d.params[key] != KINDS[d.kind].param(key).default, \
+                        f"platforms/{name}.toml, {d.name}: {key} = {d.params[key]!r} is the schema's default"
+
+
+def test_the_kvm_reference_is_the_reference_with_a_kvm_pcpu() -> None:
+    """Same devices, same parameters: only the PCPU's compatible differs."""
+    from pyvswitch import Platform
+    ref, kvm = Platform.load("reference"), Platform.load("reference-kvm")
+    assert [(d.name, d.kind, d.params) for d in ref.devices] == [(d.name, d.kind, d.params) for d in kvm.devices]
+    assert [d.compatible for d in kvm.devices if d.kind == "pcpu"] == [("vsw,pcpu-kvm",)]
