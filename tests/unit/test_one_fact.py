@@ -334,3 +334,17 @@ def test_the_kvm_reference_is_the_reference_with_a_kvm_pcpu() -> None:
     ref, kvm = Platform.load("reference"), Platform.load("reference-kvm")
     assert [(d.name, d.kind, d.params) for d in ref.devices] == [(d.name, d.kind, d.params) for d in kvm.devices]
     assert [d.compatible for d in kvm.devices if d.kind == "pcpu"] == [("vsw,pcpu-kvm",)]
+
+
+# --- 7. one file per C handle: ctx.c owns every vsw_ctx_* -----------------------------------
+def test_ctx_c_defines_every_vsw_ctx_function() -> None:
+    """The context handle was split between ctx.c and cache.c."""
+    defined = re.compile(r"^[a-z][\w ]*\*?\s*\b(vsw_ctx_\w+)\(", re.M)
+    owners = {}
+    for path in sorted((ROOT / "csrc").glob("*.c")):
+        for name in defined.findall(path.read_text()):
+            owners.setdefault(name, set()).add(path.name)
+    assert len(owners) >= 10, f"the scan found only {sorted(owners)}"
+    assert {n: f for n, f in owners.items() if f != {"ctx.c"}} == {}
+    header = (ROOT / "csrc" / "vsw.h").read_text()
+    assert set(re.findall(r"\b(vsw_ctx_\w+)\(", header)) <= set(owners), "a vsw_ctx_* declared, defined nowhere"
