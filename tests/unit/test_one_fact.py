@@ -250,8 +250,7 @@ def _make(kind: str, name: str, value: object) -> None:
 _C_DECIDES = {
     ("pcpu", "cpu_mhz"): {}, ("pcpu", "exit_entry_cycles"): {},
     **{(bus, n): {} for bus in ("memory-bus", "storage-bus") for n in ("width_bytes", "clock_mhz", "setup_cycles")},
-    ("memory-bus", "utilisation"): {}, ("memory-bus", "seed"): {},
-    ("memory-bus", "other_bytes"): {0: "C takes 0 as a cache line (64 bytes)"},
+    ("memory-bus", "utilisation"): {}, ("memory-bus", "seed"): {}, ("memory-bus", "other_bytes"): {},
     ("storage-bus", "masters"): {0: "C takes 0 as one master", 65: "C arbitrates any number; the driver binds one "
                                                                    "PCPU per channel, at most the schema's"},
     ("mover", "max_burst"): {},
