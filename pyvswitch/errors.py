@@ -72,6 +72,7 @@ ERRNO_MEANINGS: dict[str, str] = {
               "`0..npcpus-1`, a parameter beyond its bound (module parameters too), a grid over its limits",
     "ERANGE": "a value that does not fit its register or its C type (`run(2**64)`, a module parameter); a slot "
               "number beyond the store; a count over its stated limit",
+    "EDOM": "(C) a bus utilisation outside [0, 1) given to `pyvswitch.hw.Bus` (in a platform file: `EINVAL`)",
     "EBADF": "anything on a closed `Hypervisor` (a call in flight when `close()` began ends so too)",
     "EISDIR": "a platform, schedule, grid or image path that is a directory",
     "EFBIG": "a file over its limit (the limits below)",
