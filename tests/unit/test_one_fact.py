@@ -347,3 +347,39 @@ def test_ctx_c_defines_every_vsw_ctx_function() -> None:
     assert {n: f for n, f in owners.items() if f != {"ctx.c"}} == {}
     header = (ROOT / "csrc" / "vsw.h").read_text()
     assert set(re.findall(r"\b(vsw_ctx_\w+)\(", header)) <= set(owners), "a vsw_ctx_* declared, defined nowhere"
+
+
+@pytest.mark.parametrize("kind, name", sorted(_C_DECIDES))
+@pytest.mark.parametrize("bad", [True, "8", None, b"\x08"])
+def test_a_value_of_the_wrong_type_never_reaches_c(kind: str, name: str, bad: object) -> None:
+    from pyvswitch import hw
+    from pyvswitch.schema import KINDS
+    with pytest.raises(hw.VswError) as e:
+        _make(kind, name, bad)
+    assert e.value.errno == errno.EINVAL and name in str(e.value) and KINDS[kind].param(name).expected() in str(e.value)
+
+
+def test_a_refused_reconfiguration_changes_nothing() -> None:
+    """configure() with a value C refuses: the error in the schema's words, the old
+    parameters still in force (the model prices as before)."""
+    from pyvswitch import hw
+    with hw.Bus(hw.BusParams.of("memory", {"utilisation": 0.25, "seed": 3})) as bus:
+        before = bus.params
+        for bad, code in (({"utilisation": 1.0}, errno.EDOM), ({"width_bytes": 0}, errno.EINVAL),
+                          ({"other_bytes": 2 ** 32}, errno.ERANGE), ({"utilisation": float("nan")}, errno.EDOM)):
+            with pytest.raises(hw.VswError) as e:
+                bus.configure(**bad)
+            assert e.value.errno == code and next(iter(bad)) in str(e.value), (bad, str(e.value))
+            assert bus.params == before
+        bus.reset()
+        first = [bus.transact(64) for _ in range(20)]
+        bus.configure(**{"utilisation": 0.25})      # the same parameters again: the same draws
+        assert [bus.transact(64) for _ in range(20)] == first
+    store = hw.Store("x86_64", 1 << 20)
+    path = hw.Path.mover(store, hw.Bus(), hw.MoverParams())
+    limits = path.limits()
+    for bad in (hw.MoverParams(12, 16, 16), hw.MoverParams(64, 8, 8), hw.MoverParams(-8, 16, 16)):
+        with pytest.raises(hw.VswError) as e:
+            path.configure(bad)
+        assert "max_burst" in str(e.value) or "threshold" in str(e.value), str(e.value)
+        assert path.params == hw.MoverParams() and path.limits() == limits
