@@ -28,7 +28,8 @@ static uint64_t beats(const struct vsw_bus_params *p, uint64_t bytes)
 
 static int check(const struct vsw_bus_params *p)
 {
-    if (!p || p->width_bytes == 0 || p->clock_mhz == 0 || p->other_bytes == 0 || p->kind > VSW_BUS_MEMORY)
+    if (!p || p->width_bytes == 0 || p->clock_mhz == 0 || p->other_bytes == 0 || p->masters == 0 ||
+        p->kind > VSW_BUS_MEMORY)
         return -EINVAL;
     if (!(p->utilisation >= 0.0 && p->utilisation < 1.0))
         return -EDOM;

@@ -251,8 +251,7 @@ _C_DECIDES = {
     ("pcpu", "cpu_mhz"): {}, ("pcpu", "exit_entry_cycles"): {},
     **{(bus, n): {} for bus in ("memory-bus", "storage-bus") for n in ("width_bytes", "clock_mhz", "setup_cycles")},
     ("memory-bus", "utilisation"): {}, ("memory-bus", "seed"): {}, ("memory-bus", "other_bytes"): {},
-    ("storage-bus", "masters"): {0: "C takes 0 as one master", 65: "C arbitrates any number; the driver binds one "
-                                                                   "PCPU per channel, at most the schema's"},
+    ("storage-bus", "masters"): {65: "C arbitrates any number; the platform binds at most the schema's"},
     ("mover", "max_burst"): {},
     ("mover", "write_threshold"): {1: "N < 1 holds for no transfer: E2BIG when the path is made",
                                    2: "a save of scattered groups takes more than one burst: E2BIG"},
