@@ -124,6 +124,8 @@ SLICE_US_RANGE = (1.0, 60_000_000.0)
 MAX_GUEST_MEM_MIB = 1024
 #: A guest ELF image file (``run``, ``Scheduler.add``): no guest address space is larger.
 MAX_GUEST_IMAGE_BYTES = MAX_GUEST_MEM_MIB << 20
+#: The standard input an unmodified Linux program is given whole (``run --stdin FILE --linux``).
+MAX_LINUX_STDIN_BYTES = 64 << 20
 
 # --- what a user may leave out: the one place each default is written down ------
 # (device parameters have theirs in pyvswitch.schema; the CLI shows these with %(default)s)

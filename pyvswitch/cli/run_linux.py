@@ -20,11 +20,11 @@ from .. import api
 from ..hw import VswError
 from ..hw.kvm import why_unusable
 from ..errors import DEFAULT_LINUX_MEM_MIB, DEFAULT_SLICE_US
+from ..errors import MAX_LINUX_STDIN_BYTES as MAX_STDIN
 from ..kvm.scheduler import Scheduler
 from ..platform.description import DEFAULT_KVM_PLATFORM
 from . import EVERY_VERB, EXIT_CODES, FAULT_STATUS
 
-MAX_STDIN = 64 << 20           # bytes of standard input a program is given
 
 
 def run_linux(program: str, argv: Sequence[str], *, env: Sequence[str] = (), ro_dir: str | None = None,

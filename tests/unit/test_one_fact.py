@@ -123,8 +123,8 @@ def test_the_slice_default_is_within_its_bound() -> None:
 # --- 2. the guest's address space: DEFAULT_GUEST_MEM_MIB, nowhere a literal --------------------
 _SIZE_LITERALS = re.compile(r"\b(64 ?<< ?20|64 ?\* ?1024 ?\* ?1024|67108864|0x4000000|128 ?<< ?20)\b")
 #: Literals that are other facts: the MEM region's default (a device parameter, in the schema),
-#: and --stdin's bound.
-_OTHER_FACTS = {("pyvswitch/schema.py", "capacity_bytes"), ("pyvswitch/cli/run_linux.py", "MAX_STDIN")}
+#: and --stdin's bound (a limit, in pyvswitch.errors).
+_OTHER_FACTS = {("pyvswitch/schema.py", "capacity_bytes"), ("pyvswitch/errors.py", "MAX_LINUX_STDIN_BYTES")}
 
 
 def test_no_guest_size_literal_in_the_code() -> None:
@@ -146,6 +146,8 @@ def test_prose_about_the_guest_size_states_the_constant() -> None:
             said += 1
             assert int(m.group(1)) == errors.DEFAULT_GUEST_MEM_MIB, f"{path}: {m.group(0)!r}"
     assert said >= 1, "the guide no longer states the default size: drop this test or the phrase it checks"
+    stdin = re.findall(r"`--stdin` takes at most (\d+) MiB", (ROOT / "docs" / "guides" / "guests.md").read_text())
+    assert stdin == [str(errors.MAX_LINUX_STDIN_BYTES >> 20)]
 
 
 # --- 3. exit statuses: pyvswitch.cli.EXIT_STATUS ---------------------------------------------
