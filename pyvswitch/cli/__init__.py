@@ -193,7 +193,7 @@ EXIT_STATUS: dict[str, dict[int, str]] = {
              2: "an error"},
     "run": {0: "every guest ended by returning from main or vsw_exit (and, with --check-solo, matched its solo run)",
             1: "otherwise (a crash, a guest unfinished at the slice budget or --timeout, a difference)",
-            2: "an error; with --linux PROG: the program's own exit status, or 2 when it could not run",
+            2: "an error (with --linux PROG, which exits with the program's own status: it could not run it)",
             FAULT_STATUS: "with --linux PROG: the program faulted (as a shell reports a SIGSEGV)"},
     "bench": EXIT_DONE, "trace": EXIT_DONE, "guest": EXIT_DONE,
     "sweep": sweep_verb.EXIT, "mrc": mrc_verb.EXIT, "calibrate": calibrate_verb.EXIT,
