@@ -236,7 +236,12 @@ def test_every_help_ends_with_its_verbs_table() -> None:
 def _make(kind: str, name: str, value: object) -> None:
     """The C model of ``kind`` with ``name`` = ``value`` (the rest at their defaults)."""
     from pyvswitch import hw
-    if kind == "pcpu":
+    if (kind, name) == ("pcpu", "guest_memory_bytes"):      # a vsw,pcpu-kvm's: the KVM backend's C
+        from pyvswitch.hw.kvm import KvmVcpu, why_unusable
+        if why_unusable() is not None and isinstance(value, int) and not isinstance(value, bool):
+            pytest.skip(f"the KVM backend's bound needs a usable /dev/kvm: {why_unusable()}")
+        KvmVcpu(mem_bytes=value).close()
+    elif kind == "pcpu":
         hw.Pcpu("x86_64", **{name: value}).close()
     elif kind.endswith("-bus"):
         hw.Bus(hw.BusParams.of(kind[:-4], {name: value})).close()
@@ -263,9 +268,12 @@ _C_DECIDES = {
     ("mem", "capacity_bytes"): {1: "a store smaller than one slot: ENOSPC", 2: "the same",
                                 1 << 40: "C counts slots: at most 16M of them (E2BIG)"},
 }
-#: Parameters no C model takes: the drivers (or the KVM backend) read them, the schema bounds them.
-_PYTHON_ONLY = {("pcpu", "layout"), ("pcpu", "kvm_device"), ("pcpu", "guest_memory_bytes"), ("mover", "channels"),
-                ("mover", "reaches_dram"), ("context-store", "policy")}
+_C_DECIDES[("pcpu", "guest_memory_bytes")] = {}
+#: Refusals C makes in words of its owner's (pyvswitch/hw/kvm.py), not yet the schema's.
+_OWN_WORDS = {("pcpu", "guest_memory_bytes")}
+#: Parameters no C model takes: the drivers read them, the schema bounds them.
+_PYTHON_ONLY = {("pcpu", "layout"), ("pcpu", "kvm_device"), ("mover", "channels"), ("mover", "reaches_dram"),
+                ("context-store", "policy")}
 
 
 def _edges(p) -> list[object]:
@@ -298,7 +306,8 @@ def test_c_refuses_exactly_what_the_schema_refuses(kind: str, name: str) -> None
         expect = p.accepts(v) if v not in _C_DECIDES[(kind, name)] else not p.accepts(v)
         assert took == expect, f"{kind}.{name} = {v!r}: C {'took' if took else 'refused'} it, the schema " \
                                f"{'accepts' if p.accepts(v) else 'refuses'} it"
-        if not took and v not in _C_DECIDES[(kind, name)]:     # E2BIG: a rule between parameters, said so
+        if not took and v not in _C_DECIDES[(kind, name)] and (kind, name) not in _OWN_WORDS:
+            # E2BIG: a rule between parameters, said so
             assert name in str(err) and (p.expected() in str(err) or err.errno == errno.E2BIG), \
                 f"{kind}.{name} = {v!r}: {err}"
 
@@ -350,7 +359,7 @@ def test_ctx_c_defines_every_vsw_ctx_function() -> None:
     assert set(re.findall(r"\b(vsw_ctx_\w+)\(", header)) <= set(owners), "a vsw_ctx_* declared, defined nowhere"
 
 
-@pytest.mark.parametrize("kind, name", sorted(_C_DECIDES))
+@pytest.mark.parametrize("kind, name", sorted(set(_C_DECIDES) - _OWN_WORDS))   # KvmVcpu: not yet
 @pytest.mark.parametrize("bad", [True, "8", None, b"\x08"])
 def test_a_value_of_the_wrong_type_never_reaches_c(kind: str, name: str, bad: object) -> None:
     from pyvswitch import hw
