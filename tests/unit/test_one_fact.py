@@ -174,7 +174,7 @@ def _sentences(text: str) -> list[str]:
     return [" ".join(s.split()) for s in re.split(r"(?<=[.;:])\s+(?=[A-Z`(])|\n\s*\n|\n(?=\S*pyvswitch )", text)]
 
 
-_EXIT_MENTION = re.compile(r"\bexit(?:s| status(?: is)?| with| codes?)?:? (\d+)")
+_EXIT_MENTION = re.compile(r"\bexit(?:s| status(?: is)?| with| codes?)?:? (\d+)", re.I)
 
 
 def test_no_prose_restates_a_table_of_exit_statuses() -> None:
@@ -182,7 +182,7 @@ def test_no_prose_restates_a_table_of_exit_statuses() -> None:
     table: the docs render it ({vsw-table} exit-codes [VERB]), the README points there."""
     for path in _prose():
         for s in _sentences(_docstrings(path)):
-            if re.search(r"\bexit", s) and re.search(r"\b0\b.*\b1\b.*\b2\b", s):
+            if re.search(r"\bexit", s, re.I) and re.search(r"\b0\b.*\b1\b.*\b2\b", s):
                 raise AssertionError(f"{path.relative_to(ROOT)}: an exit-status table restated: {s[:160]!r}")
 
 
