@@ -5,6 +5,7 @@ prose)."""
 from __future__ import annotations
 
 import argparse
+import ast
 import errno
 import importlib
 import inspect
@@ -12,6 +13,7 @@ import pkgutil
 import re
 from pathlib import Path
 
+import locations
 import pytest
 
 import pyvswitch
@@ -20,7 +22,7 @@ from pyvswitch.cli import _parser
 from pyvswitch.cli.run_linux import linux_parser
 from pyvswitch.platform.description import DEFAULT_KVM_PLATFORM, DEFAULT_PLATFORM
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT: Path = locations.ROOT
 
 
 def _parsers() -> list[tuple[str, argparse.ArgumentParser]]:
@@ -162,7 +164,6 @@ def _docstrings(path: Path) -> str:
     text = path.read_text()
     if path.suffix != ".py":
         return text
-    import ast
     tree = ast.parse(text)
     docs = [ast.get_docstring(n) or "" for n in ast.walk(tree)
             if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))]
