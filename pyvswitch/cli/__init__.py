@@ -196,7 +196,7 @@ EXIT_STATUS: dict[str, dict[int, str]] = {
             2: "an error (with --linux PROG, which exits with the program's own status: it could not run it)",
             FAULT_STATUS: "with --linux PROG: the program faulted (as a shell reports a SIGSEGV)"},
     "bench": EXIT_DONE, "trace": EXIT_DONE, "guest": EXIT_DONE,
-    "sweep": sweep_verb.EXIT, "mrc": mrc_verb.EXIT, "calibrate": calibrate_verb.EXIT,
+    "sweep": sweep_verb.EXIT, "mrc": EXIT_DONE, "calibrate": EXIT_DONE,
 }
 #: What every verb's exit status can also be.
 EXIT_EVERY_VERB: dict[int, str] = {2: "an option it cannot take (with its usage)", EXIT_INTERRUPTED: "after Ctrl-C",

@@ -9,8 +9,6 @@ from collections.abc import Callable
 
 from ..errors import VswError
 
-EXIT = {0: "done", 2: "an error"}
-
 
 def run(args: argparse.Namespace) -> int:
     from ..bench.calibrate import measure, platform_toml

@@ -8,8 +8,6 @@ from collections.abc import Callable
 
 from ..errors import VswError
 
-EXIT = {0: "done", 2: "an error"}
-
 
 def _caps(text: str) -> list[int]:
     try:
