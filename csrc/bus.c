@@ -28,7 +28,8 @@ static uint64_t beats(const struct vsw_bus_params *p, uint64_t bytes)
 
 static int check(const struct vsw_bus_params *p)
 {
-    if (!p || p->width_bytes == 0 || p->clock_mhz == 0 || p->kind > VSW_BUS_MEMORY)
+    if (!p || p->width_bytes == 0 || p->clock_mhz == 0 || p->other_bytes == 0 || p->masters == 0 ||
+        p->kind > VSW_BUS_MEMORY)
         return -EINVAL;
     if (!(p->utilisation >= 0.0 && p->utilisation < 1.0))
         return -EDOM;
@@ -48,7 +49,7 @@ int vsw_bus_configure(struct vsw_bus *bus, const struct vsw_bus_params *p)
     bus->p = *p;
     bus->rng = p->seed;
     bus->log_u = p->utilisation > 0.0 ? log(p->utilisation) : 0.0;
-    bus->other_cycles = p->setup_cycles + beats(p, p->other_bytes ? p->other_bytes : 64);
+    bus->other_cycles = p->setup_cycles + beats(p, p->other_bytes);
     bus->mean_wait_cycles = p->shared ? p->utilisation / (1.0 - p->utilisation) * (double)bus->other_cycles : 0.0;
     bus->ps_per_cycle = (double)VSW_PS_PER_US / p->clock_mhz;
     __atomic_fetch_add(&bus->version, 1, __ATOMIC_RELEASE);

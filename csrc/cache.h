@@ -22,6 +22,12 @@ struct vsw_cache {
     struct vsw_ctx *all;        /* every handle, each counting its own hits (released ones' in c.hits) */
 };
 
+/* Under the cache's lock (cache.c): x's context into store slot `slot`, out of
+ * its slot, and into the store from home (a free slot or a victim's). */
+void vsw_cache_place(struct vsw_cache *c, struct vsw_ctx *x, uint32_t slot);
+void vsw_cache_unplace(struct vsw_cache *c, struct vsw_ctx *x);
+int vsw_cache_fetch(struct vsw_cache *c, struct vsw_ctx *x, struct vsw_fill *fill);
+
 /* Only the PCPU that claimed x writes its count (no read-modify-write: the
  * claim makes it the one writer); the counters sum every handle's. */
 static inline void vsw_cache_count_hit(struct vsw_ctx *x)

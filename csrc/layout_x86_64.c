@@ -30,7 +30,7 @@ enum {
     XCRS = XSAVE + XSAVE_SPAN, XCRS_SZ = 392, XCRS_SPAN = 448,
     DEBUGREGS = XCRS + XCRS_SPAN, DEBUGREGS_SZ = 128,
     EVENTS = DEBUGREGS + DEBUGREGS_SZ, EVENTS_SZ = 64,
-    MSRS = EVENTS + EVENTS_SZ, NMSRS = 48, MSRS_SZ = NMSRS * 16, MSRS_SPAN = 768,
+    MSRS = EVENTS + EVENTS_SZ, NMSRS = 48, MSRS_SZ = NMSRS * VSW_MSR_RECORD, MSRS_SPAN = 768,
     LAPIC = MSRS + MSRS_SPAN, LAPIC_SZ = 1024,
     SIZE = LAPIC + LAPIC_SZ
 };
@@ -76,7 +76,7 @@ static const struct vsw_group_info groups[NGROUPS] = {
     M(n, 15, g, base)
 /* zmm16..zmm31: 64 bytes each, numbered from 16 */
 #define Z(i) F("zmm" #i, G_HI16_ZMM, XSAVE + 1664 + 64 * ((i) - 16), 64)
-#define MSR(n, i) F("msr." n, G_MSRS, MSRS + 16 * (i) + 8, 8)
+#define MSR(n, i) F("msr." n, G_MSRS, MSRS + VSW_MSR_RECORD * (i) + 8, 8)
 
 /* The MSRs a guest can write, Intel's and AMD's, KVM's paravirtual ones among
  * them; which of them a host has, KVM_GET_MSR_INDEX_LIST says at run time. */
@@ -166,7 +166,7 @@ static void reset(uint8_t *r)
 {
     uint32_t one = 1;
     for (int i = 0; i < NMSRS; i++)
-        memcpy(r + MSRS + 16 * i, &msr_index[i], 4);
+        memcpy(r + MSRS + VSW_MSR_RECORD * i, &msr_index[i], 4);
     memcpy(r + XCRS, &one, 4);
 }
 
@@ -182,7 +182,7 @@ _Static_assert(sizeof(struct kvm_sregs) == SREGS_SZ, "kvm_sregs");
 _Static_assert(sizeof(struct kvm_xcrs) == XCRS_SZ, "kvm_xcrs");
 _Static_assert(sizeof(struct kvm_debugregs) == DEBUGREGS_SZ, "kvm_debugregs");
 _Static_assert(sizeof(struct kvm_vcpu_events) == EVENTS_SZ, "kvm_vcpu_events");
-_Static_assert(sizeof(struct kvm_msr_entry) == 16, "kvm_msr_entry");
+_Static_assert(sizeof(struct kvm_msr_entry) == VSW_MSR_RECORD, "kvm_msr_entry");
 _Static_assert(sizeof(struct kvm_lapic_state) == LAPIC_SZ, "kvm_lapic_state");
 _Static_assert(sizeof(struct kvm_segment) == 24, "kvm_segment");
 AT(kvm_regs, rip, 128); AT(kvm_regs, rflags, 136); AT(kvm_regs, r8, 64);

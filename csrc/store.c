@@ -26,7 +26,7 @@ int vsw_store_create(uint32_t layout, uint64_t capacity, struct vsw_store **out)
     const struct vsw_layout_def *L = vsw_layout_get(layout);
     if (!L)
         return -ENOENT;
-    if (!out)
+    if (!out || capacity == 0)      /* no bytes at all: a bad argument, not a small store */
         return -EINVAL;
     uint64_t n = capacity / slot_bytes(L);
     if (n == 0)

@@ -18,7 +18,7 @@ struct vsw_bus_params {
     double utilisation;         /* background load from other masters, 0 <= u < 1 */
     uint32_t other_bytes;       /* size of another master's transaction */
     uint64_t seed;
-    uint32_t masters;           /* storage bus: PCPUs that take turns on it (0, 1: one, no arbitration) */
+    uint32_t masters;           /* storage bus: PCPUs that take turns on it (1: one, no arbitration) */
 };
 struct vsw_bus_counters {
     uint64_t transactions;

@@ -72,6 +72,7 @@ ERRNO_MEANINGS: dict[str, str] = {
               "`0..npcpus-1`, a parameter beyond its bound (module parameters too), a grid over its limits",
     "ERANGE": "a value that does not fit its register or its C type (`run(2**64)`, a module parameter); a slot "
               "number beyond the store; a count over its stated limit",
+    "EDOM": "(C) a bus utilisation outside [0, 1) given to `pyvswitch.hw.Bus` (in a platform file: `EINVAL`)",
     "EBADF": "anything on a closed `Hypervisor` (a call in flight when `close()` began ends so too)",
     "EISDIR": "a platform, schedule, grid or image path that is a directory",
     "EFBIG": "a file over its limit (the limits below)",
@@ -123,6 +124,17 @@ SLICE_US_RANGE = (1.0, 60_000_000.0)
 MAX_GUEST_MEM_MIB = 1024
 #: A guest ELF image file (``run``, ``Scheduler.add``): no guest address space is larger.
 MAX_GUEST_IMAGE_BYTES = MAX_GUEST_MEM_MIB << 20
+#: The standard input an unmodified Linux program is given whole (``run --stdin FILE --linux``).
+MAX_LINUX_STDIN_BYTES = 64 << 20
+
+# --- what a user may leave out: the one place each default is written down ------
+# (device parameters have theirs in pyvswitch.schema; the CLI shows these with %(default)s)
+#: A KVM time slice in microseconds (``Scheduler.run``, ``run``, ``run --linux``, ``demo --kvm``).
+DEFAULT_SLICE_US = 50.0
+#: The address space of one C guest in MiB (``run --mem-mib``, ``Scheduler.add``).
+DEFAULT_GUEST_MEM_MIB = 64
+#: The address space of one unmodified Linux program in MiB (``run --mem-mib ... --linux``, ``load_linux``).
+DEFAULT_LINUX_MEM_MIB = 128
 
 
 def check_int_in(v: object, what: str, low: int, high: int) -> int:

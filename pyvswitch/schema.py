@@ -55,6 +55,8 @@ class Param:
         if isinstance(value, bool) or not isinstance(value, (int, float) if self.type is float else int):
             return False
         assert isinstance(value, (int, float))
+        if value != value:          # NaN: no bound holds it
+            return False
         if value < self.minimum or (self.maximum is not None and (
                 value >= self.maximum if self.below_maximum else value > self.maximum)):
             return False

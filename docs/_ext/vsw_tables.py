@@ -2,7 +2,7 @@
 
 NAME is one of ``platforms`` (the built-in platform files), ``defaults`` (every device
 parameter, from pyvswitch.schema), ``errnos`` (pyvswitch.errors.ERRNO_MEANINGS),
-``exit-codes`` (pyvswitch.cli.EXIT_CODES), ``limits`` (the bounds on what a user hands in,
+``exit-codes [VERB]`` (pyvswitch.cli.EXIT_STATUS: every verb's, or one verb's), ``limits`` (the bounds on what a user hands in,
 pyvswitch.errors, each with its ``#:`` comment) or ``cli VERB`` (that verb's ``--help``).
 Markdown tables are produced by the same functions that print them for the README
 (scripts/platforms) and parsed as the page's own Markdown.
@@ -50,9 +50,15 @@ def _limits() -> list[str]:
     return rows
 
 
-def _exit_codes() -> list[str]:
-    from pyvswitch.cli import EXIT_CODES
-    return ["| verb | exit status |", "|---|---|", *(f"| `{verb}` | {text} |" for verb, text in EXIT_CODES.items())]
+def _exit_codes(verb: str | None = None) -> list[str]:
+    from pyvswitch.cli import EVERY_VERB, EXIT_CODES, EXIT_EVERY_VERB, EXIT_STATUS
+    if verb is None:
+        return ["| verb | exit status |", "|---|---|", *(f"| `{v}` | {text} |" for v, text in EXIT_CODES.items()),
+                f"| every verb | {EVERY_VERB} |"]
+    if verb not in EXIT_STATUS:
+        raise ValueError(f"exit-codes: no verb {verb!r}, expected one of {', '.join(EXIT_STATUS)}")
+    codes = {**EXIT_STATUS[verb], **{c: m for c, m in EXIT_EVERY_VERB.items() if c not in EXIT_STATUS[verb]}}
+    return ["| status | when |", "|---|---|", *(f"| {code} | {meaning} |" for code, meaning in codes.items())]
 
 
 def _cli_help(verb: str) -> str:
@@ -71,13 +77,23 @@ class VswTable(Directive):
         if what == "cli":
             text = _cli_help(self.arguments[1])
             return [nodes.literal_block(text, text)]
+        if what == "exit-codes":
+            try:
+                rows = _exit_codes(*self.arguments[1:])
+            except ValueError as exc:
+                raise self.error(f"vsw-table: {exc}") from None
+            return self._parse(rows)
         makers = {"platforms": lambda: _platforms_script().platforms_table(),
                   "defaults": lambda: _platforms_script().defaults_table(),
-                  "errnos": _errnos, "exit-codes": _exit_codes, "limits": _limits}
+                  "errnos": _errnos, "limits": _limits}
         if what not in makers:
-            raise self.error(f"vsw-table: unknown table {what!r}, expected one of {sorted(makers)} or 'cli VERB'")
+            raise self.error(f"vsw-table: unknown table {what!r}, expected one of {sorted(makers)}, "
+                             "'exit-codes [VERB]' or 'cli VERB'")
+        return self._parse(makers[what]())
+
+    def _parse(self, rows: list[str]) -> list[nodes.Node]:
         container = nodes.container()
-        self.state.nested_parse(StringList(makers[what](), source="vsw-table"), self.content_offset, container)
+        self.state.nested_parse(StringList(rows, source="vsw-table"), self.content_offset, container)
         return container.children
 
 

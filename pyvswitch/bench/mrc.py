@@ -33,6 +33,8 @@ from .contention import _loads
 
 #: Loads an exact pass takes by default; beyond it SHARDS samples.
 EXACT_LIMIT = 10**6
+#: SHARDS's sampling rate beyond EXACT_LIMIT loads.
+SHARDS_RATE = 0.1
 
 
 @dataclass
@@ -149,7 +151,7 @@ def _sampled(loads: list[int], skip: int, rate: float) -> tuple[dict[int, int], 
 
 
 def mrc(loads: list[int], skip: int = 0, capacities: list[int] | None = None, exact_limit: int = EXACT_LIMIT,
-        rate: float = 0.1, source: str = "", exact_pcpus: bool = True) -> Curve:
+        rate: float = SHARDS_RATE, source: str = "", exact_pcpus: bool = True) -> Curve:
     """The LRU miss-ratio curve of ``loads`` (machine numbers in load order), the
     first ``skip`` uncounted: exact up to ``exact_limit`` loads, SHARDS beyond."""
     if not 0 < rate <= 1:

@@ -1,13 +1,9 @@
-"""pyvswitch <verb> (also python -m pyvswitch <verb>).
+"""pyvswitch <verb> (also python -m pyvswitch <verb>).  Every verb takes --json.
 
-Exit status: probe - 0 the fast switch path is usable, 1 only the fallback
-path, 2 no switch path (a device it needs did not bind) or an error; demo - 0 every machine's state checked out, 1 a mismatch or
-a declared fast path that did not come up, 2 an error; run - 0 every guest
-ended by returning or vsw_exit (and, with --check-solo, matched its solo run), 1
-otherwise, 2 an error; bench, trace, guest - 0 done, 2 an error.  Every verb takes --json.
-Every verb: 2 and its usage for an option it cannot take; 130 on Ctrl-C (no
-traceback); 141 (128 + SIGPIPE), quietly, when the reader of its output went
-away (``pyvswitch probe | head -1``), as coreutils do.
+Exit status: ``EXIT_STATUS`` below is the one table of what each verb's means
+(every ``--help`` ends with its verb's, the documentation renders it whole).  A
+broken pipe (``pyvswitch probe | head -1``) ends a verb quietly, as coreutils
+do; Ctrl-C ends it without a traceback.
 """
 from __future__ import annotations
 
@@ -20,8 +16,17 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from ..errors import MAX_DEMO_SWITCHES, MAX_DEMO_VMS, MAX_GUEST_MEM_MIB, MAX_TRACE_SWITCHES, SLICE_US_RANGE
+from ..errors import (
+    DEFAULT_GUEST_MEM_MIB,
+    DEFAULT_SLICE_US,
+    MAX_DEMO_SWITCHES,
+    MAX_DEMO_VMS,
+    MAX_GUEST_MEM_MIB,
+    MAX_TRACE_SWITCHES,
+    SLICE_US_RANGE,
+)
 from ..hw import VswError
+from ..platform.description import DEFAULT_KVM_PLATFORM, DEFAULT_PLATFORM
 from . import calibrate as calibrate_verb
 from . import mrc as mrc_verb
 from . import sweep as sweep_verb
@@ -29,6 +34,8 @@ from . import sweep as sweep_verb
 #: Exit status after Ctrl-C (128 + SIGINT) and when the reader of stdout went away (128 + SIGPIPE).
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+#: What ``run --linux`` exits with when the program faulted (128 + SIGSEGV, as a shell says it).
+FAULT_STATUS = 128 + signal.SIGSEGV
 
 
 def int_in(low: int, high: int, unit: str = "") -> Callable[[str], int]:
@@ -157,7 +164,7 @@ def _run(args: argparse.Namespace) -> int:
     text = doc.pop("text")
     print(json.dumps(doc, indent=2) if args.json else text)
     if doc["stopped"] == "interrupted":
-        return 130
+        return EXIT_INTERRUPTED
     return 0 if doc["ok"] else 1
 
 
@@ -173,22 +180,40 @@ def _guest(args: argparse.Namespace) -> int:
     return 0
 
 
-#: What each verb's exit status means (shown in every --help).
-EXIT_CODES = {
-    "probe": "0 the fast switch path is usable, 1 only the fallback path, 2 no switch path or an error",
-    "demo": "0 every machine's state checked out, 1 a mismatch or a declared fast path that did not come up, "
-            "2 an error",
-    "run": "0 every guest ended by returning from main or vsw_exit (and, with --check-solo, matched its solo run); "
-           "1 otherwise (a crash, a guest unfinished at the slice budget or --timeout, a difference); 2 an error; "
-           "with --linux PROG: the program's own exit status, 139 when it faulted",
-    "bench": "0 done, 2 an error", "trace": "0 done, 2 an error", "guest": "0 done, 2 an error",
-    "sweep": sweep_verb.EXIT, "mrc": mrc_verb.EXIT, "calibrate": calibrate_verb.EXIT,
+#: What a verb that does one job exits with.
+EXIT_DONE: dict[int, str] = {0: "done", 2: "an error"}
+#: The one table of exit statuses: per verb, each status and what it means.  Every --help ends with
+#: its verb's (the top-level one with all), docs/reference/cli.md renders it, and
+#: tests/unit/test_one_fact.py checks every exit status the README and the docs state against it.
+EXIT_STATUS: dict[str, dict[int, str]] = {
+    "probe": {0: "the fast switch path is usable", 1: "only the fallback path",
+              2: "no switch path (a PCPU, MEM or the memory bus did not bind: what open() refuses with ENODEV) "
+                 "or an error"},
+    "demo": {0: "every machine's state checked out", 1: "a mismatch or a declared fast path that did not come up",
+             2: "an error"},
+    "run": {0: "every guest ended by returning from main or vsw_exit (and, with --check-solo, matched its solo run)",
+            1: "otherwise (a crash, a guest unfinished at the slice budget or --timeout, a difference)",
+            2: "an error (with --linux PROG, which exits with the program's own status: it could not run it)",
+            FAULT_STATUS: "with --linux PROG: the program faulted (as a shell reports a SIGSEGV)"},
+    "bench": EXIT_DONE, "trace": EXIT_DONE, "guest": EXIT_DONE,
+    "sweep": sweep_verb.EXIT, "mrc": EXIT_DONE, "calibrate": EXIT_DONE,
 }
 #: What every verb's exit status can also be.
-EVERY_VERB = f"{EXIT_INTERRUPTED} after Ctrl-C, {EXIT_BROKEN_PIPE} when the reader of its output went away"
+EXIT_EVERY_VERB: dict[int, str] = {2: "an option it cannot take (with its usage)", EXIT_INTERRUPTED: "after Ctrl-C",
+                                   EXIT_BROKEN_PIPE: "when the reader of its output went away"}
 
 
-PLATFORM_HELP = "platform TOML file or built-in name (default: reference)"
+def exit_text(codes: dict[int, str]) -> str:
+    """A verb's exit statuses in one line: "0 done, 2 an error"."""
+    return ", ".join(f"{code} {meaning}" for code, meaning in codes.items())
+
+
+#: Each verb's exit statuses as one line of text (the tables above, rendered).
+EXIT_CODES = {verb: exit_text(codes) for verb, codes in EXIT_STATUS.items()}
+EVERY_VERB = exit_text(EXIT_EVERY_VERB)
+
+
+PLATFORM_HELP = f"platform TOML file or built-in name (default: {DEFAULT_PLATFORM})"
 
 
 def _verb(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str, help_: str, json_help: str,
@@ -204,18 +229,18 @@ def _verb(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str,
 def _guest_verbs(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """The verbs for real guests on KVM: run and guest."""
     r = _verb(sub, "run", "C guests (ELF images) preempted on one KVM vCPU through the context store",
-              "one JSON document", "a platform with a vsw,pcpu-kvm (default reference-kvm)")
+              "one JSON document", f"a platform with a vsw,pcpu-kvm (default {DEFAULT_KVM_PLATFORM})")
     r.add_argument("images", nargs="+", metavar="GUEST.elf", help="images built with `pyvswitch guest build` "
                    "(or: run [--ro-dir DIR --stdin FILE --env N=V --copies N] --linux PROG [ARGS...], an "
                    "unmodified static Linux program)")
-    r.add_argument("--slice-us", type=SLICE_US, default=50.0,
-                   help=f"time slice in microseconds, {SLICE_HELP} (default 50)")
+    r.add_argument("--slice-us", type=SLICE_US, default=DEFAULT_SLICE_US,
+                   help=f"time slice in microseconds, {SLICE_HELP} (default %(default)s)")
     r.add_argument("--order", choices=("round-robin", "random"), default="round-robin", help="who runs next")
-    r.add_argument("--seed", type=int, default=0, help="seed of the random order (default 0)")
+    r.add_argument("--seed", type=int, default=0, help="seed of the random order (default %(default)s)")
     r.add_argument("--check-solo", action="store_true", help="run each alone first; exit 1 if any differs")
-    r.add_argument("--mem-mib", type=int_in(2, MAX_GUEST_MEM_MIB, "MiB"), default=64,
+    r.add_argument("--mem-mib", type=int_in(2, MAX_GUEST_MEM_MIB, "MiB"), default=DEFAULT_GUEST_MEM_MIB,
                    help=f"address space of each guest in MiB, an even number from 2 to {MAX_GUEST_MEM_MIB:,} "
-                        "(default 64)")
+                        "(default %(default)s)")
     r.add_argument("--timeout", type=float, metavar="SECONDS", help="stop a run after this much wall time (each "
                    "solo run too, with --check-solo); guests still running did not finish (exit 1)")
     r.add_argument("-q", "--quiet", action="store_true", help="no streamed console lines; each guest's output "
@@ -249,14 +274,14 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     p.set_defaults(run=_probe)
     d = _verb(sub, "demo", "host and VMs switched many times over both paths, state checked", "one JSON document")
     d.add_argument("--vms", type=int_in(1, MAX_DEMO_VMS), default=3,
-                   help=f"VMs besides the host, 1 to {MAX_DEMO_VMS:,} (default 3); with --kvm, the guests "
+                   help=f"VMs besides the host, 1 to {MAX_DEMO_VMS:,} (default %(default)s); with --kvm, the guests "
                         "(the built-in programs in turn)")
     d.add_argument("--switches", type=int_in(1, MAX_DEMO_SWITCHES), default=10000,
-                   help=f"switches per path, 1 to {MAX_DEMO_SWITCHES:,} (default 10000)")
+                   help=f"switches per path, 1 to {MAX_DEMO_SWITCHES:,} (default %(default)s)")
     d.add_argument("--kvm", action="store_true", help="real guests preempted on a KVM vCPU (needs /dev/kvm; "
-                   "platform default reference-kvm)")
-    d.add_argument("--slice-us", type=SLICE_US, default=50.0,
-                   help=f"KVM time slice in microseconds, {SLICE_HELP} (default 50)")
+                   f"platform default {DEFAULT_KVM_PLATFORM})")
+    d.add_argument("--slice-us", type=SLICE_US, default=DEFAULT_SLICE_US,
+                   help=f"KVM time slice in microseconds, {SLICE_HELP} (default %(default)s)")
     d.set_defaults(run=_demo)
     b = _verb(sub, "bench", "the model (patented path vs prior art) and the emulator's own speed",
               "one JSON document, with the platform and the machine")
@@ -270,8 +295,8 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     t = _verb(sub, "trace", "bus transactions of a run of switches as Chrome trace-event JSON",
               "print a JSON summary with each switch's stats")
     t.add_argument("--switches", type=int_in(1, MAX_TRACE_SWITCHES), default=10,
-                   help=f"switches to trace, 1 to {MAX_TRACE_SWITCHES:,} (default 10)")
-    t.add_argument("--out", default="trace.json", help="output file (default trace.json)")
+                   help=f"switches to trace, 1 to {MAX_TRACE_SWITCHES:,} (default %(default)s)")
+    t.add_argument("--out", default="trace.json", help="output file (default %(default)s)")
     t.add_argument("--fallback", action="store_true", help="unbind the mover first: trace the prior-art path")
     t.set_defaults(run=_trace)
     _guest_verbs(sub)
@@ -340,7 +365,7 @@ def _run_verb(argv: Sequence[str] | None) -> int:
         return 2
     except KeyboardInterrupt:       # Ctrl-C where a verb does not stop cleanly itself: no traceback
         print(f"pyvswitch {args.verb}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _stdout_gone() -> bool:

@@ -9,8 +9,6 @@ from collections.abc import Callable
 
 from ..errors import VswError
 
-EXIT = "0 done, 2 an error"
-
 
 def run(args: argparse.Namespace) -> int:
     from ..bench.calibrate import measure, platform_toml
@@ -48,7 +46,7 @@ def add(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
         verb: Callable[..., argparse.ArgumentParser]) -> None:
     c = verb(sub, "calibrate", "measure this host (XSAVE/XRSTOR, memcpy, VM exit+entry) into a platform file",
              "the measurements as JSON", platform_help=None)
-    c.add_argument("--out", default="calibrated.toml", help="the platform file to write (default calibrated.toml)")
+    c.add_argument("--out", default="calibrated.toml", help="the platform file to write (default %(default)s)")
     c.add_argument("--force", action="store_true", help="replace --out if it exists")
     c.add_argument("--quick", action="store_true", help="fewer rounds: a first look")
     c.add_argument("--no-kvm", action="store_true", help="skip the VM exit + entry even where /dev/kvm works")

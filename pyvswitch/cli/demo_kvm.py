@@ -7,16 +7,17 @@ import errno
 from typing import Any
 
 from .. import api
-from ..errors import MAX_DEMO_VMS, SLICE_US_RANGE, check_int_in, check_number
+from ..errors import DEFAULT_SLICE_US, MAX_DEMO_VMS, SLICE_US_RANGE, check_int_in, check_number
 from ..hw import VswError
 from ..hw.kvm import why_unusable
 from ..kvm import overhead
 from ..kvm.scheduler import Scheduler, solo
+from ..platform.description import DEFAULT_KVM_PLATFORM
 
 PROGRAMS = ("hash", "vecsum", "prng")
 
 
-def run_kvm_demo(platform: str | None = None, slice_us: float = 50.0, rounds: int = 40,
+def run_kvm_demo(platform: str | None = None, slice_us: float = DEFAULT_SLICE_US, rounds: int = 40,
                  vms: int = len(PROGRAMS)) -> dict[str, Any]:
     """``vms`` guests (the built-in programs in turn, each with its own seed)
     preempted on one vCPU, each one's result beside its solo run's."""
@@ -26,7 +27,7 @@ def run_kvm_demo(platform: str | None = None, slice_us: float = 50.0, rounds: in
     why = why_unusable()
     if why is not None:
         raise VswError(errno.ENODEV, f"the KVM demo needs a usable /dev/kvm: {why}")
-    plat = platform or "reference-kvm"
+    plat = platform or DEFAULT_KVM_PLATFORM
     guests = [(f"vm{i}-{PROGRAMS[i % len(PROGRAMS)]}", PROGRAMS[i % len(PROGRAMS)], 1000 + i) for i in range(vms)]
     with api.open(plat) as hv:
         reference = {}

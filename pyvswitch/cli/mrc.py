@@ -8,8 +8,6 @@ from collections.abc import Callable
 
 from ..errors import VswError
 
-EXIT = "0 done, 2 an error"
-
 
 def _caps(text: str) -> list[int]:
     try:
@@ -49,13 +47,14 @@ def run(args: argparse.Namespace) -> int:
 
 def add(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
         verb: Callable[..., argparse.ArgumentParser]) -> None:
+    from ..bench.mrc import EXACT_LIMIT, SHARDS_RATE
     m = verb(sub, "mrc", "LRU's hit rate at every store capacity in one pass (Mattson; SHARDS beyond a size)",
              "the curves as JSON", platform_help=None)
     m.add_argument("source", metavar="TRACE-or-GRID", help="a schedule file (pcpu,machine lines) or a sweep grid "
                    "(.toml: a curve per combination of its load-shaping axes, at its capacities)")
     m.add_argument("--capacities", metavar="C1,C2,...", help="a trace's capacities (default 2..its machines)")
-    m.add_argument("--warmup", type=int, default=0, help="a trace's first switches not counted (default 0)")
-    m.add_argument("--exact-limit", type=int, default=10**6, help="loads an exact pass takes; beyond, SHARDS "
-                   "samples and states its measured error (default 10^6)")
-    m.add_argument("--rate", type=float, default=0.1, help="SHARDS sampling rate (default 0.1)")
+    m.add_argument("--warmup", type=int, default=0, help="a trace's first switches not counted (default %(default)s)")
+    m.add_argument("--exact-limit", type=int, default=EXACT_LIMIT, help="loads an exact pass takes; beyond, SHARDS "
+                   "samples and states its measured error (default %(default)s)")
+    m.add_argument("--rate", type=float, default=SHARDS_RATE, help="SHARDS sampling rate (default %(default)s)")
     m.set_defaults(run=run)

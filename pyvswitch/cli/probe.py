@@ -1,8 +1,7 @@
 """pyvswitch probe: lspci -k for the invention - which of its devices exist,
 which driver is bound, whether the fast switch path is usable - and what the
-host offers.  Exit status: 0 fast path usable, 1 only the fallback path, 2 no
-switch path at all (a PCPU, MEM or the memory bus has no driver bound: what
-``open()`` refuses with ENODEV) or an error.
+host offers.  Its exit status (``ControllerReport.exit_status``) says which
+switch path works: ``pyvswitch.cli.EXIT_STATUS["probe"]``.
 """
 from __future__ import annotations
 

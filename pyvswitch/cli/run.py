@@ -19,7 +19,9 @@ from .. import api
 from ..guest import GuestImage
 from ..hw import VswError
 from ..hw.kvm import MAX_MEM, why_unusable
+from ..errors import DEFAULT_GUEST_MEM_MIB, DEFAULT_SLICE_US
 from ..kvm.scheduler import Job, Scheduler
+from ..platform.description import DEFAULT_KVM_PLATFORM
 
 MAX_SLICES = 1_000_000
 
@@ -59,8 +61,9 @@ class LinePrinter:
             self._partial.clear()
 
 
-def run_guests(paths: Sequence[str | os.PathLike[str]], slice_us: float = 50.0, order: str = "round-robin",
-               check_solo: bool = False, seed: int = 0, mem_mib: int = 64, platform: str | None = None,
+def run_guests(paths: Sequence[str | os.PathLike[str]], slice_us: float = DEFAULT_SLICE_US, order: str = "round-robin",
+               check_solo: bool = False, seed: int = 0, mem_mib: int = DEFAULT_GUEST_MEM_MIB,
+               platform: str | None = None,
                timeout: float | None = None, stream: Callable[[str], None] | None = None,
                stop: Callable[[], bool] | None = None, max_slices: int = MAX_SLICES) -> dict[str, Any]:
     """Runs the guests together (and, with ``check_solo``, each alone first).
@@ -82,7 +85,7 @@ def run_guests(paths: Sequence[str | os.PathLike[str]], slice_us: float = 50.0, 
         raise VswError(errno.ENODEV, f"running guests needs a usable /dev/kvm: {why}")
     images = [GuestImage.read(p) for p in paths]
     names = [os.fspath(p) for p in paths]
-    plat = platform or "reference-kvm"
+    plat = platform or DEFAULT_KVM_PLATFORM
     mem = mem_mib << 20
     alone: list[Job] = []
     alone_rows: list[dict[str, Any]] = []

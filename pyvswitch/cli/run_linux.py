@@ -3,8 +3,7 @@ x86-64 program as a KVM guest, its system calls served by pyvswitch.
 
 Everything after ``--linux PROG`` is the program's own argv, passed verbatim.
 Its stdout and stderr go to ours, and the exit status is the program's own
-(139 when the guest faulted, as a shell reports a SIGSEGV; 2 when pyvswitch
-could not run it).  ``--copies N`` runs N copies preempted together on the one
+(``EXIT_STATUS["run"]`` in pyvswitch.cli says the others).  ``--copies N`` runs N copies preempted together on the one
 vCPU (each must give the same output); ``--json`` prints one document instead.
 """
 from __future__ import annotations
@@ -20,14 +19,17 @@ from typing import Any
 from .. import api
 from ..hw import VswError
 from ..hw.kvm import why_unusable
+from ..errors import DEFAULT_LINUX_MEM_MIB, DEFAULT_SLICE_US
+from ..errors import MAX_LINUX_STDIN_BYTES as MAX_STDIN
 from ..kvm.scheduler import Scheduler
+from ..platform.description import DEFAULT_KVM_PLATFORM
+from . import EVERY_VERB, EXIT_CODES, FAULT_STATUS
 
-FAULT_STATUS = 139
-MAX_STDIN = 64 << 20           # bytes of standard input a program is given
 
 
 def run_linux(program: str, argv: Sequence[str], *, env: Sequence[str] = (), ro_dir: str | None = None,
-              stdin: bytes = b"", slice_us: float = 50.0, copies: int = 1, seed: int = 1, mem_mib: int = 128,
+              stdin: bytes = b"", slice_us: float = DEFAULT_SLICE_US, copies: int = 1, seed: int = 1,
+              mem_mib: int = DEFAULT_LINUX_MEM_MIB,
               platform: str | None = None) -> dict[str, Any]:
     """Runs ``program`` (``copies`` of it, preempted together); per copy its stdout,
     stderr, exit status, fault and system-call report."""
@@ -36,7 +38,7 @@ def run_linux(program: str, argv: Sequence[str], *, env: Sequence[str] = (), ro_
         raise VswError(errno.ENODEV, f"running Linux programs needs a usable /dev/kvm: {why}")
     if not isinstance(copies, int) or not 1 <= copies <= 64:
         raise VswError(errno.EINVAL, f"--copies is 1 to 64, got {copies!r}")
-    plat = platform or "reference-kvm"
+    plat = platform or DEFAULT_KVM_PLATFORM
     with api.open(plat) as hv:
         sched = Scheduler(hv)
         jobs = [sched.add_linux(hv.create_vm(f"linux{i}"), program, [os.path.basename(program), *argv] if argv is not None
@@ -67,22 +69,31 @@ def _why_failed(job: Any) -> str | None:
     return None
 
 
+def linux_parser() -> argparse.ArgumentParser:
+    """The options of ``run ... --linux PROG`` (the words before ``--linux``)."""
+    p = argparse.ArgumentParser(prog="pyvswitch run", description="an unmodified static Linux x86-64 program "
+                                "as a KVM guest: pyvswitch run [OPTIONS] --linux PROG [ARGS...]",
+                                epilog=f"exit status: {EXIT_CODES['run']}; {EVERY_VERB}")
+    p.add_argument("--ro-dir", metavar="DIR", help="the read-only directory the program sees as / (default: none)")
+    p.add_argument("--stdin", metavar="FILE", help="its standard input (default: empty)")
+    p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="an environment variable")
+    p.add_argument("--slice-us", type=float, default=DEFAULT_SLICE_US,
+                   help="time slice in microseconds (default %(default)s)")
+    p.add_argument("--copies", type=int, default=1, help="copies preempted together (default %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="seed of getrandom and AT_RANDOM (default %(default)s)")
+    p.add_argument("--mem-mib", type=int, default=DEFAULT_LINUX_MEM_MIB,
+                   help="address space in MiB (default %(default)s)")
+    p.add_argument("--platform", metavar="FILE",
+                   help=f"a platform with a vsw,pcpu-kvm (default {DEFAULT_KVM_PLATFORM})")
+    p.add_argument("--json", action="store_true", help="one JSON document")
+    return p
+
+
 def main_linux(argv: Sequence[str]) -> int:
     """``run`` options, then ``--linux PROG [ARGS...]``."""
     i = list(argv).index("--linux")
     opts, rest = list(argv[:i]), list(argv[i + 1:])
-    p = argparse.ArgumentParser(prog="pyvswitch run", description="an unmodified static Linux x86-64 program "
-                                "as a KVM guest: pyvswitch run [OPTIONS] --linux PROG [ARGS...]",
-                                epilog="exit status: the program's own; 139 the guest faulted; 2 an error")
-    p.add_argument("--ro-dir", metavar="DIR", help="the read-only directory the program sees as / (default: none)")
-    p.add_argument("--stdin", metavar="FILE", help="its standard input (default: empty)")
-    p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="an environment variable")
-    p.add_argument("--slice-us", type=float, default=50.0, help="time slice in microseconds (default 50)")
-    p.add_argument("--copies", type=int, default=1, help="copies preempted together (default 1)")
-    p.add_argument("--seed", type=int, default=1, help="seed of getrandom and AT_RANDOM (default 1)")
-    p.add_argument("--mem-mib", type=int, default=128, help="address space in MiB (default 128)")
-    p.add_argument("--platform", metavar="FILE", help="a platform with a vsw,pcpu-kvm (default reference-kvm)")
-    p.add_argument("--json", action="store_true", help="one JSON document")
+    p = linux_parser()
     args = p.parse_args(opts)
     if not rest:
         p.error("--linux needs a program")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
 
-#: The sweep verb's exit status.
-EXIT = ("0 every point done (a point that failed is a row with its error), 2 an error (nothing run), "
-        "130 interrupted by SIGINT (143: SIGTERM), the finished rows kept")
+#: The sweep verb's exit status (pyvswitch.cli.EXIT_STATUS).
+EXIT = {0: "every point done (a point that failed is a row with its error)", 2: "an error (nothing run)",
+        128 + signal.SIGINT: "interrupted by SIGINT, the finished rows kept",
+        128 + signal.SIGTERM: "stopped by SIGTERM, the finished rows kept"}
 
 
 def _line(r: dict[str, Any], shown: list[str]) -> str:
@@ -86,7 +88,7 @@ def add(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
              platform_help="a platform file from `pyvswitch calibrate`: its cached-save prior art priced too "
                            "(default: the README's XSAVE reference point)")
     w.add_argument("grid", metavar="GRID.toml", help="axes, each a list of values (pyvswitch/bench/sweep.py)")
-    w.add_argument("--out", default="sweep.csv", help="the table, appended to as points finish (default sweep.csv)")
+    w.add_argument("--out", default="sweep.csv", help="the table, appended to as points finish (default %(default)s)")
     w.add_argument("--workers", type=int, help="local processes (default: every core)")
     w.add_argument("--scheduler", metavar="ADDRESS", help="a dask.distributed scheduler (the 'cluster' extra)")
     w.add_argument("--resume-any", action="store_true", help="resume into a table made by another version of the "

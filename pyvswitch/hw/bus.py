@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from ..errors import VswError, check, check_uint
+from ..errors import VswError, check
 from ..schema import KINDS as SCHEMA
 from ._ffi import ffi, lib
+from .cparams import c_types, c_value, refused
 
 KINDS = {"storage": lib.VSW_BUS_STORAGE, "memory": lib.VSW_BUS_MEMORY}
 
@@ -39,27 +40,34 @@ class BusParams:
         names = {f.name for f in fields(cls)} - {"kind", "shared"}
         return cls(kind=kind, shared=kind == "memory", **{k: v for k, v in values.items() if k in names})
 
-    def validate(self) -> None:
+    def to_c(self) -> object:
+        """The C parameters: each value as C's type holds it (the bounds are C's: ``create``
+        and ``configure`` say what it refused, through :meth:`refusals`)."""
         if self.kind not in KINDS:
             raise VswError(errno.EINVAL, f"bus kind {self.kind!r} is not one of {', '.join(KINDS)}")
-        for name in ("width_bytes", "clock_mhz"):
-            check_uint(getattr(self, name), f"bus {name}", 32, minimum=1)
-        check_uint(self.masters, "bus masters", 32, minimum=1)
-        for name in ("setup_cycles", "other_bytes", "seed"):
-            check_uint(getattr(self, name), f"bus {name}", 64 if name == "seed" else 32)
-        if not isinstance(self.utilisation, (int, float)) or not 0.0 <= self.utilisation < 1.0:
-            raise VswError(errno.EDOM, f"bus utilisation must be in [0, 1), got {self.utilisation!r}")
-        if self.utilisation and not self.shared:
-            raise VswError(errno.EINVAL, "a point-to-point bus has no other masters: utilisation must be 0")
-
-    def to_c(self) -> object:
-        self.validate()
         p = ffi.new("struct vsw_bus_params *")
-        p.kind = KINDS[self.kind]
-        p.width_bytes, p.clock_mhz, p.setup_cycles = self.width_bytes, self.clock_mhz, self.setup_cycles
-        p.shared, p.utilisation, p.other_bytes, p.seed = int(self.shared), float(self.utilisation), self.other_bytes, self.seed
-        p.masters = self.masters
+        p.kind, p.shared = KINDS[self.kind], int(self.shared)
+        for name, ctype in _C_TYPES.items():
+            if name not in ("kind", "shared"):
+                setattr(p, name, c_value(ctype, getattr(self, name), self._schema(name), name, f"{self.kind} bus"))
         return p
+
+    def _schema(self, name: str) -> str:
+        """The schema's kind that states parameter ``name`` (masters: the storage bus's;
+        utilisation, other_bytes, seed: the memory bus's)."""
+        own = f"{self.kind}-bus"
+        return own if any(p.name == name for p in SCHEMA[own].params) else \
+            "memory-bus" if own == "storage-bus" else "storage-bus"
+
+    def refusals(self) -> dict[int, str]:
+        """What C's refusal of these parameters means, in the schema's words."""
+        values = [(SCHEMA[self._schema(n)].param(n), getattr(self, n)) for n in _C_TYPES if n not in ("kind", "shared")]
+        return refused(values, "" if self.shared else
+                       "a point-to-point bus has no other masters: utilisation must be 0")
+
+
+#: Each field of struct vsw_bus_params and its C type (csrc/vsw.h, through cffi).
+_C_TYPES = c_types("struct vsw_bus_params")
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,7 @@ class Bus:
     def __init__(self, params: BusParams | None = None, **kw: object) -> None:
         self._params = replace(params or BusParams(), **kw)  # type: ignore[arg-type]
         out = ffi.new("struct vsw_bus **")
-        check(lib.vsw_bus_create(self._params.to_c(), out), "bus create")
+        check(lib.vsw_bus_create(self._params.to_c(), out), "bus create", self._params.refusals())
         self._h = ffi.gc(out[0], lib.vsw_bus_destroy)
         self._lock = threading.Lock()
 
@@ -94,7 +102,7 @@ class Bus:
         """Changes parameters (e.g. utilisation=0.5); the contention sequence restarts from the seed."""
         new = replace(self._params, **changes)  # type: ignore[arg-type]
         with self._lock:
-            check(lib.vsw_bus_configure(self.handle, new.to_c()), "bus configure")
+            check(lib.vsw_bus_configure(self.handle, new.to_c()), "bus configure", new.refusals())
             self._params = new
 
     def counters(self) -> BusCounters:

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import MAX_GUEST_MEM_MIB, VswError, check
+from ..errors import DEFAULT_GUEST_MEM_MIB, MAX_GUEST_MEM_MIB, VswError, check
 from ._ffi import ffi, lib
 from .layout import Layout
 from .pcpu import CPU_MHZ, EXIT_ENTRY_CYCLES, Pcpu
@@ -24,7 +24,7 @@ PORT_PROGRESS, PORT_DONE = lib.VSW_REG_PROGRESS // 4, lib.VSW_REG_DONE // 4
 PORT_CONSOLE_ADDR, PORT_CONSOLE_LEN = lib.VSW_REG_CONSOLE_ADDR // 4, lib.VSW_REG_CONSOLE_LEN // 4
 PORT_EXIT, PORT_CLOCK = lib.VSW_REG_EXIT // 4, lib.VSW_REG_CLOCK // 4
 PORT_SYSCALL = lib.VSW_REG_SYSCALL // 4
-DEFAULT_MEM = 64 << 20
+DEFAULT_MEM = DEFAULT_GUEST_MEM_MIB << 20  # one guest's address space (pyvswitch.errors)
 MAX_MEM = MAX_GUEST_MEM_MIB << 20  # a guest's address space at most (pyvswitch.errors)
 
 KVM_GET_API_VERSION = 0xAE00          # _IO(KVMIO, 0x00)
@@ -221,7 +221,7 @@ _PENDING = ("a guest's device access is not complete yet (complete() it first: K
 class KvmVcpu:
     """A KVM vCPU with ``mem_bytes`` of guest memory (a multiple of 2 MiB)."""
 
-    def __init__(self, path: str = "/dev/kvm", mem_bytes: int = 64 << 20) -> None:
+    def __init__(self, path: str = "/dev/kvm", mem_bytes: int = DEFAULT_MEM) -> None:
         # held around every C call on the handle: close() waits for the call in flight
         # (a slice, or the C slice loop's turn) instead of freeing the vCPU under it
         self._lock = threading.RLock()

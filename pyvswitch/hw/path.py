@@ -10,6 +10,7 @@ from ..errors import VswError, check, check_uint
 from ..schema import KINDS as SCHEMA
 from ._ffi import ffi, lib
 from .bus import Bus
+from .cparams import c_types, c_value, refused
 from .store import Store
 
 PATH_NAMES = {lib.VSW_PATH_STORE: "store", lib.VSW_PATH_MEMORY: "memory"}
@@ -32,15 +33,19 @@ class MoverParams:
         return cls(**{k: v for k, v in params.items() if k in names})
 
     def to_c(self) -> object:
-        for name in ("max_burst", "write_threshold", "read_threshold"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << 32:
-                raise VswError(errno.EINVAL, f"mover {name} must be a 32-bit unsigned integer, got {v!r}")
-        if self.max_burst == 0 or self.max_burst % 8:
-            raise VswError(errno.EINVAL, f"mover max_burst must be a positive multiple of 8 bytes, got {self.max_burst}")
+        """The C parameters, each as C's type holds it; C decides the bounds (``refusals``)."""
         p = ffi.new("struct vsw_mover_params *")
-        p.max_burst, p.write_threshold, p.read_threshold = self.max_burst, self.write_threshold, self.read_threshold
+        for name, ctype in _C_TYPES.items():
+            setattr(p, name, c_value(ctype, getattr(self, name), "mover", name, "mover"))
         return p
+
+    def refusals(self) -> dict[int, str]:
+        """What C's EINVAL for these parameters means, in the schema's words."""
+        return refused((SCHEMA["mover"].param(n), getattr(self, n)) for n in _C_TYPES)
+
+
+#: Each field of struct vsw_mover_params and its C type (csrc/vsw.h, through cffi).
+_C_TYPES = c_types("struct vsw_mover_params")
 
 
 @dataclass(frozen=True)
@@ -91,11 +96,14 @@ class Path:
         if params is None:
             return {}
         lay = self.store.layout
+        mapped = params.refusals()
         full = -(-lay.size // params.max_burst) if params.max_burst else 0
         return {errno.E2BIG: (
             f"max_burst {params.max_burst} cannot keep every transfer of the {lay.size}-byte {lay.name} context "
-            f"below the thresholds (write {params.write_threshold}, read {params.read_threshold}): a full "
-            f"transfer takes {full} bursts and a save of scattered groups more; raise max_burst or the thresholds")}
+            f"below the thresholds (write_threshold {params.write_threshold}, read_threshold "
+            f"{params.read_threshold}): a full "
+            f"transfer takes {full} bursts and a save of scattered groups more; raise max_burst or the thresholds"),
+            **mapped}
 
     def set_baseline(self, memory_bus: "Bus | None") -> None:
         """The memory bus that prices the prior-art path in every switch's stats."""

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import VswError, check, check_uint
+from ..schema import KINDS as SCHEMA
 from ..schema import default
 from ._ffi import ffi, lib
+from .cparams import c_value, refused
 from .layout import Layout, RegisterView
 from .path import Path
 from .stats import StatsPool, SwitchStats
@@ -39,13 +41,14 @@ class Pcpu:
 
     def __init__(self, layout: "str | Layout", cpu_mhz: int = CPU_MHZ, exit_entry_cycles: int = EXIT_ENTRY_CYCLES) -> None:
         self.layout = Layout.get(layout)
-        for name, v in (("cpu_mhz", cpu_mhz), ("exit_entry_cycles", exit_entry_cycles)):
-            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << 32 or (name == "cpu_mhz" and v == 0):
-                raise VswError(errno.EINVAL, f"PCPU {name} must be a {'positive' if name == 'cpu_mhz' else 'non-negative'} 32-bit integer, got {v!r}")
-        p = ffi.new("struct vsw_pcpu_params *")
-        p.layout, p.cpu_mhz, p.exit_entry_cycles = self.layout.id, cpu_mhz, exit_entry_cycles
+        p = ffi.new("struct vsw_pcpu_params *")      # C decides the bounds; cffi, what fits its types
+        p.layout = self.layout.id
+        p.cpu_mhz = c_value("uint32_t", cpu_mhz, "pcpu", "cpu_mhz", "PCPU")
+        p.exit_entry_cycles = c_value("uint32_t", exit_entry_cycles, "pcpu", "exit_entry_cycles", "PCPU")
         out = ffi.new("struct vsw_pcpu **")
-        check(lib.vsw_pcpu_create(p, out), "pcpu create")
+        check(lib.vsw_pcpu_create(p, out), "pcpu create", refused([
+            (SCHEMA["pcpu"].param("cpu_mhz"), cpu_mhz),
+            (SCHEMA["pcpu"].param("exit_entry_cycles"), exit_entry_cycles)]))
         self._h = ffi.gc(out[0], lib.vsw_pcpu_destroy)
         self._stats = StatsPool(self._h)
         self._regs = ffi.buffer(lib.vsw_pcpu_regs(self._h), self.layout.size)

@@ -6,7 +6,9 @@ import threading
 from dataclasses import dataclass
 
 from ..errors import VswError, bytes_of, check, check_uint
+from ..schema import KINDS as SCHEMA
 from ._ffi import ffi, lib
+from .cparams import c_value, refused
 from .layout import Layout, RegisterView
 
 IMAGE_ERRORS = {
@@ -62,11 +64,13 @@ class Store:
 
     def __init__(self, layout: "str | Layout", capacity_bytes: int) -> None:
         self.layout = Layout.get(layout)
-        check_uint(capacity_bytes, "store capacity in bytes", 64, minimum=1)
+        capacity = c_value("uint64_t", capacity_bytes, "context-store", "capacity_bytes", "store")
         out = ffi.new("struct vsw_store **")
-        check(lib.vsw_store_create(self.layout.id, capacity_bytes, out), "store create", {
+        check(lib.vsw_store_create(self.layout.id, capacity, out), "store create", {
+            **refused([(SCHEMA["context-store"].param("capacity_bytes"), capacity_bytes)]),
             errno.ENOSPC: f"{capacity_bytes} bytes cannot hold one slot of layout {self.layout.name}",
-            errno.E2BIG: "capacity too large (more than 16M slots)"})
+            errno.E2BIG: f"capacity_bytes {capacity_bytes} is more slots of {self.layout.name} contexts than the "
+                         "store model holds; expected a smaller store"})
         self._h = ffi.gc(out[0], lib.vsw_store_destroy)
         self.capacity_bytes = capacity_bytes
         self._lock = threading.Lock()   # slot allocation and release

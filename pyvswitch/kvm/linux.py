@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..api import Machine
+from ..errors import DEFAULT_LINUX_MEM_MIB
 from ..guest.image import LOAD_FLOOR
 from ..guest.linux import LinuxImage, LinuxProcess, build_stack, host_hwcap
 from ..hw import Layout, VswError, lib
@@ -50,7 +51,7 @@ STUB = b"\xa3" + struct.pack("<Q", MMIO + SYSCALL_REG) + b"\x48\x0f\x07"
 STAR = (0x1B << 48) | (0x10 << 32)  # SYSRET: CS 0x2B, SS 0x23 (the guest's own); SYSCALL: CS 0x10, SS 0x18
 FMASK = 0x47700                 # as Linux: TF DF IF NT AC cleared on entry
 STACK_RESERVE = 8 << 20         # the stack's share of the address space (mappings stay below)
-DEFAULT_LINUX_MEM = 128 << 20
+DEFAULT_LINUX_MEM = DEFAULT_LINUX_MEM_MIB << 20
 MASK64 = (1 << 64) - 1
 _LAYOUT = Layout.get("x86_64")
 

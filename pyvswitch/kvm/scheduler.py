@@ -24,7 +24,7 @@ from typing import Any, Union
 from ..api import Hypervisor, Machine
 from ..errors import check
 from ..guest import GuestImage
-from ..errors import SLICE_US_RANGE, check_number, check_uint
+from ..errors import DEFAULT_SLICE_US, SLICE_US_RANGE, check_number, check_uint
 from ..hw import VswError, ffi, lib
 from ..hw.kvm import (
     DEFAULT_MEM,
@@ -262,7 +262,7 @@ class Scheduler:
             cr4: int | None = None) -> Job:
         """Loads a program into the machine's own memory and sets it at its entry point:
         a built-in program by name (``rounds``, ``seed``), or an ELF guest (a path, its
-        bytes or a GuestImage; ``mem_bytes`` of address space, 64 MiB by default).
+        bytes or a GuestImage; ``mem_bytes`` of address space, ``DEFAULT_MEM`` by default).
         ``xcr0`` and ``cr4`` override what the guest gets (default: the host's x87, SSE,
         AVX, AVX-512 and PKRU state, with OSXSAVE)."""
         if not isinstance(machine, Machine) or machine.hypervisor is not self.hv:
@@ -292,7 +292,7 @@ class Scheduler:
         self.jobs.append(job)
         return job
 
-    def run(self, slice_us: float = 100.0, order: "str | Policy" = "round-robin", rng_seed: int = 0,
+    def run(self, slice_us: float = DEFAULT_SLICE_US, order: "str | Policy" = "round-robin", rng_seed: int = 0,
             max_slices: int = 1_000_000, *, timeout: float | None = None, stop: Callable[[], bool] | None = None,
             on_output: Callable[[Job, bytes], None] | None = None) -> RunReport:
         """Until every job is done: slices of ``slice_us`` microseconds, the next job

@@ -12,7 +12,12 @@ from ..errors import VswError
 from ..hw import Layout, Store
 from .parse import DeviceSpec, parse, read_text
 
-__all__ = ["DeviceSpec", "Platform"]
+__all__ = ["DEFAULT_KVM_PLATFORM", "DEFAULT_PLATFORM", "DeviceSpec", "Platform"]
+
+#: The built-in platform ``Platform.load(None)`` (and every verb without --platform) uses.
+DEFAULT_PLATFORM = "reference"
+#: The built-in platform the KVM verbs (``run``, ``demo --kvm``) use without --platform.
+DEFAULT_KVM_PLATFORM = "reference-kvm"
 
 
 class Platform:
@@ -33,7 +38,7 @@ class Platform:
         """None: the built-in reference platform; a built-in name; a path to a
         TOML file; or TOML text."""
         if spec is None:
-            spec = "reference"
+            spec = DEFAULT_PLATFORM
         if isinstance(spec, os.PathLike) or (isinstance(spec, str) and "\n" not in spec and (
                 "=" not in spec or os.path.exists(spec))):        # a file named a=b.toml is a file
             text_spec = os.fspath(spec)

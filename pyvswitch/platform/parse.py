@@ -142,7 +142,7 @@ def _params(raw: Any, kind: str | None, where: str, bad: Any) -> dict[str, Any]:
             raise bad(f"{where}, key {key!r}", f"unknown parameter for a {kind}; expected one of "
                                                f"{', '.join(out)}")
         p = schema.param(key)
-        if not p.accepts(value) or (isinstance(value, float) and value != value):     # NaN: no bound holds it
+        if not p.accepts(value):
             if p.type is float and isinstance(value, (int, float)) and not isinstance(value, bool):
                 raise bad(f"{where}, key {key!r}", f"expected a fraction in [{p.minimum:g}, {p.maximum:g}), got {value!r}")
             if p.multiple_of > 1 and isinstance(value, int) and not isinstance(value, bool) and value >= p.minimum \

@@ -122,3 +122,26 @@ def test_no_import_cycles():
 def test_every_module_is_in_a_layer():
     for m in MODULES:
         layer_of(m)
+
+
+def _listed(text: str, heading: str) -> list[str]:
+    """The layers a page lists: the unindented lines of the code block after ``heading``."""
+    block = text.split(heading, 1)[1].split("```", 2)[1]
+    return [line.strip() for line in block.splitlines()[1:] if line.strip() and not line[0].isspace()]
+
+
+def test_the_architecture_page_lists_these_layers():
+    """docs/reference/architecture.md describes the layers in this test's order, each with
+    this test's modules: add, move or rename a layer here and the page must follow."""
+    page = (locations.ROOT / "docs" / "reference" / "architecture.md").read_text()
+    assert _listed(page, "## Layers") == [", ".join(layer) for layer in reversed(LAYERS)]
+
+
+def test_the_readme_leaves_the_layers_to_the_architecture_page():
+    """The README does not keep a copy of the list (it went stale there once): it links the page."""
+    readme = (locations.ROOT / "README.md").read_text()
+    assert "docs/reference/architecture.md" in readme
+    for layer in LAYERS:
+        for name in layer:
+            if name != "pyvswitch":
+                assert not any(line.lstrip().startswith(name + " ") for line in readme.splitlines()), name

@@ -107,7 +107,8 @@ def _broken_kvm(tmp_path):
     """reference-kvm with a KVM device that is not there: the PCPU's probe fails on any host."""
     from importlib import resources
     text = (resources.files("pyvswitch.platforms") / "reference-kvm.toml").read_text()
-    broken = text.replace('params = { layout = "x86_64",', 'params = { kvm_device = "/nonexistent/kvm", layout = "x86_64",', 1)
+    broken = text.replace('compatible = ["vsw,pcpu-kvm"]',
+                          'compatible = ["vsw,pcpu-kvm"]\nparams = { kvm_device = "/nonexistent/kvm" }', 1)
     assert broken != text
     f = tmp_path / "kvm-broken.toml"
     f.write_text(broken)
