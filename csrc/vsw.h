@@ -225,6 +225,7 @@ struct vsw_pcpu_state {
     uint32_t dirty_mask;
     uint64_t now_ps;            /* model time */
     uint64_t switches;
+    uint64_t epoch;             /* what context handles must carry (gate.c) */
 };
 struct vsw_pcpu;
 int vsw_pcpu_create(const struct vsw_pcpu_params *p, struct vsw_pcpu **out);
@@ -283,8 +284,6 @@ struct vsw_switch_stats {
     uint64_t bytes_written_back; /* the victim's changed groups to its home */
     uint64_t cache_ps;          /* fetch + write-back */
 };
-int vsw_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_owner, uint32_t to_slot,
-               uint64_t to_owner, struct vsw_switch_stats *st);
 
 /* A machine's context as the fast path names it: a slot of the path's store and
  * its owner, bound once so each switch passes two handles instead of five values.
@@ -297,18 +296,11 @@ void vsw_ctx_destroy(struct vsw_ctx *c);
 /* Takes the handle away from every PCPU (waiting for switches in flight on
  * them): afterwards each refuses it with -ESTALE, and its slot may be freed. */
 int vsw_ctx_retire(struct vsw_ctx *c, struct vsw_pcpu *const *pcpus, uint32_t n);
-/* vsw_switch() between two contexts on one path; frm NULL: the PCPU is idle;
- * to NULL: save and leave it idle.  -EXDEV when they live behind different paths;
- * -ESTALE for a handle of another epoch (or retired). */
-int vsw_switch_ctx(struct vsw_pcpu *p, const struct vsw_ctx *frm, const struct vsw_ctx *to,
-                   struct vsw_switch_stats *st);
-/* A switch descriptor: bound to a PCPU, it receives the stats of the switch it
- * carries out - one handle fewer per call on the hottest path. */
-struct vsw_switch_desc {
-    struct vsw_switch_stats stats;      /* first: a pointer to the descriptor is one to its stats */
-    struct vsw_pcpu *pcpu;
-};
-int vsw_switch_desc(struct vsw_switch_desc *d, const struct vsw_ctx *frm, const struct vsw_ctx *to);
+/* The switch (the only one) between two contexts on one path; frm NULL: the
+ * PCPU is idle; to NULL: save and leave it idle.  -EXDEV when they live behind
+ * different paths; -ESTALE for a handle of another epoch (or retired). */
+int vsw_switch(struct vsw_pcpu *p, const struct vsw_ctx *frm, const struct vsw_ctx *to,
+               struct vsw_switch_stats *st);
 /* ---- a schedule of switches in one call (schedule.c) ---- */
 enum vsw_order { VSW_ORDER_ROUND_ROBIN = 0, VSW_ORDER_RANDOM = 1, VSW_ORDER_SEQUENCE = 2 };
 struct vsw_schedule {
@@ -510,7 +502,7 @@ int vsw_kvm_bench_ioctls(struct vsw_kvm *k, uint64_t iterations, struct vsw_kvm_
  * loop in C.  The vCPU holds ctxs[current]'s state (pushed; that machine runs on
  * p).  Each turn: a slice of slice_ns; when the timer ends it, the next context
  * in round-robin order (ctxs[(current + 1) % n]) gets the vCPU: pull, the same
- * vsw_switch_ctx the API's switch calls (atomic, through p's gate), push.  It
+ * vsw_switch the API's switch calls (atomic, through p's gate), push.  It
  * stops, to let the caller act, at the first exit other than the timer's (a
  * device access: `exit`, the slice in progress `used_ns` old), when a switch is
  * refused (`r`: the pull or the switch; nothing of it done, `current` still on
@@ -532,7 +524,7 @@ struct vsw_kvm_loop {
     /* out */
     uint32_t stopped;           /* enum vsw_kvm_stop */
     uint32_t current;           /* the context the vCPU holds */
-    int32_t r;                  /* STOP_REFUSED: what vsw_switch_ctx returned */
+    int32_t r;                  /* STOP_REFUSED: what vsw_switch returned */
     uint32_t reserved2;
     uint64_t slices, preempted, switches;   /* preempted: entries written to took_ns */
     uint64_t guest_ns, pull_ns, push_ns, switch_ns;

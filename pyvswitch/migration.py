@@ -259,7 +259,7 @@ class Migration:
         saved: list[int] = []
         try:
             for i, owner in running.items():
-                self._save_out(hv._pcpus[i], path, owner)
+                self._save_out(hv._pcpus[i], hv._machines[owner]._c)
                 saved.append(i)
         except BaseException:               # a fault on every try, Ctrl-C: the unbind is refused, so
             for i in reversed(saved):       # every PCPU saved out gets its machine back (its slot holds it)
@@ -277,12 +277,12 @@ class Migration:
         hv._drop_handles()
 
     @staticmethod
-    def _save_out(p: "Pcpu", path: object, owner: int) -> None:
+    def _save_out(p: "Pcpu", ctx: object) -> None:
         """Leaves a PCPU idle.  Its machine's image was taken already; a fault
         injected into the path's next save strikes once, so the save is tried again."""
         for attempt in range(3):
             try:
-                p.switch(path, owner, None)     # type: ignore[arg-type]
+                p.switch_ctx(ctx, None)
                 return
             except VswError as exc:
                 if exc.errno != errno.EIO or attempt == 2:
