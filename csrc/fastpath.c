@@ -20,7 +20,13 @@
  *            cffi object that owns it, the Switcher it was bound for) and the
  *            PCPU it was last loaded onto;
  *   Switcher the PCPUs of one bring-up of a hypervisor: switch(frm, to, pcpu,
- *            out) and switch_running(frm, to, out) (METH_FASTCALL).
+ *            out) and switch_running(frm, to, out) (METH_FASTCALL);
+ *   SwitchMethod  Hypervisor.switch_context: a method descriptor whose call is
+ *            one vectorcall into C (the Switcher's switch), the slow path in
+ *            Python only when the switcher does not take the arguments or C
+ *            refuses the switch;
+ *   SwitchRunning pyvswitch.switch_context, the same on the PCPU the machine
+ *            was last loaded onto.
  *
  * A switch returns its Stats, or an int: -errno when C refused it (nothing
  * changed), 0 when the arguments are not ones it takes (wrong types, a handle
@@ -467,16 +473,10 @@ static PyObject *do_switch(Switcher *s, Py_ssize_t i, PyObject *frm, PyObject *t
     return (PyObject *)st;
 }
 
-/* switch(frm, to, pcpu, out): pcpu None is PCPU 0; an int (not a bool) 0..n-1 names one. */
-static PyObject *switcher_switch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* The switch on the PCPU `pcpu` names: None is PCPU 0; an int (not a bool) 0..n-1 one of them. */
+static PyObject *switch_on(Switcher *s, PyObject *frm, PyObject *to, PyObject *pcpu, PyObject *out)
 {
-    Switcher *s = (Switcher *)self;
-    if (nargs != 4) {
-        PyErr_Format(PyExc_TypeError, "switch takes 4 arguments (frm, to, pcpu, out), got %zd", nargs);
-        return NULL;
-    }
     Py_ssize_t i = 0;
-    PyObject *pcpu = args[2];
     if (pcpu != Py_None) {
         if (!PyLong_CheckExact(pcpu))
             return not_mine();
@@ -488,7 +488,17 @@ static PyObject *switcher_switch(PyObject *self, PyObject *const *args, Py_ssize
     } else if (Py_SIZE(s) == 0) {
         return not_mine();
     }
-    return do_switch(s, i, args[0], args[1], args[3]);
+    return do_switch(s, i, frm, to, out);
+}
+
+/* switch(frm, to, pcpu, out) */
+static PyObject *switcher_switch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "switch takes 4 arguments (frm, to, pcpu, out), got %zd", nargs);
+        return NULL;
+    }
+    return switch_on((Switcher *)self, args[0], args[1], args[2], args[3]);
 }
 
 /* switch_running(frm, to, out): on the PCPU frm was last loaded onto (C refuses
@@ -559,11 +569,276 @@ static PyTypeObject SwitcherType = {
     .tp_getset = switcher_getset,
 };
 
+/* ---- SwitchMethod: Hypervisor.switch_context --------------------------------- */
+/* A method descriptor (Py_TPFLAGS_METHOD_DESCRIPTOR, PEP 590), so that
+ * hv.switch_context(frm, to, pcpu=None, *, out=None) is one vectorcall into C:
+ * the hypervisor's `_switcher` switches, and whatever it does not take or C
+ * refuses goes to the hypervisor's `_switch_slow(frm, to, pcpu, r, out)`. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *doc;
+    PyObject *switcher_attr;    /* "_switcher" */
+    PyObject *slow_attr;        /* "_switch_slow" */
+    PyObject *kw_pcpu, *kw_out; /* "pcpu", "out" */
+} SwitchMethod;
+
+static PyTypeObject SwitchMethodType;
+
+static int method_kwargs(const SwitchMethod *m, PyObject *kwnames, PyObject *const *kwvalues, PyObject **pcpu,
+                         PyObject **out)
+{
+    Py_ssize_t n = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, k);
+        PyObject **slot = NULL;
+        if (name == m->kw_out || PyUnicode_Compare(name, m->kw_out) == 0)
+            slot = out;
+        else if (name == m->kw_pcpu || PyUnicode_Compare(name, m->kw_pcpu) == 0)
+            slot = pcpu;
+        if (!slot || *slot) {
+            PyErr_Format(PyExc_TypeError, slot ? "switch_context() got multiple values for argument '%U'"
+                                               : "switch_context() got an unexpected keyword argument '%U'", name);
+            return -1;
+        }
+        *slot = kwvalues[k];
+    }
+    return 0;
+}
+
+static PyObject *method_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    SwitchMethod *m = (SwitchMethod *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs < 3 || nargs > 4) {
+        PyErr_Format(PyExc_TypeError, "switch_context() takes frm, to and an optional pcpu (%zd given)",
+                     nargs - 1);
+        return NULL;
+    }
+    PyObject *hv = args[0], *frm = args[1], *to = args[2];
+    PyObject *pcpu = nargs == 4 ? args[3] : NULL, *out = NULL;
+    if (kwnames && method_kwargs(m, kwnames, args + nargs, &pcpu, &out) < 0)
+        return NULL;
+    pcpu = pcpu ? pcpu : Py_None;
+    out = out ? out : Py_None;
+    PyObject *sw = PyObject_GetAttr(hv, m->switcher_attr);
+    if (!sw)
+        return NULL;
+    if (!PyObject_TypeCheck(sw, &SwitcherType)) {
+        PyErr_Format(PyExc_TypeError, "switch_context: %R._switcher is not a Switcher", hv);
+        Py_DECREF(sw);
+        return NULL;
+    }
+    PyObject *r = switch_on((Switcher *)sw, frm, to, pcpu, out);
+    Py_DECREF(sw);
+    if (!r || !PyLong_CheckExact(r))
+        return r;
+    PyObject *slow_args[] = {hv, frm, to, pcpu, r, out};
+    PyObject *res = PyObject_VectorcallMethod(m->slow_attr, slow_args, 6, NULL);
+    Py_DECREF(r);
+    return res;
+}
+
+static PyObject *method_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *doc;
+    if (kwds && PyDict_GET_SIZE(kwds)) {
+        PyErr_SetString(PyExc_TypeError, "SwitchMethod takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "U:SwitchMethod", &doc))
+        return NULL;
+    SwitchMethod *m = (SwitchMethod *)type->tp_alloc(type, 0);
+    if (!m)
+        return NULL;
+    m->vectorcall = method_vectorcall;
+    m->doc = Py_NewRef(doc);
+    m->switcher_attr = PyUnicode_InternFromString("_switcher");
+    m->slow_attr = PyUnicode_InternFromString("_switch_slow");
+    m->kw_pcpu = PyUnicode_InternFromString("pcpu");
+    m->kw_out = PyUnicode_InternFromString("out");
+    if (!m->switcher_attr || !m->slow_attr || !m->kw_pcpu || !m->kw_out) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return (PyObject *)m;
+}
+
+static void method_dealloc(PyObject *self)
+{
+    SwitchMethod *m = (SwitchMethod *)self;
+    Py_XDECREF(m->doc);
+    Py_XDECREF(m->switcher_attr);
+    Py_XDECREF(m->slow_attr);
+    Py_XDECREF(m->kw_pcpu);
+    Py_XDECREF(m->kw_out);
+    Py_TYPE(self)->tp_free(self);
+}
+
+static PyObject *method_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    (void)type;
+    if (!obj || obj == Py_None)
+        return Py_NewRef(self);
+    return PyMethod_New(self, obj);
+}
+
+static PyObject *method_doc(PyObject *self, void *closure)
+{
+    (void)closure;
+    return Py_NewRef(((SwitchMethod *)self)->doc);
+}
+
+static PyObject *method_name(PyObject *self, void *closure)
+{
+    (void)self;
+    (void)closure;
+    return PyUnicode_FromString("switch_context");
+}
+
+static PyObject *method_signature(PyObject *self, void *closure)
+{
+    (void)self;
+    (void)closure;
+    return PyUnicode_FromString("($self, frm, to, pcpu=None, *, out=None)");
+}
+
+static PyGetSetDef method_getset[] = {
+    {"__doc__", method_doc, NULL, NULL, NULL},
+    {"__name__", method_name, NULL, NULL, NULL},
+    {"__qualname__", method_name, NULL, NULL, NULL},
+    {"__text_signature__", method_signature, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject SwitchMethodType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pyvswitch._fastpath.SwitchMethod",
+    .tp_doc = PyDoc_STR("SwitchMethod(doc): Hypervisor.switch_context as one vectorcall into C."),
+    .tp_basicsize = sizeof(SwitchMethod),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_vectorcall_offset = offsetof(SwitchMethod, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_new = method_new,
+    .tp_dealloc = method_dealloc,
+    .tp_descr_get = method_get,
+    .tp_getset = method_getset,
+};
+
+/* ---- SwitchRunning: pyvswitch.switch_context ---------------------------------- */
+/* SwitchRunning(doc, fallback): switch_context(frm, to, *, out=None) on the PCPU
+ * `frm` was last loaded onto, through the Switcher its handle is bound for - the
+ * same switch as the method's; an int result (0: not taken, -errno: refused,
+ * -ESRCH among them when frm runs elsewhere now) goes to fallback(frm, to, r, out). */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *doc;
+    PyObject *fallback;
+    PyObject *kw_out;
+} SwitchRunning;
+
+static PyObject *running_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    SwitchRunning *m = (SwitchRunning *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *out = Py_None;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs != 2 || nkw > 1 ||
+        (nkw == 1 && PyUnicode_Compare(PyTuple_GET_ITEM(kwnames, 0), m->kw_out) != 0)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "switch_context() takes frm, to and an optional keyword out");
+        return NULL;
+    }
+    if (nkw)
+        out = args[2];
+    PyObject *frm = args[0], *to = args[1], *r;
+    const Handle *h = PyObject_TypeCheck(frm, &HandleType) ? (const Handle *)frm : NULL;
+    if (h && h->switcher) {
+        Switcher *s = (Switcher *)h->switcher;
+        r = h->hint >= 0 && h->hint < Py_SIZE(s) ? do_switch(s, h->hint, frm, to, out) : not_mine();
+    } else {
+        r = not_mine();
+    }
+    if (!r || !PyLong_CheckExact(r))
+        return r;
+    PyObject *fb_args[] = {frm, to, r, out};
+    PyObject *res = PyObject_Vectorcall(m->fallback, fb_args, 4, NULL);
+    Py_DECREF(r);
+    return res;
+}
+
+static PyObject *running_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *doc, *fallback;
+    if (kwds && PyDict_GET_SIZE(kwds)) {
+        PyErr_SetString(PyExc_TypeError, "SwitchRunning takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "UO:SwitchRunning", &doc, &fallback))
+        return NULL;
+    SwitchRunning *m = (SwitchRunning *)type->tp_alloc(type, 0);
+    if (!m)
+        return NULL;
+    m->vectorcall = running_vectorcall;
+    m->doc = Py_NewRef(doc);
+    m->fallback = Py_NewRef(fallback);
+    m->kw_out = PyUnicode_InternFromString("out");
+    if (!m->kw_out) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return (PyObject *)m;
+}
+
+static void running_dealloc(PyObject *self)
+{
+    SwitchRunning *m = (SwitchRunning *)self;
+    Py_XDECREF(m->doc);
+    Py_XDECREF(m->fallback);
+    Py_XDECREF(m->kw_out);
+    Py_TYPE(self)->tp_free(self);
+}
+
+static PyObject *running_doc(PyObject *self, void *closure)
+{
+    (void)closure;
+    return Py_NewRef(((SwitchRunning *)self)->doc);
+}
+
+static PyObject *running_signature(PyObject *self, void *closure)
+{
+    (void)self;
+    (void)closure;
+    return PyUnicode_FromString("(frm, to, *, out=None)");
+}
+
+static PyGetSetDef running_getset[] = {
+    {"__doc__", running_doc, NULL, NULL, NULL},
+    {"__name__", method_name, NULL, NULL, NULL},
+    {"__qualname__", method_name, NULL, NULL, NULL},
+    {"__text_signature__", running_signature, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject SwitchRunningType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pyvswitch._fastpath.SwitchRunning",
+    .tp_doc = PyDoc_STR("SwitchRunning(doc, fallback): pyvswitch.switch_context as one vectorcall into C."),
+    .tp_basicsize = sizeof(SwitchRunning),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(SwitchRunning, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_new = running_new,
+    .tp_dealloc = running_dealloc,
+    .tp_getset = running_getset,
+};
+
 /* ---- module ------------------------------------------------------------------- */
 static int fastpath_exec(PyObject *m)
 {
-    PyTypeObject *types[] = {&StatsType, &HandleType, &SwitcherType};
-    const char *names[] = {"SwitchStats", "Handle", "Switcher"};
+    PyTypeObject *types[] = {&StatsType, &HandleType, &SwitcherType, &SwitchMethodType, &SwitchRunningType};
+    const char *names[] = {"SwitchStats", "Handle", "Switcher", "SwitchMethod", "SwitchRunning"};
     if (stats_ready() < 0)
         return -1;
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {

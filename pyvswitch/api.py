@@ -44,7 +44,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .controller import Controller, ControllerReport
 from .errors import UnknownName, bytes_of, check, check_uint
@@ -62,7 +62,7 @@ from .hw import (
 )
 from .hw.cache import Cache, hit_rate, where
 from .hw.pcpu import check_count, raise_switch_error
-from .hw.stats import ContextHandle, Switcher
+from .hw.stats import ContextHandle, SwitchMethod, SwitchRunning, Switcher
 from .hw.store import IMAGE_ERRORS, describe_image_error
 from .kernel import Kernel
 from .migration import RETRY, FallbackWarning, Migration, MigrationStats
@@ -700,20 +700,20 @@ class Hypervisor:
         return Store(self.layout, self._slot_bytes).alloc(1 << 63)
 
     # --- the switch -----------------------------------------------------------
-    def switch_context(self, frm: Machine | None, to: Machine | None, pcpu: int | None = None, *,
-                       out: SwitchStats | None = None) -> SwitchStats:
-        """Saves ``frm`` (running on ``pcpu``, default 0) and loads ``to``; all or nothing.
+    if TYPE_CHECKING:
+        def switch_context(self, frm: Machine | None, to: Machine | None, pcpu: int | None = None, *,
+                           out: SwitchStats | None = None) -> SwitchStats: ...
+    else:
+        # one vectorcall into C (hw.stats.SwitchMethod): self._switcher switches; what
+        # it does not take (0) or C refuses (-errno) goes to self._switch_slow
+        switch_context = SwitchMethod("""Saves ``frm`` (running on ``pcpu``, default 0) and loads ``to``; all or nothing.
 
         One C call over the fast path when the invention's devices are bound,
         over the prior-art memory path otherwise (``SwitchStats.path`` says which).
         ``frm`` None starts ``to`` on an idle PCPU; ``to`` None leaves it idle.
         Returns a new SwitchStats, or fills and returns ``out`` when given (a
         SwitchStats to reuse: nothing is allocated).
-        """
-        r = self._switcher.switch(frm, to, pcpu, out)
-        if r.__class__ is int:                  # refused (-errno), or arguments to check (0)
-            return self._switch_slow(frm, to, pcpu, r, out)
-        return r
+        """)
 
     def _switch_slow(self, frm: Machine | None, to: Machine | None, pcpu: int | None, r: int,
                      out: SwitchStats | None) -> SwitchStats:
@@ -886,20 +886,24 @@ def open(platform: "str | os.PathLike[str] | Platform | None" = None, strict: bo
     return Hypervisor(platform if isinstance(platform, Platform) else Platform.load(platform), strict=strict)
 
 
-def switch_context(frm: Machine, to: Machine | None, *, out: SwitchStats | None = None) -> SwitchStats:
-    """Switches the PCPU that runs ``frm`` over to ``to`` (``out``: as ``Hypervisor.switch_context``).
+def _switch_running_slow(frm: Machine, to: Machine | None, r: int, out: SwitchStats | None) -> SwitchStats:
+    """The module-level switch after the switcher refused (``r`` -errno) on the PCPU
+    ``frm`` was last loaded onto, or did not take the arguments (0)."""
+    if r < 0 and r != -errno.ESRCH:             # refused on the PCPU it runs on: the method's error path
+        return frm._hv._switch_slow(frm, to, frm._hint, r, out)
+    return _switch_where_running(frm, to, out)  # not loaded there (any more), or arguments to check
+
+
+if TYPE_CHECKING:
+    def switch_context(frm: Machine, to: Machine | None, *, out: SwitchStats | None = None) -> SwitchStats: ...
+else:
+    # one vectorcall into C (hw.stats.SwitchRunning): the switcher frm's handle is bound
+    # for switches on frm's last PCPU; anything else goes to _switch_running_slow
+    switch_context = SwitchRunning("""Switches the PCPU that runs ``frm`` over to ``to`` (``out``: as ``Hypervisor.switch_context``).
 
     The same switch as the method's, on the PCPU ``frm`` was last loaded onto -
     the C switch refuses (ESRCH, nothing changed) if it no longer runs there -
-    and only then asks every PCPU which one runs it."""
-    if frm.__class__ is Machine:
-        hv = frm._hv
-        r = hv._switcher.switch_running(frm, to, out)
-        if r.__class__ is not int:
-            return r                            # type: ignore[no-any-return]
-        if r < 0 and r != -errno.ESRCH:         # refused on the PCPU it runs on: the method's error path
-            return hv._switch_slow(frm, to, frm._hint, r, out)
-    return _switch_where_running(frm, to, out)  # not loaded there (any more), or arguments to check
+    and only then asks every PCPU which one runs it.""", _switch_running_slow)
 
 
 def _switch_where_running(frm: Machine, to: Machine | None, out: SwitchStats | None) -> SwitchStats:

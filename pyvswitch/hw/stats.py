@@ -65,6 +65,17 @@ if not _names_agree():
 #: The base of a machine: its context handle as the Switcher takes it.
 ContextHandle = _fastpath.Handle
 
+#: ``SwitchMethod(doc)``, a method of a class whose instances have a ``_switcher``
+#: and a ``_switch_slow(frm, to, pcpu, r, out)``: ``obj.m(frm, to, pcpu=None, *,
+#: out=None)`` is ``obj._switcher.switch(frm, to, pcpu, out)`` in one vectorcall,
+#: handing an int result (0 or -errno) to ``_switch_slow`` (Hypervisor.switch_context).
+SwitchMethod = _fastpath.SwitchMethod
+
+#: ``SwitchRunning(doc, fallback)``: ``f(frm, to, *, out=None)`` is the switch on the
+#: PCPU ``frm`` was last loaded onto (through the Switcher its handle is bound for),
+#: handing an int result to ``fallback(frm, to, r, out)`` (pyvswitch.switch_context).
+SwitchRunning = _fastpath.SwitchRunning
+
 
 class Switcher(_fastpath.Switcher):
     """The switch on the PCPUs of one bring-up of a hypervisor (``Switcher(handles)``,
@@ -91,4 +102,4 @@ class Switcher(_fastpath.Switcher):
             m._bind(c, _address(c), self)
 
 
-__all__ = ["ContextHandle", "Switcher", "SwitchStats", "stats_c"]
+__all__ = ["ContextHandle", "SwitchMethod", "SwitchRunning", "Switcher", "SwitchStats", "stats_c"]

@@ -306,3 +306,23 @@ def test_pcpu_switch_follows_a_new_epoch():
     with pytest.raises(VswError) as e:
         p.switch(path, 2, b)                    # not running: ESRCH, as C says it
     assert e.value.errno == errno.ESRCH and p.owner == 1
+
+
+def test_the_method_and_the_module_function_take_only_their_arguments(hv):
+    a = hv.create_vm("a")
+    with pytest.raises(TypeError):
+        hv.switch_context(hv.host)                  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        hv.switch_context(hv.host, a, 0, None)      # out is keyword-only
+    with pytest.raises(TypeError):
+        hv.switch_context(hv.host, a, 0, pcpu=0)    # twice
+    with pytest.raises(TypeError):
+        hv.switch_context(hv.host, a, bogus=1)      # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        pyvswitch.switch_context(hv.host, a, 0)     # type: ignore[misc]
+    with pytest.raises(TypeError):
+        pyvswitch.switch_context(hv.host, a, pcpu=0)    # type: ignore[call-arg]
+    assert hv.running(0) is hv.host
+    s = type(hv).switch_context(hv, hv.host, a, pcpu=0, out=SwitchStats())     # through the class
+    assert s.bytes_loaded == hv.layout.size and hv.running(0) is a
+    assert "all or nothing" in type(hv).switch_context.__doc__ and "frm" in pyvswitch.switch_context.__doc__
