@@ -38,6 +38,7 @@
 #include <Python.h>
 #include <structmember.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "vsw.h"
 
@@ -455,9 +456,10 @@ static PyObject *do_switch(Switcher *s, Py_ssize_t i, PyObject *frm, PyObject *t
         return not_mine();
     Stats *st;
     if (out == Py_None) {
-        st = PyObject_New(Stats, &StatsType);  /* not zeroed: a switch that succeeds stores every field */
+        st = PyObject_New(Stats, &StatsType);
         if (!st)
             return NULL;
+        memset(&st->st, 0, sizeof(st->st));    /* a few stores: no field is ever uninitialised */
     } else if (PyObject_TypeCheck(out, &StatsType)) {
         st = (Stats *)Py_NewRef(out);
     } else {
@@ -800,6 +802,15 @@ static void running_dealloc(PyObject *self)
     Py_TYPE(self)->tp_free(self);
 }
 
+/* Not bound to an instance (a function of the module, not a method), as
+ * staticmethod; its __get__ also lets inspect read __text_signature__. */
+static PyObject *running_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    (void)obj;
+    (void)type;
+    return Py_NewRef(self);
+}
+
 static PyObject *running_doc(PyObject *self, void *closure)
 {
     (void)closure;
@@ -831,6 +842,7 @@ static PyTypeObject SwitchRunningType = {
     .tp_call = PyVectorcall_Call,
     .tp_new = running_new,
     .tp_dealloc = running_dealloc,
+    .tp_descr_get = running_get,
     .tp_getset = running_getset,
 };
 
