@@ -49,7 +49,7 @@ class Pcpu:
         self._h = ffi.gc(out[0], lib.vsw_pcpu_destroy)
         self._switcher = Switcher([self._h])   # Pcpu.switch: the API's switch, on this one PCPU
         self._handles: dict[tuple[int, int, int], tuple[Path, ContextHandle]] = {}
-        self._loaded: tuple[int, int, ContextHandle] | None = None   # (owner, slot, handle) Pcpu.switch loaded
+        self._loaded: tuple[int, Path, ContextHandle] | None = None  # (owner, path, handle) Pcpu.switch loaded
         self._regs = ffi.buffer(lib.vsw_pcpu_regs(self._h), self.layout.size)
         self.trace: Trace | None = None
 
@@ -154,6 +154,23 @@ class Pcpu:
         same PCPU makes C refuse with EAGAIN; this wrapper then waits its turn,
         so callers are serialised.
         """
+        loaded = self._loaded
+        if loaded is not None and to.__class__ is Slot and frm.__class__ is int and loaded[0] == frm and \
+                loaded[1] is path:          # the usual call: frm was loaded here by the last one
+            kept = self._handles.get((id(path), to.index, to.owner))    # type: ignore[union-attr]
+            if kept is not None and kept[0] is path:
+                r = self._switcher.switch(loaded[2], kept[1], None, None)
+                if r.__class__ is not int:
+                    self._loaded = (to.owner, path, kept[1])             # type: ignore[union-attr]
+                    return r                                            # type: ignore[no-any-return]
+                if r not in (-errno.EAGAIN, -errno.ESTALE):             # refused: nothing changed, said so
+                    raise_switch_error(r, f"machine {frm}" if frm else None, f"machine {to.owner}",  # type: ignore
+                                       "this PCPU", path.name)
+        return self._switch_checked(path, frm, to)
+
+    def _switch_checked(self, path: Path, frm: int, to: Slot | None) -> SwitchStats:
+        """Pcpu.switch with every argument checked, handles made as needed, EAGAIN
+        waited out, a new epoch followed; raises why a switch was refused."""
         if not isinstance(path, Path) or (to is not None and not isinstance(to, Slot)) or \
                 not isinstance(frm, int) or isinstance(frm, bool):
             raise VswError(errno.EINVAL, f"switch: bad machine or slot arguments (frm={frm!r}, to={to!r})")
@@ -172,17 +189,16 @@ class Pcpu:
     def _switch_slots(self, path: Path, frm: int, to: Slot | None) -> "SwitchStats | int":
         """One try of ``switch``: its stats, or -errno (nothing changed)."""
         fh = th = None
-        if frm:
+        loaded = self._loaded
+        if frm and loaded is not None and loaded[0] == frm and loaded[1] is path:
+            fh = loaded[2]                  # the handle it was loaded through (C: ESRCH if it runs no longer)
+        elif frm:                           # loaded some other way (or not at all)
             st = self.state()
             if st.owner != frm:
                 return -errno.ESRCH         # as C says it: `frm` is not what runs here
-            loaded = self._loaded
-            if loaded is not None and loaded[:2] == (frm, st.slot):
-                fh = loaded[2]              # the handle it was loaded through (its path)
-            else:                           # loaded some other way: its slot must be of this path's store
-                fh = self._handle_of(path, st.slot, frm, st.epoch)
-                if isinstance(fh, int):
-                    return -errno.EXDEV     # its context lives behind another path
+            fh = self._handle_of(path, st.slot, frm, st.epoch)
+            if isinstance(fh, int):
+                return -errno.EXDEV         # its slot is not of this path's store: it lives behind another path
         if to is not None:
             th = self._handle_of(path, to.index, to.owner)
             if isinstance(th, int):
@@ -192,7 +208,7 @@ class Pcpu:
         while (r := self._switcher.switch(fh, th, None, None)) == -errno.EAGAIN:
             time.sleep(0)                   # another thread is inside: its turn first
         if not isinstance(r, int):
-            self._loaded = (to.owner, to.index, th) if to is not None else None
+            self._loaded = (to.owner, path, th) if to is not None else None
         return r
 
     def _handle_of(self, path: Path, slot: int, owner: int, epoch: int | None = None) -> "ContextHandle | int":
@@ -219,6 +235,7 @@ class Pcpu:
         args = (self.handle, frm if frm is not None else ffi.NULL, to if to is not None else ffi.NULL, stats_c(stats))
         while (r := lib.vsw_switch(*args)) == -errno.EAGAIN:
             time.sleep(0)                   # another thread is inside, or a switch in flight holds the room
+        self._loaded = None                 # loaded here through a handle Pcpu.switch does not keep
         if r < 0:
             raise_switch_error(r, "the running machine" if frm is not None else None,
                                "the machine" if to is not None else None, "this PCPU", "store")
