@@ -294,8 +294,8 @@ def _ratio(row: dict, key: str) -> str:
 
 def format_report(rep: dict) -> str:
     lines = ["API: Hypervisor.switch_context VM<->VM vs one ffi.memmove of the same bytes between char[] buffers",
-             "(medians of interleaved rounds; ratios to the floor - 'bare': the method's cffi call alone, no Python"
-             " around it - and module-level to the method)",
+             "(medians of interleaved rounds; ratios to the floor - 'bare': the switcher's C call alone, filling one"
+             " SwitchStats - and module-level to the method)",
              f"  {'platform':10} {'path':6} {'dirty':5} {'bytes':>6} {'floor ns':>9} {'switch ns':>10} "
              f"{'ratio (min-max)':>18} {'bare':>5} "
              f"{'kept':>6} {'read':>6} {'module':>7}"]
