@@ -90,7 +90,7 @@ int vsw_bench_switch_loop(struct vsw_pcpu *p, struct vsw_path *path, const uint3
         uint32_t next = (cur + 1) % machines;
         if (dirty_mask)
             vsw_pcpu_mark_dirty(p, dirty_mask);
-        int r = vsw_switch(p, path, owners[cur], slots[next], owners[next], &st);
+        int r = vsw_switch_slots(p, path, owners[cur], slots[next], owners[next], &st);
         if (r < 0)
             return r;
         bytes += st.bytes_saved + st.bytes_loaded;
@@ -126,7 +126,7 @@ int vsw_bench_switch_loop(struct vsw_pcpu *p, struct vsw_path *path, const uint3
     uint64_t atomics_ns = time_atomics(switches);
     /* return to the first machine so the caller's view stays simple */
     if (cur != 0) {
-        int r = vsw_switch(p, path, owners[cur], slots[0], owners[0], &st);
+        int r = vsw_switch_slots(p, path, owners[cur], slots[0], owners[0], &st);
         if (r < 0)
             return r;
     }

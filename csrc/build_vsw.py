@@ -4,7 +4,7 @@ The cdef is the block between the CDEF markers of each part csrc/vsw.h
 includes, in its order, then of csrc/vsw_test.h (the calls only tests and
 benchmarks make), so the headers stay the single statement of the ABI.
 VSW_SANITIZE=1 in the environment builds it with AddressSanitizer and UndefinedBehaviorSanitizer (scripts/sanitize).
-keep_gil.h makes the few short calls keep the GIL (it says why).
+The switch from Python goes through pyvswitch._fastpath instead (csrc/fastpath.c).
 """
 import os
 import re
@@ -56,7 +56,7 @@ ffibuilder = FFI()
 ffibuilder.cdef(_cdef())
 ffibuilder.set_source(
     "pyvswitch._vsw",
-    '#include "vsw.h"\n#include "vsw_test.h"\n#include "vsw_guest_abi.h"\n#include "keep_gil.h"',
+    '#include "vsw.h"\n#include "vsw_test.h"\n#include "vsw_guest_abi.h"',
     # relative to the project root, where setup.py runs the build
     sources=[f"csrc/{name}" for name in SOURCES],
     include_dirs=["csrc", "pyvswitch/guest/runtime"],

@@ -269,7 +269,7 @@ int vsw_kvm_loop(struct vsw_kvm *k, struct vsw_pcpu *p, struct vsw_ctx *const *c
             uint64_t t1 = now_ns();
             L->pull_ns += t1 - t;
             if (r == 0)
-                r = vsw_switch_ctx(p, ctxs[current], ctxs[next], &st);
+                r = vsw_switch(p, ctxs[current], ctxs[next], &st);
             uint64_t t2 = now_ns();
             L->switch_ns += t2 - t1;
             if (r < 0) {

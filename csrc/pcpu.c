@@ -65,7 +65,7 @@ int vsw_pcpu_state(const struct vsw_pcpu *p, struct vsw_pcpu_state *out)
 {
     if (!p || !out)
         return -EINVAL;
-    *out = (struct vsw_pcpu_state){p->owner, p->slot, p->dirty, p->now_ps, p->switches};
+    *out = (struct vsw_pcpu_state){p->owner, p->slot, p->dirty, p->now_ps, p->switches, p->epoch};
     return 0;
 }
 

@@ -4,7 +4,7 @@
  * a sequence a model drew),
  * again - without returning to Python, so a prototype's inner loop costs what
  * the C switch costs, and the GIL is free for the whole run.  Each switch is
- * one vsw_switch_ctx (atomic, through the PCPU's gate): a migration or a
+ * one vsw_switch (atomic, through the PCPU's gate): a migration or a
  * refused switch ends the schedule there, everything before it done.
  */
 #include "vsw_internal.h"
@@ -96,7 +96,7 @@ int vsw_run_schedule(struct vsw_pcpu *p, struct vsw_ctx *const *ctxs, uint32_t n
         uint32_t next = next_of(plan, i, current, n, &rng);
         int r = plan->dirty_mask ? vsw_pcpu_mark_dirty(p, plan->dirty_mask) : 0;
         if (r == 0)
-            r = vsw_switch_ctx(p, ctxs[current], ctxs[next], &st);
+            r = vsw_switch(p, ctxs[current], ctxs[next], &st);
         if (r < 0)
             return r;           /* refused: nothing of this switch happened; `current` still runs */
         current = next;

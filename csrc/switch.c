@@ -265,8 +265,9 @@ static inline int do_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t 
     return 0;
 }
 
-int vsw_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_owner, uint32_t to_slot, uint64_t to_owner,
-               struct vsw_switch_stats *st)
+/* By owners and slot numbers, for the C benchmark loop (vsw_internal.h). */
+int vsw_switch_slots(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_owner, uint32_t to_slot,
+                     uint64_t to_owner, struct vsw_switch_stats *st)
 {
     if (!p || !path || !st)
         return -EINVAL;
@@ -280,12 +281,11 @@ int vsw_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_owner, u
     return r;
 }
 
-/* The fast path, the one way both the API (vsw_switch_desc) and schedules
- * (vsw_switch_ctx) switch: enter the PCPU's gate, and only then look at the
- * handles - one of another epoch (a migration moved everything since) is
- * refused before its path is touched - then the switch. */
-static inline __attribute__((always_inline)) int switch_ctx(struct vsw_pcpu *p, const struct vsw_ctx *frm,
-                                                            const struct vsw_ctx *to, struct vsw_switch_stats *st)
+/* The switch, the one way the API (through pyvswitch._fastpath), the hw owners,
+ * migrations, schedules and the KVM loop switch: enter the PCPU's gate, and only
+ * then look at the handles - one of another epoch (a migration moved everything
+ * since) is refused before its path is touched - then the switch. */
+int vsw_switch(struct vsw_pcpu *p, const struct vsw_ctx *frm, const struct vsw_ctx *to, struct vsw_switch_stats *st)
 {
     if (!p || !st || (!frm && !to))
         return -EINVAL;
@@ -304,15 +304,4 @@ static inline __attribute__((always_inline)) int switch_ctx(struct vsw_pcpu *p, 
                       to && to->cache ? (struct vsw_ctx *)to : NULL, st);
     vsw_pcpu_leave(p);
     return r;
-}
-
-int vsw_switch_ctx(struct vsw_pcpu *p, const struct vsw_ctx *frm, const struct vsw_ctx *to,
-                   struct vsw_switch_stats *st)
-{
-    return switch_ctx(p, frm, to, st);
-}
-
-int vsw_switch_desc(struct vsw_switch_desc *d, const struct vsw_ctx *frm, const struct vsw_ctx *to)
-{
-    return d ? switch_ctx(d->pcpu, frm, to, &d->stats) : -EINVAL;
 }

@@ -288,6 +288,10 @@ static inline int vsw_pcpu_enter_running(struct vsw_pcpu *p)
     }
     return r;
 }
+/* The switch by owners and slot numbers (switch.c), for the C benchmark loop only:
+ * everything else switches through vsw_switch() and context handles. */
+int vsw_switch_slots(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_owner, uint32_t to_slot,
+                     uint64_t to_owner, struct vsw_switch_stats *st);
 uint32_t vsw_group_mask_of(const struct vsw_layout_def *L, uint32_t offset, uint32_t len);
 
 #endif

@@ -73,7 +73,7 @@ uint32_t vsw_kvm_refused_msr(const struct vsw_kvm *k);
  * loop in C.  The vCPU holds ctxs[current]'s state (pushed; that machine runs on
  * p).  Each turn: a slice of slice_ns; when the timer ends it, the next context
  * in round-robin order (ctxs[(current + 1) % n]) gets the vCPU: pull, the same
- * vsw_switch_ctx the API's switch calls (atomic, through p's gate), push.  It
+ * vsw_switch the API's switch calls (atomic, through p's gate), push.  It
  * stops, to let the caller act, at the first exit other than the timer's (a
  * device access: `exit`, the slice in progress `used_ns` old), when a switch is
  * refused (`r`: the pull or the switch; nothing of it done, `current` still on
@@ -101,7 +101,7 @@ struct vsw_kvm_loop {
     /* out */
     uint32_t stopped;           /* enum vsw_kvm_stop */
     uint32_t current;           /* the context the vCPU holds */
-    int32_t r;                  /* STOP_REFUSED: what vsw_switch_ctx returned */
+    int32_t r;                  /* STOP_REFUSED: what vsw_switch returned */
     uint32_t reserved2;
     uint64_t slices, preempted, switches;   /* preempted: entries written to took_ns */
     uint64_t guest_ns, pull_ns, push_ns, switch_ns;

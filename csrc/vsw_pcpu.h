@@ -19,6 +19,7 @@ struct vsw_pcpu_state {
     uint32_t dirty_mask;
     uint64_t now_ps;            /* model time */
     uint64_t switches;
+    uint64_t epoch;             /* what context handles must carry (gate.c) */
 };
 struct vsw_pcpu;
 int vsw_pcpu_create(const struct vsw_pcpu_params *p, struct vsw_pcpu **out);

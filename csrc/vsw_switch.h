@@ -32,21 +32,12 @@ struct vsw_switch_stats {
     uint64_t bytes_written_back; /* the victim's changed groups to its home */
     uint64_t cache_ps;          /* fetch + write-back */
 };
-int vsw_switch(struct vsw_pcpu *p, struct vsw_path *path, uint64_t from_owner, uint32_t to_slot,
-               uint64_t to_owner, struct vsw_switch_stats *st);
 
-/* vsw_switch() between two contexts on one path; frm NULL: the PCPU is idle;
- * to NULL: save and leave it idle.  -EXDEV when they live behind different paths;
- * -ESTALE for a handle of another epoch (or retired). */
-int vsw_switch_ctx(struct vsw_pcpu *p, const struct vsw_ctx *frm, const struct vsw_ctx *to,
-                   struct vsw_switch_stats *st);
-/* A switch descriptor: bound to a PCPU, it receives the stats of the switch it
- * carries out - one handle fewer per call on the hottest path. */
-struct vsw_switch_desc {
-    struct vsw_switch_stats stats;      /* first: a pointer to the descriptor is one to its stats */
-    struct vsw_pcpu *pcpu;
-};
-int vsw_switch_desc(struct vsw_switch_desc *d, const struct vsw_ctx *frm, const struct vsw_ctx *to);
+/* The switch (the only one) between two contexts on one path; frm NULL: the
+ * PCPU is idle; to NULL: save and leave it idle.  -EXDEV when they live behind
+ * different paths; -ESTALE for a handle of another epoch (or retired). */
+int vsw_switch(struct vsw_pcpu *p, const struct vsw_ctx *frm, const struct vsw_ctx *to,
+               struct vsw_switch_stats *st);
 /* CDEF-END */
 
 #endif

@@ -8,8 +8,8 @@ unbinds, its module unloads), every context moves to MEM and switching goes
 on over the prior-art memory path - and says so in ``SwitchStats.path``;
 when they come back, the contexts move back to the store (``migration.py``).
 
-``Hypervisor`` is a facade: the hardware the bound drivers expose (PCPUs, stats
-pools, paths, cache, epoch) is a ``BoundHardware`` (``bound.py``), the machines a
+``Hypervisor`` is a facade: the hardware the bound drivers expose (PCPUs and
+their switcher, paths, cache, epoch) is a ``BoundHardware`` (``bound.py``), the machines a
 ``MachineTable``, and when either changes is the ``Migration``'s decision.
 
 Threads: every call is safe while other threads switch, run, read registers
@@ -43,12 +43,11 @@ from __future__ import annotations
 
 import errno
 import os
-import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .bound import BoundHardware
 from .controller import Controller, ControllerReport
@@ -65,14 +64,13 @@ from .hw import (
 )
 from .hw.cache import hit_rate, where
 from .hw.pcpu import check_count, raise_switch_error
+from .hw.stats import ContextHandle, SwitchMethod, SwitchRunning, Switcher
 from .hw.store import IMAGE_ERRORS, describe_image_error
 from .kernel import Kernel
 from .migration import RETRY, FallbackWarning, Migration, MigrationStats
 from .platform import KINDS, Platform, boot
 from .store_cache import StoreCache
 
-_switch_desc = lib.vsw_switch_desc
-_refcount = sys.getrefcount
 HOST_ID = 1
 _RETRY = RETRY          # a migration (or another thread) got in the way: migration.py's one retry rule
 
@@ -165,19 +163,31 @@ class StopFlag:
 ORDERS = {"round-robin": lib.VSW_ORDER_ROUND_ROBIN, "random": lib.VSW_ORDER_RANDOM}
 
 
-class Machine:
-    """The host or a VM: a register context that runs on a PCPU or rests in a slot."""
+class Machine(ContextHandle):
+    """The host or a VM: a register context that runs on a PCPU or rests in a slot.
 
-    __slots__ = ("_hv", "name", "_id", "_mslot", "_c", "destroyed", "_hint")
+    Its base (``hw.stats.ContextHandle``) holds what the switch takes from it: the C
+    context handle (``_c``) and the PCPU it was last loaded onto (``_hint``)."""
+
+    __slots__ = ("_hv", "name", "_id", "_mslot", "destroyed")
 
     def __init__(self, hv: "Hypervisor", name: str, mid: int) -> None:
         self._hv = hv
         self.name = name
         self._id = mid
         self._mslot: Slot | None = None   # its slot in MEM on the memory path (the store's cache places it itself)
-        self._c: Any = None         # the C context handle the fast path passes
+        self._c = None              # the C context handle the switch passes
         self.destroyed = False
-        self._hint: int | None = None   # the PCPU it was last loaded onto: where to look first
+        self._hint = None           # the PCPU it was last loaded onto: where to look first
+
+    @property
+    def _c(self) -> Any:
+        """The C context handle (None: not placed); setting it binds it for the hypervisor's switcher."""
+        return self._handle
+
+    @_c.setter
+    def _c(self, c: Any) -> None:
+        self._hv._switcher.bind(self, c)
 
     def _unplace(self) -> None:
         # never freed here: a thread may be passing the handle to C right now;
@@ -414,7 +424,9 @@ class Hypervisor:
         self.layout = platform.layout
         self.npcpus = len(platform.of_kind("pcpu"))
         self.kernel = Kernel()
-        self._hw = BoundHardware(platform, self.kernel)         # the hardware the bound drivers expose
+        # the hardware the bound drivers expose; each Switcher it makes (a bring-up's
+        # PCPUs, or none) becomes self._switcher, where switch_context finds it
+        self._hw = BoundHardware(platform, self.kernel, self._use_switcher)
         self._machines = MachineTable(self, self._hw)
         self.migration = Migration(self, self._hw, self._machines)  # the gate, park and unpark
         self._lock = self.migration.lock
@@ -637,47 +649,40 @@ class Hypervisor:
         self._machines.check(m)
 
     # --- the switch -----------------------------------------------------------
-    def switch_context(self, frm: Machine | None, to: Machine | None, pcpu: int | None = None) -> SwitchStats:
-        """Saves ``frm`` (running on ``pcpu``, default 0) and loads ``to``; all or nothing.
+    def _use_switcher(self, switcher: Switcher) -> None:
+        """What switch_context switches through from now (BoundHardware's publish)."""
+        self._switcher = switcher
+
+    if TYPE_CHECKING:
+        def switch_context(self, frm: Machine | None, to: Machine | None, pcpu: int | None = None, *,
+                           out: SwitchStats | None = None) -> SwitchStats: ...
+    else:
+        # one vectorcall into C (hw.stats.SwitchMethod): self._switcher switches; what
+        # it does not take (0) or C refuses (-errno) goes to self._switch_slow
+        switch_context = SwitchMethod("""Saves ``frm`` (running on ``pcpu``, default 0) and loads ``to``; all or nothing.
 
         One C call over the fast path when the invention's devices are bound,
         over the prior-art memory path otherwise (``SwitchStats.path`` says which).
         ``frm`` None starts ``to`` on an idle PCPU; ``to`` None leaves it idle.
-        """
-        try:
-            if pcpu is None:
-                pool = self._hw.pool0
-            else:
-                pool = self._hw.pools[pcpu]
-                if pool.index is not pcpu:      # -1, True, 1.0: not this PCPU's index
-                    raise TypeError
-            stats = pool.last                   # StatsPool.take(), inlined: this is the hot path
-            if _refcount(stats) > pool.free:
-                stats = pool.spare
-                if _refcount(stats) > pool.free:
-                    stats = pool.fresh()
-                pool.spare = pool.last
-                pool.last = stats
-            r = _switch_desc(stats._d, frm._c, to._c)  # type: ignore[union-attr]  # None: the slow path
-        except (TypeError, AttributeError, IndexError, ValueError):
-            return self._switch_slow(frm, to, pcpu)     # None, bad arguments, or dropped handles
-        if r < 0:
-            return self._switch_slow(frm, to, pcpu, r)
-        to._hint = pool.index                   # type: ignore[union-attr]
-        return stats
+        Returns a new SwitchStats, or fills and returns ``out`` when given (a
+        SwitchStats to reuse: nothing is allocated).
+        """)
 
-    def _switch_slow(self, frm: Machine | None, to: Machine | None, pcpu: int | None,
-                     r: int | None = None) -> SwitchStats:
-        """Waits out a migration or another thread (no handles, EAGAIN, ESTALE) and
-        tries again; starts or stops a PCPU (None); says why anything else
-        failed - then nothing changed."""
+    def _switch_slow(self, frm: Machine | None, to: Machine | None, pcpu: int | None, r: int,
+                     out: SwitchStats | None) -> SwitchStats:
+        """After the switcher refused (``r`` -errno) or did not take the arguments
+        (``r`` 0): says what is wrong with them, waits out a migration or another
+        thread (EAGAIN, ESTALE, ENODEV, no handles) and tries again, or says why
+        the switch was refused - then nothing changed."""
         pcpu = 0 if pcpu is None else pcpu
         self._check_pcpu(pcpu)
         if frm is None and to is None:
             raise VswError(errno.EINVAL, "switch_context needs a machine to save or to load")
-        if r is not None and r not in _RETRY:
+        if out is not None and not isinstance(out, SwitchStats):
+            raise VswError(errno.EINVAL, f"out is a SwitchStats to fill, or None, not {type(out).__name__}")
+        if r < 0 and r not in _RETRY:
             self._raise_switch_error(r, frm, to, pcpu)     # the switch was tried and refused
-        taken: list[SwitchStats] = []
+        done: list[SwitchStats] = []
 
         def attempt() -> int:
             with self._lock:
@@ -685,16 +690,17 @@ class Hypervisor:
                 for m in (frm, to):
                     if m is not None:
                         self._check_alive(m)
-                taken[:] = [self._hw.pools[pcpu].take()]
-                return _switch_desc(taken[0]._d, frm._c if frm else ffi.NULL,  # type: ignore[union-attr]
-                                    to._c if to else ffi.NULL)               # type: ignore[union-attr]
+                got = self._switcher.switch(frm, to, pcpu, out)
+            if got.__class__ is int:
+                if got == 0:                    # checked above: a machine not bound for the switcher is a bug
+                    raise RuntimeError(f"switch_context: {frm!r} -> {to!r} not bound for this hypervisor's switcher")
+                return got
+            done.append(got)
+            return 0
         r = self.migration.retry(attempt)
-        stats = taken[0]
         if r < 0:
             self._raise_switch_error(r, frm, to, pcpu)
-        if to is not None:
-            to._hint = pcpu
-        return stats
+        return done[0]
 
     def _raise_switch_error(self, r: int, frm: Machine | None, to: Machine | None, pcpu: int) -> None:
         raise_switch_error(r, frm.name if frm else None, to.name if to else None, f"pcpu{pcpu}",
@@ -823,35 +829,28 @@ def open(platform: "str | os.PathLike[str] | Platform | None" = None, strict: bo
     return Hypervisor(platform if isinstance(platform, Platform) else Platform.load(platform), strict=strict)
 
 
-def switch_context(frm: Machine, to: Machine | None) -> SwitchStats:
-    """Switches the PCPU that runs ``frm`` over to ``to``.
-
-    Tries the PCPU ``frm`` was last loaded onto first - the C switch refuses
-    (ESRCH, nothing changed) if it no longer runs there - and only then asks
-    every PCPU, so the usual call costs what ``Hypervisor.switch_context`` does:
-    its fast path is the method's, inlined, with that PCPU's stats pool."""
-    try:
-        pool = frm._hv._hw.pools[frm._hint]        # type: ignore[index]  # None: never loaded, the slow path
-        stats = pool.last
-        if _refcount(stats) > pool.free:
-            stats = pool.spare
-            if _refcount(stats) > pool.free:
-                stats = pool.fresh()
-            pool.spare = pool.last
-            pool.last = stats
-        r = _switch_desc(stats._d, frm._c, to._c)  # type: ignore[union-attr]
-    except (TypeError, AttributeError, IndexError, ValueError):
-        return _switch_where_running(frm, to)
-    if r < 0:
-        if r == -errno.ESRCH:                   # not running there (any more)
-            return _switch_where_running(frm, to)
-        return frm._hv._switch_slow(frm, to, pool.index, r)
-    to._hint = pool.index                       # type: ignore[union-attr]
-    return stats
+def _switch_running_slow(frm: Machine, to: Machine | None, r: int, out: SwitchStats | None) -> SwitchStats:
+    """The module-level switch after the switcher refused (``r`` -errno) on the PCPU
+    ``frm`` was last loaded onto, or did not take the arguments (0)."""
+    if r < 0 and r != -errno.ESRCH:             # refused on the PCPU it runs on: the method's error path
+        return frm._hv._switch_slow(frm, to, frm._hint, r, out)
+    return _switch_where_running(frm, to, out)  # not loaded there (any more), or arguments to check
 
 
-def _switch_where_running(frm: Machine, to: Machine | None) -> SwitchStats:
-    """switch_context without the fast path: asks every PCPU which one runs ``frm``."""
+if TYPE_CHECKING:
+    def switch_context(frm: Machine, to: Machine | None, *, out: SwitchStats | None = None) -> SwitchStats: ...
+else:
+    # one vectorcall into C (hw.stats.SwitchRunning): the switcher frm's handle is bound
+    # for switches on frm's last PCPU; anything else goes to _switch_running_slow
+    switch_context = SwitchRunning("""Switches the PCPU that runs ``frm`` over to ``to`` (``out``: as ``Hypervisor.switch_context``).
+
+    The same switch as the method's, on the PCPU ``frm`` was last loaded onto -
+    the C switch refuses (ESRCH, nothing changed) if it no longer runs there -
+    and only then asks every PCPU which one runs it.""", _switch_running_slow)
+
+
+def _switch_where_running(frm: Machine, to: Machine | None, out: SwitchStats | None) -> SwitchStats:
+    """switch_context without the hint: asks every PCPU which one runs ``frm``."""
     if not isinstance(frm, Machine):
         raise VswError(errno.EINVAL, f"switch_context takes machines, not {type(frm).__name__}")
     hv = frm._hv
@@ -863,7 +862,7 @@ def _switch_where_running(frm: Machine, to: Machine | None) -> SwitchStats:
         if pcpu is None:
             raise VswError(errno.ESRCH, f"{frm.name} is not running on any PCPU")
         try:
-            return hv.switch_context(frm, to, pcpu)
+            return hv.switch_context(frm, to, pcpu, out=out)
         except VswError as exc:
             if exc.errno != errno.ESRCH or frm.pcpu == pcpu:
                 raise                           # not that it moved away meanwhile

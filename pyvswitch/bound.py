@@ -1,8 +1,8 @@
 """The hardware the bound drivers expose, as the switch uses it.
 
 Once the controller has bound the drivers, the hypervisor takes what they
-expose - the PCPUs (and their C handles, which the fast path passes), one
-stats pool per PCPU, the prior art's MEM path, the fast path over the store
+expose - the PCPUs (and their C handles, which the fast path passes), the
+switcher that switches on them from Python, the prior art's MEM path, the fast path over the store
 when the controller holds a mover channel, the store's cache of contexts -
 and the epoch every context handle must carry.  ``BoundHardware`` holds them;
 ``drop`` forgets the handles (a switch then finds none and takes the slow
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import check
 from .hw import Path, Pcpu, Slot, Store, VswError, ffi, lib
 from .hw.cache import Cache
-from .hw.stats import StatsPool
+from .hw.stats import Switcher
 from .schema import REQUIRED
 
 if TYPE_CHECKING:
@@ -31,24 +31,24 @@ if TYPE_CHECKING:
     from .kernel import Kernel
     from .platform import Platform
 
-_owner = lib.vsw_pcpu_owner
-
 
 class BoundHardware:
-    """The PCPUs, stats pools, paths, cache and epoch of one hypervisor.
+    """The PCPUs, their switcher, paths, cache and epoch of one hypervisor.
 
-    ``pcpus``/``handles``/``pools`` are indexed by PCPU; ``pool0`` is PCPU 0's pool
-    (the default of ``switch_context``); ``memory`` is the prior-art path, ``path``
+    ``pcpus``/``handles`` are indexed by PCPU; ``switcher`` switches on them from
+    Python (``hw.stats.Switcher``; ``publish`` hands every new one to the
+    hypervisor's ``switch_context``); ``memory`` is the prior-art path, ``path``
     the one in use (``memory`` or the store's), ``cache`` the store's cache of
     contexts on the fast path (None on the memory path).  All are empty / None
     while the contexts are parked or the hypervisor is closed.
     """
 
-    __slots__ = ("platform", "kernel", "pcpus", "handles", "pools", "pool0", "memory", "path", "cache",
+    __slots__ = ("platform", "kernel", "pcpus", "handles", "switcher", "publish", "memory", "path", "cache",
                  "epoch", "slot_bytes")
 
-    def __init__(self, platform: "Platform", kernel: "Kernel") -> None:
+    def __init__(self, platform: "Platform", kernel: "Kernel", publish: "Callable[[Switcher], None]") -> None:
         self.platform = platform
+        self.publish = publish
         self.kernel = kernel
         # what context handles must carry; the migration bumps it.  Unique to this
         # hypervisor, so a handle of another one is refused as stale
@@ -60,8 +60,8 @@ class BoundHardware:
         """Forgets every C handle (the fast path then finds none and takes the slow path)."""
         self.pcpus: list[Pcpu] = []
         self.handles: list[Any] = []
-        self.pools: list[StatsPool] = []
-        self.pool0: StatsPool | None = None
+        self.switcher = Switcher()          # none of the PCPUs: every switch takes the slow path
+        self.publish(self.switcher)
         self.memory: Path | None = None
         self.path: Path | None = None
         self.cache: Cache | None = None
@@ -83,8 +83,8 @@ class BoundHardware:
         freeze([d.driver_data for d in pcpus])
         self.pcpus = [d.driver_data for d in pcpus]
         self.handles = [p.handle for p in self.pcpus]
-        self.pools = [StatsPool(h, i) for i, h in enumerate(self.handles)]
-        self.pool0 = self.pools[0]
+        self.switcher = Switcher(self.handles)
+        self.publish(self.switcher)         # before any machine is placed: they bind for it
         self.memory = Path.memory(mem.driver_data, membus.driver_data)
         self.path = self.memory
         if not self.slot_bytes:
@@ -110,16 +110,17 @@ class BoundHardware:
 
     def owner(self, pcpu: int) -> int:
         """The machine id running on ``pcpu`` (0: idle); one C call, no lock."""
-        return int(_owner(self.handles[pcpu]))
+        return self.switcher.owner(pcpu)
 
     def running_on(self, mid: int, hint: int | None = None) -> int | None:
         """The PCPU running machine ``mid``: ``hint`` (where it was last loaded) when
         it is still there (one C call), else every PCPU asked."""
-        handles = self.handles
-        if hint is not None and hint < len(handles) and _owner(handles[hint]) == mid:
+        owner = self.switcher.owner
+        n = len(self.handles)
+        if hint is not None and hint < n and owner(hint) == mid:
             return hint
-        for i, h in enumerate(handles):
-            if _owner(h) == mid:
+        for i in range(n):
+            if owner(i) == mid:
                 return i
         return None
 

@@ -47,7 +47,7 @@ hardware carries it), park, unpark and the one retry rule.  Its rules, as driver
   again (a fault strikes once), which is not "busy"; and the module-level
   ``switch_context`` asks again where its machine runs when it moved away
   (ESRCH), which is a look-up, each try of which goes through this rule.
-* **Who holds what.**  The hardware (PCPUs, pools, paths, cache, epoch) is a
+* **Who holds what.**  The hardware (PCPUs, switcher, paths, cache, epoch) is a
   ``BoundHardware`` (``bound.py``) and the machines a ``MachineTable``
   (``api.py``); this module decides when they change, through their public
   methods only (``tests/unit/api/test_one_home.py`` checks it).
@@ -306,7 +306,7 @@ class Migration:
         saved: list[int] = []
         try:
             for i, owner in running.items():
-                self._save_out(hw.pcpus[i], path, owner)
+                self._save_out(hw.pcpus[i], ms.handle(ms[owner]))
                 saved.append(i)
         except BaseException:               # a fault on every try, Ctrl-C: the unbind is refused, so
             for i in reversed(saved):       # every PCPU saved out gets its machine back (its slot holds it)
@@ -324,12 +324,12 @@ class Migration:
         hw.drop()
 
     @staticmethod
-    def _save_out(p: "Pcpu", path: object, owner: int) -> None:
+    def _save_out(p: "Pcpu", ctx: object) -> None:
         """Leaves a PCPU idle.  Its machine's image was taken already; a fault
         injected into the path's next save strikes once, so the save is tried again."""
         for attempt in range(3):
             try:
-                p.switch(path, owner, None)     # type: ignore[arg-type]
+                p.switch_ctx(ctx, None)
                 return
             except VswError as exc:
                 if exc.errno != errno.EIO or attempt == 2:

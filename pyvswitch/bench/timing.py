@@ -14,7 +14,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from ..hw import Bus, BusParams, Layout, MoverParams, Path, Pcpu, Store, ffi, lib
+from ..hw import Bus, BusParams, Layout, MoverParams, Path, Pcpu, Store, SwitchStats, ffi, lib
 
 
 class Rig:
@@ -124,8 +124,10 @@ def python_switch(layout: str = "x86_64", machines: int = 2, calls: int = 20000,
     pcpu.switch(path, 2, slots[0])
     # (from owner, to slot) for each step of the round robin, ending where it began
     steps = [(slots[i].owner, slots[(i + 1) % len(slots)]) for i in range(len(slots))]
-    bare_steps = [(a, b.index, b.owner) for a, b in steps]
-    stats, ph, bare_switch = ffi.new("struct vsw_switch_stats *"), path.handle, lib.vsw_switch
+    # the switcher's call alone, on the context handles Pcpu.switch keeps
+    handle = {s.owner: pcpu._handle_of(path, s.index, s.owner) for s in slots}
+    bare_steps = [(handle[a], handle[b.owner]) for a, b in steps]
+    bare_switch, out = pcpu._switcher.switch, SwitchStats()
 
     def wrapped(n: int) -> None:
         sw = pcpu.switch
@@ -136,9 +138,9 @@ def python_switch(layout: str = "x86_64", machines: int = 2, calls: int = 20000,
 
     def bare(n: int) -> None:
         for _ in range(n // len(steps)):
-            for frm, idx, owner in bare_steps:
+            for fh, th in bare_steps:
                 mark(h, mask)
-                bare_switch(h, ph, frm, idx, owner, stats)
+                bare_switch(fh, th, None, out)
 
     def marks(n: int) -> None:
         for _ in range(n):
@@ -212,20 +214,20 @@ def api_switch(platform: str | None = None, calls: int = 20000, rounds: int = 7,
             for _ in range(n if mask else 0):
                 mark(h, mask)
 
-        # the C call alone, with a descriptor of its own: no Python frame, no stats pool
-        desc, ac, bc, bare_switch = ffi.new("struct vsw_switch_desc *", {"pcpu": h}), a._c, b._c, lib.vsw_switch_desc
+        # the switcher's C call alone, filling one SwitchStats: no Python frame, no allocation
+        bare_switch, st = hv._switcher.switch, SwitchStats()
 
         def bare(n: int) -> None:
             for _ in range(n // 2):
-                bare_switch(desc, ac, bc)
-                bare_switch(desc, bc, ac)
+                bare_switch(a, b, None, st)
+                bare_switch(b, a, None, st)
 
         def bare_dirty(n: int) -> None:
             for _ in range(n // 2):
                 mark(h, mask)
-                bare_switch(desc, ac, bc)
+                bare_switch(a, b, None, st)
                 mark(h, mask)
-                bare_switch(desc, bc, ac)
+                bare_switch(b, a, None, st)
 
         method = hv.switch_context
         others = {"module": timed(api.switch_context), "bare": bare_dirty if mask else bare}
@@ -292,8 +294,8 @@ def _ratio(row: dict, key: str) -> str:
 
 def format_report(rep: dict) -> str:
     lines = ["API: Hypervisor.switch_context VM<->VM vs one ffi.memmove of the same bytes between char[] buffers",
-             "(medians of interleaved rounds; ratios to the floor - 'bare': the method's cffi call alone, no Python"
-             " around it - and module-level to the method)",
+             "(medians of interleaved rounds; ratios to the floor - 'bare': the switcher's C call alone, filling one"
+             " SwitchStats - and module-level to the method)",
              f"  {'platform':10} {'path':6} {'dirty':5} {'bytes':>6} {'floor ns':>9} {'switch ns':>10} "
              f"{'ratio (min-max)':>18} {'bare':>5} "
              f"{'kept':>6} {'read':>6} {'module':>7}"]

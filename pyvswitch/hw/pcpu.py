@@ -14,11 +14,10 @@ from ._ffi import ffi, lib
 from .cparams import c_value, refused
 from .layout import Layout, RegisterView
 from .path import Path
-from .stats import StatsPool, SwitchStats
+from .stats import ContextHandle, Switcher, SwitchStats, stats_c
 from .store import Slot
 from .trace import Trace
 
-_switch = lib.vsw_switch
 CPU_MHZ, EXIT_ENTRY_CYCLES = default("pcpu", "cpu_mhz"), default("pcpu", "exit_entry_cycles")
 
 
@@ -29,6 +28,7 @@ class PcpuState:
     dirty_mask: int
     now_ns: float
     switches: int
+    epoch: int = 0          # what context handles must carry (a migration changes it)
 
 
 class Pcpu:
@@ -50,7 +50,9 @@ class Pcpu:
             (SCHEMA["pcpu"].param("cpu_mhz"), cpu_mhz),
             (SCHEMA["pcpu"].param("exit_entry_cycles"), exit_entry_cycles)]))
         self._h = ffi.gc(out[0], lib.vsw_pcpu_destroy)
-        self._stats = StatsPool(self._h)
+        self._switcher = Switcher([self._h])   # Pcpu.switch: the API's switch, on this one PCPU
+        self._handles: dict[tuple[int, int, int], tuple[Path, ContextHandle]] = {}
+        self._loaded: tuple[int, Path, ContextHandle] | None = None  # (owner, path, handle) Pcpu.switch loaded
         self._regs = ffi.buffer(lib.vsw_pcpu_regs(self._h), self.layout.size)
         self.trace: Trace | None = None
 
@@ -68,7 +70,7 @@ class Pcpu:
     def state(self) -> PcpuState:
         s = ffi.new("struct vsw_pcpu_state *")
         check(lib.vsw_pcpu_state(self.handle, s), "pcpu state")
-        return PcpuState(s.owner, s.slot, s.dirty_mask, s.now_ps / 1000.0, s.switches)
+        return PcpuState(s.owner, s.slot, s.dirty_mask, s.now_ps / 1000.0, s.switches, s.epoch)
 
     @property
     def owner(self) -> int:
@@ -155,40 +157,97 @@ class Pcpu:
     def switch(self, path: Path, frm: int, to: Slot | None) -> SwitchStats:
         """Saves machine ``frm`` (0: the PCPU is idle), loads ``to`` (None: leave idle); all or nothing.
 
-        One C call.  Another thread inside the same PCPU makes C refuse with
-        EAGAIN; this wrapper then waits its turn, so callers are serialised.
+        The one switch (``vsw_switch``) on context handles of ``path`` that this
+        PCPU keeps for the slots it is asked to load.  Another thread inside the
+        same PCPU makes C refuse with EAGAIN; this wrapper then waits its turn,
+        so callers are serialised.
         """
-        stats = self._stats.take()
-        try:
-            r = _switch(self._h, path._h, frm, to.index if to else 0, to.owner if to else 0, stats._s)
-        except TypeError:
-            r = -errno.EBADF                # a closed PCPU or path (its handle is None)
+        loaded = self._loaded
+        if loaded is not None and to.__class__ is Slot and frm.__class__ is int and loaded[0] == frm and \
+                loaded[1] is path:          # the usual call: frm was loaded here by the last one
+            kept = self._handles.get((id(path), to.index, to.owner))    # type: ignore[union-attr]
+            if kept is not None and kept[0] is path:
+                r = self._switcher.switch(loaded[2], kept[1], None, None)
+                if r.__class__ is not int:
+                    self._loaded = (to.owner, path, kept[1])             # type: ignore[union-attr]
+                    return r                                            # type: ignore[no-any-return]
+                if r not in (-errno.EAGAIN, -errno.ESTALE):             # refused: nothing changed, said so
+                    raise_switch_error(r, f"machine {frm}" if frm else None, f"machine {to.owner}",  # type: ignore
+                                       "this PCPU", path.name)
+        return self._switch_checked(path, frm, to)
+
+    def _switch_checked(self, path: Path, frm: int, to: Slot | None) -> SwitchStats:
+        """Pcpu.switch with every argument checked, handles made as needed, EAGAIN
+        waited out, a new epoch followed; raises why a switch was refused."""
+        if not isinstance(path, Path) or (to is not None and not isinstance(to, Slot)) or \
+                not isinstance(frm, int) or isinstance(frm, bool):
+            raise VswError(errno.EINVAL, f"switch: bad machine or slot arguments (frm={frm!r}, to={to!r})")
+        self.handle, path.handle            # EBADF, saying which one is closed  # noqa: B018
+        for _ in range(2):                  # a migration rekeyed the PCPU: handles of the new epoch, once
+            r = self._switch_slots(path, frm, to)
+            if not isinstance(r, int) or r != -errno.ESTALE:
+                break
+            self._handles.clear()
+            self._loaded = None
+        if isinstance(r, int):
+            raise_switch_error(r, f"machine {frm}" if frm else None, f"machine {to.owner}" if to else None,
+                               "this PCPU", path.name)
+        return r
+
+    def _switch_slots(self, path: Path, frm: int, to: Slot | None) -> "SwitchStats | int":
+        """One try of ``switch``: its stats, or -errno (nothing changed)."""
+        fh = th = None
+        loaded = self._loaded
+        if frm and loaded is not None and loaded[0] == frm and loaded[1] is path:
+            fh = loaded[2]                  # the handle it was loaded through (C: ESRCH if it runs no longer)
+        elif frm:                           # loaded some other way (or not at all)
+            st = self.state()
+            if st.owner != frm:
+                return -errno.ESRCH         # as C says it: `frm` is not what runs here
+            fh = self._handle_of(path, st.slot, frm, st.epoch)
+            if isinstance(fh, int):
+                return -errno.EXDEV         # its slot is not of this path's store: it lives behind another path
+        if to is not None:
+            th = self._handle_of(path, to.index, to.owner)
+            if isinstance(th, int):
+                return th
+        if fh is None and th is None:
+            return -errno.EINVAL
+        while (r := self._switcher.switch(fh, th, None, None)) == -errno.EAGAIN:
+            time.sleep(0)                   # another thread is inside: its turn first
+        if not isinstance(r, int):
+            self._loaded = (to.owner, path, th) if to is not None else None
+        return r
+
+    def _handle_of(self, path: Path, slot: int, owner: int, epoch: int | None = None) -> "ContextHandle | int":
+        """The context handle of ``owner``'s ``slot`` behind ``path`` (made once, kept), or -errno."""
+        key = (id(path), slot, owner)
+        kept = self._handles.get(key)
+        if kept is not None and kept[0] is path:
+            return kept[1]
+        if epoch is None:
+            epoch = self.state().epoch
+        out = ffi.new("struct vsw_ctx **")
+        r = lib.vsw_ctx_create(path.handle, slot, owner, epoch, out)
         if r < 0:
-            self._switch_slow(r, path, frm, to, stats._s)
-        return stats
+            return int(r)
+        h = ContextHandle()
+        self._switcher.bind(h, ffi.gc(out[0], lib.vsw_ctx_destroy))
+        self._handles[key] = (path, h)
+        return h
 
     def switch_ctx(self, frm: Any, to: Any) -> SwitchStats:
-        """The switch between two context handles (None: idle) - the fast path's call,
-        which fetches a cached context into the store first when it is not there."""
-        stats = self._stats.take()
-        args = (self.handle, frm if frm is not None else ffi.NULL, to if to is not None else ffi.NULL, stats._s)
-        while (r := lib.vsw_switch_ctx(*args)) == -errno.EAGAIN:
+        """The switch between two cffi context handles (None: idle) - which fetches a
+        cached context into the store first when it is not there."""
+        stats = SwitchStats()
+        args = (self.handle, frm if frm is not None else ffi.NULL, to if to is not None else ffi.NULL, stats_c(stats))
+        while (r := lib.vsw_switch(*args)) == -errno.EAGAIN:
             time.sleep(0)                   # another thread is inside, or a switch in flight holds the room
+        self._loaded = None                 # loaded here through a handle Pcpu.switch does not keep
         if r < 0:
             raise_switch_error(r, "the running machine" if frm is not None else None,
                                "the machine" if to is not None else None, "this PCPU", "store")
         return stats
-
-    def _switch_slow(self, r: int, path: Path, frm: int, to: Slot | None, st: object) -> None:
-        if r == -errno.EBADF:
-            self.handle, path.handle        # says which one is closed  # noqa: B018
-            raise VswError(errno.EINVAL, f"switch: bad machine or slot arguments (frm={frm!r}, to={to!r})")
-        while r == -errno.EAGAIN:
-            time.sleep(0)
-            r = _switch(self.handle, path.handle, frm, to.index if to else 0, to.owner if to else 0, st)
-        if r < 0:
-            raise_switch_error(r, f"machine {frm}" if frm else None, f"machine {to.owner}" if to else None,
-                               "this PCPU", path.name)
 
     def forget(self, machine_id: int) -> None:
         """Machine ``machine_id`` is destroyed: what this PCPU keeps for it goes too

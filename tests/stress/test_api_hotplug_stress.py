@@ -16,6 +16,7 @@ import pytest
 
 import pyvswitch
 from pyvswitch import VswError
+from pyvswitch.hw.stats import stats_c
 
 pytestmark = pytest.mark.slow
 
@@ -203,8 +204,9 @@ def test_a_late_handle_is_refused_as_stale_never_let_into_a_gone_path():
         vm = hv.create_vm("vm")
         old = vm._c
         hv.kernel.sysfs.write("bus/platform/drivers/vsw-mover/unbind", "mover0")
-        stats = pyvswitch.hw.SwitchStats(hv.pcpu(0).handle)
-        assert pyvswitch.hw.lib.vsw_switch_desc(stats._d, hv.host._c, old) == -errno.ESTALE
+        stats = pyvswitch.hw.SwitchStats()
+        assert pyvswitch.hw.lib.vsw_switch(hv.pcpu(0).handle, hv.host._c, old, stats_c(stats)) == -errno.ESTALE
+        assert stats.as_dict() == pyvswitch.hw.SwitchStats().as_dict()     # a refused switch writes nothing
         assert hv.switch_context(hv.host, vm).path == "memory"
 
 

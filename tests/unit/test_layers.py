@@ -16,7 +16,8 @@ ROOT = locations.ROOT / "pyvswitch"
 
 #: Bottom to top.  A module belongs to the first entry its name starts with.
 LAYERS = [
-    ("pyvswitch._vsw", "pyvswitch.errors", "pyvswitch.schema"),         # C core; what every layer may read
+    ("pyvswitch._vsw", "pyvswitch._fastpath", "pyvswitch.errors", "pyvswitch.schema"),  # C core (and the switch's
+    #                                                        extension); what every layer may read
     ("pyvswitch.hw",),                                                  # thin owners of the C models
     ("pyvswitch.kernel", "pyvswitch.host", "pyvswitch.guest"),          # driver core; beside: host, guest runtime
     ("pyvswitch.drivers",),

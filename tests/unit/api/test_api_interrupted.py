@@ -21,13 +21,13 @@ from test_api_failpaths import Ledger, platform
 def _interrupt_second_save_out(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> list[int]:
     """Park's second save-out of a running PCPU raises ``exc`` (the first went through)."""
     orig = Migration._save_out
-    calls: list[int] = []
+    calls: list[object] = []
 
-    def save_out(p, path, owner):
-        calls.append(owner)
+    def save_out(p, ctx):
+        calls.append(ctx)
         if len(calls) == 2:
             raise exc
-        return orig(p, path, owner)
+        return orig(p, ctx)
     monkeypatch.setattr(Migration, "_save_out", staticmethod(save_out))
     return calls
 

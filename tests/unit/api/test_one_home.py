@@ -193,7 +193,7 @@ def test_pin_retries_under_the_rule_and_changes_nothing_on_a_real_refusal():
 def test_the_bound_hardware_is_dropped_while_parked_and_taken_again_whole():
     """Unbinding a PCPU parks every context: the hardware holds no handle, no path, no
     cache, and the epoch moved (old handles are stale); binding it takes everything
-    again - one PCPU, pool and handle per PCPU, the fast path - under a newer epoch,
+    again - one PCPU and handle per PCPU, a switcher over them, the fast path - under a newer epoch,
     every register as it was.  close() drops it all for good."""
     hv = pyvswitch.open()
     hw = hv._hw
@@ -203,7 +203,10 @@ def test_the_bound_hardware_is_dropped_while_parked_and_taken_again_whole():
     e0 = hv.migration.epoch
     hv.unbind("pcpu")
     assert hv.path == "none" and hv.migration.parked is not None
-    assert (hw.pcpus, hw.handles, hw.pools, hw.pool0, hw.path, hw.memory, hw.cache) == ([], [], [], None, None, None, None)
+    assert (hw.pcpus, hw.handles, hw.path, hw.memory, hw.cache) == ([], [], None, None, None)
+    assert hv._switcher is hw.switcher
+    with pytest.raises(IndexError):
+        hw.switcher.owner(0)                # a switcher over no PCPU
     assert hv.migration.epoch > e0
     with pytest.raises(VswError) as e:
         hv.switch_context(vm, hv.host)
@@ -211,8 +214,8 @@ def test_the_bound_hardware_is_dropped_while_parked_and_taken_again_whole():
     e1 = hv.migration.epoch
     hv.bind("pcpu")
     assert hv.path == "store" and hw.fast and hw.cache is not None and hv.migration.epoch > e1
-    assert len(hw.pcpus) == len(hw.handles) == len(hw.pools) == hv.npcpus and hw.pool0 is hw.pools[0]
-    assert [p.index for p in hw.pools] == list(range(hv.npcpus))
+    assert len(hw.pcpus) == len(hw.handles) == hv.npcpus and hv._switcher is hw.switcher
+    assert [hw.switcher.owner(i) for i in range(hv.npcpus)] == [p.owner for p in hw.pcpus]
     assert hv.running(0) is vm and vm.regs["rax"] == 0x1234
     hv.switch_context(vm, hv.host)
     hv.close()

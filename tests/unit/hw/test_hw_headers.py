@@ -53,7 +53,7 @@ def test_a_call_declared_twice_is_caught():
         for fn in _declared(name):
             assert fn not in seen, f"{fn} is declared in {seen[fn]} and {name}"
             seen[fn] = name
-    assert len(seen) > 100
+    assert len(seen) > 90            # the parts were read at all (about 100 calls)
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="no gcc on this host to compile the headers with")
