@@ -74,6 +74,7 @@ struct vsw_kvm {
     uint32_t part_off[NPARTS], g_xsave, g_msrs;
     uint32_t xsave_span;        /* bytes of the layout's XSAVE region (up to the XCRS group) */
     struct kvm_xsave *xsave;    /* KVM's buffer, in the host's layout (info.xsave) */
+    struct kvm_cpuid2 *cpuid;   /* KVM_GET_SUPPORTED_CPUID as the probe read it: each vCPU's CPUID */
     unsigned long get_xsave;    /* KVM_GET_XSAVE2 where the area is larger than 4 KiB, else KVM_GET_XSAVE */
     struct {
         struct kvm_msrs hdr;

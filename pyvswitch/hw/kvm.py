@@ -4,7 +4,6 @@ whole state moves to and from a PCPU register file (C: csrc/kvm_*.c)."""
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import threading
 from dataclasses import dataclass, field
@@ -27,13 +26,19 @@ PORT_SYSCALL = lib.VSW_REG_SYSCALL // 4
 DEFAULT_MEM = 64 << 20
 MAX_MEM = MAX_GUEST_MEM_MIB << 20  # a guest's address space at most (pyvswitch.errors)
 
-KVM_GET_API_VERSION = 0xAE00          # _IO(KVMIO, 0x00)
-KVM_CHECK_EXTENSION = 0xAE03          # _IO(KVMIO, 0x03)
-KVM_CAPS = {"XSAVE": 55, "XCRS": 56, "DEBUGREGS": 50, "VCPU_EVENTS": 41, "XSAVE2": 208, "IMMEDIATE_EXIT": 136}
+#: capability bits of vsw_kvm_probe, by the names the probe report prints
+KVM_CAPS = {"XSAVE": lib.VSW_KVM_CAP_XSAVE, "XCRS": lib.VSW_KVM_CAP_XCRS, "DEBUGREGS": lib.VSW_KVM_CAP_DEBUGREGS,
+            "VCPU_EVENTS": lib.VSW_KVM_CAP_VCPU_EVENTS, "XSAVE2": lib.VSW_KVM_CAP_XSAVE2,
+            "IMMEDIATE_EXIT": lib.VSW_KVM_CAP_IMMEDIATE_EXIT, "SYNC_REGS": lib.VSW_KVM_CAP_SYNC_REGS,
+            "SPLIT_IRQCHIP": lib.VSW_KVM_CAP_SPLIT_IRQCHIP, "EXCEPTION_PAYLOAD": lib.VSW_KVM_CAP_EXCEPTION_PAYLOAD}
+#: What pull and push need of KVM.
+REQUIRED_CAPS = tuple(n for n, bit in KVM_CAPS.items() if bit & lib.VSW_KVM_CAPS_REQUIRED)
 
 
 @dataclass
 class KvmInfo:
+    """What this host's KVM offers, as ``vsw_kvm_probe`` read it through /dev/kvm
+    alone (no VM is created); ``reason`` says why the backend cannot run, if not."""
     path: str = "/dev/kvm"
     present: bool = False
     accessible: bool = False
@@ -41,39 +46,60 @@ class KvmInfo:
     capabilities: dict[str, bool] = field(default_factory=dict)
     nested: str | None = None
     reason: str | None = None       # why it is not usable, when it is not
+    absent_msrs: list[str] = field(default_factory=list)    # the layout's MSRs this host lacks
+    xsave_size: int = 0             # bytes KVM_GET_XSAVE(2) moves
+    xsave_components: int = 0       # XCR0 bits the host has and the layout keeps
+    host_msrs: int = 0              # MSRs KVM lists
 
     @property
     def usable(self) -> bool:
-        return self.present and self.accessible and self.api_version == 12
+        return self.reason is None
 
+
+def _probe_reason(path: str, pr: Any) -> str | None:
+    """The probe's failure in a sentence (None: the backend can run)."""
+    code = -pr.error
+    step = pr.failed
+    if step == lib.VSW_KVM_PROBE_OK:
+        return None
+    if step == lib.VSW_KVM_PROBE_BUILD:
+        return "this build of pyvswitch has no KVM backend (not Linux x86_64, or no linux/kvm.h)"
+    if step == lib.VSW_KVM_PROBE_OPEN:
+        if code == errno.ENOENT:
+            return f"{path} does not exist (no KVM module loaded, or a guest without nested virtualisation)"
+        if code in (errno.EACCES, errno.EPERM):
+            return f"cannot open {path}: {os.strerror(code)} (join the kvm group)"
+        return f"cannot open {path}: {os.strerror(code)}"
+    if step == lib.VSW_KVM_PROBE_API:
+        return f"KVM API version {pr.api_version}, expected 12"
+    if step == lib.VSW_KVM_PROBE_CAPS:
+        missing = [n for n, bit in KVM_CAPS.items() if pr.missing & bit]
+        return f"KVM lacks capabilities the backend needs: {', '.join(missing)}"
+    what = {lib.VSW_KVM_PROBE_CPUID: "reading the host's CPUID (KVM_GET_SUPPORTED_CPUID)",
+            lib.VSW_KVM_PROBE_XSAVE: "this host's XSAVE layout (CPUID leaf 0xD) is not one the layout can map",
+            lib.VSW_KVM_PROBE_MSRS: "reading the host's MSR list (KVM_GET_MSR_INDEX_LIST)"}.get(step, f"step {step}")
+    return f"KVM probe failed: {what}: {os.strerror(code)}"
 
 
 def kvm_info(path: str = "/dev/kvm") -> KvmInfo:
-    info = KvmInfo(path=path, present=os.path.exists(path))
+    """Probes the host's KVM at ``path`` once (C: ``vsw_kvm_probe``); keep the result
+    where it is needed rather than probing again."""
+    pr = ffi.new("struct vsw_kvm_probe *")
+    lib.vsw_kvm_probe(path.encode(), pr)
+    opened = pr.failed not in (lib.VSW_KVM_PROBE_OPEN, lib.VSW_KVM_PROBE_BUILD)
+    info = KvmInfo(path=path, present=os.path.exists(path), accessible=opened,
+                   api_version=pr.api_version if pr.api_version >= 0 else None,
+                   capabilities={n: bool(pr.caps & bit) for n, bit in KVM_CAPS.items()} if opened and
+                   pr.failed != lib.VSW_KVM_PROBE_API else {},
+                   reason=_probe_reason(path, pr))
     for module in ("kvm_intel", "kvm_amd"):
         p = f"/sys/module/{module}/parameters/nested"
         if os.path.exists(p):
             with open(p) as f:
                 info.nested = f"{module}: {f.read().strip()}"
-    if not info.present:
-        info.reason = f"{path} does not exist (no KVM module, or not a bare-metal/nested-capable host)"
-        return info
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-    except OSError as exc:
-        info.reason = f"cannot open {path}: {os.strerror(exc.errno or errno.EACCES)} (add yourself to the kvm group)"
-        return info
-    try:
-        info.accessible = True
-        info.api_version = fcntl.ioctl(fd, KVM_GET_API_VERSION)
-        if info.api_version != 12:
-            info.reason = f"KVM API version {info.api_version}, expected 12"
-        for name, cap in KVM_CAPS.items():
-            info.capabilities[name] = fcntl.ioctl(fd, KVM_CHECK_EXTENSION, cap) > 0
-    except OSError as exc:
-        info.reason = f"KVM ioctl failed: {exc}"
-    finally:
-        os.close(fd)
+    if info.reason is None:
+        info.absent_msrs = [n for i, n in enumerate(layout_msrs()) if not pr.msr_present & (1 << i)]
+        info.xsave_size, info.xsave_components, info.host_msrs = pr.xsave_size, pr.xsave.xcr0, pr.host_msrs
     return info
 
 
@@ -179,28 +205,11 @@ class KvmExit:
         return f"{what} at {where}"
 
 
-#: What pull and push need of KVM.
-REQUIRED_CAPS = ("XSAVE", "XCRS", "DEBUGREGS", "VCPU_EVENTS")
-
-
 def why_unusable(path: str = "/dev/kvm") -> str | None:
     """None when the backend can run here; otherwise why not, in a sentence
-    (no /dev/kvm, no permission, API version, missing capabilities)."""
-    if not os.path.exists(path):
-        return f"{path} does not exist (no KVM module loaded, or a guest without nested virtualisation)"
-    if not os.access(path, os.R_OK | os.W_OK):
-        return f"no permission to open {path} (join the kvm group)"
-    info = kvm_info(path)
-    if info.reason:
-        return info.reason
-    missing = [c for c in REQUIRED_CAPS if not info.capabilities.get(c)]
-    if missing:
-        return f"KVM lacks capabilities the backend needs: {', '.join(missing)}"
-    try:
-        KvmVcpu(path, 2 << 20).close()
-    except VswError as exc:
-        return str(exc)
-    return None
+    (no /dev/kvm, no permission, API version, missing capabilities, no KVM in
+    this build): ``kvm_info(path).reason``."""
+    return kvm_info(path).reason
 
 
 def msr_name(index: int) -> str | None:
@@ -234,6 +243,7 @@ class KvmVcpu:
             errno.EACCES: f"no permission to open {path} (join the kvm group)",
             errno.EPROTONOSUPPORT: f"KVM API version {info.api_version}, this backend speaks version 12",
             errno.ENOSYS: "this build of pyvswitch has no KVM backend (not Linux x86_64, or no linux/kvm.h)",
+            errno.EOPNOTSUPP: "KVM lacks capabilities the backend needs (kvm_info() names them)",
             errno.EINVAL: f"guest memory must be a positive multiple of 2 MiB up to {MMIO >> 20} MiB (where the "
                           f"device registers are), got {mem_bytes}",
         })
