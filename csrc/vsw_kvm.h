@@ -18,6 +18,8 @@ enum vsw_kvm_exit_reason {
     VSW_KVM_EXIT_PREEMPTED = 0, VSW_KVM_EXIT_IO = 1, VSW_KVM_EXIT_HLT = 2, VSW_KVM_EXIT_SHUTDOWN = 3,
     VSW_KVM_EXIT_OTHER = 4, VSW_KVM_EXIT_BAD_IO = 5
 };
+/* vsw_kvm_exit.reg of an exit that names no device register */
+enum vsw_kvm_reg { VSW_KVM_NO_REG = 0xffff };
 struct vsw_kvm_info {
     int32_t api_version;
     uint32_t xsave_size;        /* bytes KVM_GET_XSAVE moves */
@@ -64,13 +66,14 @@ int vsw_kvm_probe(const char *path, struct vsw_kvm_probe *out);
 struct vsw_kvm_exit {
     uint32_t reason;            /* enum vsw_kvm_exit_reason */
     uint32_t kvm_reason;        /* KVM's exit_reason */
-    uint16_t port;              /* IO: the device register ((address - VSW_MMIO) / 4); BAD_IO: the I/O port, or 0xffff */
+    uint16_t port;              /* a PIO access (kvm_reason KVM_EXIT_IO, always BAD_IO): its I/O port; else 0 */
     uint8_t size;
     uint8_t write;
-    uint32_t reserved;
+    uint16_t reg;               /* IO: the device register ((address - VSW_MMIO) / 4); else VSW_KVM_NO_REG */
+    uint16_t reserved;
     uint64_t data;              /* what was written (up to 8 bytes) */
     uint64_t run_ns;            /* wall time inside KVM_RUN */
-    uint64_t addr;              /* the guest-physical address accessed (the port, for PIO) */
+    uint64_t addr;              /* an MMIO access: the guest-physical address; a PIO access: the port */
 };
 struct vsw_kvm;
 int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, struct vsw_kvm_info *info);

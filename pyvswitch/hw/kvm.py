@@ -15,14 +15,16 @@ from .layout import Layout
 from .pcpu import CPU_MHZ, EXIT_ENTRY_CYCLES, Pcpu
 
 PAGE_2M = 2 << 20
+KVM_EXIT_IO = 2                 # <linux/kvm.h>: a PIO access (KvmExit.kvm_reason)
+MSR_RECORD = ffi.sizeof("struct vsw_msr_record")    # one MSR of the layout's msrs group (kvm_msr_entry)
 MMIO = lib.VSW_MMIO             # guest-physical (and, for ELF guests, virtual); no memslot: accesses exit
 CODE, BUFFER, STACK_TOP = 0x10000, 0x100000, 0x1FF000
-# device registers (vsw_guest_abi.h), as KVM exits name them: (byte offset from MMIO) / 4
-PORT_RESULT_LO, PORT_RESULT_HI = lib.VSW_REG_RESULT_LO // 4, lib.VSW_REG_RESULT_HI // 4
-PORT_PROGRESS, PORT_DONE = lib.VSW_REG_PROGRESS // 4, lib.VSW_REG_DONE // 4
-PORT_CONSOLE_ADDR, PORT_CONSOLE_LEN = lib.VSW_REG_CONSOLE_ADDR // 4, lib.VSW_REG_CONSOLE_LEN // 4
-PORT_EXIT, PORT_CLOCK = lib.VSW_REG_EXIT // 4, lib.VSW_REG_CLOCK // 4
-PORT_SYSCALL = lib.VSW_REG_SYSCALL // 4
+# device registers (vsw_guest_abi.h), as KVM exits name them (KvmExit.reg): (byte offset from MMIO) / 4
+REG_RESULT_LO, REG_RESULT_HI = lib.VSW_REG_RESULT_LO // 4, lib.VSW_REG_RESULT_HI // 4
+REG_PROGRESS, REG_DONE = lib.VSW_REG_PROGRESS // 4, lib.VSW_REG_DONE // 4
+REG_CONSOLE_ADDR, REG_CONSOLE_LEN = lib.VSW_REG_CONSOLE_ADDR // 4, lib.VSW_REG_CONSOLE_LEN // 4
+REG_EXIT, REG_CLOCK = lib.VSW_REG_EXIT // 4, lib.VSW_REG_CLOCK // 4
+REG_SYSCALL, REG_FAULT = lib.VSW_REG_SYSCALL // 4, lib.VSW_REG_FAULT // 4
 DEFAULT_MEM = 64 << 20
 MAX_MEM = MAX_GUEST_MEM_MIB << 20  # a guest's address space at most (pyvswitch.errors)
 
@@ -170,12 +172,12 @@ class Regions:
 EXIT_NAMES = {lib.VSW_KVM_EXIT_PREEMPTED: "preempted", lib.VSW_KVM_EXIT_IO: "io", lib.VSW_KVM_EXIT_HLT: "hlt",
               lib.VSW_KVM_EXIT_SHUTDOWN: "shutdown", lib.VSW_KVM_EXIT_OTHER: "other",
               lib.VSW_KVM_EXIT_BAD_IO: "bad_io"}
-#: The device registers as the device answers them: port -> (name, bytes, written).
-DEVICE_REGS = {PORT_RESULT_LO: ("RESULT_LO", 4, True), PORT_RESULT_HI: ("RESULT_HI", 4, True),
-               PORT_PROGRESS: ("PROGRESS", 4, True), PORT_DONE: ("DONE", 4, True),
-               PORT_CONSOLE_ADDR: ("CONSOLE_ADDR", 8, True), PORT_CONSOLE_LEN: ("CONSOLE_LEN", 4, True),
-               PORT_EXIT: ("EXIT", 4, True), PORT_CLOCK: ("CLOCK", 8, False),
-               PORT_SYSCALL: ("SYSCALL", 4, True)}
+#: The device registers as the device answers them: reg -> (name, bytes, written).
+DEVICE_REGS = {REG_RESULT_LO: ("RESULT_LO", 4, True), REG_RESULT_HI: ("RESULT_HI", 4, True),
+               REG_PROGRESS: ("PROGRESS", 4, True), REG_DONE: ("DONE", 4, True),
+               REG_CONSOLE_ADDR: ("CONSOLE_ADDR", 8, True), REG_CONSOLE_LEN: ("CONSOLE_LEN", 4, True),
+               REG_EXIT: ("EXIT", 4, True), REG_CLOCK: ("CLOCK", 8, False),
+               REG_SYSCALL: ("SYSCALL", 4, True)}
 
 
 def layout_msrs() -> list[str]:
@@ -189,19 +191,23 @@ def layout_msrs() -> list[str]:
 
 @dataclass(frozen=True)
 class KvmExit:
+    """One exit of KVM_RUN.  A device access names either a device register
+    (``reg``, an MMIO access at one of them: ``io``) or an I/O port (``port``, a PIO
+    access, which the device never answers: ``bad_io``), never both."""
     reason: str                 # preempted | io | bad_io | hlt | shutdown | other
     kvm_reason: int
-    port: int                   # io: the device register (DEVICE_REGS); bad_io: the I/O port, or 0xffff
+    reg: int | None             # io: the device register (DEVICE_REGS); None for anything else
+    port: int | None            # a PIO access: its I/O port; None for anything else
     size: int
     write: bool
     data: int
     run_ns: int
-    addr: int = 0               # the guest-physical address (the port, for PIO)
+    addr: int = 0               # an MMIO access: the guest-physical address; PIO: the port
 
     def describe(self) -> str:
         """The access in words, for an error (`bad_io`: what the device does not answer)."""
         what = f"{self.size}-byte {'write' if self.write else 'read'}"
-        where = f"I/O port {self.addr:#x}" if self.kvm_reason == 2 else f"{self.addr:#x}"
+        where = f"I/O port {self.port:#x}" if self.port is not None else f"{self.addr:#x}"
         return f"{what} at {where}"
 
 
@@ -216,9 +222,10 @@ def msr_name(index: int) -> str | None:
     """The layout's name of the MSR with this index, if it has one."""
     lay = Layout.get("x86_64")
     reset = lay.reset_state()
-    base = lay.group("msrs").offset
+    base = lay.group("msrs").offset + ffi.offsetof("struct vsw_msr_record", "index")
     for i, name in enumerate(layout_msrs()):
-        if int.from_bytes(reset[base + 16 * i:base + 16 * i + 4], "little") == index:
+        at = base + MSR_RECORD * i
+        if int.from_bytes(reset[at:at + 4], "little") == index:
             return name
     return None
 
@@ -366,7 +373,9 @@ class KvmVcpu:
     def _last(self, x: Any = None) -> KvmExit:
         """The exit in ``x`` (a ``struct vsw_kvm_exit``; default: the last run's) as a KvmExit."""
         x = self._exit if x is None else x
-        return KvmExit(EXIT_NAMES[x.reason], x.kvm_reason, x.port, x.size, bool(x.write), x.data, x.run_ns, x.addr)
+        return KvmExit(EXIT_NAMES[x.reason], x.kvm_reason, None if x.reg == lib.VSW_KVM_NO_REG else x.reg,
+                       x.port if x.kvm_reason == KVM_EXIT_IO else None, x.size, bool(x.write), x.data, x.run_ns,
+                       x.addr)
 
     def calibrate(self, slice_ns: int, samples: int = 64) -> list[int]:
         """Measures preemption here: ``samples`` runs of a private ``jmp .`` guest, each

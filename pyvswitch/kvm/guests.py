@@ -113,7 +113,6 @@ SYS_VIRT = MMIO + PAGE_2M
 GDT_OFF, TSS_OFF, IDT_OFF, STUB_OFF, COMMON_OFF, FAULT_STACK_TOP = 0x8000, 0x8100, 0x9000, 0xA000, 0xA200, 0xC000
 VECTORS = 32                    # the CPU's exceptions; anything else is refused by the IDT's limit (#GP)
 ERROR_CODE = frozenset({8, 10, 11, 12, 13, 14, 17, 21, 29, 30})     # the vectors that push an error code
-PORT_FAULT = lib.VSW_REG_FAULT // 4
 KERNEL_CS, USER_CS = 0x08, 0x2B
 
 

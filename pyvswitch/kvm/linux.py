@@ -123,7 +123,7 @@ def serve(sched: "Scheduler", job: "Job", x: KvmExit) -> bool:
     proc: LinuxProcess = job.linux
     if x.reason == "shutdown":
         how = "shutdown"
-    elif x.reason == "io" and x.write and x.port == SYSCALL_REG // 4:
+    elif x.reason == "io" and x.write and x.reg == SYSCALL_REG // 4:
         how = "stub"
     else:
         return False

@@ -29,14 +29,15 @@ from ..hw import VswError, ffi, lib
 from ..hw.kvm import (
     DEFAULT_MEM,
     PAGE_2M,
-    PORT_CLOCK,
-    PORT_CONSOLE_ADDR,
-    PORT_CONSOLE_LEN,
-    PORT_DONE,
-    PORT_EXIT,
-    PORT_PROGRESS,
-    PORT_RESULT_HI,
-    PORT_RESULT_LO,
+    REG_CLOCK,
+    REG_CONSOLE_ADDR,
+    REG_CONSOLE_LEN,
+    REG_DONE,
+    REG_EXIT,
+    REG_FAULT,
+    REG_PROGRESS,
+    REG_RESULT_HI,
+    REG_RESULT_LO,
     KvmExit,
     KvmPcpu,
     KvmVcpu,
@@ -596,23 +597,23 @@ class Scheduler:
         if x.reason != "io":
             return
         if not x.write:
-            self.vcpu.complete_read(job.clock_ns if x.port == PORT_CLOCK else 0)
+            self.vcpu.complete_read(job.clock_ns if x.reg == REG_CLOCK else 0)
             return
-        port, data = x.port, x.data
-        if port == PORT_PROGRESS:
+        reg, data = x.reg, x.data
+        if reg == REG_PROGRESS:
             job.progress.append(data & 0xFFFFFFFF)
-        elif port == PORT_RESULT_LO:
+        elif reg == REG_RESULT_LO:
             job._lo = data & 0xFFFFFFFF
-        elif port == PORT_RESULT_HI:
+        elif reg == REG_RESULT_HI:
             job._hi = data & 0xFFFFFFFF
-        elif port == PORT_DONE:
+        elif reg == REG_DONE:
             if job.image is None:
                 job.result = job._hi << 32 | job._lo
             else:                       # a C guest: finished, with the value written as its exit status
                 job.exit_status = (data & 0xFFFFFFFF) - (1 << 32 if data & 0x80000000 else 0)
-        elif port == PORT_CONSOLE_ADDR:
+        elif reg == REG_CONSOLE_ADDR:
             job._console = data
-        elif port == PORT_CONSOLE_LEN:
+        elif reg == REG_CONSOLE_LEN:
             n, addr = data & 0xFFFFFFFF, job._console
             if not (PAGE_2M <= addr and addr + n <= job.mem_bytes) or len(job.output) + n > MAX_OUTPUT:
                 job.error = f"console write of {n} bytes at {addr:#x} is outside the guest or over {MAX_OUTPUT} bytes"
@@ -627,9 +628,9 @@ class Scheduler:
                             pass
                         self.vcpu.pull(self.pcpu)   # ... and the register file holds the truth, as run() leaves it
                         raise
-        elif port == PORT_EXIT:
+        elif reg == REG_EXIT:
             job.exit_status = (data & 0xFFFFFFFF) - (1 << 32 if data & 0x80000000 else 0)
-        elif port == guests.PORT_FAULT and job.image is not None:
+        elif reg == REG_FAULT and job.image is not None:
             f = guests.fault_frame(self.vcpu.memory, job.base)
             if f["vector"] != data & 0xFFFFFFFF or f["cs"] & 3 != 3:
                 job.error = f"wrote the FAULT register ({data:#x}) from its own code; only the VMM's handlers may"
