@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #define MAX_MSRS 64          /* records the layout's MSR group may hold (its size says how many) */
+#define MSR_REC ((uint32_t)sizeof(struct kvm_msr_entry))  /* one record of the layout's MSR group */
 #define KICK_SIGNAL (SIGRTMAX - 3)
 #define DEVICE_WINDOW (2u << 20)     /* the guests map the device page as one 2 MiB page */
 /* the calibration guest: page tables and a `jmp .` in a memslot of its own, past

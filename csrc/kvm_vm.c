@@ -85,7 +85,7 @@ static int probe_msrs(int fd, struct vsw_kvm_probe *pr)
     for (uint32_t g = 0; g < L->ngroups; g++)
         if (!strcmp(L->groups[g].name, "msrs")) {
             g_msrs = L->groups[g].offset;
-            pr->layout_msrs = L->groups[g].used / (uint32_t)sizeof(struct kvm_msr_entry);
+            pr->layout_msrs = L->groups[g].used / MSR_REC;
         }
     if (pr->layout_msrs > 64)
         return -E2BIG;              /* msr_present has a bit per record */
@@ -246,7 +246,7 @@ static int layout_offsets(struct vsw_kvm *k, const struct vsw_layout_def *L)
     group_offset(L, "msrs", &k->g_msrs);
     for (uint32_t g = 0; g < L->ngroups; g++)
         if (!strcmp(L->groups[g].name, "msrs"))
-            k->nmsrs = L->groups[g].used / 16;
+            k->nmsrs = L->groups[g].used / MSR_REC;
     uint32_t g_xcrs = 0;
     group_offset(L, "xcrs", &g_xcrs);
     k->xsave_span = g_xcrs - k->g_xsave;
