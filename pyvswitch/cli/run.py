@@ -18,7 +18,8 @@ from typing import Any
 from .. import api
 from ..guest import GuestImage
 from ..hw import VswError
-from ..hw.kvm import MAX_MEM, why_unusable
+from ..guest.layout import MAX_MEM
+from ..hw.kvm import why_unusable
 from ..kvm.scheduler import Job, Scheduler
 
 MAX_SLICES = 1_000_000

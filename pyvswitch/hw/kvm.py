@@ -1,32 +1,29 @@
 """The KVM hardware model: what /dev/kvm offers (``kvm_info``), one KVM VM with
-one vCPU and its guest memory (``Regions``: a region per machine), whose
-whole state moves to and from a PCPU register file (C: csrc/kvm_*.c)."""
+one vCPU and its guest memory, whose whole state moves to and from a PCPU
+register file (C: csrc/kvm_*.c).  How guests are laid out in that memory is
+``pyvswitch.guest`` (``layout``, ``loader``)."""
 from __future__ import annotations
 
 import errno
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from ..errors import MAX_GUEST_MEM_MIB, VswError, check
+from ..errors import VswError, check
 from ._ffi import ffi, lib
 from .layout import Layout
 from .pcpu import CPU_MHZ, EXIT_ENTRY_CYCLES, Pcpu
 
-PAGE_2M = 2 << 20
 KVM_EXIT_IO = 2                 # <linux/kvm.h>: a PIO access (KvmExit.kvm_reason)
 MSR_RECORD = ffi.sizeof("struct vsw_msr_record")    # one MSR of the layout's msrs group (kvm_msr_entry)
-MMIO = lib.VSW_MMIO             # guest-physical (and, for ELF guests, virtual); no memslot: accesses exit
-CODE, BUFFER, STACK_TOP = 0x10000, 0x100000, 0x1FF000
+MMIO = lib.VSW_MMIO             # the device registers, guest-physical: no memslot, accesses exit
 # device registers (vsw_guest_abi.h), as KVM exits name them (KvmExit.reg): (byte offset from MMIO) / 4
 REG_RESULT_LO, REG_RESULT_HI = lib.VSW_REG_RESULT_LO // 4, lib.VSW_REG_RESULT_HI // 4
 REG_PROGRESS, REG_DONE = lib.VSW_REG_PROGRESS // 4, lib.VSW_REG_DONE // 4
 REG_CONSOLE_ADDR, REG_CONSOLE_LEN = lib.VSW_REG_CONSOLE_ADDR // 4, lib.VSW_REG_CONSOLE_LEN // 4
 REG_EXIT, REG_CLOCK = lib.VSW_REG_EXIT // 4, lib.VSW_REG_CLOCK // 4
 REG_SYSCALL, REG_FAULT = lib.VSW_REG_SYSCALL // 4, lib.VSW_REG_FAULT // 4
-DEFAULT_MEM = 64 << 20
-MAX_MEM = MAX_GUEST_MEM_MIB << 20  # a guest's address space at most (pyvswitch.errors)
 
 #: capability bits of vsw_kvm_probe, by the names the probe report prints
 KVM_CAPS = {"XSAVE": lib.VSW_KVM_CAP_XSAVE, "XCRS": lib.VSW_KVM_CAP_XCRS, "DEBUGREGS": lib.VSW_KVM_CAP_DEBUGREGS,
@@ -106,69 +103,6 @@ def kvm_info(path: str = "/dev/kvm") -> KvmInfo:
 
 
 
-class Regions:
-    """Hands out 2 MiB-aligned regions of a vCPU's guest memory, one per machine, and
-    takes them back (``release``) when the machine goes: free space is kept sorted
-    and merged with its neighbours, so any number of create/destroy cycles fit in
-    the memory of the machines alive at once.  Thread-safe."""
-
-    def __init__(self, memory_bytes: int) -> None:
-        self.memory_bytes = memory_bytes
-        self._lock = threading.Lock()
-        self._by_machine: dict[int, tuple[int, int]] = {}
-        self._free: list[tuple[int, int]] = [(0, memory_bytes)] if memory_bytes > 0 else []   # (base, size), sorted
-
-    @staticmethod
-    def _merged(free: list[tuple[int, int]]) -> list[tuple[int, int]]:
-        out: list[tuple[int, int]] = []
-        for b, n in sorted(free):
-            if out and out[-1][0] + out[-1][1] == b:
-                out[-1] = (out[-1][0], out[-1][1] + n)
-            else:
-                out.append((b, n))
-        return out
-
-    def get(self, machine_id: int, size: int) -> int:
-        """The base of machine ``machine_id``'s region of ``size`` bytes (its own region
-        again if it has one of that size; else a new one, the old one given back)."""
-        if not isinstance(size, int) or isinstance(size, bool) or size < PAGE_2M or size % PAGE_2M or size > MAX_MEM:
-            got = f"{size >> 20} MiB" if isinstance(size, int) and not isinstance(size, bool) and \
-                size % (1 << 20) == 0 else repr(size)
-            raise VswError(errno.EINVAL, f"guest memory is a multiple of 2 MiB from 2 MiB to {MAX_MEM >> 20} MiB, "
-                                         f"got {got}")
-        with self._lock:
-            have = self._by_machine.get(machine_id)
-            if have is not None and have[1] == size:
-                return have[0]
-            free = self._merged(self._free + ([have] if have is not None else []))
-            at = next((i for i, (_, n) in enumerate(free) if n >= size), None)
-            if at is None:
-                used = sum(n for _, n in self._by_machine.values())
-                raise VswError(errno.ENOSPC, f"guest memory is full: {self.memory_bytes >> 20} MiB, "
-                                             f"{used >> 20} MiB given out, {size >> 20} MiB more asked "
-                                             "(destroy a machine, or raise the platform's guest_memory_bytes)")
-            base, n = free[at]
-            free[at:at + 1] = [(base + size, n - size)] if n > size else []
-            self._free = free
-            self._by_machine[machine_id] = (base, size)
-            return base
-
-    def release(self, machine_id: int) -> "tuple[int, int] | None":
-        """Gives machine ``machine_id``'s region back; (base, size) it had, or None."""
-        with self._lock:
-            have = self._by_machine.pop(machine_id, None)
-            if have is not None:
-                self._free = self._merged([*self._free, have])
-            return have
-
-    @property
-    def in_use(self) -> int:
-        """Bytes given out to machines."""
-        with self._lock:
-            return sum(n for _, n in self._by_machine.values())
-
-
-
 EXIT_NAMES = {lib.VSW_KVM_EXIT_PREEMPTED: "preempted", lib.VSW_KVM_EXIT_IO: "io", lib.VSW_KVM_EXIT_HLT: "hlt",
               lib.VSW_KVM_EXIT_SHUTDOWN: "shutdown", lib.VSW_KVM_EXIT_OTHER: "other",
               lib.VSW_KVM_EXIT_BAD_IO: "bad_io"}
@@ -230,6 +164,16 @@ def msr_name(index: int) -> str | None:
     return None
 
 
+class RegionAllocator(Protocol):
+    """What divides a vCPU's guest memory between machines (pyvswitch.guest.layout.Regions)."""
+    memory_bytes: int
+
+    def get(self, machine_id: int, size: int) -> int: ...
+    def release(self, machine_id: int) -> "tuple[int, int] | None": ...
+    @property
+    def in_use(self) -> int: ...
+
+
 _PENDING = ("a guest's device access is not complete yet (complete() it first: KVM finishes it "
             "at the next KVM_RUN, in whatever state the vCPU then holds)")
 
@@ -237,7 +181,8 @@ _PENDING = ("a guest's device access is not complete yet (complete() it first: K
 class KvmVcpu:
     """A KVM vCPU with ``mem_bytes`` of guest memory (a multiple of 2 MiB)."""
 
-    def __init__(self, path: str = "/dev/kvm", mem_bytes: int = 64 << 20) -> None:
+    def __init__(self, path: str = "/dev/kvm", mem_bytes: int = 64 << 20,
+                 regions: "RegionAllocator | None" = None) -> None:
         # held around every C call on the handle: close() waits for the call in flight
         # (a slice, or the C slice loop's turn) instead of freeing the vCPU under it
         self._lock = threading.RLock()
@@ -265,7 +210,9 @@ class KvmVcpu:
                                        if m.xcr0 >> i & 1}}
         self.msr_present = info.msr_present
         self.memory = ffi.buffer(lib.vsw_kvm_memory(self._h), mem_bytes)
-        self.regions = Regions(mem_bytes)
+        #: what divides this memory between machines (pyvswitch.guest.layout.Regions),
+        #: given by whoever lays guests out in it (the vsw,pcpu-kvm driver); None: nobody
+        self.regions: RegionAllocator | None = regions
         self._exit = ffi.new("struct vsw_kvm_exit *")
         self._kick: dict[str, int] | None = None      # shortest_slice_ns's measurement
 
@@ -419,7 +366,8 @@ class KvmPcpu(Pcpu):
 
     def forget(self, machine_id: int) -> None:
         """The machine is gone: its region of guest memory is given back, as zeros."""
-        had = self.vcpu.regions.release(machine_id)
+        regions = self.vcpu.regions
+        had = regions.release(machine_id) if regions is not None else None
         if had is not None and self.vcpu._h is not None:
             self.vcpu.clear(*had)
 

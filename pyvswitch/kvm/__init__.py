@@ -17,7 +17,7 @@ from ..hw.kvm import (
            KvmVcpu,
            why_unusable,
 )
-from .guests import programs
+from ..guest.loader import programs
 from .scheduler import Crash, Job, RunReport, Scheduler, load_program, solo
 
 __all__ = ["Crash", "Job", "KvmExit", "KvmPcpu", "KvmVcpu", "REG_DONE", "REG_PROGRESS", "REG_RESULT_HI", "REG_RESULT_LO",

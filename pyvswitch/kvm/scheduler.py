@@ -26,9 +26,9 @@ from ..errors import check
 from ..guest import GuestImage
 from ..errors import SLICE_US_RANGE, check_number, check_uint
 from ..hw import VswError, ffi, lib
+from ..guest import loader
+from ..guest.layout import DEFAULT_MEM, PAGE_2M, regions_of
 from ..hw.kvm import (
-    DEFAULT_MEM,
-    PAGE_2M,
     REG_CLOCK,
     REG_CONSOLE_ADDR,
     REG_CONSOLE_LEN,
@@ -42,7 +42,6 @@ from ..hw.kvm import (
     KvmPcpu,
     KvmVcpu,
 )
-from . import guests
 
 MAX_OUTPUT = 1 << 20            # console bytes a guest may print
 C_LOOP_SLICES = 4096            # slices the C loop runs per call at most ...
@@ -631,13 +630,13 @@ class Scheduler:
         elif reg == REG_EXIT:
             job.exit_status = (data & 0xFFFFFFFF) - (1 << 32 if data & 0x80000000 else 0)
         elif reg == REG_FAULT and job.image is not None:
-            f = guests.fault_frame(self.vcpu.memory, job.base)
+            f = loader.fault_frame(self.vcpu.memory, job.base)
             if f["vector"] != data & 0xFFFFFFFF or f["cs"] & 3 != 3:
                 job.error = f"wrote the FAULT register ({data:#x}) from its own code; only the VMM's handlers may"
             else:
                 v = f["vector"]
                 job.crash = Crash(EXCEPTIONS.get(v, f"exception {v}"), v, f["rip"],
-                                  f["error_code"] if v in guests.ERROR_CODE else None,
+                                  f["error_code"] if v in loader.ERROR_CODE else None,
                                   f["cr2"] if v == 14 else None)
 
 
@@ -649,17 +648,17 @@ def load_program(vcpu: KvmVcpu, machine: Machine, program: "str | os.PathLike[st
     if machine.pcpu is not None:
         raise VswError(errno.EBUSY, f"{machine.name} is running; load programs into saved machines")
     have = vcpu.info["xsave_components"]
-    xcr0 = have & guests.GUEST_XCR0 if xcr0 is None else xcr0
+    xcr0 = have & loader.GUEST_XCR0 if xcr0 is None else xcr0
     if not isinstance(xcr0, int) or xcr0 & 0x3 != 0x3 or xcr0 & ~have:
         raise VswError(errno.EINVAL, f"xcr0 {xcr0!r} must hold x87 and SSE (0x3) and only components this host "
                                      f"has ({have:#x})")
-    cr4 = guests.CR4 if cr4 is None else cr4
-    if isinstance(program, str) and program in guests.programs():
+    cr4 = loader.CR4 if cr4 is None else cr4
+    if isinstance(program, str) and program in loader.programs():
         if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
             raise VswError(errno.EINVAL, f"rounds must be a positive integer, got {rounds!r}")
-        base = vcpu.regions.get(machine.id, PAGE_2M)
-        guests.load(vcpu.memory, base, program)
-        machine.set_state(guests.initial_state(base, rounds, seed, xcr0, cr4))
+        base = regions_of(vcpu).get(machine.id, PAGE_2M)
+        loader.load(vcpu.memory, base, program)
+        machine.set_state(loader.initial_state(base, rounds, seed, xcr0, cr4))
         return Job(machine, program, rounds, seed, base=base, mem_bytes=PAGE_2M)
     image = program if isinstance(program, GuestImage) else GuestImage.read(program)
     if image.linux is not None:         # built with --libc musl: a static Linux program
@@ -667,10 +666,10 @@ def load_program(vcpu: KvmVcpu, machine: Machine, program: "str | os.PathLike[st
         return load_linux(vcpu, machine, image.linux, mem_bytes=mem_bytes, xcr0=xcr0, cr4=cr4)
     size = DEFAULT_MEM if mem_bytes is None else mem_bytes
     if isinstance(size, int) and not isinstance(size, bool):
-        guests.check_image(image, size)         # before a region is taken: a refusal changes nothing
-    base = vcpu.regions.get(machine.id, size)
-    guests.load_image(vcpu.memory, vcpu.clear, base, size, image)
-    machine.set_state(guests.image_state(base, size, image, xcr0, cr4))
+        loader.check_image(image, size)         # before a region is taken: a refusal changes nothing
+    base = regions_of(vcpu).get(machine.id, size)
+    loader.load_image(vcpu.memory, vcpu.clear, base, size, image)
+    machine.set_state(loader.image_state(base, size, image, xcr0, cr4))
     return Job(machine, image.name, image=image, base=base, mem_bytes=size)
 
 

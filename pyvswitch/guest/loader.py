@@ -1,4 +1,5 @@
-"""Guest programs and their address spaces.
+"""Guest programs and their address spaces: the loader (page tables, images,
+the initial state; the layout they follow is ``pyvswitch.guest.layout``).
 
 Each machine owns a region of the vCPU's guest-physical memory (``Regions``)
 with its own page tables at its start, and CR3 points at them; so each machine
@@ -26,10 +27,9 @@ import errno
 import struct
 from collections.abc import Callable
 
-from ..guest import GuestImage
-from ..guest.image import LOAD_FLOOR
 from ..hw import Layout, VswError, ffi, lib
-from ..hw.kvm import CODE, MMIO, PAGE_2M, STACK_TOP
+from .image import LOAD_FLOOR, GuestImage
+from .layout import CODE, MMIO, PAGE_2M, STACK_TOP
 
 #: XCR0 components a guest gets by default, where the host has them: x87, SSE,
 #: AVX, opmask, ZMM_Hi256, Hi16_ZMM, PKRU.
