@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #define MAX_MSRS 64          /* records the layout's MSR group may hold (its size says how many) */
+#define MSR_REC ((uint32_t)sizeof(struct kvm_msr_entry))  /* one record of the layout's MSR group */
 #define KICK_SIGNAL (SIGRTMAX - 3)
 #define DEVICE_WINDOW (2u << 20)     /* the guests map the device page as one 2 MiB page */
 /* the calibration guest: page tables and a `jmp .` in a memslot of its own, past
@@ -74,6 +75,7 @@ struct vsw_kvm {
     uint32_t part_off[NPARTS], g_xsave, g_msrs;
     uint32_t xsave_span;        /* bytes of the layout's XSAVE region (up to the XCRS group) */
     struct kvm_xsave *xsave;    /* KVM's buffer, in the host's layout (info.xsave) */
+    struct kvm_cpuid2 *cpuid;   /* KVM_GET_SUPPORTED_CPUID as the probe read it: each vCPU's CPUID */
     unsigned long get_xsave;    /* KVM_GET_XSAVE2 where the area is larger than 4 KiB, else KVM_GET_XSAVE */
     struct {
         struct kvm_msrs hdr;

@@ -123,6 +123,7 @@ static void decode_exit(struct vsw_kvm *k, struct vsw_kvm_exit *x)
         /* the ABI has no I/O ports (a CPL 3 guest cannot reach one): refused */
         x->reason = VSW_KVM_EXIT_BAD_IO;
         x->port = k->run->io.port;
+        x->reg = VSW_KVM_NO_REG;
         x->size = k->run->io.size;
         x->write = k->run->io.direction == KVM_EXIT_IO_OUT;
         x->addr = k->run->io.port;
@@ -140,7 +141,7 @@ static void decode_exit(struct vsw_kvm *k, struct vsw_kvm_exit *x)
         const struct reg *r = device_reg(k->run->mmio.phys_addr, len, k->run->mmio.is_write);
         x->reason = r ? VSW_KVM_EXIT_IO : VSW_KVM_EXIT_BAD_IO;
         x->addr = k->run->mmio.phys_addr;
-        x->port = r ? (uint16_t)(r->off / 4) : 0xffff;
+        x->reg = r ? (uint16_t)(r->off / 4) : VSW_KVM_NO_REG;
         x->size = (uint8_t)k->run->mmio.len;
         x->write = k->run->mmio.is_write;
         memcpy(&x->data, k->run->mmio.data, len);
@@ -171,7 +172,7 @@ static void decode_exit(struct vsw_kvm *k, struct vsw_kvm_exit *x)
 /* One KVM_RUN (immediate: enter only to complete what is pending), its exit decoded. */
 static int enter(struct vsw_kvm *k, int immediate, struct vsw_kvm_exit *x)
 {
-    *x = (struct vsw_kvm_exit){0};
+    *x = (struct vsw_kvm_exit){.reg = VSW_KVM_NO_REG};
     k->run->immediate_exit = (uint8_t)immediate;
     uint64_t t0 = now_ns();
     int rc = ioctl(k->vcpu_fd, KVM_RUN, 0);

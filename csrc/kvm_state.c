@@ -37,7 +37,7 @@ uint32_t kvm_msr_request(struct vsw_kvm *k, const uint8_t *regs)
     uint32_t n = 0;
     for (uint32_t i = 0; i < k->nmsrs; i++)
         if (k->info.msr_present & (1ull << i))
-            memcpy(&k->msrs.e[n++], regs + k->g_msrs + 16 * i, 16);
+            memcpy(&k->msrs.e[n++], regs + k->g_msrs + MSR_REC * i, MSR_REC);
     k->msrs.hdr.nmsrs = n;
     return n;
 }
@@ -105,12 +105,12 @@ static int pull_msrs(struct vsw_kvm *k, struct vsw_pcpu *p)
             return err();
         for (uint32_t i = 0, j = 0; i < k->nmsrs; i++)
             if (k->info.msr_present & (1ull << i))
-                memcpy(k->shadow + k->g_msrs + 16 * i, &k->msrs.e[j++], 16);
+                memcpy(k->shadow + k->g_msrs + MSR_REC * i, &k->msrs.e[j++], MSR_REC);
         k->held |= HELD_MSRS;
     }
     for (uint32_t i = 0; i < k->nmsrs; i++)
         if (k->info.msr_present & (1ull << i))
-            take(p, k->g_msrs + 16 * i, k->shadow + k->g_msrs + 16 * i, 16);
+            take(p, k->g_msrs + MSR_REC * i, k->shadow + k->g_msrs + MSR_REC * i, MSR_REC);
     return 0;
 }
 
@@ -194,7 +194,7 @@ static int push_part(struct vsw_kvm *k, size_t i, const uint8_t *R)
 /* The MSRs into the vCPU, unless KVM holds them: -EINVAL naming the one KVM refused. */
 static int push_msrs(struct vsw_kvm *k, const uint8_t *R)
 {
-    if (held_same(k, HELD_MSRS, R, k->g_msrs, 16 * k->nmsrs))
+    if (held_same(k, HELD_MSRS, R, k->g_msrs, MSR_REC * k->nmsrs))
         return 0;
     uint32_t n = kvm_msr_request(k, R);
     int done = n ? ioctl(k->vcpu_fd, KVM_SET_MSRS, &k->msrs) : 0;
@@ -204,7 +204,7 @@ static int push_msrs(struct vsw_kvm *k, const uint8_t *R)
         k->held = 0;
         return -EINVAL;
     }
-    hold(k, HELD_MSRS, k->g_msrs, R + k->g_msrs, 16 * k->nmsrs);
+    hold(k, HELD_MSRS, k->g_msrs, R + k->g_msrs, MSR_REC * k->nmsrs);
     return 0;
 }
 

@@ -69,4 +69,12 @@ int vsw_kvm_loop(struct vsw_kvm *k, struct vsw_pcpu *p, struct vsw_ctx *const *c
     (void)k, (void)p, (void)ctxs, (void)n, (void)current, (void)L;
     return -ENOSYS;
 }
+int vsw_kvm_probe(const char *path, struct vsw_kvm_probe *out)
+{
+    (void)path;
+    if (!out)
+        return -EINVAL;
+    *out = (struct vsw_kvm_probe){.error = -ENOSYS, .failed = VSW_KVM_PROBE_BUILD, .api_version = -1};
+    return -ENOSYS;
+}
 #endif /* !HAVE_KVM */

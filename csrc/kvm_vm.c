@@ -19,65 +19,139 @@ static int group_offset(const struct vsw_layout_def *L, const char *name, uint32
     return -ENOENT;
 }
 
-static int set_cpuid(struct vsw_kvm *k)
+/* ---- the host's capabilities: vsw_kvm_probe(), and what vsw_kvm_open() takes of them ---- */
+
+static const struct {
+    uint32_t bit;
+    unsigned long cap;
+} probe_caps[] = {
+    {VSW_KVM_CAP_XSAVE, KVM_CAP_XSAVE}, {VSW_KVM_CAP_XCRS, KVM_CAP_XCRS},
+    {VSW_KVM_CAP_DEBUGREGS, KVM_CAP_DEBUGREGS}, {VSW_KVM_CAP_VCPU_EVENTS, KVM_CAP_VCPU_EVENTS},
+    {VSW_KVM_CAP_XSAVE2, KVM_CAP_XSAVE2}, {VSW_KVM_CAP_IMMEDIATE_EXIT, KVM_CAP_IMMEDIATE_EXIT},
+    {VSW_KVM_CAP_SYNC_REGS, KVM_CAP_SYNC_REGS}, {VSW_KVM_CAP_SPLIT_IRQCHIP, KVM_CAP_SPLIT_IRQCHIP},
+    {VSW_KVM_CAP_EXCEPTION_PAYLOAD, KVM_CAP_EXCEPTION_PAYLOAD},
+};
+
+static int probe_fail(struct vsw_kvm_probe *pr, uint32_t step, int r)
+{
+    pr->failed = step;
+    pr->error = r;
+    return r;
+}
+
+/* KVM_GET_SUPPORTED_CPUID, and from its leaf 0xD which XSAVE components exist
+ * here and where this host puts them.  The table goes to *keep (for
+ * KVM_SET_CPUID2) when keep is not NULL, else it is freed. */
+static int probe_cpuid(int fd, struct vsw_kvm_probe *pr, struct kvm_cpuid2 **keep)
 {
     int n = 128;
     struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(struct kvm_cpuid_entry2));
     if (!c)
         return -ENOMEM;
     c->nent = n;
-    int r = ioctl(k->sys_fd, KVM_GET_SUPPORTED_CPUID, c);
-    if (r == 0) {
-        /* leaf 0xD: which XSAVE components exist here, and where this host puts them */
-        struct vsw_xsave_map *m = &k->info.xsave;
-        for (uint32_t i = 0; i < c->nent; i++) {
-            const struct kvm_cpuid_entry2 *e = &c->entries[i];
-            if (e->function != 0xd)
-                continue;
-            if (e->index == 0) {
-                k->info.supported_xcr0 = e->eax | ((uint64_t)e->edx << 32);
-                m->size = e->ecx;
-            } else if (e->index >= 2 && e->index < VSW_XSAVE_COMPONENTS) {
-                m->offset[e->index] = e->ebx;
-                m->csize[e->index] = e->eax;
-            }
-        }
-        m->xcr0 = k->info.supported_xcr0 & vsw_xsave_known();
-        if ((m->xcr0 & 0x18) != 0x18)
-            m->xcr0 &= ~0x18ull;        /* MPX is both components or neither */
-        r = ioctl(k->vcpu_fd, KVM_SET_CPUID2, c);
+    if (ioctl(fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+        int r = err();
+        free(c);
+        return r;
     }
-    r = r < 0 ? err() : 0;
-    free(c);
-    return r;
+    struct vsw_xsave_map *m = &pr->xsave;
+    for (uint32_t i = 0; i < c->nent; i++) {
+        const struct kvm_cpuid_entry2 *e = &c->entries[i];
+        if (e->function != 0xd)
+            continue;
+        if (e->index == 0) {
+            pr->supported_xcr0 = e->eax | ((uint64_t)e->edx << 32);
+            m->size = e->ecx;
+        } else if (e->index >= 2 && e->index < VSW_XSAVE_COMPONENTS) {
+            m->offset[e->index] = e->ebx;
+            m->csize[e->index] = e->eax;
+        }
+    }
+    m->xcr0 = pr->supported_xcr0 & vsw_xsave_known();
+    if ((m->xcr0 & 0x18) != 0x18)
+        m->xcr0 &= ~0x18ull;        /* MPX is both components or neither */
+    if (keep)
+        *keep = c;
+    else
+        free(c);
+    return 0;
 }
 
-static int msr_list(struct vsw_kvm *k)
+/* Which of the layout's MSRs KVM_GET_MSR_INDEX_LIST names. */
+static int probe_msrs(int fd, struct vsw_kvm_probe *pr)
 {
     const struct vsw_layout_def *L = vsw_layout_get(VSW_LAYOUT_X86_64);
+    uint32_t g_msrs = 0;
+    for (uint32_t g = 0; g < L->ngroups; g++)
+        if (!strcmp(L->groups[g].name, "msrs")) {
+            g_msrs = L->groups[g].offset;
+            pr->layout_msrs = L->groups[g].used / MSR_REC;
+        }
+    if (pr->layout_msrs > 64)
+        return -E2BIG;              /* msr_present has a bit per record */
     uint8_t reset[VSW_MAX_CONTEXT];
     memset(reset, 0, sizeof(reset));
     L->reset(reset);
-    struct kvm_msr_list probe = {.nmsrs = 0};
-    ioctl(k->sys_fd, KVM_GET_MSR_INDEX_LIST, &probe);     /* E2BIG, with the count */
-    struct kvm_msr_list *list = calloc(1, sizeof(*list) + probe.nmsrs * sizeof(uint32_t));
+    struct kvm_msr_list count = {.nmsrs = 0};
+    ioctl(fd, KVM_GET_MSR_INDEX_LIST, &count);     /* E2BIG, with the count */
+    struct kvm_msr_list *list = calloc(1, sizeof(*list) + count.nmsrs * sizeof(uint32_t));
     if (!list)
         return -ENOMEM;
-    list->nmsrs = probe.nmsrs;
-    if (ioctl(k->sys_fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
+    list->nmsrs = count.nmsrs;
+    if (ioctl(fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
+        int r = err();
         free(list);
-        return err();
+        return r;
     }
-    k->info.host_msrs = list->nmsrs;
-    for (uint32_t i = 0; i < k->nmsrs; i++) {
-        uint32_t index;
-        memcpy(&index, reset + k->g_msrs + 16 * i, 4);
+    pr->host_msrs = list->nmsrs;
+    for (uint32_t i = 0; i < pr->layout_msrs; i++) {
+        struct kvm_msr_entry rec;
+        memcpy(&rec, reset + g_msrs + sizeof(rec) * i, sizeof(rec));
         for (uint32_t j = 0; j < list->nmsrs; j++)
-            if (list->indices[j] == index)
-                k->info.msr_present |= 1ull << i;
+            if (list->indices[j] == rec.index)
+                pr->msr_present |= 1ull << i;
     }
     free(list);
     return 0;
+}
+
+/* Everything the probe reads, through an open /dev/kvm: 0, or -errno with the
+ * failed step in *pr. */
+static int probe_fd(int fd, struct vsw_kvm_probe *pr, struct kvm_cpuid2 **keep_cpuid)
+{
+    pr->api_version = ioctl(fd, KVM_GET_API_VERSION, 0);
+    if (pr->api_version != KVM_API_VERSION)
+        return probe_fail(pr, VSW_KVM_PROBE_API, -EPROTONOSUPPORT);
+    for (size_t i = 0; i < sizeof(probe_caps) / sizeof(probe_caps[0]); i++)
+        if (ioctl(fd, KVM_CHECK_EXTENSION, probe_caps[i].cap) > 0)
+            pr->caps |= probe_caps[i].bit;
+    pr->missing = VSW_KVM_CAPS_REQUIRED & ~pr->caps;
+    if (pr->missing)
+        return probe_fail(pr, VSW_KVM_PROBE_CAPS, -EOPNOTSUPP);
+    /* XSAVE2 where the host's area is larger (dynamic features): the same layout, more tail */
+    int xsize = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+    pr->xsave_size = xsize > (int)sizeof(struct kvm_xsave) ? (uint32_t)xsize : sizeof(struct kvm_xsave);
+    int r = probe_cpuid(fd, pr, keep_cpuid);
+    if (r < 0)
+        return probe_fail(pr, VSW_KVM_PROBE_CPUID, r);
+    if ((r = vsw_xsave_map_check(&pr->xsave)) < 0)
+        return probe_fail(pr, VSW_KVM_PROBE_XSAVE, r);
+    if ((r = probe_msrs(fd, pr)) < 0)
+        return probe_fail(pr, VSW_KVM_PROBE_MSRS, r);
+    return 0;
+}
+
+int vsw_kvm_probe(const char *path, struct vsw_kvm_probe *out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = (struct vsw_kvm_probe){.api_version = -1};
+    int fd = open(path ? path : "/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return probe_fail(out, VSW_KVM_PROBE_OPEN, err());
+    int r = probe_fd(fd, out, NULL);
+    close(fd);
+    return r;
 }
 
 static const struct {
@@ -95,7 +169,6 @@ static int vm_memslots(struct vsw_kvm *k);
 /* A vCPU (the next id) with its run area, the host's CPUID, write-back MTRRs. */
 static int vcpu_create(struct vsw_kvm *k)
 {
-    int r;
     k->vcpu_fd = ioctl(k->vm_fd, KVM_CREATE_VCPU, k->next_vcpu_id++);
     if (k->vcpu_fd < 0)
         return err();
@@ -114,19 +187,8 @@ static int vcpu_create(struct vsw_kvm *k)
     k->run->kvm_valid_regs = k->sync;
     k->held = 0;
     k->sync_fresh = 0;
-    if ((r = set_cpuid(k)) < 0 || (!k->xsave && (r = msr_list(k)) < 0))
-        return r;
-    if ((r = vsw_xsave_map_check(&k->info.xsave)) < 0)
-        return r;
-    if (!k->xsave) {
-        /* XSAVE2 where the host's area is larger (dynamic features): the same layout, more tail */
-        int xsize = ioctl(k->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
-        k->info.xsave_size = xsize > (int)sizeof(struct kvm_xsave) ? (uint32_t)xsize : sizeof(struct kvm_xsave);
-        k->get_xsave = xsize > (int)sizeof(struct kvm_xsave) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE;
-        k->xsave = calloc(1, k->info.xsave_size);
-        if (!k->xsave)
-            return -ENOMEM;
-    }
+    if (ioctl(k->vcpu_fd, KVM_SET_CPUID2, k->cpuid) < 0)
+        return err();
     if (ioctl(k->vcpu_fd, k->get_xsave, k->xsave) < 0)
         return err();
     if (k->lapic && ioctl(k->vcpu_fd, KVM_GET_LAPIC, &k->lapic_reset) < 0)
@@ -184,23 +246,39 @@ static int layout_offsets(struct vsw_kvm *k, const struct vsw_layout_def *L)
     group_offset(L, "msrs", &k->g_msrs);
     for (uint32_t g = 0; g < L->ngroups; g++)
         if (!strcmp(L->groups[g].name, "msrs"))
-            k->nmsrs = L->groups[g].used / 16;
+            k->nmsrs = L->groups[g].used / MSR_REC;
     uint32_t g_xcrs = 0;
     group_offset(L, "xcrs", &g_xcrs);
     k->xsave_span = g_xcrs - k->g_xsave;
     return k->nmsrs > MAX_MSRS ? -E2BIG : 0;
 }
 
-/* /dev/kvm, a VM, and `mem_bytes` of guest memory (reserved, not committed) at
- * guest-physical 0. */
-static int vm_create(struct vsw_kvm *k, const char *path, uint64_t mem_bytes)
+/* /dev/kvm and what the probe reads through it (vsw_kvm_probe): the host's
+ * CPUID table kept for each vCPU, the XSAVE buffer sized for this host. */
+static int host_facts(struct vsw_kvm *k, const char *path)
 {
     k->sys_fd = open(path ? path : "/dev/kvm", O_RDWR | O_CLOEXEC);
     if (k->sys_fd < 0)
         return err();
-    k->info.api_version = ioctl(k->sys_fd, KVM_GET_API_VERSION, 0);
-    if (k->info.api_version != KVM_API_VERSION)
-        return -EPROTONOSUPPORT;
+    struct vsw_kvm_probe pr = {.api_version = -1};
+    int r = probe_fd(k->sys_fd, &pr, &k->cpuid);
+    k->info.api_version = pr.api_version;
+    if (r < 0)
+        return r;
+    k->info.xsave_size = pr.xsave_size;
+    k->info.xsave = pr.xsave;
+    k->info.supported_xcr0 = pr.supported_xcr0;
+    k->info.msr_present = pr.msr_present;
+    k->info.host_msrs = pr.host_msrs;
+    k->get_xsave = pr.xsave_size > sizeof(struct kvm_xsave) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE;
+    k->xsave = calloc(1, k->info.xsave_size);
+    return k->xsave ? 0 : -ENOMEM;
+}
+
+/* A VM, and `mem_bytes` of guest memory (reserved, not committed) at
+ * guest-physical 0. */
+static int vm_create(struct vsw_kvm *k, uint64_t mem_bytes)
+{
     k->vm_fd = ioctl(k->sys_fd, KVM_CREATE_VM, 0);
     if (k->vm_fd < 0)
         return err();
@@ -270,7 +348,9 @@ int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, str
     k->sys_fd = k->vm_fd = k->vcpu_fd = -1;
     int r = layout_offsets(k, vsw_layout_get(VSW_LAYOUT_X86_64));
     if (r == 0)
-        r = vm_create(k, path, mem_bytes);
+        r = host_facts(k, path);
+    if (r == 0)
+        r = vm_create(k, mem_bytes);
     if (r == 0) {
         vm_caps(k);
         r = vcpu_create(k);
@@ -309,6 +389,7 @@ void vsw_kvm_close(struct vsw_kvm *k)
     if (k->sys_fd >= 0)
         close(k->sys_fd);
     free(k->xsave);
+    free(k->cpuid);
     free(k);
 }
 

@@ -11,6 +11,7 @@
  * PERF_CAPABILITIES, PLATFORM_INFO, UCODE_REV, SMI_COUNT, the MTRRs KVM emulates).
  */
 #include "vsw_internal.h"
+#include <stddef.h>
 #include <string.h>
 
 /* Group bases in the register file.  Each group is one KVM struct (or XSAVE
@@ -30,7 +31,8 @@ enum {
     XCRS = XSAVE + XSAVE_SPAN, XCRS_SZ = 392, XCRS_SPAN = 448,
     DEBUGREGS = XCRS + XCRS_SPAN, DEBUGREGS_SZ = 128,
     EVENTS = DEBUGREGS + DEBUGREGS_SZ, EVENTS_SZ = 64,
-    MSRS = EVENTS + EVENTS_SZ, NMSRS = 48, MSRS_SZ = NMSRS * VSW_MSR_RECORD, MSRS_SPAN = 768,
+    MSRS = EVENTS + EVENTS_SZ, NMSRS = 48, MSR_REC = sizeof(struct vsw_msr_record),
+    MSRS_SZ = NMSRS * MSR_REC, MSRS_SPAN = 768,
     LAPIC = MSRS + MSRS_SPAN, LAPIC_SZ = 1024,
     SIZE = LAPIC + LAPIC_SZ
 };
@@ -76,7 +78,7 @@ static const struct vsw_group_info groups[NGROUPS] = {
     M(n, 15, g, base)
 /* zmm16..zmm31: 64 bytes each, numbered from 16 */
 #define Z(i) F("zmm" #i, G_HI16_ZMM, XSAVE + 1664 + 64 * ((i) - 16), 64)
-#define MSR(n, i) F("msr." n, G_MSRS, MSRS + VSW_MSR_RECORD * (i) + 8, 8)
+#define MSR(n, i) F("msr." n, G_MSRS, MSRS + MSR_REC * (i) + offsetof(struct vsw_msr_record, data), 8)
 
 /* The MSRs a guest can write, Intel's and AMD's, KVM's paravirtual ones among
  * them; which of them a host has, KVM_GET_MSR_INDEX_LIST says at run time. */
@@ -166,7 +168,7 @@ static void reset(uint8_t *r)
 {
     uint32_t one = 1;
     for (int i = 0; i < NMSRS; i++)
-        memcpy(r + MSRS + VSW_MSR_RECORD * i, &msr_index[i], 4);
+        memcpy(r + MSRS + MSR_REC * i + offsetof(struct vsw_msr_record, index), &msr_index[i], 4);
     memcpy(r + XCRS, &one, 4);
 }
 
@@ -182,7 +184,7 @@ _Static_assert(sizeof(struct kvm_sregs) == SREGS_SZ, "kvm_sregs");
 _Static_assert(sizeof(struct kvm_xcrs) == XCRS_SZ, "kvm_xcrs");
 _Static_assert(sizeof(struct kvm_debugregs) == DEBUGREGS_SZ, "kvm_debugregs");
 _Static_assert(sizeof(struct kvm_vcpu_events) == EVENTS_SZ, "kvm_vcpu_events");
-_Static_assert(sizeof(struct kvm_msr_entry) == VSW_MSR_RECORD, "kvm_msr_entry");
+_Static_assert(sizeof(struct kvm_msr_entry) == sizeof(struct vsw_msr_record), "kvm_msr_entry");
 _Static_assert(sizeof(struct kvm_lapic_state) == LAPIC_SZ, "kvm_lapic_state");
 _Static_assert(sizeof(struct kvm_segment) == 24, "kvm_segment");
 AT(kvm_regs, rip, 128); AT(kvm_regs, rflags, 136); AT(kvm_regs, r8, 64);
@@ -196,7 +198,8 @@ AT(kvm_debugregs, dr6, 32); AT(kvm_debugregs, dr7, 40); AT(kvm_debugregs, flags,
 AT(kvm_vcpu_events, nmi, 12); AT(kvm_vcpu_events, sipi_vector, 16); AT(kvm_vcpu_events, flags, 20);
 AT(kvm_vcpu_events, smi, 24); AT(kvm_vcpu_events, exception_has_payload, 55);
 AT(kvm_vcpu_events, exception_payload, 56);
-AT(kvm_msr_entry, data, 8);
+AT(kvm_msr_entry, index, offsetof(struct vsw_msr_record, index));
+AT(kvm_msr_entry, data, offsetof(struct vsw_msr_record, data));
 _Static_assert(sizeof(((struct kvm_xsave *)0)->region) >= XSAVE_SZ, "kvm_xsave");
 #endif
 #endif

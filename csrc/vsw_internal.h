@@ -10,9 +10,6 @@
 #define VSW_ALIGN 64
 /* bytes: room for any layout's context (each layout asserts it fits) */
 #define VSW_MAX_CONTEXT 8192
-/* bytes of one MSR record of the x86_64 layout: a struct kvm_msr_entry (index, reserved,
- * data), asserted against <linux/kvm.h> where it is installed (layout_x86_64.c) */
-#define VSW_MSR_RECORD 16
 #define VSW_PS_PER_US 1000000ull
 
 struct vsw_workload_def {

@@ -18,6 +18,8 @@ enum vsw_kvm_exit_reason {
     VSW_KVM_EXIT_PREEMPTED = 0, VSW_KVM_EXIT_IO = 1, VSW_KVM_EXIT_HLT = 2, VSW_KVM_EXIT_SHUTDOWN = 3,
     VSW_KVM_EXIT_OTHER = 4, VSW_KVM_EXIT_BAD_IO = 5
 };
+/* vsw_kvm_exit.reg of an exit that names no device register */
+enum vsw_kvm_reg { VSW_KVM_NO_REG = 0xffff };
 struct vsw_kvm_info {
     int32_t api_version;
     uint32_t xsave_size;        /* bytes KVM_GET_XSAVE moves */
@@ -28,16 +30,50 @@ struct vsw_kvm_info {
     uint64_t supported_xcr0;
     uint64_t mem_bytes;
 };
+/* What this host's KVM offers, read through /dev/kvm alone (no VM is created):
+ * vsw_kvm_probe() fills it as far as it gets and says which step failed; the
+ * caller keeps it where it needs it.  vsw_kvm_open() takes the same facts the
+ * same way, so a host the probe passes is one open accepts (short of creating
+ * the VM, which only open does). */
+enum vsw_kvm_cap {
+    VSW_KVM_CAP_XSAVE = 1, VSW_KVM_CAP_XCRS = 2, VSW_KVM_CAP_DEBUGREGS = 4, VSW_KVM_CAP_VCPU_EVENTS = 8,
+    VSW_KVM_CAP_XSAVE2 = 16, VSW_KVM_CAP_IMMEDIATE_EXIT = 32, VSW_KVM_CAP_SYNC_REGS = 64,
+    VSW_KVM_CAP_SPLIT_IRQCHIP = 128, VSW_KVM_CAP_EXCEPTION_PAYLOAD = 256,
+    VSW_KVM_CAPS_REQUIRED = 15      /* what pull and push need: XSAVE, XCRS, DEBUGREGS, VCPU_EVENTS */
+};
+/* The step of the probe that failed. */
+enum vsw_kvm_probe_step {
+    VSW_KVM_PROBE_OK = 0, VSW_KVM_PROBE_BUILD = 1, VSW_KVM_PROBE_OPEN = 2, VSW_KVM_PROBE_API = 3,
+    VSW_KVM_PROBE_CAPS = 4, VSW_KVM_PROBE_CPUID = 5, VSW_KVM_PROBE_XSAVE = 6, VSW_KVM_PROBE_MSRS = 7
+};
+struct vsw_kvm_probe {
+    int32_t error;              /* 0: the backend can run here; else what `failed` returned (-errno) */
+    uint32_t failed;            /* enum vsw_kvm_probe_step */
+    int32_t api_version;        /* KVM_GET_API_VERSION; -1 when not reached */
+    uint32_t caps;              /* VSW_KVM_CAP_* the host has */
+    uint32_t missing;           /* of VSW_KVM_CAPS_REQUIRED, what it lacks */
+    uint32_t xsave_size;        /* bytes KVM_GET_XSAVE(2) moves */
+    struct vsw_xsave_map xsave; /* how this host lays the XSAVE area out (CPUID leaf 0xD) */
+    uint64_t supported_xcr0;
+    uint64_t msr_present;       /* bit i: the layout's i-th MSR exists on this host */
+    uint32_t host_msrs;         /* MSRs in KVM_GET_MSR_INDEX_LIST */
+    uint32_t layout_msrs;       /* records in the layout's MSR group */
+};
+/* -ENOENT/-EACCES (open), -EPROTONOSUPPORT (API), -EOPNOTSUPP (a required
+ * capability), -EPROTO/-ERANGE (the XSAVE layout), -ENOSYS (no KVM in this build);
+ * the same in out->error; -EINVAL without out. */
+int vsw_kvm_probe(const char *path, struct vsw_kvm_probe *out);
 struct vsw_kvm_exit {
     uint32_t reason;            /* enum vsw_kvm_exit_reason */
     uint32_t kvm_reason;        /* KVM's exit_reason */
-    uint16_t port;              /* IO: the device register ((address - VSW_MMIO) / 4); BAD_IO: the I/O port, or 0xffff */
+    uint16_t port;              /* a PIO access (kvm_reason KVM_EXIT_IO, always BAD_IO): its I/O port; else 0 */
     uint8_t size;
     uint8_t write;
-    uint32_t reserved;
+    uint16_t reg;               /* IO: the device register ((address - VSW_MMIO) / 4); else VSW_KVM_NO_REG */
+    uint16_t reserved;
     uint64_t data;              /* what was written (up to 8 bytes) */
     uint64_t run_ns;            /* wall time inside KVM_RUN */
-    uint64_t addr;              /* the guest-physical address accessed (the port, for PIO) */
+    uint64_t addr;              /* an MMIO access: the guest-physical address; a PIO access: the port */
 };
 struct vsw_kvm;
 int vsw_kvm_open(const char *path, uint64_t mem_bytes, struct vsw_kvm **out, struct vsw_kvm_info *info);

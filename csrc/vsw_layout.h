@@ -40,6 +40,14 @@ struct vsw_field_info {
     uint32_t size;
 };
 
+/* One record of the x86_64 layout's MSR group: KVM's struct kvm_msr_entry, byte
+ * for byte (layout_x86_64.c proves it where <linux/kvm.h> is installed). */
+struct vsw_msr_record {
+    uint32_t index;
+    uint32_t reserved;
+    uint64_t data;
+};
+
 int vsw_layout_by_name(const char *name);
 int vsw_layout_info(uint32_t layout, struct vsw_layout_info *out);
 int vsw_layout_group(uint32_t layout, uint32_t index, struct vsw_group_info *out);

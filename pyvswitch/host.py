@@ -11,7 +11,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .hw.kvm import KvmInfo, KvmVcpu, kvm_info, why_unusable
+from .hw.kvm import KvmInfo, kvm_info
 
 
 @dataclass
@@ -85,11 +85,6 @@ def host_report() -> HostReport:
 
         def devices(s: str) -> list[HostDevice]:
             return _sysfs_devices(s)
-    rep = HostReport(source, udevd, kvm_info(), devices("dma") + devices("dsa"), devices("pci"))
-    why = why_unusable(rep.kvm.path)
-    rep.kvm_backend = why or "usable"
-    if why is None:
-        vcpu = KvmVcpu(rep.kvm.path, 2 << 20)
-        rep.kvm_absent_msrs = vcpu.absent_msrs
-        vcpu.close()
-    return rep
+    kvm = kvm_info()            # one probe of /dev/kvm: no VM, no vCPU
+    return HostReport(source, udevd, kvm, devices("dma") + devices("dsa"), devices("pci"),
+                      kvm_backend=kvm.reason or "usable", kvm_absent_msrs=list(kvm.absent_msrs))

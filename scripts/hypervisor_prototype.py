@@ -16,9 +16,9 @@ import sys
 
 import pyvswitch
 from pyvswitch.kvm import (
-    PORT_DONE,
-    PORT_RESULT_HI,
-    PORT_RESULT_LO,
+    REG_DONE,
+    REG_RESULT_HI,
+    REG_RESULT_LO,
     load_program,
     why_unusable,
 )
@@ -56,9 +56,9 @@ def main() -> int:
                 current = nxt
             exit_ = vcpu.run(int(args.slice_us * 1000))
             if exit_.reason == "io" and exit_.write:
-                if exit_.port in (PORT_RESULT_LO, PORT_RESULT_HI):
-                    words[current][exit_.port - PORT_RESULT_LO] = exit_.data
-                elif exit_.port == PORT_DONE:
+                if exit_.reg in (REG_RESULT_LO, REG_RESULT_HI):
+                    words[current][exit_.reg - REG_RESULT_LO] = exit_.data
+                elif exit_.reg == REG_DONE:
                     results[current] = words[current][1] << 32 | words[current][0]
             elif exit_.reason not in ("preempted", "io"):
                 print(f"{current.name} stopped: {exit_}", file=sys.stderr)

@@ -74,7 +74,7 @@ def measure_exit_entry(rounds: int = 5, runs: int = 400) -> dict[str, Any]:
     inside KVM_RUN: ns per exit + entry - or why it cannot be measured here."""
     from ..hw import Bus, BusParams, MoverParams, Path, Store
     from ..hw.kvm import KvmPcpu, KvmVcpu, why_unusable
-    from ..kvm import guests
+    from ..guest import loader
     why = why_unusable()
     if why:
         return {"available": False, "why": why}
@@ -86,8 +86,8 @@ def measure_exit_entry(rounds: int = 5, runs: int = 400) -> dict[str, Any]:
     try:
         pcpu.thaw(1)
         slot = store.alloc(1)
-        guests.load(vcpu.memory, 0, "hash")
-        slot.write(0, guests.initial_state(0, 1, 1, vcpu.info["xsave_components"] & guests.GUEST_XCR0))
+        loader.load(vcpu.memory, 0, "hash")
+        slot.write(0, loader.initial_state(0, 1, 1, vcpu.info["xsave_components"] & loader.GUEST_XCR0))
         pcpu.switch(path, 0, slot)
         vcpu.push(pcpu)
         for _ in range(50):                 # through its one round of work, to the loop that only exits

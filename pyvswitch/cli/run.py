@@ -18,8 +18,9 @@ from typing import Any
 from .. import api
 from ..guest import GuestImage
 from ..hw import VswError
-from ..hw.kvm import MAX_MEM, why_unusable
 from ..errors import DEFAULT_GUEST_MEM_MIB, DEFAULT_SLICE_US
+from ..guest.layout import MAX_MEM
+from ..hw.kvm import why_unusable
 from ..kvm.scheduler import Job, Scheduler
 from ..platform.description import DEFAULT_KVM_PLATFORM
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 
+from ..guest.layout import Regions
 from ..hw.kvm import KvmPcpu, KvmVcpu
 from ..kernel import Device, Driver, KernelError
 from .common import devm_hw, param
@@ -23,7 +24,8 @@ class KvmPcpuDriver(Driver):
     def probe(self, dev: Device) -> None:
         if param(dev, "layout") != "x86_64":
             raise KernelError(errno.EINVAL, f"a KVM vCPU holds x86_64 state, not {param(dev, 'layout')}")
-        vcpu = KvmVcpu(param(dev, "kvm_device"), param(dev, "guest_memory_bytes"))
+        mem = param(dev, "guest_memory_bytes")
+        vcpu = KvmVcpu(param(dev, "kvm_device"), mem, regions=Regions(mem))     # guests get a region each
         try:
             pcpu = KvmPcpu(vcpu, param(dev, "cpu_mhz"), param(dev, "exit_entry_cycles"))
         except Exception:

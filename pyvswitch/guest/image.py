@@ -4,7 +4,7 @@ Every ``PT_LOAD`` segment is checked before anything is loaded: its file bytes
 lie inside the file and are no more than its memory size, it starts at or above
 ``LOAD_FLOOR``, it overlaps no other segment and no address wraps.  A
 ``GuestImage`` built by hand is held to the same rules (``__post_init__``), and
-``pyvswitch.kvm.guests.load_image`` checks every segment against the guest's
+``pyvswitch.guest.loader.load_image`` checks every segment against the guest's
 region before it writes a byte.  A refusal is ``VswError(ENOEXEC)`` naming the
 segment.
 """

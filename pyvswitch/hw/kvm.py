@@ -1,39 +1,43 @@
 """The KVM hardware model: what /dev/kvm offers (``kvm_info``), one KVM VM with
-one vCPU and its guest memory (``Regions``: a region per machine), whose
-whole state moves to and from a PCPU register file (C: csrc/kvm_*.c)."""
+one vCPU and its guest memory, whose whole state moves to and from a PCPU
+register file (C: csrc/kvm_*.c).  How guests are laid out in that memory is
+``pyvswitch.guest`` (``layout``, ``loader``)."""
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from ..errors import DEFAULT_GUEST_MEM_MIB, MAX_GUEST_MEM_MIB, VswError, check
+from ..errors import DEFAULT_GUEST_MEM_MIB, VswError, check
 from ._ffi import ffi, lib
 from .layout import Layout
 from .pcpu import CPU_MHZ, EXIT_ENTRY_CYCLES, Pcpu
 
-PAGE_2M = 2 << 20
-MMIO = lib.VSW_MMIO             # guest-physical (and, for ELF guests, virtual); no memslot: accesses exit
-CODE, BUFFER, STACK_TOP = 0x10000, 0x100000, 0x1FF000
-# device registers (vsw_guest_abi.h), as KVM exits name them: (byte offset from MMIO) / 4
-PORT_RESULT_LO, PORT_RESULT_HI = lib.VSW_REG_RESULT_LO // 4, lib.VSW_REG_RESULT_HI // 4
-PORT_PROGRESS, PORT_DONE = lib.VSW_REG_PROGRESS // 4, lib.VSW_REG_DONE // 4
-PORT_CONSOLE_ADDR, PORT_CONSOLE_LEN = lib.VSW_REG_CONSOLE_ADDR // 4, lib.VSW_REG_CONSOLE_LEN // 4
-PORT_EXIT, PORT_CLOCK = lib.VSW_REG_EXIT // 4, lib.VSW_REG_CLOCK // 4
-PORT_SYSCALL = lib.VSW_REG_SYSCALL // 4
-DEFAULT_MEM = DEFAULT_GUEST_MEM_MIB << 20  # one guest's address space (pyvswitch.errors)
-MAX_MEM = MAX_GUEST_MEM_MIB << 20  # a guest's address space at most (pyvswitch.errors)
+KVM_EXIT_IO = 2                 # <linux/kvm.h>: a PIO access (KvmExit.kvm_reason)
+MSR_RECORD = ffi.sizeof("struct vsw_msr_record")    # one MSR of the layout's msrs group (kvm_msr_entry)
+MMIO = lib.VSW_MMIO             # the device registers, guest-physical: no memslot, accesses exit
+# device registers (vsw_guest_abi.h), as KVM exits name them (KvmExit.reg): (byte offset from MMIO) / 4
+REG_RESULT_LO, REG_RESULT_HI = lib.VSW_REG_RESULT_LO // 4, lib.VSW_REG_RESULT_HI // 4
+REG_PROGRESS, REG_DONE = lib.VSW_REG_PROGRESS // 4, lib.VSW_REG_DONE // 4
+REG_CONSOLE_ADDR, REG_CONSOLE_LEN = lib.VSW_REG_CONSOLE_ADDR // 4, lib.VSW_REG_CONSOLE_LEN // 4
+REG_EXIT, REG_CLOCK = lib.VSW_REG_EXIT // 4, lib.VSW_REG_CLOCK // 4
+REG_SYSCALL, REG_FAULT = lib.VSW_REG_SYSCALL // 4, lib.VSW_REG_FAULT // 4
 
-KVM_GET_API_VERSION = 0xAE00          # _IO(KVMIO, 0x00)
-KVM_CHECK_EXTENSION = 0xAE03          # _IO(KVMIO, 0x03)
-KVM_CAPS = {"XSAVE": 55, "XCRS": 56, "DEBUGREGS": 50, "VCPU_EVENTS": 41, "XSAVE2": 208, "IMMEDIATE_EXIT": 136}
+#: capability bits of vsw_kvm_probe, by the names the probe report prints
+KVM_CAPS = {"XSAVE": lib.VSW_KVM_CAP_XSAVE, "XCRS": lib.VSW_KVM_CAP_XCRS, "DEBUGREGS": lib.VSW_KVM_CAP_DEBUGREGS,
+            "VCPU_EVENTS": lib.VSW_KVM_CAP_VCPU_EVENTS, "XSAVE2": lib.VSW_KVM_CAP_XSAVE2,
+            "IMMEDIATE_EXIT": lib.VSW_KVM_CAP_IMMEDIATE_EXIT, "SYNC_REGS": lib.VSW_KVM_CAP_SYNC_REGS,
+            "SPLIT_IRQCHIP": lib.VSW_KVM_CAP_SPLIT_IRQCHIP, "EXCEPTION_PAYLOAD": lib.VSW_KVM_CAP_EXCEPTION_PAYLOAD}
+#: What pull and push need of KVM.
+REQUIRED_CAPS = tuple(n for n, bit in KVM_CAPS.items() if bit & lib.VSW_KVM_CAPS_REQUIRED)
 
 
 @dataclass
 class KvmInfo:
+    """What this host's KVM offers, as ``vsw_kvm_probe`` read it through /dev/kvm
+    alone (no VM is created); ``reason`` says why the backend cannot run, if not."""
     path: str = "/dev/kvm"
     present: bool = False
     accessible: bool = False
@@ -41,115 +45,73 @@ class KvmInfo:
     capabilities: dict[str, bool] = field(default_factory=dict)
     nested: str | None = None
     reason: str | None = None       # why it is not usable, when it is not
+    absent_msrs: list[str] = field(default_factory=list)    # the layout's MSRs this host lacks
+    xsave_size: int = 0             # bytes KVM_GET_XSAVE(2) moves
+    xsave_components: int = 0       # XCR0 bits the host has and the layout keeps
+    host_msrs: int = 0              # MSRs KVM lists
 
     @property
     def usable(self) -> bool:
-        return self.present and self.accessible and self.api_version == 12
+        return self.reason is None
 
+
+def _probe_reason(path: str, pr: Any) -> str | None:
+    """The probe's failure in a sentence (None: the backend can run)."""
+    code = -pr.error
+    step = pr.failed
+    if step == lib.VSW_KVM_PROBE_OK:
+        return None
+    if step == lib.VSW_KVM_PROBE_BUILD:
+        return "this build of pyvswitch has no KVM backend (not Linux x86_64, or no linux/kvm.h)"
+    if step == lib.VSW_KVM_PROBE_OPEN:
+        if code == errno.ENOENT:
+            return f"{path} does not exist (no KVM module loaded, or a guest without nested virtualisation)"
+        if code in (errno.EACCES, errno.EPERM):
+            return f"cannot open {path}: {os.strerror(code)} (join the kvm group)"
+        return f"cannot open {path}: {os.strerror(code)}"
+    if step == lib.VSW_KVM_PROBE_API:
+        return f"KVM API version {pr.api_version}, expected 12"
+    if step == lib.VSW_KVM_PROBE_CAPS:
+        missing = [n for n, bit in KVM_CAPS.items() if pr.missing & bit]
+        return f"KVM lacks capabilities the backend needs: {', '.join(missing)}"
+    what = {lib.VSW_KVM_PROBE_CPUID: "reading the host's CPUID (KVM_GET_SUPPORTED_CPUID)",
+            lib.VSW_KVM_PROBE_XSAVE: "this host's XSAVE layout (CPUID leaf 0xD) is not one the layout can map",
+            lib.VSW_KVM_PROBE_MSRS: "reading the host's MSR list (KVM_GET_MSR_INDEX_LIST)"}.get(step, f"step {step}")
+    return f"KVM probe failed: {what}: {os.strerror(code)}"
 
 
 def kvm_info(path: str = "/dev/kvm") -> KvmInfo:
-    info = KvmInfo(path=path, present=os.path.exists(path))
+    """Probes the host's KVM at ``path`` once (C: ``vsw_kvm_probe``); keep the result
+    where it is needed rather than probing again."""
+    pr = ffi.new("struct vsw_kvm_probe *")
+    lib.vsw_kvm_probe(path.encode(), pr)
+    opened = pr.failed not in (lib.VSW_KVM_PROBE_OPEN, lib.VSW_KVM_PROBE_BUILD)
+    info = KvmInfo(path=path, present=os.path.exists(path), accessible=opened,
+                   api_version=pr.api_version if pr.api_version >= 0 else None,
+                   capabilities={n: bool(pr.caps & bit) for n, bit in KVM_CAPS.items()} if opened and
+                   pr.failed != lib.VSW_KVM_PROBE_API else {},
+                   reason=_probe_reason(path, pr))
     for module in ("kvm_intel", "kvm_amd"):
         p = f"/sys/module/{module}/parameters/nested"
         if os.path.exists(p):
             with open(p) as f:
                 info.nested = f"{module}: {f.read().strip()}"
-    if not info.present:
-        info.reason = f"{path} does not exist (no KVM module, or not a bare-metal/nested-capable host)"
-        return info
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-    except OSError as exc:
-        info.reason = f"cannot open {path}: {os.strerror(exc.errno or errno.EACCES)} (add yourself to the kvm group)"
-        return info
-    try:
-        info.accessible = True
-        info.api_version = fcntl.ioctl(fd, KVM_GET_API_VERSION)
-        if info.api_version != 12:
-            info.reason = f"KVM API version {info.api_version}, expected 12"
-        for name, cap in KVM_CAPS.items():
-            info.capabilities[name] = fcntl.ioctl(fd, KVM_CHECK_EXTENSION, cap) > 0
-    except OSError as exc:
-        info.reason = f"KVM ioctl failed: {exc}"
-    finally:
-        os.close(fd)
+    if info.reason is None:
+        info.absent_msrs = [n for i, n in enumerate(layout_msrs()) if not pr.msr_present & (1 << i)]
+        info.xsave_size, info.xsave_components, info.host_msrs = pr.xsave_size, pr.xsave.xcr0, pr.host_msrs
     return info
-
-
-
-class Regions:
-    """Hands out 2 MiB-aligned regions of a vCPU's guest memory, one per machine, and
-    takes them back (``release``) when the machine goes: free space is kept sorted
-    and merged with its neighbours, so any number of create/destroy cycles fit in
-    the memory of the machines alive at once.  Thread-safe."""
-
-    def __init__(self, memory_bytes: int) -> None:
-        self.memory_bytes = memory_bytes
-        self._lock = threading.Lock()
-        self._by_machine: dict[int, tuple[int, int]] = {}
-        self._free: list[tuple[int, int]] = [(0, memory_bytes)] if memory_bytes > 0 else []   # (base, size), sorted
-
-    @staticmethod
-    def _merged(free: list[tuple[int, int]]) -> list[tuple[int, int]]:
-        out: list[tuple[int, int]] = []
-        for b, n in sorted(free):
-            if out and out[-1][0] + out[-1][1] == b:
-                out[-1] = (out[-1][0], out[-1][1] + n)
-            else:
-                out.append((b, n))
-        return out
-
-    def get(self, machine_id: int, size: int) -> int:
-        """The base of machine ``machine_id``'s region of ``size`` bytes (its own region
-        again if it has one of that size; else a new one, the old one given back)."""
-        if not isinstance(size, int) or isinstance(size, bool) or size < PAGE_2M or size % PAGE_2M or size > MAX_MEM:
-            got = f"{size >> 20} MiB" if isinstance(size, int) and not isinstance(size, bool) and \
-                size % (1 << 20) == 0 else repr(size)
-            raise VswError(errno.EINVAL, f"guest memory is a multiple of 2 MiB from 2 MiB to {MAX_MEM >> 20} MiB, "
-                                         f"got {got}")
-        with self._lock:
-            have = self._by_machine.get(machine_id)
-            if have is not None and have[1] == size:
-                return have[0]
-            free = self._merged(self._free + ([have] if have is not None else []))
-            at = next((i for i, (_, n) in enumerate(free) if n >= size), None)
-            if at is None:
-                used = sum(n for _, n in self._by_machine.values())
-                raise VswError(errno.ENOSPC, f"guest memory is full: {self.memory_bytes >> 20} MiB, "
-                                             f"{used >> 20} MiB given out, {size >> 20} MiB more asked "
-                                             "(destroy a machine, or raise the platform's guest_memory_bytes)")
-            base, n = free[at]
-            free[at:at + 1] = [(base + size, n - size)] if n > size else []
-            self._free = free
-            self._by_machine[machine_id] = (base, size)
-            return base
-
-    def release(self, machine_id: int) -> "tuple[int, int] | None":
-        """Gives machine ``machine_id``'s region back; (base, size) it had, or None."""
-        with self._lock:
-            have = self._by_machine.pop(machine_id, None)
-            if have is not None:
-                self._free = self._merged([*self._free, have])
-            return have
-
-    @property
-    def in_use(self) -> int:
-        """Bytes given out to machines."""
-        with self._lock:
-            return sum(n for _, n in self._by_machine.values())
 
 
 
 EXIT_NAMES = {lib.VSW_KVM_EXIT_PREEMPTED: "preempted", lib.VSW_KVM_EXIT_IO: "io", lib.VSW_KVM_EXIT_HLT: "hlt",
               lib.VSW_KVM_EXIT_SHUTDOWN: "shutdown", lib.VSW_KVM_EXIT_OTHER: "other",
               lib.VSW_KVM_EXIT_BAD_IO: "bad_io"}
-#: The device registers as the device answers them: port -> (name, bytes, written).
-DEVICE_REGS = {PORT_RESULT_LO: ("RESULT_LO", 4, True), PORT_RESULT_HI: ("RESULT_HI", 4, True),
-               PORT_PROGRESS: ("PROGRESS", 4, True), PORT_DONE: ("DONE", 4, True),
-               PORT_CONSOLE_ADDR: ("CONSOLE_ADDR", 8, True), PORT_CONSOLE_LEN: ("CONSOLE_LEN", 4, True),
-               PORT_EXIT: ("EXIT", 4, True), PORT_CLOCK: ("CLOCK", 8, False),
-               PORT_SYSCALL: ("SYSCALL", 4, True)}
+#: The device registers as the device answers them: reg -> (name, bytes, written).
+DEVICE_REGS = {REG_RESULT_LO: ("RESULT_LO", 4, True), REG_RESULT_HI: ("RESULT_HI", 4, True),
+               REG_PROGRESS: ("PROGRESS", 4, True), REG_DONE: ("DONE", 4, True),
+               REG_CONSOLE_ADDR: ("CONSOLE_ADDR", 8, True), REG_CONSOLE_LEN: ("CONSOLE_LEN", 4, True),
+               REG_EXIT: ("EXIT", 4, True), REG_CLOCK: ("CLOCK", 8, False),
+               REG_SYSCALL: ("SYSCALL", 4, True)}
 
 
 def layout_msrs() -> list[str]:
@@ -163,55 +125,53 @@ def layout_msrs() -> list[str]:
 
 @dataclass(frozen=True)
 class KvmExit:
+    """One exit of KVM_RUN.  A device access names either a device register
+    (``reg``, an MMIO access at one of them: ``io``) or an I/O port (``port``, a PIO
+    access, which the device never answers: ``bad_io``), never both."""
     reason: str                 # preempted | io | bad_io | hlt | shutdown | other
     kvm_reason: int
-    port: int                   # io: the device register (DEVICE_REGS); bad_io: the I/O port, or 0xffff
+    reg: int | None             # io: the device register (DEVICE_REGS); None for anything else
+    port: int | None            # a PIO access: its I/O port; None for anything else
     size: int
     write: bool
     data: int
     run_ns: int
-    addr: int = 0               # the guest-physical address (the port, for PIO)
+    addr: int = 0               # an MMIO access: the guest-physical address; PIO: the port
 
     def describe(self) -> str:
         """The access in words, for an error (`bad_io`: what the device does not answer)."""
         what = f"{self.size}-byte {'write' if self.write else 'read'}"
-        where = f"I/O port {self.addr:#x}" if self.kvm_reason == 2 else f"{self.addr:#x}"
+        where = f"I/O port {self.port:#x}" if self.port is not None else f"{self.addr:#x}"
         return f"{what} at {where}"
-
-
-#: What pull and push need of KVM.
-REQUIRED_CAPS = ("XSAVE", "XCRS", "DEBUGREGS", "VCPU_EVENTS")
 
 
 def why_unusable(path: str = "/dev/kvm") -> str | None:
     """None when the backend can run here; otherwise why not, in a sentence
-    (no /dev/kvm, no permission, API version, missing capabilities)."""
-    if not os.path.exists(path):
-        return f"{path} does not exist (no KVM module loaded, or a guest without nested virtualisation)"
-    if not os.access(path, os.R_OK | os.W_OK):
-        return f"no permission to open {path} (join the kvm group)"
-    info = kvm_info(path)
-    if info.reason:
-        return info.reason
-    missing = [c for c in REQUIRED_CAPS if not info.capabilities.get(c)]
-    if missing:
-        return f"KVM lacks capabilities the backend needs: {', '.join(missing)}"
-    try:
-        KvmVcpu(path, 2 << 20).close()
-    except VswError as exc:
-        return str(exc)
-    return None
+    (no /dev/kvm, no permission, API version, missing capabilities, no KVM in
+    this build): ``kvm_info(path).reason``."""
+    return kvm_info(path).reason
 
 
 def msr_name(index: int) -> str | None:
     """The layout's name of the MSR with this index, if it has one."""
     lay = Layout.get("x86_64")
     reset = lay.reset_state()
-    base = lay.group("msrs").offset
+    base = lay.group("msrs").offset + ffi.offsetof("struct vsw_msr_record", "index")
     for i, name in enumerate(layout_msrs()):
-        if int.from_bytes(reset[base + 16 * i:base + 16 * i + 4], "little") == index:
+        at = base + MSR_RECORD * i
+        if int.from_bytes(reset[at:at + 4], "little") == index:
             return name
     return None
+
+
+class RegionAllocator(Protocol):
+    """What divides a vCPU's guest memory between machines (pyvswitch.guest.layout.Regions)."""
+    memory_bytes: int
+
+    def get(self, machine_id: int, size: int) -> int: ...
+    def release(self, machine_id: int) -> "tuple[int, int] | None": ...
+    @property
+    def in_use(self) -> int: ...
 
 
 _PENDING = ("a guest's device access is not complete yet (complete() it first: KVM finishes it "
@@ -221,7 +181,8 @@ _PENDING = ("a guest's device access is not complete yet (complete() it first: K
 class KvmVcpu:
     """A KVM vCPU with ``mem_bytes`` of guest memory (a multiple of 2 MiB)."""
 
-    def __init__(self, path: str = "/dev/kvm", mem_bytes: int = DEFAULT_MEM) -> None:
+    def __init__(self, path: str = "/dev/kvm", mem_bytes: int = DEFAULT_GUEST_MEM_MIB << 20,
+                 regions: "RegionAllocator | None" = None) -> None:
         # held around every C call on the handle: close() waits for the call in flight
         # (a slice, or the C slice loop's turn) instead of freeing the vCPU under it
         self._lock = threading.RLock()
@@ -234,6 +195,7 @@ class KvmVcpu:
             errno.EACCES: f"no permission to open {path} (join the kvm group)",
             errno.EPROTONOSUPPORT: f"KVM API version {info.api_version}, this backend speaks version 12",
             errno.ENOSYS: "this build of pyvswitch has no KVM backend (not Linux x86_64, or no linux/kvm.h)",
+            errno.EOPNOTSUPP: "KVM lacks capabilities the backend needs (kvm_info() names them)",
             errno.EINVAL: f"guest memory must be a positive multiple of 2 MiB up to {MMIO >> 20} MiB (where the "
                           f"device registers are), got {mem_bytes}",
         })
@@ -248,7 +210,9 @@ class KvmVcpu:
                                        if m.xcr0 >> i & 1}}
         self.msr_present = info.msr_present
         self.memory = ffi.buffer(lib.vsw_kvm_memory(self._h), mem_bytes)
-        self.regions = Regions(mem_bytes)
+        #: what divides this memory between machines (pyvswitch.guest.layout.Regions),
+        #: given by whoever lays guests out in it (the vsw,pcpu-kvm driver); None: nobody
+        self.regions: RegionAllocator | None = regions
         self._exit = ffi.new("struct vsw_kvm_exit *")
         self._kick: dict[str, int] | None = None      # shortest_slice_ns's measurement
 
@@ -358,7 +322,9 @@ class KvmVcpu:
     def _last(self, x: Any = None) -> KvmExit:
         """The exit in ``x`` (a ``struct vsw_kvm_exit``; default: the last run's) as a KvmExit."""
         x = self._exit if x is None else x
-        return KvmExit(EXIT_NAMES[x.reason], x.kvm_reason, x.port, x.size, bool(x.write), x.data, x.run_ns, x.addr)
+        return KvmExit(EXIT_NAMES[x.reason], x.kvm_reason, None if x.reg == lib.VSW_KVM_NO_REG else x.reg,
+                       x.port if x.kvm_reason == KVM_EXIT_IO else None, x.size, bool(x.write), x.data, x.run_ns,
+                       x.addr)
 
     def calibrate(self, slice_ns: int, samples: int = 64) -> list[int]:
         """Measures preemption here: ``samples`` runs of a private ``jmp .`` guest, each
@@ -402,7 +368,8 @@ class KvmPcpu(Pcpu):
 
     def forget(self, machine_id: int) -> None:
         """The machine is gone: its region of guest memory is given back, as zeros."""
-        had = self.vcpu.regions.release(machine_id)
+        regions = self.vcpu.regions
+        had = regions.release(machine_id) if regions is not None else None
         if had is not None and self.vcpu._h is not None:
             self.vcpu.clear(*had)
 

@@ -8,17 +8,17 @@ that place programs in guest memory.  The vCPU itself is hardware
 ``pyvswitch.drivers.pcpu_kvm`` (compatible ``vsw,pcpu-kvm``).
 """
 from ..hw.kvm import (
-           PORT_DONE,
-           PORT_PROGRESS,
-           PORT_RESULT_HI,
-           PORT_RESULT_LO,
+           REG_DONE,
+           REG_PROGRESS,
+           REG_RESULT_HI,
+           REG_RESULT_LO,
            KvmExit,
            KvmPcpu,
            KvmVcpu,
            why_unusable,
 )
-from .guests import programs
+from ..guest.loader import programs
 from .scheduler import Crash, Job, RunReport, Scheduler, load_program, solo
 
-__all__ = ["Crash", "Job", "KvmExit", "KvmPcpu", "KvmVcpu", "PORT_DONE", "PORT_PROGRESS", "PORT_RESULT_HI", "PORT_RESULT_LO",
+__all__ = ["Crash", "Job", "KvmExit", "KvmPcpu", "KvmVcpu", "REG_DONE", "REG_PROGRESS", "REG_RESULT_HI", "REG_RESULT_LO",
            "RunReport", "Scheduler", "load_program", "programs", "solo", "why_unusable"]

@@ -34,18 +34,19 @@ from typing import TYPE_CHECKING, Any
 
 from ..api import Machine
 from ..errors import DEFAULT_LINUX_MEM_MIB
+from ..guest import loader
+from ..guest.layout import regions_of
 from ..guest.image import LOAD_FLOOR
 from ..guest.linux import LinuxImage, LinuxProcess, build_stack, host_hwcap
 from ..hw import Layout, VswError, lib
 from ..hw.kvm import MMIO, KvmExit, KvmVcpu
-from . import guests
 
 if TYPE_CHECKING:
     from .scheduler import Job, Scheduler
 
 SYSCALL_REG = lib.VSW_REG_SYSCALL  # the entry stub's device register (bytes from VSW_MMIO, vsw_guest_abi.h)
-STUB_PA = guests.FAULT_STACK_TOP  # where it lies in the guest's region: in the system area, past its handlers' stack
-STUB_VA = guests.SYS_VIRT + STUB_PA  # LSTAR: the stub, in the supervisor-only system area (pyvswitch.kvm.guests)
+STUB_PA = loader.FAULT_STACK_TOP  # where it lies in the guest's region: in the system area, past its handlers' stack
+STUB_VA = loader.SYS_VIRT + STUB_PA  # LSTAR: the stub, in the supervisor-only system area (pyvswitch.guest.loader)
 #: movabs %eax, MMIO + SYSCALL_REG ; sysretq
 STUB = b"\xa3" + struct.pack("<Q", MMIO + SYSCALL_REG) + b"\x48\x0f\x07"
 STAR = (0x1B << 48) | (0x10 << 32)  # SYSRET: CS 0x2B, SS 0x23 (the guest's own); SYSCALL: CS 0x10, SS 0x18
@@ -73,7 +74,7 @@ def load_linux(vcpu: KvmVcpu, machine: Machine, program: "str | os.PathLike[str]
         raise VswError(errno.EFBIG, f"Linux program {image.name} reaches {image.end:#x}; {size >> 20} MiB leave "
                                     "it no heap and stack (give it more guest memory)")
     have = vcpu.info["xsave_components"]
-    xcr0 = have & guests.GUEST_XCR0 if xcr0 is None else xcr0
+    xcr0 = have & loader.GUEST_XCR0 if xcr0 is None else xcr0
     if not isinstance(xcr0, int) or xcr0 & 0x3 != 0x3 or xcr0 & ~have:
         raise VswError(errno.EINVAL, f"xcr0 {xcr0!r} must hold x87 and SSE (0x3) and only components this host "
                                      f"has ({have:#x})")
@@ -81,8 +82,8 @@ def load_linux(vcpu: KvmVcpu, machine: Machine, program: "str | os.PathLike[str]
     env = [os.fsencode(e) for e in envp]
     if any(b"\0" in a for a in names + env):
         raise VswError(errno.EINVAL, "an argument or environment string holds a NUL byte")
-    base = vcpu.regions.get(machine.id, size)
-    guests.load_image(vcpu.memory, vcpu.clear, base, size, image.guest_image())
+    base = regions_of(vcpu).get(machine.id, size)
+    loader.load_image(vcpu.memory, vcpu.clear, base, size, image.guest_image())
     mem = memoryview(vcpu.memory)[base:base + size]         # type: ignore[arg-type]
     mem[STUB_PA:STUB_PA + len(STUB)] = STUB                 # the system area is mapped supervisor-only
     proc = LinuxProcess(mem, size, brk_start=-(-image.end // 4096) * 4096, mmap_top=size - STACK_RESERVE,
@@ -93,10 +94,10 @@ def load_linux(vcpu: KvmVcpu, machine: Machine, program: "str | os.PathLike[str]
         raise VswError(errno.E2BIG, f"arguments and environment take {len(blob)} bytes of the stack")
     mem[rsp:size] = blob
     lay = Layout.get("x86_64")
-    raw = bytearray(guests.image_state(base, size, image.guest_image(), xcr0, guests.CR4 if cr4 is None else cr4))
+    raw = bytearray(loader.image_state(base, size, image.guest_image(), xcr0, loader.CR4 if cr4 is None else cr4))
     # no IDT: on kvm-pvm a `syscall` arrives at LSTAR still at CPL 3, and the fetch fault there
     # must end in the shutdown that serve() takes for the call; the fault handlers that
-    # freestanding guests get (pyvswitch.kvm.guests) would catch it as a crash instead
+    # freestanding guests get (pyvswitch.guest.loader) would catch it as a crash instead
     for name, value in {"rsp": rsp, "rdi": 0, "rdx": 0, "rip": image.entry, "msr.lstar": STUB_VA,
                         "msr.star": STAR, "msr.fmask": FMASK, "idt.base": 0, "idt.limit": 0}.items():
         f = lay.fields[name]
@@ -124,7 +125,7 @@ def serve(sched: "Scheduler", job: "Job", x: KvmExit) -> bool:
     proc: LinuxProcess = job.linux
     if x.reason == "shutdown":
         how = "shutdown"
-    elif x.reason == "io" and x.write and x.port == SYSCALL_REG // 4:
+    elif x.reason == "io" and x.write and x.reg == SYSCALL_REG // 4:
         how = "stub"
     else:
         return False

@@ -26,22 +26,22 @@ from ..errors import check
 from ..guest import GuestImage
 from ..errors import DEFAULT_SLICE_US, SLICE_US_RANGE, check_number, check_uint
 from ..hw import VswError, ffi, lib
+from ..guest import loader
+from ..guest.layout import DEFAULT_MEM, PAGE_2M, regions_of
 from ..hw.kvm import (
-    DEFAULT_MEM,
-    PAGE_2M,
-    PORT_CLOCK,
-    PORT_CONSOLE_ADDR,
-    PORT_CONSOLE_LEN,
-    PORT_DONE,
-    PORT_EXIT,
-    PORT_PROGRESS,
-    PORT_RESULT_HI,
-    PORT_RESULT_LO,
+    REG_CLOCK,
+    REG_CONSOLE_ADDR,
+    REG_CONSOLE_LEN,
+    REG_DONE,
+    REG_EXIT,
+    REG_FAULT,
+    REG_PROGRESS,
+    REG_RESULT_HI,
+    REG_RESULT_LO,
     KvmExit,
     KvmPcpu,
     KvmVcpu,
 )
-from . import guests
 
 MAX_OUTPUT = 1 << 20            # console bytes a guest may print
 C_LOOP_SLICES = 4096            # slices the C loop runs per call at most ...
@@ -636,23 +636,23 @@ class Scheduler:
         if x.reason != "io":
             return
         if not x.write:
-            self.vcpu.complete_read(job.clock_ns if x.port == PORT_CLOCK else 0)
+            self.vcpu.complete_read(job.clock_ns if x.reg == REG_CLOCK else 0)
             return
-        port, data = x.port, x.data
-        if port == PORT_PROGRESS:
+        reg, data = x.reg, x.data
+        if reg == REG_PROGRESS:
             job.progress.append(data & 0xFFFFFFFF)
-        elif port == PORT_RESULT_LO:
+        elif reg == REG_RESULT_LO:
             job._lo = data & 0xFFFFFFFF
-        elif port == PORT_RESULT_HI:
+        elif reg == REG_RESULT_HI:
             job._hi = data & 0xFFFFFFFF
-        elif port == PORT_DONE:
+        elif reg == REG_DONE:
             if job.image is None:
                 job.result = job._hi << 32 | job._lo
             else:                       # a C guest: finished, with the value written as its exit status
                 job.exit_status = (data & 0xFFFFFFFF) - (1 << 32 if data & 0x80000000 else 0)
-        elif port == PORT_CONSOLE_ADDR:
+        elif reg == REG_CONSOLE_ADDR:
             job._console = data
-        elif port == PORT_CONSOLE_LEN:
+        elif reg == REG_CONSOLE_LEN:
             n, addr = data & 0xFFFFFFFF, job._console
             if not (PAGE_2M <= addr and addr + n <= job.mem_bytes) or len(job.output) + n > MAX_OUTPUT:
                 job.error = f"console write of {n} bytes at {addr:#x} is outside the guest or over {MAX_OUTPUT} bytes"
@@ -667,16 +667,16 @@ class Scheduler:
                             pass
                         self.vcpu.pull(self.pcpu)   # ... and the register file holds the truth, as run() leaves it
                         raise
-        elif port == PORT_EXIT:
+        elif reg == REG_EXIT:
             job.exit_status = (data & 0xFFFFFFFF) - (1 << 32 if data & 0x80000000 else 0)
-        elif port == guests.PORT_FAULT and job.image is not None:
-            f = guests.fault_frame(self.vcpu.memory, job.base)
+        elif reg == REG_FAULT and job.image is not None:
+            f = loader.fault_frame(self.vcpu.memory, job.base)
             if f["vector"] != data & 0xFFFFFFFF or f["cs"] & 3 != 3:
                 job.error = f"wrote the FAULT register ({data:#x}) from its own code; only the VMM's handlers may"
             else:
                 v = f["vector"]
                 job.crash = Crash(EXCEPTIONS.get(v, f"exception {v}"), v, f["rip"],
-                                  f["error_code"] if v in guests.ERROR_CODE else None,
+                                  f["error_code"] if v in loader.ERROR_CODE else None,
                                   f["cr2"] if v == 14 else None)
 
 
@@ -688,17 +688,17 @@ def load_program(vcpu: KvmVcpu, machine: Machine, program: "str | os.PathLike[st
     if machine.pcpu is not None:
         raise VswError(errno.EBUSY, f"{machine.name} is running; load programs into saved machines")
     have = vcpu.info["xsave_components"]
-    xcr0 = have & guests.GUEST_XCR0 if xcr0 is None else xcr0
+    xcr0 = have & loader.GUEST_XCR0 if xcr0 is None else xcr0
     if not isinstance(xcr0, int) or xcr0 & 0x3 != 0x3 or xcr0 & ~have:
         raise VswError(errno.EINVAL, f"xcr0 {xcr0!r} must hold x87 and SSE (0x3) and only components this host "
                                      f"has ({have:#x})")
-    cr4 = guests.CR4 if cr4 is None else cr4
-    if isinstance(program, str) and program in guests.programs():
+    cr4 = loader.CR4 if cr4 is None else cr4
+    if isinstance(program, str) and program in loader.programs():
         if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
             raise VswError(errno.EINVAL, f"rounds must be a positive integer, got {rounds!r}")
-        base = vcpu.regions.get(machine.id, PAGE_2M)
-        guests.load(vcpu.memory, base, program)
-        machine.set_state(guests.initial_state(base, rounds, seed, xcr0, cr4))
+        base = regions_of(vcpu).get(machine.id, PAGE_2M)
+        loader.load(vcpu.memory, base, program)
+        machine.set_state(loader.initial_state(base, rounds, seed, xcr0, cr4))
         return Job(machine, program, rounds, seed, base=base, mem_bytes=PAGE_2M)
     image = program if isinstance(program, GuestImage) else GuestImage.read(program)
     if image.linux is not None:         # built with --libc musl: a static Linux program
@@ -706,10 +706,10 @@ def load_program(vcpu: KvmVcpu, machine: Machine, program: "str | os.PathLike[st
         return load_linux(vcpu, machine, image.linux, mem_bytes=mem_bytes, xcr0=xcr0, cr4=cr4)
     size = DEFAULT_MEM if mem_bytes is None else mem_bytes
     if isinstance(size, int) and not isinstance(size, bool):
-        guests.check_image(image, size)         # before a region is taken: a refusal changes nothing
-    base = vcpu.regions.get(machine.id, size)
-    guests.load_image(vcpu.memory, vcpu.clear, base, size, image)
-    machine.set_state(guests.image_state(base, size, image, xcr0, cr4))
+        loader.check_image(image, size)         # before a region is taken: a refusal changes nothing
+    base = regions_of(vcpu).get(machine.id, size)
+    loader.load_image(vcpu.memory, vcpu.clear, base, size, image)
+    machine.set_state(loader.image_state(base, size, image, xcr0, cr4))
     return Job(machine, image.name, image=image, base=base, mem_bytes=size)
 
 

@@ -14,7 +14,7 @@ import atheris  # noqa: E402
 with atheris.instrument_imports():
     from pyvswitch import VswError
     from pyvswitch.guest import GuestImage, Segment
-    from pyvswitch.kvm import guests
+    from pyvswitch.guest import loader as guests
 
 from _common import main  # noqa: E402
 from elfcraft import PT_LOAD, body_offset, elf  # noqa: E402

@@ -5,29 +5,17 @@ Skipped, with the reason, where /dev/kvm is absent or unusable; run where it is.
 import errno
 
 import pytest
+from builtin_runs import PROGRAMS, ROUNDS, SEED
 from locations import SCRIPTS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pyvswitch
 from pyvswitch.hw.kvm import layout_msrs
-from pyvswitch.kvm import Scheduler, solo, why_unusable
+from pyvswitch.kvm import Scheduler, why_unusable
 
 REASON = why_unusable()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"KVM unusable here: {REASON}")
-PROGRAMS = ("hash", "vecsum", "prng")
-ROUNDS, SEED = 12, 99
-
-
-@pytest.fixture(scope="module")
-def expected():
-    """Each program's result and output when it runs alone, never preempted."""
-    out = {}
-    with pyvswitch.open("reference-kvm") as hv:
-        for prog in PROGRAMS:
-            job = solo(hv, hv.create_vm(prog), prog, ROUNDS, SEED)
-            out[prog] = (job.result, job.progress)
-    return out
 
 
 def kept(sched, slice_us):

@@ -73,8 +73,8 @@ def strikes() -> dict[str, tuple[int, int, int, int]]:
         "console past the guest": (0, 16, CONSOLE, MEM - 8),
         "console of 4 GiB": (0, 0xFFFFFFFF, CONSOLE, 0x200000),
     }
-    for port, (name, width, write) in DEVICE_REGS.items():
-        off = port * 4
+    for reg, (name, width, write) in DEVICE_REGS.items():
+        off = reg * 4
         for w in (1, 2, 4, 8):
             if w != width:
                 out[f"{name} as a {w}-byte {'store' if write else 'load'}"] = (off, w, STORE if write else LOAD, 0x1337)
@@ -248,9 +248,9 @@ def test_the_device_page_answers_only_at_its_registers(images):
     with pyvswitch.open("reference-kvm") as hv:
         sched = Scheduler(hv)
         probes = {}
-        regs = {port * 4 for port in DEVICE_REGS}
-        for port, (name, width, write) in DEVICE_REGS.items():
-            for off in {port * 4 + width, port * 4 + 0x40000} - regs:
+        regs = {reg * 4 for reg in DEVICE_REGS}
+        for reg, (name, width, write) in DEVICE_REGS.items():
+            for off in {reg * 4 + width, reg * 4 + 0x40000} - regs:
                 img = patched(images["hostile"], off, width, STORE if write else LOAD, work=1)
                 probes[(name, off)] = sched.add(hv.create_vm(f"p{len(probes)}"), img, mem_bytes=MEM)
         sched.run(slice_us=max(1000, sched.vcpu.shortest_slice_ns() / 1000))

@@ -12,6 +12,7 @@ import threading
 import time
 
 import pytest
+from builtin_runs import PROGRAMS, ROUNDS, SEED
 from locations import GUESTS, SCRIPTS
 
 import pyvswitch
@@ -21,18 +22,6 @@ from pyvswitch.kvm import Scheduler, solo, why_unusable
 
 REASON = why_unusable()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"KVM unusable here: {REASON}")
-PROGRAMS = ("hash", "vecsum", "prng")
-ROUNDS, SEED = 12, 99
-
-
-@pytest.fixture(scope="module")
-def expected():
-    out = {}
-    with pyvswitch.open("reference-kvm") as hv:
-        for prog in PROGRAMS:
-            job = solo(hv, hv.create_vm(prog), prog, ROUNDS, SEED)
-            out[prog] = (job.result, job.progress)
-    return out
 
 
 def start(hv, rounds=ROUNDS, c_loop=True):

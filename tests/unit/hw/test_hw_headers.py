@@ -73,3 +73,17 @@ def test_a_public_caller_cannot_reach_a_test_only_call(tmp_path):
     r = subprocess.run(["gcc", "-std=c11", "-Werror=implicit-function-declaration", "-fsyntax-only",
                         f"-I{CSRC}", str(src)], capture_output=True, text=True)
     assert r.returncode != 0 and "vsw_store_corrupt" in r.stderr
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("nm") is None, reason="no gcc/nm on this host")
+def test_the_stubs_define_every_kvm_call(tmp_path):
+    # built as on a host without KVM (not Linux): kvm_stub.c alone must answer every vsw_kvm_* call
+    obj = tmp_path / "stub.o"
+    r = subprocess.run(["gcc", "-c", "-U__linux__", "-std=c11", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE",
+                        f"-I{CSRC}", f"-I{GUEST_ABI}", str(CSRC / "kvm_stub.c"), "-o", str(obj)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    defined = set(re.findall(r" T (vsw_kvm_\w+)$", subprocess.run(["nm", str(obj)], capture_output=True,
+                                                                  text=True).stdout, re.M))
+    declared = {n for h in ("vsw_kvm.h", "vsw_test.h") for n in _declared(h) if n.startswith("vsw_kvm_")}
+    assert declared and defined == declared

@@ -17,7 +17,7 @@ from locations import GUESTS
 from pyvswitch import VswError
 from pyvswitch.guest import GuestImage, Segment
 from pyvswitch.guest.image import LOAD_FLOOR
-from pyvswitch.kvm import guests
+from pyvswitch.guest import loader as guests
 
 MiB = 1 << 20
 SIZE = 4 * MiB                  # the guest's region; a neighbour on each side

@@ -13,7 +13,7 @@ import pytest
 
 import pyvswitch
 from pyvswitch import VswError
-from pyvswitch.hw.kvm import MAX_MEM, PAGE_2M, Regions
+from pyvswitch.guest.layout import MAX_MEM, PAGE_2M, Regions
 from pyvswitch.kvm import Scheduler, load_program, why_unusable
 
 MiB = 1 << 20
@@ -173,3 +173,54 @@ def test_ten_thousand_cycles_run_in_the_memory_of_one(image):
         grown = _rss_kib() - rss0
         assert len(bases) == 1 and vcpu.regions.in_use == 0
         assert grown < 16 * 1024, f"RSS grew {grown} KiB over 10,000 cycles"
+
+
+def test_the_guest_layout_lives_under_guest_not_hw_or_kvm():
+    import importlib
+
+    import pyvswitch.guest.layout as layout
+    import pyvswitch.guest.loader as loader
+    import pyvswitch.hw.kvm as hwkvm
+    # one home: the hardware model keeps no guest layout, the scheduler package no loader
+    for name in ("Regions", "PAGE_2M", "CODE", "BUFFER", "STACK_TOP", "DEFAULT_MEM", "MAX_MEM"):
+        assert hasattr(layout, name) and not hasattr(hwkvm, name), name
+    with pytest.raises(ImportError):
+        importlib.import_module("pyvswitch.kvm.guests")
+    assert loader.MMIO is layout.MMIO == hwkvm.MMIO      # the device window: one fact (vsw_guest_abi.h)
+
+
+def test_a_vcpu_nobody_divides_is_refused_by_name():
+    # the hostile neighbour: a loader handed a vCPU without Regions says so, it does not crash on None
+    from pyvswitch.guest.layout import regions_of
+
+    class Bare:
+        regions = None
+    with pytest.raises(VswError) as e:
+        regions_of(Bare())
+    assert e.value.errno == errno.ENODEV and "Regions" in str(e.value)
+    with pytest.raises(VswError):
+        regions_of(object())
+    r = Regions(2 * PAGE_2M)
+
+    class Divided:
+        regions = r
+    assert regions_of(Divided()) is r
+
+
+@kvm
+def test_a_bare_vcpu_forgets_machines_without_regions():
+    from pyvswitch.hw.kvm import KvmPcpu, KvmVcpu
+    vcpu = KvmVcpu("/dev/kvm", 2 << 20)
+    assert vcpu.regions is None
+    pcpu = KvmPcpu(vcpu)
+    try:
+        pcpu.forget(7)                     # nothing to give back: no error
+    finally:
+        pcpu.close()
+
+
+@kvm
+def test_the_driver_gives_its_vcpu_regions():
+    with pyvswitch.open("reference-kvm") as hv:
+        vcpu = Scheduler(hv).vcpu
+        assert isinstance(vcpu.regions, Regions) and vcpu.regions.memory_bytes == len(vcpu.memory)

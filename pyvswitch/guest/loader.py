@@ -1,4 +1,5 @@
-"""Guest programs and their address spaces.
+"""Guest programs and their address spaces: the loader (page tables, images,
+the initial state; the layout they follow is ``pyvswitch.guest.layout``).
 
 Each machine owns a region of the vCPU's guest-physical memory (``Regions``)
 with its own page tables at its start, and CR3 points at them; so each machine
@@ -26,10 +27,9 @@ import errno
 import struct
 from collections.abc import Callable
 
-from ..guest import GuestImage
-from ..guest.image import LOAD_FLOOR
 from ..hw import Layout, VswError, ffi, lib
-from ..hw.kvm import CODE, MMIO, PAGE_2M, STACK_TOP
+from .image import LOAD_FLOOR, GuestImage
+from .layout import CODE, MMIO, PAGE_2M, STACK_TOP
 
 #: XCR0 components a guest gets by default, where the host has them: x87, SSE,
 #: AVX, opmask, ZMM_Hi256, Hi16_ZMM, PKRU.
@@ -113,7 +113,6 @@ SYS_VIRT = MMIO + PAGE_2M
 GDT_OFF, TSS_OFF, IDT_OFF, STUB_OFF, COMMON_OFF, FAULT_STACK_TOP = 0x8000, 0x8100, 0x9000, 0xA000, 0xA200, 0xC000
 VECTORS = 32                    # the CPU's exceptions; anything else is refused by the IDT's limit (#GP)
 ERROR_CODE = frozenset({8, 10, 11, 12, 13, 14, 17, 21, 29, 30})     # the vectors that push an error code
-PORT_FAULT = lib.VSW_REG_FAULT // 4
 KERNEL_CS, USER_CS = 0x08, 0x2B
 
 
