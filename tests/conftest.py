@@ -9,19 +9,20 @@ marks that sort the tests by cost, from the folder each lives in:
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+import effort
 from hypothesis import HealthCheck, settings
 from rigs import LAYOUTS, Rig
 from rigs import make_rig as _make_rig
 
-# C-backed tests: timing varies with the machine's load, so no deadline.
-settings.register_profile("ci", parent=settings.get_profile("ci"), deadline=None,
+# C-backed tests: timing varies with the machine's load, so no deadline.  The profile
+# (and the strength of the tests that scale with it) is chosen once, in tests/effort.py.
+settings.register_profile("ci", parent=settings.get_profile("ci"), deadline=None, max_examples=effort.CI_EXAMPLES,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("dev", deadline=None, max_examples=50)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+settings.register_profile("dev", deadline=None, max_examples=effort.DEV_EXAMPLES)
+settings.load_profile(effort.PROFILE)
 
 @pytest.fixture(params=LAYOUTS)
 def rig(request: pytest.FixtureRequest) -> Rig:

@@ -13,6 +13,7 @@ import sys
 import time
 
 import pytest
+from effort import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -551,7 +552,7 @@ def test_the_kvm_scheduler_checks_what_it_is_given_before_loading_anything():
         assert sched.jobs[0].done
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(switches=st.lists(st.tuples(st.integers(0, 2 ** 70), st.text(min_size=1, max_size=12)), max_size=20),
        forms=st.lists(st.booleans(), min_size=20, max_size=20))
 def test_schedule_files_round_trip_in_both_forms(tmp_path_factory, switches, forms):

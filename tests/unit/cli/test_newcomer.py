@@ -9,6 +9,7 @@ import sys
 
 import locations
 import pytest
+from effort import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +17,7 @@ import pyvswitch
 from pyvswitch.cli import EXIT_CODES
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(splits=st.lists(st.integers(0, 300), min_size=1, max_size=6), layout=st.sampled_from(["x86_64", "aarch64"]),
        name=st.text("abcxyz", min_size=1, max_size=5))
 def test_replay_contract_any_split_any_switches_any_name(splits, layout, name):

@@ -6,6 +6,7 @@ import errno
 import types
 
 import pytest
+from effort import examples
 from kernel_fakes import driver, make_module
 
 from pyvswitch.errors import VswError
@@ -587,7 +588,7 @@ def test_kobject_synth_uevent_on_any_text_sends_one_event_or_none():
     k = kernel()
     k.device_add(Device("x0", compatible=["vsw,x"]))
 
-    @settings(max_examples=300)
+    @settings(max_examples=examples(300))
     @given(st.one_of(st.text(max_size=60), st.builds(lambda a, rest: f"{a} {UUID}{rest}",
                                                      st.sampled_from(SYNTH_ACTIONS), st.text(max_size=20))))
     def run(text):
