@@ -7,13 +7,11 @@ import errno
 import json
 import os
 import pathlib
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
-from effort import examples
+from effort import effort, examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -252,14 +250,18 @@ def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path):
     assert pyvswitch.Platform.load(str(p)).name == pyvswitch.Platform.from_text(REFERENCE, "x").name
 
 
-def test_a_schedule_lists_at_most_its_limit_of_switches(tmp_path):
+def test_a_schedule_lists_at_most_its_limit_of_switches(tmp_path, monkeypatch):
+    """At the real limit (a million lines, 5 s) in CI; in the dev loop the same rule at a
+    limit of 1,000 set in the reader."""
+    limit = effort(limits.MAX_SCHEDULE_SWITCHES, 1000)
+    monkeypatch.setattr(workloads, "MAX_SCHEDULE_SWITCHES", limit)
     f = tmp_path / "many.txt"
-    f.write_text("0,a\n" * limits.MAX_SCHEDULE_SWITCHES)
+    f.write_text("0,a\n" * limit)
     got = workloads.read_schedule(f)
-    assert len(got) == limits.MAX_SCHEDULE_SWITCHES and got[0] == got[-1] == (0, "a") and got[0][1] is got[-1][1]
+    assert len(got) == limit and got[0] == got[-1] == (0, "a") and got[0][1] is got[-1][1]
     with open(f, "a") as fh:
         fh.write("# a comment is not a switch\n\n0,b\n")
-    raises(errno.EFBIG, workloads.read_schedule, f, match=f"line {limits.MAX_SCHEDULE_SWITCHES + 3}: a schedule")
+    raises(errno.EFBIG, workloads.read_schedule, f, match=f"line {limit + 3}: a schedule file lists at most {limit:,}")
 
 
 def test_a_file_that_grows_past_the_limit_while_read_is_cut_at_the_limit(tmp_path):
@@ -488,28 +490,6 @@ def test_a_verb_whose_own_pipe_breaks_is_an_error_not_silence(monkeypatch, capsy
     monkeypatch.setattr(cli, "_probe", broken)
     assert main(["probe"]) == 2                                     # stdout is fine: say so
     assert "[EPIPE]" in capsys.readouterr().err
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@pytest.mark.parametrize("argv", [["demo", "--switches", str(limits.MAX_DEMO_SWITCHES)], ["bench"]])
-def test_ctrl_c_ends_any_verb_with_130_and_no_traceback(argv, tmp_path):
-    p = subprocess.Popen([*PYVSWITCH, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
-    try:
-        deadline = time.monotonic() + 600                       # a bound on a stuck child, not a timing
-        while p.poll() is None and _cpu_seconds(p.pid) < 1.5 and time.monotonic() < deadline:
-            time.sleep(0.05)                                    # imported and busy in the verb (CPU, not wall time)
-        assert p.poll() is None, "finished before it could be interrupted"
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=120)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == 130 and b"Traceback" not in err and b"KeyboardInterrupt" not in err, (p.returncode, err)
 
 
 def test_hardware_owners_and_queries_refuse_what_they_cannot_take(hv):
