@@ -7,6 +7,7 @@ import pathlib
 import subprocess
 import sys
 
+import image_header
 import locations
 import pytest
 from effort import examples
@@ -74,7 +75,7 @@ def test_restoring_one_machines_image_into_another_clones_it():
         hv.destroy_vm(a)
         again = hv.create_vm("a-again")                # a new id
         again.restore(img)
-        assert again.regs["rbx"] == 0xABC and again.id != int.from_bytes(img[24:32], "little")
+        assert again.regs["rbx"] == 0xABC and again.id != image_header.get(img, "owner")
 
 
 def test_each_move_between_paths_says_what_it_moved_and_its_cost():
