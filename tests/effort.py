@@ -13,7 +13,7 @@ import os
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 CI = PROFILE == "ci"
 #: hypothesis examples of a test that names no count of its own
-CI_EXAMPLES, DEV_EXAMPLES = 100, 20
+CI_EXAMPLES, DEV_EXAMPLES = 100, 10
 #: the share of a test's own CI count that dev runs
 DEV_SHARE = 5
 
