@@ -1,8 +1,8 @@
 """Shared fixtures - rigs of C models (tests/rigs.py) - the hypothesis profiles, and the
 marks that sort the tests by cost, from the folder each lives in:
 
-- ``tests/unit/<layer>``: quick, no /dev/kvm needed - the loop to run while working
-  (``python -m pytest tests/unit`` or ``-m "not slow"``);
+- ``tests/unit/<layer>``: quick - the loop to run while working (``python -m pytest tests/unit``,
+  or ``-m "not slow"``: the same set, since a test marked slow there is refused);
 - ``tests/stress``: threads, hot-unplug and long state machines (``stress``, ``slow``);
 - ``tests/fuzz``: the atheris harnesses, bounded (``fuzz``, ``slow``);
 - ``tests/kvm``: real guests on a KVM vCPU; they skip, saying why, without /dev/kvm (``kvm``, ``slow``).
@@ -55,5 +55,9 @@ _TESTS = Path(__file__).resolve().parent
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         folder = Path(str(item.path)).resolve().relative_to(_TESTS).parts[0]
+        if folder == "unit" and item.get_closest_marker("slow"):
+            # the unit loop and -m "not slow" are one set: a slow test lives in a slow folder
+            raise pytest.UsageError(f"{item.nodeid} is marked slow: it belongs in tests/stress or tests/kvm "
+                                    f"(or make it cheap: docs/testing.md, 'Where a new test goes')")
         for mark in _FOLDER_MARKS.get(folder, ()):
             item.add_marker(mark)
