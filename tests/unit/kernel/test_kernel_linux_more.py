@@ -906,7 +906,7 @@ def test_device_del_and_unbind_from_inside_a_probe_wait_for_it(call):
     assert actions == ["add", "bind", "unbind"] + (["remove"] if call == "device_del" else [])
 
 
-#: device adds and deletes racing the readers (it was 2 s of them: ~6,000 here under load, ~10,000 idle)
+#: device adds and deletes racing the readers (it was 2 s of them: ~6,000 here, under load)
 WALK_RACE_ADDS = effort(20_000, 1_500)
 
 
