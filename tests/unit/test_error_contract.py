@@ -158,15 +158,15 @@ def test_demo_exits_1_when_a_declared_fast_path_does_not_come_up(tmp_path, capsy
     assert "did you mean 'vsw,mover'" in capsys.readouterr().out
 
 
-def test_bench_refuses_a_mover_the_mover_would_refuse(tmp_path):
+def test_bench_refuses_a_mover_the_mover_would_refuse(tmp_path, capsys):
     f = tmp_path / "thresholds.toml"
     f.write_text(edit("write_threshold = 16", "write_threshold = 1"))
-    r = subprocess.run([sys.executable, "-m", "pyvswitch", "bench", "--quick", "--platform", str(f)],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "[E2BIG]" in r.stderr and "raise max_burst or the thresholds" in r.stderr
+    code = main(["bench", "--quick", "--platform", str(f)])
+    err = capsys.readouterr().err
+    assert code == 2 and "[E2BIG]" in err and "raise max_burst or the thresholds" in err
     with pytest.warns(pyvswitch.FallbackWarning) as w:
         pyvswitch.open(str(f)).close()
-    assert r.stderr.split("[E2BIG] ", 1)[1].strip() in str(w[0].message)     # the same message
+    assert err.split("[E2BIG] ", 1)[1].strip() in str(w[0].message)     # the same message
 
 
 def test_hardware_owners_refuse_integers_c_cannot_take(hv):
@@ -462,12 +462,30 @@ def test_bench_plot_to_a_format_it_cannot_write_is_refused_before_the_bench(tmp_
 PYVSWITCH = [sys.executable, "-m", "pyvswitch"]
 
 
-@pytest.mark.parametrize("argv", [["probe", "--no-host"], ["probe", "--json"], ["demo", "--switches", "5", "--json"],
-                                  ["trace", "--switches", "2", "--json"], ["guest", "runtime"], ["--help"],
-                                  ["demo", "--help"]])
-def test_a_reader_that_went_away_ends_the_verb_quietly_with_141(argv, tmp_path):
-    p = subprocess.Popen([*PYVSWITCH, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
-    p.stdout.close()                                # before it writes a byte
+WENT_AWAY = [["probe", "--no-host"], ["probe", "--json"], ["demo", "--switches", "5", "--json"],
+             ["trace", "--switches", "2", "--json"], ["guest", "runtime"], ["--help"], ["demo", "--help"]]
+
+
+@pytest.fixture(scope="module")
+def readers_gone(tmp_path_factory) -> dict[tuple[str, ...], subprocess.Popen]:
+    """Each verb of WENT_AWAY started at once (they run side by side), its stdout's
+    reader gone before it writes a byte."""
+    procs = {}
+    for argv in WENT_AWAY:
+        p = subprocess.Popen([*PYVSWITCH, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             cwd=tmp_path_factory.mktemp("gone"))
+        p.stdout.close()
+        procs[tuple(argv)] = p
+    yield procs
+    for p in procs.values():
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+@pytest.mark.parametrize("argv", WENT_AWAY)
+def test_a_reader_that_went_away_ends_the_verb_quietly_with_141(argv, readers_gone):
+    p = readers_gone[tuple(argv)]
     err = p.stderr.read().decode()
     p.wait(timeout=300)
     assert err == "" and p.returncode in (141, 0), (p.returncode, err)   # 0: argparse's help swallows EPIPE
