@@ -3,7 +3,8 @@ marks that sort the tests by cost, from the folder each lives in:
 
 - ``tests/unit/<layer>``: quick - the loop to run while working (``python -m pytest tests/unit``,
   or ``-m "not slow"``: the same set, since a test marked slow there is refused);
-- ``tests/stress``: threads, hot-unplug and long state machines (``stress``, ``slow``);
+- ``tests/stress``: threads, hot-unplug, long state machines, timed runs, signals to CLI processes
+  (``stress``, ``slow``);
 - ``tests/fuzz``: the atheris harnesses, bounded (``fuzz``, ``slow``);
 - ``tests/kvm``: real guests on a KVM vCPU; they skip, saying why, without /dev/kvm (``kvm``, ``slow``).
 """
