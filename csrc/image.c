@@ -6,10 +6,16 @@
  */
 #include "vsw_internal.h"
 #include "image.h"
+#include <stddef.h>
 #include <string.h>
 
-enum { OFF_MAGIC = 0, OFF_LAYOUT = 4, OFF_VERSION = 6, OFF_PAYLOAD = 8, OFF_VALID = 12, OFF_GEN = 16,
-       OFF_OWNER = 24, OFF_HSIZE = 32, OFF_CRC = 36 };
+/* where each field of struct vsw_image_header lies (the bytes need not be aligned: memcpy) */
+#define OFF(field) offsetof(struct vsw_image_header, field)
+enum { OFF_MAGIC = OFF(magic), OFF_LAYOUT = OFF(layout), OFF_VERSION = OFF(version), OFF_PAYLOAD = OFF(payload_size),
+       OFF_VALID = OFF(valid_mask), OFF_GEN = OFF(generation), OFF_OWNER = OFF(owner), OFF_HSIZE = OFF(header_size),
+       OFF_CRC = OFF(crc) };
+_Static_assert(sizeof(struct vsw_image_header) == VSW_IMAGE_HEADER_SIZE, "the header struct is the header, unpadded");
+_Static_assert(OFF_CRC + 4 == VSW_IMAGE_HEADER_SIZE, "the CRC ends the header");
 
 static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static uint16_t rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }

@@ -12,7 +12,7 @@ import atheris  # noqa: E402
 with atheris.instrument_imports():
     import pyvswitch
     from pyvswitch import VswError
-    from pyvswitch.hw import crc32c
+    from pyvswitch.hw import crc32c, ffi
 
 from _common import main  # noqa: E402
 
@@ -21,12 +21,14 @@ HV = pyvswitch.open()
 SAVED = HV.create_vm("saved")
 HV.run(1000)
 VALID = HV.host.snapshot()
+CRC = ffi.offsetof("struct vsw_image_header", "crc")       # where the C core keeps it
 
 
 def reseal(img: bytearray) -> bytes:
     """Gives a mutated image a correct CRC, so the checks behind the CRC are reached too."""
-    img[36:40] = bytes(4)
-    img[36:40] = crc32c(bytes(img)).to_bytes(4, "little")
+    crc = slice(CRC, CRC + 4)
+    img[crc] = bytes(4)
+    img[crc] = crc32c(bytes(img)).to_bytes(4, "little")
     return bytes(img)
 
 

@@ -66,7 +66,14 @@ def alone(images) -> dict[str, tuple]:
         return {g: solo(hv, hv.create_vm(f"solo-{g}"), images[g]).outcome() for g in RUNNABLE}
 
 
-def test_every_instruction_set_a_guest_needs_is_tested_or_skipped_with_the_reason():
+def test_every_instruction_set_a_guest_needs_is_tested_or_skipped_with_the_reason(alone):
+    """Each guest runs where the host has what it needs, and prints its own result
+    there (an ISA guest's line starts with its name); the others are skipped, named."""
+    assert FLAGS, "no CPU flags in /proc/cpuinfo: every guest that needs one would be left out unsaid"
+    assert sorted(alone) == sorted(RUNNABLE)
+    for g, (_, need) in GUESTS.items():
+        if need and g in alone:
+            assert alone[g][0].startswith(f"{g} ".encode()) and alone[g][1] == 0, (g, alone[g][:2])
     missing = {g: need for g, (_, need) in GUESTS.items() if not set(need) <= FLAGS}
     if missing:
         pytest.skip(f"this host lacks {missing}: those guests are not run")

@@ -332,7 +332,10 @@ def test_closing_the_hypervisor_while_the_c_loop_runs():
 
     t = threading.Thread(target=run)
     t.start()
-    time.sleep(0.05)
+    deadline = time.monotonic() + 60                    # a bound on a stuck run, not a timing
+    while t.is_alive() and not any(j.progress for j in jobs) and time.monotonic() < deadline:
+        time.sleep(0.001)                               # until a guest has reported progress: in the middle
+    assert t.is_alive() and any(j.progress for j in jobs), "the run ended or never began"
     hv.close()
     t.join(timeout=60)
     assert not t.is_alive()

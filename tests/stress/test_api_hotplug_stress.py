@@ -20,6 +20,7 @@ from pyvswitch.hw.stats import stats_c
 
 pytestmark = pytest.mark.slow
 
+from image_header import SIZE as HEADER  # the payload follows the image header
 from locations import EXPLICIT  # every parameter written out
 
 PAIRS = 100             # unbind/bind pairs: the lost-work bug showed within 100
@@ -188,7 +189,7 @@ def test_register_access_never_reaches_another_machine():
             seen.add(b.regs["rax"])
             a.regs["rbx"] = written = i
             img = b.snapshot()
-            off = hv.layout.field("rax").offset + 40
+            off = hv.layout.field("rax").offset + HEADER
             seen.add(int.from_bytes(img[off:off + 8], "little") | 0x10000)
         stop.set()
         t.join(10)

@@ -7,12 +7,11 @@ import errno
 import json
 import os
 import pathlib
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
+from effort import effort, examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -159,15 +158,15 @@ def test_demo_exits_1_when_a_declared_fast_path_does_not_come_up(tmp_path, capsy
     assert "did you mean 'vsw,mover'" in capsys.readouterr().out
 
 
-def test_bench_refuses_a_mover_the_mover_would_refuse(tmp_path):
+def test_bench_refuses_a_mover_the_mover_would_refuse(tmp_path, capsys):
     f = tmp_path / "thresholds.toml"
     f.write_text(edit("write_threshold = 16", "write_threshold = 1"))
-    r = subprocess.run([sys.executable, "-m", "pyvswitch", "bench", "--quick", "--platform", str(f)],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "[E2BIG]" in r.stderr and "raise max_burst or the thresholds" in r.stderr
+    code = main(["bench", "--quick", "--platform", str(f)])
+    err = capsys.readouterr().err
+    assert code == 2 and "[E2BIG]" in err and "raise max_burst or the thresholds" in err
     with pytest.warns(pyvswitch.FallbackWarning) as w:
         pyvswitch.open(str(f)).close()
-    assert r.stderr.split("[E2BIG] ", 1)[1].strip() in str(w[0].message)     # the same message
+    assert err.split("[E2BIG] ", 1)[1].strip() in str(w[0].message)     # the same message
 
 
 def test_hardware_owners_refuse_integers_c_cannot_take(hv):
@@ -251,14 +250,18 @@ def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path):
     assert pyvswitch.Platform.load(str(p)).name == pyvswitch.Platform.from_text(REFERENCE, "x").name
 
 
-def test_a_schedule_lists_at_most_its_limit_of_switches(tmp_path):
+def test_a_schedule_lists_at_most_its_limit_of_switches(tmp_path, monkeypatch):
+    """At the real limit (a million lines, 5 s) in CI; in the dev loop the same rule at a
+    limit of 1,000 set in the reader."""
+    limit = effort(limits.MAX_SCHEDULE_SWITCHES, 1000)
+    monkeypatch.setattr(workloads, "MAX_SCHEDULE_SWITCHES", limit)
     f = tmp_path / "many.txt"
-    f.write_text("0,a\n" * limits.MAX_SCHEDULE_SWITCHES)
+    f.write_text("0,a\n" * limit)
     got = workloads.read_schedule(f)
-    assert len(got) == limits.MAX_SCHEDULE_SWITCHES and got[0] == got[-1] == (0, "a") and got[0][1] is got[-1][1]
+    assert len(got) == limit and got[0] == got[-1] == (0, "a") and got[0][1] is got[-1][1]
     with open(f, "a") as fh:
         fh.write("# a comment is not a switch\n\n0,b\n")
-    raises(errno.EFBIG, workloads.read_schedule, f, match=f"line {limits.MAX_SCHEDULE_SWITCHES + 3}: a schedule")
+    raises(errno.EFBIG, workloads.read_schedule, f, match=f"line {limit + 3}: a schedule file lists at most {limit:,}")
 
 
 def test_a_file_that_grows_past_the_limit_while_read_is_cut_at_the_limit(tmp_path):
@@ -459,12 +462,30 @@ def test_bench_plot_to_a_format_it_cannot_write_is_refused_before_the_bench(tmp_
 PYVSWITCH = [sys.executable, "-m", "pyvswitch"]
 
 
-@pytest.mark.parametrize("argv", [["probe", "--no-host"], ["probe", "--json"], ["demo", "--switches", "5", "--json"],
-                                  ["trace", "--switches", "2", "--json"], ["guest", "runtime"], ["--help"],
-                                  ["demo", "--help"]])
-def test_a_reader_that_went_away_ends_the_verb_quietly_with_141(argv, tmp_path):
-    p = subprocess.Popen([*PYVSWITCH, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
-    p.stdout.close()                                # before it writes a byte
+WENT_AWAY = [["probe", "--no-host"], ["probe", "--json"], ["demo", "--switches", "5", "--json"],
+             ["trace", "--switches", "2", "--json"], ["guest", "runtime"], ["--help"], ["demo", "--help"]]
+
+
+@pytest.fixture(scope="module")
+def readers_gone(tmp_path_factory) -> dict[tuple[str, ...], subprocess.Popen]:
+    """Each verb of WENT_AWAY started at once (they run side by side), its stdout's
+    reader gone before it writes a byte."""
+    procs = {}
+    for argv in WENT_AWAY:
+        p = subprocess.Popen([*PYVSWITCH, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             cwd=tmp_path_factory.mktemp("gone"))
+        p.stdout.close()
+        procs[tuple(argv)] = p
+    yield procs
+    for p in procs.values():
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+@pytest.mark.parametrize("argv", WENT_AWAY)
+def test_a_reader_that_went_away_ends_the_verb_quietly_with_141(argv, readers_gone):
+    p = readers_gone[tuple(argv)]
     err = p.stderr.read().decode()
     p.wait(timeout=300)
     assert err == "" and p.returncode in (141, 0), (p.returncode, err)   # 0: argparse's help swallows EPIPE
@@ -487,28 +508,6 @@ def test_a_verb_whose_own_pipe_breaks_is_an_error_not_silence(monkeypatch, capsy
     monkeypatch.setattr(cli, "_probe", broken)
     assert main(["probe"]) == 2                                     # stdout is fine: say so
     assert "[EPIPE]" in capsys.readouterr().err
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@pytest.mark.parametrize("argv", [["demo", "--switches", str(limits.MAX_DEMO_SWITCHES)], ["bench"]])
-def test_ctrl_c_ends_any_verb_with_130_and_no_traceback(argv, tmp_path):
-    p = subprocess.Popen([*PYVSWITCH, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
-    try:
-        deadline = time.monotonic() + 600                       # a bound on a stuck child, not a timing
-        while p.poll() is None and _cpu_seconds(p.pid) < 1.5 and time.monotonic() < deadline:
-            time.sleep(0.05)                                    # imported and busy in the verb (CPU, not wall time)
-        assert p.poll() is None, "finished before it could be interrupted"
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=120)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == 130 and b"Traceback" not in err and b"KeyboardInterrupt" not in err, (p.returncode, err)
 
 
 def test_hardware_owners_and_queries_refuse_what_they_cannot_take(hv):
@@ -551,7 +550,7 @@ def test_the_kvm_scheduler_checks_what_it_is_given_before_loading_anything():
         assert sched.jobs[0].done
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(switches=st.lists(st.tuples(st.integers(0, 2 ** 70), st.text(min_size=1, max_size=12)), max_size=20),
        forms=st.lists(st.booleans(), min_size=20, max_size=20))
 def test_schedule_files_round_trip_in_both_forms(tmp_path_factory, switches, forms):

@@ -7,6 +7,7 @@ cycles (they run after both modules exist)."""
 from __future__ import annotations
 
 import ast
+import functools
 import pathlib
 
 import locations
@@ -58,7 +59,8 @@ def _is_type_checking(node: ast.If) -> bool:
         isinstance(t, ast.Attribute) and t.attr == "TYPE_CHECKING")
 
 
-def imports(module: str) -> list[tuple[str, bool]]:
+@functools.lru_cache(maxsize=None)      # each module parsed once, for its own test and the cycle test
+def imports(module: str) -> tuple[tuple[str, bool], ...]:
     """(imported pyvswitch module, at import time?) for each import of ``module``."""
     path = MODULES[module]
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
@@ -86,7 +88,7 @@ def imports(module: str) -> list[tuple[str, bool]]:
             visit(child, top)
 
     visit(ast.parse(path.read_text()), True)
-    return out
+    return tuple(out)
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

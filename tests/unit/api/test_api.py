@@ -9,6 +9,7 @@ import pyvswitch
 from pyvswitch import VswError
 
 from locations import EXPLICIT  # every parameter written out
+from image_header import SIZE as HEADER  # the image's header: the payload follows it
 
 
 @pytest.fixture
@@ -37,8 +38,8 @@ def test_host_vm_and_vm_vm_switches_keep_every_state(hv):
     hv.switch_context(vms[0], vms[1])     # VM to VM directly
     hv.switch_context(vms[1], vms[2])
     hv.switch_context(vms[2], hv.host)
-    assert vms[0].snapshot()[40:] == snap["vm0"][40:]
-    assert hv.host.snapshot()[40:] == snap["host"][40:]
+    assert vms[0].snapshot()[HEADER:] == snap["vm0"][HEADER:]
+    assert hv.host.snapshot()[HEADER:] == snap["host"][HEADER:]
 
 
 def test_regs_readable_and_writable_running_or_saved(hv):
@@ -56,14 +57,14 @@ def test_snapshot_restore_both_ways(hv):
     img = hv.host.snapshot()
     vm.restore(img)                          # into a saved machine
     hv.switch_context(hv.host, vm)
-    assert vm.snapshot()[40:] == img[40:]
+    assert vm.snapshot()[HEADER:] == img[HEADER:]
     hv.run(5)
     vm.restore(img)                          # into the running one
-    assert vm.snapshot()[40:] == img[40:]
+    assert vm.snapshot()[HEADER:] == img[HEADER:]
     bad = img[:-1]
     with pytest.raises(VswError) as e:
         vm.restore(bad)
-    assert e.value.errno == errno.ENODATA and vm.snapshot()[40:] == img[40:]
+    assert e.value.errno == errno.ENODATA and vm.snapshot()[HEADER:] == img[HEADER:]
 
 
 def test_fallback_when_the_mover_unbinds_and_back_when_it_rebinds(hv):
@@ -71,10 +72,10 @@ def test_fallback_when_the_mover_unbinds_and_back_when_it_rebinds(hv):
     hv.run(10)
     hv.switch_context(hv.host, vm)
     hv.run(20)
-    before = {m.name: m.snapshot()[40:] for m in hv.machines}
+    before = {m.name: m.snapshot()[HEADER:] for m in hv.machines}
     hv.kernel.sysfs.write("bus/platform/drivers/vsw-mover/unbind", "mover0")
     assert hv.path == "memory" and not hv.report().fast_path
-    assert {m.name: m.snapshot()[40:] for m in hv.machines} == before     # nothing lost in the move
+    assert {m.name: m.snapshot()[HEADER:] for m in hv.machines} == before     # nothing lost in the move
     s = hv.switch_context(vm, hv.host)
     assert s.path == "memory" and s.modeled_ns == s.baseline_ns
     hv.kernel.sysfs.write("bus/platform/drivers/vsw-mover/bind", "mover0")
@@ -248,7 +249,7 @@ def test_losing_a_part_every_switch_needs_parks_the_contexts_until_it_returns(hv
     hv.run(33)
     hv.switch_context(hv.host, vm)
     hv.run(44)
-    before = {m.name: m.snapshot()[40:] for m in hv.machines}
+    before = {m.name: m.snapshot()[HEADER:] for m in hv.machines}
     hv.kernel.sysfs.write(f"bus/platform/drivers/{driver}/unbind", device)
     assert hv.path == "none"
     with pytest.raises(VswError) as e:
@@ -256,7 +257,7 @@ def test_losing_a_part_every_switch_needs_parks_the_contexts_until_it_returns(hv
     assert e.value.errno == errno.ENODEV and device in str(e.value)
     hv.kernel.sysfs.write(f"bus/platform/drivers/{driver}/bind", device)
     assert hv.path == "store" and vm.pcpu == 0
-    assert {m.name: m.snapshot()[40:] for m in hv.machines} == before
+    assert {m.name: m.snapshot()[HEADER:] for m in hv.machines} == before
     assert hv.switch_context(vm, hv.host).path == "store"
 
 

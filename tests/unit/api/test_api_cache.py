@@ -4,6 +4,7 @@ import functools
 import pathlib
 
 import pytest
+from effort import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -80,7 +81,7 @@ loads_strategy = st.lists(st.integers(0, 7), min_size=1, max_size=60).map(
 
 @pytest.mark.parametrize("policy", ["lru", "clock"])
 @given(loads=loads_strategy)
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 def test_hits_are_what_the_textbook_policy_gives(policy, loads):
     with pyvswitch.open(platform(4, policy=policy)) as hv:
         vms = [hv.create_vm(f"vm{i}") for i in range(1, 8)]
@@ -92,7 +93,7 @@ def test_hits_are_what_the_textbook_policy_gives(policy, loads):
 
 
 @given(loads=loads_strategy)
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 def test_belady_never_misses_more_than_lru(loads):
     misses = {}
     for policy in ("lru", "belady"):
@@ -286,7 +287,7 @@ class CachedMachinesBelady(CachedMachines):
 
 
 for _cls in (CachedMachines, CachedMachinesClock, CachedMachinesBelady):
-    _cls.TestCase.settings = settings(max_examples=25, stateful_step_count=30)
+    _cls.TestCase.settings = settings(max_examples=examples(25), stateful_step_count=30)
 TestCachedLru = CachedMachines.TestCase
 TestCachedClock = CachedMachinesClock.TestCase
 TestCachedBelady = CachedMachinesBelady.TestCase

@@ -15,7 +15,11 @@ from pyvswitch import VswError
 from pyvswitch.bound import BoundHardware
 from pyvswitch.migration import Migration
 
-from test_api_failpaths import Ledger, platform
+from effort import effort
+from ledger import Ledger, platform
+
+#: bind/unbind cycles racing a refused hv.cache call (it was 1 s of them, ~70 here; the deadlock showed within it)
+CYCLES = effort(400, 50)
 
 
 def _interrupt_second_save_out(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> list[int]:
@@ -80,7 +84,6 @@ def test_the_cache_refused_on_the_memory_path_while_another_thread_binds_does_no
     hypervisor's lock that is the reverse of a bind's order (kernel lock, then the
     notifier takes ours) - both threads stuck for good, and close() behind them."""
     import threading
-    import time
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         hv = pyvswitch.open(platform(slots=4, npcpus=2))
@@ -99,19 +102,20 @@ def test_the_cache_refused_on_the_memory_path_while_another_thread_binds_does_no
                     return
 
     def cycle():
-        while not done.is_set():
-            hv.unbind("storage-bus")
-            hv.bind("storage-bus")
-            hv.bind("context-store")
-            hv.unbind("mover")              # the fast path came back with the bus: the cache refuses again
+        try:
+            for _ in range(CYCLES):
+                hv.unbind("storage-bus")
+                hv.bind("storage-bus")
+                hv.bind("context-store")
+                hv.unbind("mover")          # the fast path came back with the bus: the cache refuses again
+        finally:
+            done.set()
 
     threads = [threading.Thread(target=fn, daemon=True) for fn in (refused, cycle)]
     for t in threads:
         t.start()
-    time.sleep(1.0)
-    done.set()
     for t in threads:
-        t.join(20)
+        t.join(60)                          # a bound on a deadlock, not a timing
     stuck = [t for t in threads if t.is_alive()]
     assert not stuck, "a refused hv.cache call and a bind deadlocked"
     assert errors == []

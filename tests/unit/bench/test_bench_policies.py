@@ -4,6 +4,7 @@ C cache, the API, the C schedule loop and the sweep (tests/policy_reference.py).
 import errno
 
 import pytest
+from effort import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -78,7 +79,7 @@ def schedules(draw):
 
 @pytest.mark.parametrize("policy", sorted(POLICIES))
 @given(case=schedules())
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 def test_the_c_cache_equals_the_textbook_switch_by_switch(policy, case):
     slots, vms, pcpus, steps = case
     rig = Rig(policy, slots, vms, pcpus)
@@ -138,7 +139,7 @@ def api_schedules(draw):
 
 @pytest.mark.parametrize("policy", sorted(POLICIES))
 @given(case=api_schedules())
-@settings(max_examples=25)
+@settings(max_examples=examples(25))
 def test_the_api_on_two_pcpus_equals_the_textbook(policy, case):
     vms, steps = case
     slots = 4

@@ -19,7 +19,7 @@ def quick():
 
 def test_quick_json_schema(quick, capsys):
     doc = quick
-    assert doc["pyvswitch_bench"] == 1 and doc["quick"] is True and doc["seconds"] < 10
+    assert doc["pyvswitch_bench"] == 1 and doc["quick"] is True and doc["seconds"] > 0    # how long: not judged here
     assert {"machine", "cpu", "cores", "python"} <= set(doc["machine"])
     assert doc["platform"]["name"] == "reference" and any(d["kind"] == "mover" for d in doc["platform"]["devices"])
     m = doc["model"]

@@ -7,16 +7,18 @@ import pathlib
 import subprocess
 import sys
 
+import image_header
 import locations
 import pytest
+from effort import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pyvswitch
-from pyvswitch.cli import EXIT_CODES
+from pyvswitch.cli import EXIT_CODES, main
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(splits=st.lists(st.integers(0, 300), min_size=1, max_size=6), layout=st.sampled_from(["x86_64", "aarch64"]),
        name=st.text("abcxyz", min_size=1, max_size=5))
 def test_replay_contract_any_split_any_switches_any_name(splits, layout, name):
@@ -73,7 +75,7 @@ def test_restoring_one_machines_image_into_another_clones_it():
         hv.destroy_vm(a)
         again = hv.create_vm("a-again")                # a new id
         again.restore(img)
-        assert again.regs["rbx"] == 0xABC and again.id != int.from_bytes(img[24:32], "little")
+        assert again.regs["rbx"] == 0xABC and again.id != image_header.get(img, "owner")
 
 
 def test_each_move_between_paths_says_what_it_moved_and_its_cost():
@@ -88,25 +90,32 @@ def test_each_move_between_paths_says_what_it_moved_and_its_cost():
         assert out.contexts == back.contexts == 2 and out.bytes > 0 and out.modeled_ns > 0 and "mover0" in out.reason
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pyvswitch", *args], capture_output=True, text=True, timeout=120)
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``pyvswitch ARGS`` in this process: (exit status, stdout, stderr)."""
+    try:
+        code = main(list(args))
+    except SystemExit as e:             # argparse's --help and usage errors
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
-def test_cli_version_verb_usage_exit_codes_and_probe_columns():
-    r = _cli("--version")
+def test_cli_version_verb_usage_exit_codes_and_probe_columns(capsys):
+    """In-process (main(argv)), but for --version from ``python -m pyvswitch``, as a user runs it."""
+    r = subprocess.run([sys.executable, "-m", "pyvswitch", "--version"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == f"pyvswitch {pyvswitch.__version__}"
-    r = _cli("probe", "--bogus")
-    assert r.returncode == 2 and "usage: pyvswitch probe" in r.stderr and "unrecognized arguments: --bogus" in r.stderr
+    code, _, err = _cli(capsys, "probe", "--bogus")
+    assert code == 2 and "usage: pyvswitch probe" in err and "unrecognized arguments: --bogus" in err
     for verb in EXIT_CODES:
-        r = _cli(verb, "--help")
-        assert r.returncode == 0 and "exit status:" in r.stdout, verb
-        assert "130 after Ctrl-C" in " ".join(r.stdout.split()), verb      # argparse wraps the epilog
-    r = _cli("demo", "--help")          # what sizes time or memory says its limit
-    assert "1 to 10,000,000" in r.stdout and "1 to 1,024" in r.stdout and "1 to 60,000,000" in r.stdout
-    r = _cli("probe", "--no-host")
-    assert "of:N" not in r.stdout
-    assert "of:Npcpu0" in _cli("probe", "--no-host", "-v").stdout
-    assert "of:Npcpu0" in _cli("probe", "--no-host", "--json").stdout
+        code, out, _ = _cli(capsys, verb, "--help")
+        assert code == 0 and "exit status:" in out, verb
+        assert "130 after Ctrl-C" in " ".join(out.split()), verb      # argparse wraps the epilog
+    _, out, _ = _cli(capsys, "demo", "--help")          # what sizes time or memory says its limit
+    assert "1 to 10,000,000" in out and "1 to 1,024" in out and "1 to 60,000,000" in out
+    _, out, _ = _cli(capsys, "probe", "--no-host")
+    assert "of:N" not in out
+    assert "of:Npcpu0" in _cli(capsys, "probe", "--no-host", "-v")[1]
+    assert "of:Npcpu0" in _cli(capsys, "probe", "--no-host", "--json")[1]
 
 
 def test_tables_of_facts_are_generated_not_typed():

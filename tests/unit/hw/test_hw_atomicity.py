@@ -1,6 +1,7 @@
 """A switch happens whole or not at all: a fault at any burst leaves the before-state."""
 import errno
 
+import image_header as header
 import pytest
 
 import pyvswitch.hw as hw
@@ -9,7 +10,7 @@ import pyvswitch.hw as hw
 def snapshot(rig, path, slots):
     """Everything a switch could touch: the register file, who runs, each saved slot."""
     state = rig.pcpu.state()
-    saved = {s.owner: (s.export()[40:], s.info().generation) for s in slots if s.owner != state.owner}
+    saved = {s.owner: (s.export()[header.SIZE:], s.info().generation) for s in slots if s.owner != state.owner}
     return bytes(rig.pcpu.raw()), state.owner, state.dirty_mask, saved
 
 
@@ -40,7 +41,7 @@ def test_a_fault_at_every_unit_leaves_everything_as_before(make_rig, layout, kin
         assert e.value.errno == errno.EIO and "nothing changed" in str(e.value)
         assert snapshot(rig, path, [a, b]) == before, f"{direction} fault at unit {unit}"
     # and the machine still switches, to exactly the state it had
-    image_b = b.export()[40:]
+    image_b = b.export()[header.SIZE:]
     rig.pcpu.switch(path, 1, b)
     assert bytes(rig.pcpu.raw()) == image_b
 

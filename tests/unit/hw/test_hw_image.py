@@ -1,7 +1,7 @@
 """Context images: round trips, and every class of damage refused with nothing changed."""
 import errno
-import struct
 
+import image_header as header
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,10 +11,8 @@ import pyvswitch.hw as hw
 
 def sealed(header_and_payload: bytes) -> bytes:
     """Recomputes the CRC of a hand-made image, so only the intended defect remains."""
-    img = bytearray(header_and_payload)
-    img[36:40] = b"\0\0\0\0"
-    img[36:40] = struct.pack("<I", hw.crc32c(bytes(img)))
-    return bytes(img)
+    img = header.put(header_and_payload, "crc", 0)
+    return header.put(img, "crc", hw.crc32c(img))
 
 
 @pytest.fixture
@@ -31,7 +29,7 @@ def test_round_trip_between_slots(saved):
     assert len(img) == rig.layout.image_size
     b.import_(img)
     assert b.regs["rax"] == 0x1234 and b.regs["xmm7"] == 2**127 + 5
-    assert b.export()[40:] == img[40:]
+    assert b.export()[header.SIZE:] == img[header.SIZE:]
 
 
 def test_crc32c_is_the_castagnoli_crc():
@@ -41,14 +39,15 @@ def test_crc32c_is_the_castagnoli_crc():
 LAYOUT_VERSION = hw.Layout.get("x86_64").version
 CASES = {
     "truncated": (lambda img: img[:-1], errno.ENODATA),
-    "header only": (lambda img: img[:20], errno.ENODATA),
+    "header only": (lambda img: img[:header.SIZE // 2], errno.ENODATA),
     "trailing bytes": (lambda img: img + b"\0", errno.EMSGSIZE),
-    "bad magic": (lambda img: b"XXXX" + img[4:], errno.ENOEXEC),
+    "bad magic": (lambda img: header.put(img, "magic", int.from_bytes(b"XXXX", "little")), errno.ENOEXEC),
     "bad crc": (lambda img: img[:100] + bytes([img[100] ^ 1]) + img[101:], errno.EBADMSG),
-    "newer version": (lambda img: sealed(img[:6] + struct.pack("<H", LAYOUT_VERSION + 1) + img[8:]), errno.EPROTONOSUPPORT),
-    "older version": (lambda img: sealed(img[:6] + struct.pack("<H", LAYOUT_VERSION - 1) + img[8:]), errno.EPROTONOSUPPORT),
-    "size mismatch": (lambda img: sealed(img[:8] + struct.pack("<I", len(img) - 48) + img[12:-8]), errno.EMSGSIZE),
-    "unknown groups": (lambda img: sealed(img[:12] + struct.pack("<I", 1 << 20) + img[16:]), errno.EINVAL),
+    "newer version": (lambda img: sealed(header.put(img, "version", LAYOUT_VERSION + 1)), errno.EPROTONOSUPPORT),
+    "older version": (lambda img: sealed(header.put(img, "version", LAYOUT_VERSION - 1)), errno.EPROTONOSUPPORT),
+    "size mismatch": (lambda img: sealed(header.put(img, "payload_size", len(img) - header.SIZE - 8)[:-8]),
+                      errno.EMSGSIZE),
+    "unknown groups": (lambda img: sealed(header.put(img, "valid_mask", 1 << 20)), errno.EINVAL),
 }
 
 

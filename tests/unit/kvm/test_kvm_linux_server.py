@@ -7,6 +7,7 @@ import os
 import struct
 
 import pytest
+from effort import examples
 from hypothesis import given, settings
 from hypothesis import strategies as hst
 
@@ -76,7 +77,7 @@ def test_bad_pointers_are_efault_never_outside(va, n):
 
 
 @given(va=hst.integers(0, (1 << 64) - 1), n=hst.integers(0, 1 << 26))
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 def test_any_pointer_either_served_inside_or_efault(va, n):
     p = proc(stdin=b"x" * 100)
     r = sc(p, "read", 0, va, n)
