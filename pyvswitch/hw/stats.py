@@ -14,14 +14,18 @@ addresses of ``vsw_switch`` and ``vsw_pcpu_owner`` by cffi's documented
 """
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 import pyvswitch._fastpath as _fastpath
 from ._ffi import ffi, lib
+from ..errors import VswError
 from .cache import RESULTS
 from .path import PATH_NAMES
 
 _STATS = ffi.typeof("struct vsw_switch_stats *")
+_PCPU = ffi.typeof("struct vsw_pcpu *")
+_CTX = ffi.typeof("struct vsw_ctx *")
 if _fastpath.STATS_SIZE != ffi.sizeof(_STATS.item):
     raise ImportError("pyvswitch._fastpath was built against another struct vsw_switch_stats than pyvswitch._vsw: "
                       "rebuild both (python setup.py build_ext --inplace)")
@@ -29,6 +33,14 @@ if _fastpath.STATS_SIZE != ffi.sizeof(_STATS.item):
 
 def _address(c: object) -> int:
     return int(ffi.cast("uintptr_t", c))
+
+
+def _handle_address(c: object, ctype: Any, what: str) -> int:
+    """The address of cffi handle ``c``, a non-NULL ``ctype``: the extension
+    dereferences it, so anything else (an int, a buffer, NULL) is refused here."""
+    if not isinstance(c, ffi.CData) or ffi.typeof(c) is not ctype or c == ffi.NULL:
+        raise VswError(errno.EINVAL, f"{what} is a non-NULL cffi '{ctype.cname}', not {c!r}")
+    return _address(c)
 
 
 _SWITCH = _address(ffi.addressof(lib, "vsw_switch"))
@@ -92,14 +104,15 @@ class Switcher(_fastpath.Switcher):
 
     def __new__(cls, handles: "list[Any] | tuple[Any, ...]" = ()) -> "Switcher":
         hs = tuple(handles)
-        return super().__new__(cls, _SWITCH, _OWNER, tuple(_address(h) for h in hs), hs)
+        addrs = tuple(_handle_address(h, _PCPU, "a PCPU handle") for h in hs)
+        return super().__new__(cls, _SWITCH, _OWNER, addrs, hs)
 
     def bind(self, m: Any, c: Any) -> None:
         """Binds ContextHandle ``m`` to the cffi context handle ``c`` (None: unbinds it)."""
         if c is None:
             m._bind(None, 0, None)
         else:
-            m._bind(c, _address(c), self)
+            m._bind(c, _handle_address(c, _CTX, "a context handle"), self)
 
 
 __all__ = ["ContextHandle", "SwitchMethod", "SwitchRunning", "Switcher", "SwitchStats", "stats_c"]

@@ -189,3 +189,28 @@ def test_plain_python_baseline_switches_exactly_and_refuses_a_corrupt_slot():
     b.banks[b.current][100] ^= 0x10
     p.switch(a, b)
     assert bytes(p.regs[:8]) == b"machineB"
+
+
+def test_switcher_takes_only_pcpu_and_context_handles():
+    """hw.stats.Switcher hands raw addresses to C: a handle of another type (an int,
+    a char buffer, a Pcpu object, NULL) must be refused when it is given, not
+    dereferenced by the next owner() or switch() (a segfault)."""
+    import errno
+
+    from pyvswitch import VswError
+    from pyvswitch.hw import ffi
+    from pyvswitch.hw.stats import ContextHandle, Switcher
+    p = hw.Pcpu("x86_64")
+    for bad in ([12345], [ffi.new("char[64]")], [p], [ffi.NULL], [ffi.cast("struct vsw_pcpu *", 0)],
+                [p.handle, "x"], [ffi.cast("struct vsw_ctx *", 64)]):
+        with pytest.raises(VswError) as e:
+            Switcher(bad)
+        assert e.value.errno == errno.EINVAL and "PCPU" in str(e.value)
+    sw = Switcher([p.handle])
+    assert sw.npcpus == 1 and sw.owner(0) == 0
+    h = ContextHandle()
+    for bad in (64, ffi.new("char[64]"), ffi.NULL, p.handle, object()):
+        with pytest.raises(VswError) as e:
+            sw.bind(h, bad)
+        assert e.value.errno == errno.EINVAL and "context handle" in str(e.value)
+        assert h._handle is None and sw.switch(h, None, 0, None) == 0    # unbound: never reaches C
