@@ -480,7 +480,7 @@ static PyObject *switch_on(Switcher *s, PyObject *frm, PyObject *to, PyObject *p
 {
     Py_ssize_t i = 0;
     if (pcpu != Py_None) {
-        if (!PyLong_CheckExact(pcpu))
+        if (!PyLong_Check(pcpu) || PyBool_Check(pcpu))     /* an int subclass (IntEnum) is an index too */
             return not_mine();
         int overflow;
         long v = PyLong_AsLongAndOverflow(pcpu, &overflow);
@@ -582,28 +582,60 @@ typedef struct {
     PyObject *doc;
     PyObject *switcher_attr;    /* "_switcher" */
     PyObject *slow_attr;        /* "_switch_slow" */
-    PyObject *kw_pcpu, *kw_out; /* "pcpu", "out" */
+    PyObject *names[4];         /* "frm", "to", "pcpu", "out": the parameters, in order */
 } SwitchMethod;
 
 static PyTypeObject SwitchMethodType;
 
-static int method_kwargs(const SwitchMethod *m, PyObject *kwnames, PyObject *const *kwvalues, PyObject **pcpu,
-                         PyObject **out)
+/* The parameter names `names` (NULL-terminated C strings) interned into out[]. */
+static int intern_names(const char *const *names, PyObject **out)
 {
-    Py_ssize_t n = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    for (Py_ssize_t k = 0; k < n; k++) {
+    for (size_t i = 0; names[i]; i++) {
+        out[i] = PyUnicode_InternFromString(names[i]);
+        if (!out[i])
+            return -1;
+    }
+    return 0;
+}
+
+/* The arguments of a call, as Python binds them: positional ones (at most npos)
+ * then keywords into slot[0..n) by the parameter names `names`; the first nreq
+ * required.  A TypeError in Python's words otherwise (nothing was switched). */
+static int bind_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, PyObject *const *names,
+                     Py_ssize_t n, Py_ssize_t npos, Py_ssize_t nreq, PyObject **slot)
+{
+    if (nargs > npos) {
+        PyErr_Format(PyExc_TypeError, "switch_context() takes at most %zd positional arguments (%zd given)", npos,
+                     nargs);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        slot[i] = i < nargs ? args[i] : NULL;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t k = 0; k < nkw; k++) {
         PyObject *name = PyTuple_GET_ITEM(kwnames, k);
-        PyObject **slot = NULL;
-        if (name == m->kw_out || PyUnicode_Compare(name, m->kw_out) == 0)
-            slot = out;
-        else if (name == m->kw_pcpu || PyUnicode_Compare(name, m->kw_pcpu) == 0)
-            slot = pcpu;
-        if (!slot || *slot) {
-            PyErr_Format(PyExc_TypeError, slot ? "switch_context() got multiple values for argument '%U'"
-                                               : "switch_context() got an unexpected keyword argument '%U'", name);
+        Py_ssize_t i = 0;
+        while (i < n && name != names[i])       /* interned: usually the same object */
+            i++;
+        for (Py_ssize_t j = 0; i == n && j < n; j++) {
+            if (PyUnicode_Compare(name, names[j]) == 0)
+                i = j;
+        }
+        if (i == n) {
+            PyErr_Format(PyExc_TypeError, "switch_context() got an unexpected keyword argument '%U'", name);
             return -1;
         }
-        *slot = kwvalues[k];
+        if (slot[i]) {
+            PyErr_Format(PyExc_TypeError, "switch_context() got multiple values for argument '%U'", name);
+            return -1;
+        }
+        slot[i] = args[nargs + k];
+    }
+    for (Py_ssize_t i = 0; i < nreq; i++) {
+        if (!slot[i]) {
+            PyErr_Format(PyExc_TypeError, "switch_context() missing required argument '%U'", names[i]);
+            return -1;
+        }
     }
     return 0;
 }
@@ -612,17 +644,18 @@ static PyObject *method_vectorcall(PyObject *callable, PyObject *const *args, si
 {
     SwitchMethod *m = (SwitchMethod *)callable;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (nargs < 3 || nargs > 4) {
-        PyErr_Format(PyExc_TypeError, "switch_context() takes frm, to and an optional pcpu (%zd given)",
-                     nargs - 1);
+    if (nargs < 1) {
+        PyErr_SetString(PyExc_TypeError, "switch_context() is a method: hv.switch_context(frm, to, pcpu=None, *, "
+                                         "out=None)");
         return NULL;
     }
-    PyObject *hv = args[0], *frm = args[1], *to = args[2];
-    PyObject *pcpu = nargs == 4 ? args[3] : NULL, *out = NULL;
-    if (kwnames && method_kwargs(m, kwnames, args + nargs, &pcpu, &out) < 0)
+    PyObject *hv = args[0], *a[4];     /* frm, to, pcpu, out */
+    if (!kwnames && (nargs == 3 || nargs == 4)) {
+        a[0] = args[1], a[1] = args[2], a[2] = nargs == 4 ? args[3] : NULL, a[3] = NULL;
+    } else if (bind_args(args + 1, nargs - 1, kwnames, m->names, 4, 3, 2, a) < 0) {
         return NULL;
-    pcpu = pcpu ? pcpu : Py_None;
-    out = out ? out : Py_None;
+    }
+    PyObject *frm = a[0], *to = a[1], *pcpu = a[2] ? a[2] : Py_None, *out = a[3] ? a[3] : Py_None;
     PyObject *sw = PyObject_GetAttr(hv, m->switcher_attr);
     if (!sw)
         return NULL;
@@ -657,9 +690,8 @@ static PyObject *method_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     m->doc = Py_NewRef(doc);
     m->switcher_attr = PyUnicode_InternFromString("_switcher");
     m->slow_attr = PyUnicode_InternFromString("_switch_slow");
-    m->kw_pcpu = PyUnicode_InternFromString("pcpu");
-    m->kw_out = PyUnicode_InternFromString("out");
-    if (!m->switcher_attr || !m->slow_attr || !m->kw_pcpu || !m->kw_out) {
+    static const char *const names[] = {"frm", "to", "pcpu", "out", NULL};
+    if (!m->switcher_attr || !m->slow_attr || intern_names(names, m->names) < 0) {
         Py_DECREF(m);
         return NULL;
     }
@@ -672,8 +704,8 @@ static void method_dealloc(PyObject *self)
     Py_XDECREF(m->doc);
     Py_XDECREF(m->switcher_attr);
     Py_XDECREF(m->slow_attr);
-    Py_XDECREF(m->kw_pcpu);
-    Py_XDECREF(m->kw_out);
+    for (size_t i = 0; i < sizeof(m->names) / sizeof(m->names[0]); i++)
+        Py_XDECREF(m->names[i]);
     Py_TYPE(self)->tp_free(self);
 }
 
@@ -737,24 +769,20 @@ typedef struct {
     vectorcallfunc vectorcall;
     PyObject *doc;
     PyObject *fallback;
-    PyObject *kw_out;
+    PyObject *names[3];         /* "frm", "to", "out" */
 } SwitchRunning;
 
 static PyObject *running_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     SwitchRunning *m = (SwitchRunning *)callable;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    PyObject *out = Py_None;
-    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    if (nargs != 2 || nkw > 1 ||
-        (nkw == 1 && PyUnicode_Compare(PyTuple_GET_ITEM(kwnames, 0), m->kw_out) != 0)) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "switch_context() takes frm, to and an optional keyword out");
+    PyObject *a[3];             /* frm, to, out */
+    if (!kwnames && nargs == 2) {
+        a[0] = args[0], a[1] = args[1], a[2] = NULL;
+    } else if (bind_args(args, nargs, kwnames, m->names, 3, 2, 2, a) < 0) {
         return NULL;
     }
-    if (nkw)
-        out = args[2];
-    PyObject *frm = args[0], *to = args[1], *r;
+    PyObject *frm = a[0], *to = a[1], *out = a[2] ? a[2] : Py_None, *r;
     const Handle *h = PyObject_TypeCheck(frm, &HandleType) ? (const Handle *)frm : NULL;
     if (h && h->switcher) {
         Switcher *s = (Switcher *)h->switcher;
@@ -785,8 +813,8 @@ static PyObject *running_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     m->vectorcall = running_vectorcall;
     m->doc = Py_NewRef(doc);
     m->fallback = Py_NewRef(fallback);
-    m->kw_out = PyUnicode_InternFromString("out");
-    if (!m->kw_out) {
+    static const char *const names[] = {"frm", "to", "out", NULL};
+    if (intern_names(names, m->names) < 0) {
         Py_DECREF(m);
         return NULL;
     }
@@ -798,7 +826,8 @@ static void running_dealloc(PyObject *self)
     SwitchRunning *m = (SwitchRunning *)self;
     Py_XDECREF(m->doc);
     Py_XDECREF(m->fallback);
-    Py_XDECREF(m->kw_out);
+    for (size_t i = 0; i < sizeof(m->names) / sizeof(m->names[0]); i++)
+        Py_XDECREF(m->names[i]);
     Py_TYPE(self)->tp_free(self);
 }
 

@@ -326,3 +326,52 @@ def test_the_method_and_the_module_function_take_only_their_arguments(hv):
     s = type(hv).switch_context(hv, hv.host, a, pcpu=0, out=SwitchStats())     # through the class
     assert s.bytes_loaded == hv.layout.size and hv.running(0) is a
     assert "all or nothing" in type(hv).switch_context.__doc__ and "frm" in pyvswitch.switch_context.__doc__
+
+
+# --- atk_switch: hostile callers of the new hot path ---------------------------------------------
+def test_frm_and_to_by_keyword_as_the_signature_says(dc):
+    """inspect.signature says frm and to are positional-or-keyword (and 4afc564's
+    functions took them so): a call by those names switches, and what the
+    signature forbids is still a TypeError that changes nothing."""
+    import inspect
+    a, b = dc.create_vm("a"), dc.create_vm("b")
+    assert list(inspect.signature(dc.switch_context).parameters)[:2] == ["frm", "to"]
+    s = dc.switch_context(frm=dc.host, to=a)
+    assert s.bytes_loaded == dc.layout.size and dc.running(0) is a
+    out = SwitchStats()
+    assert dc.switch_context(a, to=b, pcpu=0, out=out) is out and dc.running(0) is b
+    assert dc.switch_context(None, pcpu=1, to=a) is not None and dc.running(1) is a
+    assert pyvswitch.switch_context(frm=b, to=dc.host).bytes_loaded == dc.layout.size
+    assert pyvswitch.switch_context(dc.host, to=b, out=out) is out and dc.running(0) is b
+    for bad in (lambda: dc.switch_context(a, frm=a, to=b),          # frm twice
+                lambda: dc.switch_context(frm=b),                   # to missing
+                lambda: dc.switch_context(b, to=a, out=out, frm=b),
+                lambda: dc.switch_context(b, a, 0, to=a),
+                lambda: dc.switch_context(to=a, pcpu=0),            # frm missing
+                lambda: pyvswitch.switch_context(b, frm=b, to=a),
+                lambda: pyvswitch.switch_context(frm=b),
+                lambda: pyvswitch.switch_context(to=a, out=out),
+                lambda: pyvswitch.switch_context(b, a, pcpu=0)):
+        with pytest.raises(TypeError):
+            bad()
+    assert dc.running(0) is b and dc.running(1) is a
+
+
+def test_pcpu_as_an_int_subclass_switches_as_an_int(dc):
+    """The slow path accepts any int but bool as a PCPU index (as 4afc564 did, and as
+    hv.running() does); the switcher took only exact ints, so an IntEnum PCPU
+    raised RuntimeError ('not bound for this hypervisor's switcher')."""
+    import enum
+
+    class Cpu(enum.IntEnum):
+        BOOT = 0
+        SECOND = 1
+
+    a, b = dc.create_vm("a"), dc.create_vm("b")
+    out = SwitchStats()
+    assert dc.switch_context(dc.host, a, Cpu.BOOT, out=out) is out and dc.running(Cpu.BOOT) is a
+    assert dc.switch_context(None, b, pcpu=Cpu.SECOND).bytes_loaded == dc.layout.size
+    assert dc.running(1) is b and b.pcpu == 1
+    with pytest.raises(VswError) as e:
+        dc.switch_context(a, b, Cpu.SECOND)     # a runs on PCPU 0: refused as C says it
+    assert e.value.errno == errno.ESRCH and dc.running(0) is a and dc.running(1) is b
