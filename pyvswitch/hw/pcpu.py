@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import os
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,9 @@ class PcpuState:
     epoch: int = 0          # what context handles must carry (a migration changes it)
 
 
+_SlotHandles = dict[int, tuple[int, ContextHandle]]     # slot -> (owner, its context handle)
+
+
 class Pcpu:
     """A physical CPU: a register file in a layout, the machine running on it.
 
@@ -51,8 +55,11 @@ class Pcpu:
             (SCHEMA["pcpu"].param("exit_entry_cycles"), exit_entry_cycles)]))
         self._h = ffi.gc(out[0], lib.vsw_pcpu_destroy)
         self._switcher = Switcher([self._h])   # Pcpu.switch: the API's switch, on this one PCPU
-        self._handles: dict[tuple[int, int, int], tuple[Path, ContextHandle]] = {}
-        self._loaded: tuple[int, Path, ContextHandle] | None = None  # (owner, path, handle) Pcpu.switch loaded
+        # Pcpu.switch's context handles, by path (held weakly: a path that goes takes its
+        # handles with it) and slot (one owner's handle at a time: a slot's next owner replaces it)
+        self._handles: dict[int, tuple[weakref.ref[Path], _SlotHandles]] = {}
+        # (owner, path, handle, that path's _SlotHandles): what Pcpu.switch loaded last
+        self._loaded: tuple[int, Path, ContextHandle, _SlotHandles] | None = None
         self._regs = ffi.buffer(lib.vsw_pcpu_regs(self._h), self.layout.size)
         self.trace: Trace | None = None
 
@@ -165,11 +172,11 @@ class Pcpu:
         loaded = self._loaded
         if loaded is not None and to.__class__ is Slot and frm.__class__ is int and loaded[0] == frm and \
                 loaded[1] is path:          # the usual call: frm was loaded here by the last one
-            kept = self._handles.get((id(path), to.index, to.owner))    # type: ignore[union-attr]
-            if kept is not None and kept[0] is path:
+            kept = loaded[3].get(to.index)                              # type: ignore[union-attr]
+            if kept is not None and kept[0] == to.owner:                # type: ignore[union-attr]
                 r = self._switcher.switch(loaded[2], kept[1], None, None)
                 if r.__class__ is not int:
-                    self._loaded = (to.owner, path, kept[1])             # type: ignore[union-attr]
+                    self._loaded = (to.owner, path, kept[1], loaded[3])  # type: ignore[union-attr]
                     return r                                            # type: ignore[no-any-return]
                 if r not in (-errno.EAGAIN, -errno.ESTALE):             # refused: nothing changed, said so
                     raise_switch_error(r, f"machine {frm}" if frm else None, f"machine {to.owner}",  # type: ignore
@@ -216,14 +223,14 @@ class Pcpu:
         while (r := self._switcher.switch(fh, th, None, None)) == -errno.EAGAIN:
             time.sleep(0)                   # another thread is inside: its turn first
         if not isinstance(r, int):
-            self._loaded = (to.owner, path, th) if to is not None else None
+            self._loaded = (to.owner, path, th, self._slot_handles(path)) if th is not None else None
         return r
 
     def _handle_of(self, path: Path, slot: int, owner: int, epoch: int | None = None) -> "ContextHandle | int":
         """The context handle of ``owner``'s ``slot`` behind ``path`` (made once, kept), or -errno."""
-        key = (id(path), slot, owner)
-        kept = self._handles.get(key)
-        if kept is not None and kept[0] is path:
+        handles = self._slot_handles(path)
+        kept = handles.get(slot)
+        if kept is not None and kept[0] == owner:
             return kept[1]
         if epoch is None:
             epoch = self.state().epoch
@@ -233,8 +240,19 @@ class Pcpu:
             return int(r)
         h = ContextHandle()
         self._switcher.bind(h, ffi.gc(out[0], lib.vsw_ctx_destroy))
-        self._handles[key] = (path, h)
+        handles[slot] = (owner, h)         # the slot's last owner's handle goes (a caller may still hold it)
         return h
+
+    def _slot_handles(self, path: Path) -> "_SlotHandles":
+        """The handles kept for ``path``'s slots; forgotten when ``path`` goes."""
+        key = id(path)
+        kept = self._handles.get(key)
+        if kept is not None and kept[0]() is path:
+            return kept[1]
+        handles: _SlotHandles = {}
+        table = self._handles
+        self._handles[key] = (weakref.ref(path, lambda _, table=table, key=key: table.pop(key, None)), handles)
+        return handles
 
     def switch_ctx(self, frm: Any, to: Any) -> SwitchStats:
         """The switch between two cffi context handles (None: idle) - which fetches a

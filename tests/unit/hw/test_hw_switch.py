@@ -214,3 +214,41 @@ def test_switcher_takes_only_pcpu_and_context_handles():
             sw.bind(h, bad)
         assert e.value.errno == errno.EINVAL and "context handle" in str(e.value)
         assert h._handle is None and sw.switch(h, None, 0, None) == 0    # unbound: never reaches C
+
+
+def test_pcpu_switch_keeps_no_path_alive_and_one_handle_per_slot():
+    """Pcpu.switch keeps context handles to reuse; it must not keep every Path (and its
+    Store) it ever switched over alive, nor a handle per owner a slot ever had: a
+    PCPU switched over 40 short-lived paths, and 40 owners through one slot."""
+    import gc
+    import weakref
+    p = hw.Pcpu("x86_64")
+    gone = []
+    for k in range(40):
+        store = hw.Store("x86_64", 1 << 16)
+        path = hw.Path.mover(store, hw.Bus(hw.BusParams.of("storage")), hw.MoverParams())
+        a, b = store.alloc(2 * k + 1), store.alloc(2 * k + 2)
+        p.switch(path, 0, a)
+        s = p.switch(path, a.owner, b)
+        assert s.bytes_loaded == p.layout.size and p.owner == b.owner
+        p.switch(path, b.owner, None)
+        gone.append(weakref.ref(path))
+        del store, path, a, b, s
+    gc.collect()
+    assert sum(r() is not None for r in gone) <= 1, "Pcpu.switch keeps the paths it switched over alive"
+    store = hw.Store("x86_64", 1 << 16)
+    path = hw.Path.mover(store, hw.Bus(hw.BusParams.of("storage")), hw.MoverParams())
+    host = store.alloc(1)
+    p.switch(path, 0, host)
+
+    def handles() -> int:
+        gc.collect()
+        return sum(type(o) is hw.stats.ContextHandle for o in gc.get_objects())
+    before = handles()
+    for owner in range(100, 140):               # one slot, a new owner each time
+        vm = store.alloc(owner)
+        p.switch(path, 1, vm)
+        p.switch(path, owner, host)
+        assert p.owner == 1
+        vm.free()
+    assert handles() - before <= 2, "a context handle kept for every owner the slot had"
