@@ -399,8 +399,8 @@ static PyObject *switcher_new(PyTypeObject *type, PyObject *args, PyObject *kwds
     if (!s)
         return NULL;
     s->sw = (switch_fn)address(fsw, "the switch");
-    s->owner = (owner_fn)address(fown, "vsw_pcpu_owner");
-    for (Py_ssize_t i = 0; i < n && !PyErr_Occurred(); i++)
+    s->owner = s->sw ? (owner_fn)address(fown, "vsw_pcpu_owner") : NULL;     /* no call with an error set */
+    for (Py_ssize_t i = 0; i < n && s->owner && !PyErr_Occurred(); i++)
         s->pcpu[i] = address(PyTuple_GET_ITEM(addrs, i), "a PCPU");
     s->keep = Py_NewRef(keep);
     if (PyErr_Occurred()) {
