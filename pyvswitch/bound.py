@@ -114,9 +114,11 @@ class BoundHardware:
 
     def running_on(self, mid: int, hint: int | None = None) -> int | None:
         """The PCPU running machine ``mid``: ``hint`` (where it was last loaded) when
-        it is still there (one C call), else every PCPU asked."""
-        owner = self.switcher.owner
-        n = len(self.handles)
+        it is still there (one C call), else every PCPU asked.  One switcher read
+        once, its own PCPUs counted: a bring-up replaces ``handles`` and then
+        ``switcher``, and a caller without the lock may come between the two."""
+        switcher = self.switcher
+        owner, n = switcher.owner, switcher.npcpus
         if hint is not None and hint < n and owner(hint) == mid:
             return hint
         for i in range(n):

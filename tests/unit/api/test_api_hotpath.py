@@ -375,3 +375,33 @@ def test_pcpu_as_an_int_subclass_switches_as_an_int(dc):
     with pytest.raises(VswError) as e:
         dc.switch_context(a, b, Cpu.SECOND)     # a runs on PCPU 0: refused as C says it
     assert e.value.errno == errno.ESRCH and dc.running(0) is a and dc.running(1) is b
+
+
+def test_machine_pcpu_mid_bring_up_reads_one_switcher(dc, monkeypatch):
+    """Machine.pcpu takes no lock: a thread may read it while a bind's bring-up has
+    published the new PCPUs' handles but not yet their switcher.  It read the
+    switcher of one and the PCPU count of the other, and raised IndexError ('no
+    PCPU 1 here (0)'); tests/stress/test_switch_views_race.py races it for real."""
+    import pyvswitch.bound as bound
+    a = dc.create_vm("a")
+    dc.switch_context(None, a, pcpu=1)
+    seen: list = []
+
+    class Peeking(Switcher):
+        __slots__ = ()
+
+        def __new__(cls, handles=()):
+            if handles:                     # bring_up: hw.handles is new, hw.switcher still the old one
+                try:
+                    seen.append(a.pcpu)
+                    seen.append(repr(a))
+                except Exception as exc:    # noqa: BLE001 - asserted below
+                    seen.append(exc)
+            return super().__new__(cls, handles)
+
+    monkeypatch.setattr(bound, "Switcher", Peeking)
+    dc.unbind("mover")
+    dc.bind("mover")
+    assert seen and not [s for s in seen if isinstance(s, Exception)], seen
+    assert set(s for s in seen if not isinstance(s, str)) <= {1, None}
+    assert dc.running(1) is a and a.pcpu == 1
