@@ -361,11 +361,14 @@ class MachineTable:
         return m
 
     def check(self, m: object) -> None:
-        """EINVAL unless ``m`` is a machine of this hypervisor, ENOENT once destroyed."""
+        """EINVAL unless ``m`` is a machine of this hypervisor (one its table holds: not
+        a ``Machine`` made by hand), ENOENT once destroyed."""
         if not isinstance(m, Machine) or m._hv is not self._hv:
             raise VswError(errno.EINVAL, f"{m!r} is not a machine of this hypervisor")
         if m.destroyed:
             raise VswError(errno.ENOENT, f"{m.name} was destroyed")
+        if self._by_id.get(m._id) is not m:
+            raise VswError(errno.EINVAL, f"{m!r} is not a machine of this hypervisor (made by hand, not by create_vm)")
 
     @staticmethod
     def handle(m: Machine) -> Any:

@@ -405,3 +405,26 @@ def test_machine_pcpu_mid_bring_up_reads_one_switcher(dc, monkeypatch):
     assert seen and not [s for s in seen if isinstance(s, Exception)], seen
     assert set(s for s in seen if not isinstance(s, str)) <= {1, None}
     assert dc.running(1) is a and a.pcpu == 1
+
+
+def test_a_machine_made_by_hand_is_not_one_of_the_hypervisors(hv):
+    """pyvswitch.Machine is public, and Machine(hv, name, id) passed the table's check
+    (same hypervisor, not destroyed) without being in its table: the switch raised
+    RuntimeError ('not bound ... a bug'), register access and destroy_vm a cffi
+    TypeError.  It is EINVAL, 'not a machine of this hypervisor', and changes nothing -
+    even when it copies a real machine's name and id."""
+    a = hv.create_vm("a")
+    fakes = [pyvswitch.Machine(hv, "evil", 99), pyvswitch.Machine(hv, "a", a.id),
+             pyvswitch.Machine(hv, "host", hv.host.id)]
+    calls = [lambda f: hv.switch_context(hv.host, f), lambda f: hv.switch_context(f, a),
+             lambda f: hv.switch_context(None, f, out=SwitchStats()), lambda f: pyvswitch.switch_context(f, a),
+             lambda f: pyvswitch.switch_context(hv.host, to=f), lambda f: f.regs["rax"],
+             lambda f: f.set_state(a.state()), lambda f: f.snapshot(), lambda f: hv.destroy_vm(f),
+             lambda f: hv.run_schedule([hv.host, f], 2)]
+    for f in fakes:
+        for call in calls:
+            with pytest.raises(VswError) as e:
+                call(f)
+            assert e.value.errno == errno.EINVAL and "not a machine of this hypervisor" in str(e.value), (f, e)
+    assert hv.running(0) is hv.host and hv.vms == [a] and a.pcpu is None
+    assert hv.switch_context(hv.host, a).bytes_loaded == hv.layout.size
