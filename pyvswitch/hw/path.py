@@ -92,6 +92,20 @@ class Path:
             raise VswError(errno.EBADF, "this path is closed")
         return self._h
 
+    @property
+    def closed(self) -> bool:
+        """Whether the path or a part C reaches through it (its store, its bus, the
+        baseline's memory bus) is closed: freed, so nothing may switch over it."""
+        baseline = self.baseline
+        return self._h is None or self.store._h is None or self.bus._h is None or \
+            (baseline is not None and baseline._h is None)
+
+    def check_open(self) -> None:
+        """EBADF, saying which part is closed, when ``closed``."""
+        self.handle, self.store.handle, self.bus.handle      # noqa: B018
+        if self.baseline is not None:
+            self.baseline.handle                                # noqa: B018
+
     def _config_errors(self, params: MoverParams | None) -> dict[int, str]:
         if params is None:
             return {}

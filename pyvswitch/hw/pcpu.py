@@ -171,7 +171,7 @@ class Pcpu:
         """
         loaded = self._loaded
         if loaded is not None and to.__class__ is Slot and frm.__class__ is int and loaded[0] == frm and \
-                loaded[1] is path:          # the usual call: frm was loaded here by the last one
+                loaded[1] is path and not path.closed:  # the usual call: frm was loaded here by the last one
             kept = loaded[3].get(to.index)                              # type: ignore[union-attr]
             if kept is not None and kept[0] == to.owner:                # type: ignore[union-attr]
                 r = self._switcher.switch(loaded[2], kept[1], None, None)
@@ -189,7 +189,8 @@ class Pcpu:
         if not isinstance(path, Path) or (to is not None and not isinstance(to, Slot)) or \
                 not isinstance(frm, int) or isinstance(frm, bool):
             raise VswError(errno.EINVAL, f"switch: bad machine or slot arguments (frm={frm!r}, to={to!r})")
-        self.handle, path.handle            # EBADF, saying which one is closed  # noqa: B018
+        self.handle                         # EBADF, saying which one is closed  # noqa: B018
+        path.check_open()                   # C reaches the store and buses through the path
         for _ in range(2):                  # a migration rekeyed the PCPU: handles of the new epoch, once
             r = self._switch_slots(path, frm, to)
             if not isinstance(r, int) or r != -errno.ESTALE:

@@ -252,3 +252,39 @@ def test_pcpu_switch_keeps_no_path_alive_and_one_handle_per_slot():
         assert p.owner == 1
         vm.free()
     assert handles() - before <= 2, "a context handle kept for every owner the slot had"
+
+
+_CLOSED_THEN_SWITCH = """
+import errno, sys
+from pyvswitch import hw, VswError
+store = hw.Store("x86_64", 1 << 20)
+bus = hw.Bus(hw.BusParams.of("storage"))
+path = hw.Path.mover(store, bus, hw.MoverParams())
+p = hw.Pcpu("x86_64")
+a, b = store.alloc(1), store.alloc(2)
+p.switch(path, 0, a)
+p.switch(path, 1, b)                # the usual call from here: handles kept
+p.switch(path, 2, a)
+{close}.close()
+junk = [bytearray(4096) for _ in range(256)]    # the freed memory reused
+try:
+    p.switch(path, 1, b)
+except VswError as exc:
+    print(exc.errno, exc)
+    sys.exit(0 if exc.errno == errno.EBADF and p.owner == 1 else 3)
+sys.exit(4)                         # switched over freed hardware
+"""
+
+
+@pytest.mark.parametrize("closed", ["path", "store", "bus"])
+def test_pcpu_switch_over_a_closed_path_store_or_bus_is_ebadf(closed):
+    """Pcpu.switch's usual call reused the context handles it kept for a path even
+    after the path (or its store, or its bus) was closed - C then read the freed
+    path: a segfault (4afc564 said EBADF).  In a child process, so a regression
+    fails this test instead of killing the run."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-c", _CLOSED_THEN_SWITCH.format(close=closed)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr[-2000:])
+    assert "closed" in r.stdout
