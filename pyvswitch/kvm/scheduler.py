@@ -420,18 +420,23 @@ class Scheduler:
         whether it has had its slice, and the slices used."""
         n = len(runnable)
         current, used = runnable.index(on_vcpu), 0
-        resume_ns, complete = 0, False      # after an exit: the slice's age, and its access to complete
+        # after an exit: when that slice started (perf_counter ns: the time Python spends on
+        # the exit is the guest's slice too, as the Python loop counts it), and its access to complete
+        started, complete = 0, False
         end = time.perf_counter_ns() + max_ns
         while True:
             ctxs = [j.machine._c for j in runnable]
             if any(c is None for c in ctxs):    # a migration took the handles just now: the Python loop's turn
                 if complete:                    # ... once the slice an exit stopped is finished, in Python
-                    self._slice(runnable[current], slice_ns, rep, used_ns=resume_ns, handled=True)
+                    self._slice(runnable[current], slice_ns, rep, used_ns=time.perf_counter_ns() - started,
+                                handled=True)
                     return runnable[current], True, used + 1
                 return runnable[current], due, used
             cap = 1 if complete and stop is not None else min(budget - used, C_LOOP_SLICES)
-            L, r, took = self._c_loop(runnable, ctxs, current, due and not complete, complete, resume_ns,
-                                      slice_ns, cap, max(1, end - time.perf_counter_ns()), rep)
+            now = time.perf_counter_ns()
+            L, r, took = self._c_loop(runnable, ctxs, current, due and not complete, complete,
+                                      now - started if complete else 0, slice_ns, cap, max(1, end - now), rep)
+            back = time.perf_counter_ns()
             job = runnable[L.current]
             if r < 0:
                 raise VswError(-r, f"the slice loop on pcpu{self.index} failed running {job.machine.name}: "
@@ -442,10 +447,10 @@ class Scheduler:
                 self._count(job, x, rep)
                 self._device(job, x)
                 if not job.done and all(not j.machine.destroyed and j.machine._c is not None for j in runnable):
-                    current, due, complete, resume_ns = L.current, False, True, L.used_ns
+                    current, due, complete, started = L.current, False, True, back - L.used_ns
                     continue                    # back into C: the access completes there, the slice goes on
                 # it ended (or a machine went): the slice is finished here, as the Python loop would
-                self._slice(job, slice_ns, rep, used_ns=L.used_ns, handled=True)
+                self._slice(job, slice_ns, rep, used_ns=time.perf_counter_ns() - back + L.used_ns, handled=True)
                 return job, True, used + 1
             used += L.slices
             if L.stopped == lib.VSW_KVM_STOP_UNPUSHED:
