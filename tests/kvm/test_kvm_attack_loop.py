@@ -53,3 +53,34 @@ def test_time_python_spends_on_a_guests_exits_is_part_of_its_slice(elves, c_loop
     # at most ~4 lines fit a slice (a sleep never takes less than asked): 120 lines need 30 slices
     assert lines.slices >= 25, (lines.slices, rep.slice_us())
     assert spin.slices >= lines.slices - 1
+
+
+def test_closing_the_hypervisor_from_an_output_callback_is_refused_not_a_hang(elves):
+    """on_output runs while the scheduler holds the hypervisor open (``using``):
+    close() from it waited for that hold - its own thread's - for ever.  It is
+    refused (EDEADLK), the run ends with that error, and the hypervisor closes after."""
+    import errno
+
+    from pyvswitch import VswError
+    hv = pyvswitch.open("reference-kvm")
+    sched = Scheduler(hv)
+    lines = sched.add(hv.create_vm("lines"), elves["lines"], mem_bytes=MEM)
+    sched.add(hv.create_vm("spin"), elves["spin"], mem_bytes=MEM)
+    result: list[object] = []
+
+    def body() -> None:
+        try:
+            result.append(sched.run(slice_us=500, on_output=lambda job, text: hv.close(), max_slices=200))
+        except VswError as exc:
+            result.append(exc)
+    import threading
+    t = threading.Thread(target=body, daemon=True)
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "close() from the callback deadlocked the run"
+    assert isinstance(result[0], VswError) and result[0].errno == errno.EDEADLK, result
+    assert lines.output and lines.ended is None
+    hv.close()
+    with pytest.raises(VswError) as e:
+        hv.create_vm("late")
+    assert e.value.errno == errno.EBADF
