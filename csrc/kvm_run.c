@@ -266,7 +266,9 @@ int vsw_kvm_loop(struct vsw_kvm *k, struct vsw_pcpu *p, struct vsw_ctx *const *c
         uint32_t next = (current + 1) % n;
         if (pending_switch && next != current) {
             uint64_t t = now_ns();
-            int r = vsw_kvm_pull(k, p);
+            /* only into ctxs[current]'s register file: if another caller switched the PCPU
+             * meanwhile, the vCPU's state is not the running machine's (STOP_REFUSED, -ESRCH) */
+            int r = kvm_pull_for(k, p, ctxs[current]->owner);
             uint64_t t1 = now_ns();
             L->pull_ns += t1 - t;
             if (r == 0)

@@ -114,7 +114,11 @@ static int pull_msrs(struct vsw_kvm *k, struct vsw_pcpu *p)
     return 0;
 }
 
-int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p)
+int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p) { return kvm_pull_for(k, p, 0); }
+
+/* vsw_kvm_pull into the register file of machine `owner` only (0: whichever runs):
+ * -ESRCH, nothing touched, when another machine is on the PCPU. */
+int kvm_pull_for(struct vsw_kvm *k, struct vsw_pcpu *p, uint64_t owner)
 {
     if (!k || !p || p->L->id != VSW_LAYOUT_X86_64)
         return -EINVAL;
@@ -123,6 +127,10 @@ int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p)
     int r = vsw_pcpu_enter_running(p);
     if (r < 0)
         return r;
+    if (owner && p->owner != owner) {
+        vsw_pcpu_leave(p);
+        return -ESRCH;          /* someone else switched the PCPU: the vCPU's state is not its machine's */
+    }
     for (size_t i = 0; i < NPARTS && r == 0; i++) {
         if (kvm_parts[i].lapic && !k->lapic)
             continue;           /* absent on this host: kept as it is */

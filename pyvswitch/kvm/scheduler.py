@@ -361,6 +361,7 @@ class Scheduler:
                 self._settle(self.vcpu.push)
         it, due = 0, False          # due: on_vcpu has had its slice
         while it < max_slices:
+            self._check_holds()
             self._gone()
             runnable = [j for j in self.jobs if not j.done]
             if not runnable:
@@ -403,6 +404,7 @@ class Scheduler:
             if any(not j.done for j in self.jobs):
                 rep.stopped = "budget"
         if on_vcpu is not None:             # leave the register file holding the truth
+            self._check_holds()
             with self.hv.using():
                 self._settle(self.vcpu.pull)
         rep.wall_ns = time.perf_counter_ns() - t_start
@@ -425,6 +427,7 @@ class Scheduler:
         started, complete = 0, False
         end = time.perf_counter_ns() + max_ns
         while True:
+            self._check_holds()
             ctxs = [j.machine._c for j in runnable]
             if any(c is None for c in ctxs):    # a migration took the handles just now: the Python loop's turn
                 if complete:                    # ... once the slice an exit stopped is finished, in Python
@@ -437,6 +440,7 @@ class Scheduler:
             L, r, took = self._c_loop(runnable, ctxs, current, due and not complete, complete,
                                       now - started if complete else 0, slice_ns, cap, max(1, end - now), rep)
             back = time.perf_counter_ns()
+            self._check_holds()
             job = runnable[L.current]
             if r < 0:
                 raise VswError(-r, f"the slice loop on pcpu{self.index} failed running {job.machine.name}: "
@@ -500,6 +504,22 @@ class Scheduler:
         # whose state the vCPU holds: the PCPU's machine, unless the loop switched and could not push
         self._holds = None if L.stopped == lib.VSW_KVM_STOP_UNPUSHED else runnable[L.current].machine
         return L, r, took
+
+    def _check_holds(self) -> None:
+        """ESRCH, ending the run, when the PCPU no longer runs the machine whose state
+        the vCPU holds: a caller other than this scheduler (another thread, or a
+        callback of this run) switched it.  Then the vCPU's state is no machine's on
+        the PCPU: nothing of it is pulled (the machine switched in keeps its own)."""
+        holds = self._holds
+        if holds is None:
+            return
+        now = self.hv.running(self.index)
+        if now is not holds:
+            self._holds = None
+            raise VswError(errno.ESRCH, f"pcpu{self.index} runs {now.name if now is not None else 'nothing'}, not "
+                                        f"{holds.name}, whose guest state its vCPU holds: it was switched by a caller "
+                                        "other than this Scheduler during its run (while a Scheduler runs on a "
+                                        f"PCPU, only it switches that PCPU); {holds.name} lost its current slice")
 
     def _gone(self) -> None:
         """A job whose machine was destroyed (destroy_vm while it waited its turn)

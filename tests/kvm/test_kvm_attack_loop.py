@@ -84,3 +84,43 @@ def test_closing_the_hypervisor_from_an_output_callback_is_refused_not_a_hang(el
     with pytest.raises(VswError) as e:
         hv.create_vm("late")
     assert e.value.errno == errno.EBADF
+
+
+@pytest.mark.parametrize("c_loop", [True, False])
+def test_a_switch_of_the_schedulers_pcpu_by_someone_else_stops_the_run_not_a_wrong_result(elves, c_loop):
+    """The vCPU holds the running guest's state; the PCPU's register file only what
+    was pushed at its slice's start.  A switch of that PCPU by anyone but the
+    scheduler (here from on_output, as another thread could) saved that stale state
+    as the guest's and loaded another machine under the running guest: the run
+    then pulled the guest's live state into the other machine, replayed the guest's
+    slice, and reported success with an output unlike its solo run.  The run now
+    stops at once with ESRCH saying what happened, and puts nothing of the vCPU
+    into the machine switched in."""
+    import errno
+
+    from pyvswitch import VswError
+    with pyvswitch.open("reference-kvm") as hv:
+        alone = solo(hv, hv.create_vm("solo"), elves["lines"], mem_bytes=MEM).outcome()
+    with pyvswitch.open("reference-kvm") as hv:
+        sched = Scheduler(hv)
+        sched.c_loop = c_loop
+        lines = sched.add(hv.create_vm("lines"), elves["lines"], mem_bytes=MEM)
+        other = sched.add(hv.create_vm("hash"), "hash", 3000, 3)
+        intruder = hv.create_vm("x")
+        before = (intruder.regs["rip"], intruder.regs["rsp"])
+        switched: list[str] = []
+
+        def meddle(job, text) -> None:
+            if not switched:
+                switched.append(job.machine.name)
+                hv.switch_context(hv.running(0), intruder, 0)
+        try:
+            rep = sched.run(slice_us=300, on_output=meddle, max_slices=20000)
+        except VswError as exc:
+            assert exc.errno == errno.ESRCH and "switched" in str(exc), exc
+            assert hv.running(0) is intruder
+            assert (intruder.regs["rip"], intruder.regs["rsp"]) == before     # none of the guest's state
+        else:   # never a success with a guest that did not run as alone
+            assert not rep.ok or lines.outcome() == alone, (rep, lines)
+            raise AssertionError(f"the run went on after its PCPU was switched from under it: {rep}")
+        assert switched == ["lines"] and other.ended is None
