@@ -124,3 +124,33 @@ def test_a_switch_of_the_schedulers_pcpu_by_someone_else_stops_the_run_not_a_wro
             assert not rep.ok or lines.outcome() == alone, (rep, lines)
             raise AssertionError(f"the run went on after its PCPU was switched from under it: {rep}")
         assert switched == ["lines"] and other.ended is None
+
+
+def test_the_c_loop_pulls_only_into_the_register_file_of_the_machine_it_ran():
+    """vsw_kvm_loop's pull at a slice's end went into whatever machine the PCPU
+    ran: after another caller's switch, the vCPU's guest state overwrote the
+    machine switched in, and only then was the switch refused.  Now the loop stops
+    (STOP_REFUSED, -ESRCH) before touching it."""
+    import errno
+
+    from pyvswitch.hw import ffi, lib
+    with pyvswitch.open("reference-kvm") as hv:
+        sched = Scheduler(hv)
+        a = sched.add(hv.create_vm("a"), "hash", 10**6, 1)
+        b = sched.add(hv.create_vm("b"), "prng", 10**6, 2)
+        hv.switch_context(hv.running(0), a.machine)
+        sched.vcpu.push(sched.pcpu)
+        for _ in range(5):                                              # a's state in the vCPU moves on
+            sched.vcpu.run(200_000)
+            while sched.vcpu.complete() is not None:
+                pass
+        hv.switch_context(a.machine, b.machine)                         # the intruder: b on the PCPU
+        b_before = (b.machine.regs["rip"], b.machine.regs["rsp"], b.machine.regs["rdi"])
+        ctxs = ffi.new("struct vsw_ctx *[]", [a.machine._c, b.machine._c])
+        own, per = ffi.new("uint64_t[]", 2), ffi.new("uint64_t[]", 2)
+        L = ffi.new("struct vsw_kvm_loop *", {"slice_ns": 200_000, "max_slices": 4, "own_ns": own,
+                                              "slices_of": per, "switch_first": 1})
+        assert lib.vsw_kvm_loop(sched.vcpu.handle, sched.pcpu.handle, ctxs, 2, 0, L) == 0
+        assert (L.stopped, L.r, L.switches, L.slices) == (lib.VSW_KVM_STOP_REFUSED, -errno.ESRCH, 0, 0)
+        assert hv.running(0) is b.machine
+        assert (b.machine.regs["rip"], b.machine.regs["rsp"], b.machine.regs["rdi"]) == b_before
