@@ -122,6 +122,8 @@ int kvm_pull_for(struct vsw_kvm *k, struct vsw_pcpu *p, uint64_t owner)
 {
     if (!k || !p || p->L->id != VSW_LAYOUT_X86_64)
         return -EINVAL;
+    if (kvm_vcpu_gone(k))
+        return -ENXIO;
     if (k->io_pending)
         return -EBUSY;          /* the guest's access is not complete: its state is not whole */
     int r = vsw_pcpu_enter_running(p);
@@ -220,6 +222,8 @@ int vsw_kvm_push(struct vsw_kvm *k, struct vsw_pcpu *p)
 {
     if (!k || !p || p->L->id != VSW_LAYOUT_X86_64)
         return -EINVAL;
+    if (kvm_vcpu_gone(k))
+        return -ENXIO;
     if (k->io_pending)
         return -EBUSY;          /* KVM would complete that access into the state pushed */
     int r = vsw_pcpu_enter_running(p);
@@ -259,6 +263,8 @@ int vsw_kvm_flush(struct vsw_kvm *k)
 {
     if (!k)
         return -EINVAL;
+    if (kvm_vcpu_gone(k))
+        return -ENXIO;
     if (k->io_pending)
         return -EBUSY;          /* vsw_kvm_complete first: the guest's access decides its state */
     if (k->run->kvm_dirty_regs) {

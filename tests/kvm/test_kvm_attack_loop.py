@@ -154,3 +154,51 @@ def test_the_c_loop_pulls_only_into_the_register_file_of_the_machine_it_ran():
         assert (L.stopped, L.r, L.switches, L.slices) == (lib.VSW_KVM_STOP_REFUSED, -errno.ESRCH, 0, 0)
         assert hv.running(0) is b.machine
         assert (b.machine.regs["rip"], b.machine.regs["rsp"], b.machine.regs["rdi"]) == b_before
+
+
+FAILED_RESET = r"""
+import errno, mmap, resource, pyvswitch
+from pyvswitch import VswError
+from pyvswitch.kvm import Scheduler
+hv = pyvswitch.open("reference-kvm")
+s = Scheduler(hv)
+j = s.add(hv.create_vm("a"), "hash", 1000, 1)
+hv.switch_context(hv.running(0), j.machine)
+s.vcpu.push(s.pcpu)
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+used = int(open("/proc/self/statm").read().split()[0]) * mmap.PAGESIZE
+resource.setrlimit(resource.RLIMIT_AS, (used // 2, hard))   # no room for the new vCPU's kvm_run
+try:
+    s.vcpu.reset()
+    failed = None
+except VswError as exc:
+    failed = exc.errno
+resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+print("reset", failed, flush=True)
+for name, call in (("pull", lambda: s.vcpu.pull(s.pcpu)), ("push", lambda: s.vcpu.push(s.pcpu)),
+                   ("run", lambda: s.vcpu.run(100_000)), ("complete", s.vcpu.complete), ("flush", s.vcpu.flush),
+                   ("calibrate", lambda: s.vcpu.calibrate(100_000, 1))):
+    try:
+        call()
+        print(name, "done", flush=True)
+    except VswError as exc:
+        print(name, errno.errorcode[exc.errno], "reset() again" in str(exc), flush=True)
+s.vcpu.reset()                                          # room again: a vCPU again
+s.vcpu.push(s.pcpu)
+print("after", s.vcpu.run(100_000).reason in ("preempted", "io"), flush=True)
+"""
+
+
+def test_a_reset_that_fails_leaves_a_vcpu_that_refuses_not_a_segfault():
+    """vsw_kvm_reset closes the old vCPU first; when the new one could not be made
+    (here: no address space left for its kvm_run) the handle kept a NULL kvm_run and
+    the next pull dereferenced it (SIGSEGV).  Every call now says the vCPU is gone
+    (ENXIO) until a reset works."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-c", FAILED_RESET], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr[-2000:])
+    lines = r.stdout.splitlines()
+    assert lines[0] == "reset 12", lines                    # ENOMEM: the limit bit
+    assert lines[1:7] == [f"{n} ENXIO True" for n in ("pull", "push", "run", "complete", "flush", "calibrate")]
+    assert lines[7] == "after True"
