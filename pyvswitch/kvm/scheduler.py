@@ -685,13 +685,9 @@ class Scheduler:
                 text = self.vcpu.memory[job.base + addr:job.base + addr + n]
                 job.output += text
                 if self._on_output is not None and n:
-                    try:
-                        self._on_output(job, bytes(text))
-                    except BaseException:
-                        while self.vcpu.complete() is not None:     # the write ends in its guest ...
-                            pass
-                        self.vcpu.pull(self.pcpu)   # ... and the register file holds the truth, as run() leaves it
-                        raise
+                    # if it raises, run()'s rescue ends the write in its guest and pulls - only into
+                    # the machine whose state the vCPU holds, even if the callback switched the PCPU
+                    self._on_output(job, bytes(text))
         elif reg == REG_EXIT:
             job.exit_status = (data & 0xFFFFFFFF) - (1 << 32 if data & 0x80000000 else 0)
         elif reg == REG_FAULT and job.image is not None:

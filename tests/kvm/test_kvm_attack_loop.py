@@ -202,3 +202,26 @@ def test_a_reset_that_fails_leaves_a_vcpu_that_refuses_not_a_segfault():
     assert lines[0] == "reset 12", lines                    # ENOMEM: the limit bit
     assert lines[1:7] == [f"{n} ENXIO True" for n in ("pull", "push", "run", "complete", "flush", "calibrate")]
     assert lines[7] == "after True"
+
+
+@pytest.mark.parametrize("c_loop", [True, False])
+def test_a_callback_that_switches_the_pcpu_and_raises_puts_nothing_into_the_machine_switched_in(elves, c_loop):
+    """When on_output raises, the scheduler pulled the vCPU into whatever machine the
+    PCPU then ran: after the callback's own switch, the guest's live state replaced
+    the machine switched in.  The pull after an exception is only into the machine
+    whose state the vCPU holds (the run's rescue); the exception is the callback's."""
+    with pyvswitch.open("reference-kvm") as hv:
+        sched = Scheduler(hv)
+        sched.c_loop = c_loop
+        sched.add(hv.create_vm("lines"), elves["lines"], mem_bytes=MEM)
+        sched.add(hv.create_vm("hash"), "hash", 3000, 3)
+        intruder = hv.create_vm("x")
+        before = (intruder.regs["rip"], intruder.regs["rsp"])
+
+        def meddle(job, text) -> None:
+            hv.switch_context(hv.running(0), intruder, 0)
+            raise KeyError("the callback's own failure")
+        with pytest.raises(KeyError):
+            sched.run(slice_us=300, on_output=meddle, max_slices=20000)
+        assert hv.running(0) is intruder
+        assert (intruder.regs["rip"], intruder.regs["rsp"]) == before
