@@ -11,6 +11,8 @@ int vsw_kvm_bench_ioctls(struct vsw_kvm *k, uint64_t iterations, struct vsw_kvm_
 {
     if (!k || !out || iterations == 0)
         return -EINVAL;
+    if (kvm_vcpu_gone(k))
+        return -ENXIO;
     /* the same ioctls pull and push make: the table's parts, then XSAVE, then the MSRs */
     enum { N = NPARTS + 2 };
     _Static_assert(N <= sizeof(out->names) / sizeof(out->names[0]), "vsw_kvm_bench holds every ioctl");

@@ -120,8 +120,13 @@ static inline uint64_t now_ns(void)
 
 static inline int err(void) { return -(errno ? errno : EIO); }
 
+/* -ENXIO when the vCPU is gone (a vsw_kvm_reset that failed left none: reset again), else 0. */
+static inline int kvm_vcpu_gone(const struct vsw_kvm *k) { return k->run ? 0 : -ENXIO; }
+
 /* The MSR request: the layout's records for the MSRs this host has (kvm_state.c). */
 uint32_t kvm_msr_request(struct vsw_kvm *k, const uint8_t *regs);
+/* vsw_kvm_pull, refused (-ESRCH, nothing touched) unless machine `owner` runs on p (0: any) (kvm_state.c). */
+int kvm_pull_for(struct vsw_kvm *k, struct vsw_pcpu *p, uint64_t owner);
 /* After KVM_RUN: what the guest may have changed is no longer known to be held (kvm_state.c). */
 void kvm_ran(struct vsw_kvm *k);
 

@@ -198,6 +198,8 @@ int vsw_kvm_run(struct vsw_kvm *k, uint64_t slice_ns, struct vsw_kvm_exit *x)
 {
     if (!k || !x || slice_ns == 0)
         return -EINVAL;
+    if (kvm_vcpu_gone(k))
+        return -ENXIO;
     int r = arm(k, slice_ns);
     if (r < 0)
         return r;
@@ -210,6 +212,8 @@ int vsw_kvm_complete(struct vsw_kvm *k, struct vsw_kvm_exit *x)
 {
     if (!k || !x)
         return -EINVAL;
+    if (kvm_vcpu_gone(k))
+        return -ENXIO;
     if (!k->io_pending)
         return 0;
     int r = enter(k, 1, x);
@@ -229,6 +233,8 @@ int vsw_kvm_loop(struct vsw_kvm *k, struct vsw_pcpu *p, struct vsw_ctx *const *c
     for (uint32_t i = 0; i < n; i++)
         if (!ctxs[i])
             return -EINVAL;
+    if (kvm_vcpu_gone(k))
+        return -ENXIO;
     if (k->io_pending && !L->complete_first)
         return -EBUSY;
     uint8_t *in_end = (uint8_t *)&L->stopped;
@@ -266,7 +272,9 @@ int vsw_kvm_loop(struct vsw_kvm *k, struct vsw_pcpu *p, struct vsw_ctx *const *c
         uint32_t next = (current + 1) % n;
         if (pending_switch && next != current) {
             uint64_t t = now_ns();
-            int r = vsw_kvm_pull(k, p);
+            /* only into ctxs[current]'s register file: if another caller switched the PCPU
+             * meanwhile, the vCPU's state is not the running machine's (STOP_REFUSED, -ESRCH) */
+            int r = kvm_pull_for(k, p, ctxs[current]->owner);
             uint64_t t1 = now_ns();
             L->pull_ns += t1 - t;
             if (r == 0)
@@ -322,6 +330,8 @@ int vsw_kvm_calibrate(struct vsw_kvm *k, uint64_t slice_ns, uint32_t n, uint64_t
 {
     if (!k || !took_ns || n == 0 || slice_ns == 0)
         return -EINVAL;
+    if (kvm_vcpu_gone(k))
+        return -ENXIO;
     if (k->io_pending)
         return -EBUSY;
     /* the calibration guest at CPL 3 in 64-bit mode, nothing pending */
@@ -366,7 +376,7 @@ int vsw_kvm_calibrate(struct vsw_kvm *k, uint64_t slice_ns, uint32_t n, uint64_t
 int vsw_kvm_complete_read(struct vsw_kvm *k, uint64_t value)
 {
     if (!k || !k->read_pending)
-        return -EINVAL;
+        return -EINVAL;         /* a reset forgets the read: none pending on a vCPU that is gone */
     uint32_t len = k->run->mmio.len <= 8 ? k->run->mmio.len : 8;
     memcpy(k->run->mmio.data, &value, len);
     return 0;

@@ -114,15 +114,25 @@ static int pull_msrs(struct vsw_kvm *k, struct vsw_pcpu *p)
     return 0;
 }
 
-int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p)
+int vsw_kvm_pull(struct vsw_kvm *k, struct vsw_pcpu *p) { return kvm_pull_for(k, p, 0); }
+
+/* vsw_kvm_pull into the register file of machine `owner` only (0: whichever runs):
+ * -ESRCH, nothing touched, when another machine is on the PCPU. */
+int kvm_pull_for(struct vsw_kvm *k, struct vsw_pcpu *p, uint64_t owner)
 {
     if (!k || !p || p->L->id != VSW_LAYOUT_X86_64)
         return -EINVAL;
+    if (kvm_vcpu_gone(k))
+        return -ENXIO;
     if (k->io_pending)
         return -EBUSY;          /* the guest's access is not complete: its state is not whole */
     int r = vsw_pcpu_enter_running(p);
     if (r < 0)
         return r;
+    if (owner && p->owner != owner) {
+        vsw_pcpu_leave(p);
+        return -ESRCH;          /* someone else switched the PCPU: the vCPU's state is not its machine's */
+    }
     for (size_t i = 0; i < NPARTS && r == 0; i++) {
         if (kvm_parts[i].lapic && !k->lapic)
             continue;           /* absent on this host: kept as it is */
@@ -212,6 +222,8 @@ int vsw_kvm_push(struct vsw_kvm *k, struct vsw_pcpu *p)
 {
     if (!k || !p || p->L->id != VSW_LAYOUT_X86_64)
         return -EINVAL;
+    if (kvm_vcpu_gone(k))
+        return -ENXIO;
     if (k->io_pending)
         return -EBUSY;          /* KVM would complete that access into the state pushed */
     int r = vsw_pcpu_enter_running(p);
@@ -251,6 +263,8 @@ int vsw_kvm_flush(struct vsw_kvm *k)
 {
     if (!k)
         return -EINVAL;
+    if (kvm_vcpu_gone(k))
+        return -ENXIO;
     if (k->io_pending)
         return -EBUSY;          /* vsw_kvm_complete first: the guest's access decides its state */
     if (k->run->kvm_dirty_regs) {

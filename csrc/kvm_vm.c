@@ -211,13 +211,17 @@ int vsw_kvm_reset(struct vsw_kvm *k)
 {
     if (!k)
         return -EINVAL;
-    munmap(k->run, k->run_size);
-    close(k->vcpu_fd);
+    if (k->run)
+        munmap(k->run, k->run_size);
+    if (k->vcpu_fd >= 0)
+        close(k->vcpu_fd);
     k->run = NULL;
     k->vcpu_fd = -1;
     k->read_pending = 0;
     k->io_pending = 0;
     k->masked = 0;              /* the signal mask is the old vCPU's */
+    k->held = 0;
+    k->sync_fresh = 0;
     /* KVM frees vCPUs only with their VM: when its vCPUs run out (KVM_CAP_MAX_VCPUS;
      * a guest's system call costs one on hosts where it is a shutdown, see
      * pyvswitch.guest.linux), a fresh VM takes over the same guest memory */
@@ -234,7 +238,16 @@ int vsw_kvm_reset(struct vsw_kvm *k)
         vm_caps(k);
         k->next_vcpu_id = 0;
     }
-    return vcpu_create(k);
+    int r = vcpu_create(k);
+    if (r < 0 && k->run) {      /* half made: none at all, so every call says so (-ENXIO) until a reset works */
+        munmap(k->run, k->run_size);
+        k->run = NULL;
+    }
+    if (r < 0 && k->vcpu_fd >= 0) {
+        close(k->vcpu_fd);
+        k->vcpu_fd = -1;
+    }
+    return r;
 }
 
 /* Where each part lives in the layout, resolved once by name. */

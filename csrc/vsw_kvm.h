@@ -137,7 +137,7 @@ struct vsw_kvm_loop {
     /* out */
     uint32_t stopped;           /* enum vsw_kvm_stop */
     uint32_t current;           /* the context the vCPU holds */
-    int32_t r;                  /* STOP_REFUSED: what vsw_switch returned */
+    int32_t r;                  /* STOP_REFUSED: what the pull (-ESRCH: another caller switched p) or vsw_switch returned */
     uint32_t reserved2;
     uint64_t slices, preempted, switches;   /* preempted: entries written to took_ns */
     uint64_t guest_ns, pull_ns, push_ns, switch_ns;

@@ -74,6 +74,8 @@ ERRNO_MEANINGS: dict[str, str] = {
               "number beyond the store; a count over its stated limit",
     "EDOM": "(C) a bus utilisation outside [0, 1) given to `pyvswitch.hw.Bus` (in a platform file: `EINVAL`)",
     "EBADF": "anything on a closed `Hypervisor` (a call in flight when `close()` began ends so too)",
+    "EDEADLK": "`close()` from a thread inside `Hypervisor.using()` (a `Scheduler.run` callback or policy): it "
+               "would wait for itself; nothing changed",
     "EISDIR": "a platform, schedule, grid or image path that is a directory",
     "EFBIG": "a file over its limit (the limits below)",
     "EPERM": "`del` of a register",

@@ -119,6 +119,7 @@ class Migration:
         self.why = ""
         self.history: list[MigrationStats] = []
         self.calls = 0                          # threads inside ``using``
+        self.holders: dict[int, int] = {}       # those threads: ident -> holds (``close`` from one would wait for itself)
         self._warnings: list[str] = []
 
     @property
@@ -223,11 +224,17 @@ class Migration:
             else:
                 self.wait_gate()
             self.calls += 1
+            me = threading.get_ident()
+            self.holders[me] = self.holders.get(me, 0) + 1
         try:
             yield
         finally:
             with self.lock:
                 self.calls -= 1
+                if self.holders[me] == 1:
+                    del self.holders[me]
+                else:
+                    self.holders[me] -= 1
                 self.gate.notify_all()
 
     def close(self) -> bool:
@@ -235,10 +242,15 @@ class Migration:
         (from here every gate answers EBADF), waits for every ``using`` hold to leave
         (new ones wait, then EBADF), freezes every PCPU for good (a call inside
         finishes first) and forgets every handle - never thawed.  False when it
-        was closed already."""
+        was closed already; EDEADLK, changing nothing, from a thread that holds
+        ``using`` itself (it would wait for itself)."""
         with self.lock:
             if self.closed:
                 return False
+            if threading.get_ident() in self.holders:
+                raise VswError(errno.EDEADLK, "close() from inside work that holds the hypervisor open on this "
+                                              "thread (using(): a Scheduler.run callback or policy) would wait for "
+                                              "itself; close it once that work has returned")
             self.begin()
             try:
                 self.closed = True

@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -169,23 +170,45 @@ class rr_timeslice:
     """``with rr_timeslice(ms) as err:`` sched_rr_timeslice_ms set to ``ms`` (whole
     ms) and restored on the way out; ``err`` is None, or why it could not be set."""
 
+    #: signals whose default action ends the process without unwinding (no ``finally``):
+    #: while the host's setting is the bench's, they unwind instead (exit 128 + signal)
+    UNWIND = (signal.SIGTERM, signal.SIGHUP)
+
     def __init__(self, ms: float) -> None:
         self.ms, self.old = ms, None
+        self.handlers: dict[int, Any] = {}
+
+    @staticmethod
+    def _unwind(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
 
     def __enter__(self) -> str | None:
         if self.ms != int(self.ms) or self.ms < 1:
             return f"sched_rr_timeslice_ms takes whole milliseconds, not {self.ms:g}"
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.UNWIND:
+                if signal.getsignal(sig) is signal.SIG_DFL:
+                    self.handlers[sig] = signal.signal(sig, self._unwind)
         try:
             self.old = RR_SYSCTL.read_text().strip()
             RR_SYSCTL.write_text(f"{int(self.ms)}\n")
         except OSError as exc:
             self.old = None
+            self._restore_handlers()
             return f"cannot set {RR_SYSCTL}: {exc.strerror}"
         return None
 
+    def _restore_handlers(self) -> None:
+        for sig, was in self.handlers.items():
+            signal.signal(sig, was)
+        self.handlers.clear()
+
     def __exit__(self, *exc: object) -> None:
-        if self.old is not None:
-            RR_SYSCTL.write_text(self.old + "\n")
+        try:
+            if self.old is not None:
+                RR_SYSCTL.write_text(self.old + "\n")
+        finally:
+            self._restore_handlers()
 
 
 def set_own_slice(ns: int) -> None:

@@ -176,6 +176,7 @@ class RegionAllocator(Protocol):
 
 _PENDING = ("a guest's device access is not complete yet (complete() it first: KVM finishes it "
             "at the next KVM_RUN, in whatever state the vCPU then holds)")
+_GONE = "the vCPU is gone: a reset() failed to make a new one (reset() again)"
 
 
 class KvmVcpu:
@@ -226,10 +227,11 @@ class KvmVcpu:
         """Applies everything pushed and forgets what is known to be held, so the next
         pull asks KVM for every group (KVM's own word, as its selftests read it)."""
         with self._lock:
-            check(lib.vsw_kvm_flush(self.handle), "KVM flush", {errno.EBUSY: _PENDING})
+            check(lib.vsw_kvm_flush(self.handle), "KVM flush", {errno.EBUSY: _PENDING, errno.ENXIO: _GONE})
 
     def reset(self) -> None:
-        """A fresh vCPU in place of one a guest's triple fault left undefined."""
+        """A fresh vCPU in place of one a guest's triple fault left undefined.  If it
+        fails, the vCPU is gone (every call but close and reset: ENXIO) until a reset works."""
         with self._lock:
             check(lib.vsw_kvm_reset(self.handle), "KVM vCPU reset")
 
@@ -253,7 +255,7 @@ class KvmVcpu:
         """The vCPU's state into the PCPU's register file (changed groups become dirty)."""
         with self._lock:
             check(lib.vsw_kvm_pull(self.handle, pcpu.handle), "KVM pull",
-                  {errno.ESRCH: "no machine is running on the PCPU", errno.EBUSY: _PENDING})
+                  {errno.ESRCH: "no machine is running on the PCPU", errno.EBUSY: _PENDING, errno.ENXIO: _GONE})
 
     def push(self, pcpu: Pcpu) -> None:
         """The PCPU's register file into the vCPU (nothing is set when it cannot all be)."""
@@ -263,7 +265,7 @@ class KvmVcpu:
         if r >= 0:
             return                  # the messages below read the register file: only for a refusal
         check(r, "KVM push", {
-            errno.ESRCH: "no machine is running on the PCPU", errno.EBUSY: _PENDING,
+            errno.ESRCH: "no machine is running on the PCPU", errno.EBUSY: _PENDING, errno.ENXIO: _GONE,
             errno.EOPNOTSUPP: f"the context uses XSAVE components this host lacks: its XSTATE_BV has bits "
                               f"{self._missing(pcpu):#x}, this host has {self.info['xsave_components']:#x}",
             errno.EINVAL: (f"KVM refused the value of MSR {msr_name(refused)} ({refused:#x}): "
@@ -279,7 +281,7 @@ class KvmVcpu:
         ``io`` or ``bad_io`` exit the access is complete only at the next ``run`` or
         ``complete``; pull and push refuse (EBUSY) until then."""
         with self._lock:
-            check(lib.vsw_kvm_run(self.handle, slice_ns, self._exit), "KVM_RUN")
+            check(lib.vsw_kvm_run(self.handle, slice_ns, self._exit), "KVM_RUN", {errno.ENXIO: _GONE})
         return self._last()
 
     def complete(self) -> KvmExit | None:
@@ -288,7 +290,7 @@ class KvmVcpu:
         the next part of a split access, which exited in turn (handle it, call again)."""
         with self._lock:
             r = lib.vsw_kvm_complete(self.handle, self._exit)
-        check(r, "KVM_RUN (completing a device access)")
+        check(r, "KVM_RUN (completing a device access)", {errno.ENXIO: _GONE})
         return self._last() if r == 1 else None
 
     #: the slice the calibration arms: long enough that the guest is surely running when the kick comes
@@ -335,7 +337,8 @@ class KvmVcpu:
         took = ffi.new("uint64_t[]", samples)
         with self._lock:
             check(lib.vsw_kvm_calibrate(self.handle, slice_ns, samples, took), "KVM preemption calibration",
-                  {errno.EBUSY: _PENDING, errno.EIO: "the calibration guest stopped other than by the timer"})
+                  {errno.EBUSY: _PENDING, errno.ENXIO: _GONE,
+                   errno.EIO: "the calibration guest stopped other than by the timer"})
         return list(took)
 
     def bench_ioctls(self, iterations: int = 1000) -> dict[str, dict[str, float]]:

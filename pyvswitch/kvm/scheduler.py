@@ -361,6 +361,7 @@ class Scheduler:
                 self._settle(self.vcpu.push)
         it, due = 0, False          # due: on_vcpu has had its slice
         while it < max_slices:
+            self._check_holds()
             self._gone()
             runnable = [j for j in self.jobs if not j.done]
             if not runnable:
@@ -403,6 +404,7 @@ class Scheduler:
             if any(not j.done for j in self.jobs):
                 rep.stopped = "budget"
         if on_vcpu is not None:             # leave the register file holding the truth
+            self._check_holds()
             with self.hv.using():
                 self._settle(self.vcpu.pull)
         rep.wall_ns = time.perf_counter_ns() - t_start
@@ -420,18 +422,25 @@ class Scheduler:
         whether it has had its slice, and the slices used."""
         n = len(runnable)
         current, used = runnable.index(on_vcpu), 0
-        resume_ns, complete = 0, False      # after an exit: the slice's age, and its access to complete
+        # after an exit: when that slice started (perf_counter ns: the time Python spends on
+        # the exit is the guest's slice too, as the Python loop counts it), and its access to complete
+        started, complete = 0, False
         end = time.perf_counter_ns() + max_ns
         while True:
+            self._check_holds()
             ctxs = [j.machine._c for j in runnable]
             if any(c is None for c in ctxs):    # a migration took the handles just now: the Python loop's turn
                 if complete:                    # ... once the slice an exit stopped is finished, in Python
-                    self._slice(runnable[current], slice_ns, rep, used_ns=resume_ns, handled=True)
+                    self._slice(runnable[current], slice_ns, rep, used_ns=time.perf_counter_ns() - started,
+                                handled=True)
                     return runnable[current], True, used + 1
                 return runnable[current], due, used
             cap = 1 if complete and stop is not None else min(budget - used, C_LOOP_SLICES)
-            L, r, took = self._c_loop(runnable, ctxs, current, due and not complete, complete, resume_ns,
-                                      slice_ns, cap, max(1, end - time.perf_counter_ns()), rep)
+            now = time.perf_counter_ns()
+            L, r, took = self._c_loop(runnable, ctxs, current, due and not complete, complete,
+                                      now - started if complete else 0, slice_ns, cap, max(1, end - now), rep)
+            back = time.perf_counter_ns()
+            self._check_holds()
             job = runnable[L.current]
             if r < 0:
                 raise VswError(-r, f"the slice loop on pcpu{self.index} failed running {job.machine.name}: "
@@ -442,10 +451,10 @@ class Scheduler:
                 self._count(job, x, rep)
                 self._device(job, x)
                 if not job.done and all(not j.machine.destroyed and j.machine._c is not None for j in runnable):
-                    current, due, complete, resume_ns = L.current, False, True, L.used_ns
+                    current, due, complete, started = L.current, False, True, back - L.used_ns
                     continue                    # back into C: the access completes there, the slice goes on
                 # it ended (or a machine went): the slice is finished here, as the Python loop would
-                self._slice(job, slice_ns, rep, used_ns=L.used_ns, handled=True)
+                self._slice(job, slice_ns, rep, used_ns=time.perf_counter_ns() - back + L.used_ns, handled=True)
                 return job, True, used + 1
             used += L.slices
             if L.stopped == lib.VSW_KVM_STOP_UNPUSHED:
@@ -495,6 +504,22 @@ class Scheduler:
         # whose state the vCPU holds: the PCPU's machine, unless the loop switched and could not push
         self._holds = None if L.stopped == lib.VSW_KVM_STOP_UNPUSHED else runnable[L.current].machine
         return L, r, took
+
+    def _check_holds(self) -> None:
+        """ESRCH, ending the run, when the PCPU no longer runs the machine whose state
+        the vCPU holds: a caller other than this scheduler (another thread, or a
+        callback of this run) switched it.  Then the vCPU's state is no machine's on
+        the PCPU: nothing of it is pulled (the machine switched in keeps its own)."""
+        holds = self._holds
+        if holds is None:
+            return
+        now = self.hv.running(self.index)
+        if now is not holds:
+            self._holds = None
+            raise VswError(errno.ESRCH, f"pcpu{self.index} runs {now.name if now is not None else 'nothing'}, not "
+                                        f"{holds.name}, whose guest state its vCPU holds: it was switched by a caller "
+                                        "other than this Scheduler during its run (while a Scheduler runs on a "
+                                        f"PCPU, only it switches that PCPU); {holds.name} lost its current slice")
 
     def _gone(self) -> None:
         """A job whose machine was destroyed (destroy_vm while it waited its turn)
@@ -660,13 +685,9 @@ class Scheduler:
                 text = self.vcpu.memory[job.base + addr:job.base + addr + n]
                 job.output += text
                 if self._on_output is not None and n:
-                    try:
-                        self._on_output(job, bytes(text))
-                    except BaseException:
-                        while self.vcpu.complete() is not None:     # the write ends in its guest ...
-                            pass
-                        self.vcpu.pull(self.pcpu)   # ... and the register file holds the truth, as run() leaves it
-                        raise
+                    # if it raises, run()'s rescue ends the write in its guest and pulls - only into
+                    # the machine whose state the vCPU holds, even if the callback switched the PCPU
+                    self._on_output(job, bytes(text))
         elif reg == REG_EXIT:
             job.exit_status = (data & 0xFFFFFFFF) - (1 << 32 if data & 0x80000000 else 0)
         elif reg == REG_FAULT and job.image is not None:

@@ -285,6 +285,24 @@ def test_close_waits_for_using_holds_and_a_holder_calling_in_meanwhile_gets_ebad
     assert e.value.errno == errno.EBADF
 
 
+def test_close_from_inside_a_hold_on_the_same_thread_is_refused_not_a_deadlock():
+    """close() waits for every ``using`` hold to leave: from inside one on its own
+    thread (a Scheduler.run callback closing the hypervisor) it waited for itself
+    forever.  It is refused with EDEADLK, changing nothing; after the hold it closes."""
+    hv = pyvswitch.open(platform())
+    vm = hv.create_vm("a")
+    with hv.using():
+        with hv.using():                        # nested holds of one thread: still its own
+            with pytest.raises(VswError) as e:
+                hv.close()
+        assert e.value.errno == errno.EDEADLK and "using" in str(e.value)
+        assert hv.running(0) is not None and vm in hv.vms      # still open, nothing changed
+    hv.close()
+    with pytest.raises(VswError) as e:
+        hv.create_vm("b")
+    assert e.value.errno == errno.EBADF
+
+
 @pytest.mark.skipif(why_unusable() is not None, reason=f"KVM unusable here: {why_unusable()}")
 def test_close_during_a_kvm_scheduler_run_ends_it_with_ebadf():
     from pyvswitch.kvm import Scheduler
