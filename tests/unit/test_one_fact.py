@@ -394,3 +394,19 @@ def test_a_refused_reconfiguration_changes_nothing() -> None:
             path.configure(bad)
         assert "max_burst" in str(e.value) or "threshold" in str(e.value), str(e.value)
         assert path.params == hw.MoverParams() and path.limits() == limits
+
+
+def test_the_cached_prior_arts_reference_point_is_stated_where_its_source_says() -> None:
+    """bench, sweep rows and sweep --help name where the XSAVE + XRSTOR reference point is
+    written down; that page states it in the model's numbers (it said "the README's", after
+    the README stopped quoting it)."""
+    from pyvswitch.bench.calibrate import cached_save_ns
+    from pyvswitch.bench.model import XSAVE_XRSTOR_CYCLES
+    lo, hi = XSAVE_XRSTOR_CYCLES
+    ns, source = cached_save_ns(None, 3000)
+    assert ns == (lo + hi) / 2 / 3
+    page = re.search(r"docs/[\w/.-]+\.md|README\.md", source)
+    assert page, f"{source!r} names no page"
+    assert f"{lo}-{hi} cycles" in " ".join((ROOT / page.group()).read_text().split()), (page.group(), lo, hi)
+    sweep_help = " ".join(dict(_parsers())["pyvswitch sweep"].format_help().split())
+    assert page.group() in sweep_help, sweep_help
