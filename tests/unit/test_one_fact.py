@@ -410,3 +410,50 @@ def test_the_cached_prior_arts_reference_point_is_stated_where_its_source_says()
     assert f"{lo}-{hi} cycles" in " ".join((ROOT / page.group()).read_text().split()), (page.group(), lo, hi)
     sweep_help = " ".join(dict(_parsers())["pyvswitch sweep"].format_help().split())
     assert page.group() in sweep_help, sweep_help
+
+
+def _prose_sources() -> list[Path]:
+    """Every file whose words name the tree's files and modules: the README, the docs' pages
+    and extension, the package, the C core, the scripts (the tests name some that must not exist)."""
+    out = [ROOT / "README.md", ROOT / "setup.py", ROOT / "pyproject.toml", ROOT / ".ci" / "run",
+           *sorted(p for p in (ROOT / "docs").rglob("*") if p.suffix in (".md", ".py") and "_build" not in p.parts),
+           *sorted((ROOT / "pyvswitch").rglob("*.py")), *sorted((ROOT / "pyvswitch" / "guest" / "runtime").iterdir()),
+           *sorted((ROOT / "csrc").iterdir()), *sorted(p for p in (ROOT / "scripts").rglob("*") if p.suffix != ".png")]
+    return [p for p in out if p.is_file()]
+
+
+def _resolves(dotted: str) -> bool:
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            if not hasattr(obj, attr):
+                return False
+            obj = getattr(obj, attr)
+        return True
+    return False
+
+
+def test_every_file_and_module_the_text_names_exists() -> None:
+    """After the moves (kvm/guests.py -> guest/loader.py, the layout out of hw/kvm.py, kvm.c
+    split, keep_gil.h and StatsPool gone), a path or a dotted name a page or a docstring gives
+    is one that is there: a reader who follows it finds the fact."""
+    path = re.compile(r"(?<![\w/.-])((?:pyvswitch|csrc|tests|scripts|docs)/[\w/.-]*\w)")
+    dotted = re.compile(r"(?<![\w.])(pyvswitch(?:\.\w+)+)")
+    missing = set()
+    for src in _prose_sources():
+        text = src.read_text(errors="replace")
+        where = str(src.relative_to(ROOT))
+        for m in path.finditer(text):
+            p = m.group(1)
+            glob = text[m.end():m.end() + 1] == "*"             # tests/unit/kernel/test_kernel_*.py
+            if not p.startswith("docs/_build") and not (ROOT / p).exists() and not (glob and any(ROOT.glob(p + "*"))):
+                missing.add((where, p))
+        for m in dotted.finditer(text):
+            name = m.group(1)
+            if "__main__" not in name and not _resolves(name):
+                missing.add((where, name))
+    assert not missing, sorted(missing)
