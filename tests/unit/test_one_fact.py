@@ -457,3 +457,17 @@ def test_every_file_and_module_the_text_names_exists() -> None:
             if "__main__" not in name and not _resolves(name):
                 missing.add((where, name))
     assert not missing, sorted(missing)
+
+
+def test_a_section_a_page_points_above_or_below_is_there() -> None:
+    """'"The store as a cache of contexts" above' on the architecture page pointed at a section
+    that had moved to the hypervisor guide when the README was split into pages: a quoted
+    section said to be above (below) is a heading of the same page, before (after) the words."""
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        text = page.read_text()
+        heads = [(m.start(), m.group(1).strip()) for m in re.finditer(r"^#+ (.*)$", text, flags=re.M)]
+        for m in re.finditer(r'"([^"]{3,80})"\s+(above|below)', text):      # a title may wrap
+            title, where = " ".join(m.group(1).split()), m.group(2)
+            at = [pos for pos, h in heads if h == title]
+            assert at, f"{page.relative_to(ROOT)}: no section {title!r} on this page ({where})"
+            assert any(pos < m.start() if where == "above" else pos > m.start() for pos in at), (page, title, where)
