@@ -471,3 +471,23 @@ def test_a_section_a_page_points_above_or_below_is_there() -> None:
             at = [pos for pos, h in heads if h == title]
             assert at, f"{page.relative_to(ROOT)}: no section {title!r} on this page ({where})"
             assert any(pos < m.start() if where == "above" else pos > m.start() for pos in at), (page, title, where)
+
+
+def test_the_demos_defaults_are_written_once() -> None:
+    """`pyvswitch demo`'s three VMs and ten thousand switches were typed in the parser and again
+    in run_demo's signature (and said in words by three pages): one constant each, in
+    pyvswitch.errors beside their bounds; the parser, the function and the prose agree with it."""
+    import pyvswitch.cli.demo as demo
+    parser, _ = _parser()
+    args = parser.parse_args(["demo"])
+    sig = inspect.signature(demo.run_demo).parameters
+    assert args.vms == sig["vms"].default == errors.DEFAULT_DEMO_VMS <= errors.MAX_DEMO_VMS
+    assert args.switches == sig["switches"].default == errors.DEFAULT_DEMO_SWITCHES <= errors.MAX_DEMO_SWITCHES
+    words = {3: "three", 10_000: "ten thousand"}
+    said = 0
+    for page in (ROOT / "README.md", ROOT / "docs" / "guides" / "demo-and-probe.md", ROOT / "docs" / "tutorial.md"):
+        text = " ".join(page.read_text().split())
+        for vms, switches in re.findall(r"a host and (\w+) VMs (?:round-robin )?([\w ]+?) times", text):
+            said += 1
+            assert (vms, switches) == (words.get(errors.DEFAULT_DEMO_VMS), words.get(errors.DEFAULT_DEMO_SWITCHES)), page
+    assert said >= 3, "the pages no longer say the demo's defaults in words: drop that half of this test"
