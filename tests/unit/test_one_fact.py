@@ -491,3 +491,16 @@ def test_the_demos_defaults_are_written_once() -> None:
             said += 1
             assert (vms, switches) == (words.get(errors.DEFAULT_DEMO_VMS), words.get(errors.DEFAULT_DEMO_SWITCHES)), page
     assert said >= 3, "the pages no longer say the demo's defaults in words: drop that half of this test"
+
+
+def test_the_architecture_page_states_the_layouts_c_builds() -> None:
+    """The register layouts' sizes, version and MSR count are C's (csrc/layout_*.c); the
+    architecture page says them in prose, so it is read against the tables."""
+    from pyvswitch.hw import Layout
+    page = " ".join((ROOT / "docs" / "reference" / "architecture.md").read_text().split())
+    x86, arm = Layout.get("x86_64"), Layout.get("aarch64")
+    assert f"`x86_64` ({x86.size:,} bytes, layout version {x86.version})" in page
+    assert f"`aarch64` ({arm.size:,} bytes)" in page
+    msrs = sum(1 for name in x86.fields if name.startswith("msr."))
+    assert f"{msrs} MSRs as `kvm_msr_entry` records" in page
+    assert f"`kvm_lapic_state` ({x86.group('lapic').size:,} B)" in page
