@@ -504,3 +504,16 @@ def test_the_architecture_page_states_the_layouts_c_builds() -> None:
     msrs = sum(1 for name in x86.fields if name.startswith("msr."))
     assert f"{msrs} MSRs as `kvm_msr_entry` records" in page
     assert f"`kvm_lapic_state` ({x86.group('lapic').size:,} B)" in page
+
+
+def test_the_demo_page_states_the_reference_stores_size_as_computed() -> None:
+    """"The reference store holds 618 contexts" is computed (capacity_bytes over the slot size);
+    the demo guide says it in prose, so it is read against the store the reference brings up,
+    and its example of a demo that misses (--vms N) still gives more machines than that."""
+    with pyvswitch.open() as hv:
+        capacity = hv.cache.stats().capacity
+    page = " ".join((ROOT / "docs" / "guides" / "demo-and-probe.md").read_text().split())
+    held = re.findall(r"reference store holds ([\d,]+) contexts", page)
+    assert held == [f"{capacity:,}"], (held, capacity)
+    more = [int(n.replace(",", "")) for n in re.findall(r"`--vms ([\d,]+)`", page)]
+    assert more and all(capacity < n + 1 <= errors.MAX_DEMO_VMS + 1 for n in more), (more, capacity)
