@@ -46,3 +46,13 @@ def test_a_test_in_no_tier_is_refused(rel):
 def test_a_slow_test_under_unit_is_still_refused():
     with pytest.raises(pytest.UsageError, match="marked slow"):
         _hook()(None, [_Item("unit/hw/test_e.py", "slow")])
+
+
+@pytest.mark.parametrize("env, profile", [
+    ({}, "dev"), ({"CI": "true"}, "ci"), ({"CI": "1"}, "ci"),
+    ({"CI": "false"}, "dev"), ({"CI": "0"}, "dev"), ({"CI": ""}, "dev"),    # CI=false read as CI
+    ({"HYPOTHESIS_PROFILE": "ci"}, "ci"), ({"HYPOTHESIS_PROFILE": "dev", "CI": "true"}, "dev"),
+])
+def test_the_profile_follows_what_the_environment_means(env, profile):
+    import effort
+    assert effort.choose_profile(env) == profile
