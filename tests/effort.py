@@ -1,6 +1,6 @@
 """How hard the tests try, decided once: the ``dev`` profile (the default: the unit loop
 while working) or the ``ci`` profile (``.ci/run`` exports ``HYPOTHESIS_PROFILE=ci``;
-``CI`` set in the environment selects it too).  ``tests/conftest.py`` loads the
+``CI`` set in the environment, but not to false or 0, selects it too).  ``tests/conftest.py`` loads the
 hypothesis profile of the same name.
 
 ``ci`` runs every test at its full strength; ``dev`` runs the same tests with fewer
