@@ -21,6 +21,22 @@ static uint64_t splitmix64(uint64_t *state)
     return z ^ (z >> 31);
 }
 
+/* Model time is whole picoseconds in 64 bits.  A wait drawn near utilisation 1 (any
+ * fraction below 1 is allowed) can exceed any of it: every wait, cost and conversion
+ * saturates at BUS_MAX (about 20 hours in ps), so the few dozen costs a switch adds up
+ * cannot wrap - a cost is never below the idle bus's, a counter never goes down. */
+#define BUS_MAX (UINT64_MAX >> 8)
+
+static uint64_t sat_add(uint64_t a, uint64_t b, uint64_t max)
+{
+    return a > max || b > max - a ? max : a + b;
+}
+
+static uint64_t sat_from(double v)
+{
+    return v < (double)BUS_MAX ? (uint64_t)v : BUS_MAX;
+}
+
 static uint64_t beats(const struct vsw_bus_params *p, uint64_t bytes)
 {
     return (bytes + p->width_bytes - 1) / p->width_bytes;
@@ -116,7 +132,7 @@ int vsw_bus_reset(struct vsw_bus *bus)
 
 uint64_t vsw_bus_cycles_to_ps(const struct vsw_bus *bus, uint64_t cycles)
 {
-    return (uint64_t)((double)cycles * bus->ps_per_cycle + 0.5);
+    return sat_from((double)cycles * bus->ps_per_cycle + 0.5);
 }
 
 /* Other masters' transactions ahead of ours: geometric, by inverse CDF. */
@@ -124,7 +140,7 @@ static uint64_t draw_wait(struct vsw_bus *bus)
 {
     /* 53 random bits -> u in (0, 1] */
     double x = (double)((splitmix64(&bus->rng) >> 11) + 1) * (1.0 / 9007199254740992.0);
-    return (uint64_t)floor(log(x) / bus->log_u) * bus->other_cycles;
+    return sat_from(floor(log(x) / bus->log_u) * (double)bus->other_cycles);
 }
 
 uint64_t vsw_bus_charge(struct vsw_bus *bus, uint32_t n, uint32_t bytes, uint64_t *wait_ps)
@@ -139,17 +155,17 @@ uint64_t vsw_bus_cost(struct vsw_bus *bus, uint32_t n, uint32_t bytes, uint64_t 
     vsw_lock(&bus->lock);
     if (bus->p.shared && bus->p.utilisation > 0.0)
         for (uint32_t i = 0; i < n; i++)
-            wait += draw_wait(bus);
+            wait = sat_add(wait, draw_wait(bus), BUS_MAX);
     if (count) {
         bus->c.transactions += n;
         bus->c.bytes += (uint64_t)n * bytes;
         bus->c.busy_cycles += work;
-        bus->c.wait_cycles += wait;
+        bus->c.wait_cycles = sat_add(bus->c.wait_cycles, wait, UINT64_MAX);
     }
     vsw_unlock(&bus->lock);
     if (wait_ps)
         *wait_ps = vsw_bus_cycles_to_ps(bus, wait);
-    return vsw_bus_cycles_to_ps(bus, work + wait);
+    return vsw_bus_cycles_to_ps(bus, sat_add(work, wait, BUS_MAX));
 }
 
 uint64_t vsw_bus_cycles(const struct vsw_bus *bus, uint32_t bytes)
@@ -161,8 +177,9 @@ uint64_t vsw_bus_arbitrate(struct vsw_bus *bus, uint64_t start_ps, uint64_t busy
 {
     vsw_lock(&bus->lock);
     uint64_t at = start_ps > bus->free_at_ps ? start_ps : bus->free_at_ps;
-    bus->free_at_ps = at + busy_ps;
-    bus->c.wait_cycles += (uint64_t)((double)(at - start_ps) / bus->ps_per_cycle + 0.5);
+    bus->free_at_ps = sat_add(at, busy_ps, UINT64_MAX);
+    bus->c.wait_cycles = sat_add(bus->c.wait_cycles, sat_from((double)(at - start_ps) / bus->ps_per_cycle + 0.5),
+                                 UINT64_MAX);
     vsw_unlock(&bus->lock);
     return at - start_ps;
 }
@@ -179,7 +196,7 @@ void vsw_bus_count(struct vsw_bus *bus, uint32_t shard, uint32_t transactions, u
 uint64_t vsw_bus_expect(const struct vsw_bus *bus, uint32_t n, uint32_t bytes)
 {
     double cycles = (double)(bus->p.setup_cycles + beats(&bus->p, bytes)) + bus->mean_wait_cycles;
-    return (uint64_t)(n * cycles * bus->ps_per_cycle + 0.5);
+    return sat_from(n * cycles * bus->ps_per_cycle + 0.5);
 }
 
 int vsw_bus_transact(struct vsw_bus *bus, uint32_t bytes, uint64_t *wait_ps, uint64_t *ps)

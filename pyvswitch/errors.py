@@ -137,6 +137,10 @@ DEFAULT_SLICE_US = 50.0
 DEFAULT_GUEST_MEM_MIB = 64
 #: The address space of one unmodified Linux program in MiB (``run --mem-mib ... --linux``, ``load_linux``).
 DEFAULT_LINUX_MEM_MIB = 128
+#: VMs beside the host in ``pyvswitch demo`` (``--vms``, ``run_demo``).
+DEFAULT_DEMO_VMS = 3
+#: Switches per phase of ``pyvswitch demo`` (``--switches``, ``run_demo``).
+DEFAULT_DEMO_SWITCHES = 10_000
 
 
 def check_int_in(v: object, what: str, low: int, high: int) -> int:

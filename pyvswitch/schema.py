@@ -3,7 +3,7 @@
 Every kind of device a platform may describe, its compatible string and every
 parameter with its type, unit, default, bounds and where the default comes
 from.  Platform validation, the drivers' defaults, the hw owners' defaults,
-``bench``, ``scripts/platforms`` (the README's tables) and the tests all read
+``bench``, ``scripts/platforms`` (the tables of docs/reference) and the tests all read
 it; nothing else writes a default down.
 
 Pure data with no imports from pyvswitch, so every layer may read it - the hw

@@ -8,7 +8,7 @@ Each round starts from a collected heap, and the time CPython's cyclic
 collector spends in each tenth is measured (gc.callbacks) and printed beside
 it: a full pass costs in proportion to the live objects (two per machine) and
 comes in proportion less often - constant per machine, amortised - but each
-pass lands whole in one tenth.  Prints the figures the README quotes."""
+pass lands whole in one tenth.  Prints the figures docs/performance.md quotes."""
 import argparse
 import gc
 import resource

@@ -7,6 +7,8 @@ marks that sort the tests by cost, from the folder each lives in:
   (``stress``, ``slow``);
 - ``tests/fuzz``: the atheris harnesses, bounded (``fuzz``, ``slow``);
 - ``tests/kvm``: real guests on a KVM vCPU; they skip, saying why, without /dev/kvm (``kvm``, ``slow``).
+
+A test in no folder of these four is refused, as a slow one under unit is (tests/unit/test_tiers.py).
 """
 from __future__ import annotations
 
@@ -60,5 +62,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             # the unit loop and -m "not slow" are one set: a slow test lives in a slow folder
             raise pytest.UsageError(f"{item.nodeid} is marked slow: it belongs in tests/stress or tests/kvm "
                                     f"(or make it cheap: docs/testing.md, 'Where a new test goes')")
-        for mark in _FOLDER_MARKS.get(folder, ()):
+        if folder not in _FOLDER_MARKS:
+            # unmarked, it would run under -m "not slow" but not in tests/unit: the two sets would part
+            raise pytest.UsageError(f"{item.nodeid} is in no tier: a test lives in tests/unit/<layer>, tests/stress, "
+                                    f"tests/fuzz or tests/kvm (docs/testing.md, 'Where a new test goes')")
+        for mark in _FOLDER_MARKS[folder]:
             item.add_marker(mark)

@@ -1,6 +1,6 @@
 """How hard the tests try, decided once: the ``dev`` profile (the default: the unit loop
 while working) or the ``ci`` profile (``.ci/run`` exports ``HYPOTHESIS_PROFILE=ci``;
-``CI`` set in the environment selects it too).  ``tests/conftest.py`` loads the
+``CI`` set in the environment, but not to false or 0, selects it too).  ``tests/conftest.py`` loads the
 hypothesis profile of the same name.
 
 ``ci`` runs every test at its full strength; ``dev`` runs the same tests with fewer
@@ -9,8 +9,16 @@ bug they find in CI is still the same test failing, only found with less luck.""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
-PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+
+def choose_profile(env: Mapping[str, str]) -> str:
+    """HYPOTHESIS_PROFILE if set, else ``ci`` where CI says so (``CI=false`` or ``0`` does not)."""
+    ci = env.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+    return env.get("HYPOTHESIS_PROFILE") or ("ci" if ci else "dev")
+
+
+PROFILE = choose_profile(os.environ)
 CI = PROFILE == "ci"
 #: hypothesis examples of a test that names no count of its own
 CI_EXAMPLES, DEV_EXAMPLES = 100, 10

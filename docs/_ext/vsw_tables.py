@@ -4,7 +4,7 @@ NAME is one of ``platforms`` (the built-in platform files), ``defaults`` (every 
 parameter, from pyvswitch.schema), ``errnos`` (pyvswitch.errors.ERRNO_MEANINGS),
 ``exit-codes [VERB]`` (pyvswitch.cli.EXIT_STATUS: every verb's, or one verb's), ``limits`` (the bounds on what a user hands in,
 pyvswitch.errors, each with its ``#:`` comment) or ``cli VERB`` (that verb's ``--help``).
-Markdown tables are produced by the same functions that print them for the README
+Markdown tables are produced by the same functions that print them on the command line
 (scripts/platforms) and parsed as the page's own Markdown.
 """
 from __future__ import annotations

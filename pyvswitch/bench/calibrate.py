@@ -36,7 +36,7 @@ from ..hw import Layout, ffi, lib
 from ..schema import KINDS
 from .model import XSAVE_XRSTOR_CYCLES
 
-#: The reference point the README quotes (an x86 host of ours, 2,688 bytes of AVX-512 state), used
+#: The reference point docs/guides/architects.md states (an x86 host of ours, 2,688 bytes of AVX-512 state), used
 #: where no calibration is given: XSAVE + XRSTOR cycles, low and high.
 REFERENCE_XSAVE_XRSTOR_CYCLES = XSAVE_XRSTOR_CYCLES
 
@@ -203,4 +203,5 @@ def cached_save_ns(calibration: dict[str, Any] | None, cpu_mhz: float) -> tuple[
     if calibration:
         return float(calibration["cached_save_ns"]), "XSAVE+XRSTOR measured on this host (pyvswitch calibrate)"
     lo, hi = REFERENCE_XSAVE_XRSTOR_CYCLES
-    return (lo + hi) / 2 * 1000.0 / cpu_mhz, f"XSAVE+XRSTOR {lo}-{hi} cycles, the README's reference point"
+    source = f"XSAVE+XRSTOR {lo}-{hi} cycles, the reference point of docs/guides/architects.md"
+    return (lo + hi) / 2 * 1000.0 / cpu_mhz, source

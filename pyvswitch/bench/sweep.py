@@ -381,7 +381,7 @@ def sweep(grid: "str | os.PathLike[str]", out: str, workers: int | None = None, 
     (numbers as numbers, None where a failed point has none).  Raises
     ``Interrupted`` on SIGINT/SIGTERM, the finished rows kept.  ``platform``: a
     file from ``pyvswitch calibrate`` whose cached-save prior art the rows price
-    the fast path against too (without one: the README's reference point).
+    the fast path against too (without one: the reference point of docs/guides/architects.md).
     ``notice``: told, with ``resume_any``, which rows it kept from another model."""
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or not 1 <= workers <= MAX_WORKERS):

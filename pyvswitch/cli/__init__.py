@@ -17,6 +17,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ..errors import (
+    DEFAULT_DEMO_SWITCHES,
+    DEFAULT_DEMO_VMS,
     DEFAULT_GUEST_MEM_MIB,
     DEFAULT_SLICE_US,
     MAX_DEMO_SWITCHES,
@@ -273,10 +275,10 @@ def _parser() -> "tuple[argparse.ArgumentParser, argparse._SubParsersAction[argp
     p.add_argument("-v", "--verbose", action="store_true", help="the modalias column too")
     p.set_defaults(run=_probe)
     d = _verb(sub, "demo", "host and VMs switched many times over both paths, state checked", "one JSON document")
-    d.add_argument("--vms", type=int_in(1, MAX_DEMO_VMS), default=3,
+    d.add_argument("--vms", type=int_in(1, MAX_DEMO_VMS), default=DEFAULT_DEMO_VMS,
                    help=f"VMs besides the host, 1 to {MAX_DEMO_VMS:,} (default %(default)s); with --kvm, the guests "
                         "(the built-in programs in turn)")
-    d.add_argument("--switches", type=int_in(1, MAX_DEMO_SWITCHES), default=10000,
+    d.add_argument("--switches", type=int_in(1, MAX_DEMO_SWITCHES), default=DEFAULT_DEMO_SWITCHES,
                    help=f"switches per path, 1 to {MAX_DEMO_SWITCHES:,} (default %(default)s)")
     d.add_argument("--kvm", action="store_true", help="real guests preempted on a KVM vCPU (needs /dev/kvm; "
                    f"platform default {DEFAULT_KVM_PLATFORM})")

@@ -11,7 +11,7 @@ import warnings
 from typing import Any
 
 from .. import api
-from ..errors import MAX_DEMO_SWITCHES, MAX_DEMO_VMS, check_int_in, check_uint
+from ..errors import DEFAULT_DEMO_SWITCHES, DEFAULT_DEMO_VMS, MAX_DEMO_SWITCHES, MAX_DEMO_VMS, check_int_in, check_uint
 from ..replay import replay
 from .probe import as_text
 
@@ -61,7 +61,8 @@ def _phase(hv: api.Hypervisor, machines: list[api.Machine], ref: Reference, swit
     return out
 
 
-def run_demo(platform: str | None = None, vms: int = 3, switches: int = 10000, steps: int = 64) -> dict[str, Any]:
+def run_demo(platform: str | None = None, vms: int = DEFAULT_DEMO_VMS, switches: int = DEFAULT_DEMO_SWITCHES,
+             steps: int = 64) -> dict[str, Any]:
     check_int_in(vms, "vms", 1, MAX_DEMO_VMS)
     check_int_in(switches, "switches", 1, MAX_DEMO_SWITCHES)
     check_uint(steps, "steps", 32)

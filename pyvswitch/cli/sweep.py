@@ -86,7 +86,7 @@ def add(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
     w = verb(sub, "sweep", "a design sweep over a TOML grid of model parameters, on local cores or Dask",
              "every row as JSON (numbers as numbers, null where a failed point has none)",
              platform_help="a platform file from `pyvswitch calibrate`: its cached-save prior art priced too "
-                           "(default: the README's XSAVE reference point)")
+                           "(default: the XSAVE reference point of docs/guides/architects.md)")
     w.add_argument("grid", metavar="GRID.toml", help="axes, each a list of values (pyvswitch/bench/sweep.py)")
     w.add_argument("--out", default="sweep.csv", help="the table, appended to as points finish (default %(default)s)")
     w.add_argument("--workers", type=int, help="local processes (default: every core)")

@@ -10,7 +10,7 @@ Two kinds of program:
 - the built-in assembly programs of the C core (``hash``, ``vecsum``, ``prng``):
   a 2 MiB region mapped at virtual 0, device registers at virtual 2 MiB;
 - any freestanding C program built with ``pyvswitch guest build`` (an ELF
-  image): a region of ``mem_bytes`` (``pyvswitch.hw.kvm.DEFAULT_MEM`` by default) mapped at virtual
+  image): a region of ``mem_bytes`` (``pyvswitch.guest.layout.DEFAULT_MEM`` by default) mapped at virtual
   [2 MiB, size) - the first 2 MiB unmapped, so a null pointer faults - and the
   device registers at virtual 0xC0000000 (``vsw_guest.h``).
 

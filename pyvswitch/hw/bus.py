@@ -116,9 +116,16 @@ class Bus:
 
     def transact(self, nbytes: int) -> tuple[float, float]:
         """One modelled transaction: (cost ns, of which waiting ns)."""
+        if isinstance(nbytes, bool) or not isinstance(nbytes, int):
+            raise VswError(errno.EINVAL, f"bus transaction: nbytes is a byte count, an integer, "
+                                         f"got {type(nbytes).__name__} {nbytes!r}")
         wait, ps = ffi.new("uint64_t *"), ffi.new("uint64_t *")
-        check(lib.vsw_bus_transact(self.handle, nbytes, wait, ps), "bus transaction",
-              {errno.EINVAL: f"a transaction moves at least one byte, got {nbytes}"})
+        try:
+            r = lib.vsw_bus_transact(self.handle, nbytes, wait, ps)
+        except OverflowError:       # C's uint32_t decides what fits
+            raise VswError(errno.EINVAL if nbytes < 0 else errno.ERANGE,
+                           f"bus transaction: nbytes {nbytes!r} does not fit C's uint32_t byte count") from None
+        check(r, "bus transaction", {errno.EINVAL: f"a transaction moves at least one byte, got {nbytes!r}"})
         return ps[0] / 1000.0, wait[0] / 1000.0
 
     def as_dict(self) -> dict[str, object]:

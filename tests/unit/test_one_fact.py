@@ -394,3 +394,126 @@ def test_a_refused_reconfiguration_changes_nothing() -> None:
             path.configure(bad)
         assert "max_burst" in str(e.value) or "threshold" in str(e.value), str(e.value)
         assert path.params == hw.MoverParams() and path.limits() == limits
+
+
+def test_the_cached_prior_arts_reference_point_is_stated_where_its_source_says() -> None:
+    """bench, sweep rows and sweep --help name where the XSAVE + XRSTOR reference point is
+    written down; that page states it in the model's numbers (it said "the README's", after
+    the README stopped quoting it)."""
+    from pyvswitch.bench.calibrate import cached_save_ns
+    from pyvswitch.bench.model import XSAVE_XRSTOR_CYCLES
+    lo, hi = XSAVE_XRSTOR_CYCLES
+    ns, source = cached_save_ns(None, 3000)
+    assert ns == (lo + hi) / 2 / 3
+    page = re.search(r"docs/[\w/.-]+\.md|README\.md", source)
+    assert page, f"{source!r} names no page"
+    assert f"{lo}-{hi} cycles" in " ".join((ROOT / page.group()).read_text().split()), (page.group(), lo, hi)
+    sweep_help = " ".join(dict(_parsers())["pyvswitch sweep"].format_help().split())
+    assert page.group() in sweep_help, sweep_help
+
+
+def _prose_sources() -> list[Path]:
+    """Every file whose words name the tree's files and modules: the README, the docs' pages
+    and extension, the package, the C core, the scripts (the tests name some that must not exist)."""
+    out = [ROOT / "README.md", ROOT / "setup.py", ROOT / "pyproject.toml", ROOT / ".ci" / "run",
+           *sorted(p for p in (ROOT / "docs").rglob("*") if p.suffix in (".md", ".py") and "_build" not in p.parts),
+           *sorted((ROOT / "pyvswitch").rglob("*.py")), *sorted((ROOT / "pyvswitch" / "guest" / "runtime").iterdir()),
+           *sorted((ROOT / "csrc").iterdir()), *sorted(p for p in (ROOT / "scripts").rglob("*") if p.suffix != ".png")]
+    return [p for p in out if p.is_file()]
+
+
+def _resolves(dotted: str) -> bool:
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            if not hasattr(obj, attr):
+                return False
+            obj = getattr(obj, attr)
+        return True
+    return False
+
+
+def test_every_file_and_module_the_text_names_exists() -> None:
+    """After the moves (kvm/guests.py -> guest/loader.py, the layout out of hw/kvm.py, kvm.c
+    split, keep_gil.h and StatsPool gone), a path or a dotted name a page or a docstring gives
+    is one that is there: a reader who follows it finds the fact."""
+    path = re.compile(r"(?<![\w/.-])((?:pyvswitch|csrc|tests|scripts|docs)/[\w/.-]*\w)")
+    dotted = re.compile(r"(?<![\w.])(pyvswitch(?:\.\w+)+)")
+    missing = set()
+    for src in _prose_sources():
+        text = src.read_text(errors="replace")
+        where = str(src.relative_to(ROOT))
+        for m in path.finditer(text):
+            p = m.group(1)
+            glob = text[m.end():m.end() + 1] == "*"             # tests/unit/kernel/test_kernel_*.py
+            if not p.startswith("docs/_build") and not (ROOT / p).exists() and not (glob and any(ROOT.glob(p + "*"))):
+                missing.add((where, p))
+        for m in dotted.finditer(text):
+            name = m.group(1)
+            if "__main__" not in name and not _resolves(name):
+                missing.add((where, name))
+    assert not missing, sorted(missing)
+
+
+def test_a_section_a_page_points_above_or_below_is_there() -> None:
+    """'"The store as a cache of contexts" above' on the architecture page pointed at a section
+    that had moved to the hypervisor guide when the README was split into pages: a quoted
+    section said to be above (below) is a heading of the same page, before (after) the words."""
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        text = page.read_text()
+        heads = [(m.start(), m.group(1).strip()) for m in re.finditer(r"^#+ (.*)$", text, flags=re.M)]
+        for m in re.finditer(r'"([^"]{3,80})"\s+(above|below)', text):      # a title may wrap
+            title, where = " ".join(m.group(1).split()), m.group(2)
+            at = [pos for pos, h in heads if h == title]
+            assert at, f"{page.relative_to(ROOT)}: no section {title!r} on this page ({where})"
+            assert any(pos < m.start() if where == "above" else pos > m.start() for pos in at), (page, title, where)
+
+
+def test_the_demos_defaults_are_written_once() -> None:
+    """`pyvswitch demo`'s three VMs and ten thousand switches were typed in the parser and again
+    in run_demo's signature (and said in words by three pages): one constant each, in
+    pyvswitch.errors beside their bounds; the parser, the function and the prose agree with it."""
+    import pyvswitch.cli.demo as demo
+    parser, _ = _parser()
+    args = parser.parse_args(["demo"])
+    sig = inspect.signature(demo.run_demo).parameters
+    assert args.vms == sig["vms"].default == errors.DEFAULT_DEMO_VMS <= errors.MAX_DEMO_VMS
+    assert args.switches == sig["switches"].default == errors.DEFAULT_DEMO_SWITCHES <= errors.MAX_DEMO_SWITCHES
+    words = {3: "three", 10_000: "ten thousand"}
+    said = 0
+    for page in (ROOT / "README.md", ROOT / "docs" / "guides" / "demo-and-probe.md", ROOT / "docs" / "tutorial.md"):
+        text = " ".join(page.read_text().split())
+        for vms, switches in re.findall(r"a host and (\w+) VMs (?:round-robin )?([\w ]+?) times", text):
+            said += 1
+            assert (vms, switches) == (words.get(errors.DEFAULT_DEMO_VMS), words.get(errors.DEFAULT_DEMO_SWITCHES)), page
+    assert said >= 3, "the pages no longer say the demo's defaults in words: drop that half of this test"
+
+
+def test_the_architecture_page_states_the_layouts_c_builds() -> None:
+    """The register layouts' sizes, version and MSR count are C's (csrc/layout_*.c); the
+    architecture page says them in prose, so it is read against the tables."""
+    from pyvswitch.hw import Layout
+    page = " ".join((ROOT / "docs" / "reference" / "architecture.md").read_text().split())
+    x86, arm = Layout.get("x86_64"), Layout.get("aarch64")
+    assert f"`x86_64` ({x86.size:,} bytes, layout version {x86.version})" in page
+    assert f"`aarch64` ({arm.size:,} bytes)" in page
+    msrs = sum(1 for name in x86.fields if name.startswith("msr."))
+    assert f"{msrs} MSRs as `kvm_msr_entry` records" in page
+    assert f"`kvm_lapic_state` ({x86.group('lapic').size:,} B)" in page
+
+
+def test_the_demo_page_states_the_reference_stores_size_as_computed() -> None:
+    """"The reference store holds 618 contexts" is computed (capacity_bytes over the slot size);
+    the demo guide says it in prose, so it is read against the store the reference brings up,
+    and its example of a demo that misses (--vms N) still gives more machines than that."""
+    with pyvswitch.open() as hv:
+        capacity = hv.cache.stats().capacity
+    page = " ".join((ROOT / "docs" / "guides" / "demo-and-probe.md").read_text().split())
+    held = re.findall(r"reference store holds ([\d,]+) contexts", page)
+    assert held == [f"{capacity:,}"], (held, capacity)
+    more = [int(n.replace(",", "")) for n in re.findall(r"`--vms ([\d,]+)`", page)]
+    assert more and all(capacity < n + 1 <= errors.MAX_DEMO_VMS + 1 for n in more), (more, capacity)

@@ -67,3 +67,31 @@ def test_zero_byte_transaction_is_refused():
     with pytest.raises(hw.VswError) as e:
         hw.Bus().transact(0)
     assert e.value.errno == errno.EINVAL
+
+
+@pytest.mark.parametrize("u", [1 - 1e-12, 1 - 1e-14, 1 - 2 ** -53])
+def test_a_bus_loaded_to_its_edge_never_costs_less_than_idle_nor_wraps(u):
+    """utilisation is any fraction below 1 (C's bound): the largest double below 1 drew waits of
+    2^64 cycles and more, cast and summed in 64 bits - a transaction costing 0.0 ns, less than on
+    an idle bus, and a wait counter that wrapped (going down).  The model saturates instead."""
+    idle = hw.Bus(kind="memory", width_bytes=8, clock_mhz=3200, setup_cycles=44, shared=True).transact(64)[0]
+    bus = hw.Bus(kind="memory", width_bytes=8, clock_mhz=3200, setup_cycles=44, shared=True, utilisation=u, seed=1)
+    last = 0
+    for _ in range(2000):
+        cost, wait = bus.transact(64)
+        assert cost >= idle and cost >= wait >= 0, (cost, wait, idle)
+        now = bus.counters().wait_cycles
+        assert now >= last, "the wait counter wrapped"
+        last = now
+
+
+@pytest.mark.parametrize("nbytes, err", [(-1, errno.EINVAL), (2 ** 32, errno.ERANGE), (2 ** 64, errno.ERANGE),
+                                         (True, errno.EINVAL), (1.5, errno.EINVAL), ("64", errno.EINVAL)])
+def test_a_transaction_of_a_byte_count_c_cannot_take_is_refused_in_its_words(nbytes, err):
+    """transact(-1) raised cffi's OverflowError, transact(1.5) a TypeError and transact(True)
+    moved one byte: a bad count is a VswError saying what was expected, and counts nothing."""
+    bus = hw.Bus(kind="memory", width_bytes=8, clock_mhz=3200, setup_cycles=44, shared=True)
+    with pytest.raises(hw.VswError) as e:
+        bus.transact(nbytes)
+    assert e.value.errno == err and "bus transaction" in str(e.value) and repr(nbytes) in str(e.value)
+    assert bus.counters().transactions == 0
