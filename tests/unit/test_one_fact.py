@@ -419,7 +419,8 @@ def _prose_sources() -> list[Path]:
            *sorted(p for p in (ROOT / "docs").rglob("*") if p.suffix in (".md", ".py") and "_build" not in p.parts),
            *sorted((ROOT / "pyvswitch").rglob("*.py")), *sorted((ROOT / "pyvswitch" / "guest" / "runtime").iterdir()),
            *sorted((ROOT / "csrc").iterdir()), *sorted(p for p in (ROOT / "scripts").rglob("*") if p.suffix != ".png")]
-    return [p for p in out if p.is_file()]
+    # text only: not what Python or the build leave beside the sources (__pycache__, .so)
+    return [p for p in out if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".so", ".o")]
 
 
 def _resolves(dotted: str) -> bool:

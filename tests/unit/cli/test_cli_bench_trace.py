@@ -14,7 +14,9 @@ from pyvswitch.platform import Platform
 
 @pytest.fixture(scope="module")
 def quick():
-    return bench.run(quick=True)
+    # the model only: the emulator's timed loops take seconds (their part of the
+    # document is checked in tests/stress/test_bench_quick_emulator.py)
+    return bench.run(quick=True, model_only=True)
 
 
 def test_quick_json_schema(quick, capsys):
@@ -30,11 +32,7 @@ def test_quick_json_schema(quick, capsys):
             assert r[side]["total_ns"] == pytest.approx(r[side]["data_ns"] + r[side]["exit_entry_ns"])
     assert all({"utilisation", "memory_p50", "memory_p99", "memory_p999", "store"} <= set(r) for r in m["load"])
     assert m["stops_paying"] and all("why" in r for r in m["stops_paying"])
-    e = doc["emulator"]
-    assert {r["vms"] for r in e["flat"]} == {2, 100, 10000}
-    # timings are the benchmark's to report, not the test's to judge (noisy machines, sanitizer builds)
-    assert all(r["switch_ratio"] > 0 for r in e["api"])
-    assert all(r["times_switch_context"] > 0 for r in e["pure_python"])
+    assert doc["emulator"] is None                  # model_only
     json.dumps(doc)
 
 

@@ -6,7 +6,7 @@ import errno
 import types
 
 import pytest
-from effort import effort, examples
+from effort import examples
 from kernel_fakes import driver, make_module
 
 from pyvswitch.errors import VswError
@@ -907,58 +907,6 @@ def test_device_del_and_unbind_from_inside_a_probe_wait_for_it(call):
 
 
 #: device adds and deletes racing the readers (it was 2 s of them: ~6,000 here, under load)
-WALK_RACE_ADDS = effort(20_000, 1_500)
-
-
-def test_bus_for_each_dev_walks_are_safe_with_threads_adding_and_deleting():
-    """The device lists (Kernel.devices, Driver.devices, k.device, a sysfs
-    listing) are walked under the kernel's lock, as bus_for_each_dev walks the
-    klist: a thread adding and deleting devices never breaks a reader."""
-    import sys
-    import threading
-    k = loaded(make_module("m", driver("foo", ("vsw,x",))))
-    errors, stop = [], threading.Event()
-
-    def writer():
-        try:
-            for i in range(WALK_RACE_ADDS):
-                if stop.is_set():
-                    return
-                try:
-                    k.device_add(Device(f"x{i % 40}", compatible=["vsw,x"]))
-                    k.device_del(k.device(f"x{(i * 7) % 40}"))
-                except VswError:
-                    pass                            # EEXIST / ENOENT: another name's turn
-        finally:
-            stop.set()
-
-    def reader():
-        while not stop.is_set():
-            try:
-                k.devices
-                k.driver("foo").devices
-                k.sysfs.ls("bus/platform/devices")
-                k.device("x1")
-            except VswError:
-                pass
-            except Exception as exc:                # RuntimeError: dictionary changed size during iteration
-                errors.append(repr(exc))
-                stop.set()
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader) for _ in range(2)]
-    try:
-        for t in threads:
-            t.start()
-        threads[0].join()                           # the writer's adds and deletes, or a reader's failure
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-        sys.setswitchinterval(old)
-    assert errors == []
-
-
 def test_try_module_get_and_module_put_are_atomic_against_each_other_and_rmmod():
     """try_module_get / module_put from several threads while another tries
     rmmod: no reference is lost, and rmmod never succeeds while one is held
