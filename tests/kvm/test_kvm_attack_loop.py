@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
+from guest_sources import build_each
 
 import pyvswitch
-from pyvswitch.guest import build
 from pyvswitch.kvm import Scheduler, solo, why_unusable
 
 REASON = why_unusable()
@@ -27,12 +27,7 @@ SOURCES = {
 
 @pytest.fixture(scope="module")
 def elves(tmp_path_factory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("attack")
-    out = {}
-    for name, body in SOURCES.items():
-        (d / f"{name}.c").write_text("#include <vsw_guest.h>\n" + body + "\n")
-        out[name] = build([d / f"{name}.c"], d / f"{name}.elf")
-    return out
+    return build_each(tmp_path_factory.mktemp("attack"), SOURCES)
 
 
 @pytest.mark.parametrize("c_loop", [True, False])

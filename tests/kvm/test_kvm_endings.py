@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from guest_sources import build_each
 from elftools.elf.elffile import ELFFile
 
 import pyvswitch
@@ -48,12 +49,7 @@ SOURCES = {
 
 @pytest.fixture(scope="module")
 def elves(tmp_path_factory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("endings")
-    out = {}
-    for name, body in SOURCES.items():
-        (d / f"{name}.c").write_text("#include <vsw_guest.h>\n" + body + "\n")
-        out[name] = build([d / f"{name}.c"], d / f"{name}.elf")
-    return out
+    return build_each(tmp_path_factory.mktemp("endings"), SOURCES)
 
 
 def _here(path: Path) -> int:
