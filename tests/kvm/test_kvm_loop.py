@@ -228,18 +228,25 @@ def _to_an_exit(sched):
     raise AssertionError("the guest never wrote its device")
 
 
+def _resume_after_an_exit(hv, resume_ns: int):
+    """The first guest run to a device write; then one slice of the C loop with
+    complete_first and ``resume_ns`` - (scheduler, jobs, contexts, loop, took_ns, own, per)."""
+    sched, jobs = start(hv, rounds=10**6)
+    _onto_vcpu(sched, hv, jobs[0])
+    _to_an_exit(sched)
+    ctxs, n, L, own, per = _loop_args(sched, jobs, complete_first=1, resume_ns=resume_ns, max_slices=1)
+    took = ffi.new("uint64_t[]", 1)
+    L.took_ns = took
+    assert lib.vsw_kvm_loop(sched.vcpu.handle, sched.pcpu.handle, ctxs, n, 0, L) == 0
+    return sched, jobs, n, L, took, own, per
+
+
 def test_complete_first_ends_the_access_in_its_guest_and_resumes_the_slice():
     """complete_first: the pending write completes inside the guest that made it
     (its RIP moves past the store exactly once), then the rest of the slice runs;
     resume_ns makes that slice the rest of the one asked, counted from its start."""
     with pyvswitch.open("reference-kvm") as hv:
-        sched, jobs = start(hv, rounds=10**6)
-        _onto_vcpu(sched, hv, jobs[0])
-        _to_an_exit(sched)
-        ctxs, n, L, own, per = _loop_args(sched, jobs, complete_first=1, resume_ns=150_000, max_slices=1)
-        took = ffi.new("uint64_t[]", 1)
-        L.took_ns = took
-        assert lib.vsw_kvm_loop(sched.vcpu.handle, sched.pcpu.handle, ctxs, n, 0, L) == 0
+        sched, jobs, n, L, took, own, per = _resume_after_an_exit(hv, 150_000)
         if L.stopped == lib.VSW_KVM_STOP_EXIT:          # the guest wrote again within the 50 us left
             assert L.used_ns >= 150_000 and L.exit.reason == lib.VSW_KVM_EXIT_IO
             assert sched.vcpu.complete() is None
@@ -254,13 +261,7 @@ def test_a_slice_whose_time_went_in_device_accesses_ends_without_another_run():
     """resume_ns at or past the slice (one past the bound): no KVM_RUN for it -
     the slice is over, counted with its age, and the loop switches on."""
     with pyvswitch.open("reference-kvm") as hv:
-        sched, jobs = start(hv, rounds=10**6)
-        _onto_vcpu(sched, hv, jobs[0])
-        _to_an_exit(sched)
-        ctxs, n, L, own, per = _loop_args(sched, jobs, complete_first=1, resume_ns=200_001, max_slices=1)
-        took = ffi.new("uint64_t[]", 1)
-        L.took_ns = took
-        assert lib.vsw_kvm_loop(sched.vcpu.handle, sched.pcpu.handle, ctxs, n, 0, L) == 0
+        sched, jobs, n, L, took, own, per = _resume_after_an_exit(hv, 200_001)
         assert (L.stopped, L.slices, L.switches, L.current, L.guest_ns) == (lib.VSW_KVM_STOP_BUDGET, 1, 0, 0, 0)
         assert took[0] == 200_001 and list(per) == [1, 0, 0] and list(own) == [0] * n
         assert sched.vcpu.complete() is None            # the access did complete, in jobs[0]

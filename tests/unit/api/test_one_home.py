@@ -112,22 +112,30 @@ def test_retry_counts_dropped_handles_as_busy():
         assert hv.migration.retry(call) == 0 and len(calls) == 3
 
 
+def _migrating(mig) -> tuple[threading.Thread, threading.Event]:
+    """A thread inside a migration of ``mig`` (begun when this returns) until the
+    event it returns is set."""
+    began, release = threading.Event(), threading.Event()
+
+    def migrator() -> None:
+        with mig.lock:
+            mig.begin()
+            began.set()
+            release.wait(10)
+            mig.end()
+
+    t = threading.Thread(target=migrator)
+    t.start()
+    began.wait(10)
+    return t, release
+
+
 def test_a_busy_call_waits_for_the_migration_and_is_tried_after_it():
     """EAGAIN while another thread migrates: not tried again until the migration ends."""
     with pyvswitch.open() as hv:
         mig = hv.migration
-        began, tries, ended = threading.Event(), [], threading.Event()
-
-        def migrator() -> None:
-            with mig.lock:
-                mig.begin()
-                began.set()
-                ended.wait(10)
-                mig.end()
-
-        t = threading.Thread(target=migrator)
-        t.start()
-        began.wait(10)
+        tries: list[bool] = []
+        t, ended = _migrating(mig)
         result = []
 
         def call() -> int:
@@ -147,18 +155,7 @@ def test_a_busy_call_waits_for_the_migration_and_is_tried_after_it():
 def test_a_call_waiting_at_the_gate_ends_with_ebadf_when_the_hypervisor_closes():
     hv = pyvswitch.open()
     mig = hv.migration
-    began, release = threading.Event(), threading.Event()
-
-    def migrator() -> None:
-        with mig.lock:
-            mig.begin()
-            began.set()
-            release.wait(10)
-            mig.end()
-
-    t = threading.Thread(target=migrator)
-    t.start()
-    began.wait(10)
+    t, release = _migrating(mig)
     out: list[BaseException] = []
 
     def waiter() -> None:
